@@ -1,0 +1,358 @@
+"""The shipped templates: every kind on every channel, rendered with realistic and with sparse data."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from notifier.rendering import (
+    CHANNEL_TYPES,
+    KINDS,
+    SMS_MAX_UNITS,
+    TEMPLATES_DIR,
+    TemplateFile,
+    format_date,
+    load_template_files,
+    render,
+    sample_context,
+    utf16_len,
+    validate,
+)
+
+# 02:00 UTC is 09:00 in Hanoi: the templates must show Vietnam dates whatever zone the clock is in.
+NOW = datetime(2027, 2, 3, 2, 0, tzinfo=UTC)
+TEMPLATES: dict[tuple[str, str], TemplateFile] = {(t.kind, t.channel_type): t for t in load_template_files()}
+CITIZEN_KINDS = [k for k, audience in KINDS.items() if audience == "citizen"]
+DIGESTS = ("officer_digest", "head_digest")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "citizen": {},
+    "business": {"applicant_kind": "business"},
+    "minimal": {"minimal": True},
+}
+
+
+def _render(kind: str, channel: str, ctx: dict[str, Any]) -> tuple[str | None, str]:
+    template = TEMPLATES[(kind, channel)]
+    subject = None if template.subject is None else render(template.subject, ctx, field="subject")
+    return subject, render(template.body, ctx, field="body")
+
+
+def _all(kind: str, ctx: dict[str, Any]) -> dict[str, str]:
+    """Body of every channel, with the email subject prepended so one check covers both."""
+    out = {}
+    for channel in CHANNEL_TYPES:
+        subject, body = _render(kind, channel, ctx)
+        out[channel] = body if subject is None else f"{subject}\n{body}"
+    return out
+
+
+def test_every_kind_has_a_template_on_every_channel() -> None:
+    assert set(TEMPLATES) == set(itertools.product(KINDS, CHANNEL_TYPES))
+    assert len(load_template_files()) == len(TEMPLATES)  # no duplicates
+
+
+def test_only_email_templates_have_a_subject() -> None:
+    for (_, channel), template in TEMPLATES.items():
+        assert (template.subject is not None) == (channel == "email")
+
+
+def test_template_files_are_nfc_utf8() -> None:
+    for path in TEMPLATES_DIR.rglob("*.j2"):
+        text = path.read_text(encoding="utf-8")
+        assert unicodedata.is_normalized("NFC", text), path
+
+
+@pytest.mark.parametrize(("kind", "channel"), sorted(TEMPLATES))
+def test_every_shipped_template_passes_validate(kind: str, channel: str) -> None:
+    template = TEMPLATES[(kind, channel)]
+    assert validate(template.body, "body", kind=kind, channel_type=channel) == []
+    # Without a kind the trial render uses every audience's data: a shipped template must survive it too.
+    assert validate(template.body, "body", channel_type=channel) == []
+    if template.subject is not None:
+        assert validate(template.subject, "subject", kind=kind) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize(("kind", "channel"), sorted(TEMPLATES))
+def test_rendered_text_is_clean(kind: str, channel: str, variant: str) -> None:
+    ctx = sample_context(NOW, kind, **VARIANTS[variant])
+    subject, body = _render(kind, channel, ctx)
+    for text in filter(None, (subject, body)):
+        assert unicodedata.is_normalized("NFC", text)
+        assert "None" not in text
+        assert "{" not in text and "}" not in text
+        assert "\u00a0" not in text
+        assert "\n\n\n" not in text
+        assert not re.search(r"[ \t]\n", text), "trailing blanks"
+        assert "  " not in text.replace("\n   ", "\n"), "double space (item lines may be indented)"
+        assert ctx["agency"].name in text or (subject is not None and text is subject)
+        assert not re.search(r"[\U0001F000-\U0001FAFF\u2600-\u27BF]", text), "no emoji in official messages"
+    if subject is not None:
+        assert "\n" not in subject
+        assert len(subject) <= 150
+    if kind not in DIGESTS:
+        assert ctx["dossier"].code in body
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_sms_stays_within_three_ucs2_parts(kind: str, variant: str) -> None:
+    _, body = _render(kind, "sms", sample_context(NOW, kind, **VARIANTS[variant]))
+    assert utf16_len(body) <= SMS_MAX_UNITS, (utf16_len(body), body)
+    assert body.startswith(sample_context(NOW, kind)["agency"].name)
+    assert "\n" not in body
+    assert not body.startswith(("Kính gửi", "Xin chào"))
+
+
+@pytest.mark.parametrize("kind", CITIZEN_KINDS)
+def test_citizen_email_greets_with_the_right_form_of_address(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    _, body = _render(kind, "email", ctx)
+    assert body.startswith(f"Kính gửi Ông/Bà {ctx['recipient_name']},")
+    assert "Quý tổ chức" not in body
+    assert "Trân trọng" in body
+
+    ctx = sample_context(NOW, kind, applicant_kind="business")
+    _, body = _render(kind, "email", ctx)
+    assert body.startswith(f"Kính gửi Quý tổ chức {ctx['recipient_name']},")
+    # The agency signs the letter.
+    assert re.search(rf"Trân trọng,\n{re.escape(ctx['agency'].name)}\n", body)
+
+
+@pytest.mark.parametrize("kind", CITIZEN_KINDS)
+def test_business_applicants_are_never_addressed_as_ong_ba(kind: str) -> None:
+    for channel, text in _all(kind, sample_context(NOW, kind, applicant_kind="business")).items():
+        assert "Ông/Bà" not in text, channel
+
+
+@pytest.mark.parametrize("kind", ["due_soon", "overdue_alert", "escalation", *DIGESTS])
+def test_staff_messages_use_dong_chi_and_not_citizen_forms(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    _, body = _render(kind, "email", ctx)
+    assert body.startswith(f"Kính gửi đồng chí {ctx['recipient_name']},")
+    for text in _all(kind, ctx).values():
+        assert "Ông/Bà" not in text and "Quý tổ chức" not in text
+
+
+def test_received_gives_code_procedure_and_appointment_date() -> None:
+    ctx = sample_context(NOW, "received")
+    due = format_date(ctx["dossier"].due_at)
+    assert re.fullmatch(r"\d\d/\d\d/\d{4}", due)
+    for channel, text in _all("received", ctx).items():
+        assert ctx["dossier"].code in text
+        assert due in text, channel
+    assert ctx["dossier"].procedure_name in _render("received", "email", ctx)[1]
+
+
+def test_received_shows_receipt_time_in_vietnam_time() -> None:
+    ctx = sample_context(NOW, "received")
+    ctx["dossier"].received_at = datetime(2027, 2, 3, 1, 35, tzinfo=UTC)
+    _, body = _render("received", "email", ctx)
+    assert "08:35 03/02/2027" in body
+
+
+def test_apology_names_agency_dossier_old_and_new_dates_and_reason() -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    d = ctx["dossier"]
+    old, new = format_date(d.original_due_at), format_date(d.new_due_at)
+    assert old != new
+    for channel, text in _all("overdue_apology", ctx).items():
+        assert ctx["agency"].name in text
+        assert d.code in text
+        assert old in text and new in text, channel
+        assert "trân trọng xin lỗi Ông/Bà" in text
+        assert d.delay_reason in text, channel
+    _, email = _render("overdue_apology", "email", ctx)
+    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in email
+    assert f"Số: {d.apology_number}" in email
+    assert email.index(old) < email.index(new)
+
+
+def test_apology_without_new_date_promises_to_notify_it() -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    new = format_date(ctx["dossier"].new_due_at)
+    ctx["dossier"].new_due_at = None
+    for channel, text in _all("overdue_apology", ctx).items():
+        assert new not in text
+        assert "sẽ được" in text and "thông báo" in text, channel
+        assert format_date(ctx["dossier"].original_due_at) in text
+
+
+def test_apology_without_reason_has_no_reason_line() -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    ctx["dossier"].delay_reason = None
+    for text in _all("overdue_apology", ctx).values():
+        assert "lý do" not in text.lower()
+
+
+def test_apology_falls_back_to_due_at_for_the_missed_date() -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    missed = format_date(ctx["dossier"].original_due_at)
+    ctx["dossier"].original_due_at = None
+    for text in _all("overdue_apology", ctx).values():
+        assert missed in text  # due_at still holds the missed appointment
+
+
+def test_apology_for_a_business() -> None:
+    ctx = sample_context(NOW, "overdue_apology", applicant_kind="business")
+    for text in _all("overdue_apology", ctx).values():
+        assert "trân trọng xin lỗi Quý tổ chức" in text
+
+
+def test_apology_reason_is_shortened_in_sms_only() -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    long_reason = "cần lấy ý kiến thẩm định của nhiều sở, ngành và chờ kết quả kiểm tra thực địa."
+    ctx["dossier"].delay_reason = long_reason
+    texts = _all("overdue_apology", ctx)
+    assert utf16_len(texts["sms"]) <= SMS_MAX_UNITS
+    assert "…" in texts["sms"]
+    assert "chờ kết quả kiểm tra thực địa." in texts["email"]
+    assert "thực địa.." not in texts["email"]
+
+
+def test_new_appointment_gives_the_new_date() -> None:
+    ctx = sample_context(NOW, "new_appointment")
+    new = format_date(ctx["dossier"].new_due_at)
+    for channel, text in _all("new_appointment", ctx).items():
+        assert new in text, channel
+
+
+@pytest.mark.parametrize("kind", ["payment_requested", "payment_reminder"])
+def test_payment_messages_give_amount_and_link(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    assert ctx["dossier"].fee_amount == 1_500_000
+    for channel, text in _all(kind, ctx).items():
+        assert "1.500.000 ₫" in text, channel
+        assert ctx["dossier"].payment_link in text, channel
+
+
+@pytest.mark.parametrize("kind", ["payment_requested", "payment_reminder"])
+def test_payment_messages_without_link_point_to_the_portal(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    ctx["dossier"].payment_link = None
+    for channel, text in _all(kind, ctx).items():
+        assert "Cổng DVC" in text or "Cổng Dịch vụ công" in text, channel
+        assert "http" not in text
+
+
+def test_payment_email_warns_against_personal_accounts() -> None:
+    _, body = _render("payment_requested", "email", sample_context(NOW, "payment_requested"))
+    assert "tài khoản cá nhân" in body
+
+
+def test_supplement_request_says_what_is_missing() -> None:
+    ctx = sample_context(NOW, "supplement_requested")
+    note = ctx["dossier"].supplement_note
+    texts = _all("supplement_requested", ctx)
+    assert note in texts["email"] and note in texts["chat"]
+    assert note[:40] in texts["sms"]
+
+
+def test_supplement_sms_shortens_a_long_note() -> None:
+    ctx = sample_context(NOW, "supplement_requested")
+    ctx["dossier"].supplement_note = "; ".join(["Bản sao có chứng thực giấy tờ về quyền sử dụng đất"] * 6)
+    _, sms = _render("supplement_requested", "sms", ctx)
+    assert utf16_len(sms) <= SMS_MAX_UNITS
+    assert sms.endswith("…")
+
+
+def test_returned_gives_the_return_date_and_asks_for_rating() -> None:
+    ctx = sample_context(NOW, "returned")
+    returned = format_date(ctx["dossier"].returned_at)
+    texts = _all("returned", ctx)
+    assert returned in texts["chat"] and returned in texts["email"]
+    for text in texts.values():
+        assert "hài lòng" in text
+
+
+def test_result_ready_mentions_unpaid_fee_only_when_unpaid() -> None:
+    ctx = sample_context(NOW, "result_ready")
+    assert "1.500.000 ₫" not in _render("result_ready", "email", ctx)[1]
+    ctx["dossier"].fee_paid = False
+    assert "1.500.000 ₫" in _render("result_ready", "email", ctx)[1]
+
+
+@pytest.mark.parametrize(
+    ("left", "phrase"), [(3, "còn 3 ngày làm việc"), (0, "hôm nay"), (None, "sắp đến hạn")]
+)
+def test_due_soon_states_the_working_days_left(left: int | None, phrase: str) -> None:
+    ctx = sample_context(NOW, "due_soon")
+    ctx["working_days_left"] = left
+    for channel, text in _all("due_soon", ctx).items():
+        assert phrase in text, channel
+
+
+def test_overdue_alert_and_escalation_state_the_working_days_overdue() -> None:
+    for kind in ("overdue_alert", "escalation"):
+        ctx = sample_context(NOW, kind)
+        ctx["working_days_overdue"] = 7
+        for channel, text in _all(kind, ctx).items():
+            assert "quá hạn 7 ngày làm việc" in text, (kind, channel)
+
+
+def test_escalation_names_the_officer_only_when_there_is_one() -> None:
+    ctx = sample_context(NOW, "escalation")
+    for text in _all("escalation", ctx).values():
+        assert "Vũ Đức Thắng" in text
+    ctx["officer"] = None
+    for channel, text in _all("escalation", ctx).items():
+        assert "Vũ Đức Thắng" not in text, channel
+
+
+@pytest.mark.parametrize("kind", DIGESTS)
+def test_digests_list_every_item_in_chat_and_email_and_count_in_sms(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    items = ctx["items"]
+    texts = _all(kind, ctx)
+    for channel in ("chat", "email"):
+        for item in items:
+            assert item.code in texts[channel]
+            assert item.applicant_name in texts[channel]
+            assert format_date(item.due_at) in texts[channel]
+        assert "quá hạn 4 ngày làm việc" in texts[channel]
+        assert "còn 2 ngày làm việc" in texts[channel]
+        assert "đến hạn hôm nay" in texts[channel]
+    assert "2 hồ sơ sắp đến hạn và 1 hồ sơ quá hạn" in texts["sms"]
+
+
+@pytest.mark.parametrize("kind", DIGESTS)
+def test_digests_with_no_items_say_so(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    ctx["items"] = []
+    for channel, text in _all(kind, ctx).items():
+        assert "không có hồ sơ" in text, channel
+
+
+@pytest.mark.parametrize("kind", DIGESTS)
+def test_chat_digest_is_capped_for_long_lists(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    template = vars(ctx["items"][0])
+    ctx["items"] = [SimpleNamespace(**{**template, "code": f"X-{n:03d}"}) for n in range(40)]
+    _, chat = _render(kind, "chat", ctx)
+    assert "X-014" in chat and "X-015" not in chat
+    assert "và 25 hồ sơ khác" in chat
+    assert len(chat) < 4096  # Telegram's message limit
+
+
+names = st.text(
+    alphabet=st.characters(categories=["L", "Zs"], max_codepoint=0x1EFF), min_size=1, max_size=60
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=names, reason=names)
+def test_any_names_render_nfc_and_intact(name: str, reason: str) -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    ctx["recipient_name"] = unicodedata.normalize("NFD", name)
+    ctx["dossier"].delay_reason = reason
+    _, email = _render("overdue_apology", "email", ctx)
+    assert unicodedata.is_normalized("NFC", email)
+    assert unicodedata.normalize("NFC", name).strip() in email
