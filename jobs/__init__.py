@@ -1,0 +1,1 @@
+"""APScheduler jobs: the scans, the dispatcher and the replay of stuck rows."""

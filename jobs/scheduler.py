@@ -1,0 +1,44 @@
+"""Scheduler wiring: one AsyncIOScheduler running the scan, dispatch and reclaim jobs."""
+
+from __future__ import annotations
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from jobs import tasks
+from notifier.clock import VN_TZ
+from notifier.service import Service
+
+
+def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = True) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=VN_TZ)
+    # One instance of each at a time, and a missed run is merged, not replayed in a burst.
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
+    s = service.settings
+    if scans:
+        scheduler.add_job(
+            tasks.scan,
+            IntervalTrigger(seconds=s.scan.interval_seconds),
+            args=[service],
+            id="scan",
+            name="scan dossiers",
+            **common,
+        )
+    if dispatch:
+        scheduler.add_job(
+            tasks.dispatch,
+            IntervalTrigger(seconds=s.dispatch.interval_seconds),
+            args=[service],
+            id="dispatch",
+            name="dispatch outbox",
+            **common,
+        )
+        scheduler.add_job(
+            tasks.reclaim,
+            IntervalTrigger(seconds=max(1, s.dispatch.lease_seconds // 2)),
+            args=[service],
+            id="reclaim",
+            name="reclaim expired leases",
+            **common,
+        )
+    return scheduler

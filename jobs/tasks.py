@@ -1,0 +1,34 @@
+"""The job functions. Each takes the Service; time comes from its clock, never from the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from notifier.dispatch import DispatchStats
+from notifier.scans import ScanResult
+from notifier.service import Service
+
+log = logging.getLogger("notifier.jobs")
+
+
+async def scan(service: Service) -> ScanResult:
+    # The scan is one transaction of set-based SQL; a thread keeps the event loop free meanwhile.
+    result = await asyncio.to_thread(service.scan)
+    if result.total:
+        log.info("scan queued %s", {k: v for k, v in result.queued.items() if v})
+    return result
+
+
+async def dispatch(service: Service) -> DispatchStats:
+    stats = await service.dispatcher.drain()
+    if stats.claimed:
+        log.info("dispatch %s", stats)
+    return stats
+
+
+async def reclaim(service: Service) -> int:
+    count = await asyncio.to_thread(service.dispatcher.reclaim_expired)
+    if count:
+        log.warning("reclaimed %d notifications from expired leases", count)
+    return count

@@ -1,0 +1,1 @@
+"""Channels: one class per provider behind the small protocol in `base`, found by name via entry points."""

@@ -1,0 +1,94 @@
+"""What a template sees: plain namespaces built from the stored rows (see notifier.rendering.SCHEMA)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from notifier.channels.base import Recipient
+from notifier.models import Agency, Dossier, Notification, Officer
+from notifier.phones import mask_phone
+from notifier.statuses import status_name
+from notifier.workdays import WorkCalendar
+
+
+def working_days(
+    calendar: WorkCalendar, due_at: datetime | None, now: datetime
+) -> tuple[int | None, int | None]:
+    """(working days left, working days overdue); exactly one is set when there is a due date."""
+    if due_at is None:
+        return None, None
+    if due_at >= now:
+        return calendar.working_days_between(now.date(), due_at.date()), None
+    return None, max(0, calendar.working_days_between(due_at.date(), now.date()))
+
+
+def dossier_ns(
+    d: Dossier, calendar: WorkCalendar, now: datetime, ref_at: datetime | None = None, kind: str | None = None
+) -> SimpleNamespace:
+    original_due = d.due_at
+    new_due = None
+    if kind in ("overdue_apology", "new_appointment") and ref_at is not None:
+        # The apology is about the appointment that was missed; the new one only if it was set for that miss.
+        original_due = ref_at
+        if d.apology_old_due_at == ref_at:
+            new_due = d.apology_new_due_at
+    left, overdue = working_days(calendar, d.due_at, now)
+    return SimpleNamespace(
+        code=d.code,
+        procedure_code=d.procedure.code,
+        procedure_name=d.procedure.name,
+        applicant_name=d.applicant_name,
+        applicant_kind="business" if d.applicant_kind == 2 else "citizen",
+        phone_masked=mask_phone(d.phone) if d.phone else None,
+        email=d.email,
+        status=d.status,
+        status_name=status_name(d.status),
+        received_at=d.received_at,
+        due_at=d.due_at,
+        returned_at=d.returned_at,
+        fee_amount=d.fee_amount,
+        fee_paid=d.fee_paid,
+        payment_link=d.payment_link,
+        supplement_note=d.supplement_note,
+        delay_reason=d.delay_reason,
+        original_due_at=original_due,
+        new_due_at=new_due,
+        apology_number=None,
+        working_days_left=left,
+        working_days_overdue=overdue,
+    )
+
+
+def agency_ns(a: Agency) -> SimpleNamespace:
+    return SimpleNamespace(code=a.code, name=a.name, phone=a.phone, address=a.address)
+
+
+def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+    d = n.dossier
+    officer = n.officer
+    dossier = dossier_ns(d, calendar, now, n.ref_at, n.kind) if d is not None else None
+    agency = agency_ns(d.agency) if d is not None else (agency_ns(officer.agency) if officer else None)
+    return {
+        "dossier": dossier,
+        "agency": agency,
+        "officer": SimpleNamespace(code=officer.code, name=officer.name) if officer else None,
+        "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
+        "working_days_left": dossier.working_days_left if dossier else None,
+        "working_days_overdue": dossier.working_days_overdue if dossier else None,
+        "now": now,
+        "items": [],
+    }
+
+
+def recipient_for(n: Notification) -> Recipient:
+    if n.audience in ("officer", "head") and n.officer is not None:
+        o: Officer = n.officer
+        return Recipient(
+            label=o.code, name=o.name, phone=o.phone, email=o.email, telegram_chat_id=o.telegram_chat_id
+        )
+    d = n.dossier
+    if d is None:
+        return Recipient(label="citizen")
+    return Recipient(label="citizen", name=d.applicant_name, phone=d.phone, email=d.email)

@@ -1,0 +1,390 @@
+"""Outbox dispatch: claim due rows, render, send through the audience's route, record every attempt.
+
+Persist first, then send (the row exists before any attempt); a status guard on every write means a row
+that is not `sending` under our claim can never be marked again, and a sent row is never picked up again.
+A worker that dies mid-send leaves rows `sending` with a lease: `reclaim_expired` puts them back in the
+queue, and each channel is told the attempt number so it can check whether it already holds the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from notifier.channels.base import Channel, Message, PermanentError, TransientError
+from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
+from notifier.clock import Clock
+from notifier.config import Settings
+from notifier.contacts import opted_out_addresses, record_opt_out
+from notifier.context import build_context, recipient_for
+from notifier.hours import backoff, citizen_next_allowed, officer_next_allowed
+from notifier.models import DeliveryAttempt, Dossier, Notification
+from notifier.rendering import TemplateError, render
+from notifier.smstext import khong_dau, sms_info
+from notifier.template_store import TemplateCache
+from notifier.workdays import WorkCalendar
+
+log = logging.getLogger(__name__)
+
+FINAL = ("sent", "delivered", "undelivered", "failed", "cancelled")
+
+
+@dataclass
+class Candidate:
+    channel_name: str
+    channel: Channel
+    address: str
+    subject: str | None
+    text: str
+    segments: int | None
+
+
+@dataclass
+class Plan:
+    notification_id: int
+    kind: str
+    audience: str
+    dossier_code: str | None
+    attempt: int
+    candidates: list[Candidate] = field(default_factory=list)
+    defer_until: datetime | None = None
+    fail_reason: str | None = None
+
+
+@dataclass
+class Outcome:
+    status: str  # sent, retry, failed, deferred
+    not_before: datetime | None = None
+    error: str | None = None
+    sent: Candidate | None = None
+    provider_id: str | None = None
+    attempts: list[DeliveryAttempt] = field(default_factory=list)
+    opt_outs: list[tuple[str, str, str]] = field(default_factory=list)  # (address, medium, reason)
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    deferred: int = 0
+    lost: int = 0  # rows whose claim was taken over before we could record them
+
+    def add(self, other: DispatchStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class RoutingError(ValueError):
+    pass
+
+
+def check_routing(settings: Settings, channels: Channels) -> None:
+    """Fail at start-up, naming the setting, rather than at the first message."""
+    for audience in ("citizen", "officer", "head"):
+        for name in settings.routing.for_audience(audience):
+            try:
+                channels.get(name)
+            except (UnknownChannel, ChannelConfigError) as exc:
+                raise RoutingError(f"routing.{audience}: value '{name}': {exc}") from exc
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        clock: Clock,
+        channels: Channels,
+        calendar: WorkCalendar,
+        worker_id: str | None = None,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.clock = clock
+        self.channels = channels
+        self.calendar = calendar
+        self.worker_id = worker_id or worker_name()
+
+    # -- claiming ---------------------------------------------------------------------------------------
+    def claim(self, now: datetime, limit: int) -> list[int]:
+        lease = now + timedelta(seconds=self.settings.dispatch.lease_seconds)
+        with self.factory() as session, session.begin():
+            due = (
+                select(Notification.id)
+                .where(Notification.status == "queued", Notification.not_before <= now)
+                .order_by(Notification.not_before, Notification.id)
+                .limit(limit)
+                # Workers on PostgreSQL pass over each other's rows instead of waiting; SQLite ignores it.
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(session.scalars(due))
+            if not ids:
+                return []
+            # The guard (status still queued) matters on SQLite, which has no row locks to skip.
+            claimed = session.execute(
+                update(Notification)
+                .where(Notification.id.in_(ids), Notification.status == "queued")
+                .values(status="sending", claimed_by=self.worker_id, lease_until=lease, updated_at=now)
+                .returning(Notification.id)
+            )
+            return sorted(claimed.scalars())
+
+    def reclaim_expired(self) -> int:
+        """Rows left `sending` by a worker that died go back to the queue once their lease is over."""
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(Notification)
+                .where(Notification.status == "sending", Notification.lease_until < now)
+                # The dead worker may have reached the provider: that counts as an attempt, and the next
+                # one (attempt > 1) makes the channel check what it already holds before sending.
+                .values(
+                    status="queued",
+                    claimed_by=None,
+                    lease_until=None,
+                    not_before=now,
+                    updated_at=now,
+                    attempts=Notification.attempts + 1,
+                    error="reclaimed after the lease of a stopped worker expired",
+                )
+            )
+            return result.rowcount or 0
+
+    # -- planning ---------------------------------------------------------------------------------------
+    def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
+        rows = session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(ids))
+            .options(
+                selectinload(Notification.dossier).selectinload(Dossier.agency),
+                selectinload(Notification.dossier).selectinload(Dossier.procedure),
+                selectinload(Notification.officer),
+            )
+            .order_by(Notification.id)
+        ).all()
+        templates = TemplateCache(session)
+        plans: list[Plan] = []
+        for n in rows:
+            plan = Plan(n.id, n.kind, n.audience, n.dossier.code if n.dossier else None, n.attempts + 1)
+            plans.append(plan)
+            plan.defer_until = self._hours(n.audience, now)
+            if plan.defer_until is not None:
+                continue
+            recipient = recipient_for(n)
+            route = self.settings.routing.for_audience(n.audience)
+            wanted: list[tuple[str, Channel, str]] = []
+            skipped: list[str] = []
+            for name in route:
+                if not self.channels.enabled(name):
+                    skipped.append(f"{name}: disabled")
+                    continue
+                channel = self.channels.get(name)
+                address = channel.address_for(recipient)
+                if address is None:
+                    skipped.append(f"{name}: no address for {recipient.label}")
+                    continue
+                wanted.append((name, channel, address))
+            blocked = opted_out_addresses(session, [(a, c.medium) for _, c, a in wanted])
+            context = build_context(n, self.calendar, now)
+            agency_id = n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
+            for name, channel, address in wanted:
+                if (address, channel.medium) in blocked:
+                    skipped.append(f"{name}: {address} opted out of {channel.medium}")
+                    continue
+                try:
+                    source = templates.get(n.kind, channel.channel_type, agency_id)
+                    text = render(source.body, context, field="body")
+                    subject = render(source.subject, context, field="subject") if source.subject else None
+                except TemplateError as exc:
+                    plan.fail_reason = f"template {n.kind}/{channel.channel_type}: {exc}"
+                    break
+                segments = None
+                if channel.channel_type == "sms":
+                    if getattr(channel.settings, "khong_dau", False):
+                        text = khong_dau(text)
+                    segments = sms_info(text).segments
+                plan.candidates.append(Candidate(name, channel, address, subject, text, segments))
+            if not plan.candidates and plan.fail_reason is None:
+                plan.fail_reason = "no usable channel: " + ("; ".join(skipped) or "route is empty")
+        return plans
+
+    def _hours(self, audience: str, now: datetime) -> datetime | None:
+        if audience == "citizen":
+            q = self.settings.quiet_hours
+            return citizen_next_allowed(now, q.start, q.end)
+        w = self.settings.working_hours
+        return officer_next_allowed(now, self.calendar, w.start, w.end)
+
+    # -- sending ----------------------------------------------------------------------------------------
+    async def _deliver(self, plan: Plan, now: datetime) -> Outcome:
+        if plan.defer_until is not None:
+            return Outcome("deferred", not_before=plan.defer_until)
+        if plan.fail_reason is not None:
+            return Outcome("failed", error=plan.fail_reason)
+        outcome = Outcome("failed")
+        for cand in plan.candidates:
+            attempt = DeliveryAttempt(
+                notification_id=plan.notification_id,
+                number=plan.attempt,
+                channel=cand.channel_name,
+                recipient=cand.address,
+                started_at=self.clock.now(),
+                outcome="sent",
+            )
+            outcome.attempts.append(attempt)
+            message = Message(
+                plan.notification_id,
+                plan.kind,
+                plan.audience,
+                cand.address,
+                cand.text,
+                cand.subject,
+                plan.dossier_code,
+                plan.attempt,
+            )
+            try:
+                provider_id = await cand.channel.send(message)
+            except PermanentError as exc:
+                attempt.outcome, attempt.error = "permanent", str(exc)
+                attempt.finished_at = self.clock.now()
+                if exc.opt_out:
+                    outcome.opt_outs.append((cand.address, cand.channel.medium, str(exc)))
+                outcome.error = f"{cand.channel_name}: {exc}"
+                if exc.fallback:
+                    continue
+                return outcome
+            except Exception as exc:
+                retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+                attempt.outcome, attempt.error = "transient", f"{type(exc).__name__}: {exc}"
+                attempt.finished_at = self.clock.now()
+                return self._retry(plan, now, f"{cand.channel_name}: {exc}", retry_after, outcome)
+            attempt.provider_id = provider_id
+            attempt.finished_at = self.clock.now()
+            outcome.status, outcome.sent, outcome.provider_id, outcome.error = "sent", cand, provider_id, None
+            return outcome
+        return outcome
+
+    def _retry(
+        self, plan: Plan, now: datetime, error: str, retry_after: float | None, outcome: Outcome
+    ) -> Outcome:
+        d = self.settings.dispatch
+        if plan.attempt >= d.max_attempts:
+            outcome.status, outcome.error = "failed", f"gave up after {plan.attempt} attempts: {error}"
+            return outcome
+        wait = backoff(plan.attempt, d.backoff_base_seconds, d.backoff_max_seconds)
+        if retry_after is not None:
+            wait = max(wait, timedelta(seconds=retry_after))
+        outcome.status, outcome.not_before, outcome.error = "retry", now + wait, error
+        return outcome
+
+    # -- recording --------------------------------------------------------------------------------------
+    def _record(
+        self,
+        session: Session,
+        plans: list[Plan],
+        outcomes: list[Outcome],
+        now: datetime,
+        stats: DispatchStats,
+    ) -> None:
+        mine = (Notification.status == "sending") & (Notification.claimed_by == self.worker_id)
+        for plan, out in zip(plans, outcomes, strict=True):
+            values: dict[str, object] = {"claimed_by": None, "lease_until": None, "updated_at": now}
+            if out.status == "deferred":
+                values.update(status="queued", not_before=out.not_before)
+            else:
+                values["attempts"] = plan.attempt
+                values["error"] = out.error
+                if out.status == "sent" and out.sent is not None:
+                    values.update(
+                        status="sent",
+                        sent_at=self.clock.now(),
+                        channel=out.sent.channel_name,
+                        recipient=out.sent.address,
+                        subject=out.sent.subject,
+                        body=out.sent.text,
+                        segments=out.sent.segments,
+                        provider_id=out.provider_id,
+                    )
+                elif out.status == "retry":
+                    values.update(status="queued", not_before=out.not_before)
+                else:
+                    values["status"] = "failed"
+            result = session.execute(
+                update(Notification).where(Notification.id == plan.notification_id, mine).values(**values)
+            )
+            session.add_all(out.attempts)
+            for address, medium, reason in out.opt_outs:
+                record_opt_out(session, address, medium, now, reason=reason, source="provider")
+            if not result.rowcount:
+                stats.lost += 1
+                log.warning(
+                    "notification %s: claim lost before recording %s", plan.notification_id, out.status
+                )
+                continue
+            stats.sent += out.status == "sent"
+            stats.retried += out.status == "retry"
+            stats.failed += out.status == "failed"
+            stats.deferred += out.status == "deferred"
+
+    async def run_once(self, limit: int | None = None) -> DispatchStats:
+        stats = DispatchStats()
+        now = self.clock.now()
+        ids = self.claim(now, limit or self.settings.dispatch.batch_size)
+        stats.claimed = len(ids)
+        if not ids:
+            return stats
+        try:
+            with self.factory() as session:
+                plans = self._plan(session, ids, now)
+        except Exception:
+            # Planning failed as a whole (database gone): give the rows back rather than leave them leased.
+            self._release(ids, now)
+            raise
+        gate = asyncio.Semaphore(self.settings.dispatch.concurrency)
+
+        async def one(plan: Plan) -> Outcome:
+            async with gate:
+                return await self._deliver(plan, now)
+
+        outcomes = await asyncio.gather(*(one(p) for p in plans))
+        with self.factory() as session, session.begin():
+            self._record(session, plans, list(outcomes), now, stats)
+        return stats
+
+    def _release(self, ids: list[int], now: datetime) -> None:
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(Notification)
+                .where(
+                    Notification.id.in_(ids),
+                    Notification.status == "sending",
+                    Notification.claimed_by == self.worker_id,
+                )
+                .values(status="queued", claimed_by=None, lease_until=None, updated_at=now)
+            )
+
+    async def drain(self, max_batches: int | None = None) -> DispatchStats:
+        """Send everything due now; stops when a batch comes back empty."""
+        total = DispatchStats()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            stats = await self.run_once()
+            batches += 1
+            total.add(stats)
+            if stats.claimed == 0:
+                break
+        return total

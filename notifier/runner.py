@@ -1,0 +1,42 @@
+"""`notifier run`: the web app, the scheduler and the dispatcher in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from jobs import tasks
+from jobs.scheduler import build_scheduler
+from notifier.api import create_app
+from notifier.service import Service
+
+log = logging.getLogger("notifier")
+
+
+async def serve(service: Service, host: str, port: int) -> None:
+    service.migrate()
+    service.dispatcher  # noqa: B018 - validates routing before anything starts
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = build_scheduler(service)
+        # Run the first scan and dispatch at once rather than an interval later.
+        await tasks.scan(service)
+        await tasks.dispatch(service)
+        scheduler.start()
+        log.warning("notifier running on http://%s:%s", host, port)
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=True)
+            await service.aclose()
+
+    app = create_app(service, lifespan=lifespan)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    await server.serve()
+    await asyncio.sleep(0)

@@ -1,0 +1,299 @@
+"""Set-based scans that turn dossier state into queued notifications.
+
+Each scan is one INSERT … SELECT guarded by the notifications' unique dedupe key (ON CONFLICT DO NOTHING),
+so repeating a scan, re-importing, or two schedulers racing never queue a message twice, and no dossier is
+loaded into Python. Working-day thresholds are turned into plain timestamps first (see WorkCalendar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from notifier.clock import VN_TZ
+from notifier.config import Settings
+from notifier.models import AwareDateTime, Dossier, DossierEvent, Notification, Officer
+from notifier.statuses import OPEN_FOR_DEADLINE, STATUS_KIND, Status
+from notifier.workdays import WorkCalendar
+
+# How old a status change may be and still be announced: importing last year's archive must not text
+# everybody about dossiers returned months ago.
+STATUS_NOTICE_MAX_AGE = timedelta(days=3)
+
+INSERT_COLUMNS = (
+    "dedupe_key",
+    "kind",
+    "audience",
+    "dossier_id",
+    "officer_id",
+    "ref_at",
+    "status",
+    "not_before",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
+@dataclass
+class ScanResult:
+    queued: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.queued.values())
+
+
+def _ts_key(session: Session, column: ColumnElement[datetime]) -> ColumnElement[str]:
+    """A stable text form of a stored time for dedupe keys, the same whatever the dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYYMMDDHH24MISS")
+    return func.strftime("%Y%m%d%H%M%S", column)
+
+
+def _key(*parts: ColumnElement[str] | str) -> ColumnElement[str]:
+    expr: ColumnElement[str] = literal("", String)
+    for i, part in enumerate(parts):
+        piece = literal(part, String) if isinstance(part, str) else cast(part, String)
+        expr = expr + (literal(":", String) if i else literal("", String)) + piece
+    return expr
+
+
+def _when(now: datetime) -> ColumnElement[datetime]:
+    return literal(now, AwareDateTime())
+
+
+def _insert(session: Session, stmt: Select[tuple[object, ...]]) -> int:
+    dialect = session.get_bind().dialect.name
+    table = Notification.__table__
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    ins = ins.from_select(list(INSERT_COLUMNS), stmt).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = session.execute(ins)
+    return max(result.rowcount or 0, 0)
+
+
+def _rows(
+    key: ColumnElement[str],
+    kind: ColumnElement[str] | str,
+    audience: str,
+    officer_id: ColumnElement[int] | None,
+    ref_at: ColumnElement[datetime] | None,
+    now: datetime,
+) -> list[ColumnElement[object]]:
+    return [
+        key,
+        literal(kind, String) if isinstance(kind, str) else kind,
+        literal(audience, String),
+        Dossier.id,
+        officer_id if officer_id is not None else literal(None),
+        ref_at if ref_at is not None else literal(None, AwareDateTime()),
+        literal("queued", String),
+        _when(now),
+        literal(0),
+        _when(now),
+        _when(now),
+    ]
+
+
+def day_start(d: object) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=VN_TZ)  # type: ignore[arg-type]
+
+
+def scan_status_changes(session: Session, now: datetime) -> int:
+    """Citizen notices for status changes recorded since the last scan."""
+    high = session.scalar(select(func.max(DossierEvent.id)).where(DossierEvent.pending))
+    if high is None:
+        return 0
+    kinds = {code: kind for code, kind in STATUS_KIND.items()}
+    kind_expr = case(*[(DossierEvent.to_status == int(code), kind) for code, kind in kinds.items()])
+    stmt = (
+        select(
+            *_rows(
+                _key(kind_expr, Dossier.id, "e", DossierEvent.id),
+                kind_expr,
+                "citizen",
+                None,
+                DossierEvent.occurred_at,
+                now,
+            )
+        )
+        .join_from(DossierEvent, Dossier, DossierEvent.dossier_id == Dossier.id)
+        .where(
+            DossierEvent.pending,
+            DossierEvent.id <= high,
+            DossierEvent.to_status.in_([int(c) for c in kinds]),
+            # the status must still be current: 2 then 4 within one scan is not worth a "received" text
+            Dossier.status == DossierEvent.to_status,
+            DossierEvent.occurred_at >= _when(now - STATUS_NOTICE_MAX_AGE),
+        )
+    )
+    queued = _insert(session, stmt)
+    session.execute(
+        update(DossierEvent).where(DossierEvent.pending, DossierEvent.id <= high).values(pending=False)
+    )
+    return queued
+
+
+def scan_payment_reminders(session: Session, now: datetime, calendar: WorkCalendar, days: int) -> int:
+    cutoff = day_start(calendar.overdue_cutoff(now.date(), days) + timedelta(days=1))
+    stmt = select(
+        *_rows(
+            _key("payment_reminder", Dossier.id, _ts_key(session, Dossier.status_changed_at)),
+            "payment_reminder",
+            "citizen",
+            None,
+            Dossier.status_changed_at,
+            now,
+        )
+    ).where(
+        Dossier.status == int(Status.PAYMENT_REQUESTED),
+        Dossier.fee_paid.is_(False),
+        Dossier.status_changed_at < _when(cutoff),
+    )
+    return _insert(session, stmt)
+
+
+def scan_apologies(session: Session, now: datetime) -> int:
+    """A written apology for every missed appointment, whether still open or already moved."""
+    open_overdue = select(
+        *_rows(
+            _key("overdue_apology", Dossier.id, _ts_key(session, Dossier.due_at)),
+            "overdue_apology",
+            "citizen",
+            None,
+            Dossier.due_at,
+            now,
+        )
+    ).where(Dossier.status.in_([int(s) for s in OPEN_FOR_DEADLINE]), Dossier.due_at < _when(now))
+    # The agency may set a new date before the scan saw the old one pass: the miss still owes an apology.
+    moved = select(
+        *_rows(
+            _key("overdue_apology", Dossier.id, _ts_key(session, Dossier.apology_old_due_at)),
+            "overdue_apology",
+            "citizen",
+            None,
+            Dossier.apology_old_due_at,
+            now,
+        )
+    ).where(Dossier.apology_old_due_at.is_not(None))
+    return _insert(session, open_overdue) + _insert(session, moved)
+
+
+def scan_new_appointments(session: Session, now: datetime) -> int:
+    """A follow-up with the new date when the apology went out before the date was known."""
+    apology = aliased(Notification)
+    sent_before = (
+        select(apology.id)
+        .where(
+            apology.dossier_id == Dossier.id,
+            apology.kind == "overdue_apology",
+            apology.ref_at == Dossier.apology_old_due_at,
+            apology.status.in_(["sent", "delivered"]),
+            apology.sent_at < Dossier.apology_set_at,
+        )
+        .exists()
+    )
+    stmt = select(
+        *_rows(
+            _key("new_appointment", Dossier.id, _ts_key(session, Dossier.apology_new_due_at)),
+            "new_appointment",
+            "citizen",
+            None,
+            Dossier.apology_old_due_at,
+            now,
+        )
+    ).where(Dossier.apology_new_due_at.is_not(None), sent_before)
+    return _insert(session, stmt)
+
+
+def _officer_alert(
+    session: Session, kind: str, audience: str, condition: ColumnElement[bool], now: datetime, heads: bool
+) -> int:
+    """One row per (dossier, officer): the assigned officer, else every active officer of the agency."""
+    if heads:
+        recipients = and_(Officer.agency_id == Dossier.agency_id, Officer.is_head)
+    else:
+        recipients = or_(
+            Officer.id == Dossier.officer_id,
+            and_(Dossier.officer_id.is_(None), Officer.agency_id == Dossier.agency_id, ~Officer.is_head),
+        )
+    stmt = (
+        select(
+            *_rows(
+                _key(kind, Dossier.id, _ts_key(session, Dossier.due_at), Officer.id),
+                kind,
+                audience,
+                Officer.id,
+                Dossier.due_at,
+                now,
+            )
+        )
+        .join_from(Dossier, Officer, recipients)
+        .where(condition, Officer.active)
+    )
+    return _insert(session, stmt)
+
+
+def scan_officer_alerts(
+    session: Session, now: datetime, calendar: WorkCalendar, due_soon_days: int, escalation_days: int
+) -> dict[str, int]:
+    open_ = Dossier.status.in_([int(s) for s in OPEN_FOR_DEADLINE])
+    soon_end = day_start(calendar.due_soon_cutoff(now.date(), due_soon_days) + timedelta(days=1))
+    esc_end = day_start(calendar.overdue_cutoff(now.date(), escalation_days) + timedelta(days=1))
+    return {
+        "due_soon": _officer_alert(
+            session,
+            "due_soon",
+            "officer",
+            and_(open_, Dossier.due_at >= _when(now), Dossier.due_at < _when(soon_end)),
+            now,
+            heads=False,
+        ),
+        "overdue_alert": _officer_alert(
+            session, "overdue_alert", "officer", and_(open_, Dossier.due_at < _when(now)), now, heads=False
+        ),
+        "escalation": _officer_alert(
+            session,
+            "escalation",
+            "head",
+            and_(open_, Dossier.due_at < _when(now), Dossier.due_at < _when(esc_end)),
+            now,
+            heads=True,
+        ),
+    }
+
+
+def scan_all(session: Session, now: datetime, settings: Settings, calendar: WorkCalendar) -> ScanResult:
+    queued: dict[str, int] = {}
+    queued["status"] = scan_status_changes(session, now)
+    queued["payment_reminder"] = scan_payment_reminders(
+        session, now, calendar, settings.reminders.payment_reminder_working_days
+    )
+    queued["overdue_apology"] = scan_apologies(session, now)
+    queued["new_appointment"] = scan_new_appointments(session, now)
+    queued.update(
+        scan_officer_alerts(
+            session,
+            now,
+            calendar,
+            settings.reminders.due_soon_working_days,
+            settings.reminders.escalation_working_days,
+        )
+    )
+    return ScanResult(queued)

@@ -1,0 +1,76 @@
+"""The HTTP API: bearer keys stored hashed, per-item 422s, status look-up, health."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from notifier.api import create_app
+from notifier.apikeys import create_key
+from notifier.models import ApiKey, Dossier
+from notifier.service import Service
+from tests.factories import dossier
+
+
+def _client(service: Service) -> tuple[TestClient, str]:
+    with service.factory() as session, session.begin():
+        key = create_key(session, "portal", service.clock.now())
+    return TestClient(create_app(service)), key
+
+
+def test_keys_are_stored_hashed(service: Service) -> None:
+    _, key = _client(service)
+    with service.factory() as session:
+        row = session.scalar(select(ApiKey))
+    assert row is not None and key not in row.key_hash and row.prefix in key
+
+
+def test_ingest_requires_a_valid_key(service: Service) -> None:
+    client, key = _client(service)
+    body = {"data": [dossier()]}
+    assert client.post("/api/v1/dossiers", json=body).status_code == 401
+    bad = client.post("/api/v1/dossiers", json=body, headers={"Authorization": f"Bearer {key}x"})
+    assert bad.status_code == 401
+    assert (
+        client.post(
+            "/api/v1/dossiers", json=body, headers={"Authorization": "Bearer nk_00000000_guess"}
+        ).status_code
+        == 401
+    )
+    with service.factory() as session:
+        assert session.scalar(select(Dossier)) is None
+    ok = client.post("/api/v1/dossiers", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert ok.status_code == 200 and ok.json()["created"] == 1
+    again = client.post("/api/v1/dossiers", json=[dossier()], headers={"Authorization": f"Bearer {key}"})
+    assert again.json() == {"created": 0, "updated": 0, "unchanged": 1, "errors": [], "warnings": []}
+
+
+def test_bad_items_get_422_with_details_and_good_ones_are_kept(service: Service) -> None:
+    client, key = _client(service)
+    body = {"data": [dossier("GOOD"), dossier("BAD", SoDienThoai="12ab")]}
+    resp = client.post("/api/v1/dossiers", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 422
+    data = resp.json()
+    assert data["created"] == 1
+    [error] = data["errors"]
+    assert error["row"] == 2 and error["MaHoSo"] == "BAD" and error["field"] == "SoDienThoai"
+    assert error["value"] == "12ab"
+    not_json = client.post("/api/v1/dossiers", content=b"{oops", headers={"Authorization": f"Bearer {key}"})
+    assert not_json.status_code == 422
+    wrong_shape = client.post(
+        "/api/v1/dossiers", json={"items": []}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert wrong_shape.status_code == 422 and wrong_shape.json()["detail"][0]["field"] == "data"
+
+
+def test_status_lookup_and_health(service: Service) -> None:
+    client, key = _client(service)
+    client.post("/api/v1/dossiers", json=[dossier()], headers={"Authorization": f"Bearer {key}"})
+    auth = {"Authorization": f"Bearer {key}"}
+    found = client.get("/api/v1/dossiers/000.00.30.H26-261120-0001", headers=auth).json()
+    assert found["status_name"] == "Đang xử lý" and found["phone"] == "091****678"
+    assert found["working_days_left"] == 3  # Tue 01/12 → Fri 04/12
+    assert client.get("/api/v1/dossiers/NOPE", headers=auth).status_code == 404
+    assert client.get("/api/v1/dossiers/NOPE").status_code == 401
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}

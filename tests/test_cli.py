@@ -1,0 +1,100 @@
+"""The command line, run as a user runs it: a subprocess with a config file in a fresh directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.factories import dossier, officers
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "notifier.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _config(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "{db_url}"\n[channels.file]\npath = "out/outbox.jsonl"\n', encoding="utf-8"
+    )
+
+
+def test_import_scan_dispatch_status(tmp_path: Path, db_url: str) -> None:
+    _config(tmp_path, db_url)
+    assert _cli(tmp_path, "db", "upgrade").returncode == 0
+    (tmp_path / "officers.json").write_text(json.dumps(officers()), encoding="utf-8")
+    assert _cli(tmp_path, "import-officers", "officers.json").returncode == 0
+    items = [
+        dossier("CLI-1", MaCanBo="CB01", NgayHenTra="20261130170000"),
+        dossier("CLI-2", SoDienThoai="0999"),
+        dossier("CLI-3", TrangThaiHoSo=2, NgayTiepNhan="20261201080000"),
+    ]
+    (tmp_path / "d.json").write_text(json.dumps({"data": items}), encoding="utf-8")
+    imp = _cli(tmp_path, "import", "d.json", "--now", "2026-12-01T09:00")
+    assert imp.returncode == 1  # something was rejected
+    assert "2 created" in imp.stdout
+    assert "rejected: row 2 (MaHoSo CLI-2): field SoDienThoai: value '0999':" in imp.stderr
+    scan = _cli(tmp_path, "scan", "--now", "2026-12-01T09:00")
+    assert scan.returncode == 0, scan.stderr
+    disp = _cli(tmp_path, "dispatch", "--once", "--now", "2026-12-01T09:00")
+    assert disp.returncode == 0, disp.stderr
+    assert "sent 3" in disp.stdout  # apology + assigned officer alert for CLI-1, received for CLI-3
+    lines = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines()]
+    assert sorted(x["kind"] for x in lines) == ["overdue_alert", "overdue_apology", "received"]
+    apology = next(x for x in lines if x["kind"] == "overdue_apology")
+    assert "30/11/2026" in apology["text"]
+    st = _cli(tmp_path, "status", "CLI-1", "--now", "2026-12-01T10:00")
+    assert st.returncode == 0 and "QUÁ HẠN 1 ngày làm việc" in st.stdout and "overdue_apology" in st.stdout
+    assert _cli(tmp_path, "status", "NOPE").returncode == 1
+
+
+def test_bad_now_and_missing_file_are_named(tmp_path: Path) -> None:
+    _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
+    bad = _cli(tmp_path, "scan", "--now", "03/02/2027")
+    assert bad.returncode == 2 and "--now: value '03/02/2027'" in bad.stderr
+    missing = _cli(tmp_path, "import", "nope.json")
+    assert missing.returncode == 2 and "nope.json" in missing.stderr
+    conf = _cli(tmp_path, "--config", "other.toml", "scan")
+    assert conf.returncode == 2 and "config: file 'other.toml' does not exist" in conf.stderr
+
+
+def test_apikey_create_prints_once(tmp_path: Path) -> None:
+    _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
+    _cli(tmp_path, "db", "upgrade")
+    first = _cli(tmp_path, "apikey", "create", "portal")
+    assert first.returncode == 0 and first.stdout.strip().startswith("nk_")
+    dup = _cli(tmp_path, "apikey", "create", "portal")
+    assert dup.returncode == 1 and "apikey: name 'portal': already exists" in dup.stderr
+
+
+def test_demo_then_messages_in_the_file(tmp_path: Path) -> None:
+    _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
+    assert _cli(tmp_path, "demo", "--now", "2026-12-01T09:00").returncode == 0
+    assert _cli(tmp_path, "scan", "--now", "2026-12-01T09:00").returncode == 0
+    disp = _cli(tmp_path, "dispatch", "--once", "--now", "2026-12-01T09:00")
+    assert disp.returncode == 0, disp.stderr
+    lines = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines()]
+    kinds = {x["kind"] for x in lines}
+    assert {
+        "received",
+        "supplement_requested",
+        "payment_requested",
+        "overdue_apology",
+        "result_ready",
+        "returned",
+        "rejected",
+        "due_soon",
+        "overdue_alert",
+        "escalation",
+    } <= kinds
