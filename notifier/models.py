@@ -194,6 +194,8 @@ class Notification(Base):
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     # The moment the notice is about: the missed appointment of an apology, the status change, ...
     ref_at: Mapped[datetime | None]
+    # What a kind needs beyond the dossier (a feedback answer, a digest's items, a step), as JSON text.
+    payload: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     not_before: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -243,3 +245,16 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed what and when: templates, opt-outs, apologies, settings (Decree 13/2023 accountability)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)

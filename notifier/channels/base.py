@@ -56,6 +56,8 @@ class Message:
     subject: str | None = None
     dossier_code: str | None = None
     attempt: int = 1  # above 1 the row may have reached the provider before: channels re-check what they hold
+    # (label, callback data) pairs: chat channels show them as buttons, the others ignore them
+    buttons: tuple[tuple[str, str], ...] = ()
 
     @property
     def idempotency_key(self) -> str:

@@ -1,0 +1,25 @@
+"""citizen chatbot: chat links, lookups, feedback
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-24
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Reserved for this issue's tables; filled in by the work on it.
+    pass
+
+
+def downgrade() -> None:
+    pass

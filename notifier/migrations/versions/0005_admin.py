@@ -1,0 +1,25 @@
+"""admin: users and sessions
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-24
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Reserved for this issue's tables; filled in by the work on it.
+    pass
+
+
+def downgrade() -> None:
+    pass
