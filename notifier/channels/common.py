@@ -1,0 +1,89 @@
+"""Pieces the provider plugins share: settings mixins, secrets from the environment, and HTTP clients
+that belong to the event loop they were made in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Generic, Literal, TypeVar
+
+from pydantic import Field, field_validator
+
+from notifier.channels.base import ChannelSettings
+
+
+def env_secret(var: str | None, setting: str) -> str | None:
+    """The value of the environment variable a `*_env` setting names; None when the setting is unset."""
+    if not var:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise ValueError(f"{setting}: environment variable '{var}' is not set")
+    return value
+
+
+def check_env(value: str | None) -> str | None:
+    # Checked when the config is read, so a missing secret stops start-up with the setting's name.
+    if value and not os.environ.get(value):
+        raise ValueError(f"environment variable '{value}' is not set")
+    return value
+
+
+class ProviderSettings(ChannelSettings):
+    """Every provider plugin: template family, HTTP timeout and rate limits (see notifier.ratelimit)."""
+
+    template: str | None = None
+    timeout_seconds: float = Field(10.0, gt=0)
+    rate_per_second: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+    per_recipient_per_second: float | None = Field(None, gt=0)
+    per_recipient_burst: int = Field(1, ge=1)
+    max_wait_seconds: float = Field(10.0, ge=0)
+    # Where the provider reaches our webhooks, as the provider sees it (e.g. behind a reverse proxy):
+    # receipts and inbound messages arrive at {public_base_url}/webhooks/{channel}/receipt|inbound.
+    public_base_url: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    def webhook_url(self, channel: str, hook: str) -> str | None:
+        return f"{self.public_base_url}/webhooks/{channel}/{hook}" if self.public_base_url else None
+
+
+class SmsSettings(ProviderSettings):
+    """SMS economics: fold to không dấu and a segment budget (see notifier.smsbudget)."""
+
+    khong_dau: bool | Literal["auto"] = False
+    max_segments: int | None = Field(None, ge=1)
+    max_segments_by_kind: dict[str, int] = Field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+class LoopBound(Generic[T]):
+    """A client (aiohttp/httpx session) made lazily inside the running loop, remade if the loop changes.
+
+    Sessions are tied to the loop that created them; a channel may be built before any loop runs
+    (start-up checks) and a CLI run may start a fresh loop.
+    """
+
+    def __init__(self, make: Callable[[], T], close: Callable[[T], Awaitable[object]]) -> None:
+        self._make = make
+        self._close = close
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._value: T | None = None
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if self._value is None or self._loop is not loop:
+            self._value, self._loop = self._make(), loop
+        return self._value
+
+    async def aclose(self) -> None:
+        value, self._value = self._value, None
+        if value is not None and self._loop is asyncio.get_running_loop():
+            await self._close(value)

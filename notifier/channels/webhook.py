@@ -1,0 +1,91 @@
+"""What a channel plugin implements to take delivery receipts and inbound SMS from its provider.
+
+The web layer (notifier.webhooks) turns an HTTP request into a `WebhookRequest` and hands it to the
+channel configured under that name; the channel checks the provider's signature or token and returns
+plain data. Plugins implement only the methods they need:
+
+- `parse_receipts(request) -> list[Receipt]`
+- `parse_inbound(request) -> InboundSms`, and `async inbound_reply(inbound, text, reply_id)` returning the
+  webhook response (TwiML for Twilio) or None after sending the reply through the provider's API.
+
+Anything that fails the provider's check raises `WebhookRejected`: the request gets 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+ReceiptStatus = Literal["sent", "delivered", "undelivered", "failed"]
+
+
+class WebhookRejected(Exception):
+    """The request did not come from the provider (bad or missing signature/token)."""
+
+
+class WebhookInvalid(ValueError):
+    """The request is the provider's but cannot be read (missing field): 422."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    path: str  # as this app received it, e.g. /webhooks/sms_twilio/receipt
+    query_string: str  # raw, without '?'
+    headers: Mapping[str, str]  # lower-case names
+    query: Mapping[str, str]
+    form: Mapping[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def param(self, name: str) -> str | None:
+        """A field from the form body, else the query string."""
+        return self.form.get(name) if name in self.form else self.query.get(name)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: ReceiptStatus
+    provider_id: str | None = None
+    notification_id: int | None = None  # when the provider echoes our id (callback URL, RequestId, ...)
+    error: str | None = None
+    opt_out_address: str | None = None  # the provider says the recipient unsubscribed (Twilio 21610)
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    sender: str  # as the provider gives it; normalised to E.164 by the handler
+    text: str
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    body: str
+    media_type: str = "text/plain; charset=utf-8"
+
+
+@runtime_checkable
+class ReceiptSource(Protocol):
+    def parse_receipts(self, request: WebhookRequest) -> list[Receipt]: ...
+
+
+@runtime_checkable
+class InboundSource(Protocol):
+    def parse_inbound(self, request: WebhookRequest) -> InboundSms: ...
+
+    async def inbound_reply(self, inbound: InboundSms, text: str, reply_id: str) -> WebhookReply | None: ...
+
+
+def notification_id_from(key: str | None) -> int | None:
+    """Our row id back from an idempotency key echoed by a provider ("notifier-42" -> 42)."""
+    if not key:
+        return None
+    head, _, tail = key.rpartition("-")
+    if head != "notifier" or not tail.isdigit():
+        return None
+    return int(tail)

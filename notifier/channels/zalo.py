@@ -1,0 +1,300 @@
+"""Zalo Notification Service (ZNS): a pre-approved template filled with data, sent to a phone number.
+
+ZNS sends structured data, not our text: for each kind, config names the approved `template_id` and how
+to fill each template parameter from the render context (a Jinja expression, validated at start-up like
+any template). The dispatcher renders those into `Message.data` (this channel declares
+`wants_data = True`); a kind without a ZNS template is skipped so routing moves to the next channel.
+Values are cut to the parameter's limit (default 30 characters; ZNS allows 30 for names, codes and
+statuses, 15 for phones, 200 for addresses).
+
+Phones go as `84…`; `tracking_id` is our notification id. Access tokens last about a day and the refresh
+token is single-use, so refreshed tokens are stored (`provider_tokens`, via `bind_storage`) and shared by
+all workers; an "access token invalid" answer (-124) refreshes once and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifier.channels.base import (
+    BaseChannel,
+    ChannelSettings,
+    Message,
+    PermanentError,
+    Recipient,
+    TransientError,
+)
+from notifier.channels.common import LoopBound, ProviderSettings, check_env, env_secret
+from notifier.channels.esms import POOL
+from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
+from notifier.clock import VN_TZ
+from notifier.phones import InvalidPhone, to_zalo
+from notifier.rendering import KINDS, TemplateError, render, sample_context, validate
+from notifier.token_store import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
+
+TOKEN_INVALID = -124
+# The person cannot get ZNS: phone invalid, Zalo too old, inactive or refusing, no Zalo account,
+# account cannot receive ZNS. Routing falls through to the next channel (usually SMS).
+NOT_ON_ZALO = {-108, -110, -114, -118, -119}
+# Worth retrying: unknown error, quota used up for now.
+TRANSIENT = {-100, -115}
+
+
+class ZnsParam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str  # Jinja expression over the render context, e.g. "{{ dossier.code }}"
+    max: int = Field(30, ge=1)
+
+
+class ZnsKind(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str
+    params: dict[str, str | ZnsParam] = Field(default_factory=dict)
+
+    def param(self, name: str) -> ZnsParam:
+        p = self.params[name]
+        return p if isinstance(p, ZnsParam) else ZnsParam(value=p)
+
+
+class ZaloSettings(ProviderSettings):
+    base_url: str = "https://business.openapi.zalo.me"
+    oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
+    app_id: str
+    app_secret_env: str = "ZALO_APP_SECRET"
+    # The first tokens; once refreshed, the stored copy (provider_tokens) wins over these.
+    access_token_env: str | None = "ZALO_ACCESS_TOKEN"
+    refresh_token_env: str = "ZALO_REFRESH_TOKEN"
+    oa_secret_env: str | None = None  # verifies the OA's webhook events (X-ZEvent-Signature)
+    refresh_margin_seconds: int = Field(300, ge=0)
+    kinds: dict[str, ZnsKind] = Field(default_factory=dict)
+
+    @field_validator("app_secret_env", "refresh_token_env", "oa_secret_env")
+    @classmethod
+    def _secret_present(cls, value: str | None) -> str | None:
+        return check_env(value)
+
+    @field_validator("kinds")
+    @classmethod
+    def _templates_valid(cls, value: dict[str, ZnsKind]) -> dict[str, ZnsKind]:
+        # A broken expression is found at start-up, naming the kind and parameter, not at the first send.
+        for kind, spec in value.items():
+            if kind not in KINDS:
+                raise ValueError(f"kinds.{kind}: unknown kind; expected one of {', '.join(KINDS)}")
+            for name in spec.params:
+                check_param(spec.param(name).value, f"kinds.{kind}.params.{name}", kind)
+        return value
+
+
+def check_param(source: str, field: str, kind: str) -> None:
+    """A parameter expression must render for a full sample of its kind. Unlike a message template it
+    may fail when an optional field is empty (no due date yet): that dossier then skips ZNS."""
+    errors = validate(source, field=field, kind=kind)
+    if not errors:
+        return
+    try:
+        render(source, sample_context(_CHECK_AT, kind), field=field)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+_CHECK_AT = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)  # any fixed instant: sample dates follow from it
+
+
+def truncate(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+class ZaloZns(BaseChannel):
+    name: ClassVar[str] = "zalo_zns"
+    medium: ClassVar[str] = "zalo"
+    settings_model: ClassVar[type[ChannelSettings]] = ZaloSettings
+    default_channel_type: ClassVar[str] = "chat"  # the text kept on the row for people to read
+    wants_data: ClassVar[bool] = True
+
+    def __init__(self, settings: ZaloSettings, clock: Any, instance_name: str | None = None) -> None:
+        super().__init__(settings, clock, instance_name)
+        self.s = settings
+        self._app_secret = env_secret(settings.app_secret_env, "app_secret_env") or ""
+        self._oa_secret = env_secret(settings.oa_secret_env, "oa_secret_env")
+        self._seed = Tokens(
+            env_secret(settings.access_token_env, "access_token_env") if settings.access_token_env else None,
+            env_secret(settings.refresh_token_env, "refresh_token_env"),
+        )
+        self.store: TokenStore = MemoryTokenStore()
+        self._tokens: Tokens | None = None
+        self._lock = asyncio.Lock()
+        self._http: LoopBound[httpx.AsyncClient] = LoopBound(
+            lambda: httpx.AsyncClient(timeout=self.s.timeout_seconds, limits=POOL), lambda c: c.aclose()
+        )
+
+    def bind_storage(self, factory: sessionmaker[Session]) -> None:
+        """Keep tokens in the database (the dispatcher calls this with its session factory)."""
+        if not isinstance(self.store, DbTokenStore):
+            self.store = DbTokenStore(factory)
+            self._tokens = None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def address_for(self, recipient: Recipient) -> str | None:
+        return recipient.phone
+
+    def data_templates(self, kind: str) -> Mapping[str, str] | None:
+        spec = self.s.kinds.get(kind)
+        return None if spec is None else {name: spec.param(name).value for name in spec.params}
+
+    # -- tokens -------------------------------------------------------------------------------------------
+    def _current(self) -> Tokens:
+        if self._tokens is None:
+            self._tokens = self.store.load(self.instance_name) or self._seed
+        return self._tokens
+
+    def _fresh(self, tokens: Tokens) -> bool:
+        if not tokens.access_token:
+            return False
+        if tokens.expires_at is None:
+            return True
+        return self.clock.now() < tokens.expires_at - timedelta(seconds=self.s.refresh_margin_seconds)
+
+    async def access_token(self, *, stale: str | None = None) -> str:
+        """A usable access token; `stale` is one the API just refused, so it is refreshed."""
+        tokens = self._current()
+        if self._fresh(tokens) and tokens.access_token != stale:
+            return tokens.access_token or ""
+        async with self._lock:
+            # Another coroutine or worker may have refreshed while we waited.
+            stored = self.store.load(self.instance_name)
+            if stored is not None and self._fresh(stored) and stored.access_token != stale:
+                self._tokens = stored
+                return stored.access_token or ""
+            self._tokens = await self._refresh(stored or tokens)
+            return self._tokens.access_token or ""
+
+    async def _refresh(self, tokens: Tokens) -> Tokens:
+        if not tokens.refresh_token:
+            raise TransientError("Zalo: no refresh token to renew the access token")
+        form = {"refresh_token": tokens.refresh_token, "app_id": self.s.app_id, "grant_type": "refresh_token"}
+        try:
+            response = await self._http.get().post(
+                self.s.oauth_url, data=form, headers={"secret_key": self._app_secret}
+            )
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise TransientError(f"Zalo token refresh failed: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200 or not body.get("access_token"):
+            # Refresh tokens are single-use: a worker that lost the race finds the winner's in the store.
+            stored = self.store.load(self.instance_name)
+            if stored is not None and stored.refresh_token != tokens.refresh_token and stored.access_token:
+                return stored
+            detail = (
+                body.get("error_name") or body.get("message") or body.get("error") or response.status_code
+            )
+            raise TransientError(f"Zalo token refresh refused: {detail}")
+        expires_in = int(body.get("expires_in") or 0)
+        now = self.clock.now()
+        fresh = Tokens(
+            body["access_token"],
+            body.get("refresh_token") or tokens.refresh_token,
+            now + timedelta(seconds=expires_in) if expires_in else None,
+        )
+        self.store.save(self.instance_name, fresh, now)
+        return fresh
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def template_data(self, message: Message) -> tuple[str, dict[str, str]]:
+        spec = self.s.kinds.get(message.kind)
+        if spec is None:
+            raise PermanentError(f"Zalo: no ZNS template configured for kind '{message.kind}'", fallback=True)
+        data = message.data or {}
+        missing = [name for name in spec.params if name not in data]
+        if missing:
+            raise PermanentError(f"Zalo: template data lacks {', '.join(missing)}", fallback=True)
+        return spec.template_id, {name: truncate(data[name], spec.param(name).max) for name in spec.params}
+
+    async def _post(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.s.base_url.rstrip("/") + "/message/template"
+        try:
+            response = await self._http.get().post(url, json=body, headers={"access_token": token})
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"Zalo timeout: {exc!r}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"Zalo unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(f"Zalo HTTP {response.status_code}")
+        try:
+            result: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise TransientError(f"Zalo answered non-JSON (HTTP {response.status_code})") from exc
+        return result
+
+    async def send(self, message: Message) -> str:
+        template_id, data = self.template_data(message)
+        try:
+            phone = to_zalo(message.address)
+        except InvalidPhone as exc:
+            raise PermanentError(f"Zalo: {exc}", fallback=True) from exc
+        body = {
+            "phone": phone,
+            "template_id": template_id,
+            "template_data": data,
+            "tracking_id": str(message.notification_id),
+        }
+        token = await self.access_token()
+        result = await self._post(token, body)
+        if result.get("error") == TOKEN_INVALID:
+            result = await self._post(await self.access_token(stale=token), body)
+        code = int(result.get("error", -100))
+        if code == 0:
+            return str((result.get("data") or {}).get("msg_id") or f"zns:{message.notification_id}")
+        text = f"Zalo {code}: {result.get('message') or ''}".rstrip(": ")
+        if code in NOT_ON_ZALO:
+            raise PermanentError(text, fallback=True)
+        if code in TRANSIENT or code == TOKEN_INVALID:
+            raise TransientError(text)
+        # Template or OA problems: this message cannot go by ZNS, but the person may still get an SMS.
+        raise PermanentError(text, fallback=True)
+
+    # -- webhooks -----------------------------------------------------------------------------------------
+    def parse_receipts(self, request: WebhookRequest) -> list[Receipt]:
+        """OA webhook events; `user_received_message` is a ZNS delivery receipt."""
+        if self._oa_secret is None:
+            raise WebhookRejected("oa_secret_env is not configured: events cannot be verified")
+        try:
+            event = json.loads(request.body or b"{}")
+        except ValueError as exc:
+            raise WebhookInvalid("body is not JSON") from exc
+        if not isinstance(event, dict):
+            raise WebhookInvalid("body is not a JSON object")
+        signature = (request.header("X-ZEvent-Signature") or "").removeprefix("mac=")
+        # mac = sha256(app id + raw body + timestamp + OA secret key), per Zalo's OA webhook docs.
+        mac_input = (
+            self.s.app_id + request.body.decode("utf-8") + str(event.get("timestamp", "")) + self._oa_secret
+        )
+        expected = hashlib.sha256(mac_input.encode("utf-8")).hexdigest()
+        if not signature or not hmac.compare_digest(signature.lower(), expected):
+            raise WebhookRejected("X-ZEvent-Signature does not match")
+        if event.get("event_name") != "user_received_message":
+            return []
+        msg = event.get("message") or {}
+        msg_id, tracking = msg.get("msg_id"), str(msg.get("tracking_id") or "")
+        if not msg_id and not tracking:
+            raise WebhookInvalid("message.msg_id is required")
+        return [
+            Receipt(
+                "delivered",
+                provider_id=str(msg_id) if msg_id else None,
+                notification_id=int(tracking) if tracking.isdigit() else None,
+            )
+        ]

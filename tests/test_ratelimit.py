@@ -1,0 +1,99 @@
+"""Token buckets: channel-wide and per-recipient limits, reservations in order, refusal past max wait."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from notifier.ratelimit import ChannelLimiter, Limits, RateLimited, RateLimits, TokenBucket
+
+
+class Tick:
+    """A hand-moved monotonic clock."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_bucket_gives_its_burst_then_one_token_per_interval() -> None:
+    tick = Tick()
+    bucket = TokenBucket(rate=2, burst=3, now=tick)
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    # further takes are reservations on credit, each half a second after the previous one
+    assert bucket.take() == pytest.approx(0.5)
+    assert bucket.take() == pytest.approx(1.0)
+    tick.t += 1.0  # pays back the two tokens taken on credit
+    assert bucket.delay() == pytest.approx(0.5)
+    tick.t += 0.5
+    assert bucket.take() == pytest.approx(0.0)
+
+
+def test_tokens_never_accumulate_beyond_the_burst() -> None:
+    tick = Tick()
+    bucket = TokenBucket(rate=1, burst=2, now=tick)
+    tick.t += 3600
+    assert [bucket.take() for _ in range(3)] == [0, 0, pytest.approx(1.0)]
+
+
+def test_per_recipient_limit_spaces_one_chat_but_not_others() -> None:
+    tick = Tick()
+    limiter = ChannelLimiter(Limits(rate_per_second=30, burst=30, per_recipient_per_second=1), tick)
+    assert limiter.reserve("chat-1") == 0
+    assert limiter.reserve("chat-2") == 0
+    assert limiter.reserve("chat-1") == pytest.approx(1.0)
+    assert limiter.reserve("chat-1") == pytest.approx(2.0)
+    tick.t += 2.0
+    assert limiter.reserve("chat-1") == pytest.approx(1.0)
+
+
+def test_channel_wide_limit_applies_across_recipients() -> None:
+    tick = Tick()
+    limiter = ChannelLimiter(Limits(rate_per_second=10, burst=1), tick)
+    waits = [limiter.reserve(f"+8491234567{i}") for i in range(4)]
+    assert waits == [0, pytest.approx(0.1), pytest.approx(0.2), pytest.approx(0.3)]
+
+
+def test_a_wait_beyond_max_wait_reserves_nothing() -> None:
+    tick = Tick()
+    limiter = ChannelLimiter(Limits(per_recipient_per_second=1 / 60, max_wait_seconds=5), tick)
+    assert limiter.reserve("chat") == 0
+    with pytest.raises(RateLimited) as info:
+        limiter.reserve("chat")
+    assert info.value.delay == pytest.approx(60)
+    tick.t += 50
+    with pytest.raises(RateLimited) as again:  # nothing was taken by the refused call: 10 s left, not 70
+        limiter.reserve("chat")
+    assert again.value.delay == pytest.approx(10)
+    tick.t += 6
+    assert limiter.reserve("chat") == pytest.approx(4)
+
+
+def test_limits_come_from_any_settings_object_and_default_to_none() -> None:
+    limits = RateLimits(Tick())
+    assert limits.reserve("file", SimpleNamespace(), "x") == 0  # no fields: unlimited
+    assert limits.reserve("file", SimpleNamespace(), "x") == 0
+    tg = SimpleNamespace(rate_per_second=30, burst=30, per_recipient_per_second=1, per_recipient_burst=1)
+    assert limits.reserve("telegram", tg, "42") == 0
+    assert limits.reserve("telegram", tg, "42") == pytest.approx(1.0)
+
+
+def test_idle_recipient_buckets_are_pruned() -> None:
+    tick = Tick()
+    limiter = ChannelLimiter(Limits(per_recipient_per_second=1), tick)
+    limiter.PRUNE_AT = 3
+    for chat in ("a", "b", "c"):
+        limiter.reserve(chat)
+    tick.t += 10
+    limiter.reserve("d")
+    assert set(limiter._per) == {"d"}
+
+
+def test_bad_limits_are_named() -> None:
+    with pytest.raises(ValueError, match="rate: value 0"):
+        TokenBucket(0, 1)
+    with pytest.raises(ValueError, match="burst: value 0"):
+        TokenBucket(1, 0)
