@@ -1,0 +1,134 @@
+"""HTTP routes of the chatbot: officers' answers to feedback (bearer API key) and Telegram's webhook."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from starlette.concurrency import run_in_threadpool
+
+from notifier import feedback as fb
+from notifier.api import Caller
+from notifier.bot.models import Feedback
+from notifier.models import Agency
+from notifier.service import Service
+
+log = logging.getLogger(__name__)
+
+
+# Ids are bigints: anything outside is a 422, not a database overflow.
+FeedbackId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _detail(field: str, value: object, reason: str) -> list[dict[str, Any]]:
+    return [{"field": field, "value": value, "reason": reason}]
+
+
+def feedback_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"])
+
+    @router.get("")
+    def list_feedback(
+        request: Request, caller: Caller, status: str = "open", agency: str | None = None
+    ) -> Any:
+        """Feedback by status (open, answered), oldest deadline first; `agency` is a MaDonVi."""
+        if status not in ("open", "answered"):
+            raise HTTPException(422, detail=_detail("status", status, "expected 'open' or 'answered'"))
+        service: Service = request.app.state.service
+        with service.factory() as session:
+            query = (
+                select(Feedback)
+                .where(Feedback.status == status)
+                .options(selectinload(Feedback.dossier), selectinload(Feedback.agency))
+                .order_by(Feedback.deadline_at, Feedback.id)
+                .limit(500)
+            )
+            if agency is not None:
+                query = query.join(Agency, Feedback.agency_id == Agency.id).where(Agency.code == agency)
+            return [fb.as_dict(row) for row in session.scalars(query)]
+
+    @router.get("/{feedback_id}")
+    def get_feedback(feedback_id: FeedbackId, request: Request, caller: Caller) -> Any:
+        service: Service = request.app.state.service
+        with service.factory() as session:
+            row = session.get(Feedback, feedback_id, options=[selectinload(Feedback.dossier)])
+            if row is None:
+                raise HTTPException(404, f"feedback {feedback_id}: not found")
+            return fb.as_dict(row)
+
+    @router.post("/{feedback_id}/answer")
+    async def answer(feedback_id: FeedbackId, request: Request, caller: Caller) -> JSONResponse:
+        """Record the officer's answer and queue it for the citizen's chat (`feedback_answer`)."""
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise HTTPException(422, detail=_detail("body", None, f"not JSON: {exc}")) from exc
+        if not isinstance(body, dict):
+            raise HTTPException(422, detail=_detail("body", None, "expected an object with 'answer'"))
+        by = body.get("answered_by")
+        if by is not None and (not isinstance(by, str) or not by.strip() or len(by) > 100):
+            raise HTTPException(422, detail=_detail("answered_by", by, "expected an officer code or name"))
+        service: Service = request.app.state.service
+        actor = f"{by.strip()} (api:{caller})" if by else f"api:{caller}"
+
+        def store() -> dict[str, Any]:
+            with service.factory() as session, session.begin():
+                row, notice = fb.answer(
+                    session,
+                    feedback_id,
+                    body.get("answer"),
+                    actor,
+                    service.clock.now(),
+                    fallback_agency_name=f"Bộ phận Một cửa {service.settings.province.name}",
+                )
+                return {**fb.as_dict(row), "notification_id": notice.id}
+
+        try:
+            result = await run_in_threadpool(store)
+        except fb.FeedbackError as exc:
+            raise HTTPException(422, detail=_detail(exc.field, exc.value, exc.reason)) from exc
+        except fb.FeedbackNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except fb.AlreadyAnswered as exc:
+            raise HTTPException(409, str(exc)) from exc
+        return JSONResponse(result)
+
+    return router
+
+
+def webhook_router(path: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(path, include_in_schema=False)
+    async def telegram_webhook(
+        request: Request,
+        x_telegram_bot_api_secret_token: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        service: Service = request.app.state.service
+        secret = service.settings.bot.webhook_secret or ""
+        given = x_telegram_bot_api_secret_token or ""
+        # Anyone can post to a public URL; only Telegram knows the secret given to setWebhook.
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            raise HTTPException(401, "missing or wrong X-Telegram-Bot-Api-Secret-Token")
+        runtime = getattr(request.app.state, "bot_runtime", None)
+        if runtime is None:
+            raise HTTPException(503, "the bot is not running")  # Telegram retries later
+        try:
+            update = await request.json()
+        except ValueError as exc:
+            raise HTTPException(400, f"not JSON: {exc}") from exc
+        try:
+            await runtime.feed(update)
+        except Exception:
+            # Answering 200 anyway: Telegram would otherwise resend the same update again and again.
+            log.exception(
+                "webhook update %s failed", update.get("update_id") if isinstance(update, dict) else None
+            )
+        return JSONResponse({"ok": True})
+
+    return router

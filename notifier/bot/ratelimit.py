@@ -1,0 +1,22 @@
+"""The enumeration guard's settings.
+
+The failure count lives in the database (bot_lookup_failures), so it holds across restarts and processes;
+the dispatcher's event isolation (per chat: in memory, or Redis locks with `[bot] redis_url`) handles one
+update of a chat at a time, so a burst of parallel guesses cannot all pass the count before any of their
+failures is written. The rule itself is `notifier.bot.lookup.Throttle`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from notifier.bot.lookup import Throttle
+from notifier.config import BotSettings
+
+
+def throttle_from(settings: BotSettings) -> Throttle:
+    return Throttle(
+        limit=settings.failed_lookup_limit,
+        window=timedelta(seconds=settings.failed_lookup_window_seconds),
+        slowdown=timedelta(seconds=settings.slowdown_seconds),
+    )

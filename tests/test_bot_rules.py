@@ -1,0 +1,132 @@
+"""The lookup rules as plain functions: parsing, the phone-digit check, the throttle, the description."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from notifier.bot.lookup import DossierFacts, Query, Throttle, describe, digits_match, parse_query
+from notifier.bot.texts import NAMES, load_text_files, samples, validate_text
+from notifier.clock import VN_TZ
+from notifier.workdays import WorkCalendar
+from tests.conftest import T0
+from tests.fakes.bot_harness import at
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("000.00.30.H26-261120-0001 5678", Query("000.00.30.H26-261120-0001", "5678")),
+        ("  000.00.30.H26-261120-0001   5678 ", Query("000.00.30.H26-261120-0001", "5678")),
+        ("000.00.30.H26-261120-0001, 5678", Query("000.00.30.H26-261120-0001", "5678")),
+        (
+            "000.00.30.h26-261120-0001 ５６７８",
+            Query("000.00.30.h26-261120-0001", "5678"),
+        ),  # full-width digits
+        ("000.00.30.H26-261120-0001", Query("000.00.30.H26-261120-0001", None)),
+        ("H26-0001 567", None),  # three digits
+        ("0912345678", None),  # a phone number is not a dossier code
+        ("xin chào", None),
+        ("hello", None),  # no digit: chatter, not a code
+        ("thanks 1234", None),
+        ("Tra cứu hồ sơ", None),
+        ("", None),
+    ],
+)
+def test_parse_query(text: str, expected: Query | None) -> None:
+    assert parse_query(text) == expected
+
+
+def test_digits_match_only_the_last_four_of_the_applicants_phone() -> None:
+    assert digits_match("+84912345678", "5678")
+    assert not digits_match("+84912345678", "1234")
+    assert not digits_match("+84912345678", "45678")
+    assert not digits_match(None, "5678")
+    assert not digits_match("not a phone", "5678")
+
+
+def test_throttle_allows_guesses_up_to_the_limit_then_one_per_slowdown() -> None:
+    t = Throttle(limit=3, window=timedelta(hours=1), slowdown=timedelta(minutes=5))
+    fails = [T0 - timedelta(minutes=3), T0 - timedelta(minutes=2)]
+    assert t.retry_at(*t.recent(fails, T0), T0) is None
+    fails.append(T0 - timedelta(minutes=1))
+    assert t.recent(fails, T0) == (3, T0 - timedelta(minutes=1))
+    assert t.retry_at(*t.recent(fails, T0), T0) == T0 + timedelta(minutes=4)
+    later = T0 + timedelta(minutes=4)
+    assert t.retry_at(*t.recent(fails, later), later) is None
+    # Failures older than the window no longer count.
+    hour = T0 + timedelta(hours=1)
+    assert t.recent(fails, hour) == (0, None)
+    assert t.retry_at(0, None, hour) is None
+
+
+def _facts(**overrides: object) -> DossierFacts:
+    base: dict[str, object] = {
+        "code": "X-1",
+        "procedure_name": "Thủ tục",
+        "phone": "+84912345678",
+        "status": 4,
+        "received_at": at(2026, 11, 20, 8, 30),
+        "due_at": at(2026, 12, 4, 17, 0),
+        "returned_at": None,
+        "fee_amount": 200_000,
+        "fee_paid": False,
+        "payment_link": "https://dvc.example/pay",
+        "supplement_note": "Bản sao CCCD",
+        "apology_new_due_at": None,
+        "apology_sent_at": None,
+        "new_appointment_sent_at": None,
+    }
+    base.update(overrides)
+    return DossierFacts(**base)  # type: ignore[arg-type]
+
+
+def test_describe_counts_working_days_only_while_the_agency_holds_the_dossier() -> None:
+    cal = WorkCalendar()
+    view = describe(_facts(), cal, T0)
+    assert (view.working_days_left, view.working_days_overdue) == (3, None)
+    assert view.phone_masked == "091****678"
+    assert not view.payment_pending and view.fee_amount is None and view.payment_link is None
+    assert view.supplement_note is None
+    late = describe(_facts(due_at=at(2026, 11, 25, 17, 0)), cal, T0)
+    assert (late.working_days_left, late.working_days_overdue) == (None, 4)
+    waiting = describe(_facts(status=5, due_at=at(2026, 11, 25, 17, 0)), cal, T0)
+    assert (waiting.working_days_left, waiting.working_days_overdue) == (None, None)
+    assert waiting.supplement_note == "Bản sao CCCD"
+
+
+def test_describe_shows_the_fee_only_when_payment_is_pending() -> None:
+    cal = WorkCalendar()
+    pending = describe(_facts(status=6), cal, T0)
+    assert pending.payment_pending and pending.fee_amount == 200_000 and pending.payment_link
+    paid = describe(_facts(status=6, fee_paid=True), cal, T0)
+    assert not paid.payment_pending and paid.fee_amount is None
+
+
+def test_describe_reports_the_apology_and_its_new_date() -> None:
+    cal = WorkCalendar()
+    new_due = at(2026, 12, 10, 17, 0)
+    none_yet = describe(_facts(apology_new_due_at=new_due), cal, T0)
+    assert none_yet.apology_sent_at is None and none_yet.new_due_at is None
+    sent = at(2026, 11, 26, 8, 0)
+    view = describe(_facts(apology_new_due_at=new_due, apology_sent_at=sent), cal, T0)
+    assert view.apology_sent_at == sent and view.new_due_at == new_due
+    assert view.status_name == "Đang xử lý"
+    assert view.received_at is not None and view.received_at.tzinfo is not None
+    assert at(2026, 1, 1, 0, 0).tzinfo is VN_TZ
+
+
+def test_every_bot_text_is_shipped_and_renders_its_samples() -> None:
+    files = {f.kind: f.body for f in load_text_files()}
+    assert set(files) == NAMES
+    for name, body in files.items():
+        assert validate_text(name, body) == [], name
+    assert set(samples()) == NAMES
+
+
+def test_validate_text_names_an_unknown_placeholder() -> None:
+    [error] = validate_text("subscribed", "Đã đăng ký hồ sơ {{ ma_ho_so }}.")
+    assert "ma_ho_so" in str(error)
+    with pytest.raises(ValueError, match="unknown bot text"):
+        validate_text("birthday", "x")
