@@ -1,0 +1,168 @@
+"""Admin page accounts and sessions: hashed passwords, login, logout, throttling, CSRF on every form."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from notifier.admin.app import ROUTERS
+from notifier.admin.users import User, set_password
+from notifier.cli import app as cli
+from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
+
+
+@pytest.fixture
+def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
+    p = ready_province(db_url, tmp_path, clock)
+    yield p
+    p.service.engine.dispose()
+
+
+def test_passwords_are_stored_as_argon2_hashes(province: Province) -> None:
+    with province.service.factory() as session:
+        user = session.scalar(select(User).where(User.username == "quantri"))
+    assert user is not None and user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+def test_login_logout_and_pages_need_a_session(province: Province) -> None:
+    client = client_for(province.service)
+    anonymous = client.get("/admin/log?code=X", follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/admin/login?next=/admin/log%3Fcode%3DX"
+
+    wrong = login(client, "quantri", "sai-mat-khau-roi")
+    assert wrong.status_code == 401 and "không đúng" in wrong.text
+    unknown = login(client, "khong-co-ai", PASSWORD)
+    assert unknown.status_code == 401 and unknown.text.count("không đúng") == wrong.text.count("không đúng")
+
+    ok = login(client, "QuanTri")  # user names are case-insensitive
+    assert ok.status_code == 303 and ok.headers["location"] == "/admin/"
+    cookie = ok.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower() and "path=/admin" in cookie.lower()
+    home = client.get("/admin/")
+    assert home.status_code == 200 and "Tổng quan" in home.text and "quantri" in home.text
+
+    # Logging out is a form too: without the token it does nothing.
+    assert client.post("/admin/logout", data={}).status_code == 403
+    assert client.get("/admin/", follow_redirects=False).status_code == 200
+    out = client.post("/admin/logout", data={"csrf_token": csrf_of(home.text)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert client.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_login_redirects_only_inside_the_admin_page(province: Province) -> None:
+    client = client_for(province.service)
+    token = csrf_of(client.get("/admin/login").text)
+    for target, expected in (
+        ("/admin/log?status=failed", "/admin/log?status=failed"),
+        ("https://evil.example/", "/admin/"),
+        ("//evil.example/admin/", "/admin/"),
+    ):
+        client.cookies.clear()
+        token = csrf_of(client.get("/admin/login").text)
+        resp = client.post(
+            "/admin/login",
+            data={"username": "quantri", "password": PASSWORD, "csrf_token": token, "next": target},
+            follow_redirects=False,
+        )
+        assert resp.headers["location"] == expected
+
+
+def test_a_locked_account_or_a_changed_password_ends_the_session(province: Province) -> None:
+    client = client_for(province.service, "stp")
+    assert client.get("/admin/", follow_redirects=False).status_code == 200
+    with province.service.factory() as session, session.begin():
+        user = session.scalar(select(User).where(User.username == "stp"))
+        assert user is not None
+        set_password(session, user, "mot-mat-khau-moi-2027")
+    assert client.get("/admin/", follow_redirects=False).status_code == 303
+    assert login(client, "stp", "mot-mat-khau-moi-2027").status_code == 303
+
+    with province.service.factory() as session, session.begin():
+        user = session.scalar(select(User).where(User.username == "stp"))
+        assert user is not None
+        user.active = False
+    assert client.get("/admin/", follow_redirects=False).status_code == 303
+    assert login(client, "stp", "mot-mat-khau-moi-2027").status_code == 401
+
+
+def test_repeated_failures_lock_the_name_for_a_while(province: Province) -> None:
+    client = client_for(province.service)
+    for _ in range(5):
+        assert login(client, "skh", "doan-mo-mat-khau").status_code == 401
+    locked = login(client, "skh")  # even the right password waits now
+    assert locked.status_code == 429 and "quá nhiều lần" in locked.text
+    assert login(client, "quantri").status_code == 303  # other names are not affected
+
+
+def test_every_form_refuses_a_missing_or_forged_csrf_token(province: Province) -> None:
+    posts = [r.path for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) and "POST" in r.methods]
+    assert len(posts) >= 10
+    client = client_for(province.service, "quantri")
+    paths = {
+        p.replace("{channel_type}", "sms").replace("{kind}", "received").replace("{notification_id}", "1")
+        .replace("{user_id}", "1")
+        for p in posts
+    }
+    for path in sorted(paths):
+        for data in ({}, {"csrf_token": "forged"}):
+            resp = client.post(f"/admin{path}", data=data, follow_redirects=False)
+            assert resp.status_code == 403, (path, data, resp.status_code)
+            assert "không hợp lệ" in resp.text
+    preview = client.post(
+        "/admin/templates/sms/received/preview", json={"body": "x"}, headers={"X-CSRF-Token": "forged"}
+    )
+    assert preview.status_code == 403
+    # The login form itself is protected too (login CSRF).
+    client.cookies.clear()
+    client.get("/admin/login")
+    assert client.post("/admin/login", data={"username": "quantri", "password": PASSWORD}).status_code == 403
+
+
+def test_security_headers(province: Province) -> None:
+    client = client_for(province.service, "quantri")
+    resp = client.get("/admin/")
+    assert resp.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in resp.headers["content-security-policy"]
+    assert resp.headers["cache-control"] == "no-store"
+
+
+def test_cli_creates_users(province: Province, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_DATABASE__URL", str(province.service.settings.database.url))
+    monkeypatch.setenv("NEW_ADMIN_PASSWORD", "mat-khau-cua-admin-moi")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    ok = runner.invoke(
+        cli, ["user", "create", "Admin2", "--role", "admin", "--password-env", "NEW_ADMIN_PASSWORD", "--phone", "0912 345 678"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "user admin2 created (admin)" in ok.output
+    with province.service.factory() as session:
+        user = session.scalar(select(User).where(User.username == "admin2"))
+    assert user is not None and user.phone == "+84912345678" and user.agency_id is None
+
+    prompted = runner.invoke(
+        cli, ["user", "create", "canbo.stp", "--role", "agency", "--agency", "000.00.30.H26"],
+        input="mat-khau-nhap-tay\nmat-khau-nhap-tay\n",
+    )
+    assert prompted.exit_code == 0, prompted.output
+
+    for args, message in (
+        (["user", "create", "x1", "--role", "agency", "--password-env", "NEW_ADMIN_PASSWORD"], "agency"),
+        (["user", "create", "x2", "--role", "agency", "--agency", "999.KHONG.CO", "--password-env", "NEW_ADMIN_PASSWORD"], "999.KHONG.CO"),
+        (["user", "create", "x3", "--role", "boss", "--password-env", "NEW_ADMIN_PASSWORD"], "boss"),
+        (["user", "create", "admin2", "--role", "admin", "--password-env", "NEW_ADMIN_PASSWORD"], "already exists"),
+        (["user", "create", "x4", "--role", "admin", "--password-env", "UNSET_VARIABLE_X"], "UNSET_VARIABLE_X"),
+    ):
+        bad = runner.invoke(cli, args)
+        assert bad.exit_code != 0 and message in bad.output, (args, bad.output)
+    os.environ.pop("NEW_ADMIN_PASSWORD", None)
+    monkeypatch.setenv("SHORT_PW", "ngan")
+    short = runner.invoke(cli, ["user", "create", "x5", "--role", "admin", "--password-env", "SHORT_PW"])
+    assert short.exit_code == 1 and "at least 10" in short.output

@@ -1,0 +1,218 @@
+"""Delivery log, retry, CSV, opt-outs, dashboard and agency scoping over HTTP (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from notifier.contacts import opted_out_addresses
+from notifier.models import AuditEntry, Contact, DeliveryAttempt, Dossier, Notification
+from tests.browser.kit import REFUSED, SKH, STP, Province, client_for, csrf_of, ready_province
+
+
+@pytest.fixture
+def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
+    p = ready_province(db_url, tmp_path, clock)
+    yield p
+    p.service.engine.dispose()
+
+
+def _ids(html: str) -> list[int]:
+    import re
+
+    return [int(m) for m in re.findall(r'<td><a href="/admin/log/(\d+)">', html)]
+
+
+def _total(html: str) -> int:
+    import re
+
+    found = re.search(r'id="log-total">([\d.]+) thông báo<', html)
+    assert found, "no total"
+    return int(found.group(1).replace(".", ""))
+
+
+def _failed(province: Province, agency: str) -> Notification:
+    with province.service.factory() as session:
+        n = session.scalar(
+            select(Notification).join(Dossier).where(Notification.status == "failed", Dossier.code.startswith(agency))
+        )
+        assert n is not None
+        return n
+
+
+def test_search_by_code_phone_kind_channel_status_and_date(province: Province) -> None:
+    client = client_for(province.service, "quantri")
+    with province.service.factory() as session:
+        all_ids = set(session.scalars(select(Notification.id)))
+        failed = set(session.scalars(select(Notification.id).where(Notification.status == "failed")))
+        refused_dossiers = set(session.scalars(select(Dossier.id).where(Dossier.phone == REFUSED)))
+        some = session.scalar(select(Notification).where(Notification.dossier_id.is_not(None)).order_by(Notification.id))
+        assert some is not None
+        code = session.scalar(select(Dossier.code).where(Dossier.id == some.dossier_id))
+        by_code = set(session.scalars(select(Notification.id).where(Notification.dossier_id == some.dossier_id)))
+        by_phone = set(session.scalars(select(Notification.id).where(Notification.dossier_id.in_(refused_dossiers))))
+    first = client.get("/admin/log").text
+    assert _total(first) == len(all_ids) > 50
+    assert _ids(first) == sorted(all_ids, reverse=True)[:50]  # newest first, 50 a page
+    second = client.get("/admin/log", params={"page": 2}).text
+    assert _ids(second) == sorted(all_ids, reverse=True)[50:100]
+    assert set(_ids(client.get("/admin/log", params={"code": code}).text)) == by_code
+    page = client.get("/admin/log", params={"phone": "0983.000.222"})
+    assert set(_ids(page.text)) == by_phone and by_phone
+    assert "098****222" in page.text and "0983000222" not in page.text and REFUSED not in page.text
+    assert set(_ids(client.get("/admin/log", params={"status": "failed"}).text)) == failed
+    # A failed row has no channel of its own; its attempts tell which one refused it.
+    assert set(_ids(client.get("/admin/log", params={"channel": "scripted_sms", "status": "failed"}).text)) == failed
+    assert _ids(client.get("/admin/log", params={"kind": "escalation", "code": code}).text) == []
+    assert _total(client.get("/admin/log", params={"date_from": "01/12/2026", "date_to": "1/12/2026"}).text) == len(all_ids)
+    assert _ids(client.get("/admin/log", params={"date_from": "02/12/2026"}).text) == []
+    assert _ids(client.get("/admin/log", params={"date_to": "2026-11-30"}).text) == []
+    bad = client.get("/admin/log", params={"phone": "12ab", "date_to": "31/02/2026"})
+    assert "Số điện thoại &#39;12ab&#39; không hợp lệ." in bad.text and "Đến ngày: giá trị &#39;31/02/2026&#39;" in bad.text
+
+
+def test_detail_shows_attempts_and_retry_requeues_a_failed_one(province: Province) -> None:
+    client = client_for(province.service, "quantri")
+    n = _failed(province, STP)
+    detail = client.get(f"/admin/log/{n.id}")
+    assert "Lỗi vĩnh viễn" in detail.text and "21211" in detail.text and 'id="retry"' in detail.text
+    token = csrf_of(detail.text)
+    resp = client.post(f"/admin/log/{n.id}/retry", data={"csrf_token": token}, follow_redirects=False)
+    assert resp.status_code == 303
+    with province.service.factory() as session:
+        row = session.get(Notification, n.id)
+        assert row is not None and (row.status, row.attempts, row.error) == ("queued", 0, None)
+        assert row.not_before == province.service.clock.now()
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "notification.retry"))
+        assert entry is not None and entry.actor == "quantri" and entry.target == f"notification:{n.id}"
+        assert json.loads(entry.detail or "{}")["attempts"] == 1
+    # Only failed rows: a second click, or a sent row, changes nothing.
+    again = client.post(f"/admin/log/{n.id}/retry", data={"csrf_token": token}, follow_redirects=True)
+    assert "không ở trạng thái thất bại" in again.text
+    with province.service.factory() as session:
+        sent = session.scalar(select(Notification).where(Notification.status == "sent"))
+        assert sent is not None
+    client.post(f"/admin/log/{sent.id}/retry", data={"csrf_token": token})
+    with province.service.factory() as session:
+        assert session.get(Notification, sent.id).status == "sent"  # type: ignore[union-attr]
+        assert session.scalar(select(DeliveryAttempt.number).where(DeliveryAttempt.notification_id == n.id)) == 1
+
+
+def test_csv_export_follows_the_filter_and_masks_phones(province: Province) -> None:
+    client = client_for(province.service, "quantri")
+    resp = client.get("/admin/log.csv", params={"status": "failed"})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert resp.text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(resp.text.lstrip("\ufeff"))))
+    assert rows[0][:4] == ["id", "created_at", "dossier_code", "kind"]
+    with province.service.factory() as session:
+        failed = list(session.scalars(select(Notification).where(Notification.status == "failed")))
+    assert sorted(int(r[0]) for r in rows[1:]) == sorted(n.id for n in failed)
+    assert {r[7] for r in rows[1:]} == {"Thất bại"} and {r[5] for r in rows[1:]} == {"scripted_sms"}
+    assert REFUSED not in resp.text and "0983000222" not in resp.text
+    assert client.get("/admin/log.csv", params={"phone": "abc"}).status_code == 422
+
+
+def _code(province: Province, n: Notification) -> str:
+    with province.service.factory() as session:
+        return session.scalar(select(Dossier.code).where(Dossier.id == n.dossier_id)) or ""
+
+
+def _officer_rows(province: Province, agency: str) -> list[int]:
+    from notifier.models import Agency, Officer
+
+    with province.service.factory() as session:
+        return list(
+            session.scalars(
+                select(Notification.id)
+                .join(Officer, Officer.id == Notification.officer_id)
+                .join(Agency, Agency.id == Officer.agency_id)
+                .where(Notification.dossier_id.is_(None), Agency.code == agency)
+            )
+        )
+
+
+def test_an_agency_user_sees_and_touches_only_its_own_agency(province: Province) -> None:
+    stp = client_for(province.service, "stp")
+    mine, theirs = _failed(province, STP), _failed(province, SKH)
+    with province.service.factory() as session:
+        own_ids = set(
+            session.scalars(
+                select(Notification.id).join(Dossier).where(Dossier.code.startswith(STP))
+            )
+        )
+    page = stp.get("/admin/log").text
+    listed = set(_ids(page))
+    assert listed and listed <= own_ids | set(_officer_rows(province, STP)) and theirs.id not in listed
+    assert _total(page) == len(own_ids) + len(_officer_rows(province, STP))
+    assert stp.get(f"/admin/log/{mine.id}").status_code == 200
+    assert stp.get(f"/admin/log/{theirs.id}").status_code == 404
+    token = csrf_of(stp.get("/admin/").text)
+    assert stp.post(f"/admin/log/{theirs.id}/retry", data={"csrf_token": token}).status_code == 404
+    with province.service.factory() as session:
+        assert session.get(Notification, theirs.id).status == "failed"  # type: ignore[union-attr]
+    export = stp.get("/admin/log.csv").text
+    assert STP in export and SKH not in export
+    assert stp.get(f"/admin/templates/sms/received?agency={SKH}").status_code == 404
+    assert stp.get("/admin/templates?agency=" + SKH).status_code == 404
+    preview = stp.post(
+        "/admin/templates/sms/received/preview",
+        json={"body": "{{ dossier.code }}", "source": "dossier", "dossier": _code(province, theirs)},
+        headers={"X-CSRF-Token": token},
+    )
+    assert preview.json()["problems"][0]["message"].startswith("không tìm thấy hồ sơ")
+    for path in ("/admin/contacts", "/admin/users"):
+        assert stp.get(path).status_code == 403
+    assert stp.post("/admin/contacts", data={"csrf_token": token, "address": "0912345678", "medium": "sms",
+                                            "action": "opt_out", "reason": "x"}).status_code == 403
+    dash = stp.get("/admin/")
+    assert "Sở Tư pháp" in dash.text and "Kế hoạch" not in dash.text and "Lê Chân" not in dash.text
+
+
+def test_opt_out_needs_a_reason_is_audited_and_stops_sends(province: Province) -> None:
+    client = client_for(province.service, "quantri")
+    token = csrf_of(client.get("/admin/contacts").text)
+    form = {"csrf_token": token, "address": "0912 000 111", "medium": "sms", "action": "opt_out"}
+    missing = client.post("/admin/contacts", data={**form, "reason": "  "})
+    assert missing.status_code == 422 and "Lý do: bắt buộc" in missing.text
+    bad = client.post("/admin/contacts", data={**form, "address": "09", "reason": "gọi điện"})
+    assert bad.status_code == 422 and "không hợp lệ" in bad.text
+    with province.service.factory() as session:
+        assert session.scalar(select(Contact)) is None
+
+    ok = client.post("/admin/contacts", data={**form, "reason": "Công dân gọi tổng đài 1022 đề nghị dừng"}, follow_redirects=True)
+    assert "Đã ghi nhận từ chối nhận tin qua SMS" in ok.text and "091****111" in ok.text
+    with province.service.factory() as session:
+        contact = session.scalar(select(Contact))
+        assert contact is not None and contact.address == "+84912000111" and contact.opted_out_at is not None
+        assert contact.source == "admin:quantri" and contact.reason == "Công dân gọi tổng đài 1022 đề nghị dừng"
+        assert opted_out_addresses(session, [("+84912000111", "sms")]) == {("+84912000111", "sms")}
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "contact.opt_out"))
+        assert entry is not None and entry.target == "contact:sms:+84912000111"
+
+    back = client.post("/admin/contacts", data={**form, "action": "opt_in", "reason": "Đăng ký lại tại quầy"})
+    assert back.status_code == 200
+    with province.service.factory() as session:
+        contact = session.scalar(select(Contact))
+        assert contact is not None and contact.opted_out_at is None and contact.consent_at is not None
+    listing = client.get("/admin/contacts", params={"q": "0912000111", "state": "in"})
+    assert "Đăng ký lại tại quầy" in listing.text
+
+
+def test_dashboard_counts(province: Province) -> None:
+    client = client_for(province.service, "quantri")
+    with province.service.factory() as session:
+        sent = session.scalar(select(Notification.id).where(Notification.status == "sent").limit(1))
+        statuses = list(session.scalars(select(Notification.status)))
+    assert sent is not None
+    page = client.get("/admin/").text
+    assert f'id="sent-today">{statuses.count("sent")}<' in page
+    assert f'id="failed-today">{statuses.count("failed")}<' in page
+    assert "UBND quận Lê Chân" in page and '<svg class="chart"' in page
+    # Each demo agency resolved two dossiers, one on time and one late.
+    assert page.count("50,0% (1/2)") == 4
