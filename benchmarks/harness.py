@@ -1,0 +1,117 @@
+"""Run real notifier worker processes against the loopback fake gateway (crash test and benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {"ESMS_API_KEY": "bench-key", "ESMS_SECRET_KEY": "bench-secret"}
+
+
+def start_gateway(delay_ms: float = 0) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.fake_gateway", "--delay-ms", str(delay_ms)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"fake gateway did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def gateway_stats(port: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def write_config(path: Path, db_url: str, port: int, *, batch: int = 200, concurrency: int = 50,
+                 lease_seconds: int = 300) -> Path:
+    path.write_text(f"""
+[database]
+url = "{db_url}"
+[quiet_hours]
+start = "00:00:00"
+end = "00:00:00"
+[dispatch]
+interval_seconds = 0.2
+batch_size = {batch}
+concurrency = {concurrency}
+lease_seconds = {lease_seconds}
+max_attempts = 10
+backoff_base_seconds = 1
+[routing]
+citizen = ["sms"]
+officer = ["sms"]
+head = ["sms"]
+[channels.sms]
+plugin = "sms_esms"
+base_url = "http://127.0.0.1:{port}"
+brandname = "HAIPHONG"
+timeout_seconds = 30
+""", encoding="utf-8")
+    return path
+
+
+def seed_notifications(db_url: str, n: int) -> None:
+    """n dossiers, each with one queued `received` notice, written straight to the tables."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO agencies (code, name) VALUES ('AG1', 'Sở Tư pháp thành phố Hải Phòng')")
+        conn.execute("INSERT INTO procedures (code, name) VALUES ('1.001233', 'Cấp Phiếu lý lịch tư pháp')")
+        conn.execute("""
+            INSERT INTO dossiers (code, procedure_id, agency_id, applicant_name, applicant_kind, phone, status,
+                                  status_changed_at, received_at, due_at, fee_paid, payload_hash, created_at,
+                                  updated_at)
+            SELECT 'HS-' || g, 1, 1, 'Công dân ' || g, 1, '+8491' || lpad(g::text, 7, '0'), 2,
+                   now(), now(), now() + interval '10 days', false, 'x', now(), now()
+            FROM generate_series(1, %s) g""", (n,))
+        conn.execute("""
+            INSERT INTO notifications (dedupe_key, kind, audience, dossier_id, status, not_before, attempts,
+                                       created_at, updated_at)
+            SELECT 'received:' || id, 'received', 'citizen', id, 'queued', now() - interval '1 minute', 0,
+                   now(), now()
+            FROM dossiers""")
+
+
+def spawn_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **SECRETS, "NOTIFIER_CONFIG": str(config)}
+    env = {k: v for k, v in env.items() if not (k.startswith("NOTIFIER_") and k != "NOTIFIER_CONFIG")}
+    with log.open("ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", "notifier.cli", "worker"], cwd=ROOT, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def counts(db_url: str) -> dict[str, int]:
+    with psycopg.connect(db_url) as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM notifications GROUP BY status").fetchall())
+
+
+def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def stop(proc: subprocess.Popen, hard: bool = False) -> None:  # type: ignore[type-arg]
+    """Signal the process's own session (every process here is started in one), never ours."""
+    if proc.poll() is None:
+        assert os.getpgid(proc.pid) == proc.pid, "only processes started with start_new_session"
+        os.killpg(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

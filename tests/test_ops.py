@@ -1,0 +1,69 @@
+"""Operations: metrics, health, retention of personal data, masking phone numbers in logs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from notifier.api import create_app
+from notifier.ingest import upsert
+from notifier.logmask import MaskingFilter, mask_text
+from notifier.models import DeliveryAttempt, Notification
+from notifier.retention import purge
+from notifier.service import Service
+from tests.factories import dossier, ts
+
+
+def _sent_one(service: Service) -> None:
+    with service.factory() as session, session.begin():
+        upsert(session, [dossier(TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0))], service.clock.now(), "t")
+    service.scan()
+
+
+async def test_metrics_show_the_outbox(service: Service) -> None:
+    _sent_one(service)
+    client = TestClient(create_app(service))
+    text = client.get("/metrics").text
+    assert 'notifier_notifications{channel="",kind="received",status="queued"} 1.0' in text
+    assert "notifier_queue_age_seconds 0.0" in text
+    service.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    assert "notifier_queue_age_seconds 300.0" in client.get("/metrics").text
+    await service.dispatcher.drain()
+    text = client.get("/metrics").text
+    assert 'notifier_notifications{channel="file",kind="received",status="sent"} 1.0' in text
+
+
+async def test_retention_erases_text_and_address_but_keeps_counts(service: Service) -> None:
+    _sent_one(service)
+    await service.dispatcher.drain()
+    with service.factory() as session, session.begin():
+        assert purge(session, service.clock.now() + timedelta(days=89), 90) == 0
+    with service.factory() as session, session.begin():
+        assert purge(session, service.clock.now() + timedelta(days=91), 90) == 1
+    with service.factory() as session:
+        n = session.scalar(select(Notification))
+        attempt = session.scalar(select(DeliveryAttempt))
+    assert n is not None and attempt is not None
+    assert (n.body, n.recipient, n.subject) == (None, None, None)
+    assert (n.status, n.kind, n.channel, n.segments) == ("sent", "received", "file", n.segments) and n.segments
+    assert attempt.recipient is None
+
+
+def test_phone_numbers_are_masked_in_log_lines(caplog) -> None:  # type: ignore[no-untyped-def]
+    assert mask_text("to +84912345678, 0912.345.678 or 84 912 345 678") == "to 091****678, 091****678 or 091****678"
+    assert mask_text("dossier 000.00.30.H26-261120-0001 at 20261201090000") == (
+        "dossier 000.00.30.H26-261120-0001 at 20261201090000")
+    log = logging.getLogger("notifier.test")
+    handler = logging.Handler()
+    records: list[str] = []
+    handler.emit = lambda r: records.append(r.getMessage())  # type: ignore[method-assign]
+    handler.addFilter(MaskingFilter())
+    log.addHandler(handler)
+    try:
+        log.warning("sms to %s failed", "+84912345678")
+    finally:
+        log.removeHandler(handler)
+    assert records == ["sms to 091****678 failed"]
