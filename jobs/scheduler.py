@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import tasks
 from notifier.clock import VN_TZ
 from notifier.service import Service
+
+
+class _SkipOverlapNotice(logging.Filter):
+    """A dispatch run still going when the next tick comes is by design (max_instances=1): not a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkipOverlapNotice())
 
 
 def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = True) -> AsyncIOScheduler:
@@ -22,6 +34,14 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
             args=[service],
             id="scan",
             name="scan dossiers",
+            **common,
+        )
+        scheduler.add_job(
+            tasks.purge,
+            IntervalTrigger(hours=6),
+            args=[service],
+            id="purge",
+            name="retention purge",
             **common,
         )
     if dispatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from notifier.dispatch import DispatchStats
 from notifier.scans import ScanResult
@@ -14,7 +15,10 @@ log = logging.getLogger("notifier.jobs")
 
 async def scan(service: Service) -> ScanResult:
     # The scan is one transaction of set-based SQL; a thread keeps the event loop free meanwhile.
+    started = time.monotonic()
     result = await asyncio.to_thread(service.scan)
+    if service.metrics is not None and not result.skipped:
+        service.metrics.scan_seconds.labels(full=str(result.full).lower()).observe(time.monotonic() - started)
     if result.total:
         log.info("scan queued %s", {k: v for k, v in result.queued.items() if v})
     return result
@@ -31,4 +35,17 @@ async def reclaim(service: Service) -> int:
     count = await asyncio.to_thread(service.dispatcher.reclaim_expired)
     if count:
         log.warning("reclaimed %d notifications from expired leases", count)
+    return count
+
+
+async def purge(service: Service) -> int:
+    from notifier.retention import purge as purge_rows
+
+    def run() -> int:
+        with service.factory() as session, session.begin():
+            return purge_rows(session, service.clock.now(), service.settings.retention.days)
+
+    count = await asyncio.to_thread(run)
+    if count:
+        log.info("retention purged the text and address of %d notifications", count)
     return count

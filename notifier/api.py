@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -69,6 +69,15 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    from notifier.metrics import Metrics
+
+    if service.metrics is None:
+        service.metrics = Metrics(service)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
     @app.get("/readyz")
     def readyz() -> JSONResponse:
         try:
@@ -105,6 +114,27 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
         if found is None:
             raise HTTPException(404, f"MaHoSo '{code}': not found")
         return found
+
+    from notifier.bot.config import webhook_path
+    from notifier.bot.http import feedback_router, webhook_router  # citizens' feedback, Telegram updates
+
+    app.include_router(feedback_router())
+    bot_path = webhook_path(service.settings)
+    if bot_path is not None:
+        app.include_router(webhook_router(bot_path))
+
+    from notifier import webhooks  # provider delivery receipts and inbound SMS
+
+    app.include_router(webhooks.router)
+
+    from notifier.officer_api import router as officer_router  # apology, resolve, progress, 766 reports
+
+    app.include_router(officer_router)
+
+    if service.settings.admin.enabled:
+        from notifier.admin import mount_admin  # the admin web page at /admin
+
+        mount_admin(app, service)
 
     return app
 

@@ -11,9 +11,14 @@ from sqlalchemy.orm import Session
 from notifier.models import AuditEntry
 
 
-def record(session: Session, now: datetime, actor: str, action: str, target: str, **detail: Any) -> AuditEntry:
+def record(
+    session: Session, now: datetime, actor: str, action: str, target: str, **detail: Any
+) -> AuditEntry:
     entry = AuditEntry(
-        at=now, actor=actor, action=action, target=target,
+        at=now,
+        actor=actor,
+        action=action,
+        target=target,
         detail=json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
     )
     session.add(entry)

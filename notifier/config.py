@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +47,10 @@ class HoursSettings(BaseModel):
 
 class ScanSettings(BaseModel):
     interval_seconds: int = Field(300, ge=1)
+    # Rescans read only dossiers that crossed a threshold or changed since the last scan; every Nth scan
+    # reads everything (it also picks up config changes such as new thresholds or holidays).
+    full_every: int = Field(12, ge=1)
+    overlap_seconds: int = Field(600, ge=0)
 
 
 class DispatchSettings(BaseModel):
@@ -72,6 +77,61 @@ class ApiSettings(BaseModel):
     port: int = 8080
 
 
+class BotSettings(BaseModel):
+    """The citizen chatbot; it runs when `[channels.telegram]` has a token (see notifier.bot.config)."""
+
+    webhook_url: str | None = None  # unset: long polling; set: Telegram posts updates to this URL
+    webhook_secret: str | None = None  # required with webhook_url; Telegram echoes it in a header
+    redis_url: str | None = None  # FSM storage shared by several processes; unset: in memory
+    # Lookups that fail this many times in the window slow the chat down to one try per slowdown.
+    failed_lookup_limit: int = Field(5, ge=1)
+    failed_lookup_window_seconds: int = Field(3600, ge=1)
+    slowdown_seconds: int = Field(300, ge=1)
+    feedback_answer_working_days: int = Field(10, ge=1)
+    feedback_agency: str | None = None  # MaDonVi that receives feedback not about a dossier
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_charset(cls, value: str | None) -> str | None:
+        # Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and - (and rejects setWebhook otherwise).
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError(f"webhook_secret: value '{value[:4]}…': use 1-256 characters A-Z a-z 0-9 _ -")
+        return value
+
+
+class AdminSettings(BaseModel):
+    enabled: bool = True
+    # The session cookie is signed with the secret in this environment variable; without it a random
+    # secret is made at start-up (sessions then end when the process restarts).
+    secret_env: str = "NOTIFIER_ADMIN_SECRET"
+    cookie_secure: bool = False  # true behind HTTPS: the browser then sends the cookie only over HTTPS
+    session_max_age_seconds: int = Field(8 * 3600, ge=60)
+    sms_price_vnd: int = Field(800, ge=0)  # price of one SMS segment, for the editor's cost estimate
+
+
+class DigestSettings(BaseModel):
+    """The daily officer and head digests (notifier.digests)."""
+
+    enabled: bool = True
+    at: time = time(7, 45)  # queued from this time of day on working days (Vietnam time)
+    due_soon_working_days: int = Field(3, ge=0)  # list dossiers with at most this many working days left
+    send_empty: bool = False  # also send "nothing due" digests
+
+
+class ApologySettings(BaseModel):
+    """Apology slips (notifier.apology)."""
+
+    number_format: str = "{seq}/PXL"  # fields {seq}, {year}, {agency_code}; numbered per agency and year
+    pdf_font: str | None = None  # a .ttf with Vietnamese glyphs for PDF slips; unset: DejaVu Sans if found
+
+    @field_validator("number_format")
+    @classmethod
+    def _number_format(cls, value: str) -> str:
+        from notifier.apology import check_number_format
+
+        return check_number_format(value)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", env_nested_delimiter="__", extra="ignore")
     toml_path: ClassVar[Path | None] = None
@@ -93,6 +153,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"file": {"path": "var/outbox.jsonl"}, "console": {}}
     )
     api: ApiSettings = Field(default_factory=ApiSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    apology: ApologySettings = Field(default_factory=ApologySettings)
 
     @field_validator("channels")
     @classmethod

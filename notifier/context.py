@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
 from notifier.channels.base import Recipient
+from notifier.feedback import payload_context
 from notifier.models import Agency, Dossier, Notification, Officer
 from notifier.phones import mask_phone
+from notifier.rendering import sample_context
 from notifier.statuses import status_name
 from notifier.workdays import WorkCalendar
 
@@ -65,24 +70,84 @@ def agency_ns(a: Agency) -> SimpleNamespace:
     return SimpleNamespace(code=a.code, name=a.name, phone=a.phone, address=a.address)
 
 
+def test_target(n: Notification) -> dict[str, Any] | None:
+    """The admin page's "send a test": its payload names the admin to reach and whose template to use."""
+    if not n.payload:
+        return None
+    try:
+        data = json.loads(n.payload)
+    except ValueError:
+        return None
+    test = data.get("test") if isinstance(data, dict) else None
+    return test if isinstance(test, dict) else None
+
+
+def template_agency_id(n: Notification) -> int | None:
+    """Whose template renders `n`: the dossier's agency, the officer's, or the one a test names."""
+    test = test_target(n)
+    if test is not None:
+        return test.get("agency_id")
+    return n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
+
+
 def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+    if n.dossier is None and test_target(n) is not None:
+        # A test message is about no real dossier (it must not count in any dossier's history).
+        return sample_context(now, n.kind)
     d = n.dossier
     officer = n.officer
     dossier = dossier_ns(d, calendar, now, n.ref_at, n.kind) if d is not None else None
     agency = agency_ns(d.agency) if d is not None else (agency_ns(officer.agency) if officer else None)
+    # Feedback kinds carry the feedback (and, when it is about no dossier, its agency) in the payload.
+    extra = payload_context(n.kind, n.payload)
     return {
         "dossier": dossier,
-        "agency": agency,
+        "agency": agency or extra["agency"],
+        "feedback": extra["feedback"],
         "officer": SimpleNamespace(code=officer.code, name=officer.name) if officer else None,
         "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
         "working_days_left": dossier.working_days_left if dossier else None,
         "working_days_overdue": dossier.working_days_overdue if dossier else None,
         "now": now,
         "items": [],
+        "step": None,
+        **_officer_extras(n, dossier, calendar, now),
     }
 
 
-def recipient_for(n: Notification) -> Recipient:
+def _officer_extras(
+    n: Notification, dossier: SimpleNamespace | None, calendar: WorkCalendar, now: datetime
+) -> dict[str, Any]:
+    """Digest items, the overdue step, the apology slip number: read when the message is rendered."""
+    session = object_session(n)
+    if session is None:
+        return {}
+    if n.kind in ("officer_digest", "head_digest"):
+        from notifier.digests import digest_items  # digests builds on this module
+
+        return {"items": digest_items(session, n, calendar, now)}
+    if n.kind == "step_overdue":
+        from notifier.steps import step_ns
+
+        return {"step": step_ns(session, n.payload, calendar, now)}
+    if n.kind in ("overdue_apology", "new_appointment") and dossier is not None and n.dossier_id:
+        from notifier.apology import slip_number
+
+        dossier.apology_number = slip_number(session, n.dossier_id, n.ref_at)
+    return {}
+
+
+def recipient_for(n: Notification, telegram_chat_id: str | None = None) -> Recipient:
+    """`telegram_chat_id`: the citizen's linked chat (notifier.bot.links), found for the whole batch."""
+    test = test_target(n)
+    if test is not None:
+        return Recipient(
+            label=f"test:{test.get('by')}",
+            name=test.get("by"),
+            phone=test.get("phone"),
+            email=test.get("email"),
+            telegram_chat_id=test.get("telegram_chat_id"),
+        )
     if n.audience in ("officer", "head") and n.officer is not None:
         o: Officer = n.officer
         return Recipient(
@@ -90,5 +155,11 @@ def recipient_for(n: Notification) -> Recipient:
         )
     d = n.dossier
     if d is None:
-        return Recipient(label="citizen")
-    return Recipient(label="citizen", name=d.applicant_name, phone=d.phone, email=d.email)
+        return Recipient(label="citizen", telegram_chat_id=telegram_chat_id)
+    return Recipient(
+        label="citizen",
+        name=d.applicant_name,
+        phone=d.phone,
+        email=d.email,
+        telegram_chat_id=telegram_chat_id,
+    )

@@ -13,22 +13,28 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from notifier.channels.base import Channel, Message, PermanentError, TransientError
+from notifier.bot.links import telegram_chat_ids
+from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.contacts import opted_out_addresses, record_opt_out
-from notifier.context import build_context, recipient_for
+from notifier.context import build_context, recipient_for, template_agency_id
 from notifier.hours import backoff, citizen_next_allowed, officer_next_allowed
 from notifier.models import DeliveryAttempt, Dossier, Notification
+from notifier.officer_actions import alert_buttons
+from notifier.ratelimit import RateLimited, RateLimits
+from notifier.receipts import apply_pending
 from notifier.rendering import TemplateError, render
-from notifier.smstext import khong_dau, sms_info
+from notifier.smsbudget import fit_for_channel
 from notifier.template_store import TemplateCache
 from notifier.workdays import WorkCalendar
 
@@ -45,6 +51,7 @@ class Candidate:
     subject: str | None
     text: str
     segments: int | None
+    data: Mapping[str, str] | None = None  # template fields for channels that declare `wants_data`
 
 
 @dataclass
@@ -57,6 +64,7 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     defer_until: datetime | None = None
     fail_reason: str | None = None
+    buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
 
 
 @dataclass
@@ -118,6 +126,8 @@ class Dispatcher:
         self.channels = channels
         self.calendar = calendar
         self.worker_id = worker_id or worker_name()
+        self.limits = RateLimits()  # per-channel and per-recipient token buckets from channel settings
+        self._bound: set[str] = set()
 
     # -- claiming ---------------------------------------------------------------------------------------
     def claim(self, now: datetime, limit: int) -> list[int]:
@@ -177,30 +187,23 @@ class Dispatcher:
             .order_by(Notification.id)
         ).all()
         templates = TemplateCache(session)
+        chats = telegram_chat_ids(session, rows)  # citizens' linked Telegram chats, one query per batch
         plans: list[Plan] = []
+        routes: list[tuple[Notification, Plan, list[tuple[str, Channel, str]], list[str]]] = []
         for n in rows:
             plan = Plan(n.id, n.kind, n.audience, n.dossier.code if n.dossier else None, n.attempts + 1)
+            plan.buttons = alert_buttons(n)
             plans.append(plan)
             plan.defer_until = self._hours(n.audience, now)
             if plan.defer_until is not None:
                 continue
-            recipient = recipient_for(n)
-            route = self.settings.routing.for_audience(n.audience)
-            wanted: list[tuple[str, Channel, str]] = []
-            skipped: list[str] = []
-            for name in route:
-                if not self.channels.enabled(name):
-                    skipped.append(f"{name}: disabled")
-                    continue
-                channel = self.channels.get(name)
-                address = channel.address_for(recipient)
-                if address is None:
-                    skipped.append(f"{name}: no address for {recipient.label}")
-                    continue
-                wanted.append((name, channel, address))
-            blocked = opted_out_addresses(session, [(a, c.medium) for _, c, a in wanted])
+            wanted, skipped = self._route(n, recipient_for(n, chats.get(n.id)))
+            routes.append((n, plan, wanted, skipped))
+        # One look-up of opt-outs for the whole batch, not one per notification.
+        blocked = opted_out_addresses(session, [(a, c.medium) for *_, w, _ in routes for _, c, a in w])
+        for n, plan, wanted, skipped in routes:
             context = build_context(n, self.calendar, now)
-            agency_id = n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
+            agency_id = template_agency_id(n)
             for name, channel, address in wanted:
                 if (address, channel.medium) in blocked:
                     skipped.append(f"{name}: {address} opted out of {channel.medium}")
@@ -214,13 +217,61 @@ class Dispatcher:
                     break
                 segments = None
                 if channel.channel_type == "sms":
-                    if getattr(channel.settings, "khong_dau", False):
-                        text = khong_dau(text)
-                    segments = sms_info(text).segments
-                plan.candidates.append(Candidate(name, channel, address, subject, text, segments))
+                    # không dấu and the segment budget: see notifier.smsbudget (over budget is still sent).
+                    fit = fit_for_channel(text, getattr(channel, "settings", None), n.kind)
+                    text, segments = fit.text, fit.segments
+                    if fit.over_budget:
+                        log.warning("notification %s: %s SMS parts, over %s's budget", n.id, segments, name)
+                data = None
+                if getattr(channel, "wants_data", False):
+                    data = self._template_data(channel, n.kind, context)
+                    if data is None:
+                        skipped.append(f"{name}: no template data for {n.kind}")
+                        continue
+                plan.candidates.append(Candidate(name, channel, address, subject, text, segments, data))
             if not plan.candidates and plan.fail_reason is None:
                 plan.fail_reason = "no usable channel: " + ("; ".join(skipped) or "route is empty")
         return plans
+
+    def _route(
+        self, n: Notification, recipient: Recipient
+    ) -> tuple[list[tuple[str, Channel, str]], list[str]]:
+        """The audience's channels that can reach this recipient, in order, and why the others cannot."""
+        wanted: list[tuple[str, Channel, str]] = []
+        skipped: list[str] = []
+        for name in self.settings.routing.for_audience(n.audience):
+            if not self.channels.enabled(name):
+                skipped.append(f"{name}: disabled")
+                continue
+            channel = self._channel(name)
+            address = channel.address_for(recipient)
+            if address is None:
+                skipped.append(f"{name}: no address for {recipient.label}")
+                continue
+            wanted.append((name, channel, address))
+        return wanted, skipped
+
+    def _channel(self, name: str) -> Channel:
+        """A configured channel; one that keeps state (Zalo's tokens) gets the database on first use."""
+        channel = self.channels.get(name)
+        if name not in self._bound:
+            bind = getattr(channel, "bind_storage", None)
+            if bind is not None:
+                bind(self.factory)
+            self._bound.add(name)
+        return channel
+
+    def _template_data(self, channel: Channel, kind: str, context: dict[str, Any]) -> dict[str, str] | None:
+        """Render the fields a template-based channel (ZNS) asks for; None when it cannot take this kind."""
+        fields = channel.data_templates(kind)  # type: ignore[attr-defined]
+        if fields is None:
+            return None
+        try:
+            return {key: render(source, context, field=f"data.{key}") for key, source in fields.items()}
+        except TemplateError as exc:
+            # e.g. a date the dossier does not have yet: this channel cannot carry it, the next one may.
+            log.warning("%s: template data for %s: %s", channel.name, kind, exc)
+            return None
 
     def _hours(self, audience: str, now: datetime) -> datetime | None:
         if audience == "citizen":
@@ -237,6 +288,15 @@ class Dispatcher:
             return Outcome("failed", error=plan.fail_reason)
         outcome = Outcome("failed")
         for cand in plan.candidates:
+            try:
+                limited = getattr(cand.channel, "settings", None)
+                wait = self.limits.reserve(cand.channel_name, limited, cand.address)
+            except RateLimited as exc:
+                # Longer than worth holding the lease for: back to the queue, no attempt counted.
+                outcome.status, outcome.not_before = "deferred", now + timedelta(seconds=exc.delay)
+                return outcome
+            if wait:
+                await asyncio.sleep(wait)
             attempt = DeliveryAttempt(
                 notification_id=plan.notification_id,
                 number=plan.attempt,
@@ -255,6 +315,8 @@ class Dispatcher:
                 cand.subject,
                 plan.dossier_code,
                 plan.attempt,
+                buttons=plan.buttons,
+                data=cand.data,
             )
             try:
                 provider_id = await cand.channel.send(message)
@@ -300,45 +362,76 @@ class Dispatcher:
         now: datetime,
         stats: DispatchStats,
     ) -> None:
-        mine = (Notification.status == "sending") & (Notification.claimed_by == self.worker_id)
-        for plan, out in zip(plans, outcomes, strict=True):
-            values: dict[str, object] = {"claimed_by": None, "lease_until": None, "updated_at": now}
-            if out.status == "deferred":
-                values.update(status="queued", not_before=out.not_before)
-            else:
-                values["attempts"] = plan.attempt
-                values["error"] = out.error
-                if out.status == "sent" and out.sent is not None:
-                    values.update(
-                        status="sent",
-                        sent_at=self.clock.now(),
-                        channel=out.sent.channel_name,
-                        recipient=out.sent.address,
-                        subject=out.sent.subject,
-                        body=out.sent.text,
-                        segments=out.sent.segments,
-                        provider_id=out.provider_id,
-                    )
-                elif out.status == "retry":
-                    values.update(status="queued", not_before=out.not_before)
-                else:
-                    values["status"] = "failed"
-            result = session.execute(
-                update(Notification).where(Notification.id == plan.notification_id, mine).values(**values)
+        table = Notification.__table__
+        ids = [p.notification_id for p in plans]
+        # Taking the rows (a write, so SQLite locks too) tells which claims are still ours: a claim reclaimed
+        # after our lease ran out belongs to another worker now, and the status guard leaves it alone.
+        ours = set(
+            session.scalars(
+                update(Notification)
+                .where(
+                    Notification.id.in_(ids),
+                    Notification.status == "sending",
+                    Notification.claimed_by == self.worker_id,
+                )
+                .values(updated_at=now)
+                .returning(Notification.id)
             )
-            session.add_all(out.attempts)
+        )
+        shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for plan, out in zip(plans, outcomes, strict=True):
+            session.add_all(out.attempts)  # attempts happened whatever becomes of the claim
             for address, medium, reason in out.opt_outs:
                 record_opt_out(session, address, medium, now, reason=reason, source="provider")
-            if not result.rowcount:
+            if plan.notification_id not in ours:
                 stats.lost += 1
                 log.warning(
                     "notification %s: claim lost before recording %s", plan.notification_id, out.status
                 )
                 continue
+            values = self._final_values(plan, out, now)
+            shapes.setdefault(tuple(sorted(values)), []).append(
+                {"nid": plan.notification_id, **{f"v_{k}": v for k, v in values.items()}}
+            )
             stats.sent += out.status == "sent"
             stats.retried += out.status == "retry"
             stats.failed += out.status == "failed"
             stats.deferred += out.status == "deferred"
+        # One executemany per shape of row instead of one UPDATE per notification.
+        for keys, rows in shapes.items():
+            stmt = (
+                table.update()
+                .where(table.c.id == bindparam("nid"), table.c.status == "sending")
+                .values({k: bindparam(f"v_{k}") for k in keys})
+            )
+            session.connection().execute(stmt, rows)
+        # Receipts that beat us here (the provider called back before this batch was recorded).
+        sent = [(p.notification_id, o.sent, o.provider_id) for p, o in zip(plans, outcomes, strict=True)]
+        apply_pending(session, [(n, c.channel_name, pid) for n, c, pid in sent if c is not None], now)
+
+    def _final_values(self, plan: Plan, out: Outcome, now: datetime) -> dict[str, object]:
+        values: dict[str, object] = {"claimed_by": None, "lease_until": None, "updated_at": now}
+        if out.status == "deferred":
+            values.update(status="queued", not_before=out.not_before)
+            return values
+        values["attempts"] = plan.attempt
+        values["error"] = out.error
+        if out.status == "sent" and out.sent is not None:
+            values.update(
+                status="sent",
+                sent_at=self.clock.now(),
+                channel=out.sent.channel_name,
+                recipient=out.sent.address,
+                subject=out.sent.subject,
+                body=out.sent.text,
+                segments=out.sent.segments,
+                provider_id=out.provider_id,
+            )
+        elif out.status == "retry":
+            values.update(status="queued", not_before=out.not_before)
+        else:
+            values["status"] = "failed"
+        return values
 
     async def run_once(self, limit: int | None = None) -> DispatchStats:
         stats = DispatchStats()

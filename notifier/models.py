@@ -118,7 +118,7 @@ class Dossier(Base):
     apology_set_at: Mapped[datetime | None]
     payload_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)  # incremental scans read what changed
 
     procedure: Mapped[Procedure] = relationship()
     agency: Mapped[Agency] = relationship()
@@ -258,3 +258,13 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ScanState(Base):
+    """Where the previous scan left off, so the next one reads only what is new."""
+
+    __tablename__ = "scan_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_now: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(Integer, default=0)

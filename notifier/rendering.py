@@ -51,6 +51,10 @@ __all__ = [
 LOCALE = "vi_VN"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CHANNEL_TYPES: tuple[str, ...] = ("sms", "chat", "email")
+# Template directories that are not notification kinds and have their own loader: the chatbot's replies
+# (notifier.bot.texts), seeded into the same table so admins edit them alongside the rest.
+# `print` holds HTML forms (the apology slip) rendered by their own module with autoescape.
+OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print")
 
 # Three concatenated UCS-2 parts of 67 units: beyond this a message costs more than it is worth and some
 # brandname gateways refuse it.
@@ -73,6 +77,9 @@ KINDS: dict[str, str] = {
     "escalation": "head",
     "officer_digest": "officer",
     "head_digest": "head",
+    "step_overdue": "officer",
+    "feedback_received": "officer",
+    "feedback_answer": "citizen",
 }
 
 _DOSSIER_ATTRS = frozenset(
@@ -106,6 +113,12 @@ SCHEMA: dict[str, frozenset[str]] = {
     "agency": frozenset({"code", "name", "phone", "address"}),
     "officer": frozenset({"code", "name"}),
     "items": _DOSSIER_ATTRS | {"working_days_left", "working_days_overdue"},
+    # A citizen's phản ánh, kiến nghị (feedback kinds only; None otherwise).
+    "feedback": frozenset({"id", "text", "created_at", "deadline_at", "answer", "answered_at"}),
+    # An inter-agency step past its own deadline (step_overdue only; None otherwise).
+    "step": frozenset(
+        {"unit", "handler_name", "handler_title", "content", "started_at", "deadline", "working_days_overdue"}
+    ),
 }
 
 TOP_LEVEL_NAMES: frozenset[str] = frozenset(
@@ -118,6 +131,8 @@ TOP_LEVEL_NAMES: frozenset[str] = frozenset(
         "working_days_overdue",
         "now",
         "items",
+        "feedback",
+        "step",
     }
 )
 
@@ -534,6 +549,9 @@ _KIND_STATUS: dict[str, int] = {
     "escalation": 4,
     "officer_digest": 4,
     "head_digest": 4,
+    "step_overdue": 4,
+    "feedback_received": 4,
+    "feedback_answer": 4,
 }
 _OVERDUE_KINDS = frozenset({"overdue_apology", "new_appointment", "overdue_alert", "escalation"})
 _OPTIONAL_DOSSIER_FIELDS = (
@@ -682,7 +700,47 @@ def sample_context(
         "working_days_overdue": days_overdue,
         "now": now,
         "items": items,
+        "feedback": _sample_feedback(now, kind),
+        "step": _sample_step(now, kind, minimal),
     }
+
+
+def _sample_step(now: datetime, kind: str, minimal: bool) -> SimpleNamespace | None:
+    if kind != "step_overdue":
+        return None
+    today = now.astimezone(VN_TZ).date()
+    return SimpleNamespace(
+        unit="Phòng Quản lý đất đai - Sở Nông nghiệp và Môi trường",
+        handler_name=None if minimal else "Trần Minh Đức",
+        handler_title=None if minimal else "Chuyên viên",
+        content=None if minimal else "Thẩm định hồ sơ đề nghị cấp Giấy chứng nhận quyền sử dụng đất",
+        started_at=_at(_working_day(today, -6), 8, 30),
+        deadline=_at(_working_day(today, -2), 17, 0),
+        working_days_overdue=None if minimal else 2,
+    )
+
+
+def _sample_feedback(now: datetime, kind: str) -> SimpleNamespace | None:
+    if kind not in ("feedback_received", "feedback_answer"):
+        return None
+    today = now.astimezone(VN_TZ).date()
+    answered = kind == "feedback_answer"
+    return SimpleNamespace(
+        id=27,
+        text=(
+            "Tôi nộp hồ sơ đã hơn hai tuần nhưng chưa nhận được thông báo nào. "
+            "Đề nghị cơ quan cho biết hồ sơ đang ở bước nào."
+        ),
+        created_at=_at(_working_day(today, -2), 10, 5),
+        deadline_at=_at(_working_day(today, 8), 17, 0),
+        answer=(
+            "Hồ sơ đang được thẩm định tại phòng chuyên môn và sẽ trả kết quả đúng ngày hẹn. "
+            "Cơ quan xin lỗi vì chưa thông báo kịp thời."
+        )
+        if answered
+        else None,
+        answered_at=now if answered else None,
+    )
 
 
 # ------------------------------------------------------------------------------------------ file seeds
@@ -697,6 +755,8 @@ def load_template_files(root: Path | None = None) -> list[TemplateFile]:
     root = TEMPLATES_DIR if root is None else root
     found: list[TemplateFile] = []
     for channel_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if channel_dir.name in OWN_LOADER_DIRS:
+            continue
         channel_type = channel_dir.name
         if channel_type not in CHANNEL_TYPES:
             expected = ", ".join(CHANNEL_TYPES)

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from jobs import tasks
 from jobs.scheduler import build_scheduler
 from notifier.api import create_app
+from notifier.bot.config import check as check_bot_config
+from notifier.bot.lifespan import bot_lifespan
 from notifier.service import Service
 
 log = logging.getLogger("notifier")
@@ -21,6 +23,7 @@ log = logging.getLogger("notifier")
 async def serve(service: Service, host: str, port: int) -> None:
     service.migrate()
     service.dispatcher  # noqa: B018 - validates routing before anything starts
+    check_bot_config(service.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -31,7 +34,9 @@ async def serve(service: Service, host: str, port: int) -> None:
         scheduler.start()
         log.warning("notifier running on http://%s:%s", host, port)
         try:
-            yield
+            # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
+            async with bot_lifespan(service, _app):
+                yield
         finally:
             scheduler.shutdown(wait=True)
             await service.aclose()

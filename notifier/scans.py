@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from notifier.clock import VN_TZ
 from notifier.config import Settings
-from notifier.models import AwareDateTime, Dossier, DossierEvent, Notification, Officer
+from notifier.models import AwareDateTime, Dossier, DossierEvent, Notification, Officer, ScanState
 from notifier.statuses import OPEN_FOR_DEADLINE, STATUS_KIND, Status
 from notifier.workdays import WorkCalendar
 
@@ -54,10 +55,43 @@ INSERT_COLUMNS = (
 @dataclass
 class ScanResult:
     queued: dict[str, int]
+    full: bool = True
+    skipped: bool = False  # another scheduler held the scan lock
 
     @property
     def total(self) -> int:
         return sum(self.queued.values())
+
+
+@dataclass(frozen=True)
+class Window:
+    """What changed since the previous scan, so a rescan touches only new candidates.
+
+    Every time-based condition is "column < a bound that moves forward with time"; the rows that newly meet
+    it are those between the previous bound and this one, plus rows changed since the previous scan. An
+    overlap covers transactions that were still open when the previous scan read. `last=None` is a full
+    scan; the dedupe keys make overlap and full scans harmless.
+    """
+
+    now: datetime
+    last: datetime | None = None
+    overlap: timedelta = timedelta(minutes=10)
+
+    @property
+    def full(self) -> bool:
+        return self.last is None
+
+    def changed(self) -> ColumnElement[bool]:
+        if self.last is None:
+            return true()
+        return Dossier.updated_at >= _when(self.last - self.overlap)
+
+    def crossed(self, column: ColumnElement[datetime], bound: datetime, last_bound: datetime | None
+                ) -> ColumnElement[bool]:
+        """`column < bound` newly true since the last scan (or the row changed)."""
+        if self.last is None or last_bound is None:
+            return column < _when(bound)
+        return and_(column < _when(bound), or_(column >= _when(last_bound - self.overlap), self.changed()))
 
 
 def _ts_key(session: Session, column: ColumnElement[datetime]) -> ColumnElement[str]:
@@ -84,8 +118,11 @@ def _insert(session: Session, stmt: Select[tuple[object, ...]]) -> int:
     table = Notification.__table__
     ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     ins = ins.from_select(list(INSERT_COLUMNS), stmt).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = session.execute(ins)
-    return max(result.rowcount or 0, 0)
+    if dialect == "postgresql":
+        # psycopg reports no rowcount for INSERT ... SELECT; count in the database rather than ship every id
+        counted = ins.returning(table.c.id).cte("inserted")
+        return session.scalar(select(func.count()).select_from(counted)) or 0
+    return session.execute(ins).rowcount or 0
 
 
 def _rows(
@@ -150,8 +187,15 @@ def scan_status_changes(session: Session, now: datetime) -> int:
     return queued
 
 
-def scan_payment_reminders(session: Session, now: datetime, calendar: WorkCalendar, days: int) -> int:
-    cutoff = day_start(calendar.overdue_cutoff(now.date(), days) + timedelta(days=1))
+def scan_payment_reminders(
+    session: Session, now: datetime, calendar: WorkCalendar, days: int, window: Window | None = None
+) -> int:
+    window = window or Window(now)
+
+    def cutoff_at(t: datetime) -> datetime:
+        return day_start(calendar.overdue_cutoff(t.date(), days) + timedelta(days=1))
+
+    last_cutoff = cutoff_at(window.last) if window.last else None
     stmt = select(
         *_rows(
             _key("payment_reminder", Dossier.id, _ts_key(session, Dossier.status_changed_at)),
@@ -164,13 +208,14 @@ def scan_payment_reminders(session: Session, now: datetime, calendar: WorkCalend
     ).where(
         Dossier.status == int(Status.PAYMENT_REQUESTED),
         Dossier.fee_paid.is_(False),
-        Dossier.status_changed_at < _when(cutoff),
+        window.crossed(Dossier.status_changed_at, cutoff_at(now), last_cutoff),
     )
     return _insert(session, stmt)
 
 
-def scan_apologies(session: Session, now: datetime) -> int:
+def scan_apologies(session: Session, now: datetime, window: Window | None = None) -> int:
     """A written apology for every missed appointment, whether still open or already moved."""
+    window = window or Window(now)
     open_overdue = select(
         *_rows(
             _key("overdue_apology", Dossier.id, _ts_key(session, Dossier.due_at)),
@@ -180,7 +225,10 @@ def scan_apologies(session: Session, now: datetime) -> int:
             Dossier.due_at,
             now,
         )
-    ).where(Dossier.status.in_([int(s) for s in OPEN_FOR_DEADLINE]), Dossier.due_at < _when(now))
+    ).where(
+        Dossier.status.in_([int(s) for s in OPEN_FOR_DEADLINE]),
+        window.crossed(Dossier.due_at, now, window.last),
+    )
     # The agency may set a new date before the scan saw the old one pass: the miss still owes an apology.
     moved = select(
         *_rows(
@@ -191,12 +239,13 @@ def scan_apologies(session: Session, now: datetime) -> int:
             Dossier.apology_old_due_at,
             now,
         )
-    ).where(Dossier.apology_old_due_at.is_not(None))
+    ).where(Dossier.apology_old_due_at.is_not(None), window.changed())
     return _insert(session, open_overdue) + _insert(session, moved)
 
 
-def scan_new_appointments(session: Session, now: datetime) -> int:
+def scan_new_appointments(session: Session, now: datetime, window: Window | None = None) -> int:
     """A follow-up with the new date when the apology went out before the date was known."""
+    window = window or Window(now)
     apology = aliased(Notification)
     sent_before = (
         select(apology.id)
@@ -218,7 +267,12 @@ def scan_new_appointments(session: Session, now: datetime) -> int:
             Dossier.apology_old_due_at,
             now,
         )
-    ).where(Dossier.apology_new_due_at.is_not(None), sent_before)
+    ).where(
+        Dossier.apology_new_due_at.is_not(None),
+        # the condition turns true when the new date is set (the apology was sent before that)
+        window.changed(),
+        sent_before,
+    )
     return _insert(session, stmt)
 
 
@@ -251,42 +305,95 @@ def _officer_alert(
 
 
 def scan_officer_alerts(
-    session: Session, now: datetime, calendar: WorkCalendar, due_soon_days: int, escalation_days: int
+    session: Session,
+    now: datetime,
+    calendar: WorkCalendar,
+    due_soon_days: int,
+    escalation_days: int,
+    window: Window | None = None,
 ) -> dict[str, int]:
+    window = window or Window(now)
     open_ = Dossier.status.in_([int(s) for s in OPEN_FOR_DEADLINE])
-    soon_end = day_start(calendar.due_soon_cutoff(now.date(), due_soon_days) + timedelta(days=1))
-    esc_end = day_start(calendar.overdue_cutoff(now.date(), escalation_days) + timedelta(days=1))
+
+    def soon_at(t: datetime) -> datetime:
+        return day_start(calendar.due_soon_cutoff(t.date(), due_soon_days) + timedelta(days=1))
+
+    def esc_at(t: datetime) -> datetime:
+        return day_start(calendar.overdue_cutoff(t.date(), escalation_days) + timedelta(days=1))
+
+    last = window.last
     return {
         "due_soon": _officer_alert(
             session,
             "due_soon",
             "officer",
-            and_(open_, Dossier.due_at >= _when(now), Dossier.due_at < _when(soon_end)),
+            and_(
+                open_,
+                Dossier.due_at >= _when(now),
+                window.crossed(Dossier.due_at, soon_at(now), soon_at(last) if last else None),
+            ),
             now,
             heads=False,
         ),
         "overdue_alert": _officer_alert(
-            session, "overdue_alert", "officer", and_(open_, Dossier.due_at < _when(now)), now, heads=False
+            session,
+            "overdue_alert",
+            "officer",
+            and_(open_, window.crossed(Dossier.due_at, now, last)),
+            now,
+            heads=False,
         ),
         "escalation": _officer_alert(
             session,
             "escalation",
             "head",
-            and_(open_, Dossier.due_at < _when(now), Dossier.due_at < _when(esc_end)),
+            and_(
+                open_,
+                Dossier.due_at < _when(now),
+                window.crossed(Dossier.due_at, esc_at(now), esc_at(last) if last else None),
+            ),
             now,
             heads=True,
         ),
     }
 
 
+SCAN_LOCK_ID = 0x6E6F7469  # "noti": one scan at a time across every scheduler sharing the database
+
+
+def _take_scan_lock(session: Session) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite has one writer at a time anyway
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(SCAN_LOCK_ID))))
+
+
+def scan_window(session: Session, now: datetime, settings: Settings) -> tuple[Window, ScanState]:
+    """Decide between an incremental and a full scan, from the state the previous scan left."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # Two first-ever scans may race to create the row: let the database settle it.
+    session.execute(dialect.insert(ScanState).values(name="all", runs=0).on_conflict_do_nothing())
+    state = session.get(ScanState, "all", with_for_update=True, populate_existing=True)
+    assert state is not None
+    overlap = timedelta(seconds=settings.scan.overlap_seconds)
+    full = (
+        state.last_now is None
+        or state.last_now > now  # the clock went back (--now in the past): trust nothing
+        or state.runs % settings.scan.full_every == 0
+    )
+    return Window(now, None if full else state.last_now, overlap), state
+
+
 def scan_all(session: Session, now: datetime, settings: Settings, calendar: WorkCalendar) -> ScanResult:
+    if not _take_scan_lock(session):
+        return ScanResult({}, skipped=True)
+    window, state = scan_window(session, now, settings)
     queued: dict[str, int] = {}
     queued["status"] = scan_status_changes(session, now)
     queued["payment_reminder"] = scan_payment_reminders(
-        session, now, calendar, settings.reminders.payment_reminder_working_days
+        session, now, calendar, settings.reminders.payment_reminder_working_days, window
     )
-    queued["overdue_apology"] = scan_apologies(session, now)
-    queued["new_appointment"] = scan_new_appointments(session, now)
+    queued["overdue_apology"] = scan_apologies(session, now, window)
+    queued["new_appointment"] = scan_new_appointments(session, now, window)
     queued.update(
         scan_officer_alerts(
             session,
@@ -294,6 +401,14 @@ def scan_all(session: Session, now: datetime, settings: Settings, calendar: Work
             calendar,
             settings.reminders.due_soon_working_days,
             settings.reminders.escalation_working_days,
+            window,
         )
     )
-    return ScanResult(queued)
+    from notifier import apology, digests, steps  # officers' scans; those modules build on this one
+
+    apology.issue_missing_slips(session, now, settings.apology.number_format)  # dates set on the portal
+    queued.update(digests.scan_digests(session, now, settings, calendar))
+    queued["step_overdue"] = steps.scan_step_overdue(session, now)
+    state.last_now = max(now, state.last_now) if state.last_now and not window.full else now
+    state.runs += 1
+    return ScanResult(queued, full=window.full)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,7 @@ class Service:
     calendar: WorkCalendar
     channels: Channels
     _dispatcher: Dispatcher | None = field(default=None, repr=False)
+    metrics: Any = field(default=None, repr=False)  # notifier.metrics.Metrics once a web app serves them
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Service:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from notifier.models import Template
-from notifier.rendering import TemplateError, load_template_files, validate
+from notifier.rendering import TemplateError, TemplateFile, load_template_files, validate
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,10 @@ def seed_defaults(session: Session, now: datetime) -> int:
             select(Template.kind, Template.channel_type).where(Template.agency_id.is_(None))
         ).all()
     )
+    from notifier.bot.texts import load_text_files  # the chatbot's replies, channel type "bot"
+
     added = 0
-    for tf in load_template_files():
+    for tf in [*load_template_files(), *load_text_files()]:
         if (tf.kind, tf.channel_type) in have:
             continue
         session.add(
@@ -88,6 +91,12 @@ def save(
     return row
 
 
+@functools.cache
+def _shipped_files() -> dict[tuple[str, str], TemplateFile]:
+    # The shipped files do not change while the process runs; read them once, not once per batch.
+    return {(f.kind, f.channel_type): f for f in load_template_files()}
+
+
 class TemplateCache:
     """The newest version of every template, read in one query per dispatch batch."""
 
@@ -120,7 +129,7 @@ class TemplateCache:
             )
             for t in rows
         }
-        self._files = {(f.kind, f.channel_type): f for f in load_template_files()}
+        self._files = _shipped_files()
 
     def get(self, kind: str, channel_type: str, agency_id: int | None) -> TemplateSource:
         """An agency's own version wins over the province's; the shipped file is the last resort."""

@@ -49,9 +49,13 @@ def test_import_scan_dispatch_status(tmp_path: Path, db_url: str) -> None:
     assert scan.returncode == 0, scan.stderr
     disp = _cli(tmp_path, "dispatch", "--once", "--now", "2026-12-01T09:00")
     assert disp.returncode == 0, disp.stderr
-    assert "sent 3" in disp.stdout  # apology + assigned officer alert for CLI-1, received for CLI-3
+    # apology + assigned officer alert for CLI-1, received for CLI-3, and the day's digests (09:00 is past
+    # [digest] at): CB01 (CLI-1, CLI-3), CB02 (CLI-3, unassigned) and the head
+    assert "sent 6" in disp.stdout
     lines = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines()]
-    assert sorted(x["kind"] for x in lines) == ["overdue_alert", "overdue_apology", "received"]
+    assert sorted(x["kind"] for x in lines) == [
+        "head_digest", "officer_digest", "officer_digest", "overdue_alert", "overdue_apology", "received"
+    ]
     apology = next(x for x in lines if x["kind"] == "overdue_apology")
     assert "30/11/2026" in apology["text"]
     st = _cli(tmp_path, "status", "CLI-1", "--now", "2026-12-01T10:00")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -58,6 +59,9 @@ class Message:
     attempt: int = 1  # above 1 the row may have reached the provider before: channels re-check what they hold
     # (label, callback data) pairs: chat channels show them as buttons, the others ignore them
     buttons: tuple[tuple[str, str], ...] = ()
+    # Structured fields for channels that send a provider template rather than text (Zalo ZNS): filled by
+    # the dispatcher from the render context for channels with `wants_data = True`, None for the others.
+    data: Mapping[str, str] | None = None
 
     @property
     def idempotency_key(self) -> str:
