@@ -30,8 +30,14 @@ def working_days(
 
 
 def dossier_ns(
-    d: Dossier, calendar: WorkCalendar, now: datetime, ref_at: datetime | None = None, kind: str | None = None
+    d: Dossier,
+    calendar: WorkCalendar,
+    now: datetime,
+    ref_at: datetime | None = None,
+    kind: str | None = None,
+    contact: bool = True,
 ) -> SimpleNamespace:
+    """The dossier as templates see it; `contact=False` leaves out the applicant's phone and e-mail."""
     original_due = d.due_at
     new_due = None
     if kind in ("overdue_apology", "new_appointment") and ref_at is not None:
@@ -46,8 +52,8 @@ def dossier_ns(
         procedure_name=d.procedure.name,
         applicant_name=d.applicant_name,
         applicant_kind="business" if d.applicant_kind == 2 else "citizen",
-        phone_masked=mask_phone(d.phone) if d.phone else None,
-        email=d.email,
+        phone_masked=mask_phone(d.phone) if d.phone and contact else None,
+        email=d.email if contact else None,
         status=d.status,
         status_name=status_name(d.status),
         received_at=d.received_at,

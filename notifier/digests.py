@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from notifier.clock import VN_TZ
 from notifier.config import Settings
-from notifier.context import working_days
+from notifier.context import dossier_ns
 from notifier.models import Dossier, Notification, Officer
 from notifier.scans import _key, _when, day_start
-from notifier.statuses import OPEN_FOR_DEADLINE, status_name
+from notifier.statuses import OPEN_FOR_DEADLINE
 from notifier.workdays import WorkCalendar
 
 DIGEST_KINDS = ("officer_digest", "head_digest")
@@ -151,28 +151,4 @@ def digest_items(
 def _item(d: Dossier, calendar: WorkCalendar, now: datetime) -> SimpleNamespace:
     """One entry of `items` (SCHEMA["items"]). A digest names the applicant only (Decree 13/2023: minimise
     personal data in staff messages), which also spares parsing thousands of phone numbers per digest."""
-    left, overdue = working_days(calendar, d.due_at, now)
-    return SimpleNamespace(
-        code=d.code,
-        procedure_code=d.procedure.code,
-        procedure_name=d.procedure.name,
-        applicant_name=d.applicant_name,
-        applicant_kind="business" if d.applicant_kind == 2 else "citizen",
-        phone_masked=None,
-        email=None,
-        status=d.status,
-        status_name=status_name(d.status),
-        received_at=d.received_at,
-        due_at=d.due_at,
-        returned_at=d.returned_at,
-        fee_amount=d.fee_amount,
-        fee_paid=d.fee_paid,
-        payment_link=d.payment_link,
-        supplement_note=d.supplement_note,
-        delay_reason=d.delay_reason,
-        original_due_at=d.due_at,
-        new_due_at=None,
-        apology_number=None,
-        working_days_left=left,
-        working_days_overdue=overdue,
-    )
+    return dossier_ns(d, calendar, now, contact=False)

@@ -343,34 +343,3 @@ def late_steps(
             if best is None or overrun > best.overrun_seconds:
                 out[dossier_id] = Blame(dossier_id, step_id, unit, officer_name or handler, overrun)
     return out
-    end_ = literal(end, AwareDateTime())
-    for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
-        rows = session.execute(
-            select(
-                DossierStep.id,
-                DossierStep.dossier_id,
-                DossierStep.unit,
-                DossierStep.handler_name,
-                Officer.name,
-                DossierStep.started_at,
-                DossierStep.deadline,
-                DossierStep.finished_at,
-            )
-            .outerjoin(Officer, Officer.id == DossierStep.officer_id)
-            .where(
-                DossierStep.dossier_id.in_(chunk),
-                DossierStep.deadline.is_not(None),
-                DossierStep.deadline < end_,
-                or_(DossierStep.finished_at.is_(None), DossierStep.finished_at > DossierStep.deadline),
-            )
-            .order_by(DossierStep.dossier_id, DossierStep.started_at, DossierStep.id)
-        ).all()
-        for step_id, dossier_id, unit, handler, officer_name, _start, deadline, finished in rows:
-            stop = finished if finished is not None and finished < end else end
-            overrun = (stop - deadline).total_seconds()
-            if overrun <= 0:
-                continue
-            best = out.get(dossier_id)
-            if best is None or overrun > best.overrun_seconds:
-                out[dossier_id] = Blame(dossier_id, step_id, unit, officer_name or handler, overrun)
-    return out
