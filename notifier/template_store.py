@@ -69,6 +69,20 @@ def save(
         errors += validate(subject, field="subject", kind=kind, channel_type=channel_type)
     if errors:
         raise errors[0]
+    return store_version(session, kind, channel_type, agency_id, subject, body, author, now)
+
+
+def store_version(
+    session: Session,
+    kind: str,
+    channel_type: str,
+    agency_id: int | None,
+    subject: str | None,
+    body: str,
+    author: str,
+    now: datetime,
+) -> Template:
+    """Append a version after the newest one; callers validate first."""
     latest = session.scalar(
         select(func.max(Template.version)).where(
             Template.kind == kind,

@@ -23,6 +23,7 @@ from notifier.bot.lookup import DossierView
 from notifier.clock import VN_TZ
 from notifier.models import Template
 from notifier.rendering import TEMPLATES_DIR, TemplateError, TemplateFile, render
+from notifier.template_store import store_version
 
 log = logging.getLogger(__name__)
 
@@ -182,24 +183,7 @@ def save_text(session: Session, name: str, body: str, author: str, now: datetime
     errors = validate_text(name, body)
     if errors:
         raise errors[0]
-    latest = session.scalar(
-        select(func.max(Template.version)).where(
-            Template.kind == name, Template.channel_type == CHANNEL_TYPE, Template.agency_id.is_(None)
-        )
-    )
-    row = Template(
-        kind=name,
-        channel_type=CHANNEL_TYPE,
-        agency_id=None,
-        version=(latest or 0) + 1,
-        subject=None,
-        body=body,
-        author=author,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
+    return store_version(session, name, CHANNEL_TYPE, None, None, body, author, now)
 
 
 class BotTexts:
