@@ -78,6 +78,20 @@ def _dossier(session: Session, code: str) -> Dossier:
     return d
 
 
+def _dossier_for(session: Session, code: str, officer: Officer | None) -> Dossier:
+    """The dossier, when the acting officer (if any) belongs to the agency handling it."""
+    d = _dossier(session, code)
+    if officer is not None and not can_act(officer, d):
+        raise ActionError(
+            "MaCanBo",
+            officer.code,
+            f"not an officer of the agency handling {code}",
+            status=403,
+            vi=f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {code}.",
+        )
+    return d
+
+
 def officer_by_chat(session: Session, chat_id: int | str) -> Officer | None:
     return session.scalar(
         select(Officer).where(Officer.telegram_chat_id == str(chat_id), Officer.active).order_by(Officer.id)
@@ -104,15 +118,7 @@ def set_new_date(
     officer: Officer | None = None,
 ) -> Appointment:
     """Set a new appointment date and reason: the apology workflow (see notifier.apology)."""
-    d = _dossier(session, code)
-    if officer is not None and not can_act(officer, d):
-        raise ActionError(
-            "MaCanBo",
-            officer.code,
-            f"not an officer of the agency handling {code}",
-            status=403,
-            vi=f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {code}.",
-        )
+    d = _dossier_for(session, code, officer)
     when = parse_new_due(new_due, default_time)
     text = clean_reason(reason)
     missed = d.due_at
@@ -168,15 +174,7 @@ def mark_resolved(
     officer: Officer | None = None,
 ) -> Resolved:
     """Status 9 "Đã xử lý xong" with an event, so the citizen's `result_ready` notice goes out."""
-    d = _dossier(session, code)
-    if officer is not None and not can_act(officer, d):
-        raise ActionError(
-            "MaCanBo",
-            officer.code,
-            f"not an officer of the agency handling {code}",
-            status=403,
-            vi=f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {code}.",
-        )
+    d = _dossier_for(session, code, officer)
     if d.status == Status.RESOLVED:
         raise ActionError(
             "TrangThaiHoSo",
