@@ -71,6 +71,10 @@ STAFF = "(o.id = d.officer_id OR (d.officer_id IS NULL AND o.agency_id = d.agenc
 HEADS = "(o.agency_id = d.agency_id AND o.is_head)"
 
 
+HAND_KINDS = {"status", "payment_reminder", "overdue_apology", "new_appointment", "due_soon", "overdue_alert",
+              "escalation"}
+
+
 def hand_written(service: Service) -> int:
     cal, r = service.calendar, service.settings.reminders
     pay_cut = day_start(cal.overdue_cutoff(NOW.date(), r.payment_reminder_working_days) + timedelta(days=1))
@@ -110,7 +114,10 @@ def main() -> None:
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rss_after = peak_rss_mb()
-        assert result.full and result.total == hand_rows, (result.total, hand_rows)
+        # The hand-written statements cover the dossier thresholds; the daily digests (one per officer)
+        # are extra rows of notifier's scan, counted apart and included in its time.
+        same = sum(v for k, v in result.queued.items() if k in HAND_KINDS)
+        assert result.full and same == hand_rows, (result.queued, hand_rows)
 
         service.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
         # 5 minutes later: the rows whose appointment passed meanwhile are new; then once more, nothing is
@@ -122,7 +129,8 @@ def main() -> None:
         figures = {
             "dossiers": args.dossiers,
             "seed_seconds": round(seed_s, 2),
-            "notifications_queued": result.total,
+            "notifications_queued": same,
+            "digests_queued_too": result.total - same,
             "hand_written_insert_select_seconds": round(hand_s, 3),
             "notifier_full_scan_seconds": round(full_s, 3),
             "ratio_full_scan_vs_hand_written": round(full_s / hand_s, 3),
@@ -134,7 +142,7 @@ def main() -> None:
             "peak_rss_growth_during_scan_mb": round(rss_after - rss_before, 1),
         }
         report(f"scan of {args.dossiers:,} dossiers on PostgreSQL", [
-            ("queued by one full scan", f"{result.total:,}"),
+            ("queued by one full scan", f"{same:,} (+{result.total - same:,} daily digests, one per officer)"),
             ("hand-written INSERT … SELECT", f"{hand_s:.2f} s"),
             ("notifier full scan", f"{full_s:.2f} s  (ratio {full_s / hand_s:.2f}×, target ≤ 1.5×)"),
             ("rescan 5 min later", f"{rescan_s:.3f} s, {rescan.total:,} newly due"),
