@@ -19,7 +19,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import ColumnElement, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -368,11 +368,17 @@ def set_new_appointment(
     return Appointment(slip, corrected=False)
 
 
-def issue_missing_slips(session: Session, now: datetime, number_format: str) -> int:
-    """Slips for new dates that came from the portal (ingest sets the apology facts, not the slip)."""
+def issue_missing_slips(
+    session: Session, now: datetime, number_format: str, changed: ColumnElement[bool] | None = None
+) -> int:
+    """Slips for new dates that came from the portal (ingest sets the apology facts, not the slip).
+
+    `changed` narrows an incremental scan to dossiers written since the previous one (ingest sets the facts
+    and updated_at together)."""
     missing = session.scalars(
         select(Dossier)
         .where(
+            true() if changed is None else changed,
             Dossier.apology_old_due_at.is_not(None),
             Dossier.apology_new_due_at.is_not(None),
             ~select(ApologySlip.id)

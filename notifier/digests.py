@@ -79,13 +79,21 @@ def window_end(now: datetime, calendar: WorkCalendar, days: int) -> datetime:
 
 
 def scan_digests(
-    session: Session, now: datetime, settings: Settings, calendar: WorkCalendar
+    session: Session,
+    now: datetime,
+    settings: Settings,
+    calendar: WorkCalendar,
+    since: datetime | None = None,
 ) -> dict[str, int]:
+    """`since`: the previous scan's time on an incremental scan; the day's digests are queued by the first
+    scan after the digest time (a full scan tries again, for officers added later in the day)."""
     cfg = settings.digest
     queued = dict.fromkeys(DIGEST_KINDS, 0)
     local = now.astimezone(VN_TZ)
     if not cfg.enabled or not calendar.is_working_day(local.date()) or local.time() < cfg.at:
         return queued
+    if since is not None and since >= datetime.combine(local.date(), cfg.at, tzinfo=VN_TZ):
+        return queued  # an earlier scan today already passed the digest time
     until = window_end(now, calendar, cfg.due_soon_working_days)
     payload = literal(json.dumps({"day": local.date().isoformat(), "until": until.isoformat()}), String)
     day = local.strftime("%Y%m%d")

@@ -406,8 +406,10 @@ def scan_all(session: Session, now: datetime, settings: Settings, calendar: Work
     )
     from notifier import apology, digests, steps  # officers' scans; those modules build on this one
 
-    apology.issue_missing_slips(session, now, settings.apology.number_format)  # dates set on the portal
-    queued.update(digests.scan_digests(session, now, settings, calendar))
+    apology.issue_missing_slips(  # dates set on the portal
+        session, now, settings.apology.number_format, None if window.full else window.changed()
+    )
+    queued.update(digests.scan_digests(session, now, settings, calendar, window.last))
     queued["step_overdue"] = steps.scan_step_overdue(session, now)
     state.last_now = max(now, state.last_now) if state.last_now and not window.full else now
     state.runs += 1

@@ -143,3 +143,36 @@ def test_two_schedulers_one_scan_at_a_time_on_postgres(pg_admin_url: str, tmp_pa
         service.engine.dispose()
     finally:
         databases.close()
+
+
+def test_digests_are_queued_once_a_day_and_a_full_scan_catches_late_officers(
+        db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    from notifier.officers import upsert_officers
+    from tests.factories import officers
+
+    svc = Service.build(make_settings(db_url, tmp_path, scan={"full_every": 3}), clock)
+    svc.migrate()
+    with svc.factory() as session, session.begin():
+        upsert_officers(session, officers())
+
+    def digests() -> list[str]:
+        with svc.factory() as session:
+            return sorted(session.scalars(select(Notification.dedupe_key).where(
+                Notification.kind == "officer_digest")))
+
+    clock.set(datetime(2026, 12, 1, 7, 0, tzinfo=VN_TZ))
+    _import(svc, [dossier("D1", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 2, 17, 0))])
+    assert svc.scan().full and digests() == []  # before the digest time
+    clock.set(datetime(2026, 12, 1, 8, 0, tzinfo=VN_TZ))
+    assert not svc.scan().full
+    first = digests()
+    assert len(first) == 1 and first[0].startswith("officer_digest:20261201:")
+    # CB02 gets a dossier after the day's digests went out: the next incremental scan leaves it,
+    clock.set(datetime(2026, 12, 1, 8, 30, tzinfo=VN_TZ))
+    _import(svc, [dossier("D2", MaCanBo="CB02", NgayHenTra=ts(2026, 12, 2, 17, 0))])
+    assert not svc.scan().full
+    assert digests() == first
+    # and the next full scan adds it
+    clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=VN_TZ))
+    assert svc.scan().full
+    assert len(digests()) == 2
