@@ -102,9 +102,9 @@ class Dossier(Base):
     phone: Mapped[str | None] = mapped_column(String(32), index=True)  # E.164
     email: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[int] = mapped_column(Integer)
-    status_changed_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime] = mapped_column(index=True)
     received_at: Mapped[datetime | None]
-    due_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
     returned_at: Mapped[datetime | None]
     fee_amount: Mapped[int | None] = mapped_column(BigInteger)
     fee_paid: Mapped[bool] = mapped_column(Boolean, default=False)

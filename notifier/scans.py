@@ -281,27 +281,32 @@ def _officer_alert(
 ) -> int:
     """One row per (dossier, officer): the assigned officer, else every active officer of the agency."""
     if heads:
-        recipients = and_(Officer.agency_id == Dossier.agency_id, Officer.is_head)
+        joins = [and_(Officer.agency_id == Dossier.agency_id, Officer.is_head)]
     else:
-        recipients = or_(
+        # Two statements rather than one join on "assigned OR (unassigned AND same agency)": the OR keeps
+        # PostgreSQL from using the dossier indexes, and a rescan of a million dossiers took 0.8 s.
+        joins = [
             Officer.id == Dossier.officer_id,
             and_(Dossier.officer_id.is_(None), Officer.agency_id == Dossier.agency_id, ~Officer.is_head),
-        )
-    stmt = (
-        select(
-            *_rows(
-                _key(kind, Dossier.id, _ts_key(session, Dossier.due_at), Officer.id),
-                kind,
-                audience,
-                Officer.id,
-                Dossier.due_at,
-                now,
+        ]
+    queued = 0
+    for recipients in joins:
+        stmt = (
+            select(
+                *_rows(
+                    _key(kind, Dossier.id, _ts_key(session, Dossier.due_at), Officer.id),
+                    kind,
+                    audience,
+                    Officer.id,
+                    Dossier.due_at,
+                    now,
+                )
             )
+            .join_from(Dossier, Officer, recipients)
+            .where(condition, Officer.active)
         )
-        .join_from(Dossier, Officer, recipients)
-        .where(condition, Officer.active)
-    )
-    return _insert(session, stmt)
+        queued += _insert(session, stmt)
+    return queued
 
 
 def scan_officer_alerts(

@@ -26,9 +26,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dossiers_updated_at"), ["updated_at"], unique=False)
+        # Incremental scans ask "crossed since the last scan OR changed since it": each side needs its own
+        # index for the planner to combine them instead of reading every dossier.
+        batch_op.create_index(batch_op.f("ix_dossiers_due_at"), ["due_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_dossiers_status_changed_at"), ["status_changed_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dossiers_status_changed_at"))
+        batch_op.drop_index(batch_op.f("ix_dossiers_due_at"))
         batch_op.drop_index(batch_op.f("ix_dossiers_updated_at"))
     op.drop_table("scan_state")
