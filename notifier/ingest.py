@@ -11,9 +11,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,6 +47,24 @@ def parse_portal_date(value: Any) -> datetime | None:
         return datetime.strptime(text, PORTAL_DATE).replace(tzinfo=VN_TZ)
     except ValueError as exc:
         raise ValueError(f"not a real date-time ({exc})") from exc
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalize_phone(value)
+    except InvalidPhone as exc:
+        raise ValueError(exc.reason) from exc
+
+
+def _email(value: str) -> str:
+    if not EMAIL_RE.match(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+# Shared by every import format (dossiers, officers): E.164 out, or an error naming the reason.
+Phone = Annotated[str, AfterValidator(_phone)]
+EmailText = Annotated[str, AfterValidator(_email)]
 
 
 def _none_if_blank(value: Any) -> Any:
@@ -82,8 +108,8 @@ class PortalDossier(BaseModel):
     TenTTHC: str = Field(min_length=1)
     ChuHoSo: str = Field(min_length=1, max_length=255)
     LoaiDoiTuong: int = Field(1, ge=1, le=2)
-    SoDienThoai: str | None = None
-    Email: str | None = None
+    SoDienThoai: Phone | None = None
+    Email: EmailText | None = None
     NgayTiepNhan: datetime | None = None
     NgayHenTra: datetime | None = None
     NgayTra: datetime | None = None
@@ -108,23 +134,6 @@ class PortalDossier(BaseModel):
     @classmethod
     def _dates(cls, value: Any) -> datetime | None:
         return parse_portal_date(value)
-
-    @field_validator("SoDienThoai")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_phone(value)
-        except InvalidPhone as exc:
-            raise ValueError(exc.reason) from exc
-
-    @field_validator("Email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not EMAIL_RE.match(value):
-            raise ValueError("not an e-mail address")
-        return value
 
     @field_validator("DuongDanThanhToan")
     @classmethod

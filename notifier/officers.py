@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier.ingest import EMAIL_RE, ImportReport, RowError, _none_if_blank, validation_errors
+from notifier.ingest import EmailText, ImportReport, Phone, RowError, _none_if_blank, validation_errors
 from notifier.models import Agency, Officer
-from notifier.phones import InvalidPhone, normalize_phone
 
 
 class OfficerRow(BaseModel):
@@ -21,8 +20,8 @@ class OfficerRow(BaseModel):
     HoTen: str = Field(min_length=1, max_length=255)
     MaDonVi: str = Field(min_length=1, max_length=64)
     TenDonVi: str | None = None
-    SoDienThoai: str | None = None
-    Email: str | None = None
+    SoDienThoai: Phone | None = None
+    Email: EmailText | None = None
     TelegramChatId: str | None = None
     LaLanhDao: int = Field(0, ge=0, le=1)
 
@@ -36,23 +35,6 @@ class OfficerRow(BaseModel):
     @classmethod
     def _flag(cls, value: Any) -> Any:
         return 0 if value is None else value
-
-    @field_validator("SoDienThoai")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_phone(value)
-        except InvalidPhone as exc:
-            raise ValueError(exc.reason) from exc
-
-    @field_validator("Email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not EMAIL_RE.match(value):
-            raise ValueError("not an e-mail address")
-        return value
 
     @field_validator("TelegramChatId")
     @classmethod
