@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -32,6 +33,8 @@ from notifier.inbound import Handled, handle
 from notifier.receipts import record_receipt
 from notifier.service import Service
 from notifier.smsbudget import fit_for_channel
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,17 @@ def _channel(service: Service, name: str) -> Channel:
         raise HTTPException(503, f"channel '{name}': misconfigured") from exc
 
 
+def _parse(name: str, what: str, parse: Callable[[WebhookRequest], T], req: WebhookRequest) -> T:
+    """The channel reads the request: not the provider's (bad signature) is 403, unreadable is 422."""
+    try:
+        return parse(req)
+    except WebhookRejected as exc:
+        log.warning("%s for %s rejected: %s", what, name, exc)
+        raise HTTPException(403, "signature check failed") from exc
+    except WebhookInvalid as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
 @router.get("/{name}/receipt", operation_id="webhook_receipt_get")
 @router.post("/{name}/receipt", operation_id="webhook_receipt_post")
 async def receipt(name: str, request: Request) -> JSONResponse:
@@ -90,14 +104,7 @@ async def receipt(name: str, request: Request) -> JSONResponse:
     channel = _channel(service, name)
     if not isinstance(channel, ReceiptSource):
         raise HTTPException(404, f"channel '{name}': takes no delivery receipts")
-    req = await webhook_request(request)
-    try:
-        receipts = channel.parse_receipts(req)
-    except WebhookRejected as exc:
-        log.warning("receipt for %s rejected: %s", name, exc)
-        raise HTTPException(403, "signature check failed") from exc
-    except WebhookInvalid as exc:
-        raise HTTPException(422, str(exc)) from exc
+    receipts = _parse(name, "receipt", channel.parse_receipts, await webhook_request(request))
 
     def store() -> list[str]:
         now = service.clock.now()
@@ -115,14 +122,7 @@ async def inbound(name: str, request: Request) -> Response:
     channel = _channel(service, name)
     if not isinstance(channel, InboundSource):
         raise HTTPException(404, f"channel '{name}': takes no inbound messages")
-    req = await webhook_request(request)
-    try:
-        sms = channel.parse_inbound(req)
-    except WebhookRejected as exc:
-        log.warning("inbound for %s rejected: %s", name, exc)
-        raise HTTPException(403, "signature check failed") from exc
-    except WebhookInvalid as exc:
-        raise HTTPException(422, str(exc)) from exc
+    sms = _parse(name, "inbound", channel.parse_inbound, await webhook_request(request))
 
     def apply() -> Handled:
         now = service.clock.now()
