@@ -74,9 +74,29 @@ def make_settings(db_url: str, tmp_path: Path, **overrides: Any):  # type: ignor
     return load_settings(Path(__file__).parent / "empty.toml", **base)
 
 
+def migrated_service(db_url: str, tmp_path: Path, clock: FixedClock, **overrides: Any) -> Service:
+    """A Service on a migrated database, built from `make_settings` with these overrides."""
+    svc = Service.build(make_settings(db_url, tmp_path, **overrides), clock)
+    svc.migrate()
+    return svc
+
+
+def chat_service(db_url: str, tmp_path: Path, clock: FixedClock, **overrides: Any) -> Service:
+    """Like `migrated_service`, with the file channel rendering the richer `chat` templates."""
+    channels = {"file": {"path": str(tmp_path / "outbox.jsonl"), "template": "chat"}, "console": {}}
+    return migrated_service(db_url, tmp_path, clock, channels=channels, **overrides)
+
+
 @pytest.fixture
 def service(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
-    svc = Service.build(make_settings(db_url, tmp_path), clock)
-    svc.migrate()
+    svc = migrated_service(db_url, tmp_path, clock)
     yield svc
     svc.engine.dispose()
+
+
+@pytest.fixture
+def svc(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
+    """The officer-workflow tests' service: chat templates in the outbox file."""
+    s = chat_service(db_url, tmp_path, clock)
+    yield s
+    s.engine.dispose()

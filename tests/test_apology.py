@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,29 +24,10 @@ from notifier.ingest import upsert
 from notifier.models import AuditEntry, Dossier, Notification
 from notifier.officers import upsert_officers
 from notifier.service import Service
-from tests.conftest import make_settings
+from tests.conftest import chat_service
 from tests.factories import dossier, officers, ts
 
 OTHER = "000.00.31.H26"
-
-
-def _service(db_url: str, tmp_path: Path, clock: FixedClock, **overrides: object) -> Service:
-    settings = make_settings(
-        db_url,
-        tmp_path,
-        channels={"file": {"path": str(tmp_path / "outbox.jsonl"), "template": "chat"}, "console": {}},
-        **overrides,
-    )
-    svc = Service.build(settings, clock)
-    svc.migrate()
-    return svc
-
-
-@pytest.fixture
-def svc(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
-    s = _service(db_url, tmp_path, clock)
-    yield s
-    s.engine.dispose()
 
 
 def _seed(service: Service, *items: dict) -> None:
@@ -163,7 +143,7 @@ def test_a_queued_overdue_alert_about_the_moved_appointment_is_cancelled(svc: Se
 
 
 def test_slips_are_numbered_per_agency_and_year(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    svc = _service(db_url, tmp_path, clock, apology={"number_format": "{seq:02d}/PXL-{year}"})
+    svc = chat_service(db_url, tmp_path, clock, apology={"number_format": "{seq:02d}/PXL-{year}"})
     try:
         _seed(
             svc,
@@ -274,7 +254,7 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    svc = _service(db_url, tmp_path, clock)
+    svc = chat_service(db_url, tmp_path, clock)
     try:
         _seed(svc, dossier("000.00.30.H26-261120-0001", MaCanBo="CB01", NgayHenTra=ts(2026, 11, 30, 17, 0)))
     finally:

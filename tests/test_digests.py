@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from notifier.clock import VN_TZ, FixedClock
@@ -16,29 +14,10 @@ from notifier.ingest import upsert
 from notifier.models import Notification
 from notifier.officers import upsert_officers
 from notifier.service import Service
-from tests.conftest import make_settings
+from tests.conftest import chat_service
 from tests.factories import dossier, officers, ts
 
 OTHER = "000.00.31.H26"
-
-
-def _service(db_url: str, tmp_path: Path, clock: FixedClock, **overrides: object) -> Service:
-    settings = make_settings(
-        db_url,
-        tmp_path,
-        channels={"file": {"path": str(tmp_path / "outbox.jsonl"), "template": "chat"}, "console": {}},
-        **overrides,
-    )
-    svc = Service.build(settings, clock)
-    svc.migrate()
-    return svc
-
-
-@pytest.fixture
-def svc(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
-    s = _service(db_url, tmp_path, clock)
-    yield s
-    s.engine.dispose()
 
 
 def _seed(service: Service) -> None:
@@ -169,7 +148,7 @@ def test_digest_goes_out_once_a_working_day_from_the_configured_time(svc: Servic
 
 
 def test_the_window_is_counted_in_working_days(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    svc = _service(db_url, tmp_path, clock, digest={"due_soon_working_days": 1})
+    svc = chat_service(db_url, tmp_path, clock, digest={"due_soon_working_days": 1})
     try:
         _seed(svc)
         svc.scan()
@@ -183,7 +162,7 @@ def test_the_window_is_counted_in_working_days(db_url: str, tmp_path: Path, cloc
 
 
 def test_send_empty_also_tells_officers_with_nothing_due(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    svc = _service(db_url, tmp_path, clock, digest={"send_empty": True})
+    svc = chat_service(db_url, tmp_path, clock, digest={"send_empty": True})
     try:
         _seed(svc)
         svc.scan()
@@ -194,7 +173,7 @@ def test_send_empty_also_tells_officers_with_nothing_due(db_url: str, tmp_path: 
 
 
 def test_digests_can_be_switched_off(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    svc = _service(db_url, tmp_path, clock, digest={"enabled": False})
+    svc = chat_service(db_url, tmp_path, clock, digest={"enabled": False})
     try:
         _seed(svc)
         svc.scan()

@@ -16,7 +16,7 @@ from notifier.ingest import upsert
 from notifier.models import DeliveryAttempt, Notification, Template
 from notifier.officers import upsert_officers
 from notifier.service import Service
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_service
 from tests.factories import dossier, officers, ts
 from tests.plugins import ScriptedSms
 
@@ -39,9 +39,7 @@ def _notes(service: Service) -> list[Notification]:
 
 
 def _with_routing(db_url: str, tmp_path: Path, clock: FixedClock, **routing: list[str]) -> Service:
-    svc = Service.build(make_settings(db_url, tmp_path, routing=routing), clock)
-    svc.migrate()
-    return svc
+    return migrated_service(db_url, tmp_path, clock, routing=routing)
 
 
 async def test_received_notice_reaches_the_file_channel(service: Service, tmp_path: Path) -> None:

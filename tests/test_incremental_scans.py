@@ -13,7 +13,7 @@ from notifier.clock import VN_TZ, FixedClock
 from notifier.ingest import upsert
 from notifier.models import Dossier, Notification
 from notifier.service import Service
-from tests.conftest import make_settings
+from tests.conftest import migrated_service
 from tests.factories import dossier, ts
 
 
@@ -46,8 +46,7 @@ def test_a_dossier_coming_due_between_scans_is_found_incrementally(service: Serv
 
 def test_incremental_scan_skips_unchanged_rows_and_a_full_scan_catches_them(
         db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    svc = Service.build(make_settings(db_url, tmp_path, scan={"full_every": 3}), clock)
-    svc.migrate()
+    svc = migrated_service(db_url, tmp_path, clock, scan={"full_every": 3})
     _import(svc, [dossier("FUTURE", NgayHenTra=ts(2026, 12, 20, 17, 0))])
     assert svc.scan().full
     # a row that was already overdue at the last scan and has not changed since (a missed one)
@@ -88,8 +87,7 @@ def test_incremental_and_full_scans_queue_the_same_set(db_url: str, tmp_path: Pa
 
     def run(url: str, full_every: int) -> Counter[str]:
         clock.set(datetime(2026, 11, 30, 8, 0, tzinfo=VN_TZ))
-        svc = Service.build(make_settings(url, tmp_path, scan={"full_every": full_every}), clock)
-        svc.migrate()
+        svc = migrated_service(url, tmp_path, clock, scan={"full_every": full_every})
         with svc.factory() as session, session.begin():
             upsert_officers(session, officers())
         items = [dossier(f"W-{i}", MaCanBo="CB01" if i % 3 else None, TrangThaiHoSo=(2, 4, 6)[i % 3],
@@ -134,8 +132,7 @@ def test_two_schedulers_one_scan_at_a_time_on_postgres(pg_admin_url: str, tmp_pa
     databases = _pg_database(pg_admin_url)
     url = next(databases)
     try:
-        service = Service.build(make_settings(url, tmp_path), clock)
-        service.migrate()
+        service = migrated_service(url, tmp_path, clock)
         with psycopg.connect(url) as other:
             other.execute("SELECT pg_advisory_xact_lock(%s)", (SCAN_LOCK_ID,))
             assert service.scan().skipped
@@ -150,8 +147,7 @@ def test_digests_are_queued_once_a_day_and_a_full_scan_catches_late_officers(
     from notifier.officers import upsert_officers
     from tests.factories import officers
 
-    svc = Service.build(make_settings(db_url, tmp_path, scan={"full_every": 3}), clock)
-    svc.migrate()
+    svc = migrated_service(db_url, tmp_path, clock, scan={"full_every": 3})
     with svc.factory() as session, session.begin():
         upsert_officers(session, officers())
 

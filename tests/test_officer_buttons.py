@@ -31,7 +31,7 @@ from notifier.models import AuditEntry, Dossier, DossierEvent, Notification
 from notifier.officer_actions import parse_callback
 from notifier.officers import upsert_officers
 from notifier.service import Service
-from tests.conftest import make_settings
+from tests.conftest import migrated_service
 from tests.factories import dossier, officers, ts
 
 CB01_CHAT = 555001
@@ -62,9 +62,7 @@ class CapturingChat(BaseChannel):
 
 @pytest.fixture
 def svc(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
-    settings = make_settings(db_url, tmp_path, routing={"citizen": ["capture"], "officer": ["capture"], "head": ["capture"]})
-    s = Service.build(settings, clock)
-    s.migrate()
+    s = migrated_service(db_url, tmp_path, clock, routing={"citizen": ["capture"], "officer": ["capture"], "head": ["capture"]})
     yield s
     s.engine.dispose()
 

@@ -7,39 +7,25 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from notifier.api import create_app
 from notifier.apikeys import create_key
-from notifier.clock import VN_TZ, FixedClock
+from notifier.clock import VN_TZ
 from notifier.ingest import upsert
 from notifier.models import Dossier, Notification
 from notifier.officers import upsert_officers
 from notifier.service import Service
 from notifier.steps import DossierStep, late_steps, upsert_progress
-from tests.conftest import make_settings
 from tests.factories import dossier, officers, ts
 
 NNMT = "000.00.40.H26"
 NNMT_NAME = "Sở Nông nghiệp và Môi trường"
-
-
-@pytest.fixture
-def svc(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
-    settings = make_settings(
-        db_url, tmp_path, channels={"file": {"path": str(tmp_path / "outbox.jsonl"), "template": "chat"}, "console": {}}
-    )
-    s = Service.build(settings, clock)
-    s.migrate()
-    yield s
-    s.engine.dispose()
 
 
 def _staff() -> list[dict]:
