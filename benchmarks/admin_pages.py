@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from notifier.clock import FixedClock
-from notifier.models import Dossier, Notification
+from notifier.rules.clock import FixedClock
+from notifier.store.models import Dossier, Notification
 from tests.browser.kit import build_service, client_for, csrf_of, login, populate
 from tests.conftest import T0
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from benchmarks.common import pg_database, report, save
 from notifier.bot.runner import BotRuntime
-from notifier.clock import VN_TZ, FixedClock
 from notifier.config import load_settings
-from notifier.ingest import upsert
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.workflows.ingest import upsert
+from notifier.workflows.service import Service
 from tests.factories import dossier
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
 

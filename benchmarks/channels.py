@@ -16,9 +16,9 @@ from typing import Any
 
 from notifier.channels.base import Channel, Message
 from notifier.channels.registry import build
-from notifier.clock import VN_TZ, FixedClock
-from notifier.rendering import KINDS, load_template_files, render, sample_context
-from notifier.smsbudget import fit_sms
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.rules.rendering import KINDS, load_template_files, render, sample_context
+from notifier.rules.smsbudget import fit_sms
 from tests.fakes.esms import FakeEsms
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.telegram import FakeTelegram

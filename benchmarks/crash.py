@@ -22,7 +22,7 @@ from benchmarks.harness import (
     write_config,
 )
 from notifier.config import load_settings
-from notifier.service import Service
+from notifier.workflows.service import Service
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from benchmarks.harness import (
 )
 from notifier.channels.esms import POOL
 from notifier.config import load_settings
-from notifier.service import Service
+from notifier.workflows.service import Service
 
 CONCURRENCY = 50
 

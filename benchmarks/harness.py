@@ -87,7 +87,7 @@ def spawn_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **SECRETS, "NOTIFIER_CONFIG": str(config)}
     env = {k: v for k, v in env.items() if not (k.startswith("NOTIFIER_") and k != "NOTIFIER_CONFIG")}
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "notifier.cli", "worker"], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "jobs", "worker"], cwd=ROOT, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 

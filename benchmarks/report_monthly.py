@@ -16,10 +16,10 @@ from datetime import datetime
 from sqlalchemy import text
 
 from benchmarks.common import peak_rss_mb, pg_database, report, save, timed
-from notifier import reports
-from notifier.clock import VN_TZ, FixedClock
 from notifier.config import load_settings
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.workflows import reports
+from notifier.workflows.service import Service
 
 NOW = datetime(2026, 11, 5, 10, 0, tzinfo=VN_TZ)
 

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 
 from benchmarks.common import peak_rss_mb, pg_database, report, save, timed
-from notifier.clock import VN_TZ, FixedClock
 from notifier.config import load_settings
-from notifier.scans import day_start
-from notifier.service import Service
+from notifier.outbox.scans import day_start
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.workflows.service import Service
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=VN_TZ)
 
@@ -41,7 +41,7 @@ INSERT INTO dossiers (code, procedure_id, agency_id, officer_id, applicant_name,
 ANALYZE;
 """
 
-# The same selections as notifier.scans, written by hand as one statement each.
+# The same selections as notifier.outbox.scans, written by hand as one statement each.
 COLUMNS = "(dedupe_key, kind, audience, dossier_id, officer_id, ref_at, status, not_before, attempts, created_at, updated_at)"
 TS = "to_char(timezone('UTC', {col}), 'YYYYMMDDHH24MISS')"
 HAND = [

@@ -8,8 +8,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import tasks
-from notifier.clock import VN_TZ
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ
+from notifier.workflows.service import Service
 
 
 class _SkipOverlapNotice(logging.Filter):

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 
-from notifier.dispatch import DispatchStats
-from notifier.scans import ScanResult
-from notifier.service import Service
+from notifier.outbox.dispatch import DispatchStats
+from notifier.outbox.scans import ScanResult
+from notifier.workflows.service import Service
 
 log = logging.getLogger("notifier.jobs")
 
@@ -39,7 +39,7 @@ async def reclaim(service: Service) -> int:
 
 
 async def purge(service: Service) -> int:
-    from notifier.retention import purge as purge_rows
+    from notifier.outbox.retention import purge as purge_rows
 
     def run() -> int:
         with service.factory() as session, session.begin():

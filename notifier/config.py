@@ -16,11 +16,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from notifier.rules.slip_numbers import check_number_format
+
 DEFAULT_CONFIG = Path("config.toml")
 
 
 class DatabaseSettings(BaseModel):
-    url: str = "sqlite:///var/notifier.db"
+    url: str = "sqlite:///var/notifier.store.engine"
     echo: bool = False
 
 
@@ -110,7 +112,7 @@ class AdminSettings(BaseModel):
 
 
 class DigestSettings(BaseModel):
-    """The daily officer and head digests (notifier.digests)."""
+    """The daily officer and head digests (notifier.outbox.digests)."""
 
     enabled: bool = True
     at: time = time(7, 45)  # queued from this time of day on working days (Vietnam time)
@@ -119,7 +121,7 @@ class DigestSettings(BaseModel):
 
 
 class ApologySettings(BaseModel):
-    """Apology slips (notifier.apology)."""
+    """Apology slips (notifier.workflows.apology)."""
 
     number_format: str = "{seq}/PXL"  # fields {seq}, {year}, {agency_code}; numbered per agency and year
     pdf_font: str | None = None  # a .ttf with Vietnamese glyphs for PDF slips; unset: DejaVu Sans if found
@@ -127,8 +129,6 @@ class ApologySettings(BaseModel):
     @field_validator("number_format")
     @classmethod
     def _number_format(cls, value: str) -> str:
-        from notifier.apology import check_number_format
-
         return check_number_format(value)
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from notifier.clock import VN_TZ, FixedClock
 from notifier.config import load_settings
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.workflows.service import Service
 
 PG_ADMIN = os.environ.get("NOTIFIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -45,7 +45,7 @@ def _pg_database(admin_url: str) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notifier.db'}"
+        yield f"sqlite:///{tmp_path / 'notifier.store.engine'}"
     else:
         yield from _pg_database(request.getfixturevalue("pg_admin_url"))
 

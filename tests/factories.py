@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from notifier.clock import VN_TZ
+from notifier.rules.clock import VN_TZ
 
 AGENCY = "000.00.30.H26"
 AGENCY_NAME = "Sở Tư pháp thành phố Hải Phòng"

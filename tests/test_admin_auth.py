@@ -10,9 +10,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from notifier.admin.app import ROUTERS
-from notifier.admin.users import User, set_password
-from notifier.cli import app as cli
+from jobs.cli import app as cli
+from notifier.store.models import User
+from notifier.web.admin.app import ROUTERS
+from notifier.workflows.accounts import set_password
 from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from notifier.contacts import opted_out_addresses
-from notifier.models import AuditEntry, Contact, DeliveryAttempt, Dossier, Notification
+from notifier.store.contacts import opted_out_addresses
+from notifier.store.models import AuditEntry, Contact, DeliveryAttempt, Dossier, Notification
 from tests.browser.kit import REFUSED, SKH, STP, Province, client_for, csrf_of, ready_province
 
 
@@ -124,7 +124,7 @@ def _code(province: Province, n: Notification) -> str:
 
 
 def _officer_rows(province: Province, agency: str) -> list[int]:
-    from notifier.models import Agency, Officer
+    from notifier.store.models import Agency, Officer
 
     with province.service.factory() as session:
         return list(

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from notifier.models import Agency, AuditEntry, Dossier, Notification, Template
-from notifier.template_store import TemplateCache
+from notifier.store.models import Agency, AuditEntry, Dossier, Notification, Template
+from notifier.store.templates import TemplateCache
 from tests.browser.kit import STP, Province, client_for, csrf_of, ready_province
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.models import ApiKey, Dossier
-from notifier.service import Service
+from notifier.store.apikeys import create_key
+from notifier.store.models import ApiKey, Dossier
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
 from tests.factories import dossier
 
 

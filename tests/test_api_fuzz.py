@@ -10,10 +10,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.clock import FixedClock
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.store.apikeys import create_key
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
 from tests.conftest import T0, make_settings
 
 

@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.apology import ApologySlip, PdfUnavailable, find_font, render_slip_pdf
-from notifier.clock import VN_TZ, FixedClock
-from notifier.ingest import upsert
-from notifier.models import AuditEntry, Dossier, Notification
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.apikeys import create_key
+from notifier.store.models import ApologySlip, AuditEntry, Dossier, Notification
+from notifier.web.api import create_app
+from notifier.workflows.apology import PdfUnavailable, find_font, render_slip_pdf
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.conftest import chat_service
 from tests.factories import dossier, officers, ts
 
@@ -250,7 +250,7 @@ def test_a_new_date_from_the_portal_gets_its_slip_from_the_scan(svc: Service, cl
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "notifier.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Path, clock: FixedClock) -> None:

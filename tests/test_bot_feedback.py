@@ -12,12 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.bot.models import Feedback, LookupFailure
-from notifier.clock import FixedClock
-from notifier.models import AuditEntry, Notification, Officer
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.store.apikeys import create_key
+from notifier.store.models import AuditEntry, Feedback, LookupFailure, Notification, Officer
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
 from tests.factories import AGENCY, AGENCY_NAME
 from tests.fakes.bot_harness import (
     CHAT,

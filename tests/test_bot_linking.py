@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from notifier.bot.models import ChatLink
-from notifier.models import AuditEntry, Contact
+from notifier.store.models import AuditEntry, ChatLink, Contact
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, D1, D2, D3, OTHER, Harness
 

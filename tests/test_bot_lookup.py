@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from notifier.bot.models import ChatLink, LookupFailure
-from notifier.ingest import upsert
-from notifier.models import Notification
+from notifier.store.models import ChatLink, LookupFailure, Notification
+from notifier.workflows.ingest import upsert
 from tests.factories import dossier, ts
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, D1, D2, D3, OTHER, PAY_LINK, Harness, queue_notice

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from notifier.clock import FixedClock
-from notifier.models import Contact, Notification
+from notifier.rules.clock import FixedClock
+from notifier.store.models import Contact, Notification
 from tests.fakes.bot_harness import (
     CHAT,
     D1,

@@ -11,9 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from notifier.bot.models import Feedback
 from notifier.bot.runner import BotRuntime, build_storage
-from notifier.clock import FixedClock
+from notifier.rules.clock import FixedClock
+from notifier.store.models import Feedback
 from tests.fakes.bot_harness import OTHER, start_harness, stop_harness
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from notifier.bot.lookup import DossierFacts, Query, Throttle, describe, digits_match, parse_query
-from notifier.bot.texts import NAMES, load_text_files, samples, validate_text
-from notifier.clock import VN_TZ
-from notifier.workdays import WorkCalendar
+from notifier.rules.clock import VN_TZ
+from notifier.rules.lookup import DossierFacts, Query, Throttle, describe, digits_match, parse_query
+from notifier.rules.workdays import WorkCalendar
+from notifier.store.bot_texts import NAMES, load_text_files, samples, validate_text
 from tests.conftest import T0
 from tests.fakes.bot_harness import at
 

@@ -15,11 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from notifier.api import create_app
+from jobs.processes import build_app
 from notifier.bot.config import BotConfigError, connection, webhook_path
 from notifier.bot.runner import running
-from notifier.clock import FixedClock
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.workflows.service import Service
 from tests.conftest import make_settings
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, D1, Harness, seed
@@ -51,7 +51,7 @@ async def test_webhook_mode_checks_telegrams_secret_token(
         service = Service.build(settings, clock)
         service.migrate()
         seed(service)
-        app = create_app(service)
+        app = build_app(service)
         async with running(service, app) as runtime:
             assert runtime is not None
             assert fake.webhook is not None
@@ -86,8 +86,8 @@ def test_the_webhook_route_exists_only_in_webhook_mode(
     hooked = make_settings(db_url, tmp_path, bot={"webhook_url": HOOK, "webhook_secret": SECRET})
     assert webhook_path(hooked) == "/tg/hook"
     # Without the secret header the route answers 401; where there is no route, 404.
-    assert TestClient(create_app(Service.build(hooked, clock))).post("/tg/hook", json={}).status_code == 401
-    assert TestClient(create_app(Service.build(polling, clock))).post("/tg/hook", json={}).status_code == 404
+    assert TestClient(build_app(Service.build(hooked, clock))).post("/tg/hook", json={}).status_code == 401
+    assert TestClient(build_app(Service.build(polling, clock))).post("/tg/hook", json={}).status_code == 404
 
 
 def test_configuration_errors_name_the_setting(
@@ -138,7 +138,7 @@ async def _process(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "notifier.cli",
+        "jobs",
         *args,
         cwd=tmp_path,
         env=env,

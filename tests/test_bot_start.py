@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from notifier.bot.texts import NAMES, save_text
-from notifier.models import Template
-from notifier.rendering import TemplateError
+from notifier.rules.rendering import TemplateError
+from notifier.store.bot_texts import NAMES, save_text
+from notifier.store.models import Template
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, Harness
 

@@ -10,8 +10,8 @@ import pytest
 
 from notifier.channels.base import Message, PermanentError, TransientError
 from notifier.channels.registry import build
-from notifier.clock import FixedClock
-from notifier.officers import upsert_officers
+from notifier.rules.clock import FixedClock
+from notifier.workflows.officer_import import upsert_officers
 from tests.factories import officers
 from tests.fakes.helpers import build as build_service
 from tests.fakes.helpers import notes, received_dossier
@@ -105,7 +105,7 @@ async def test_dispatch_renders_the_email_template_with_its_subject(
 async def test_officer_without_email_goes_to_the_next_channel(
     db_url: str, tmp_path: Path, clock: FixedClock, smtp: FakeSmtp
 ) -> None:
-    from notifier.ingest import upsert
+    from notifier.workflows.ingest import upsert
     from tests.factories import dossier, ts
 
     svc = build_service(db_url, tmp_path, clock, {"email": table(smtp)}, citizen=["file"], officer=["email", "file"])

@@ -11,7 +11,7 @@ import pytest
 
 from notifier.channels.base import Message, PermanentError, TransientError
 from notifier.channels.registry import ChannelConfigError, build
-from notifier.clock import FixedClock
+from notifier.rules.clock import FixedClock
 from tests.fakes.esms import FakeEsms
 from tests.fakes.helpers import build as build_service
 from tests.fakes.helpers import notes, received_dossier

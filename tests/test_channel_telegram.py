@@ -11,11 +11,11 @@ import pytest
 
 from notifier.channels.base import Message, PermanentError, TransientError
 from notifier.channels.registry import ChannelConfigError, build
-from notifier.clock import FixedClock
-from notifier.dispatch import Dispatcher
-from notifier.ingest import upsert
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.outbox.dispatch import Dispatcher
+from notifier.rules.clock import FixedClock
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.factories import dossier, officers, ts
 from tests.fakes.helpers import attempts, notes, opted_out
 from tests.fakes.helpers import build as build_service

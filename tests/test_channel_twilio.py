@@ -11,7 +11,7 @@ import pytest
 
 from notifier.channels.base import Message, PermanentError, TransientError
 from notifier.channels.registry import ChannelConfigError, build
-from notifier.clock import FixedClock
+from notifier.rules.clock import FixedClock
 from tests.fakes.helpers import attempts, notes, opted_out, received_dossier
 from tests.fakes.helpers import build as build_service
 from tests.fakes.twilio import FakeTwilio, TwilioError

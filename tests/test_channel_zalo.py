@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from notifier.channel_state import ProviderToken
 from notifier.channels.base import Message, PermanentError, TransientError
 from notifier.channels.registry import ChannelConfigError, build
-from notifier.clock import FixedClock
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.store.models import ProviderToken
+from notifier.workflows.service import Service
 from tests.fakes.helpers import attempts, notes, received_dossier
 from tests.fakes.helpers import build as build_service
 from tests.fakes.zalo import FakeZalo

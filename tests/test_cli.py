@@ -15,7 +15,7 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "notifier.cli", *args],
+        [sys.executable, "-m", "jobs", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

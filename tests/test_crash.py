@@ -19,8 +19,8 @@ from benchmarks.harness import (
     wait_until,
     write_config,
 )
-from notifier.clock import FixedClock
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.workflows.service import Service
 from tests.conftest import T0, _pg_database, make_settings
 
 N = int(os.environ.get("NOTIFIER_CRASH_N", "3000"))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from notifier.clock import VN_TZ, FixedClock
-from notifier.ingest import upsert
-from notifier.models import Notification
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.models import Notification
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.conftest import chat_service
 from tests.factories import dossier, officers, ts
 
@@ -183,15 +183,18 @@ def test_digests_can_be_switched_off(db_url: str, tmp_path: Path, clock: FixedCl
 
 
 def test_digest_items_match_the_template_schema(svc: Service) -> None:
-    from notifier.digests import digest_items
-    from notifier.rendering import SCHEMA
+    from notifier.outbox.digests import digest_items
+    from notifier.rules.payloads import DigestPayload, parse_payload
+    from notifier.rules.rendering import SCHEMA
 
     _seed(svc)
     svc.scan()
     with svc.factory() as session:
         head = session.scalar(select(Notification).where(Notification.kind == "head_digest"))
         assert head is not None
-        items = digest_items(session, head, svc.calendar, svc.clock.now())
+        payload = parse_payload(head.kind, head.payload)
+        assert isinstance(payload, DigestPayload)
+        items = digest_items(session, head.kind, head.officer, payload.until, svc.calendar, svc.clock.now())
     assert [i.code for i in items] == ["D-LATE", "D-TODAY", "D-OTHER", "D-UNASSIGNED", "D-SOON"]
     assert all(set(vars(i)) == SCHEMA["items"] for i in items)
     assert (items[0].working_days_overdue, items[0].working_days_left) == (2, None)

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from notifier.channels.base import PermanentError, TransientError
-from notifier.clock import VN_TZ, FixedClock
-from notifier.dispatch import Dispatcher, DispatchStats, RoutingError
-from notifier.ingest import upsert
-from notifier.models import DeliveryAttempt, Notification, Template
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.outbox.dispatch import Dispatcher, DispatchStats, RoutingError
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.models import DeliveryAttempt, Notification, Template
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.conftest import make_settings, migrated_service
 from tests.factories import dossier, officers, ts
 from tests.plugins import ScriptedSms

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.clock import VN_TZ
-from notifier.ingest import PORTAL_DATE, PortalDossier, parse_portal_date
+from notifier.rules.clock import VN_TZ
+from notifier.rules.portal import PORTAL_DATE, PortalDossier, parse_portal_date
 
 moments = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2099, 12, 31)).map(
     lambda d: d.replace(microsecond=0, tzinfo=VN_TZ)

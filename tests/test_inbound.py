@@ -8,11 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from notifier.channel_state import InboundMessage
-from notifier.inbound import REPLY_OPT_IN, REPLY_OPT_OUT, Command, handle, parse
-from notifier.ingest import upsert
-from notifier.models import AuditEntry, Contact
-from notifier.service import Service
+from notifier.outbox.inbound import REPLY_OPT_IN, REPLY_OPT_OUT, Command, handle, parse
+from notifier.store.models import AuditEntry, Contact, InboundMessage
+from notifier.workflows.ingest import upsert
+from notifier.workflows.service import Service
 from tests.factories import dossier
 
 CODE = "000.00.30.H26-261120-0001"

@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import select, update
 
-from notifier.clock import VN_TZ, FixedClock
-from notifier.ingest import upsert
-from notifier.models import Dossier, Notification
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.models import Dossier, Notification
+from notifier.workflows.ingest import upsert
+from notifier.workflows.service import Service
 from tests.conftest import migrated_service
 from tests.factories import dossier, ts
 
@@ -81,7 +81,7 @@ def test_clock_going_back_forces_a_full_scan(service: Service, clock: FixedClock
 
 def test_incremental_and_full_scans_queue_the_same_set(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
     """Over a week of hourly scans, incremental scanning misses nothing a full scan would queue."""
-    from notifier.officers import upsert_officers
+    from notifier.workflows.officer_import import upsert_officers
     from tests.conftest import PG_ADMIN, _pg_database
     from tests.factories import officers
 
@@ -126,7 +126,7 @@ def test_incremental_and_full_scans_queue_the_same_set(db_url: str, tmp_path: Pa
 def test_two_schedulers_one_scan_at_a_time_on_postgres(pg_admin_url: str, tmp_path: Path,
                                                         clock: FixedClock) -> None:
     """Advisory locks exist on PostgreSQL only (SQLite has a single writer), so this runs there."""
-    from notifier.scans import SCAN_LOCK_ID
+    from notifier.outbox.scans import SCAN_LOCK_ID
     from tests.conftest import _pg_database
 
     databases = _pg_database(pg_admin_url)
@@ -144,7 +144,7 @@ def test_two_schedulers_one_scan_at_a_time_on_postgres(pg_admin_url: str, tmp_pa
 
 def test_digests_are_queued_once_a_day_and_a_full_scan_catches_late_officers(
         db_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    from notifier.officers import upsert_officers
+    from notifier.workflows.officer_import import upsert_officers
     from tests.factories import officers
 
     svc = migrated_service(db_url, tmp_path, clock, scan={"full_every": 3})

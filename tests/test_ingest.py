@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from notifier.ingest import read_file, upsert
-from notifier.models import Dossier, DossierEvent
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.store.models import Dossier, DossierEvent
+from notifier.workflows.ingest import read_file, upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.factories import dossier, officers, ts
 
 

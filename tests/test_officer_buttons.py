@@ -20,17 +20,16 @@ from aiohttp import web
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.apology import ApologySlip
-from notifier.bot_officer import build_router
+from notifier.bot.officer import build_router
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
-from notifier.clock import FixedClock
-from notifier.ingest import upsert
-from notifier.models import AuditEntry, Dossier, DossierEvent, Notification
-from notifier.officer_actions import parse_callback
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.rules.officer_buttons import parse_callback
+from notifier.store.apikeys import create_key
+from notifier.store.models import ApologySlip, AuditEntry, Dossier, DossierEvent, Notification
+from notifier.web.api import create_app
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.conftest import migrated_service
 from tests.factories import dossier, officers, ts
 

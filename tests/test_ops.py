@@ -8,12 +8,12 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from notifier.api import create_app
-from notifier.ingest import upsert
-from notifier.logmask import MaskingFilter, mask_text
-from notifier.models import DeliveryAttempt, Notification
-from notifier.retention import purge
-from notifier.service import Service
+from notifier.outbox.retention import purge
+from notifier.rules.logmask import MaskingFilter, mask_text
+from notifier.store.models import DeliveryAttempt, Notification
+from notifier.web.api import create_app
+from notifier.workflows.ingest import upsert
+from notifier.workflows.service import Service
 from tests.factories import dossier, ts
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.phones import (
+from notifier.rules.phones import (
     InvalidPhone,
     is_mobile,
     last_digits,

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from notifier.channels.registry import available
-from notifier.clock import FixedClock
+from notifier.rules.clock import FixedClock
 from tests.factories import dossier, ts
 from tests.fakes.helpers import build, notes, received_dossier
 from tests.fakes.server import FakeServer
@@ -108,7 +108,7 @@ async def test_a_separate_notifier_process_uses_the_installed_gateway(
     (tmp_path / "config.toml").write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'notifier.db'}"
+url = "sqlite:///{tmp_path / 'notifier.store.engine'}"
 
 [routing]
 citizen = ["sms_haiphong"]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from notifier.ratelimit import ChannelLimiter, Limits, RateLimited, RateLimits, TokenBucket
+from notifier.rules.ratelimit import ChannelLimiter, Limits, RateLimited, RateLimits, TokenBucket
 
 
 class Tick:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.clock import VN_TZ
-from notifier.rendering import (
+from notifier.rules.clock import VN_TZ
+from notifier.rules.rendering import (
     KINDS,
     SCHEMA,
     TOP_LEVEL_NAMES,

@@ -19,17 +19,17 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from notifier import reports
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.apology import issue_missing_slips
-from notifier.clock import VN_TZ, FixedClock
-from notifier.ingest import upsert
-from notifier.models import Dossier, Notification, Officer
-from notifier.officer_actions import mark_resolved, set_new_date
-from notifier.officers import upsert_officers
-from notifier.service import Service
-from notifier.steps import upsert_progress
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.apikeys import create_key
+from notifier.store.models import Dossier, Notification, Officer
+from notifier.web.api import create_app
+from notifier.workflows import reports
+from notifier.workflows.apology import issue_missing_slips
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_actions import mark_resolved, set_new_date
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
+from notifier.workflows.steps import upsert_progress
 from tests.factories import AGENCY, AGENCY_NAME, dossier, officers, ts
 
 SXD, SXD_NAME = "000.00.31.H26", "Sở Xây dựng thành phố Hải Phòng"
@@ -339,7 +339,7 @@ def test_report_command(service: Service, clock: FixedClock, tmp_path: Path, db_
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "notifier.cli", *args], cwd=tmp_path, env=env,
+        return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
 
     now = ("--now", "2026-11-05T10:00")

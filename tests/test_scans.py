@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from notifier.clock import VN_TZ
-from notifier.ingest import upsert
-from notifier.models import Dossier, Notification, Officer
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.rules.clock import VN_TZ
+from notifier.store.models import Dossier, Notification, Officer
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.factories import dossier, officers, ts
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.smstext import GSM7_BASIC, GSM7_EXTENDED, SmsInfo, fits, is_gsm7, khong_dau, sms_info
+from notifier.rules.smstext import GSM7_BASIC, GSM7_EXTENDED, SmsInfo, fits, is_gsm7, khong_dau, sms_info
 
 # -- alphabet ----------------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from notifier.smsbudget import fit_for_channel, fit_sms, segment_limit
+from notifier.rules.smsbudget import fit_for_channel, fit_sms, segment_limit
 
 # Two UCS-2 parts with diacritics, one GSM-7 part without.
 MEDIUM = (

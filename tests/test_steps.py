@@ -14,14 +14,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from notifier.api import create_app
-from notifier.apikeys import create_key
-from notifier.clock import VN_TZ
-from notifier.ingest import upsert
-from notifier.models import Dossier, Notification
-from notifier.officers import upsert_officers
-from notifier.service import Service
-from notifier.steps import DossierStep, late_steps, upsert_progress
+from notifier.rules.clock import VN_TZ
+from notifier.store.apikeys import create_key
+from notifier.store.models import Dossier, DossierStep, Notification
+from notifier.web.api import create_app
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
+from notifier.workflows.steps import late_steps, upsert_progress
 from tests.factories import dossier, officers, ts
 
 NNMT = "000.00.40.H26"
@@ -152,7 +152,7 @@ def test_bad_progress_items_are_reported_per_field(svc: Service) -> None:
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "notifier.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_progress_files_go_through_the_same_import_command(svc: Service, tmp_path: Path, db_url: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.rendering import (
+from notifier.rules.rendering import (
     CHANNEL_TYPES,
     KINDS,
     SMS_MAX_UNITS,

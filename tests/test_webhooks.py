@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from notifier.api import create_app
-from notifier.channel_state import ChannelReceipt, InboundMessage
-from notifier.clock import FixedClock
-from notifier.models import Notification
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.store.models import ChannelReceipt, InboundMessage, Notification
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
 from tests.fakes.esms import FakeEsms
 from tests.fakes.helpers import build as build_service
 from tests.fakes.helpers import notes, opted_out, received_dossier
@@ -181,7 +180,7 @@ async def test_a_receipt_that_beats_the_dispatcher_is_applied_when_the_row_is_re
     async with client(svc) as c:  # Twilio calls back while the batch is still being sent
         r = await post_twilio(c, f"/webhooks/sms_twilio/receipt?n={ids[0]}", status_form(sid, "delivered"))
     assert r.json()["outcomes"] == ["pending"] and row(svc, ids[0]).status == "sending"
-    from notifier.dispatch import DispatchStats
+    from notifier.outbox.dispatch import DispatchStats
 
     stats = DispatchStats()
     with svc.factory() as session, session.begin():

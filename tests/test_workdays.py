@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier import workdays
-from notifier.workdays import WorkCalendar
+from notifier.rules import workdays
+from notifier.rules.workdays import WorkCalendar
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = WorkCalendar()

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from notifier.bot.keyboards import Signer
-from notifier.bot.store import BotStore
-from notifier.bot.texts import BotTexts
-from notifier.clock import Clock
 from notifier.config import Settings
+from notifier.rules.clock import Clock
+from notifier.store.bot_texts import BotTexts
+from notifier.workflows.chat import BotStore
 
 T = TypeVar("T")
 

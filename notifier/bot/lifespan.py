@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from notifier.bot.config import connection
-from notifier.service import Service
+from notifier.workflows.service import Service
 
 
 @asynccontextmanager

@@ -3,15 +3,15 @@
 The failure count lives in the database (bot_lookup_failures), so it holds across restarts and processes;
 the dispatcher's event isolation (per chat: in memory, or Redis locks with `[bot] redis_url`) handles one
 update of a chat at a time, so a burst of parallel guesses cannot all pass the count before any of their
-failures is written. The rule itself is `notifier.bot.lookup.Throttle`.
+failures is written. The rule itself is `notifier.rules.lookup.Throttle`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from notifier.bot.lookup import Throttle
 from notifier.config import BotSettings
+from notifier.rules.lookup import Throttle
 
 
 def throttle_from(settings: BotSettings) -> Throttle:

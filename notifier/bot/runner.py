@@ -23,9 +23,9 @@ from notifier.bot.deps import BotDeps
 from notifier.bot.keyboards import Signer
 from notifier.bot.ratelimit import throttle_from
 from notifier.bot.routers import citizen_router
-from notifier.bot.store import BotStore
-from notifier.bot.texts import BotTexts
-from notifier.service import Service
+from notifier.store.bot_texts import BotTexts
+from notifier.workflows.chat import BotStore
+from notifier.workflows.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ def build_dispatcher(deps: BotDeps, storage: BaseStorage, isolation: BaseEventIs
     dp = Dispatcher(storage=storage, events_isolation=isolation, deps=deps)
     dp.update.outer_middleware(_refresh_texts)
     dp.errors.register(_on_error)
-    # Officers' buttons on overdue alerts (notifier.bot_officer) first: its handlers are narrow (callbacks
+    # Officers' buttons on overdue alerts (notifier.bot.officer) first: its handlers are narrow (callbacks
     # "oa:…" and replies to its own prompt), while the citizens' router ends with a catch-all.
-    from notifier.bot_officer import build_router as officer_router
+    from notifier.bot.officer import build_router as officer_router
 
     dp.include_router(officer_router())
     dp.include_router(citizen_router())
@@ -197,27 +197,3 @@ async def running(service: Service, app: Any = None) -> AsyncIterator[BotRuntime
         if app is not None:
             app.state.bot_runtime = None
         await runtime.stop()
-
-
-async def run_bot(service: Service, host: str, port: int) -> None:
-    """`notifier bot`: the bot alone; in webhook mode with the web app serving only what it needs."""
-    service.migrate()
-    if connection(service.settings) is None:
-        raise BotConfigError("channels.telegram.token: value None: set it (or token_env) to run the bot")
-    if webhook_path(service.settings) is None:
-        async with running(service):
-            await asyncio.Event().wait()
-        return
-    import uvicorn
-
-    from notifier.api import create_app
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        async with running(service, app):
-            yield
-
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service, lifespan=lifespan), host=host, port=port, log_level="warning")
-    )
-    await server.serve()

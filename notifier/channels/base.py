@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from notifier.clock import Clock
+from notifier.rules.clock import Clock
 
 
 class ChannelError(Exception):

@@ -31,7 +31,7 @@ def check_env(value: str | None) -> str | None:
 
 
 class ProviderSettings(ChannelSettings):
-    """Every provider plugin: template family, HTTP timeout and rate limits (see notifier.ratelimit)."""
+    """Every provider plugin: template family, HTTP timeout and rate limits (see notifier.rules.ratelimit)."""
 
     template: str | None = None
     timeout_seconds: float = Field(10.0, gt=0)
@@ -54,7 +54,7 @@ class ProviderSettings(ChannelSettings):
 
 
 class SmsSettings(ProviderSettings):
-    """SMS economics: fold to không dấu and a segment budget (see notifier.smsbudget)."""
+    """SMS economics: fold to không dấu and a segment budget (see notifier.rules.smsbudget)."""
 
     khong_dau: bool | Literal["auto"] = False
     max_segments: int | None = Field(None, ge=1)

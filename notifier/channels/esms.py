@@ -36,8 +36,8 @@ from notifier.channels.webhook import (
     WebhookRequest,
     notification_id_from,
 )
-from notifier.phones import InvalidPhone, to_national
-from notifier.smstext import is_gsm7
+from notifier.rules.phones import InvalidPhone, to_national
+from notifier.rules.smstext import is_gsm7
 
 # A few kept-alive connections, all reused: httpx's default (100 open, 20 kept) opens and closes a TCP
 # connection for most sends once more than 20 are in flight, and its pool slows down with every extra

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from notifier.channels.base import Channel, ChannelSettings
-from notifier.clock import Clock
+from notifier.rules.clock import Clock
 
 GROUP = "notifier.channels"
 

@@ -1,6 +1,6 @@
 """What a channel plugin implements to take delivery receipts and inbound SMS from its provider.
 
-The web layer (notifier.webhooks) turns an HTTP request into a `WebhookRequest` and hands it to the
+The web layer (notifier.web.webhooks) turns an HTTP request into a `WebhookRequest` and hands it to the
 channel configured under that name; the channel checks the provider's signature or token and returns
 plain data. Plugins implement only the methods they need:
 

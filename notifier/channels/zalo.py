@@ -37,10 +37,10 @@ from notifier.channels.base import (
 from notifier.channels.common import LoopBound, ProviderSettings, check_env, env_secret
 from notifier.channels.esms import POOL
 from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
-from notifier.clock import VN_TZ
-from notifier.phones import InvalidPhone, to_zalo
-from notifier.rendering import KINDS, TemplateError, render, sample_context, validate
-from notifier.token_store import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
+from notifier.rules.clock import VN_TZ
+from notifier.rules.phones import InvalidPhone, to_zalo
+from notifier.rules.rendering import KINDS, TemplateError, render, sample_context, validate
+from notifier.store.tokens import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
 
 TOKEN_INVALID = -124
 # The person cannot get ZNS: phone invalid, Zalo too old, inactive or refusing, no Zalo account,

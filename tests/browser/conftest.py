@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from notifier.api import create_app
-from notifier.clock import FixedClock
+from notifier.rules.clock import FixedClock
+from notifier.web.api import create_app
 from tests.browser.kit import Province, build_service, populate
 from tests.conftest import T0
 
@@ -67,7 +67,7 @@ def _serve(province: Province) -> Iterator[str]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """One live server per test module, on its own SQLite database, with the demo province loaded."""
     tmp = tmp_path_factory.mktemp("live")
-    province = build_service(f"sqlite:///{tmp / 'notifier.db'}", tmp, FixedClock(T0))
+    province = build_service(f"sqlite:///{tmp / 'notifier.store.engine'}", tmp, FixedClock(T0))
     asyncio.run(populate(province))
     try:
         with _serve(province) as base:

@@ -11,12 +11,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from notifier.admin.users import NewUser, create_user
-from notifier.api import create_app
 from notifier.channels.base import Message, PermanentError
-from notifier.demo import seed
-from notifier.models import Notification
-from notifier.service import Service
+from notifier.store.models import Notification
+from notifier.web.api import create_app
+from notifier.workflows.accounts import NewUser, create_user
+from notifier.workflows.demo import seed
+from notifier.workflows.service import Service
 from tests.conftest import make_settings
 from tests.plugins import ScriptedSms
 

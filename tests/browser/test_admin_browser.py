@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from notifier.models import Dossier, Notification, Template
+from notifier.store.models import Dossier, Notification, Template
 from tests.browser.conftest import Live
 from tests.browser.kit import PASSWORD, REFUSED, SKH, STP
 

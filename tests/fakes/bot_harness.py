@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from notifier.bot.runner import BotRuntime
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
-from notifier.clock import FixedClock
-from notifier.ingest import upsert
-from notifier.models import Dossier, Notification
-from notifier.officers import upsert_officers
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.store.models import Dossier, Notification
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
 from tests.conftest import make_settings
 from tests.factories import dossier, officers, ts
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
@@ -165,6 +165,6 @@ async def tg(db_url: str, tmp_path: Path, clock: FixedClock) -> AsyncIterator[Ha
 
 
 def at(*parts: int) -> datetime:
-    from notifier.clock import VN_TZ
+    from notifier.rules.clock import VN_TZ
 
     return datetime(*parts, tzinfo=VN_TZ)  # type: ignore[misc]

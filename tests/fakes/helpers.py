@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from notifier.clock import FixedClock
-from notifier.ingest import upsert
-from notifier.models import Contact, DeliveryAttempt, Notification
-from notifier.service import Service
+from notifier.rules.clock import FixedClock
+from notifier.store.models import Contact, DeliveryAttempt, Notification
+from notifier.workflows.ingest import upsert
+from notifier.workflows.service import Service
 from tests.conftest import make_settings
 from tests.factories import dossier, ts
 

@@ -19,7 +19,7 @@ from notifier.channels.base import (
     Recipient,
     TransientError,
 )
-from notifier.phones import to_zalo
+from notifier.rules.phones import to_zalo
 
 
 class HaiPhongSettings(ChannelSettings):

@@ -10,12 +10,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
-from notifier import feedback as fb
 from notifier.bot import keyboards
 from notifier.bot.deps import BotDeps
 from notifier.bot.keyboards import DossierAction, FeedbackAction
-from notifier.bot.lookup import parse_query
 from notifier.bot.routers.lookup import run_lookup
+from notifier.rules.lookup import parse_query
+from notifier.workflows import feedback as fb
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from aiogram.types import Message
 
 from notifier.bot import keyboards
 from notifier.bot.deps import BotDeps
-from notifier.phones import InvalidPhone, normalize_phone
+from notifier.rules.phones import InvalidPhone, normalize_phone
 
 
 async def shared_contact(message: Message, deps: BotDeps, state: FSMContext) -> None:

@@ -11,8 +11,8 @@ from aiogram.types import Message
 
 from notifier.bot import keyboards
 from notifier.bot.deps import BotDeps
-from notifier.bot.lookup import Query, parse_query
-from notifier.bot.store import Found, LookupResult
+from notifier.rules.lookup import Query, parse_query
+from notifier.workflows.chat import Found, LookupResult
 
 
 async def run_lookup(message: Message, deps: BotDeps, query: Query) -> LookupResult:

@@ -1,0 +1,107 @@
+"""The full `notifier` command: the interface commands of `notifier.cli` plus the ones that start the
+long-running processes (run, worker, scheduler, dispatch, bot), which need the scheduler wiring here.
+
+This is the console script (`notifier = "jobs.cli:app"`) and `python -m jobs`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import typer
+
+from jobs import tasks
+from jobs.processes import run_bot, serve
+from jobs.scheduler import build_scheduler
+from notifier.bot.config import BotConfigError
+from notifier.cli.common import NowOpt, fail, open_service, out
+from notifier.cli.main import app
+from notifier.outbox.dispatch import RoutingError
+
+__all__ = ["app"]
+
+
+@app.command()
+def scheduler(now: NowOpt = None) -> None:
+    """Scans only (and the retention purge), on the configured intervals; run one or several."""
+    service = open_service(now)
+
+    async def go() -> None:
+        sched = build_scheduler(service, dispatch=False)
+        try:
+            await tasks.scan(service)
+            sched.start()
+            await asyncio.Event().wait()
+        finally:
+            sched.shutdown(wait=False)
+            await service.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(go())
+
+
+@app.command()
+def worker(now: NowOpt = None) -> None:
+    """Dispatcher only: claims and sends due notifications; run as many as the database allows."""
+    dispatch(now=now, once=False)
+
+
+@app.command()
+def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] = False) -> None:
+    """Send what is due. --once sends everything due now and exits; otherwise keeps going."""
+    service = open_service(now)
+
+    async def go() -> None:
+        try:
+            if once:
+                service.dispatcher.reclaim_expired()
+                stats = await service.dispatcher.drain()
+                out.print(
+                    f"claimed {stats.claimed}, sent {stats.sent}, retry {stats.retried}, "
+                    f"failed {stats.failed}, deferred {stats.deferred}"
+                )
+            else:
+                sched = build_scheduler(service, scans=False)
+                await service.dispatcher.drain()
+                sched.start()
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    sched.shutdown(wait=False)
+        finally:
+            await service.aclose()
+
+    try:
+        asyncio.run(go())
+    except RoutingError as exc:
+        raise fail(str(exc), 2) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def run(now: NowOpt = None, host: str | None = None, port: int | None = None) -> None:
+    """Web API, scheduler and dispatcher in one process; Ctrl-C stops cleanly."""
+    service = open_service(now)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(service, host or service.settings.api.host, port or service.settings.api.port))
+    except BotConfigError as exc:
+        raise fail(str(exc), 2) from exc
+
+
+@app.command()
+def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) -> None:
+    """The citizen chatbot alone: long polling, or the webhook route when [bot] webhook_url is set."""
+    service = open_service(now)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            api = service.settings.api
+            asyncio.run(run_bot(service, host or api.host, port or api.port))
+    except BotConfigError as exc:
+        raise fail(str(exc), 2) from exc
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,103 @@
+"""The long-running processes: `notifier run` (web app, scheduler and dispatcher in one event loop) and
+`notifier bot` (the Telegram bot alone), and the web app they serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from jobs import tasks
+from jobs.scheduler import build_scheduler
+from notifier.bot.config import BotConfigError, connection, webhook_path
+from notifier.bot.config import check as check_bot_config
+from notifier.bot.lifespan import bot_lifespan
+from notifier.bot.webhook import telegram_webhook_router
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
+
+log = logging.getLogger("notifier")
+
+
+async def serve(service: Service, host: str, port: int) -> None:
+    service.migrate()
+    service.dispatcher  # noqa: B018 - validates routing before anything starts
+    check_bot_config(service.settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = build_scheduler(service)
+        # Run the first scan and dispatch at once rather than an interval later.
+        scanned = await tasks.scan(service)
+        stats = await tasks.dispatch(service)
+        scheduler.start()
+        log.warning("notifier running on http://%s:%s", host, port)
+        log.warning("%s", startup_summary(service, scanned.total, stats.sent))
+        try:
+            # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
+            async with bot_lifespan(service, _app):
+                yield
+        finally:
+            scheduler.shutdown(wait=True)
+            await service.aclose()
+
+    app = build_app(service, lifespan=lifespan)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    await server.serve()
+    await asyncio.sleep(0)
+
+
+def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
+    """The web app with the Telegram webhook route when the bot runs in webhook mode."""
+    routers = []
+    path = webhook_path(service.settings)
+    if path is not None:
+        routers.append(telegram_webhook_router(path))
+    return create_app(service, lifespan=lifespan, routers=routers)
+
+
+async def run_bot(service: Service, host: str, port: int) -> None:
+    """`notifier bot`: the bot alone; in webhook mode with the web app serving only what it needs."""
+    service.migrate()
+    if connection(service.settings) is None:
+        raise BotConfigError("channels.telegram.token: value None: set it (or token_env) to run the bot")
+    from notifier.bot.runner import running  # aiogram is loaded only when the bot runs
+
+    if webhook_path(service.settings) is None:
+        async with running(service):
+            await asyncio.Event().wait()
+        return
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with running(service, app):
+            yield
+
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(service, lifespan=lifespan), host=host, port=port, log_level="warning")
+    )
+    await server.serve()
+
+
+def startup_summary(service: Service, queued: int, sent: int) -> str:
+    """What the first scan and dispatch did, and what waits for quiet or working hours (and until when),
+    so an operator starting at night knows why the outbox is still empty."""
+    from sqlalchemy import func, select
+
+    from notifier.store.models import Notification
+
+    now = service.clock.now()
+    with service.factory() as session:
+        waiting = session.execute(
+            select(Notification.audience, func.count(), func.min(Notification.not_before))
+            .where(Notification.status == "queued", Notification.not_before > now)
+            .group_by(Notification.audience)
+        ).all()
+    parts = [f"first scan queued {queued}, sent {sent}"]
+    for audience, count, until in sorted(waiting):
+        parts.append(f"{count} for {audience} held until {until:%H:%M %d/%m/%Y} (quiet or working hours)")
+    return "; ".join(parts)

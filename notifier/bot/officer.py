@@ -1,0 +1,248 @@
+"""The officers' side of the Telegram bot: the two buttons on an overdue alert.
+
+"Đặt ngày hẹn mới" (`oa:n:<dossier id>`): the bot asks, as a message to reply to, for the new date and the
+reason ("15/12/2026; Chờ ý kiến của Sở Tài nguyên và Môi trường"); the reply runs the apology workflow
+(new appointment, numbered slip, the citizen's apology). "Đã xử lý xong" (`oa:r:<id>`): the bot asks to
+confirm (`oa:rc:<id>` / `oa:x:<id>`), then marks the dossier 9.
+
+Who may act: the Telegram user must be an active officer whose TelegramChatId is their user id (the chat
+with the bot), and the dossier must be assigned to them or belong to their agency.
+
+Wiring (the chatbot's dispatcher includes this router, before its own catch-all text handlers):
+
+    from notifier.bot.officer import build_router
+    dp.include_router(build_router())          # or the module-level `router`, in one dispatcher only
+
+Handlers need the notifier Service, or the chatbot's `deps` (BotDeps), in the dispatcher's workflow data:
+`Dispatcher(service=service)` or `dp["service"] = service`. The reply to the date prompt is recognised
+by the prompt it answers, so no FSM state is kept and a restart between the two messages loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifier.config import Settings
+from notifier.rules.clock import VN_TZ, Clock
+from notifier.rules.officer_buttons import callback_data, parse_callback
+from notifier.rules.workdays import WorkCalendar
+from notifier.store.models import Dossier
+from notifier.workflows.apology import ActionError
+from notifier.workflows.officer_actions import can_act, mark_resolved, officer_by_chat, set_new_date
+
+log = logging.getLogger(__name__)
+
+PROMPT_HEAD = "Đặt ngày hẹn mới cho hồ sơ "
+_PROMPT_CODE = re.compile(r"^Đặt ngày hẹn mới cho hồ sơ (\S+)")
+
+
+@dataclass(frozen=True)
+class OfficerDeps:
+    factory: sessionmaker[Session]
+    calendar: WorkCalendar
+    settings: Settings
+    clock: Clock
+
+
+def _deps(data: dict[str, Any]) -> OfficerDeps:
+    service = data.get("service")
+    if service is not None:
+        return OfficerDeps(service.factory, service.calendar, service.settings, service.clock)
+    deps = data.get("deps")
+    if deps is not None:  # the citizen chatbot's BotDeps
+        return OfficerDeps(deps.store.factory, deps.store.calendar, deps.settings, deps.clock)
+    raise RuntimeError(
+        "the officer router needs `service` (or the chatbot's `deps`) in the dispatcher's data"
+    )
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    text: str
+    code: str | None = None
+
+
+def _who_and_what(session: Session, user_id: int, dossier_id: int) -> tuple[Any, Dossier] | str:
+    officer = officer_by_chat(session, user_id)
+    if officer is None:
+        return "Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."
+    dossier = session.get(Dossier, dossier_id)
+    if dossier is None:
+        return "Không tìm thấy hồ sơ."
+    if not can_act(officer, dossier):
+        return f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {dossier.code}."
+    return officer, dossier
+
+
+def _refusal(exc: ActionError) -> str:
+    return "Không thực hiện được: " + (exc.vi or f"{exc.field} '{exc.value}': {exc.reason}")
+
+
+def _check(d: OfficerDeps, user_id: int, dossier_id: int) -> _Outcome:
+    with d.factory() as session:
+        found = _who_and_what(session, user_id, dossier_id)
+        if isinstance(found, str):
+            return _Outcome(False, found)
+        return _Outcome(True, "", found[1].code)
+
+
+def _resolve(d: OfficerDeps, user_id: int, dossier_id: int) -> _Outcome:
+    with d.factory() as session, session.begin():
+        found = _who_and_what(session, user_id, dossier_id)
+        if isinstance(found, str):
+            return _Outcome(False, found)
+        officer, dossier = found
+        try:
+            done = mark_resolved(
+                session,
+                dossier.code,
+                d.clock.now(),
+                actor=f"telegram:{officer.code}",
+                source="telegram",
+                officer=officer,
+            )
+        except ActionError as exc:
+            return _Outcome(False, _refusal(exc), dossier.code)
+        at = done.event.occurred_at.astimezone(VN_TZ)
+        return _Outcome(
+            True,
+            f"Đã ghi nhận hồ sơ {dossier.code} đã xử lý xong lúc {at:%H:%M %d/%m/%Y}. "
+            "Người nộp sẽ được thông báo có kết quả.",
+            dossier.code,
+        )
+
+
+def _new_date(d: OfficerDeps, user_id: int, code: str, answer: str) -> _Outcome:
+    date_text, sep, reason = answer.partition(";")
+    if not sep:
+        date_text, _, reason = answer.strip().partition("\n")
+    with d.factory() as session, session.begin():
+        officer = officer_by_chat(session, user_id)
+        if officer is None:
+            return _Outcome(
+                False, "Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."
+            )
+        s = d.settings
+        try:
+            done = set_new_date(
+                session,
+                code,
+                date_text.strip(),
+                reason,
+                d.clock.now(),
+                actor=f"telegram:{officer.code}",
+                source="telegram",
+                calendar=d.calendar,
+                number_format=s.apology.number_format,
+                default_time=s.working_hours.end,
+                officer=officer,
+            )
+        except ActionError as exc:
+            return _Outcome(False, _refusal(exc), code)
+        slip = done.slip
+        new_due = slip.new_due_at.astimezone(VN_TZ)
+        what = "điều chỉnh" if done.corrected else "lập"
+        return _Outcome(
+            True,
+            f"Đã đặt ngày hẹn trả mới {new_due:%d/%m/%Y} cho hồ sơ {code}. Phiếu xin lỗi số {slip.number} "
+            f"đã được {what}; người nộp sẽ nhận thư xin lỗi và ngày hẹn mới.",
+            code,
+        )
+
+
+def _confirm_keyboard(dossier_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text="Xác nhận", callback_data=callback_data("rc", dossier_id)),
+                InlineKeyboardButton(text="Huỷ", callback_data=callback_data("x", dossier_id)),
+            ]
+        ]
+    )
+
+
+async def on_button(callback: CallbackQuery, **data: Any) -> None:
+    parsed = parse_callback(callback.data)
+    if parsed is None:  # pragma: no cover - the filter lets only our prefix through
+        return
+    action, dossier_id = parsed
+    d = _deps(data)
+    user = callback.from_user.id
+    message = callback.message if isinstance(callback.message, Message) else None
+    if action == "x":
+        await callback.answer("Đã huỷ.")
+        if message is not None:
+            await message.edit_text("Đã huỷ, hồ sơ chưa được ghi nhận xử lý xong.")
+        return
+    if action == "rc":
+        outcome = await asyncio.to_thread(_resolve, d, user, dossier_id)
+        await callback.answer(
+            "Đã ghi nhận." if outcome.ok else "Không thực hiện được.", show_alert=not outcome.ok
+        )
+        if message is not None:
+            await message.edit_text(outcome.text)
+        return
+    check = await asyncio.to_thread(_check, d, user, dossier_id)
+    if not check.ok:
+        await callback.answer(check.text, show_alert=True)
+        return
+    await callback.answer()
+    if message is None:  # the alert is too old for Telegram to hand it back: answer in the user's chat
+        return
+    if action == "r":
+        await message.answer(
+            f"Xác nhận hồ sơ {check.code} đã xử lý xong?", reply_markup=_confirm_keyboard(dossier_id)
+        )
+        return
+    await message.answer(
+        f"{PROMPT_HEAD}{check.code}\n"
+        "Trả lời tin nhắn này theo mẫu: ngày hẹn mới; lý do chậm trễ\n"
+        "Ví dụ: 15/12/2026; Chờ ý kiến của cơ quan phối hợp",
+        reply_markup=ForceReply(input_field_placeholder="dd/mm/yyyy; lý do"),
+    )
+
+
+async def on_new_date_reply(message: Message, **data: Any) -> None:
+    prompt = message.reply_to_message
+    assert prompt is not None and prompt.text is not None and message.from_user is not None
+    match = _PROMPT_CODE.match(prompt.text)
+    if match is None:
+        return
+    d = _deps(data)
+    outcome = await asyncio.to_thread(_new_date, d, message.from_user.id, match[1], message.text or "")
+    if outcome.ok:
+        await message.answer(outcome.text)
+    else:
+        # Asking again keeps the reply-to link, so the officer only has to fix the line.
+        await message.answer(
+            f"{outcome.text}\n{PROMPT_HEAD}{match[1]}\n"
+            "Trả lời tin nhắn này theo mẫu: ngày hẹn mới; lý do chậm trễ",
+            reply_markup=ForceReply(input_field_placeholder="dd/mm/yyyy; lý do"),
+        )
+
+
+def build_router() -> Router:
+    """A fresh router (aiogram attaches a router to one parent only)."""
+    r = Router(name="officer-actions")
+    r.callback_query.register(on_button, F.data.startswith("oa:"))
+    r.message.register(
+        on_new_date_reply,
+        F.reply_to_message.from_user.is_bot,
+        F.reply_to_message.text.startswith(PROMPT_HEAD),
+        F.text,
+    )
+    return r
+
+
+router = build_router()
+
+__all__ = ["PROMPT_HEAD", "build_router", "router"]

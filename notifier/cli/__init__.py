@@ -1,0 +1,1 @@
+"""Interfaces, command line: the `notifier` commands that parse arguments and print results."""

@@ -1,0 +1,47 @@
+"""What every `notifier` command shares: the consoles, the global options, building the service, failing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from notifier.config import load_settings
+from notifier.rules.clock import parse_now
+from notifier.workflows.service import Service
+
+# soft_wrap: a rejected row stays on one line, so it can be grepped and read on a narrow terminal
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", help="config file (default: NOTIFIER_CONFIG, ./config.toml)")
+]
+NowOpt = Annotated[str | None, typer.Option("--now", help="pretend it is this time, e.g. 2027-02-03T09:00")]
+
+
+class Options:
+    """The options given before the command (`notifier --config FILE …`)."""
+
+    config: str | None = None
+
+
+options = Options()
+
+
+def open_service(now: str | None = None) -> Service:
+    """The service for this command: settings from --config, the clock from --now."""
+    try:
+        settings = load_settings(options.config)
+        clock = parse_now(now)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    return Service.build(settings, clock)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `message` as an error; raise the result to end the command with `code`."""
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)

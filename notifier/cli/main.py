@@ -1,0 +1,237 @@
+"""The `notifier` command: data in and out, the schema, accounts and keys, one-off scans and look-ups.
+
+The commands that start long-running processes (run, worker, scheduler, dispatch, bot) are added by
+`jobs.cli`, which owns the scheduler; the `notifier` console script is that full command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from notifier.cli.common import ConfigOpt, NowOpt, err, fail, open_service, options, out
+from notifier.cli.officers import apology_app, report_app
+from notifier.rules import logmask
+
+app = typer.Typer(
+    help="notifier: reminders and citizen notifications for the one-stop procedure system.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for the portal and other callers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+user_app = typer.Typer(help="Accounts for the admin web page.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(apology_app, name="apology")
+app.add_typer(report_app, name="report")
+
+
+@app.callback()
+def main(config: ConfigOpt = None, verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    options.config = config
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logmask.install()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema and load the shipped templates."""
+    service = open_service()
+    added = service.migrate()
+    out.print(f"schema up to date; {added} templates loaded")
+
+
+def _print_report(report, what: str) -> None:  # type: ignore[no-untyped-def]
+    out.print(
+        f"{what}: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.errors)} rejected"
+    )
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}")
+    for e in report.errors:
+        err.print(f"rejected: {e}", markup=False, highlight=False)
+
+
+@app.command("import")
+def import_dossiers(
+    file: Path,
+    now: NowOpt = None,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="progress items (CapNhatTienDoHoSoMC); also found by fields")
+    ] = False,
+) -> None:
+    """Import dossiers from JSON ({"data": [...]} or a list) or CSV with the portal's column names."""
+    from notifier.workflows.ingest import read_file, upsert
+    from notifier.workflows.steps import is_progress_file, upsert_progress
+
+    service = open_service(now)
+    try:
+        items = read_file(file)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc), 2) from exc
+    steps = progress or is_progress_file(items)
+    with service.factory() as session, session.begin():
+        if steps:
+            report = upsert_progress(session, items, service.clock.now(), source=f"import:{file.name}")
+        else:
+            report = upsert(session, items, service.clock.now(), source=f"import:{file.name}")
+    _print_report(report, "progress items" if steps else "dossiers")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command("import-officers")
+def import_officers(file: Path) -> None:
+    """Import agencies and officers (MaCanBo, HoTen, MaDonVi, TenDonVi, SoDienThoai, Email, ...)."""
+    from notifier.workflows.ingest import read_file
+    from notifier.workflows.officer_import import upsert_officers
+
+    service = open_service()
+    try:
+        items = read_file(file)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc), 2) from exc
+    with service.factory() as session, session.begin():
+        report = upsert_officers(session, items)
+    _print_report(report, "officers")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@apikey_app.command("create")
+def apikey_create(name: str) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from notifier.store.apikeys import create_key
+
+    service = open_service()
+    try:
+        with service.factory() as session, session.begin():
+            key = create_key(session, name, service.clock.now())
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    out.print(key, highlight=False)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option("--role", help="admin (every agency) or agency (one agency)")],
+    agency: Annotated[str | None, typer.Option("--agency", help="the agency's code (MaDonVi)")] = None,
+    password_env: Annotated[
+        str | None, typer.Option("--password-env", help="read the password from this environment variable")
+    ] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="where 'send a test' texts go")] = None,
+    telegram_chat_id: Annotated[str | None, typer.Option("--telegram-chat-id")] = None,
+    email: Annotated[str | None, typer.Option("--email")] = None,
+) -> None:
+    """Create an admin page account (the password is prompted for unless --password-env names it)."""
+    import os
+
+    from notifier.workflows.accounts import NewUser, UserError, create_user
+
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            raise fail(f"--password-env: environment variable '{password_env}' is not set or empty", 2)
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    service = open_service()
+    try:
+        with service.factory() as session, session.begin():
+            user = create_user(
+                session,
+                NewUser(username, role, agency, phone, telegram_chat_id, email),
+                password,
+                service.clock.now(),
+            )
+            name, role_ = user.username, user.role
+    except UserError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"user {name} created ({role_})", highlight=False)
+
+
+@app.command()
+def scan(now: NowOpt = None) -> None:
+    """Run every scan once and queue what is due."""
+    service = open_service(now)
+    result = service.scan()
+    if result.skipped:
+        out.print("another scheduler is scanning right now; nothing done")
+        return
+    table = Table("kind", "queued", title="full scan" if result.full else "incremental scan")
+    for kind, count in result.queued.items():
+        table.add_row(kind, str(count))
+    out.print(table)
+
+
+@app.command()
+def purge(now: NowOpt = None) -> None:
+    """Erase text and recipient of finished notifications older than [retention] days."""
+    from notifier.outbox.retention import purge as purge_rows
+
+    service = open_service(now)
+    with service.factory() as session, session.begin():
+        count = purge_rows(session, service.clock.now(), service.settings.retention.days)
+    out.print(f"purged {count} notifications")
+
+
+@app.command()
+def status(code: str, now: NowOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A dossier's state and its notification history."""
+    from notifier.rules.rendering import format_datetime
+    from notifier.workflows.dossier_status import dossier_status
+
+    service = open_service(now)
+    with service.factory() as session:
+        found = dossier_status(session, code, service.calendar, service.clock.now())
+    if found is None:
+        raise fail(f"MaHoSo '{code}': not found")
+    if as_json:
+        out.print_json(json.dumps(found, ensure_ascii=False))
+        return
+    out.print(f"[bold]{found['MaHoSo']}[/bold] — {found['procedure']}")
+    due = format_datetime(datetime.fromisoformat(found["due_at"])) if found["due_at"] else "—"
+    line = f"{found['agency']} · {found['status']} {found['status_name']} · hẹn trả {due}"
+    if found["overdue"]:
+        line += f" · QUÁ HẠN {found['working_days_overdue']} ngày làm việc"
+    elif found["working_days_left"] is not None:
+        line += f" · còn {found['working_days_left']} ngày làm việc"
+    out.print(line)
+    table = Table("id", "kind", "audience", "status", "channel", "attempts", "sent at", "error")
+    for n in found["notifications"]:
+        sent = format_datetime(datetime.fromisoformat(n["sent_at"])) if n["sent_at"] else ""
+        table.add_row(
+            str(n["id"]),
+            n["kind"],
+            n["audience"],
+            n["status"],
+            n["channel"] or "",
+            str(n["attempts"]),
+            sent,
+            n["error"] or "",
+        )
+    out.print(table)
+
+
+@app.command()
+def demo(now: NowOpt = None) -> None:
+    """Seed realistic Hai Phong agencies, officers and dossiers in every state."""
+    from notifier.workflows.demo import seed
+
+    service = open_service(now)
+    service.migrate()
+    with service.factory() as session, session.begin():
+        counts = seed(session, service.clock.now(), service.calendar)
+    out.print(f"demo data: {counts}")
+

@@ -1,0 +1,113 @@
+"""What a template sees when a notification is rendered, and whom it reaches (see rules.rendering.SCHEMA)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy.orm import object_session
+
+from notifier.channels.base import Recipient
+from notifier.outbox.digests import digest_items
+from notifier.outbox.views import agency_ns, dossier_ns, step_ns
+from notifier.rules.kinds import Audience, Kind, kind_info
+from notifier.rules.payloads import (
+    DigestPayload,
+    FeedbackPayload,
+    Payload,
+    StepPayload,
+    parse_payload,
+    test_target,
+)
+from notifier.rules.rendering import sample_context
+from notifier.rules.workdays import WorkCalendar
+from notifier.store.models import Notification, Officer
+from notifier.store.queries import slip_number
+
+
+def template_agency_id(n: Notification) -> int | None:
+    """Whose template renders `n`: the dossier's agency, the officer's, or the one a test names."""
+    test = test_target(n.kind, n.payload)
+    if test is not None:
+        return test.agency_id
+    return n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
+
+
+def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+    if n.dossier is None and test_target(n.kind, n.payload) is not None:
+        # A test message is about no real dossier (it must not count in any dossier's history).
+        return sample_context(now, n.kind)
+    d = n.dossier
+    officer = n.officer
+    dossier = dossier_ns(d, calendar, now, n.ref_at, n.kind) if d is not None else None
+    agency = agency_ns(d.agency) if d is not None else (agency_ns(officer.agency) if officer else None)
+    payload = parse_payload(n.kind, n.payload)
+    # Feedback kinds carry the feedback (and, when it is about no dossier, its agency) in the payload.
+    feedback = payload if isinstance(payload, FeedbackPayload) else None
+    if agency is None and feedback is not None and feedback.agency is not None:
+        agency = SimpleNamespace(**feedback.agency.model_dump())
+    return {
+        "dossier": dossier,
+        "agency": agency,
+        "feedback": SimpleNamespace(**feedback.feedback.model_dump()) if feedback else None,
+        "officer": SimpleNamespace(code=officer.code, name=officer.name) if officer else None,
+        "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
+        "working_days_left": dossier.working_days_left if dossier else None,
+        "working_days_overdue": dossier.working_days_overdue if dossier else None,
+        "now": now,
+        "items": [],
+        "step": None,
+        **_read_at_render(n, payload, dossier, calendar, now),
+    }
+
+
+def _read_at_render(
+    n: Notification,
+    payload: Payload | None,
+    dossier: SimpleNamespace | None,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> dict[str, Any]:
+    """Digest items, the overdue step, the apology slip number: read when the message is rendered."""
+    session = object_session(n)
+    if session is None:
+        return {}
+    info = kind_info(n.kind)
+    if info.digest:
+        until = payload.until if isinstance(payload, DigestPayload) else now
+        return {"items": digest_items(session, n.kind, n.officer, until, calendar, now)}
+    if info.kind is Kind.STEP_OVERDUE:
+        step = payload if isinstance(payload, StepPayload) else None
+        return {"step": step_ns(session, step, calendar, now)}
+    if info.about_missed_appointment and dossier is not None and n.dossier_id:
+        dossier.apology_number = slip_number(session, n.dossier_id, n.ref_at)
+    return {}
+
+
+def recipient_for(n: Notification, telegram_chat_id: str | None = None) -> Recipient:
+    """`telegram_chat_id`: the citizen's linked chat (outbox.links), found for the whole batch."""
+    test = test_target(n.kind, n.payload)
+    if test is not None:
+        return Recipient(
+            label=f"test:{test.by}",
+            name=test.by,
+            phone=test.phone,
+            email=test.email,
+            telegram_chat_id=test.telegram_chat_id,
+        )
+    if Audience(n.audience).is_staff and n.officer is not None:
+        o: Officer = n.officer
+        return Recipient(
+            label=o.code, name=o.name, phone=o.phone, email=o.email, telegram_chat_id=o.telegram_chat_id
+        )
+    d = n.dossier
+    if d is None:
+        return Recipient(label="citizen", telegram_chat_id=telegram_chat_id)
+    return Recipient(
+        label="citizen",
+        name=d.applicant_name,
+        phone=d.phone,
+        email=d.email,
+        telegram_chat_id=telegram_chat_id,
+    )

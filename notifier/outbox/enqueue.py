@@ -1,0 +1,94 @@
+"""The one way a row enters the outbox: a unique dedupe key, status queued, no attempt yet, and nothing
+written twice (ON CONFLICT DO NOTHING on the key).
+
+Scans queue many rows at once with `enqueue_select` (an INSERT … SELECT whose columns are `COLUMNS` or
+`PAYLOAD_COLUMNS`); workflows queue one row with `enqueue`. Both end in the same insert, so a row made by
+a scan and one made by an officer's action obey the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from notifier.rules.kinds import Kind, audience_of
+from notifier.rules.outbox_status import NotificationStatus
+from notifier.rules.payloads import Payload
+from notifier.store.models import Notification
+
+# The columns an INSERT … SELECT fills, in this order.
+COLUMNS = (
+    "dedupe_key",
+    "kind",
+    "audience",
+    "dossier_id",
+    "officer_id",
+    "ref_at",
+    "status",
+    "not_before",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+# The same with the payload, for kinds that carry one (digests, steps).
+PAYLOAD_COLUMNS = (*COLUMNS[:6], "payload", *COLUMNS[6:])
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """One row to queue; the audience follows from the kind (see rules.kinds)."""
+
+    dedupe_key: str
+    kind: Kind
+    dossier_id: int | None = None
+    officer_id: int | None = None
+    ref_at: datetime | None = None
+    payload: Payload | None = None
+    not_before: datetime | None = None  # default: now
+
+
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    table = Notification.__table__
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def enqueue_select(session: Session, stmt: Select[tuple[object, ...]], *, with_payload: bool = False) -> int:
+    """Queue the rows `stmt` selects (columns in the order of COLUMNS or PAYLOAD_COLUMNS); returns how
+    many were new."""
+    columns = PAYLOAD_COLUMNS if with_payload else COLUMNS
+    table = Notification.__table__
+    ins = _insert(session).from_select(list(columns), stmt)
+    ins = ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg reports no rowcount for INSERT … SELECT; count in the database rather than ship every id
+        counted = ins.returning(table.c.id).cte("inserted")
+        return session.scalar(select(func.count()).select_from(counted)) or 0
+    return len(session.execute(ins.returning(table.c.id)).all())
+
+
+def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None:
+    """Queue one row; its id, or None when a row with the same dedupe key exists already."""
+    values = {
+        "dedupe_key": row.dedupe_key,
+        "kind": str(row.kind),
+        "audience": str(audience_of(row.kind)),
+        "dossier_id": row.dossier_id,
+        "officer_id": row.officer_id,
+        "ref_at": row.ref_at,
+        "payload": row.payload.dump() if row.payload is not None else None,
+        "status": str(NotificationStatus.QUEUED),
+        "not_before": row.not_before or now,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    table = Notification.__table__
+    ins = _insert(session).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    new_id = session.scalar(ins.returning(table.c.id))
+    return int(new_id) if new_id is not None else None
+

@@ -1,0 +1,161 @@
+"""SMS a citizen sends us: HUY/STOP (stop SMS), DK (start again), TRACUU <MaHoSo> (status look-up).
+
+`parse` is pure: any case, with or without diacritics ("Hủy", "huỷ", "HUY"), extra spaces and
+punctuation. `handle` applies a command to the database and returns the Vietnamese reply. A look-up
+answers only when the sender's number is the dossier's own; any other case gets the same neutral
+"not found", so the reply never tells a stranger that a dossier exists.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
+from notifier.rules.rendering import format_date
+from notifier.rules.smstext import khong_dau
+from notifier.rules.statuses import status_name
+from notifier.store.audit import record as audit
+from notifier.store.contacts import record_opt_in, record_opt_out
+from notifier.store.models import Dossier, InboundMessage
+
+Action = Literal["opt_out", "opt_in", "lookup", "unknown"]
+
+_OPT_OUT = {"HUY", "STOP", "STOPALL", "UNSUBSCRIBE"}
+_OPT_IN = {"DK", "DANGKY", "START"}
+_LOOKUP = {"TRACUU", "TC"}
+_CODE_MAX = 64  # MaHoSo column width; longer input is not a code and is not echoed back whole
+_WORDS = re.compile(r"[^\w.\-]+")
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    argument: str | None = None  # the dossier code for a look-up
+
+
+def parse(text: str) -> Command:
+    """Read the first word as the keyword; "TRA CUU X" counts as "TRACUU X"."""
+    folded = khong_dau(unicodedata.normalize("NFC", text)).upper()
+    words = [w.strip(".-") for w in _WORDS.split(folded) if w.strip(".-")]  # "HUY." is HUY
+    if not words:
+        return Command("unknown")
+    head, rest = words[0], words[1:]
+    if head == "TRA" and rest[:1] == ["CUU"]:
+        head, rest = "TRACUU", rest[1:]
+    elif head == "DANG" and rest[:1] == ["KY"]:
+        head, rest = "DANGKY", rest[1:]
+    if head in _OPT_OUT:
+        return Command("opt_out")
+    if head in _OPT_IN:
+        return Command("opt_in")
+    if head in _LOOKUP:
+        return Command("lookup", rest[0][:_CODE_MAX] if rest else None)
+    return Command("unknown")
+
+
+# -- replies (NFC Vietnamese, short: each is billed as an SMS) -----------------------------------------------
+
+REPLY_OPT_OUT = "Quý khách đã ngừng nhận tin nhắn SMS thông báo hồ sơ. Soạn DK gửi số này để nhận lại."
+REPLY_OPT_IN = "Quý khách đã đăng ký nhận lại tin nhắn SMS thông báo hồ sơ. Soạn HUY để ngừng nhận."
+REPLY_HELP = "Cú pháp: TRACUU <mã hồ sơ> để tra cứu, HUY để ngừng nhận tin, DK để nhận lại."
+REPLY_LOOKUP_USAGE = "Soạn TRACUU <mã hồ sơ> để tra cứu tình trạng hồ sơ."
+
+
+def reply_not_found(code: str) -> str:
+    return f"Không tìm thấy hồ sơ {code} gắn với số điện thoại này."
+
+
+def reply_status(d: Dossier) -> str:
+    text = f"Hồ sơ {d.code}: {status_name(d.status)}."
+    if d.due_at is not None and d.status not in (9, 10):
+        text += f" Hẹn trả kết quả: {format_date(d.due_at)}."
+    elif d.returned_at is not None:
+        text += f" Đã trả kết quả ngày {format_date(d.returned_at)}."
+    return text
+
+
+def _normalised(sender: str) -> str | None:
+    try:
+        return normalize_phone(sender)
+    except InvalidPhone:
+        return None
+
+
+def lookup(session: Session, phone: str | None, code: str) -> Dossier | None:
+    """The dossier with `code` whose phone is `phone`, else None (same answer for both misses)."""
+    if phone is None:
+        return None
+    # The phone column is indexed; the code compare is case-insensitive (citizens type "h26").
+    wanted = code.upper()
+    for d in session.scalars(select(Dossier).where(Dossier.phone == phone)):
+        if d.code.upper() == wanted:
+            return d
+    return None
+
+
+@dataclass(frozen=True)
+class Handled:
+    reply: str
+    command: Command
+    inbound_id: int
+    duplicate: bool = False  # the provider re-sent a message we already answered
+
+
+def handle(
+    session: Session,
+    channel: str,
+    sender: str,
+    text: str,
+    now: datetime,
+    *,
+    provider_id: str | None = None,
+    medium: str = "sms",
+) -> Handled:
+    """Apply one inbound SMS and return the reply; the exchange is logged in `inbound_messages`."""
+    if provider_id:
+        seen = session.scalar(
+            select(InboundMessage).where(
+                InboundMessage.channel == channel, InboundMessage.provider_id == provider_id
+            )
+        )
+        if seen is not None:
+            return Handled(seen.reply or "", parse(seen.body), seen.id, duplicate=True)
+    command = parse(text)
+    phone = _normalised(sender)
+    address = phone or sender
+    if command.action in ("opt_out", "opt_in"):
+        change = record_opt_out if command.action == "opt_out" else record_opt_in
+        reason = f"SMS: {text.strip()[:40]}"
+        contact = change(session, address, medium, now, reason=reason, source=f"inbound:{channel}")
+        audit(
+            session, now, "citizen-sms", command.action, f"contacts/{contact.id}",
+            medium=medium, phone=mask_phone(address), channel=channel,
+        )  # fmt: skip
+        reply = REPLY_OPT_OUT if command.action == "opt_out" else REPLY_OPT_IN
+    elif command.action == "lookup":
+        if not command.argument:
+            reply = REPLY_LOOKUP_USAGE
+        else:
+            found = lookup(session, phone, command.argument)
+            reply = reply_status(found) if found else reply_not_found(command.argument)
+    else:
+        reply = REPLY_HELP
+    row = InboundMessage(
+        channel=channel,
+        provider_id=provider_id,
+        sender=address[:32],
+        body=text,
+        command=command.action,
+        reply=unicodedata.normalize("NFC", reply),
+        received_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return Handled(row.reply or "", command, row.id)

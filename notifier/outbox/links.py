@@ -1,0 +1,70 @@
+"""Which Telegram chat receives a citizen's notification: read by the dispatcher once per batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from notifier.store.contacts import opted_out_addresses
+from notifier.store.models import ChatLink, Notification
+
+TELEGRAM = "telegram"  # the opt-out medium of the Telegram channel, and of /huy
+
+
+def payload_chat_id(n: Notification) -> str | None:
+    """A notification about one conversation (a feedback answer) names its chat in the payload."""
+    if not n.payload:
+        return None
+    try:
+        data = json.loads(n.payload)
+    except ValueError:
+        return None
+    chat = data.get("chat_id") if isinstance(data, dict) else None
+    return str(chat) if chat is not None else None
+
+
+def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
+    """notification id -> chat id for citizen notifications whose dossier a chat is linked to.
+
+    Two queries for the whole batch. A chat is linked by the dossier's phone (shared contact) or to the
+    dossier itself (a proven lookup); the newest consent wins, and a chat that said /huy is passed over
+    for another linked chat (if none is left the dispatcher sees the opt-out and skips Telegram).
+    """
+    found: dict[int, str] = {}
+    wanted: list[Notification] = []
+    for n in notifications:
+        if n.audience != "citizen":
+            continue
+        chat = payload_chat_id(n)
+        if chat is not None:
+            found[n.id] = chat
+        elif n.dossier is not None:
+            wanted.append(n)
+    if not wanted:
+        return found
+    dossier_ids = {n.dossier.id for n in wanted if n.dossier is not None}
+    phones = {n.dossier.phone for n in wanted if n.dossier is not None and n.dossier.phone}
+    links = session.execute(
+        select(ChatLink.chat_id, ChatLink.dossier_id, ChatLink.phone)
+        .where(
+            ChatLink.active,
+            or_(ChatLink.dossier_id.in_(dossier_ids), ChatLink.phone.in_(phones or {""})),
+        )
+        .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
+    ).all()
+    if not links:
+        return found
+    stopped = {a for a, _ in opted_out_addresses(session, [(c, TELEGRAM) for c, _, _ in links])}
+    # Chats still listening first; the order within each group stays newest consent first.
+    ordered = sorted(links, key=lambda row: row.chat_id in stopped)
+    for n in wanted:
+        d = n.dossier
+        assert d is not None
+        for chat_id, dossier_id, phone in ordered:
+            if dossier_id == d.id or (phone is not None and phone == d.phone):
+                found[n.id] = chat_id
+                break
+    return found

@@ -1,0 +1,129 @@
+"""Delivery receipts: a notification's status only moves forward (queued → sent → delivered/undelivered/
+failed), whatever order the provider's callbacks arrive in.
+
+Every receipt is stored first. One that finds its row still `sending` (the provider called back before
+the dispatcher recorded the provider id, which is common: Twilio reports `sent` within a second, the
+batch is recorded when all of it is done) waits, and `apply_pending` applies it right after the
+dispatcher records the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from notifier.channels.webhook import Receipt
+from notifier.store.contacts import record_opt_out
+from notifier.store.models import ChannelReceipt, Notification
+
+# queued and sending are ours; a receipt can only push a row to a later rank.
+RANK: dict[str, int] = {
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "cancelled": 3,
+}
+
+
+def moves_forward(current: str, new: str) -> bool:
+    """True when a receipt saying `new` may replace `current`; unknown states never move."""
+    return current in RANK and new in RANK and RANK[new] > RANK[current]
+
+
+def _find(session: Session, channel: str, rc: ChannelReceipt) -> Notification | None:
+    if rc.notification_id is not None:
+        return session.get(Notification, rc.notification_id)
+    if rc.provider_id:
+        return session.scalar(
+            select(Notification).where(
+                Notification.provider_id == rc.provider_id, Notification.channel == channel
+            )
+        )
+    return None
+
+
+def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetime) -> str:
+    """Move `row` if the receipt is news; mark the receipt applied. Returns the outcome recorded."""
+    if row.status == "sending":
+        return "pending"
+    if row.channel is not None and row.channel != rc.channel:
+        outcome = "other_channel"  # an earlier attempt on a channel the row then fell back from
+    elif not moves_forward(row.status, rc.status):
+        outcome = "stale"
+    else:
+        values: dict[str, object] = {"status": rc.status, "updated_at": now}
+        if rc.status in ("undelivered", "failed"):
+            values["error"] = f"{rc.channel} receipt: {rc.status}" + (f": {rc.error}" if rc.error else "")
+        if row.channel is None:
+            # A queued row whose earlier attempt reached the provider after all: the receipt says where.
+            values["channel"] = rc.channel
+        if row.provider_id is None and rc.provider_id:
+            values["provider_id"] = rc.provider_id
+        moved = session.execute(
+            update(Notification)
+            .where(Notification.id == row.id, Notification.status == row.status)
+            .values(**values)
+        ).rowcount
+        outcome = "moved" if moved else "stale"
+    rc.applied_at, rc.outcome = now, outcome
+    if rc.notification_id is None:
+        rc.notification_id = row.id
+    return outcome
+
+
+def record_receipt(session: Session, channel: str, medium: str, receipt: Receipt, now: datetime) -> str:
+    """Store one receipt and apply it if its row can take it: moved, stale, other_channel or pending."""
+    if receipt.opt_out_address:
+        record_opt_out(session, receipt.opt_out_address, medium, now, reason=receipt.error, source=channel)
+    rc = ChannelReceipt(
+        channel=channel,
+        provider_id=receipt.provider_id,
+        notification_id=receipt.notification_id,
+        status=receipt.status,
+        error=receipt.error,
+        received_at=now,
+    )
+    if rc.notification_id is not None and session.get(Notification, rc.notification_id) is None:
+        rc.notification_id = None  # an id we never issued: keep the receipt, without a dangling key
+    session.add(rc)
+    session.flush()
+    row = _find(session, channel, rc)
+    if row is None:
+        return "pending"
+    outcome = _apply(session, rc, row, now)
+    session.flush()
+    return outcome
+
+
+def apply_pending(session: Session, sent: Iterable[tuple[int, str, str | None]], now: datetime) -> int:
+    """Apply receipts that were waiting for rows just recorded as sent: (notification id, channel,
+    provider id) each. Returns how many moved a row."""
+    sent = list(sent)
+    if not sent:
+        return 0
+    ids = [n for n, _, _ in sent]
+    pairs = [(c, p) for _, c, p in sent if p]
+    match = ChannelReceipt.notification_id.in_(ids)
+    if pairs:
+        match = or_(match, tuple_(ChannelReceipt.channel, ChannelReceipt.provider_id).in_(pairs))
+    waiting = session.scalars(
+        select(ChannelReceipt).where(ChannelReceipt.applied_at.is_(None), match).order_by(ChannelReceipt.id)
+    ).all()
+    by_id = {n: (c, p) for n, c, p in sent}
+    by_pair = {(c, p): n for n, c, p in sent if p}
+    moved = 0
+    for rc in waiting:
+        n = rc.notification_id if rc.notification_id in by_id else by_pair.get((rc.channel, rc.provider_id))
+        row = session.get(Notification, n) if n is not None else None
+        if row is None:
+            continue
+        session.refresh(row)
+        moved += _apply(session, rc, row, now) == "moved"
+        session.flush()
+    return moved

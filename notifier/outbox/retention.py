@@ -1,0 +1,35 @@
+"""Personal-data retention (Decree 13/2023): drop message bodies and recipients once they are not needed.
+
+Delivered or sent notifications older than the retention period keep their kind, channel, status,
+segments and times (what the reports count), and lose the text and the address.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from notifier.store.models import DeliveryAttempt, Notification
+
+PURGED = "[đã xoá theo thời hạn lưu trữ]"
+
+
+def purge(session: Session, now: datetime, days: int) -> int:
+    cutoff = now - timedelta(days=days)
+    old = (
+        Notification.status.in_(["sent", "delivered", "undelivered", "failed"]),
+        Notification.updated_at < cutoff,
+        Notification.body.is_not(None) | Notification.recipient.is_not(None),
+    )
+    ids = select(Notification.id).where(*old).scalar_subquery()
+    session.execute(
+        update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(ids)).values(recipient=None)
+    )
+    result = session.execute(
+        update(Notification)
+        .where(*old)
+        .values(body=None, subject=None, recipient=None, payload=None, error=PURGED)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,109 @@
+"""Officer alerts: due soon and overdue to the assigned officer (else the agency's officers), escalation
+to the head."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.orm import Session
+
+from notifier.outbox.scans.common import (
+    Window,
+    day_start,
+    dedupe_key,
+    insert_rows,
+    open_for_deadline,
+    row_values,
+    ts_key,
+    when,
+)
+from notifier.rules.workdays import WorkCalendar
+from notifier.store.models import Dossier, Officer
+
+
+def _officer_alert(
+    session: Session, kind: str, audience: str, condition: ColumnElement[bool], now: datetime, heads: bool
+) -> int:
+    """One row per (dossier, officer): the assigned officer, else every active officer of the agency."""
+    if heads:
+        joins = [and_(Officer.agency_id == Dossier.agency_id, Officer.is_head)]
+    else:
+        # Two statements rather than one join on "assigned OR (unassigned AND same agency)": the OR keeps
+        # PostgreSQL from using the dossier indexes, and a rescan of a million dossiers took 0.8 s.
+        joins = [
+            Officer.id == Dossier.officer_id,
+            and_(Dossier.officer_id.is_(None), Officer.agency_id == Dossier.agency_id, ~Officer.is_head),
+        ]
+    queued = 0
+    for recipients in joins:
+        stmt = (
+            select(
+                *row_values(
+                    dedupe_key(kind, Dossier.id, ts_key(session, Dossier.due_at), Officer.id),
+                    kind,
+                    audience,
+                    Officer.id,
+                    Dossier.due_at,
+                    now,
+                )
+            )
+            .join_from(Dossier, Officer, recipients)
+            .where(condition, Officer.active)
+        )
+        queued += insert_rows(session, stmt)
+    return queued
+
+
+def scan_officer_alerts(
+    session: Session,
+    now: datetime,
+    calendar: WorkCalendar,
+    due_soon_days: int,
+    escalation_days: int,
+    window: Window | None = None,
+) -> dict[str, int]:
+    window = window or Window(now)
+    open_ = open_for_deadline()
+
+    def soon_at(t: datetime) -> datetime:
+        return day_start(calendar.due_soon_cutoff(t.date(), due_soon_days) + timedelta(days=1))
+
+    def esc_at(t: datetime) -> datetime:
+        return day_start(calendar.overdue_cutoff(t.date(), escalation_days) + timedelta(days=1))
+
+    last = window.last
+    return {
+        "due_soon": _officer_alert(
+            session,
+            "due_soon",
+            "officer",
+            and_(
+                open_,
+                Dossier.due_at >= when(now),
+                window.crossed(Dossier.due_at, soon_at(now), soon_at(last) if last else None),
+            ),
+            now,
+            heads=False,
+        ),
+        "overdue_alert": _officer_alert(
+            session,
+            "overdue_alert",
+            "officer",
+            and_(open_, window.crossed(Dossier.due_at, now, last)),
+            now,
+            heads=False,
+        ),
+        "escalation": _officer_alert(
+            session,
+            "escalation",
+            "head",
+            and_(
+                open_,
+                Dossier.due_at < when(now),
+                window.crossed(Dossier.due_at, esc_at(now), esc_at(last) if last else None),
+            ),
+            now,
+            heads=True,
+        ),
+    }

@@ -1,0 +1,31 @@
+"""Mask phone numbers in log lines: operators need the event, not the citizen's number (Decree 13/2023)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from notifier.rules.phones import mask_phone
+
+# +84…, 84…, 0… followed by 8–10 digits, allowing the separators people type.
+PHONE_RE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[ .-]?\d){8,10}(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    return PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+class MaskingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install() -> None:
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())

@@ -1,0 +1,42 @@
+"""The buttons on an officer's alert and the data they carry back.
+
+The Telegram buttons on an overdue alert carry `oa:<action>:<dossier id>` (at most 64 bytes, Telegram's
+limit for callback data; ids keep it short whatever the length of MaHoSo):
+- `oa:n:<id>`  "Đặt ngày hẹn mới": the bot asks for the new date and the reason;
+- `oa:r:<id>`  "Đã xử lý xong": the bot asks to confirm; `oa:rc:<id>` confirms, `oa:x:<id>` cancels.
+"""
+
+from __future__ import annotations
+
+from notifier.rules.kinds import is_kind, kind_info
+
+CALLBACK_PREFIX = "oa"
+BUTTON_NEW_DATE = "Đặt ngày hẹn mới"
+BUTTON_RESOLVED = "Đã xử lý xong"
+ACTIONS = {"n": "new_date", "r": "resolve", "rc": "resolve_confirmed", "x": "cancel"}
+
+
+def callback_data(action: str, dossier_id: int) -> str:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown officer action {action!r}")
+    return f"{CALLBACK_PREFIX}:{action}:{dossier_id}"
+
+
+def parse_callback(data: str | None) -> tuple[str, int] | None:
+    """(action, dossier id) from button data, or None if it is not one of ours."""
+    if not data:
+        return None
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != CALLBACK_PREFIX or parts[1] not in ACTIONS or not parts[2].isdigit():
+        return None
+    return parts[1], int(parts[2])
+
+
+def alert_buttons(kind: str, dossier_id: int | None) -> tuple[tuple[str, str], ...]:
+    """The inline buttons an officer's alert carries (chat channels show them, others ignore them)."""
+    if not is_kind(kind) or not kind_info(kind).actionable or dossier_id is None:
+        return ()
+    return (
+        (BUTTON_NEW_DATE, callback_data("n", dossier_id)),
+        (BUTTON_RESOLVED, callback_data("r", dossier_id)),
+    )

@@ -1,0 +1,69 @@
+"""The life of an outbox row: its statuses and the only moves between them.
+
+queued → sending (claimed by a worker) → sent → delivered / undelivered (the provider's receipt);
+sending → queued (a retry, a deferral, an expired lease); queued/sending → failed; queued → cancelled
+(the reason for it went away). A receipt only ever moves a row to a later rank, whatever order the
+provider's callbacks arrive in.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NotificationStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+S = NotificationStatus
+
+# queued and sending are ours; a receipt can only push a row to a later rank.
+RANK: dict[NotificationStatus, int] = {
+    S.QUEUED: 0,
+    S.SENDING: 1,
+    S.SENT: 2,
+    S.DELIVERED: 3,
+    S.UNDELIVERED: 3,
+    S.FAILED: 3,
+    S.CANCELLED: 3,
+}
+
+# The statuses of a message that left for the provider (reports count these as sent).
+SENT_STATUSES: frozenset[NotificationStatus] = frozenset({S.SENT, S.DELIVERED, S.UNDELIVERED})
+# Nothing more will happen to the row: retention may erase its text.
+FINAL_STATUSES: frozenset[NotificationStatus] = frozenset(
+    {S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED}
+)
+
+# Moves the dispatcher and the admin page make (a receipt's moves are decided by RANK).
+TRANSITIONS: dict[NotificationStatus, frozenset[NotificationStatus]] = {
+    S.QUEUED: frozenset({S.SENDING, S.FAILED, S.CANCELLED}),
+    S.SENDING: frozenset({S.QUEUED, S.SENT, S.FAILED}),
+    S.SENT: frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED}),
+    S.DELIVERED: frozenset(),
+    S.UNDELIVERED: frozenset(),
+    S.FAILED: frozenset({S.QUEUED}),  # "Gửi lại" on the admin page
+    S.CANCELLED: frozenset(),
+}
+
+
+def can_move(current: str, new: str) -> bool:
+    """True when the transition table allows `current` → `new`; unknown statuses never move."""
+    try:
+        return NotificationStatus(new) in TRANSITIONS[NotificationStatus(current)]
+    except ValueError:
+        return False
+
+
+def moves_forward(current: str, new: str) -> bool:
+    """True when a receipt saying `new` may replace `current`; unknown states never move."""
+    try:
+        return RANK[NotificationStatus(new)] > RANK[NotificationStatus(current)]
+    except ValueError:
+        return False

@@ -1,0 +1,244 @@
+"""The portal's dossier-sync item (`DongBoHoSoMC` data[]) as typed models, and the rules for its fields:
+dates `yyyyMMddHHmmss` in Vietnam time, phones to E.164, blanks as no value. Field names are the portal's,
+so a validation error names what the sender sent.
+
+Row errors name the row, the record's key, the field, the value and the reason; every import format
+(dossiers, progress items, officers) reports through them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from notifier.rules.clock import VN_TZ
+from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.rules.statuses import Status
+
+PORTAL_DATE = "%Y%m%d%H%M%S"
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_portal_date(value: Any) -> datetime | None:
+    """`yyyyMMddHHmmss` in Vietnam time; empty means unknown."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=VN_TZ)
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{14}", text):
+        raise ValueError("expected yyyyMMddHHmmss, e.g. 20261120083000")
+    try:
+        return datetime.strptime(text, PORTAL_DATE).replace(tzinfo=VN_TZ)
+    except ValueError as exc:
+        raise ValueError(f"not a real date-time ({exc})") from exc
+
+
+def phone_value(value: str) -> str:
+    """E.164, or ValueError with the reason (a pydantic validator)."""
+    try:
+        return normalize_phone(value)
+    except InvalidPhone as exc:
+        raise ValueError(exc.reason) from exc
+
+
+def email_value(value: str) -> str:
+    """The address as given, or ValueError when it is not one (a pydantic validator)."""
+    if not EMAIL_RE.match(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+# Shared by every import format (dossiers, officers): E.164 out, or an error naming the reason.
+Phone = Annotated[str, AfterValidator(phone_value)]
+EmailText = Annotated[str, AfterValidator(email_value)]
+
+
+def none_if_blank(value: Any) -> Any:
+    """Blank text is no value: the portal sends "" for fields it does not have."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+class Fee(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    TenPhiLePhi: str | None = None
+    MaPhiLePhi: str | None = None
+    HinhThucThu: Any = None
+    LoaiPhiLePhi: Any = None
+    Gia: int = Field(ge=0)
+
+
+class Supplement(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    NguoiYeuCauBoSung: str | None = None
+    NoiDungBoSung: str | None = None
+    NgayBoSung: datetime | None = None
+    TrangThaiBoSung: Any = None
+    NgayHenTraTruoc: datetime | None = None
+    NgayHenTraMoi: datetime | None = None
+
+    _dates = field_validator("NgayBoSung", "NgayHenTraTruoc", "NgayHenTraMoi", mode="before")(
+        lambda v: parse_portal_date(v)
+    )
+
+
+class PortalDossier(BaseModel):
+    """One `data[]` item; field names are the portal's so errors name what the sender sent."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    MaHoSo: str = Field(min_length=1, max_length=64)
+    MaTTHC: str = Field(min_length=1, max_length=64)
+    TenTTHC: str = Field(min_length=1)
+    ChuHoSo: str = Field(min_length=1, max_length=255)
+    LoaiDoiTuong: int = Field(1, ge=1, le=2)
+    SoDienThoai: Phone | None = None
+    Email: EmailText | None = None
+    NgayTiepNhan: datetime | None = None
+    NgayHenTra: datetime | None = None
+    NgayTra: datetime | None = None
+    TrangThaiHoSo: int = Field(ge=1, le=10)
+    DonViXuLy: str | None = None
+    MaDonVi: str | None = Field(None, max_length=64)
+    TenDonVi: str | None = None
+    MaCanBo: str | None = None
+    DuongDanThanhToan: str | None = None
+    DaThanhToan: int = Field(0, ge=0, le=1)
+    LyDoTreHan: str | None = None
+    GhiChu: str | None = None
+    DanhSachLePhi: list[Fee] = Field(default_factory=list)
+    DanhSachHoSoBoSung: list[Supplement] = Field(default_factory=list)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return none_if_blank(value)
+
+    @field_validator("NgayTiepNhan", "NgayHenTra", "NgayTra", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> datetime | None:
+        return parse_portal_date(value)
+
+    @field_validator("DuongDanThanhToan")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("payment link must be an http(s) URL")
+        return value
+
+    @field_validator("DanhSachLePhi", "DanhSachHoSoBoSung", mode="before")
+    @classmethod
+    def _json_cell(cls, value: Any) -> Any:
+        # CSV carries the nested lists as JSON text in one cell.
+        if value is None:
+            return []
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg})") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PortalDossier:
+        if not (self.MaDonVi or self.DonViXuLy):
+            raise ValueError("MaDonVi: value None: the processing agency (MaDonVi or DonViXuLy) is required")
+        if self.NgayTiepNhan and self.NgayHenTra and self.NgayHenTra < self.NgayTiepNhan:
+            raise ValueError(
+                f"NgayHenTra: value '{self.NgayHenTra:%Y%m%d%H%M%S}': before NgayTiepNhan "
+                f"'{self.NgayTiepNhan:%Y%m%d%H%M%S}'"
+            )
+        if self.TrangThaiHoSo in (Status.ACCEPTED, Status.PROCESSING) and self.NgayHenTra is None:
+            raise ValueError(f"NgayHenTra: value None: required while TrangThaiHoSo is {self.TrangThaiHoSo}")
+        return self
+
+    @property
+    def agency_code(self) -> str:
+        return self.MaDonVi or self.DonViXuLy or ""
+
+    @property
+    def fee_amount(self) -> int | None:
+        return sum(f.Gia for f in self.DanhSachLePhi) if self.DanhSachLePhi else None
+
+
+@dataclass
+class RowError:
+    row: int
+    code: str | None
+    field: str
+    value: Any
+    reason: str
+    key: str = "MaHoSo"
+
+    def __str__(self) -> str:
+        return (
+            f"row {self.row} ({self.key} {self.code or '?'}): field {self.field}: value '{self.value}': "
+            f"{self.reason}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            self.key: self.code,
+            "field": self.field,
+            "value": jsonable(self.value),
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def validation_errors(row: int, raw: Mapping[str, Any], exc: ValidationError) -> list[RowError]:
+    code = raw.get("MaHoSo") if isinstance(raw, Mapping) else None
+    out: list[RowError] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:
+            # Cross-field checks name their field at the start of the message ("F: value 'V': reason").
+            fld, _, rest = msg.partition(": value ")
+            value, _, reason = rest.partition(": ")
+            out.append(RowError(row, code, fld, value.strip("'"), reason or msg))
+            continue
+        value = err.get("input")
+        if err["type"] == "missing":
+            value = None
+        out.append(RowError(row, code, ".".join(loc), value, msg))
+    return out
+
+

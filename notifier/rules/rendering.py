@@ -1,0 +1,781 @@
+"""Render notification templates (sms, chat, email) from officer-editable Jinja2 sources.
+
+Template sources live in the database (seeded from `notifier/templates/` by `load_template_files`) and
+are edited on the admin page, so they are untrusted input: they run in a sandbox, every placeholder is
+checked against `SCHEMA`, and any failure surfaces as one exception type, `TemplateError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from types import SimpleNamespace, TracebackType
+from typing import Any, NamedTuple
+
+import jinja2
+from babel.dates import format_date as _babel_date
+from babel.dates import format_datetime as _babel_datetime
+from babel.numbers import format_currency as _babel_currency
+from jinja2 import meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from notifier.rules.clock import VN_TZ
+from notifier.rules.statuses import STATUS_NAMES
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "KINDS",
+    "LOCALE",
+    "SCHEMA",
+    "SMS_MAX_UNITS",
+    "TEMPLATES_DIR",
+    "TOP_LEVEL_NAMES",
+    "TemplateError",
+    "TemplateFile",
+    "format_date",
+    "format_datetime",
+    "format_money",
+    "load_template_files",
+    "mask_phone",
+    "render",
+    "sample_context",
+    "utf16_len",
+    "validate",
+]
+
+LOCALE = "vi_VN"
+TEMPLATES_DIR = Path(__file__).parents[1] / "templates"
+CHANNEL_TYPES: tuple[str, ...] = ("sms", "chat", "email")
+# Template directories that are not notification kinds and have their own loader: the chatbot's replies
+# (notifier.store.bot_texts), seeded into the same table so admins edit them alongside the rest.
+# `print` holds HTML forms (the apology slip) rendered by their own module with autoescape.
+OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print")
+
+# Three concatenated UCS-2 parts of 67 units: beyond this a message costs more than it is worth and some
+# brandname gateways refuse it.
+SMS_MAX_UNITS = 201
+
+KINDS: dict[str, str] = {
+    "received": "citizen",
+    "rejected": "citizen",
+    "supplement_requested": "citizen",
+    "payment_requested": "citizen",
+    "payment_reminder": "citizen",
+    "overdue_apology": "citizen",
+    "new_appointment": "citizen",
+    "result_ready": "citizen",
+    "returned": "citizen",
+    "withdrawn": "citizen",
+    "stopped": "citizen",
+    "due_soon": "officer",
+    "overdue_alert": "officer",
+    "escalation": "head",
+    "officer_digest": "officer",
+    "head_digest": "head",
+    "step_overdue": "officer",
+    "feedback_received": "officer",
+    "feedback_answer": "citizen",
+}
+
+_DOSSIER_ATTRS = frozenset(
+    {
+        "code",
+        "procedure_code",
+        "procedure_name",
+        "applicant_name",
+        "applicant_kind",
+        "phone_masked",
+        "email",
+        "status",
+        "status_name",
+        "received_at",
+        "due_at",
+        "returned_at",
+        "fee_amount",
+        "fee_paid",
+        "payment_link",
+        "supplement_note",
+        "delay_reason",
+        "original_due_at",
+        "new_due_at",
+        "apology_number",
+    }
+)
+
+# Attributes a template may read from each context object. "items" describes the entries of the list.
+SCHEMA: dict[str, frozenset[str]] = {
+    "dossier": _DOSSIER_ATTRS,
+    "agency": frozenset({"code", "name", "phone", "address"}),
+    "officer": frozenset({"code", "name"}),
+    "items": _DOSSIER_ATTRS | {"working_days_left", "working_days_overdue"},
+    # A citizen's phản ánh, kiến nghị (feedback kinds only; None otherwise).
+    "feedback": frozenset({"id", "text", "created_at", "deadline_at", "answer", "answered_at"}),
+    # An inter-agency step past its own deadline (step_overdue only; None otherwise).
+    "step": frozenset(
+        {"unit", "handler_name", "handler_title", "content", "started_at", "deadline", "working_days_overdue"}
+    ),
+}
+
+TOP_LEVEL_NAMES: frozenset[str] = frozenset(
+    {
+        "dossier",
+        "agency",
+        "officer",
+        "recipient_name",
+        "working_days_left",
+        "working_days_overdue",
+        "now",
+        "items",
+        "feedback",
+        "step",
+    }
+)
+
+
+class TemplateError(ValueError):
+    """Anything wrong with a template: syntax, unknown placeholder, sandbox refusal, bad filter input."""
+
+    def __init__(self, message: str, *, field: str = "template", line: int | None = None) -> None:
+        self.field = field
+        self.line = line
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = "template" if self.field == "template" else f"template {self.field}"
+        if self.line is not None:
+            where += f" line {self.line}"
+        return f"{where}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"TemplateError({self.message!r}, field={self.field!r}, line={self.line!r})"
+
+
+class TemplateFile(NamedTuple):
+    kind: str
+    channel_type: str
+    subject: str | None
+    body: str
+
+
+# ---------------------------------------------------------------------------------------------- filters
+
+
+def _refuse_undefined(value: object) -> None:
+    # A StrictUndefined reaching a filter must fail with its own message ("'x' is undefined"), not with a
+    # confusing type complaint from the filter.
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+
+
+def _none_error(filter_name: str) -> TemplateError:
+    return TemplateError(f"filter '{filter_name}' received None; guard the placeholder with {{% if … %}}")
+
+
+def _to_local(value: datetime, filter_name: str) -> datetime:
+    # A naive datetime could be UTC from the database or Vietnam time from the portal; guessing would
+    # shift appointment dates by seven hours, so refuse.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TemplateError(
+            f"filter '{filter_name}' received a naive datetime; expected a timezone-aware one"
+        )
+    return value.astimezone(VN_TZ)
+
+
+def format_date(value: date | datetime | None) -> str:
+    """`03/02/2027`; aware datetimes are first moved to Vietnam time, so 20:00 UTC is the next day."""
+    _refuse_undefined(value)
+    if value is None:
+        raise _none_error("date")
+    if isinstance(value, datetime):
+        value = _to_local(value, "date").date()
+    elif not isinstance(value, date):
+        raise TemplateError(f"filter 'date' expects a date or datetime, got {type(value).__name__}")
+    return _babel_date(value, "dd/MM/yyyy", locale=LOCALE)
+
+
+def format_datetime(value: datetime | None) -> str:
+    """`09:00 03/02/2027` in Vietnam time (time first, as on one-stop receipts)."""
+    _refuse_undefined(value)
+    if value is None:
+        raise _none_error("datetime")
+    if not isinstance(value, datetime):
+        raise TemplateError(f"filter 'datetime' expects a datetime, got {type(value).__name__}")
+    return _babel_datetime(_to_local(value, "datetime"), "HH:mm dd/MM/yyyy", locale=LOCALE)
+
+
+def format_money(value: int | None) -> str:
+    """`1.500.000 ₫` with a plain space: cheap phones show Babel's no-break space as a box."""
+    _refuse_undefined(value)
+    if value is None:
+        raise _none_error("money")
+    # bool is an int subclass; `True|money` would print "1 ₫". Floats would hide rounding: VND has no cents.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TemplateError(f"filter 'money' expects an integer amount of VND, got {type(value).__name__}")
+    text = _babel_currency(value, "VND", locale=LOCALE)
+    return text.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s.\-()]")
+
+
+def mask_phone(value: object) -> str:
+    """`091****678`: first and last three digits of the national form, or `***` if it is not a phone."""
+    if not isinstance(value, str):
+        return "***"
+    digits = _PHONE_PUNCTUATION.sub("", value)
+    if digits.startswith("+84"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("84") and len(digits) in (11, 12):
+        digits = "0" + digits[2:]
+    # 10 digits for mobiles and current landlines, 11 for pre-2018 mobiles still found in old records.
+    if not re.fullmatch(r"0\d{9,10}", digits):
+        return "***"
+    return digits[:3] + "*" * (len(digits) - 6) + digits[-3:]
+
+
+def _finalize(value: object) -> object:
+    # `{{ dossier.payment_link }}` printing "None" into a citizen's SMS is the same silent bug as a
+    # filter swallowing None.
+    if value is None:
+        raise TemplateError("a placeholder printed None; guard it with {% if … %}")
+    return value
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units: what a UCS-2 SMS part (70, or 67 when concatenated) counts."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+# ------------------------------------------------------------------------------------------ environment
+
+
+def _make_environment() -> ImmutableSandboxedEnvironment:
+    # Immutable variant: a template must not be able to mutate the caller's lists (`items.append(…)`).
+    env = ImmutableSandboxedEnvironment(
+        autoescape=False,  # plain text for sms/chat/email; HTML would need its own environment
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_finalize,
+    )
+    env.filters.update(
+        {
+            "date": format_date,
+            "datetime": format_datetime,
+            "money": format_money,
+            "mask_phone": mask_phone,
+        }
+    )
+    return env
+
+
+_ENV = _make_environment()
+_TEMPLATE_FILENAME = "<template>"  # what Jinja names string templates in rewritten tracebacks
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str) -> jinja2.Template:
+    # The dispatcher renders the same few dozen sources thousands of times; compiling is the slow part.
+    return _ENV.from_string(source)
+
+
+def _template_line(tb: TracebackType | None) -> int | None:
+    """The innermost template line in a traceback Jinja has rewritten to point into the source."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _TEMPLATE_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_NO_ATTRIBUTE = re.compile(r"^'(?P<obj>.+)' has no attribute '(?P<attr>[^']+)'$")
+
+
+def _dotted(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        parent = _dotted(node.node)
+        return None if parent is None else f"{parent}.{node.attr}"
+    return None
+
+
+def _explain_undefined(message: str, source: str, line: int | None) -> str:
+    """Turn Jinja's "'types.SimpleNamespace object' has no attribute 'foo'" into "'dossier' has no …"."""
+    match = _NO_ATTRIBUTE.match(message)
+    if match is None or line is None:
+        return message
+    try:
+        ast = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return message
+    attr = match["attr"]
+    owners = {
+        _dotted(node.node)
+        for node in ast.find_all(nodes.Getattr)
+        if node.lineno == line and node.attr == attr
+    }
+    owners.discard(None)
+    if len(owners) != 1:
+        return message
+    owner = owners.pop()
+    if match["obj"] == "None":
+        return f"'{owner}' is None, so it has no attribute '{attr}'; guard it with {{% if {owner} %}}"
+    return f"'{owner}' has no attribute '{attr}'"
+
+
+def _as_template_error(exc: Exception, source: str, field: str) -> TemplateError:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateError(exc.message or str(exc), field=field, line=exc.lineno)
+    line = _template_line(exc.__traceback__)
+    if isinstance(exc, TemplateError):
+        return TemplateError(exc.message, field=field, line=exc.line if exc.line is not None else line)
+    if isinstance(exc, jinja2.UndefinedError):
+        return TemplateError(
+            _explain_undefined(exc.message or str(exc), source, line), field=field, line=line
+        )
+    if isinstance(exc, jinja2.TemplateError):
+        return TemplateError(exc.message or str(exc), field=field, line=line)
+    # TypeError, ZeroDivisionError, OverflowError from the sandbox's range limit…: still the template's fault.
+    return TemplateError(f"{type(exc).__name__}: {exc}", field=field, line=line)
+
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+
+def render(source: str, context: Mapping[str, Any], *, field: str = "template") -> str:
+    """Render `source` with `context`; the result is stripped, has no run of blank lines, and is NFC."""
+    try:
+        text = _compile(source).render(dict(context))
+    except Exception as exc:
+        raise _as_template_error(exc, source, field) from exc
+    # Trailing blanks come from `{% if %}` lines that rendered empty; they would also defeat the collapse.
+    text = _TRAILING_SPACE.sub("\n", text.strip())
+    text = _BLANK_RUNS.sub("\n\n", text)
+    # Officers paste text from Word and PDFs in decomposed form; NFC keeps an SMS in fewer UCS-2 units.
+    return unicodedata.normalize("NFC", text)
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+
+def _unwrap_filters(node: nodes.Node) -> nodes.Node:
+    # `{% for d in items|sort(attribute="due_at") %}` still iterates over items entries.
+    while isinstance(node, nodes.Filter) and node.node is not None:
+        node = node.node
+    return node
+
+
+# "items" itself is a list, so it has no attributes; "items[]" stands for one of its entries.
+_ALLOWED_ATTRS: dict[str, frozenset[str]] = {**SCHEMA, "items": frozenset(), "items[]": SCHEMA["items"]}
+
+
+def _walk_paths(node: nodes.Node, scope: Mapping[str, str], found: dict[str, tuple[int, str]]) -> None:
+    """Record unknown attributes read from schema objects; `scope` maps a template name to a SCHEMA key."""
+    if isinstance(node, nodes.For):
+        _walk_paths(node.iter, scope, found)
+        inner = dict(scope)
+        for target in node.target.find_all(nodes.Name):
+            inner.pop(target.name, None)
+        iterated = _unwrap_filters(node.iter)
+        if (
+            isinstance(node.target, nodes.Name)
+            and isinstance(iterated, nodes.Name)
+            and scope.get(iterated.name) == "items"
+        ):
+            inner[node.target.name] = "items[]"
+        for child in node.body:
+            _walk_paths(child, inner, found)
+        if node.test is not None:
+            _walk_paths(node.test, inner, found)
+        for child in node.else_:
+            _walk_paths(child, scope, found)
+        return
+
+    owner: str | None = None
+    attr: str | None = None
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+        owner, attr = node.node.name, node.attr
+    elif (
+        isinstance(node, nodes.Getitem)
+        and isinstance(node.node, nodes.Name)
+        and isinstance(node.arg, nodes.Const)
+        and isinstance(node.arg.value, str)
+    ):
+        owner, attr = node.node.name, node.arg.value
+    if owner is not None and attr is not None and owner in scope:
+        key = scope[owner]
+        allowed = _ALLOWED_ATTRS[key]
+        if attr not in allowed:
+            placeholder = f"{owner}.{attr}"
+            message = f"unknown placeholder '{placeholder}'"
+            if key == "items[]":
+                message += " (an entry of 'items')"
+            if attr.startswith("_"):
+                message = f"unsafe placeholder '{placeholder}': the sandbox refuses names starting with '_'"
+            close = difflib.get_close_matches(attr, sorted(allowed), n=1, cutoff=0.5)
+            if close and not attr.startswith("_"):
+                message += f"; did you mean '{owner}.{close[0]}'?"
+            found.setdefault(placeholder, (node.lineno, message))
+
+    for child in node.iter_child_nodes():
+        _walk_paths(child, scope, found)
+
+
+def _static_errors(ast: nodes.Template, field: str) -> list[TemplateError]:
+    allowed_names = TOP_LEVEL_NAMES | set(_ENV.globals)
+    unknown = meta.find_undeclared_variables(ast) - allowed_names
+    errors: dict[str, tuple[int, str]] = {}
+    for name_node in ast.find_all(nodes.Name):
+        if name_node.name in unknown and name_node.ctx == "load":
+            message = f"unknown placeholder '{name_node.name}'"
+            close = difflib.get_close_matches(name_node.name, sorted(TOP_LEVEL_NAMES), n=1)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+            errors.setdefault(name_node.name, (name_node.lineno, message))
+    _walk_paths(ast, {name: name for name in SCHEMA}, errors)
+    ordered = sorted(errors.values())
+    return [TemplateError(message, field=field, line=line) for line, message in ordered]
+
+
+def _trial_contexts(now: datetime, kind: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    kinds = [kind] if kind is not None else list(KINDS)
+    for each in kinds:
+        yield f"{each}, citizen", sample_context(now, each)
+        yield f"{each}, business", sample_context(now, each, applicant_kind="business")
+        yield f"{each}, optional fields empty", sample_context(now, each, minimal=True)
+
+
+# Validation must not depend on the wall clock (no datetime.now() in this module); any fixed instant works
+# because sample dates are computed from it.
+_VALIDATION_NOW = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)
+
+
+def validate(
+    source: str,
+    field: str = "body",
+    *,
+    kind: str | None = None,
+    channel_type: str | None = None,
+) -> list[TemplateError]:
+    """Every problem an officer should fix before saving `source`; [] when it is fit to send.
+
+    With `kind`, the trial render uses that kind's sample data only; without it, every kind's (so a
+    template is checked against every audience). With `channel_type="sms"`, renders longer than
+    `SMS_MAX_UNITS` UTF-16 units are errors.
+    """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    try:
+        ast = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return [TemplateError(exc.message or str(exc), field=field, line=exc.lineno)]
+    try:
+        # Before the placeholder walk: find_undeclared_variables compiles too and would raise on these.
+        _compile(source)
+    except jinja2.TemplateSyntaxError as exc:  # e.g. an unknown filter, found by the compiler
+        return [TemplateError(exc.message or str(exc), field=field, line=exc.lineno)]
+    static = _static_errors(ast, field)
+    if static:
+        # A trial render would only repeat these as less helpful "undefined" errors.
+        return static
+
+    errors: list[TemplateError] = []
+    seen: set[tuple[int | None, str]] = set()
+    for label, context in _trial_contexts(_VALIDATION_NOW, kind):
+        try:
+            text = render(source, context, field=field)
+        except TemplateError as exc:
+            key = (exc.line, exc.message)
+            if key not in seen:
+                seen.add(key)
+                errors.append(TemplateError(f"{exc.message} (sample: {label})", field=field, line=exc.line))
+            continue
+        if channel_type == "sms" and utf16_len(text) > SMS_MAX_UNITS:
+            key = (None, "too long")
+            if key not in seen:
+                seen.add(key)
+                errors.append(
+                    TemplateError(
+                        f"SMS is {utf16_len(text)} UTF-16 units, more than {SMS_MAX_UNITS} "
+                        f"(3 UCS-2 parts) (sample: {label})",
+                        field=field,
+                    )
+                )
+    return errors
+
+
+# ---------------------------------------------------------------------------------------- sample data
+
+
+def _working_day(day: date, step: int) -> date:
+    """Move `step` weekdays from `day` (holidays ignored: this is preview data, not a deadline)."""
+    direction = 1 if step >= 0 else -1
+    remaining = abs(step)
+    while remaining or day.weekday() >= 5:
+        day += timedelta(days=direction)
+        if day.weekday() < 5:
+            remaining = max(remaining - 1, 0)
+    return day
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=VN_TZ)
+
+
+_KIND_STATUS: dict[str, int] = {
+    "received": 2,
+    "rejected": 3,
+    "supplement_requested": 5,
+    "payment_requested": 6,
+    "payment_reminder": 6,
+    "overdue_apology": 4,
+    "new_appointment": 4,
+    "result_ready": 9,
+    "returned": 10,
+    "withdrawn": 7,
+    "stopped": 8,
+    "due_soon": 4,
+    "overdue_alert": 4,
+    "escalation": 4,
+    "officer_digest": 4,
+    "head_digest": 4,
+    "step_overdue": 4,
+    "feedback_received": 4,
+    "feedback_answer": 4,
+}
+_OVERDUE_KINDS = frozenset({"overdue_apology", "new_appointment", "overdue_alert", "escalation"})
+_OPTIONAL_DOSSIER_FIELDS = (
+    "received_at",
+    "due_at",
+    "returned_at",
+    "fee_amount",
+    "payment_link",
+    "supplement_note",
+    "delay_reason",
+    "original_due_at",
+    "new_due_at",
+    "apology_number",
+)
+_AGENCY_CODE = "000.00.30.H26"
+_BUSINESS_NAME = "Công ty TNHH Thương mại và Dịch vụ Cảng Xanh"
+
+
+def _sample_dossier(
+    now: datetime,
+    seq: int,
+    kind: str,
+    *,
+    applicant_name: str,
+    applicant_kind: str,
+    procedure_name: str = "Cấp giấy phép xây dựng mới đối với công trình không theo tuyến",
+    days_left: int | None = None,
+    days_overdue: int | None = None,
+) -> dict[str, Any]:
+    today = now.astimezone(VN_TZ).date()
+    status = _KIND_STATUS[kind]
+    if kind in ("received", "rejected"):
+        received_at = now - timedelta(minutes=25)
+        due_day = _working_day(today, 15)
+    else:
+        received_at = _at(_working_day(today, -12), 9, 15)
+        if days_overdue is not None:
+            due_day = _working_day(today, -days_overdue)
+        else:
+            due_day = _working_day(today, 3 if days_left is None else days_left)
+    overdue = kind in _OVERDUE_KINDS
+    new_due = _at(_working_day(today, 5), 16, 30)
+    code = f"{_AGENCY_CODE}-{received_at.astimezone(VN_TZ):%y%m%d}-{seq:04d}"
+    return {
+        "code": code,
+        "procedure_code": "1.009972",
+        "procedure_name": procedure_name,
+        "applicant_name": applicant_name,
+        "applicant_kind": applicant_kind,
+        "phone_masked": mask_phone("0912345678"),
+        "email": "lienhe@cangxanh.example" if applicant_kind == "business" else "huong.nguyen@example.com",
+        "status": status,
+        "status_name": STATUS_NAMES[status],
+        "received_at": received_at,
+        # After the apology the portal moves the appointment itself; before it, due_at is the missed one.
+        "due_at": new_due if kind == "new_appointment" else _at(due_day, 16, 30),
+        "returned_at": _at(today, 8, 40) if status == 10 else None,
+        "fee_amount": 1_500_000,
+        "fee_paid": kind not in ("payment_requested", "payment_reminder"),
+        "payment_link": f"https://dichvucong.haiphong.gov.vn/thanh-toan/{code}",
+        "supplement_note": (
+            "Bản sao có chứng thực Giấy chứng nhận quyền sử dụng đất; "
+            "bản vẽ thiết kế có chữ ký của chủ đầu tư"
+        ),
+        "delay_reason": "cần lấy ý kiến của cơ quan quản lý quy hoạch",
+        "original_due_at": _at(due_day, 16, 30) if overdue else None,
+        "new_due_at": new_due if overdue else None,
+        "apology_number": "15/PXL" if overdue else None,
+    }
+
+
+def sample_context(
+    now: datetime,
+    kind: str = "received",
+    *,
+    applicant_kind: str = "citizen",
+    minimal: bool = False,
+) -> dict[str, Any]:
+    """Realistic Hai Phong data in the shape the dispatcher passes, for previews and trial renders.
+
+    `minimal=True` sets every optional field to None (and `items` to [], `officer` to None unless the
+    officer is the addressee), which is what exposes a template that forgets an `{% if %}`.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if applicant_kind not in ("citizen", "business"):
+        raise ValueError(f"applicant_kind must be 'citizen' or 'business', got {applicant_kind!r}")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    audience = KINDS[kind]
+    applicant_name = _BUSINESS_NAME if applicant_kind == "business" else "Nguyễn Thị Hương"
+
+    days_left = 2 if kind == "due_soon" else None
+    days_overdue = {"escalation": 6}.get(kind, 3 if kind in _OVERDUE_KINDS else None)
+    dossier = _sample_dossier(
+        now,
+        12,
+        kind,
+        applicant_name=applicant_name,
+        applicant_kind=applicant_kind,
+        days_left=days_left,
+        days_overdue=days_overdue,
+    )
+
+    items: list[SimpleNamespace] = []
+    if kind in ("officer_digest", "head_digest"):
+        for seq, name, procedure, left, late in (
+            (31, "Nguyễn Thị Hương", "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ", 0, None),
+            (27, "Lê Văn Hải", "Cấp giấy phép sửa chữa, cải tạo công trình", 2, None),
+            (18, "Trần Văn Bình", "Điều chỉnh giấy phép xây dựng", None, 4),
+        ):
+            entry = _sample_dossier(
+                now,
+                seq,
+                "overdue_alert" if late else "due_soon",
+                applicant_name=name,
+                applicant_kind="citizen",
+                procedure_name=procedure,
+                days_left=left,
+                days_overdue=late,
+            )
+            items.append(SimpleNamespace(**entry, working_days_left=left, working_days_overdue=late))
+
+    officer: SimpleNamespace | None = None
+    if audience == "officer" or (audience == "head" and not minimal):
+        officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng")
+    recipient_name = {"citizen": applicant_name, "officer": "Vũ Đức Thắng", "head": "Phạm Thị Lan"}[audience]
+
+    if minimal:
+        dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_FIELDS))
+        dossier["fee_paid"] = False
+        days_left = days_overdue = None
+        items = []
+
+    return {
+        "dossier": SimpleNamespace(**dossier),
+        "agency": SimpleNamespace(
+            code=_AGENCY_CODE,
+            name="Sở Xây dựng thành phố Hải Phòng",
+            phone=None if minimal else "0225 3842 666",
+            address=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
+        ),
+        "officer": officer,
+        "recipient_name": recipient_name,
+        "working_days_left": days_left,
+        "working_days_overdue": days_overdue,
+        "now": now,
+        "items": items,
+        "feedback": _sample_feedback(now, kind),
+        "step": _sample_step(now, kind, minimal),
+    }
+
+
+def _sample_step(now: datetime, kind: str, minimal: bool) -> SimpleNamespace | None:
+    if kind != "step_overdue":
+        return None
+    today = now.astimezone(VN_TZ).date()
+    return SimpleNamespace(
+        unit="Phòng Quản lý đất đai - Sở Nông nghiệp và Môi trường",
+        handler_name=None if minimal else "Trần Minh Đức",
+        handler_title=None if minimal else "Chuyên viên",
+        content=None if minimal else "Thẩm định hồ sơ đề nghị cấp Giấy chứng nhận quyền sử dụng đất",
+        started_at=_at(_working_day(today, -6), 8, 30),
+        deadline=_at(_working_day(today, -2), 17, 0),
+        working_days_overdue=None if minimal else 2,
+    )
+
+
+def _sample_feedback(now: datetime, kind: str) -> SimpleNamespace | None:
+    if kind not in ("feedback_received", "feedback_answer"):
+        return None
+    today = now.astimezone(VN_TZ).date()
+    answered = kind == "feedback_answer"
+    return SimpleNamespace(
+        id=27,
+        text=(
+            "Tôi nộp hồ sơ đã hơn hai tuần nhưng chưa nhận được thông báo nào. "
+            "Đề nghị cơ quan cho biết hồ sơ đang ở bước nào."
+        ),
+        created_at=_at(_working_day(today, -2), 10, 5),
+        deadline_at=_at(_working_day(today, 8), 17, 0),
+        answer=(
+            "Hồ sơ đang được thẩm định tại phòng chuyên môn và sẽ trả kết quả đúng ngày hẹn. "
+            "Cơ quan xin lỗi vì chưa thông báo kịp thời."
+        )
+        if answered
+        else None,
+        answered_at=now if answered else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------ file seeds
+
+
+def load_template_files(root: Path | None = None) -> list[TemplateFile]:
+    """Every `<channel_type>/<kind>.j2` under `root`, with the email subject from `<kind>.subject.j2`.
+
+    Unknown kinds, channel types and orphaned subject files raise ValueError: a misspelt file name would
+    otherwise be seeded as a template nobody ever sends.
+    """
+    root = TEMPLATES_DIR if root is None else root
+    found: list[TemplateFile] = []
+    for channel_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if channel_dir.name in OWN_LOADER_DIRS:
+            continue
+        channel_type = channel_dir.name
+        if channel_type not in CHANNEL_TYPES:
+            expected = ", ".join(CHANNEL_TYPES)
+            raise ValueError(f"{channel_dir}: unknown channel type; expected one of {expected}")
+        subjects = {p.name.removesuffix(".subject.j2"): p for p in channel_dir.glob("*.subject.j2")}
+        bodies = {
+            p.name.removesuffix(".j2"): p for p in channel_dir.glob("*.j2") if p not in subjects.values()
+        }
+        for kind in sorted(set(bodies) | set(subjects)):
+            if kind not in KINDS:
+                raise ValueError(f"{channel_dir}/{kind}: unknown kind; expected one of {', '.join(KINDS)}")
+            if kind not in bodies:
+                raise ValueError(f"{subjects[kind]}: subject without a body template")
+            subject: str | None = None
+            if channel_type == "email":
+                if kind not in subjects:
+                    raise ValueError(f"{bodies[kind]}: email template without {kind}.subject.j2")
+                subject = subjects[kind].read_text(encoding="utf-8")
+            elif kind in subjects:
+                raise ValueError(f"{subjects[kind]}: only email templates have a subject")
+            found.append(TemplateFile(kind, channel_type, subject, bodies[kind].read_text(encoding="utf-8")))
+    return found

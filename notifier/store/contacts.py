@@ -1,0 +1,65 @@
+"""Consent and opt-out per address and medium (sms, telegram, zalo, email)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from notifier.store.models import Contact
+
+
+def _get(session: Session, address: str, medium: str, now: datetime) -> Contact:
+    contact = session.scalar(select(Contact).where(Contact.address == address, Contact.medium == medium))
+    if contact is None:
+        contact = Contact(address=address, medium=medium, updated_at=now)
+        session.add(contact)
+    return contact
+
+
+def record_opt_out(
+    session: Session,
+    address: str,
+    medium: str,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    source: str | None = None,
+) -> Contact:
+    contact = _get(session, address, medium, now)
+    if contact.opted_out_at is None:
+        contact.opted_out_at = now
+    contact.reason, contact.source, contact.updated_at = reason, source, now
+    session.flush()
+    return contact
+
+
+def record_opt_in(
+    session: Session,
+    address: str,
+    medium: str,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    source: str | None = None,
+) -> Contact:
+    contact = _get(session, address, medium, now)
+    contact.opted_out_at = None
+    contact.consent_at = now
+    contact.reason, contact.source, contact.updated_at = reason, source, now
+    session.flush()
+    return contact
+
+
+def opted_out_addresses(session: Session, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    wanted = list(set(pairs))
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(Contact.address, Contact.medium).where(
+            tuple_(Contact.address, Contact.medium).in_(wanted), Contact.opted_out_at.is_not(None)
+        )
+    ).all()
+    return {(a, m) for a, m in rows}

@@ -1,0 +1,50 @@
+"""Every table of notifier, in one package: importing it gives Alembic (and `Base.metadata`) all of them."""
+
+from notifier.store.models.accounts import User
+from notifier.store.models.apology import ApologyCounter, ApologySlip
+from notifier.store.models.base import AwareDateTime, Base, BigId
+from notifier.store.models.channels import ChannelReceipt, InboundMessage, ProviderToken
+from notifier.store.models.chat import ChatLink, Feedback, LookupFailure
+from notifier.store.models.core import (
+    Agency,
+    ApiKey,
+    AuditEntry,
+    Contact,
+    DeliveryAttempt,
+    Dossier,
+    DossierEvent,
+    Notification,
+    Officer,
+    Procedure,
+    ScanState,
+    Template,
+)
+from notifier.store.models.steps import DossierStep
+
+__all__ = [
+    "Agency",
+    "ApiKey",
+    "ApologyCounter",
+    "ApologySlip",
+    "AuditEntry",
+    "AwareDateTime",
+    "Base",
+    "BigId",
+    "ChannelReceipt",
+    "ChatLink",
+    "Contact",
+    "DeliveryAttempt",
+    "Dossier",
+    "DossierEvent",
+    "DossierStep",
+    "Feedback",
+    "InboundMessage",
+    "LookupFailure",
+    "Notification",
+    "Officer",
+    "Procedure",
+    "ProviderToken",
+    "ScanState",
+    "Template",
+    "User",
+]

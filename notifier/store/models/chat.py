@@ -1,0 +1,75 @@
+"""The chatbot's tables: chats linked to phones or dossiers, failed lookups, citizens' feedback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from notifier.store.models.base import Base, BigId
+from notifier.store.models.core import Agency, Dossier
+
+
+class ChatLink(Base):
+    """A chat that receives a citizen's notifications: for every dossier of a phone, or for one dossier.
+
+    A phone link comes from the citizen sharing their own Telegram contact (Telegram verified the number);
+    a dossier link from a lookup that proved the last digits of the applicant's phone.
+    """
+
+    __tablename__ = "chat_links"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "phone", name="uq_chat_links_chat_phone"),
+        UniqueConstraint("chat_id", "dossier_id", name="uq_chat_links_chat_dossier"),
+        Index("ix_chat_links_phone", "phone"),
+        Index("ix_chat_links_dossier_id", "dossier_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"))
+    source: Mapped[str] = mapped_column(String(16))  # contact, lookup
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    dossier: Mapped[Dossier | None] = relationship()
+
+
+class LookupFailure(Base):
+    """One failed "MAHOSO 1234" lookup; counted per chat within a window to slow enumeration down."""
+
+    __tablename__ = "bot_lookup_failures"
+    __table_args__ = (Index("ix_bot_lookup_failures_chat_at", "chat_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    code: Mapped[str | None] = mapped_column(String(64))  # what was tried, for spotting enumeration
+
+
+class Feedback(Base):
+    """A citizen's phản ánh, kiến nghị, routed to an agency, with the answer once an officer gives it."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_status_deadline", "status", "deadline_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, answered
+    created_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(128))
+
+    dossier: Mapped[Dossier | None] = relationship()
+    agency: Mapped[Agency | None] = relationship()

@@ -1,0 +1,157 @@
+"""Templates in the database: seeded from notifier/templates, versioned on every save."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from notifier.rules.rendering import TemplateError, TemplateFile, load_template_files, validate
+from notifier.store.models import Template
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    kind: str
+    channel_type: str
+    subject: str | None
+    body: str
+    version: int
+    agency_id: int | None
+
+
+def seed_defaults(session: Session, now: datetime, files: Iterable[TemplateFile]) -> int:
+    """Store each shipped template `files` names whose (kind, channel type) the database does not have yet."""
+    have = set(
+        session.execute(
+            select(Template.kind, Template.channel_type).where(Template.agency_id.is_(None))
+        ).all()
+    )
+    added = 0
+    for tf in files:
+        if (tf.kind, tf.channel_type) in have:
+            continue
+        session.add(
+            Template(
+                kind=tf.kind,
+                channel_type=tf.channel_type,
+                agency_id=None,
+                version=1,
+                subject=tf.subject,
+                body=tf.body,
+                author="system",
+                created_at=now,
+            )
+        )
+        added += 1
+    session.flush()
+    return added
+
+
+def save(
+    session: Session,
+    kind: str,
+    channel_type: str,
+    agency_id: int | None,
+    subject: str | None,
+    body: str,
+    author: str,
+    now: datetime,
+) -> Template:
+    """Validate, then store as a new version; nothing is stored when invalid."""
+    errors = validate(body, field="body", kind=kind, channel_type=channel_type)
+    if subject:
+        errors += validate(subject, field="subject", kind=kind, channel_type=channel_type)
+    if errors:
+        raise errors[0]
+    return store_version(session, kind, channel_type, agency_id, subject, body, author, now)
+
+
+def store_version(
+    session: Session,
+    kind: str,
+    channel_type: str,
+    agency_id: int | None,
+    subject: str | None,
+    body: str,
+    author: str,
+    now: datetime,
+) -> Template:
+    """Append a version after the newest one; callers validate first."""
+    latest = session.scalar(
+        select(func.max(Template.version)).where(
+            Template.kind == kind,
+            Template.channel_type == channel_type,
+            Template.agency_id.is_(None) if agency_id is None else Template.agency_id == agency_id,
+        )
+    )
+    row = Template(
+        kind=kind,
+        channel_type=channel_type,
+        agency_id=agency_id,
+        version=(latest or 0) + 1,
+        subject=subject,
+        body=body,
+        author=author,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+@functools.cache
+def _shipped_files() -> dict[tuple[str, str], TemplateFile]:
+    # The shipped files do not change while the process runs; read them once, not once per batch.
+    return {(f.kind, f.channel_type): f for f in load_template_files()}
+
+
+class TemplateCache:
+    """The newest version of every template, read in one query per dispatch batch."""
+
+    def __init__(self, session: Session) -> None:
+        newest = (
+            select(
+                Template.kind,
+                Template.channel_type,
+                Template.agency_id,
+                func.max(Template.version).label("v"),
+            )
+            .group_by(Template.kind, Template.channel_type, Template.agency_id)
+            .subquery()
+        )
+        rows = session.scalars(
+            select(Template).join(
+                newest,
+                (Template.kind == newest.c.kind)
+                & (Template.channel_type == newest.c.channel_type)
+                & (Template.version == newest.c.v)
+                & (
+                    (Template.agency_id == newest.c.agency_id)
+                    | (Template.agency_id.is_(None) & newest.c.agency_id.is_(None))
+                ),
+            )
+        ).all()
+        self._by_key = {
+            (t.kind, t.channel_type, t.agency_id): TemplateSource(
+                t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id
+            )
+            for t in rows
+        }
+        self._files = _shipped_files()
+
+    def get(self, kind: str, channel_type: str, agency_id: int | None) -> TemplateSource:
+        """An agency's own version wins over the province's; the shipped file is the last resort."""
+        for key in ((kind, channel_type, agency_id), (kind, channel_type, None)):
+            if key in self._by_key:
+                return self._by_key[key]
+        f = self._files.get((kind, channel_type))
+        if f is None:
+            raise TemplateError(
+                f"no template for kind '{kind}' and channel type '{channel_type}'", field="template"
+            )
+        return TemplateSource(kind, channel_type, f.subject, f.body, 0, None)

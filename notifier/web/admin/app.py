@@ -1,0 +1,126 @@
+"""The admin page as a sub-application mounted on the API's FastAPI app at /admin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from notifier.web.admin import accounts, dashboard, deliveries, editor, optouts
+from notifier.web.admin.auth import CsrfFailed, Forbidden, LoginRequired, LoginThrottle, NotFound
+from notifier.web.admin.auth import router as auth_router
+from notifier.web.admin.web import STATIC_DIR, page
+from notifier.workflows.service import Service
+
+log = logging.getLogger("notifier.web.admin")
+
+PREFIX = "/admin"
+ROUTERS = (auth_router, dashboard.router, editor.router, deliveries.router, optouts.router, accounts.router)
+COOKIE = "notifier_admin"
+
+
+def session_secret(service: Service) -> str:
+    name = service.settings.admin.secret_env
+    secret = os.environ.get(name, "")
+    if secret:
+        return secret
+    log.warning("%s is not set: admin sessions use a random secret and end when the process restarts", name)
+    return secrets.token_urlsafe(48)
+
+
+def create_admin_app(service: Service) -> FastAPI:
+    admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    admin.state.service = service
+    admin.state.login_throttle = LoginThrottle()
+    settings = service.settings.admin
+    admin.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(service),
+        session_cookie=COOKIE,
+        max_age=settings.session_max_age_seconds,
+        path=PREFIX,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+
+    @admin.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        # Nothing here may be framed (clickjacking) or cached by a shared computer's browser.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        if not request.url.path.startswith(f"{PREFIX}/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @admin.exception_handler(LoginRequired)
+    async def _login(request: Request, _exc: LoginRequired) -> Response:
+        root = request.scope.get("root_path", "")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = root + "/"
+        from urllib.parse import quote
+
+        return RedirectResponse(f"{root}/login?next={quote(target)}", status_code=303)
+
+    @admin.exception_handler(Forbidden)
+    async def _forbidden(request: Request, _exc: Forbidden) -> Response:
+        return page(
+            request,
+            "error.html",
+            status_code=403,
+            title="Không có quyền",
+            message="Trang này chỉ dành cho quản trị viên toàn tỉnh.",
+        )
+
+    @admin.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return page(
+            request,
+            "error.html",
+            status_code=404,
+            title="Không tìm thấy",
+            message=f"Không tìm thấy {exc.what}.",
+        )
+
+    @admin.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
+        return page(
+            request,
+            "error.html",
+            status_code=403,
+            title="Yêu cầu không hợp lệ",
+            message="Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.",
+        )
+
+    @admin.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return page(
+                request, "error.html", status_code=404, title="Không tìm thấy", message="Không có trang này."
+            )
+        return page(request, "error.html", status_code=exc.status_code, title="Lỗi", message=str(exc.detail))
+
+    admin.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module_router in ROUTERS:
+        admin.include_router(module_router)
+    return admin
+
+
+def mount_admin(app: FastAPI, service: Service) -> FastAPI:
+    """Serve the admin page at /admin on `app`; its session cookie is limited to that path."""
+    admin = create_admin_app(service)
+    app.mount(PREFIX, admin)
+    return admin

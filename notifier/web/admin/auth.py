@@ -1,0 +1,241 @@
+"""Who is looking: the session cookie, CSRF tokens on every form, roles and agency scoping, login."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import ColumnElement, false, select, true
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from notifier.store.models import Agency, User
+from notifier.web.admin.web import csrf_token, page
+from notifier.workflows.accounts import authenticate
+from notifier.workflows.service import Service
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+# Failed logins per user name: after MAX_FAILURES within the window the name is locked for the window.
+MAX_FAILURES = 5
+FAILURE_WINDOW_SECONDS = 15 * 60
+
+
+class LoginRequired(Exception):
+    pass
+
+
+class Forbidden(Exception):
+    """Raised for pages a role may not use; data of another agency is answered 404 instead."""
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+class NotFound(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+@dataclass(frozen=True)
+class Viewer:
+    id: int
+    username: str
+    role: str
+    agency_id: int | None
+    agency_code: str | None
+    agency_name: str | None
+    phone: str | None
+    telegram_chat_id: str | None
+    email: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def sees(self, agency_id: int | None) -> bool:
+        """May this viewer see data of `agency_id` (None = province-wide rows, admins only)."""
+        return self.is_admin or (agency_id is not None and agency_id == self.agency_id)
+
+    def scope(self, column: Any) -> ColumnElement[bool]:
+        """A WHERE clause keeping only rows of the viewer's agency (everything for an admin)."""
+        if self.is_admin:
+            return true()
+        if self.agency_id is None:
+            return false()
+        return column == self.agency_id
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def _fingerprint(user: User) -> str:
+    # A password change (or a re-hash) ends every session that was opened with the old one.
+    return user.password_hash[-16:]
+
+
+def _load_viewer(service: Service, uid: int, fingerprint: str) -> Viewer | None:
+    with service.factory() as session:
+        row = session.execute(
+            select(User, Agency).outerjoin(Agency, Agency.id == User.agency_id).where(User.id == uid)
+        ).first()
+    if row is None:
+        return None
+    user, agency = row
+    if not user.active or not hmac.compare_digest(_fingerprint(user), fingerprint):
+        return None
+    return Viewer(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        agency_id=user.agency_id,
+        agency_code=agency.code if agency else None,
+        agency_name=agency.name if agency else None,
+        phone=user.phone,
+        telegram_chat_id=user.telegram_chat_id,
+        email=user.email,
+    )
+
+
+def current_viewer(request: Request) -> Viewer:
+    uid = request.session.get("uid")
+    if not isinstance(uid, int):
+        raise LoginRequired()
+    viewer = _load_viewer(service_of(request), uid, str(request.session.get("fp", "")))
+    if viewer is None:
+        request.session.clear()
+        raise LoginRequired()
+    request.scope["admin_viewer"] = viewer
+    return viewer
+
+
+def admin_viewer(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    if not viewer.is_admin:
+        raise Forbidden()
+    return viewer
+
+
+AnyViewer = Annotated[Viewer, Depends(current_viewer)]
+AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
+
+
+# ------------------------------------------------------------------------------------------------ CSRF
+
+
+def _check(request: Request, sent: Any) -> None:
+    expected = request.session.get("csrf")
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, str(expected)):
+        raise CsrfFailed()
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, after checking its CSRF token against the session's."""
+    form = await request.form()
+    _check(request, form.get(CSRF_FIELD))
+    return form
+
+
+async def checked_json(request: Request) -> Any:
+    """A fetch() call's JSON body, after checking the X-CSRF-Token header."""
+    _check(request, request.headers.get(CSRF_HEADER))
+    return await request.json()
+
+
+# ----------------------------------------------------------------------------------------------- login
+
+
+class LoginThrottle:
+    """Failed logins per user name, in this process; monotonic time, as it only measures intervals."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, name: str) -> deque[float]:
+        marks = self._failures[name]
+        while marks and time.monotonic() - marks[0] > FAILURE_WINDOW_SECONDS:
+            marks.popleft()
+        return marks
+
+    def locked(self, name: str) -> bool:
+        return len(self._recent(name)) >= MAX_FAILURES
+
+    def failed(self, name: str) -> None:
+        self._recent(name).append(time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(name, None)
+
+
+router = APIRouter()
+
+
+def _safe_next(request: Request, target: str | None) -> str:
+    root = request.scope.get("root_path", "")
+    if target and target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return root + "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    csrf_token(request)
+    return page(request, "login.html", next=next or "", error=None, username="")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    username = str(form.get("username", "")).strip().lower()
+    password = str(form.get("password", ""))
+    target = _safe_next(request, str(form.get("next", "")) or None)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    service = service_of(request)
+
+    if throttle.locked(username):
+        return page(
+            request,
+            "login.html",
+            status_code=429,
+            next=target,
+            username=username,
+            error="Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 15 phút.",
+        )
+
+    def check() -> tuple[int, str] | None:
+        with service.factory() as session, session.begin():
+            user = authenticate(session, username, password, service.clock.now())
+            return (user.id, _fingerprint(user)) if user else None
+
+    found = await run_in_threadpool(check)
+    if found is None:
+        throttle.failed(username)
+        return page(
+            request,
+            "login.html",
+            status_code=401,
+            next=target,
+            username=username,
+            error="Tên đăng nhập hoặc mật khẩu không đúng.",
+        )
+    throttle.succeeded(username)
+    # A fresh session on login: nothing an attacker planted before it survives (session fixation).
+    request.session.clear()
+    request.session.update(uid=found[0], fp=found[1], csrf=secrets.token_urlsafe(32))
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    request.session.clear()
+    return RedirectResponse(request.scope.get("root_path", "") + "/login", status_code=303)

@@ -1,0 +1,145 @@
+"""The dashboard: today's messages by channel and status, failures, queue depth, overdue dossiers by
+agency, and the on-time rate per agency over the last 30 days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, aliased, selectinload
+from starlette.responses import Response
+
+from notifier.rules.clock import VN_TZ
+from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
+from notifier.store.models import Agency, Dossier, Notification, Officer
+from notifier.web.admin.auth import AnyViewer, Viewer, service_of
+from notifier.web.admin.chart import Bar, rate_bars
+from notifier.web.admin.deliveries import effective_channel
+from notifier.web.admin.web import page
+
+router = APIRouter()
+
+ON_TIME_WINDOW = timedelta(days=30)
+RESOLVED = (Status.RESOLVED, Status.RETURNED)
+
+_Officer = aliased(Officer)
+
+
+@dataclass
+class Figures:
+    today: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> status -> count
+    statuses: list[str] = field(default_factory=list)
+    sent_today: int = 0
+    failed_today: int = 0
+    queue_due: int = 0
+    queue_later: int = 0
+    sending: int = 0
+    recent_failures: list[Notification] = field(default_factory=list)
+    overdue: list[tuple[str, int]] = field(default_factory=list)  # agency name, overdue dossiers
+    on_time: list[tuple[str, int, int]] = field(default_factory=list)  # agency name, on time, resolved
+
+
+def _scoped(viewer: Viewer, stmt: Any) -> Any:
+    return (
+        stmt.outerjoin(Dossier, Dossier.id == Notification.dossier_id)
+        .outerjoin(_Officer, _Officer.id == Notification.officer_id)
+        .where(viewer.scope(func.coalesce(Dossier.agency_id, _Officer.agency_id)))
+    )
+
+
+def figures(session: Session, viewer: Viewer, now: datetime) -> Figures:
+    f = Figures()
+    day = datetime.combine(now.astimezone(VN_TZ).date(), time(0), tzinfo=VN_TZ)
+    tomorrow = day + timedelta(days=1)
+    # A message belongs to the day it was sent, or for unsent ones the day it last changed: a citizen
+    # message queued at 22:00 and held by quiet hours counts on the morning it goes out.
+    moment = func.coalesce(Notification.sent_at, Notification.updated_at)
+    channel = func.coalesce(effective_channel, "")
+    rows = session.execute(
+        _scoped(viewer, select(channel, Notification.status, func.count()))
+        .where(moment >= day, moment < tomorrow)
+        .group_by(channel, Notification.status)
+    ).all()
+    seen_statuses: set[str] = set()
+    for ch, status, count in rows:
+        f.today.setdefault(ch, {})[status] = count
+        seen_statuses.add(status)
+        if status in ("sent", "delivered"):
+            f.sent_today += count
+        if status in ("failed", "undelivered"):
+            f.failed_today += count
+    order = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled")
+    f.statuses = [s for s in order if s in seen_statuses] + sorted(seen_statuses - set(order))
+
+    queue = session.execute(
+        _scoped(
+            viewer,
+            select(
+                func.count().filter(and_(Notification.status == "queued", Notification.not_before <= now)),
+                func.count().filter(and_(Notification.status == "queued", Notification.not_before > now)),
+                func.count().filter(Notification.status == "sending"),
+            ),
+        ).where(Notification.status.in_(("queued", "sending")))
+    ).one()
+    f.queue_due, f.queue_later, f.sending = (int(v or 0) for v in queue)
+
+    f.recent_failures = list(
+        session.scalars(
+            _scoped(viewer, select(Notification))
+            .where(Notification.status.in_(("failed", "undelivered")))
+            .options(selectinload(Notification.dossier))
+            .order_by(Notification.updated_at.desc(), Notification.id.desc())
+            .limit(8)
+        )
+    )
+
+    f.overdue = [
+        (name, count)
+        for name, count in session.execute(
+            select(Agency.name, func.count(Dossier.id))
+            .join(Dossier, Dossier.agency_id == Agency.id)
+            .where(
+                Dossier.status.in_(OPEN_FOR_DEADLINE),
+                Dossier.due_at < now,
+                viewer.scope(Dossier.agency_id),
+            )
+            .group_by(Agency.name)
+            .order_by(func.count(Dossier.id).desc(), Agency.name)
+        )
+    ]
+
+    on_time = func.sum(case((Dossier.status_changed_at <= Dossier.due_at, 1), else_=0))
+    f.on_time = [
+        (name, int(good or 0), int(total))
+        for name, good, total in session.execute(
+            select(Agency.name, on_time, func.count(Dossier.id))
+            .join(Dossier, Dossier.agency_id == Agency.id)
+            .where(
+                Dossier.status.in_(RESOLVED),
+                Dossier.due_at.is_not(None),
+                Dossier.status_changed_at >= now - ON_TIME_WINDOW,
+                viewer.scope(Dossier.agency_id),
+            )
+            .group_by(Agency.name)
+            .order_by(Agency.name)
+        )
+    ]
+    return f
+
+
+def on_time_chart(f: Figures) -> Any:
+    bars = [Bar(name, good / total, f"{good}/{total}") for name, good, total in f.on_time if total]
+    return rate_bars(bars, "Tỷ lệ hồ sơ giải quyết đúng hạn theo đơn vị, 30 ngày qua")
+
+
+@router.get("/")
+def dashboard(request: Request, viewer: AnyViewer) -> Response:
+    service = service_of(request)
+    now = service.clock.now()
+    with service.factory() as session:
+        f = figures(session, viewer, now)
+    return page(request, "dashboard.html", f=f, now=now, chart=on_time_chart(f))

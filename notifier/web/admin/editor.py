@@ -1,0 +1,583 @@
+"""Templates: the list by kind × channel type × agency, the editor with live preview, versions, tests."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from notifier.outbox.context import build_context
+from notifier.rules.rendering import CHANNEL_TYPES, KINDS, TemplateError, load_template_files, sample_context
+from notifier.rules.workdays import WorkCalendar
+from notifier.store import audit
+from notifier.store import templates as template_store
+from notifier.store.models import Agency, Dossier, Notification, Officer, Template
+from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, checked_json, service_of
+from notifier.web.admin.preview import Preview, Problem, build_preview, check
+from notifier.web.admin.web import flash, page
+from notifier.workflows.service import Service
+
+router = APIRouter()
+
+SOURCES = {
+    "sample": "Dữ liệu mẫu: công dân",
+    "business": "Dữ liệu mẫu: doanh nghiệp",
+    "minimal": "Dữ liệu mẫu: thiếu các trường không bắt buộc",
+    "dossier": "Hồ sơ thật (nhập mã hồ sơ)",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One editable template family: kind, channel type, and the agency (None = the province default)."""
+
+    kind: str
+    channel_type: str
+    agency: Agency | None
+
+    @property
+    def agency_id(self) -> int | None:
+        return self.agency.id if self.agency else None
+
+    @property
+    def agency_code(self) -> str:
+        return self.agency.code if self.agency else ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}/{self.channel_type}/{self.agency_code or 'province'}"
+
+    def url(self, root: str, action: str = "") -> str:
+        base = f"{root}/templates/{self.channel_type}/{self.kind}"
+        if action:
+            base += f"/{action}"
+        return base + (f"?agency={self.agency_code}" if self.agency else "")
+
+
+def resolve(
+    session: Session, viewer: Viewer, kind: str, channel_type: str, agency_code: str | None
+) -> Target:
+    """The template family a request names; another agency's, or the province's for an agency user, is 404.
+
+    An agency user who names no agency means their own: they edit their agency's override.
+    """
+    if kind not in KINDS or channel_type not in CHANNEL_TYPES:
+        raise NotFound(f"mẫu {kind}/{channel_type}")
+    code = (agency_code or "").strip() or (None if viewer.is_admin else viewer.agency_code)
+    if code is None:
+        if not viewer.is_admin:
+            raise NotFound("mẫu chung của tỉnh")
+        return Target(kind, channel_type, None)
+    agency = session.scalar(select(Agency).where(Agency.code == code))
+    if agency is None or not viewer.sees(agency.id):
+        raise NotFound(f"đơn vị {code}")
+    return Target(kind, channel_type, agency)
+
+
+def _agency_filter(agency_id: int | None) -> Any:
+    return Template.agency_id.is_(None) if agency_id is None else Template.agency_id == agency_id
+
+
+def versions(session: Session, target: Target) -> list[Template]:
+    return list(
+        session.scalars(
+            select(Template)
+            .where(
+                Template.kind == target.kind,
+                Template.channel_type == target.channel_type,
+                _agency_filter(target.agency_id),
+            )
+            .order_by(Template.version.desc())
+        )
+    )
+
+
+def latest_by_family(session: Session) -> dict[tuple[str, str, int | None], Template]:
+    # GROUP BY puts every NULL agency (the province defaults) in one group.
+    newest = (
+        select(
+            Template.kind, Template.channel_type, Template.agency_id, func.max(Template.version).label("v")
+        )
+        .group_by(Template.kind, Template.channel_type, Template.agency_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(Template).join(
+            newest,
+            (Template.kind == newest.c.kind)
+            & (Template.channel_type == newest.c.channel_type)
+            & Template.agency_id.is_not_distinct_from(newest.c.agency_id)
+            & (Template.version == newest.c.v),
+        )
+    )
+    return {(t.kind, t.channel_type, t.agency_id): t for t in rows}
+
+
+@dataclass(frozen=True)
+class Starting:
+    """What the editor opens with: the target's newest version, or what it would inherit."""
+
+    subject: str | None
+    body: str
+    version: int  # the target's newest version; 0 when it has none yet
+    inherited_from: str | None  # "province" or "file" when the text is not the target's own
+
+
+def starting_text(session: Session, target: Target, history: list[Template]) -> Starting:
+    if history:
+        return Starting(history[0].subject, history[0].body, history[0].version, None)
+    if target.agency is not None:
+        province = versions(session, Target(target.kind, target.channel_type, None))
+        if province:
+            return Starting(province[0].subject, province[0].body, 0, "province")
+    for f in load_template_files():
+        if (f.kind, f.channel_type) == (target.kind, target.channel_type):
+            return Starting(f.subject, f.body, 0, "file")
+    return Starting(None, "", 0, "file")
+
+
+# ---------------------------------------------------------------------------------------------- context
+
+
+def dossier_context(
+    session: Session, dossier: Dossier, kind: str, calendar: WorkCalendar, now: datetime
+) -> dict[str, Any]:
+    """What the dispatcher would pass for this dossier, built the same way (notifier.outbox.context)."""
+    audience = KINDS[kind]
+    officer: Officer | None = None
+    if audience == "officer":
+        officer = dossier.officer or session.scalar(
+            select(Officer).where(Officer.agency_id == dossier.agency_id, Officer.active).order_by(Officer.id)
+        )
+    elif audience == "head":
+        officer = session.scalar(
+            select(Officer)
+            .where(Officer.agency_id == dossier.agency_id, Officer.is_head, Officer.active)
+            .order_by(Officer.id)
+        )
+    ref_at = (
+        dossier.apology_old_due_at or dossier.due_at
+        if kind in ("overdue_apology", "new_appointment")
+        else None
+    )
+    # Never added to the session: it only carries the relationships build_context reads.
+    probe = Notification(kind=kind, audience=audience, ref_at=ref_at, dossier=dossier, officer=officer)
+    context = build_context(probe, calendar, now)
+    if kind.endswith("_digest") and context["dossier"] is not None:
+        context["items"] = [context["dossier"]]
+    return context
+
+
+def find_dossier(session: Session, viewer: Viewer, code: str) -> Dossier | None:
+    return session.scalar(
+        select(Dossier)
+        .where(Dossier.code == code.strip(), viewer.scope(Dossier.agency_id))
+        .options(selectinload(Dossier.agency), selectinload(Dossier.procedure), selectinload(Dossier.officer))
+    )
+
+
+def preview_for(
+    service: Service,
+    viewer: Viewer,
+    target: Target,
+    body: str,
+    subject: str | None,
+    source: str,
+    dossier_code: str,
+) -> Preview:
+    now = service.clock.now()
+    price = service.settings.admin.sms_price_vnd
+    with service.factory() as session:
+        if source == "dossier":
+            dossier = find_dossier(session, viewer, dossier_code) if dossier_code.strip() else None
+            if dossier is None:
+                shown = dossier_code.strip() or "(trống)"
+                return Preview(problems=[Problem("dossier", None, f"không tìm thấy hồ sơ '{shown}'")])
+            context = dossier_context(session, dossier, target.kind, service.calendar, now)
+        else:
+            context = sample_context(
+                now,
+                target.kind,
+                applicant_kind="business" if source == "business" else "citizen",
+                minimal=source == "minimal",
+            )
+        return build_preview(body, subject, target.kind, target.channel_type, context, price)
+
+
+def recent_dossiers(session: Session, viewer: Viewer, limit: int = 30) -> list[str]:
+    return list(
+        session.scalars(
+            select(Dossier.code)
+            .where(viewer.scope(Dossier.agency_id))
+            .order_by(Dossier.updated_at.desc(), Dossier.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+@router.get("/templates")
+def template_list(request: Request, viewer: AnyViewer, agency: str | None = None) -> Response:
+    service = service_of(request)
+    with service.factory() as session:
+        agencies = list(session.scalars(select(Agency).where(viewer.scope(Agency.id)).order_by(Agency.name)))
+        code = (agency or "").strip() or (None if viewer.is_admin else viewer.agency_code)
+        chosen = None
+        if code is not None:
+            chosen = next((a for a in agencies if a.code == code), None)
+            if chosen is None:
+                raise NotFound(f"đơn vị {code}")
+        latest = latest_by_family(session)
+    rows = []
+    for kind, audience in KINDS.items():
+        cells = []
+        for ct in CHANNEL_TYPES:
+            province = latest.get((kind, ct, None))
+            own = latest.get((kind, ct, chosen.id)) if chosen else None
+            overrides = sum(1 for (k, c, a) in latest if (k, c) == (kind, ct) and a is not None)
+            target = Target(kind, ct, chosen)
+            cells.append(
+                {
+                    "channel_type": ct,
+                    "url": target.url(request.scope.get("root_path", "")),
+                    "province": province,
+                    "own": own,
+                    "overrides": overrides,
+                }
+            )
+        rows.append({"kind": kind, "audience": audience, "cells": cells})
+    return page(
+        request,
+        "templates_list.html",
+        rows=rows,
+        channel_types=CHANNEL_TYPES,
+        agencies=agencies,
+        chosen=chosen,
+    )
+
+
+def _editor(
+    request: Request,
+    viewer: Viewer,
+    target: Target,
+    *,
+    body: str | None = None,
+    subject: str | None = None,
+    base_version: int | None = None,
+    source: str = "sample",
+    dossier_code: str = "",
+    problems: list[Problem] | None = None,
+    status_code: int = 200,
+) -> Response:
+    service = service_of(request)
+    with service.factory() as session:
+        history = versions(session, target)
+        start = starting_text(session, target, history)
+        dossiers = recent_dossiers(session, viewer)
+    body = start.body if body is None else body
+    subject = start.subject if subject is None else subject
+    preview = preview_for(service, viewer, target, body, subject, source, dossier_code)
+    if problems:
+        # The save's own findings come first (the conflict message, for one); the preview adds the rest.
+        seen = {(p.field, p.line, p.message) for p in problems}
+        preview.problems = problems + [
+            p for p in preview.problems if (p.field, p.line, p.message) not in seen
+        ]
+    return page(
+        request,
+        "editor.html",
+        status_code=status_code,
+        target=target,
+        body=body,
+        subject=subject,
+        start=start,
+        base_version=start.version if base_version is None else base_version,
+        history=history[:5],
+        preview=preview,
+        sources=SOURCES,
+        source=source,
+        dossier_code=dossier_code,
+        dossiers=dossiers,
+        price=service.settings.admin.sms_price_vnd,
+        audience=KINDS[target.kind],
+    )
+
+
+@router.get("/templates/{channel_type}/{kind}")
+def editor(
+    request: Request, viewer: AnyViewer, channel_type: str, kind: str, agency: str | None = None
+) -> Response:
+    service = service_of(request)
+    with service.factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+    return _editor(request, viewer, target)
+
+
+@router.post("/templates/{channel_type}/{kind}/preview")
+async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
+    data = await checked_json(request)
+    if not isinstance(data, dict):
+        return JSONResponse({"detail": "body: expected a JSON object"}, status_code=422)
+    service = service_of(request)
+
+    def run() -> dict[str, Any]:
+        with service.factory() as session:
+            target = resolve(session, viewer, kind, channel_type, str(data.get("agency") or ""))
+        source = str(data.get("source") or "sample")
+        if source not in SOURCES:
+            source = "sample"
+        result = preview_for(
+            service,
+            viewer,
+            target,
+            str(data.get("body") or ""),
+            str(data.get("subject") or "") or None,
+            source,
+            str(data.get("dossier") or ""),
+        )
+        return result.as_dict()
+
+    return JSONResponse(await run_in_threadpool(run))
+
+
+@router.post("/templates/{channel_type}/{kind}/save")
+async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
+    form = await checked_form(request)
+    service = service_of(request)
+    body = str(form.get("body", "")).replace("\r\n", "\n")
+    subject = str(form.get("subject", "")).replace("\r\n", "\n") or None
+    source = str(form.get("source", "sample"))
+    dossier_code = str(form.get("dossier", ""))
+    try:
+        base_version = int(str(form.get("base_version", "0")))
+    except ValueError:
+        base_version = 0
+
+    def store() -> tuple[Target, int | None, list[Problem], int]:
+        with service.factory() as session, session.begin():
+            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
+            subject_ = subject if channel_type == "email" else None
+            problems = check(body, subject_, kind, channel_type)
+            history = versions(session, target)
+            latest = history[0] if history else None
+            if problems:
+                return target, None, problems, latest.version if latest else 0
+            if latest is not None and latest.version != base_version:
+                message = (
+                    f"{latest.author} đã lưu phiên bản {latest.version} trong lúc bạn sửa; "
+                    "hãy xem lịch sử rồi bấm Lưu lần nữa nếu vẫn muốn lưu nội dung của bạn."
+                )
+                return target, None, [Problem("body", None, message)], latest.version
+            if latest is not None and latest.body == body and (latest.subject or None) == subject_:
+                return target, latest.version, [], latest.version
+            try:
+                row = template_store.save(
+                    session,
+                    kind,
+                    channel_type,
+                    target.agency_id,
+                    subject_,
+                    body,
+                    viewer.username,
+                    service.clock.now(),
+                )
+            except TemplateError as exc:  # the store's own check; `check` should have caught it
+                return target, None, [Problem(exc.field, exc.line, exc.message)], base_version
+            audit.record(
+                session,
+                service.clock.now(),
+                viewer.username,
+                "template.save",
+                target.name,
+                version=row.version,
+            )
+            return target, row.version, [], row.version
+
+    target, saved, problems, latest_version = await run_in_threadpool(store)
+    if problems:
+        return _editor(
+            request,
+            viewer,
+            target,
+            body=body,
+            subject=subject,
+            base_version=latest_version,
+            source=source,
+            dossier_code=dossier_code,
+            problems=problems,
+            status_code=422,
+        )
+    if saved == base_version:
+        flash(request, "Không có thay đổi nào để lưu.", "info")
+    else:
+        flash(request, f"Đã lưu phiên bản {saved}.")
+    return RedirectResponse(target.url(request.scope.get("root_path", "")), status_code=303)
+
+
+@router.get("/templates/{channel_type}/{kind}/history")
+def history(
+    request: Request, viewer: AnyViewer, channel_type: str, kind: str, agency: str | None = None
+) -> Response:
+    service = service_of(request)
+    with service.factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+        rows = versions(session, target)
+    return page(request, "history.html", target=target, versions=rows)
+
+
+def diff_lines(old: Template | None, new: Template) -> list[tuple[str, str]]:
+    """Unified diff of subject and body as (css class, line) pairs."""
+
+    def text(t: Template | None) -> list[str]:
+        if t is None:
+            return []
+        lines = [f"Tiêu đề: {t.subject}"] if t.subject is not None else []
+        return lines + t.body.splitlines()
+
+    out: list[tuple[str, str]] = []
+    a = f"phiên bản {old.version}" if old else "(trống)"
+    for line in difflib.unified_diff(text(old), text(new), a, f"phiên bản {new.version}", lineterm=""):
+        if line.startswith(("+++", "---")):
+            css = "file"
+        elif line.startswith("@@"):
+            css = "hunk"
+        elif line.startswith("+"):
+            css = "add"
+        elif line.startswith("-"):
+            css = "del"
+        else:
+            css = "same"
+        out.append((css, line))
+    return out
+
+
+@router.get("/templates/{channel_type}/{kind}/diff")
+def diff(
+    request: Request,
+    viewer: AnyViewer,
+    channel_type: str,
+    kind: str,
+    v: int,
+    against: int | None = None,
+    agency: str | None = None,
+) -> Response:
+    service = service_of(request)
+    with service.factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+        by_version = {t.version: t for t in versions(session, target)}
+    new = by_version.get(v)
+    if new is None:
+        raise NotFound(f"phiên bản {v}")
+    old = by_version.get(against if against is not None else v - 1)
+    return page(request, "diff.html", target=target, new=new, old=old, lines=diff_lines(old, new))
+
+
+@router.post("/templates/{channel_type}/{kind}/rollback")
+async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
+    form = await checked_form(request)
+    service = service_of(request)
+    try:
+        version = int(str(form.get("version", "")))
+    except ValueError as exc:
+        raise NotFound(f"phiên bản {form.get('version')!r}") from exc
+
+    def store() -> tuple[Target, str]:
+        with service.factory() as session, session.begin():
+            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
+            history = versions(session, target)
+            old = next((t for t in history if t.version == version), None)
+            if old is None:
+                raise NotFound(f"phiên bản {version}")
+            if old.version == history[0].version:
+                return target, f"Phiên bản {version} đang là bản mới nhất."
+            try:
+                row = template_store.save(
+                    session,
+                    kind,
+                    channel_type,
+                    target.agency_id,
+                    old.subject,
+                    old.body,
+                    viewer.username,
+                    service.clock.now(),
+                )
+            except TemplateError as exc:
+                # Placeholders the current schema no longer has: the old text cannot come back as it was.
+                return target, f"Không khôi phục được phiên bản {version}: {exc}"
+            audit.record(
+                session,
+                service.clock.now(),
+                viewer.username,
+                "template.rollback",
+                target.name,
+                from_version=version,
+                version=row.version,
+            )
+            return target, f"Đã khôi phục phiên bản {version} thành phiên bản mới {row.version}."
+
+    target, message = await run_in_threadpool(store)
+    flash(request, message, "ok" if message.startswith("Đã") else "error")
+    return RedirectResponse(target.url(request.scope.get("root_path", ""), "history"), status_code=303)
+
+
+@router.post("/templates/{channel_type}/{kind}/test")
+async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
+    """Queue the saved template, with sample data, to the viewer's own phone/chat/e-mail via the outbox."""
+    form = await checked_form(request)
+    service = service_of(request)
+
+    def queue() -> tuple[Target, str, str]:
+        with service.factory() as session, session.begin():
+            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
+            if not (viewer.phone or viewer.telegram_chat_id or viewer.email):
+                return (
+                    target,
+                    "Tài khoản của bạn chưa có số điện thoại, Telegram hay thư điện tử để gửi thử.",
+                    "error",
+                )
+            now = service.clock.now()
+            payload = {
+                "test": {
+                    "by": viewer.username,
+                    "agency_id": target.agency_id,
+                    "phone": viewer.phone,
+                    "telegram_chat_id": viewer.telegram_chat_id,
+                    "email": viewer.email,
+                }
+            }
+            n = Notification(
+                dedupe_key=f"test:{viewer.username}:{uuid.uuid4().hex}",
+                kind=kind,
+                audience=KINDS[kind],
+                payload=json.dumps(payload, ensure_ascii=False),
+                status="queued",
+                not_before=now,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(n)
+            session.flush()
+            audit.record(session, now, viewer.username, "template.test", target.name, notification_id=n.id)
+            route = ", ".join(service.settings.routing.for_audience(KINDS[kind]))
+            return (
+                target,
+                f"Đã xếp tin thử số {n.id} vào hàng đợi, gửi qua kênh của đối tượng "
+                f"'{KINDS[kind]}' ({route}) với dữ liệu mẫu và bản mẫu đã lưu.",
+                "ok",
+            )
+
+    target, message, kind_ = await run_in_threadpool(queue)
+    flash(request, message, kind_)
+    return RedirectResponse(target.url(request.scope.get("root_path", "")), status_code=303)

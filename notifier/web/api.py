@@ -1,0 +1,105 @@
+"""The HTTP API: dossier and officer ingest for the portal, status look-up, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from notifier.rules.portal import ImportReport
+from notifier.web.deps import Caller, import_response, items_of, json_body
+from notifier.workflows.dossier_status import dossier_status
+from notifier.workflows.ingest import upsert
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
+
+
+def create_app(
+    service: Service,
+    lifespan: Callable[[FastAPI], Any] | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The API, webhooks, metrics and the admin page; `routers` adds routes of other interfaces (the
+    Telegram webhook, wired by `jobs.processes`)."""
+    @asynccontextmanager
+    async def default_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan or default_lifespan)
+    app.state.service = service
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    from notifier.web.metrics import Metrics
+
+    if service.metrics is None:
+        service.metrics = Metrics(service)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            with service.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.post("/api/v1/dossiers")
+    async def post_dossiers(request: Request, caller: Caller) -> JSONResponse:
+        items = items_of(await json_body(request))
+
+        def store() -> ImportReport:
+            with service.factory() as session, session.begin():
+                return upsert(session, items, service.clock.now(), source=f"api:{caller}")
+
+        return import_response(await run_in_threadpool(store))
+
+    @app.post("/api/v1/officers")
+    async def post_officers(request: Request, caller: Caller) -> JSONResponse:
+        items = items_of(await json_body(request))
+
+        def store() -> ImportReport:
+            with service.factory() as session, session.begin():
+                return upsert_officers(session, items)
+
+        return import_response(await run_in_threadpool(store))
+
+    @app.get("/api/v1/dossiers/{code}")
+    def get_dossier(code: str, caller: Caller) -> dict[str, Any]:
+        with service.factory() as session:
+            found = dossier_status(session, code, service.calendar, service.clock.now())
+        if found is None:
+            raise HTTPException(404, f"MaHoSo '{code}': not found")
+        return found
+
+    from notifier.web.feedback import feedback_router  # citizens' feedback and officers' answers
+
+    app.include_router(feedback_router())
+    for router in routers:
+        app.include_router(router)
+
+    from notifier.web import webhooks  # provider delivery receipts and inbound SMS
+
+    app.include_router(webhooks.router)
+
+    from notifier.web.officers import router as officer_router  # apology, resolve, progress, 766 reports
+
+    app.include_router(officer_router)
+
+    if service.settings.admin.enabled:
+        from notifier.web.admin import mount_admin  # the admin web page at /admin
+
+        mount_admin(app, service)
+
+    return app

@@ -1,0 +1,62 @@
+"""Prometheus metrics: outbox state read from the database at scrape time, timings kept in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from notifier.store.models import Notification
+from notifier.workflows.service import Service
+
+SCAN_SECONDS = "notifier_scan_duration_seconds"
+
+
+class OutboxCollector(Collector):
+    """Counts by status, kind and channel, and the age of the oldest due row, from the outbox itself.
+
+    Reading the database at scrape time means every worker and scheduler shows the same figures.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_status = GaugeMetricFamily(
+            "notifier_notifications",
+            "Notifications by status, kind and channel",
+            labels=["status", "kind", "channel"],
+        )
+        age = GaugeMetricFamily("notifier_queue_age_seconds", "Age of the oldest due queued notification")
+        now = self.service.clock.now()
+        with self.service.factory() as session:
+            rows = session.execute(
+                select(Notification.status, Notification.kind, Notification.channel, func.count()).group_by(
+                    Notification.status, Notification.kind, Notification.channel
+                )
+            ).all()
+            oldest = session.scalar(
+                select(func.min(Notification.not_before)).where(
+                    Notification.status == "queued", Notification.not_before <= now
+                )
+            )
+        for status, kind, channel, count in rows:
+            by_status.add_metric([status, kind, channel or ""], count)
+        age.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        yield by_status
+        yield age
+
+
+class Metrics:
+    def __init__(self, service: Service) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(OutboxCollector(service))
+        self.scan_seconds = Histogram(
+            SCAN_SECONDS, "Duration of a full scan cycle", ["full"], registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,145 @@
+"""Provider webhooks on the core app: delivery receipts and inbound SMS, per configured channel.
+
+- `GET|POST /webhooks/{channel}/receipt`: the channel checks the provider's signature or token (403 and
+  nothing changes otherwise) and reads the receipts; each moves its notification forward only.
+- `GET|POST /webhooks/{channel}/inbound`: an SMS from a citizen (HUY/STOP, DK, TRACUU <MaHoSo>); the reply
+  goes back in the webhook's response (TwiML for Twilio) or as a new SMS through the channel.
+
+`{channel}` is the name of a `[channels.NAME]` table, so two gateways of the same plugin get two URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from notifier.channels.base import Channel, ChannelError
+from notifier.channels.registry import ChannelConfigError, UnknownChannel
+from notifier.channels.webhook import (
+    InboundSource,
+    ReceiptSource,
+    WebhookInvalid,
+    WebhookRejected,
+    WebhookRequest,
+)
+from notifier.outbox.inbound import Handled, handle
+from notifier.outbox.receipts import record_receipt
+from notifier.rules.smsbudget import fit_for_channel
+from notifier.workflows.service import Service
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+def _scalars(data: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in data.items() if isinstance(v, str | int | float | bool)}
+
+
+async def webhook_request(request: Request) -> WebhookRequest:
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    form: dict[str, str] = {}
+    if content_type == "application/x-www-form-urlencoded":
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    elif content_type.endswith("json") and body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            form = _scalars(parsed)
+    return WebhookRequest(
+        method=request.method,
+        path=request.url.path,
+        query_string=request.url.query,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        form=form,
+        body=body,
+    )
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _channel(service: Service, name: str) -> Channel:
+    if name not in service.settings.channels or not service.channels.enabled(name):
+        raise HTTPException(404, f"channel '{name}': not configured")
+    try:
+        return service.channels.get(name)
+    except UnknownChannel as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ChannelConfigError as exc:
+        log.error("webhook for %s: %s", name, exc)
+        raise HTTPException(503, f"channel '{name}': misconfigured") from exc
+
+
+def _parse(name: str, what: str, parse: Callable[[WebhookRequest], T], req: WebhookRequest) -> T:
+    """The channel reads the request: not the provider's (bad signature) is 403, unreadable is 422."""
+    try:
+        return parse(req)
+    except WebhookRejected as exc:
+        log.warning("%s for %s rejected: %s", what, name, exc)
+        raise HTTPException(403, "signature check failed") from exc
+    except WebhookInvalid as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/{name}/receipt", operation_id="webhook_receipt_get")
+@router.post("/{name}/receipt", operation_id="webhook_receipt_post")
+async def receipt(name: str, request: Request) -> JSONResponse:
+    service = _service(request)
+    channel = _channel(service, name)
+    if not isinstance(channel, ReceiptSource):
+        raise HTTPException(404, f"channel '{name}': takes no delivery receipts")
+    receipts = _parse(name, "receipt", channel.parse_receipts, await webhook_request(request))
+
+    def store() -> list[str]:
+        now = service.clock.now()
+        with service.factory() as session, session.begin():
+            return [record_receipt(session, name, channel.medium, r, now) for r in receipts]
+
+    outcomes = await run_in_threadpool(store)
+    return JSONResponse({"received": len(receipts), "outcomes": outcomes})
+
+
+@router.get("/{name}/inbound", operation_id="webhook_inbound_get")
+@router.post("/{name}/inbound", operation_id="webhook_inbound_post")
+async def inbound(name: str, request: Request) -> Response:
+    service = _service(request)
+    channel = _channel(service, name)
+    if not isinstance(channel, InboundSource):
+        raise HTTPException(404, f"channel '{name}': takes no inbound messages")
+    sms = _parse(name, "inbound", channel.parse_inbound, await webhook_request(request))
+
+    def apply() -> Handled:
+        now = service.clock.now()
+        with service.factory() as session, session.begin():
+            return handle(
+                session, name, sms.sender, sms.text, now, provider_id=sms.provider_id, medium=channel.medium
+            )
+
+    handled = await run_in_threadpool(apply)
+    # The reply is an SMS too: it follows the channel's không dấu setting.
+    text = fit_for_channel(handled.reply, getattr(channel, "settings", None), "inbound_reply").text
+    try:
+        reply = await channel.inbound_reply(sms, text, f"notifier-in-{handled.inbound_id}")
+    except ChannelError as exc:
+        # The command itself is applied and logged; only the confirmation could not go out.
+        log.warning("inbound %s on %s: reply not sent: %s", handled.inbound_id, name, exc)
+        return JSONResponse({"command": handled.command.action, "reply_sent": False}, status_code=200)
+    if reply is None:
+        return JSONResponse({"command": handled.command.action, "reply_sent": True})
+    return Response(reply.body, media_type=reply.media_type)

@@ -1,0 +1,298 @@
+"""The bot's database work, synchronous (handlers run it in a thread): each method is one transaction and
+takes `now` from the caller's clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from notifier.outbox.links import TELEGRAM
+from notifier.rules.lookup import DossierFacts, DossierView, Query, Throttle, describe, digits_match
+from notifier.rules.phones import mask_phone
+from notifier.rules.workdays import WorkCalendar
+from notifier.store import audit
+from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
+from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification
+from notifier.workflows.feedback import Submitted, answer_deadline, submit
+
+MAX_LISTED = 20  # dossiers shown by /hoso; Telegram's message and keyboard limits come first
+
+
+@dataclass(frozen=True)
+class Found:
+    dossier_id: int
+    view: DossierView
+    agency: SimpleNamespace
+    linked: bool
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    outcome: str  # found, not_found, need_digits, slowed
+    found: Found | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    phone_masked: str
+    dossiers: list[DossierView] = field(default_factory=list)
+
+
+def _agency(d: Dossier) -> SimpleNamespace:
+    a = d.agency
+    return SimpleNamespace(code=a.code, name=a.name, phone=a.phone, address=a.address)
+
+
+def _with_relations() -> list[object]:
+    return [joinedload(Dossier.agency), joinedload(Dossier.procedure)]
+
+
+class BotStore:
+    def __init__(self, factory: sessionmaker[Session], calendar: WorkCalendar, throttle: Throttle) -> None:
+        self.factory = factory
+        self.calendar = calendar
+        self.throttle = throttle
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def _facts(self, d: Dossier, apology_at: datetime | None, new_at: datetime | None) -> DossierFacts:
+        return DossierFacts(
+            code=d.code,
+            procedure_name=d.procedure.name,
+            phone=d.phone,
+            status=d.status,
+            received_at=d.received_at,
+            due_at=d.due_at,
+            returned_at=d.returned_at,
+            fee_amount=d.fee_amount,
+            fee_paid=d.fee_paid,
+            payment_link=d.payment_link,
+            supplement_note=d.supplement_note,
+            apology_new_due_at=d.apology_new_due_at,
+            apology_sent_at=apology_at,
+            new_appointment_sent_at=new_at,
+        )
+
+    def _find(self, session: Session, code: str, chat_id: str, now: datetime) -> tuple[Dossier, Found] | None:
+        """The dossier and its view, with whether the chat is linked to it: one statement."""
+
+        def sent(kind: str) -> Any:
+            return (
+                select(func.max(Notification.sent_at))
+                .where(Notification.dossier_id == Dossier.id, Notification.kind == kind)
+                .correlate(Dossier)
+                .scalar_subquery()
+            )
+
+        linked = (
+            select(ChatLink.id)
+            .where(
+                ChatLink.chat_id == chat_id,
+                ChatLink.active,
+                or_(
+                    ChatLink.dossier_id == Dossier.id,
+                    and_(Dossier.phone.is_not(None), ChatLink.phone == Dossier.phone),
+                ),
+            )
+            .correlate(Dossier)
+            .exists()
+        )
+        stmt = select(Dossier, sent("overdue_apology"), sent("new_appointment"), linked).options(
+            *_with_relations()
+        )
+        row = session.execute(stmt.where(Dossier.code == code)).first()
+        if row is None and code != code.upper():
+            # Codes are printed in capitals (…H26…); phones often type them in lower case.
+            row = session.execute(stmt.where(Dossier.code == code.upper())).first()
+        if row is None:
+            return None
+        d, apology_at, new_at, is_linked = row
+        view = describe(self._facts(d, apology_at, new_at), self.calendar, now)
+        return d, Found(d.id, view, _agency(d), bool(is_linked))
+
+    def _views(self, session: Session, dossiers: list[Dossier], now: datetime) -> list[DossierView]:
+        if not dossiers:
+            return []
+        sent = session.execute(
+            select(Notification.dossier_id, Notification.kind, func.max(Notification.sent_at))
+            .where(
+                Notification.dossier_id.in_([d.id for d in dossiers]),
+                Notification.kind.in_(("overdue_apology", "new_appointment")),
+                Notification.sent_at.is_not(None),
+            )
+            .group_by(Notification.dossier_id, Notification.kind)
+        ).all()
+        apologies = {(dossier_id, kind): at for dossier_id, kind, at in sent}
+        return [
+            describe(
+                self._facts(
+                    d, apologies.get((d.id, "overdue_apology")), apologies.get((d.id, "new_appointment"))
+                ),
+                self.calendar,
+                now,
+            )
+            for d in dossiers
+        ]
+
+    def _links(self, chat_id: str) -> object:
+        return (ChatLink.chat_id == chat_id) & ChatLink.active
+
+    def _is_linked(self, session: Session, chat_id: str, d: Dossier) -> bool:
+        match = ChatLink.dossier_id == d.id
+        if d.phone:
+            match = or_(match, ChatLink.phone == d.phone)
+        return session.scalar(select(ChatLink.id).where(self._links(chat_id), match).limit(1)) is not None
+
+    def _linked(self, session: Session, chat_id: str) -> list[Dossier]:
+        links = session.execute(select(ChatLink.phone, ChatLink.dossier_id).where(self._links(chat_id))).all()
+        phones = {p for p, _ in links if p}
+        ids = {i for _, i in links if i is not None}
+        if not phones and not ids:
+            return []
+        return list(
+            session.scalars(
+                select(Dossier)
+                .where(or_(Dossier.phone.in_(phones or {""}), Dossier.id.in_(ids or {-1})))
+                .options(*_with_relations())
+                .order_by(Dossier.received_at.desc().nulls_last(), Dossier.id.desc())
+                .limit(MAX_LISTED)
+            )
+        )
+
+    # -- lookups ----------------------------------------------------------------------------------------
+    def lookup(self, chat_id: str, query: Query, now: datetime) -> LookupResult:
+        """Reveal a dossier only to a linked chat or for the right phone digits; count the misses."""
+        with self.factory() as session, session.begin():
+            hit = self._find(session, query.code, chat_id, now)
+            if hit is not None and hit[1].linked:
+                return LookupResult("found", hit[1])
+            recent = session.execute(
+                select(func.count(), func.max(LookupFailure.at)).where(
+                    LookupFailure.chat_id == chat_id, LookupFailure.at > now - self.throttle.window
+                )
+            ).one()
+            retry_at = self.throttle.retry_at(recent[0], recent[1], now)
+            if retry_at is not None:
+                return LookupResult("slowed", retry_at=retry_at)
+            if query.digits is None:
+                # Same answer whether the code exists or not: asking for the digits reveals nothing.
+                return LookupResult("need_digits")
+            if hit is not None and digits_match(hit[0].phone, query.digits):
+                return LookupResult("found", hit[1])
+            session.add(LookupFailure(chat_id=chat_id, at=now, code=query.code[:64]))
+            # Old misses no longer count; drop them so the table stays the size of one window.
+            session.execute(
+                delete(LookupFailure).where(
+                    LookupFailure.chat_id == chat_id, LookupFailure.at <= now - self.throttle.window
+                )
+            )
+            return LookupResult("not_found")
+
+    def _found(self, session: Session, d: Dossier, now: datetime, *, linked: bool) -> Found:
+        [view] = self._views(session, [d], now)
+        return Found(d.id, view, _agency(d), linked)
+
+    def linked_dossier(self, chat_id: str, dossier_id: int, now: datetime) -> Found | None:
+        """A dossier by id, only if this chat is linked to it (inline buttons carry ids)."""
+        with self.factory() as session:
+            d = session.scalar(select(Dossier).where(Dossier.id == dossier_id).options(*_with_relations()))
+            if d is None or not self._is_linked(session, chat_id, d):
+                return None
+            return self._found(session, d, now, linked=True)
+
+    def my_dossiers(self, chat_id: str, now: datetime) -> tuple[list[tuple[int, DossierView]], bool]:
+        """The chat's linked dossiers (newest first) and whether it said /huy."""
+        with self.factory() as session:
+            dossiers = self._linked(session, chat_id)
+            views = self._views(session, dossiers, now)
+            stopped = bool(opted_out_addresses(session, [(chat_id, TELEGRAM)]))
+        return [(d.id, v) for d, v in zip(dossiers, views, strict=True)], stopped
+
+    # -- linking ----------------------------------------------------------------------------------------
+    def link_phone(self, chat_id: str, user_id: str, phone: str, now: datetime) -> LinkResult:
+        """Link every dossier of `phone` (E.164, verified by Telegram as the user's own) to the chat."""
+        with self.factory() as session, session.begin():
+            # Telegram gives a number to one account at a time: other chats holding it lost it.
+            session.execute(
+                update(ChatLink)
+                .where(ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active)
+                .values(active=False, updated_at=now)
+            )
+            link = session.scalar(
+                select(ChatLink).where(ChatLink.chat_id == chat_id, ChatLink.phone == phone)
+            )
+            if link is None:
+                link = ChatLink(chat_id=chat_id, phone=phone, source="contact", created_at=now)
+                session.add(link)
+            link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
+            # Sharing the contact is the consent to be reached here, so it also lifts an earlier /huy.
+            record_opt_in(session, chat_id, TELEGRAM, now, reason="shared contact", source="bot")
+            audit.record(session, now, f"telegram:{chat_id}", "bot.link_phone", mask_phone(phone))
+            session.flush()
+            dossiers = self._linked(session, chat_id)
+            dossiers = [d for d in dossiers if d.phone == phone]
+            return LinkResult(mask_phone(phone), self._views(session, dossiers, now))
+
+    def subscribe(self, chat_id: str, user_id: str, dossier_id: int, now: datetime) -> str | None:
+        """Link one dossier to the chat (after a lookup that proved the digits); its code, or None."""
+        with self.factory() as session, session.begin():
+            d = session.get(Dossier, dossier_id)
+            if d is None:
+                return None
+            link = session.scalar(
+                select(ChatLink).where(ChatLink.chat_id == chat_id, ChatLink.dossier_id == dossier_id)
+            )
+            if link is None:
+                link = ChatLink(chat_id=chat_id, dossier_id=dossier_id, source="lookup", created_at=now)
+                session.add(link)
+            link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
+            record_opt_in(session, chat_id, TELEGRAM, now, reason=f"subscribed to {d.code}", source="bot")
+            audit.record(session, now, f"telegram:{chat_id}", "bot.subscribe", d.code)
+            return d.code
+
+    def set_stopped(self, chat_id: str, stopped: bool, now: datetime) -> None:
+        """/huy and /batdau: the opt-out the dispatcher honours for medium "telegram"."""
+        with self.factory() as session, session.begin():
+            if stopped:
+                record_opt_out(session, chat_id, TELEGRAM, now, reason="/huy", source="bot")
+            else:
+                record_opt_in(session, chat_id, TELEGRAM, now, reason="/batdau", source="bot")
+            audit.record(
+                session, now, f"telegram:{chat_id}", "bot.stop" if stopped else "bot.resume", chat_id
+            )
+
+    # -- feedback ---------------------------------------------------------------------------------------
+    def submit_feedback(
+        self,
+        chat_id: str,
+        user_id: str,
+        dossier_id: int | None,
+        text: str,
+        now: datetime,
+        *,
+        default_agency: str | None,
+        working_days: int,
+        day_end: time,
+    ) -> Submitted:
+        with self.factory() as session, session.begin():
+            dossier = None
+            if dossier_id is not None:
+                dossier = session.scalar(
+                    select(Dossier).where(Dossier.id == dossier_id).options(*_with_relations())
+                )
+            deadline = answer_deadline(self.calendar, now, working_days, day_end)
+            return submit(
+                session,
+                chat_id=chat_id,
+                user_id=user_id,
+                text=text,
+                dossier=dossier,
+                default_agency_code=default_agency,
+                now=now,
+                deadline_at=deadline,
+            )

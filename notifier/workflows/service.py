@@ -1,0 +1,75 @@
+"""One object wiring settings, clock, database, calendar and channels for the CLI, the web app and jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifier.channels.registry import Channels
+from notifier.config import Settings
+from notifier.outbox.dispatch import Dispatcher, check_routing
+from notifier.outbox.scans import ScanResult, ScanRun, scan_all
+from notifier.rules.clock import Clock, SystemClock
+from notifier.rules.rendering import load_template_files
+from notifier.rules.workdays import WorkCalendar
+from notifier.store.bot_texts import load_text_files
+from notifier.store.engine import make_engine, session_factory, upgrade
+from notifier.store.templates import seed_defaults
+from notifier.workflows.apology import issue_missing_slips
+
+
+def portal_slips(run: ScanRun) -> dict[str, int]:
+    changed = None if run.window.full else run.window.changed()
+    issue_missing_slips(run.session, run.now, run.settings.apology.number_format, changed)
+    return {}
+
+
+@dataclass
+class Service:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    factory: sessionmaker[Session]
+    calendar: WorkCalendar
+    channels: Channels
+    _dispatcher: Dispatcher | None = field(default=None, repr=False)
+    metrics: Any = field(default=None, repr=False)  # notifier.web.metrics.Metrics once a web app serves them
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Service:
+        engine = engine or make_engine(settings.database.url, settings.database.echo)
+        clock = clock or SystemClock()
+        calendar = WorkCalendar(settings.calendar.extra_days_off, settings.calendar.extra_working_days)
+        return cls(
+            settings, clock, engine, session_factory(engine), calendar, Channels(settings.channels, clock)
+        )
+
+    def migrate(self) -> int:
+        """Bring the schema up to date and load shipped templates the database lacks."""
+        upgrade(self.engine)
+        with self.factory() as session, session.begin():
+            # the notification templates and the chatbot's replies (channel type "bot")
+            shipped = [*load_template_files(), *load_text_files()]
+            return seed_defaults(session, self.clock.now(), shipped)
+
+    def scan(self) -> ScanResult:
+        """Every scan once, in one transaction; also issues the apology documents for new dates that came
+        from the portal (ingest records the facts, the document is the apology workflow's)."""
+        with self.factory() as session, session.begin():
+            return scan_all(session, self.clock.now(), self.settings, self.calendar, extra=[portal_slips])
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            check_routing(self.settings, self.channels)
+            self._dispatcher = Dispatcher(
+                self.factory, self.settings, self.clock, self.channels, self.calendar
+            )
+        return self._dispatcher
+
+    async def aclose(self) -> None:
+        await self.channels.aclose()
+        self.engine.dispose()
