@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from notifier.rules.clock import VN_TZ
-from notifier.rules.lookup import DossierFacts, Query, Throttle, describe, digits_match, parse_query
+from notifier.rules.dossier_view import DossierRecord, view_dossier
+from notifier.rules.lookup import CitizenView, Query, Throttle, describe, digits_match, parse_query
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.bot_texts import NAMES, load_text_files, samples, validate_text
 from tests.conftest import T0
@@ -61,11 +62,18 @@ def test_throttle_allows_guesses_up_to_the_limit_then_one_per_slowdown() -> None
     assert t.retry_at(0, None, hour) is None
 
 
-def _facts(**overrides: object) -> DossierFacts:
+CAL = WorkCalendar()
+
+
+def _record(**overrides: object) -> DossierRecord:
     base: dict[str, object] = {
         "code": "X-1",
+        "procedure_code": "1.001233",
         "procedure_name": "Thủ tục",
+        "applicant_name": "Nguyễn Văn An",
+        "applicant_kind": 1,
         "phone": "+84912345678",
+        "email": None,
         "status": 4,
         "received_at": at(2026, 11, 20, 8, 30),
         "due_at": at(2026, 12, 4, 17, 0),
@@ -74,44 +82,50 @@ def _facts(**overrides: object) -> DossierFacts:
         "fee_paid": False,
         "payment_link": "https://dvc.example/pay",
         "supplement_note": "Bản sao CCCD",
+        "delay_reason": None,
+        "apology_old_due_at": None,
         "apology_new_due_at": None,
-        "apology_sent_at": None,
-        "new_appointment_sent_at": None,
     }
     base.update(overrides)
-    return DossierFacts(**base)  # type: ignore[arg-type]
+    return DossierRecord(**base)  # type: ignore[arg-type]
+
+
+def _describe(
+    apology_sent_at: datetime | None = None, new_appointment_sent_at: datetime | None = None, **overrides: object
+) -> CitizenView:
+    return describe(view_dossier(_record(**overrides), CAL, T0), apology_sent_at, new_appointment_sent_at)
 
 
 def test_describe_counts_working_days_only_while_the_agency_holds_the_dossier() -> None:
-    cal = WorkCalendar()
-    view = describe(_facts(), cal, T0)
+    view = _describe()
     assert (view.working_days_left, view.working_days_overdue) == (3, None)
     assert view.phone_masked == "091****678"
     assert not view.payment_pending and view.fee_amount is None and view.payment_link is None
     assert view.supplement_note is None
-    late = describe(_facts(due_at=at(2026, 11, 25, 17, 0)), cal, T0)
+    late = _describe(due_at=at(2026, 11, 25, 17, 0))
     assert (late.working_days_left, late.working_days_overdue) == (None, 4)
-    waiting = describe(_facts(status=5, due_at=at(2026, 11, 25, 17, 0)), cal, T0)
+    waiting = _describe(status=5, due_at=at(2026, 11, 25, 17, 0))
     assert (waiting.working_days_left, waiting.working_days_overdue) == (None, None)
     assert waiting.supplement_note == "Bản sao CCCD"
 
 
 def test_describe_shows_the_fee_only_when_payment_is_pending() -> None:
-    cal = WorkCalendar()
-    pending = describe(_facts(status=6), cal, T0)
+    pending = _describe(status=6)
     assert pending.payment_pending and pending.fee_amount == 200_000 and pending.payment_link
-    paid = describe(_facts(status=6, fee_paid=True), cal, T0)
+    paid = _describe(status=6, fee_paid=True)
     assert not paid.payment_pending and paid.fee_amount is None
 
 
 def test_describe_reports_the_apology_and_its_new_date() -> None:
-    cal = WorkCalendar()
     new_due = at(2026, 12, 10, 17, 0)
-    none_yet = describe(_facts(apology_new_due_at=new_due), cal, T0)
+    none_yet = _describe(apology_new_due_at=new_due)
     assert none_yet.apology_sent_at is None and none_yet.new_due_at is None
     sent = at(2026, 11, 26, 8, 0)
-    view = describe(_facts(apology_new_due_at=new_due, apology_sent_at=sent), cal, T0)
+    view = _describe(sent, apology_new_due_at=new_due)
     assert view.apology_sent_at == sent and view.new_due_at == new_due
+    # A follow-up that gave the date an apology had promised counts as the announcement too.
+    follow_up = _describe(None, sent, apology_new_due_at=new_due)
+    assert follow_up.apology_sent_at == sent and follow_up.new_due_at == new_due
     assert view.status_name == "Đang xử lý"
     assert view.received_at is not None and view.received_at.tzinfo is not None
     assert at(2026, 1, 1, 0, 0).tzinfo is VN_TZ

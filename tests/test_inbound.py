@@ -59,9 +59,9 @@ def test_lookup_answers_only_the_dossiers_own_phone(service: Service) -> None:
     _seed(service)
     now = service.clock.now()
     with service.factory() as session, session.begin():
-        own = handle(session, "sms", "+84912345678", f"tracuu {CODE.lower()}", now)
-        other = handle(session, "sms", "+84987654321", f"TRACUU {CODE}", now)
-        missing = handle(session, "sms", "+84912345678", "TRACUU 000.00.30.H26-999999-9999", now)
+        own = handle(session, "sms", "+84912345678", f"tracuu {CODE.lower()}", now, calendar=service.calendar)
+        other = handle(session, "sms", "+84987654321", f"TRACUU {CODE}", now, calendar=service.calendar)
+        missing = handle(session, "sms", "+84912345678", "TRACUU 000.00.30.H26-999999-9999", now, calendar=service.calendar)
     assert own.reply == f"Hồ sơ {CODE}: Đang xử lý. Hẹn trả kết quả: 04/12/2026."
     assert own.reply == unicodedata.normalize("NFC", own.reply)
     # a stranger learns nothing: same answer as for a code that does not exist
@@ -72,21 +72,21 @@ def test_lookup_answers_only_the_dossiers_own_phone(service: Service) -> None:
 def test_national_form_of_the_sender_is_accepted(service: Service) -> None:
     _seed(service)
     with service.factory() as session, session.begin():
-        got = handle(session, "sms", "0912 345 678", f"TRACUU {CODE}", service.clock.now())
+        got = handle(session, "sms", "0912 345 678", f"TRACUU {CODE}", service.clock.now(), calendar=service.calendar)
     assert got.reply.startswith(f"Hồ sơ {CODE}: Đang xử lý.")
 
 
 def test_opt_out_then_in_is_recorded_and_audited(service: Service) -> None:
     now = service.clock.now()
     with service.factory() as session, session.begin():
-        out = handle(session, "sms_twilio", "+84912345678", "Hủy", now, provider_id="SM1")
+        out = handle(session, "sms_twilio", "+84912345678", "Hủy", now, provider_id="SM1", calendar=service.calendar)
     with service.factory() as session:
         contact = session.scalar(select(Contact).where(Contact.address == "+84912345678"))
         assert contact is not None and contact.medium == "sms" and contact.opted_out_at == now
         assert contact.source == "inbound:sms_twilio"
     later = now + timedelta(days=1)
     with service.factory() as session, session.begin():
-        back = handle(session, "sms_twilio", "+84912345678", "DK", later, provider_id="SM2")
+        back = handle(session, "sms_twilio", "+84912345678", "DK", later, provider_id="SM2", calendar=service.calendar)
     with service.factory() as session:
         contact = session.scalar(select(Contact).where(Contact.address == "+84912345678"))
         assert contact is not None and contact.opted_out_at is None and contact.consent_at == later
@@ -99,9 +99,9 @@ def test_opt_out_then_in_is_recorded_and_audited(service: Service) -> None:
 def test_a_redelivered_message_is_answered_once(service: Service) -> None:
     now = service.clock.now()
     with service.factory() as session, session.begin():
-        first = handle(session, "sms", "+84912345678", "HUY", now, provider_id="SM9")
+        first = handle(session, "sms", "+84912345678", "HUY", now, provider_id="SM9", calendar=service.calendar)
     with service.factory() as session, session.begin():
-        again = handle(session, "sms", "+84912345678", "HUY", now, provider_id="SM9")
+        again = handle(session, "sms", "+84912345678", "HUY", now, provider_id="SM9", calendar=service.calendar)
     with service.factory() as session:
         rows = session.scalars(select(InboundMessage)).all()
     assert again.duplicate and again.reply == first.reply and again.inbound_id == first.inbound_id

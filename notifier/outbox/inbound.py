@@ -17,10 +17,12 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifier.outbox.views import dossier_view
+from notifier.rules.dossier_view import DossierView
 from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
 from notifier.rules.rendering import format_date
 from notifier.rules.smstext import khong_dau
-from notifier.rules.statuses import status_name
+from notifier.rules.workdays import WorkCalendar
 from notifier.store.audit import record as audit
 from notifier.store.contacts import record_opt_in, record_opt_out
 from notifier.store.models import Dossier, InboundMessage
@@ -72,12 +74,13 @@ def reply_not_found(code: str) -> str:
     return f"Không tìm thấy hồ sơ {code} gắn với số điện thoại này."
 
 
-def reply_status(d: Dossier) -> str:
-    text = f"Hồ sơ {d.code}: {status_name(d.status)}."
-    if d.due_at is not None and d.status not in (9, 10):
-        text += f" Hẹn trả kết quả: {format_date(d.due_at)}."
-    elif d.returned_at is not None:
-        text += f" Đã trả kết quả ngày {format_date(d.returned_at)}."
+def reply_status(v: DossierView) -> str:
+    """The status name and one date: short, as every reply is billed."""
+    text = f"Hồ sơ {v.code}: {v.status_name}."
+    if v.due_at is not None and not v.resolved:
+        text += f" Hẹn trả kết quả: {format_date(v.due_at)}."
+    elif v.returned_at is not None:
+        text += f" Đã trả kết quả ngày {format_date(v.returned_at)}."
     return text
 
 
@@ -115,10 +118,14 @@ def handle(
     text: str,
     now: datetime,
     *,
+    calendar: WorkCalendar,
     provider_id: str | None = None,
     medium: str = "sms",
 ) -> Handled:
-    """Apply one inbound SMS and return the reply; the exchange is logged in `inbound_messages`."""
+    """Apply one inbound SMS and return the reply; the exchange is logged in `inbound_messages`.
+
+    `calendar` is the province's: a look-up's reply is read from the dossier's one view.
+    """
     if provider_id:
         seen = session.scalar(
             select(InboundMessage).where(
@@ -144,7 +151,10 @@ def handle(
             reply = REPLY_LOOKUP_USAGE
         else:
             found = lookup(session, phone, command.argument)
-            reply = reply_status(found) if found else reply_not_found(command.argument)
+            if found is None:
+                reply = reply_not_found(command.argument)
+            else:
+                reply = reply_status(dossier_view(found, calendar, now))
     else:
         reply = REPLY_HELP
     row = InboundMessage(

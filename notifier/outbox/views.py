@@ -1,5 +1,5 @@
-"""A dossier as the floors above see it: plain namespaces built from the stored rows, the shape templates
-read (see rules.rendering.SCHEMA)."""
+"""A dossier as the floors above see it: the one view of a stored row (rules.dossier_view), and the plain
+namespaces templates read (see rules.rendering.SCHEMA)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,39 @@ from types import SimpleNamespace
 
 from sqlalchemy.orm import Session
 
+from notifier.rules.dossier_view import DossierRecord, DossierView, view_dossier
 from notifier.rules.payloads import StepPayload
-from notifier.rules.phones import mask_phone
-from notifier.rules.statuses import status_name
-from notifier.rules.workdays import WorkCalendar, working_days
+from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Agency, Dossier, DossierStep, Officer
+
+
+def dossier_record(d: Dossier) -> DossierRecord:
+    """The row's own values (reads `d.procedure`)."""
+    return DossierRecord(
+        code=d.code,
+        procedure_code=d.procedure.code,
+        procedure_name=d.procedure.name,
+        applicant_name=d.applicant_name,
+        applicant_kind=d.applicant_kind,
+        phone=d.phone,
+        email=d.email,
+        status=d.status,
+        received_at=d.received_at,
+        due_at=d.due_at,
+        returned_at=d.returned_at,
+        fee_amount=d.fee_amount,
+        fee_paid=d.fee_paid,
+        payment_link=d.payment_link,
+        supplement_note=d.supplement_note,
+        delay_reason=d.delay_reason,
+        apology_old_due_at=d.apology_old_due_at,
+        apology_new_due_at=d.apology_new_due_at,
+    )
+
+
+def dossier_view(d: Dossier, calendar: WorkCalendar, now: datetime) -> DossierView:
+    """What is shown about the stored dossier `d` at `now` (see rules.dossier_view)."""
+    return view_dossier(dossier_record(d), calendar, now)
 
 
 def dossier_ns(
@@ -23,38 +51,36 @@ def dossier_ns(
     kind: str | None = None,
     contact: bool = True,
 ) -> SimpleNamespace:
-    """The dossier as templates see it; `contact=False` leaves out the applicant's phone and e-mail."""
-    original_due = d.due_at
-    new_due = None
+    """The dossier as templates see it, under the names of rules.rendering.SCHEMA; `contact=False` leaves
+    out the applicant's phone and e-mail. `apology_number` is filled in when the message is rendered."""
+    v = dossier_view(d, calendar, now)
+    original_due, new_due = v.due_at, None
     if kind in ("overdue_apology", "new_appointment") and ref_at is not None:
         # The apology is about the appointment that was missed; the new one only if it was set for that miss.
-        original_due = ref_at
-        if d.apology_old_due_at == ref_at:
-            new_due = d.apology_new_due_at
-    left, overdue = working_days(calendar, d.due_at, now)
+        original_due, new_due = ref_at, v.new_due_for(ref_at)
     return SimpleNamespace(
-        code=d.code,
-        procedure_code=d.procedure.code,
-        procedure_name=d.procedure.name,
-        applicant_name=d.applicant_name,
-        applicant_kind="business" if d.applicant_kind == 2 else "citizen",
-        phone_masked=mask_phone(d.phone) if d.phone and contact else None,
-        email=d.email if contact else None,
-        status=d.status,
-        status_name=status_name(d.status),
-        received_at=d.received_at,
-        due_at=d.due_at,
-        returned_at=d.returned_at,
-        fee_amount=d.fee_amount,
-        fee_paid=d.fee_paid,
-        payment_link=d.payment_link,
-        supplement_note=d.supplement_note,
-        delay_reason=d.delay_reason,
+        code=v.code,
+        procedure_code=v.procedure_code,
+        procedure_name=v.procedure_name,
+        applicant_name=v.applicant_name,
+        applicant_kind=v.applicant_kind,
+        phone_masked=v.phone_masked if contact else None,
+        email=v.email if contact else None,
+        status=v.status,
+        status_name=v.status_name,
+        received_at=v.received_at,
+        due_at=v.due_at,
+        returned_at=v.returned_at,
+        fee_amount=v.fee_amount,
+        fee_paid=v.fee_paid,
+        payment_link=v.payment_link,
+        supplement_note=v.supplement_note,
+        delay_reason=v.delay_reason,
         original_due_at=original_due,
         new_due_at=new_due,
         apology_number=None,
-        working_days_left=left,
-        working_days_overdue=overdue,
+        working_days_left=v.working_days_left,
+        working_days_overdue=v.working_days_overdue,
     )
 
 

@@ -1,5 +1,6 @@
 """Lookup rules as plain functions: parse what a citizen typed, check the phone digits, throttle guessing,
-and describe a dossier's state. No I/O here; the handlers fetch the rows and pass the clock's time."""
+and take a citizen's part of a dossier's view. No I/O here; the handlers fetch the rows and pass the clock's
+time."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notifier.rules.phones import InvalidPhone, last_digits, mask_phone
-from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status, status_name
-from notifier.rules.workdays import WorkCalendar, working_days
+from notifier.rules.dossier_view import DossierView
+from notifier.rules.phones import InvalidPhone, last_digits
+from notifier.rules.statuses import Status
 
 DIGITS = 4
 
@@ -80,28 +81,7 @@ class Throttle:
 
 
 @dataclass(frozen=True)
-class DossierFacts:
-    """What the lookup needs from the stored rows (so the description is a function of data only)."""
-
-    code: str
-    procedure_name: str
-    phone: str | None
-    status: int
-    received_at: datetime | None
-    due_at: datetime | None
-    returned_at: datetime | None
-    fee_amount: int | None
-    fee_paid: bool
-    payment_link: str | None
-    supplement_note: str | None
-    apology_new_due_at: datetime | None
-    # sent_at of the dossier's sent overdue_apology / new_appointment notices
-    apology_sent_at: datetime | None
-    new_appointment_sent_at: datetime | None
-
-
-@dataclass(frozen=True)
-class DossierView:
+class CitizenView:
     """What a citizen sees about one dossier; the lookup_result text renders it."""
 
     code: str
@@ -122,29 +102,31 @@ class DossierView:
     new_due_at: datetime | None
 
 
-def describe(facts: DossierFacts, calendar: WorkCalendar, now: datetime) -> DossierView:
-    left = overdue = None
-    # The deadline runs only while the agency holds the dossier; in 5 and 6 it waits for the citizen.
-    if facts.status in OPEN_FOR_DEADLINE:
-        left, overdue = working_days(calendar, facts.due_at, now)
-    payment_pending = facts.status == Status.PAYMENT_REQUESTED and not facts.fee_paid
-    apology_at = facts.apology_sent_at or facts.new_appointment_sent_at
-    return DossierView(
-        code=facts.code,
-        procedure_name=facts.procedure_name,
-        phone_masked=mask_phone(facts.phone) if facts.phone else None,
-        status=facts.status,
-        status_name=status_name(facts.status),
-        received_at=facts.received_at,
-        due_at=facts.due_at,
-        returned_at=facts.returned_at,
-        working_days_left=left,
-        working_days_overdue=overdue,
-        payment_pending=payment_pending,
-        fee_amount=facts.fee_amount if payment_pending else None,
-        payment_link=facts.payment_link if payment_pending else None,
-        supplement_note=facts.supplement_note if facts.status == Status.SUPPLEMENT_REQUESTED else None,
+def describe(
+    view: DossierView, apology_sent_at: datetime | None, new_appointment_sent_at: datetime | None
+) -> CitizenView:
+    """The citizen's part of `view`; the times are when the dossier's overdue_apology and new_appointment
+    notices were sent (None: not sent)."""
+    pending = view.payment_pending
+    apology_at = apology_sent_at or new_appointment_sent_at
+    return CitizenView(
+        code=view.code,
+        procedure_name=view.procedure_name,
+        phone_masked=view.phone_masked,
+        status=view.status,
+        status_name=view.status_name,
+        received_at=view.received_at,
+        due_at=view.due_at,
+        returned_at=view.returned_at,
+        # The deadline runs only while the agency holds the dossier; in 5 and 6 it waits for the citizen.
+        working_days_left=view.days_left,
+        working_days_overdue=view.days_overdue,
+        payment_pending=pending,
+        # The fee and the link matter only while payment is pending; the note only while it is asked for.
+        fee_amount=view.fee_amount if pending else None,
+        payment_link=view.payment_link if pending else None,
+        supplement_note=view.supplement_note if view.status == Status.SUPPLEMENT_REQUESTED else None,
         apology_sent_at=apology_at,
         # The new date is news only once an apology announced it (or promised it and a follow-up gave it).
-        new_due_at=facts.apology_new_due_at if apology_at is not None else None,
+        new_due_at=view.apology_new_due_at if apology_at is not None else None,
     )

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.rules.clock import VN_TZ
-from notifier.rules.lookup import DossierView
+from notifier.rules.lookup import CitizenView
 from notifier.rules.rendering import TEMPLATES_DIR, TemplateError, TemplateFile, render
 from notifier.store.models import Template
 from notifier.store.templates import store_version
@@ -32,7 +32,7 @@ TEXTS_DIR = TEMPLATES_DIR / CHANNEL_TYPE
 _SAMPLE_NOW = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)
 
 
-def _view(**overrides: Any) -> DossierView:
+def _view(**overrides: Any) -> CitizenView:
     base: dict[str, Any] = {
         "code": "000.00.30.H26-270115-0012",
         "procedure_name": "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam",
@@ -52,7 +52,7 @@ def _view(**overrides: Any) -> DossierView:
         "new_due_at": None,
     }
     base.update(overrides)
-    return DossierView(**base)
+    return CitizenView(**base)
 
 
 _AGENCY = SimpleNamespace(

@@ -128,8 +128,9 @@ async def inbound(name: str, request: Request) -> Response:
         now = service.clock.now()
         with service.factory() as session, session.begin():
             return handle(
-                session, name, sms.sender, sms.text, now, provider_id=sms.provider_id, medium=channel.medium
-            )
+                session, name, sms.sender, sms.text, now, calendar=service.calendar,
+                provider_id=sms.provider_id, medium=channel.medium,
+            )  # fmt: skip
 
     handled = await run_in_threadpool(apply)
     # The reply is an SMS too: it follows the channel's không dấu setting.

@@ -12,7 +12,8 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from notifier.outbox.links import TELEGRAM
-from notifier.rules.lookup import DossierFacts, DossierView, Query, Throttle, describe, digits_match
+from notifier.outbox.views import agency_ns, dossier_view
+from notifier.rules.lookup import CitizenView, Query, Throttle, describe, digits_match
 from notifier.rules.phones import mask_phone
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
@@ -26,7 +27,7 @@ MAX_LISTED = 20  # dossiers shown by /hoso; Telegram's message and keyboard limi
 @dataclass(frozen=True)
 class Found:
     dossier_id: int
-    view: DossierView
+    view: CitizenView
     agency: SimpleNamespace
     linked: bool
 
@@ -41,12 +42,7 @@ class LookupResult:
 @dataclass(frozen=True)
 class LinkResult:
     phone_masked: str
-    dossiers: list[DossierView] = field(default_factory=list)
-
-
-def _agency(d: Dossier) -> SimpleNamespace:
-    a = d.agency
-    return SimpleNamespace(code=a.code, name=a.name, phone=a.phone, address=a.address)
+    dossiers: list[CitizenView] = field(default_factory=list)
 
 
 def _with_relations() -> list[object]:
@@ -60,23 +56,11 @@ class BotStore:
         self.throttle = throttle
 
     # -- reading ----------------------------------------------------------------------------------------
-    def _facts(self, d: Dossier, apology_at: datetime | None, new_at: datetime | None) -> DossierFacts:
-        return DossierFacts(
-            code=d.code,
-            procedure_name=d.procedure.name,
-            phone=d.phone,
-            status=d.status,
-            received_at=d.received_at,
-            due_at=d.due_at,
-            returned_at=d.returned_at,
-            fee_amount=d.fee_amount,
-            fee_paid=d.fee_paid,
-            payment_link=d.payment_link,
-            supplement_note=d.supplement_note,
-            apology_new_due_at=d.apology_new_due_at,
-            apology_sent_at=apology_at,
-            new_appointment_sent_at=new_at,
-        )
+    def _view(
+        self, d: Dossier, apology_at: datetime | None, new_at: datetime | None, now: datetime
+    ) -> CitizenView:
+        """`apology_at`, `new_at`: when the dossier's overdue_apology and new_appointment went out."""
+        return describe(dossier_view(d, self.calendar, now), apology_at, new_at)
 
     def _find(self, session: Session, code: str, chat_id: str, now: datetime) -> tuple[Dossier, Found] | None:
         """The dossier and its view, with whether the chat is linked to it: one statement."""
@@ -112,10 +96,9 @@ class BotStore:
         if row is None:
             return None
         d, apology_at, new_at, is_linked = row
-        view = describe(self._facts(d, apology_at, new_at), self.calendar, now)
-        return d, Found(d.id, view, _agency(d), bool(is_linked))
+        return d, Found(d.id, self._view(d, apology_at, new_at, now), agency_ns(d.agency), bool(is_linked))
 
-    def _views(self, session: Session, dossiers: list[Dossier], now: datetime) -> list[DossierView]:
+    def _views(self, session: Session, dossiers: list[Dossier], now: datetime) -> list[CitizenView]:
         if not dossiers:
             return []
         sent = session.execute(
@@ -129,12 +112,8 @@ class BotStore:
         ).all()
         apologies = {(dossier_id, kind): at for dossier_id, kind, at in sent}
         return [
-            describe(
-                self._facts(
-                    d, apologies.get((d.id, "overdue_apology")), apologies.get((d.id, "new_appointment"))
-                ),
-                self.calendar,
-                now,
+            self._view(
+                d, apologies.get((d.id, "overdue_apology")), apologies.get((d.id, "new_appointment")), now
             )
             for d in dossiers
         ]
@@ -195,7 +174,7 @@ class BotStore:
 
     def _found(self, session: Session, d: Dossier, now: datetime, *, linked: bool) -> Found:
         [view] = self._views(session, [d], now)
-        return Found(d.id, view, _agency(d), linked)
+        return Found(d.id, view, agency_ns(d.agency), linked)
 
     def linked_dossier(self, chat_id: str, dossier_id: int, now: datetime) -> Found | None:
         """A dossier by id, only if this chat is linked to it (inline buttons carry ids)."""
@@ -205,7 +184,7 @@ class BotStore:
                 return None
             return self._found(session, d, now, linked=True)
 
-    def my_dossiers(self, chat_id: str, now: datetime) -> tuple[list[tuple[int, DossierView]], bool]:
+    def my_dossiers(self, chat_id: str, now: datetime) -> tuple[list[tuple[int, CitizenView]], bool]:
         """The chat's linked dossiers (newest first) and whether it said /huy."""
         with self.factory() as session:
             dossiers = self._linked(session, chat_id)

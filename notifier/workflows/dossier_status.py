@@ -7,9 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from notifier.rules.phones import mask_phone
-from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
-from notifier.rules.workdays import WorkCalendar, working_days
+from notifier.outbox.views import dossier_view
+from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier, Notification
 
 
@@ -21,27 +20,26 @@ def dossier_status(session: Session, code: str, calendar: WorkCalendar, now: Any
     )
     if d is None:
         return None
-    left, overdue = working_days(calendar, d.due_at, now)
-    is_open = d.status in OPEN_FOR_DEADLINE
+    v = dossier_view(d, calendar, now)
     notes = session.scalars(
         select(Notification).where(Notification.dossier_id == d.id).order_by(Notification.id)
     ).all()
     return {
-        "MaHoSo": d.code,
-        "procedure": d.procedure.name,
+        "MaHoSo": v.code,
+        "procedure": v.procedure_name,
         "agency": d.agency.name,
         "officer": d.officer.name if d.officer else None,
-        "applicant": d.applicant_name,
-        "phone": mask_phone(d.phone) if d.phone else None,
-        "status": d.status,
-        "status_name": status_name(d.status),
-        "received_at": d.received_at.isoformat() if d.received_at else None,
-        "due_at": d.due_at.isoformat() if d.due_at else None,
-        "overdue": bool(is_open and overdue is not None),
-        "working_days_left": left if is_open else None,
-        "working_days_overdue": overdue if is_open else None,
-        "fee_amount": d.fee_amount,
-        "fee_paid": d.fee_paid,
+        "applicant": v.applicant_name,
+        "phone": v.phone_masked,
+        "status": v.status,
+        "status_name": v.status_name,
+        "received_at": v.received_at.isoformat() if v.received_at else None,
+        "due_at": v.due_at.isoformat() if v.due_at else None,
+        "overdue": v.days_overdue is not None,
+        "working_days_left": v.days_left,
+        "working_days_overdue": v.days_overdue,
+        "fee_amount": v.fee_amount,
+        "fee_paid": v.fee_paid,
         "notifications": [
             {
                 "id": n.id,

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, aliased
 
 from notifier.rules.clock import VN_TZ
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
+from notifier.store.dossier_facts import dossier_facts
 from notifier.store.models import (
     Agency,
     ApologySlip,
@@ -225,25 +226,12 @@ def _facts(period: Period, as_of: datetime) -> Any:
     """One row per dossier that matters for the period, with 0/1 flags for each figure (a CTE).
 
     `as_of` is the end of the period, or now for the period still running: "still overdue" and "has an
-    apology" are judged at that moment.
+    apology" are judged at that moment. Resolution time, deadline and on time are the store's one
+    definition (`dossier_facts`), shared with the admin dashboard.
     """
     start, end, at = _at(period.start_at), _at(period.end_at), _at(as_of)
-    first_resolved = (
-        select(DossierEvent.dossier_id.label("dossier_id"), func.min(DossierEvent.occurred_at).label("at"))
-        .where(DossierEvent.to_status.in_(RESOLVED), DossierEvent.occurred_at < end)
-        .group_by(DossierEvent.dossier_id)
-        .subquery("first_resolved")
-    )
-    first_slip = (
-        select(ApologySlip.dossier_id.label("dossier_id"), func.min(ApologySlip.old_due_at).label("old_due"))
-        .group_by(ApologySlip.dossier_id)
-        .subquery("first_slip")
-    )
-    resolved_at = case(
-        (Dossier.status.in_(RESOLVED), func.coalesce(first_resolved.c.at, Dossier.returned_at)),
-        else_=literal(None, AwareDateTime()),
-    )
-    deadline = func.coalesce(first_slip.c.old_due, Dossier.apology_old_due_at, Dossier.due_at)
+    facts = dossier_facts(period.end_at)
+    resolved_at, deadline = facts.selected_columns.resolved_at, facts.selected_columns.deadline
     received_at = func.coalesce(Dossier.received_at, Dossier.created_at)
     not_resolved_yet = or_(resolved_at.is_(None), resolved_at >= at)
     may_be_overdue = and_(deadline < at, received_at < at, not_resolved_yet)
@@ -256,15 +244,12 @@ def _facts(period: Period, as_of: datetime) -> Any:
         .scalar_subquery()
     )
     base = (
-        select(
-            Dossier.id.label("id"),
+        facts.add_columns(
             Dossier.code.label("code"),
             Dossier.agency_id.label("agency_id"),
             Dossier.procedure_id.label("procedure_id"),
             Dossier.officer_id.label("officer_id"),
             _flag(and_(Dossier.received_at >= start, Dossier.received_at < end)).label("received"),
-            resolved_at.label("resolved_at"),
-            deadline.label("deadline"),
             (Dossier.fee_amount > 0).label("has_fee"),
             Dossier.fee_paid.label("fee_paid"),
             # Only dossiers that may be overdue need their past status (a correlated look-up).
@@ -272,8 +257,6 @@ def _facts(period: Period, as_of: datetime) -> Any:
                 "end_status"
             ),
         )
-        .outerjoin(first_resolved, first_resolved.c.dossier_id == Dossier.id)
-        .outerjoin(first_slip, first_slip.c.dossier_id == Dossier.id)
         .where(
             or_(
                 and_(Dossier.received_at >= start, Dossier.received_at < end),
@@ -284,12 +267,12 @@ def _facts(period: Period, as_of: datetime) -> Any:
         .subquery("base")
     )
     resolved_in = and_(base.c.resolved_at >= start, base.c.resolved_at < end)
-    late = and_(resolved_in, base.c.deadline.is_not(None), base.c.resolved_at > base.c.deadline)
+    late = and_(resolved_in, ~base.c.on_time)
     still = base.c.end_status.in_([int(s) for s in OPEN_FOR_DEADLINE])
     apologised = or_(
-        exists().where(ApologySlip.dossier_id == base.c.id, ApologySlip.issued_at < at),
+        exists().where(ApologySlip.dossier_id == base.c.dossier_id, ApologySlip.issued_at < at),
         exists().where(
-            Notification.dossier_id == base.c.id,
+            Notification.dossier_id == base.c.dossier_id,
             Notification.kind == "overdue_apology",
             Notification.status.in_(SENT_STATUSES),
             Notification.sent_at < at,
@@ -297,14 +280,14 @@ def _facts(period: Period, as_of: datetime) -> Any:
     )
     received = base.c.received == 1
     return select(
-        base.c.id,
+        base.c.dossier_id.label("id"),
         base.c.code,
         base.c.agency_id,
         base.c.procedure_id,
         base.c.officer_id,
         base.c.received,
         _flag(resolved_in).label("resolved"),
-        _flag(and_(resolved_in, ~late)).label("on_time"),
+        _flag(and_(resolved_in, base.c.on_time)).label("on_time"),
         _flag(late).label("late"),
         _flag(still).label("still_overdue"),
         _flag(and_(or_(late, still), apologised)).label("apologised"),

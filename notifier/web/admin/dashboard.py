@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.responses import Response
 
 from notifier.rules.clock import VN_TZ
-from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
+from notifier.rules.statuses import OPEN_FOR_DEADLINE
+from notifier.store.dossier_facts import dossier_facts
 from notifier.store.models import Agency, Dossier, Notification, Officer
 from notifier.web.admin.auth import AnyViewer, Viewer, service_of
 from notifier.web.admin.chart import Bar, rate_bars
@@ -24,7 +25,6 @@ from notifier.web.admin.web import page
 router = APIRouter()
 
 ON_TIME_WINDOW = timedelta(days=30)
-RESOLVED = (Status.RESOLVED, Status.RETURNED)
 
 _Officer = aliased(Officer)
 
@@ -112,18 +112,22 @@ def figures(session: Session, viewer: Viewer, now: datetime) -> Figures:
         )
     ]
 
-    on_time = func.sum(case((Dossier.status_changed_at <= Dossier.due_at, 1), else_=0))
+    # Dossiers resolved in the window, judged as the 766 report judges them (notifier.store.dossier_facts):
+    # by the appointment before any apology. As in the report, a second's margin keeps what happened at
+    # this very instant inside.
+    until = now + timedelta(seconds=1)
+    facts = dossier_facts(until)
+    resolved_at = facts.selected_columns.resolved_at
+    recent = (
+        facts.add_columns(Dossier.agency_id.label("agency_id"))
+        .where(resolved_at >= now - ON_TIME_WINDOW, resolved_at < until, viewer.scope(Dossier.agency_id))
+        .subquery("recent")
+    )
     f.on_time = [
         (name, int(good or 0), int(total))
         for name, good, total in session.execute(
-            select(Agency.name, on_time, func.count(Dossier.id))
-            .join(Dossier, Dossier.agency_id == Agency.id)
-            .where(
-                Dossier.status.in_(RESOLVED),
-                Dossier.due_at.is_not(None),
-                Dossier.status_changed_at >= now - ON_TIME_WINDOW,
-                viewer.scope(Dossier.agency_id),
-            )
+            select(Agency.name, func.sum(case((recent.c.on_time, 1), else_=0)), func.count())
+            .join(recent, recent.c.agency_id == Agency.id)
             .group_by(Agency.name)
             .order_by(Agency.name)
         )

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from notifier.outbox.context import build_context
+from notifier.outbox.views import dossier_view
 from notifier.rules.rendering import CHANNEL_TYPES, KINDS, TemplateError, load_template_files, sample_context
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
@@ -164,8 +165,9 @@ def dossier_context(
             .where(Officer.agency_id == dossier.agency_id, Officer.is_head, Officer.active)
             .order_by(Officer.id)
         )
+    # An apology's preview is about the appointment the latest apology moved (else the current one).
     ref_at = (
-        dossier.apology_old_due_at or dossier.due_at
+        dossier_view(dossier, calendar, now).missed_due_at
         if kind in ("overdue_apology", "new_appointment")
         else None
     )
