@@ -17,7 +17,8 @@ from typing import Any
 from notifier.channels.base import Channel, Message
 from notifier.channels.registry import build
 from notifier.rules.clock import VN_TZ, FixedClock
-from notifier.rules.rendering import KINDS, load_template_files, render, sample_context
+from notifier.rules.kinds import is_kind
+from notifier.rules.rendering import load_template_files, render, sample_context
 from notifier.rules.smsbudget import fit_sms
 from tests.fakes.esms import FakeEsms
 from tests.fakes.smtp import FakeSmtp
@@ -33,7 +34,7 @@ def sms_economics() -> None:
     print(f"  {'kind':<22}{'diacritics':>12}{'không dấu':>12}{'auto, max 1':>13}")
     totals = [0, 0, 0]
     for tf in sorted(load_template_files(), key=lambda t: t.kind):
-        if tf.channel_type != "sms" or KINDS.get(tf.kind) is None:
+        if tf.channel_type != "sms" or not is_kind(tf.kind):
             continue
         row = [0, 0, 0]
         for applicant in ("citizen", "business"):

@@ -88,13 +88,14 @@ def startup_summary(service: Service, queued: int, sent: int) -> str:
     so an operator starting at night knows why the outbox is still empty."""
     from sqlalchemy import func, select
 
+    from notifier.rules.outbox_status import NotificationStatus
     from notifier.store.models import Notification
 
     now = service.clock.now()
     with service.factory() as session:
         waiting = session.execute(
             select(Notification.audience, func.count(), func.min(Notification.not_before))
-            .where(Notification.status == "queued", Notification.not_before > now)
+            .where(Notification.status == NotificationStatus.QUEUED, Notification.not_before > now)
             .group_by(Notification.audience)
         ).all()
     parts = [f"first scan queued {queued}, sent {sent}"]

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from notifier.rules.kinds import REGISTRY, Audience
 from notifier.rules.rendering import (
     CHANNEL_TYPES,
-    KINDS,
     SMS_MAX_UNITS,
     TEMPLATES_DIR,
     TemplateFile,
@@ -30,7 +30,8 @@ from notifier.rules.rendering import (
 # 02:00 UTC is 09:00 in Hanoi: the templates must show Vietnam dates whatever zone the clock is in.
 NOW = datetime(2027, 2, 3, 2, 0, tzinfo=UTC)
 TEMPLATES: dict[tuple[str, str], TemplateFile] = {(t.kind, t.channel_type): t for t in load_template_files()}
-CITIZEN_KINDS = [k for k, audience in KINDS.items() if audience == "citizen"]
+KINDS = [str(k) for k in REGISTRY]
+CITIZEN_KINDS = [str(k) for k, info in REGISTRY.items() if info.audience is Audience.CITIZEN]
 DIGESTS = ("officer_digest", "head_digest")
 VARIANTS: dict[str, dict[str, Any]] = {
     "citizen": {},
@@ -103,7 +104,7 @@ def test_rendered_text_is_clean(kind: str, channel: str, variant: str) -> None:
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_sms_stays_within_three_ucs2_parts(kind: str, variant: str) -> None:
     _, body = _render(kind, "sms", sample_context(NOW, kind, **VARIANTS[variant]))
     assert utf16_len(body) <= SMS_MAX_UNITS, (utf16_len(body), body)

@@ -38,8 +38,9 @@ from notifier.channels.common import LoopBound, ProviderSettings, check_env, env
 from notifier.channels.esms import POOL
 from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
 from notifier.rules.clock import VN_TZ
+from notifier.rules.kinds import REGISTRY, is_kind
 from notifier.rules.phones import InvalidPhone, to_zalo
-from notifier.rules.rendering import KINDS, TemplateError, render, sample_context, validate
+from notifier.rules.rendering import TemplateError, render, sample_context, validate
 from notifier.store.tokens import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
 
 TOKEN_INVALID = -124
@@ -90,8 +91,8 @@ class ZaloSettings(ProviderSettings):
     def _templates_valid(cls, value: dict[str, ZnsKind]) -> dict[str, ZnsKind]:
         # A broken expression is found at start-up, naming the kind and parameter, not at the first send.
         for kind, spec in value.items():
-            if kind not in KINDS:
-                raise ValueError(f"kinds.{kind}: unknown kind; expected one of {', '.join(KINDS)}")
+            if not is_kind(kind):
+                raise ValueError(f"kinds.{kind}: unknown kind; expected one of {', '.join(REGISTRY)}")
             for name in spec.params:
                 check_param(spec.param(name).value, f"kinds.{kind}.params.{name}", kind)
         return value

@@ -103,9 +103,9 @@ def recipient_for(n: Notification, telegram_chat_id: str | None = None) -> Recip
         )
     d = n.dossier
     if d is None:
-        return Recipient(label="citizen", telegram_chat_id=telegram_chat_id)
+        return Recipient(label=str(Audience.CITIZEN), telegram_chat_id=telegram_chat_id)
     return Recipient(
-        label="citizen",
+        label=str(Audience.CITIZEN),
         name=d.applicant_name,
         phone=d.phone,
         email=d.email,

@@ -29,7 +29,10 @@ from notifier.outbox.links import telegram_chat_ids
 from notifier.outbox.receipts import apply_pending
 from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
+from notifier.rules.kinds import Audience
 from notifier.rules.officer_buttons import alert_buttons
+from notifier.rules.outbox_status import AttemptOutcome
+from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.ratelimit import RateLimited, RateLimits
 from notifier.rules.rendering import TemplateError, render
 from notifier.rules.smsbudget import fit_for_channel
@@ -39,8 +42,6 @@ from notifier.store.models import DeliveryAttempt, Dossier, Notification
 from notifier.store.templates import TemplateCache
 
 log = logging.getLogger(__name__)
-
-FINAL = ("sent", "delivered", "undelivered", "failed", "cancelled")
 
 
 @dataclass
@@ -102,7 +103,7 @@ class RoutingError(ValueError):
 
 def check_routing(settings: Settings, channels: Channels) -> None:
     """Fail at start-up, naming the setting, rather than at the first message."""
-    for audience in ("citizen", "officer", "head"):
+    for audience in Audience:
         for name in settings.routing.for_audience(audience):
             try:
                 channels.get(name)
@@ -135,7 +136,7 @@ class Dispatcher:
         with self.factory() as session, session.begin():
             due = (
                 select(Notification.id)
-                .where(Notification.status == "queued", Notification.not_before <= now)
+                .where(Notification.status == S.QUEUED, Notification.not_before <= now)
                 .order_by(Notification.not_before, Notification.id)
                 .limit(limit)
                 # Workers on PostgreSQL pass over each other's rows instead of waiting; SQLite ignores it.
@@ -147,8 +148,8 @@ class Dispatcher:
             # The guard (status still queued) matters on SQLite, which has no row locks to skip.
             claimed = session.execute(
                 update(Notification)
-                .where(Notification.id.in_(ids), Notification.status == "queued")
-                .values(status="sending", claimed_by=self.worker_id, lease_until=lease, updated_at=now)
+                .where(Notification.id.in_(ids), Notification.status == S.QUEUED)
+                .values(status=S.SENDING, claimed_by=self.worker_id, lease_until=lease, updated_at=now)
                 .returning(Notification.id)
             )
             return sorted(claimed.scalars())
@@ -159,11 +160,11 @@ class Dispatcher:
         with self.factory() as session, session.begin():
             result = session.execute(
                 update(Notification)
-                .where(Notification.status == "sending", Notification.lease_until < now)
+                .where(Notification.status == S.SENDING, Notification.lease_until < now)
                 # The dead worker may have reached the provider: that counts as an attempt, and the next
                 # one (attempt > 1) makes the channel check what it already holds before sending.
                 .values(
-                    status="queued",
+                    status=S.QUEUED,
                     claimed_by=None,
                     lease_until=None,
                     not_before=now,
@@ -274,7 +275,7 @@ class Dispatcher:
             return None
 
     def _hours(self, audience: str, now: datetime) -> datetime | None:
-        if audience == "citizen":
+        if audience == Audience.CITIZEN:
             q = self.settings.quiet_hours
             return citizen_next_allowed(now, q.start, q.end)
         w = self.settings.working_hours
@@ -303,7 +304,7 @@ class Dispatcher:
                 channel=cand.channel_name,
                 recipient=cand.address,
                 started_at=self.clock.now(),
-                outcome="sent",
+                outcome=AttemptOutcome.SENT,
             )
             outcome.attempts.append(attempt)
             message = Message(
@@ -321,7 +322,7 @@ class Dispatcher:
             try:
                 provider_id = await cand.channel.send(message)
             except PermanentError as exc:
-                attempt.outcome, attempt.error = "permanent", str(exc)
+                attempt.outcome, attempt.error = AttemptOutcome.PERMANENT, str(exc)
                 attempt.finished_at = self.clock.now()
                 if exc.opt_out:
                     outcome.opt_outs.append((cand.address, cand.channel.medium, str(exc)))
@@ -331,7 +332,7 @@ class Dispatcher:
                 return outcome
             except Exception as exc:
                 retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-                attempt.outcome, attempt.error = "transient", f"{type(exc).__name__}: {exc}"
+                attempt.outcome, attempt.error = AttemptOutcome.TRANSIENT, f"{type(exc).__name__}: {exc}"
                 attempt.finished_at = self.clock.now()
                 return self._retry(plan, now, f"{cand.channel_name}: {exc}", retry_after, outcome)
             attempt.provider_id = provider_id
@@ -371,7 +372,7 @@ class Dispatcher:
                 update(Notification)
                 .where(
                     Notification.id.in_(ids),
-                    Notification.status == "sending",
+                    Notification.status == S.SENDING,
                     Notification.claimed_by == self.worker_id,
                 )
                 .values(updated_at=now)
@@ -401,7 +402,7 @@ class Dispatcher:
         for keys, rows in shapes.items():
             stmt = (
                 table.update()
-                .where(table.c.id == bindparam("nid"), table.c.status == "sending")
+                .where(table.c.id == bindparam("nid"), table.c.status == S.SENDING)
                 .values({k: bindparam(f"v_{k}") for k in keys})
             )
             session.connection().execute(stmt, rows)
@@ -412,13 +413,13 @@ class Dispatcher:
     def _final_values(self, plan: Plan, out: Outcome, now: datetime) -> dict[str, object]:
         values: dict[str, object] = {"claimed_by": None, "lease_until": None, "updated_at": now}
         if out.status == "deferred":
-            values.update(status="queued", not_before=out.not_before)
+            values.update(status=S.QUEUED, not_before=out.not_before)
             return values
         values["attempts"] = plan.attempt
         values["error"] = out.error
         if out.status == "sent" and out.sent is not None:
             values.update(
-                status="sent",
+                status=S.SENT,
                 sent_at=self.clock.now(),
                 channel=out.sent.channel_name,
                 recipient=out.sent.address,
@@ -428,9 +429,9 @@ class Dispatcher:
                 provider_id=out.provider_id,
             )
         elif out.status == "retry":
-            values.update(status="queued", not_before=out.not_before)
+            values.update(status=S.QUEUED, not_before=out.not_before)
         else:
-            values["status"] = "failed"
+            values["status"] = S.FAILED
         return values
 
     async def run_once(self, limit: int | None = None) -> DispatchStats:
@@ -464,10 +465,10 @@ class Dispatcher:
                 update(Notification)
                 .where(
                     Notification.id.in_(ids),
-                    Notification.status == "sending",
+                    Notification.status == S.SENDING,
                     Notification.claimed_by == self.worker_id,
                 )
-                .values(status="queued", claimed_by=None, lease_until=None, updated_at=now)
+                .values(status=S.QUEUED, claimed_by=None, lease_until=None, updated_at=now)
             )
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from notifier.rules.kinds import Audience
+from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
 from notifier.store.models import ChatLink, Notification
 
@@ -16,14 +17,11 @@ TELEGRAM = "telegram"  # the opt-out medium of the Telegram channel, and of /huy
 
 def payload_chat_id(n: Notification) -> str | None:
     """A notification about one conversation (a feedback answer) names its chat in the payload."""
-    if not n.payload:
-        return None
     try:
-        data = json.loads(n.payload)
-    except ValueError:
+        payload = parse_payload(n.kind, n.payload)
+    except ValueError:  # a malformed payload (PayloadError) or an unknown kind: no chat to name
         return None
-    chat = data.get("chat_id") if isinstance(data, dict) else None
-    return str(chat) if chat is not None else None
+    return payload.chat_id if isinstance(payload, FeedbackPayload) else None
 
 
 def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
@@ -36,7 +34,7 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
     found: dict[int, str] = {}
     wanted: list[Notification] = []
     for n in notifications:
-        if n.audience != "citizen":
+        if n.audience != Audience.CITIZEN:
             continue
         chat = payload_chat_id(n)
         if chat is not None:

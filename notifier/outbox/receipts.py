@@ -16,24 +16,9 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from notifier.channels.webhook import Receipt
+from notifier.rules.outbox_status import MISSED_STATUSES, NotificationStatus, moves_forward
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import ChannelReceipt, Notification
-
-# queued and sending are ours; a receipt can only push a row to a later rank.
-RANK: dict[str, int] = {
-    "queued": 0,
-    "sending": 1,
-    "sent": 2,
-    "delivered": 3,
-    "undelivered": 3,
-    "failed": 3,
-    "cancelled": 3,
-}
-
-
-def moves_forward(current: str, new: str) -> bool:
-    """True when a receipt saying `new` may replace `current`; unknown states never move."""
-    return current in RANK and new in RANK and RANK[new] > RANK[current]
 
 
 def _find(session: Session, channel: str, rc: ChannelReceipt) -> Notification | None:
@@ -50,7 +35,7 @@ def _find(session: Session, channel: str, rc: ChannelReceipt) -> Notification | 
 
 def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetime) -> str:
     """Move `row` if the receipt is news; mark the receipt applied. Returns the outcome recorded."""
-    if row.status == "sending":
+    if row.status == NotificationStatus.SENDING:
         return "pending"
     if row.channel is not None and row.channel != rc.channel:
         outcome = "other_channel"  # an earlier attempt on a channel the row then fell back from
@@ -58,7 +43,7 @@ def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetim
         outcome = "stale"
     else:
         values: dict[str, object] = {"status": rc.status, "updated_at": now}
-        if rc.status in ("undelivered", "failed"):
+        if rc.status in MISSED_STATUSES:
             values["error"] = f"{rc.channel} receipt: {rc.status}" + (f": {rc.error}" if rc.error else "")
         if row.channel is None:
             # A queued row whose earlier attempt reached the provider after all: the receipt says where.

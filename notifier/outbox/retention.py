@@ -1,7 +1,8 @@
 """Personal-data retention (Decree 13/2023): drop message bodies and recipients once they are not needed.
 
-Delivered or sent notifications older than the retention period keep their kind, channel, status,
-segments and times (what the reports count), and lose the text and the address.
+Finished notifications (rules.outbox_status.FINAL_STATUSES: nothing more will happen to them) older than
+the retention period keep their kind, channel, status, segments and times (what the reports count), and
+lose the text and the address.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from notifier.rules.outbox_status import FINAL_STATUSES
 from notifier.store.models import DeliveryAttempt, Notification
 
 PURGED = "[đã xoá theo thời hạn lưu trữ]"
@@ -19,7 +21,7 @@ PURGED = "[đã xoá theo thời hạn lưu trữ]"
 def purge(session: Session, now: datetime, days: int) -> int:
     cutoff = now - timedelta(days=days)
     old = (
-        Notification.status.in_(["sent", "delivered", "undelivered", "failed"]),
+        Notification.status.in_(FINAL_STATUSES),
         Notification.updated_at < cutoff,
         Notification.body.is_not(None) | Notification.recipient.is_not(None),
     )

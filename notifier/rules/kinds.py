@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from notifier.rules.statuses import Status
+
 
 class Audience(StrEnum):
     CITIZEN = "citizen"
@@ -52,27 +54,40 @@ class KindInfo:
     actionable: bool = False  # carries the officer's buttons (new date / done)
     feedback: bool = False  # about a citizen's phản ánh, kiến nghị (carried in the payload)
     about_missed_appointment: bool = False  # shows the missed and the new appointment
+    overdue: bool = False  # about a dossier past its appointment (the samples show it late)
+    # The dossier's status when this kind goes out (the samples show it); with `status_notice`, the status
+    # change the status scan announces with this kind.
+    dossier_status: Status = Status.PROCESSING
+    status_notice: bool = False
 
 
 _C, _O, _H = Audience.CITIZEN, Audience.OFFICER, Audience.HEAD
 
+
+def _notice(kind: Kind, label: str, status: Status) -> KindInfo:
+    """A citizen notice the status scan queues when a dossier enters `status`."""
+    return KindInfo(kind, _C, label, dossier_status=status, status_notice=True)
+
+
 REGISTRY: dict[Kind, KindInfo] = {
     info.kind: info
     for info in (
-        KindInfo(Kind.RECEIVED, _C, "Tiếp nhận hồ sơ"),
-        KindInfo(Kind.REJECTED, _C, "Không tiếp nhận hồ sơ"),
-        KindInfo(Kind.SUPPLEMENT_REQUESTED, _C, "Yêu cầu bổ sung hồ sơ"),
-        KindInfo(Kind.PAYMENT_REQUESTED, _C, "Yêu cầu nộp phí, lệ phí"),
-        KindInfo(Kind.PAYMENT_REMINDER, _C, "Nhắc nộp phí, lệ phí"),
-        KindInfo(Kind.OVERDUE_APOLOGY, _C, "Xin lỗi do trễ hẹn", about_missed_appointment=True),
-        KindInfo(Kind.NEW_APPOINTMENT, _C, "Hẹn lại ngày trả kết quả", about_missed_appointment=True),
-        KindInfo(Kind.RESULT_READY, _C, "Đã có kết quả"),
-        KindInfo(Kind.RETURNED, _C, "Đã trả kết quả"),
-        KindInfo(Kind.WITHDRAWN, _C, "Rút hồ sơ"),
-        KindInfo(Kind.STOPPED, _C, "Dừng xử lý"),
+        _notice(Kind.RECEIVED, "Tiếp nhận hồ sơ", Status.ACCEPTED),
+        _notice(Kind.REJECTED, "Không tiếp nhận hồ sơ", Status.NOT_ACCEPTED),
+        _notice(Kind.SUPPLEMENT_REQUESTED, "Yêu cầu bổ sung hồ sơ", Status.SUPPLEMENT_REQUESTED),
+        _notice(Kind.PAYMENT_REQUESTED, "Yêu cầu nộp phí, lệ phí", Status.PAYMENT_REQUESTED),
+        KindInfo(Kind.PAYMENT_REMINDER, _C, "Nhắc nộp phí, lệ phí", dossier_status=Status.PAYMENT_REQUESTED),
+        KindInfo(Kind.OVERDUE_APOLOGY, _C, "Xin lỗi do trễ hẹn", about_missed_appointment=True, overdue=True),
+        KindInfo(
+            Kind.NEW_APPOINTMENT, _C, "Hẹn lại ngày trả kết quả", about_missed_appointment=True, overdue=True
+        ),
+        _notice(Kind.RESULT_READY, "Đã có kết quả", Status.RESOLVED),
+        _notice(Kind.RETURNED, "Đã trả kết quả", Status.RETURNED),
+        _notice(Kind.WITHDRAWN, "Rút hồ sơ", Status.WITHDRAWN),
+        _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED),
         KindInfo(Kind.DUE_SOON, _O, "Sắp đến hạn (cán bộ)"),
-        KindInfo(Kind.OVERDUE_ALERT, _O, "Quá hạn (cán bộ)", actionable=True),
-        KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn"),
+        KindInfo(Kind.OVERDUE_ALERT, _O, "Quá hạn (cán bộ)", actionable=True, overdue=True),
+        KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True),
         KindInfo(Kind.OFFICER_DIGEST, _O, "Tổng hợp hằng ngày (cán bộ)", digest=True),
         KindInfo(Kind.HEAD_DIGEST, _H, "Tổng hợp hằng ngày (lãnh đạo)", digest=True),
         KindInfo(Kind.STEP_OVERDUE, _O, "Bước liên thông quá hạn (cán bộ)"),
@@ -88,6 +103,8 @@ FEEDBACK_KINDS: tuple[Kind, ...] = tuple(k for k, i in REGISTRY.items() if i.fee
 MISSED_APPOINTMENT_KINDS: tuple[Kind, ...] = tuple(
     k for k, i in REGISTRY.items() if i.about_missed_appointment
 )
+# Which citizen notice a status change triggers (the status scan).
+STATUS_KINDS: dict[Status, Kind] = {i.dossier_status: k for k, i in REGISTRY.items() if i.status_notice}
 
 
 def kind_info(kind: str) -> KindInfo:

@@ -34,12 +34,16 @@ RANK: dict[NotificationStatus, int] = {
     S.CANCELLED: 3,
 }
 
+# Tuples in rank order rather than sets: an IN list built from them is the same SQL on every run.
 # The statuses of a message that left for the provider (reports count these as sent).
-SENT_STATUSES: frozenset[NotificationStatus] = frozenset({S.SENT, S.DELIVERED, S.UNDELIVERED})
+SENT_STATUSES: tuple[NotificationStatus, ...] = (S.SENT, S.DELIVERED, S.UNDELIVERED)
 # Nothing more will happen to the row: retention may erase its text.
-FINAL_STATUSES: frozenset[NotificationStatus] = frozenset(
-    {S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED}
-)
+FINAL_STATUSES: tuple[NotificationStatus, ...] = (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED)
+# Waiting for a worker or held by one: what the queue depth counts.
+PENDING_STATUSES: tuple[NotificationStatus, ...] = (S.QUEUED, S.SENDING)
+# The provider took it (the dashboard's "sent"), or it did not reach the person (its "failed").
+REACHED_STATUSES: tuple[NotificationStatus, ...] = (S.SENT, S.DELIVERED)
+MISSED_STATUSES: tuple[NotificationStatus, ...] = (S.UNDELIVERED, S.FAILED)
 
 # Moves the dispatcher and the admin page make (a receipt's moves are decided by RANK).
 TRANSITIONS: dict[NotificationStatus, frozenset[NotificationStatus]] = {
@@ -67,3 +71,12 @@ def moves_forward(current: str, new: str) -> bool:
         return RANK[NotificationStatus(new)] > RANK[NotificationStatus(current)]
     except ValueError:
         return False
+
+
+class AttemptOutcome(StrEnum):
+    """How one delivery attempt (a `delivery_attempts` row) ended."""
+
+    SENT = "sent"  # the provider accepted it
+    TRANSIENT = "transient"  # a retry may succeed (timeout, 5xx, rate limit)
+    PERMANENT = "permanent"  # this channel will never carry it (bad number, opted out)
+    SKIPPED = "skipped"  # not tried on this channel

@@ -25,11 +25,11 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifier.rules.clock import VN_TZ
-from notifier.rules.statuses import STATUS_NAMES
+from notifier.rules.kinds import REGISTRY, Audience, Kind, is_kind, kind_info
+from notifier.rules.statuses import STATUS_NAMES, Status
 
 __all__ = [
     "CHANNEL_TYPES",
-    "KINDS",
     "LOCALE",
     "SCHEMA",
     "SMS_MAX_UNITS",
@@ -59,28 +59,6 @@ OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print")
 # Three concatenated UCS-2 parts of 67 units: beyond this a message costs more than it is worth and some
 # brandname gateways refuse it.
 SMS_MAX_UNITS = 201
-
-KINDS: dict[str, str] = {
-    "received": "citizen",
-    "rejected": "citizen",
-    "supplement_requested": "citizen",
-    "payment_requested": "citizen",
-    "payment_reminder": "citizen",
-    "overdue_apology": "citizen",
-    "new_appointment": "citizen",
-    "result_ready": "citizen",
-    "returned": "citizen",
-    "withdrawn": "citizen",
-    "stopped": "citizen",
-    "due_soon": "officer",
-    "overdue_alert": "officer",
-    "escalation": "head",
-    "officer_digest": "officer",
-    "head_digest": "head",
-    "step_overdue": "officer",
-    "feedback_received": "officer",
-    "feedback_answer": "citizen",
-}
 
 _DOSSIER_ATTRS = frozenset(
     {
@@ -448,7 +426,7 @@ def _static_errors(ast: nodes.Template, field: str) -> list[TemplateError]:
 
 
 def _trial_contexts(now: datetime, kind: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
-    kinds = [kind] if kind is not None else list(KINDS)
+    kinds = [kind] if kind is not None else list(REGISTRY)
     for each in kinds:
         yield f"{each}, citizen", sample_context(now, each)
         yield f"{each}, business", sample_context(now, each, applicant_kind="business")
@@ -473,8 +451,8 @@ def validate(
     template is checked against every audience). With `channel_type="sms"`, renders longer than
     `SMS_MAX_UNITS` UTF-16 units are errors.
     """
-    if kind is not None and kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind is not None:
+        kind_info(kind)  # ValueError naming the kind
     try:
         ast = _ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -532,28 +510,6 @@ def _at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=VN_TZ)
 
 
-_KIND_STATUS: dict[str, int] = {
-    "received": 2,
-    "rejected": 3,
-    "supplement_requested": 5,
-    "payment_requested": 6,
-    "payment_reminder": 6,
-    "overdue_apology": 4,
-    "new_appointment": 4,
-    "result_ready": 9,
-    "returned": 10,
-    "withdrawn": 7,
-    "stopped": 8,
-    "due_soon": 4,
-    "overdue_alert": 4,
-    "escalation": 4,
-    "officer_digest": 4,
-    "head_digest": 4,
-    "step_overdue": 4,
-    "feedback_received": 4,
-    "feedback_answer": 4,
-}
-_OVERDUE_KINDS = frozenset({"overdue_apology", "new_appointment", "overdue_alert", "escalation"})
 _OPTIONAL_DOSSIER_FIELDS = (
     "received_at",
     "due_at",
@@ -582,8 +538,9 @@ def _sample_dossier(
     days_overdue: int | None = None,
 ) -> dict[str, Any]:
     today = now.astimezone(VN_TZ).date()
-    status = _KIND_STATUS[kind]
-    if kind in ("received", "rejected"):
+    info = kind_info(kind)
+    status = info.dossier_status
+    if kind in (Kind.RECEIVED, Kind.REJECTED):
         received_at = now - timedelta(minutes=25)
         due_day = _working_day(today, 15)
     else:
@@ -592,7 +549,7 @@ def _sample_dossier(
             due_day = _working_day(today, -days_overdue)
         else:
             due_day = _working_day(today, 3 if days_left is None else days_left)
-    overdue = kind in _OVERDUE_KINDS
+    overdue = info.overdue
     new_due = _at(_working_day(today, 5), 16, 30)
     code = f"{_AGENCY_CODE}-{received_at.astimezone(VN_TZ):%y%m%d}-{seq:04d}"
     return {
@@ -607,10 +564,10 @@ def _sample_dossier(
         "status_name": STATUS_NAMES[status],
         "received_at": received_at,
         # After the apology the portal moves the appointment itself; before it, due_at is the missed one.
-        "due_at": new_due if kind == "new_appointment" else _at(due_day, 16, 30),
+        "due_at": new_due if kind == Kind.NEW_APPOINTMENT else _at(due_day, 16, 30),
         "returned_at": _at(today, 8, 40) if status == 10 else None,
         "fee_amount": 1_500_000,
-        "fee_paid": kind not in ("payment_requested", "payment_reminder"),
+        "fee_paid": status != Status.PAYMENT_REQUESTED,
         "payment_link": f"https://dichvucong.haiphong.gov.vn/thanh-toan/{code}",
         "supplement_note": (
             "Bản sao có chứng thực Giấy chứng nhận quyền sử dụng đất; "
@@ -635,17 +592,16 @@ def sample_context(
     `minimal=True` sets every optional field to None (and `items` to [], `officer` to None unless the
     officer is the addressee), which is what exposes a template that forgets an `{% if %}`.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    info = kind_info(kind)  # ValueError naming the kind
     if applicant_kind not in ("citizen", "business"):
         raise ValueError(f"applicant_kind must be 'citizen' or 'business', got {applicant_kind!r}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    audience = KINDS[kind]
+    audience = info.audience
     applicant_name = _BUSINESS_NAME if applicant_kind == "business" else "Nguyễn Thị Hương"
 
-    days_left = 2 if kind == "due_soon" else None
-    days_overdue = {"escalation": 6}.get(kind, 3 if kind in _OVERDUE_KINDS else None)
+    days_left = 2 if kind == Kind.DUE_SOON else None
+    days_overdue = {Kind.ESCALATION: 6}.get(Kind(kind), 3 if info.overdue else None)
     dossier = _sample_dossier(
         now,
         12,
@@ -657,7 +613,7 @@ def sample_context(
     )
 
     items: list[SimpleNamespace] = []
-    if kind in ("officer_digest", "head_digest"):
+    if info.digest:
         for seq, name, procedure, left, late in (
             (31, "Nguyễn Thị Hương", "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ", 0, None),
             (27, "Lê Văn Hải", "Cấp giấy phép sửa chữa, cải tạo công trình", 2, None),
@@ -666,7 +622,7 @@ def sample_context(
             entry = _sample_dossier(
                 now,
                 seq,
-                "overdue_alert" if late else "due_soon",
+                Kind.OVERDUE_ALERT if late else Kind.DUE_SOON,
                 applicant_name=name,
                 applicant_kind="citizen",
                 procedure_name=procedure,
@@ -676,9 +632,13 @@ def sample_context(
             items.append(SimpleNamespace(**entry, working_days_left=left, working_days_overdue=late))
 
     officer: SimpleNamespace | None = None
-    if audience == "officer" or (audience == "head" and not minimal):
+    if audience is Audience.OFFICER or (audience is Audience.HEAD and not minimal):
         officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng")
-    recipient_name = {"citizen": applicant_name, "officer": "Vũ Đức Thắng", "head": "Phạm Thị Lan"}[audience]
+    recipient_name = {
+        Audience.CITIZEN: applicant_name,
+        Audience.OFFICER: "Vũ Đức Thắng",
+        Audience.HEAD: "Phạm Thị Lan",
+    }[audience]
 
     if minimal:
         dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_FIELDS))
@@ -706,7 +666,7 @@ def sample_context(
 
 
 def _sample_step(now: datetime, kind: str, minimal: bool) -> SimpleNamespace | None:
-    if kind != "step_overdue":
+    if kind != Kind.STEP_OVERDUE:
         return None
     today = now.astimezone(VN_TZ).date()
     return SimpleNamespace(
@@ -721,10 +681,10 @@ def _sample_step(now: datetime, kind: str, minimal: bool) -> SimpleNamespace | N
 
 
 def _sample_feedback(now: datetime, kind: str) -> SimpleNamespace | None:
-    if kind not in ("feedback_received", "feedback_answer"):
+    if not kind_info(kind).feedback:
         return None
     today = now.astimezone(VN_TZ).date()
-    answered = kind == "feedback_answer"
+    answered = kind == Kind.FEEDBACK_ANSWER
     return SimpleNamespace(
         id=27,
         text=(
@@ -766,8 +726,8 @@ def load_template_files(root: Path | None = None) -> list[TemplateFile]:
             p.name.removesuffix(".j2"): p for p in channel_dir.glob("*.j2") if p not in subjects.values()
         }
         for kind in sorted(set(bodies) | set(subjects)):
-            if kind not in KINDS:
-                raise ValueError(f"{channel_dir}/{kind}: unknown kind; expected one of {', '.join(KINDS)}")
+            if not is_kind(kind):
+                raise ValueError(f"{channel_dir}/{kind}: unknown kind; expected one of {', '.join(REGISTRY)}")
             if kind not in bodies:
                 raise ValueError(f"{subjects[kind]}: subject without a body template")
             subject: str | None = None

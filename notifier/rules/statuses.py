@@ -34,18 +34,5 @@ STATUS_NAMES: dict[int, str] = {
 # A dossier can only run late while the agency holds it: in 5 and 6 the clock waits for the citizen.
 OPEN_FOR_DEADLINE: tuple[int, ...] = (Status.ACCEPTED, Status.PROCESSING)
 
-# Which citizen notification a status change triggers.
-STATUS_KIND: dict[int, str] = {
-    Status.ACCEPTED: "received",
-    Status.NOT_ACCEPTED: "rejected",
-    Status.SUPPLEMENT_REQUESTED: "supplement_requested",
-    Status.PAYMENT_REQUESTED: "payment_requested",
-    Status.WITHDRAWN: "withdrawn",
-    Status.STOPPED: "stopped",
-    Status.RESOLVED: "result_ready",
-    Status.RETURNED: "returned",
-}
-
-
 def status_name(code: int) -> str:
     return STATUS_NAMES.get(code, f"Không rõ ({code})")

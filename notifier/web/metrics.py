@@ -9,6 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from notifier.rules.outbox_status import NotificationStatus
 from notifier.store.models import Notification
 from notifier.workflows.service import Service
 
@@ -40,7 +41,7 @@ class OutboxCollector(Collector):
             ).all()
             oldest = session.scalar(
                 select(func.min(Notification.not_before)).where(
-                    Notification.status == "queued", Notification.not_before <= now
+                    Notification.status == NotificationStatus.QUEUED, Notification.not_before <= now
                 )
             )
         for status, kind, channel, count in rows:

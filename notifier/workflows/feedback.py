@@ -4,22 +4,22 @@ officers' answer sent back to the citizen's chat. Notices go through the outbox 
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from notifier.outbox.enqueue import NewNotification, enqueue
 from notifier.rules.clock import VN_TZ
+from notifier.rules.kinds import Kind
+from notifier.rules.payloads import AgencyFacts, FeedbackFacts, FeedbackPayload
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.models import Agency, Dossier, Feedback, Notification, Officer
 
-KINDS = ("feedback_received", "feedback_answer")
 MIN_LENGTH = 10
 MAX_LENGTH = 2000
 ANSWER_MAX_LENGTH = 3000  # with the quoted feedback it stays under Telegram's 4096
@@ -82,21 +82,21 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _feedback_payload(fb: Feedback) -> dict[str, Any]:
-    return {
-        "id": fb.id,
-        "text": fb.text,
-        "created_at": _iso(fb.created_at),
-        "deadline_at": _iso(fb.deadline_at),
-        "answer": fb.answer,
-        "answered_at": _iso(fb.answered_at),
-    }
+def _feedback_facts(fb: Feedback) -> FeedbackFacts:
+    return FeedbackFacts(
+        id=fb.id,
+        text=fb.text,
+        created_at=fb.created_at,
+        deadline_at=fb.deadline_at,
+        answer=fb.answer,
+        answered_at=fb.answered_at,
+    )
 
 
-def _agency_payload(agency: Agency | None, fallback_name: str) -> dict[str, Any]:
+def _agency_facts(agency: Agency | None, fallback_name: str) -> AgencyFacts:
     if agency is None:
-        return {"code": "", "name": fallback_name, "phone": None, "address": None}
-    return {"code": agency.code, "name": agency.name, "phone": agency.phone, "address": agency.address}
+        return AgencyFacts(code="", name=fallback_name)
+    return AgencyFacts(code=agency.code, name=agency.name, phone=agency.phone, address=agency.address)
 
 
 def submit(
@@ -132,24 +132,18 @@ def submit(
     session.add(fb)
     session.flush()
     officers = _officers(session, agency.id, dossier.officer_id if dossier else None) if agency else []
-    payload = json.dumps({"feedback": _feedback_payload(fb)}, ensure_ascii=False)
+    payload = FeedbackPayload(feedback=_feedback_facts(fb))
+    kind = Kind.FEEDBACK_RECEIVED
     for officer in officers:
-        session.add(
-            Notification(
-                dedupe_key=f"feedback_received:{fb.id}:{officer.id}",
-                kind="feedback_received",
-                audience="officer",
-                dossier_id=fb.dossier_id,
-                officer_id=officer.id,
-                ref_at=now,
-                payload=payload,
-                status="queued",
-                not_before=now,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
+        notice = NewNotification(
+            f"{kind}:{fb.id}:{officer.id}",
+            kind,
+            dossier_id=fb.dossier_id,
+            officer_id=officer.id,
+            ref_at=now,
+            payload=payload,
         )
+        enqueue(session, notice, now)
     audit.record(
         session,
         now,
@@ -187,25 +181,16 @@ def answer(
     if not result.rowcount:
         raise AlreadyAnswered(f"feedback {feedback_id}: already answered")
     session.refresh(fb)
-    payload = {
-        "chat_id": fb.chat_id,
-        "feedback": _feedback_payload(fb),
-        "agency": _agency_payload(fb.agency, fallback_agency_name),
-    }
-    notice = Notification(
-        dedupe_key=f"feedback_answer:{fb.id}",
-        kind="feedback_answer",
-        audience="citizen",
-        dossier_id=fb.dossier_id,
-        ref_at=now,
-        payload=json.dumps(payload, ensure_ascii=False),
-        status="queued",
-        not_before=now,
-        attempts=0,
-        created_at=now,
-        updated_at=now,
+    payload = FeedbackPayload(
+        chat_id=fb.chat_id,
+        feedback=_feedback_facts(fb),
+        agency=_agency_facts(fb.agency, fallback_agency_name),
     )
-    session.add(notice)
+    kind = Kind.FEEDBACK_ANSWER
+    key = f"{kind}:{fb.id}"
+    enqueue(session, NewNotification(key, kind, dossier_id=fb.dossier_id, ref_at=now, payload=payload), now)
+    # The row just queued, or the one a key already held (then the answer is not queued twice).
+    notice = session.scalars(select(Notification).where(Notification.dedupe_key == key)).one()
     audit.record(session, now, answered_by, "feedback.answer", f"feedback:{fb.id}")
     session.flush()
     return fb, notice
@@ -223,31 +208,4 @@ def as_dict(fb: Feedback) -> dict[str, Any]:
         "answer": fb.answer,
         "answered_at": _iso(fb.answered_at),
         "answered_by": fb.answered_by,
-    }
-
-
-def _when(value: object) -> datetime | None:
-    return datetime.fromisoformat(value).astimezone(VN_TZ) if isinstance(value, str) else None
-
-
-def payload_context(kind: str, payload: str | None) -> dict[str, SimpleNamespace | None]:
-    """`feedback` (and `agency` when the feedback is about no dossier) for the feedback kinds' templates."""
-    if kind not in KINDS or not payload:
-        return {"feedback": None, "agency": None}
-    data = json.loads(payload)
-    fb = data.get("feedback") or {}
-    feedback = SimpleNamespace(
-        id=fb.get("id"),
-        text=fb.get("text") or "",
-        created_at=_when(fb.get("created_at")),
-        deadline_at=_when(fb.get("deadline_at")),
-        answer=fb.get("answer"),
-        answered_at=_when(fb.get("answered_at")),
-    )
-    agency = data.get("agency")
-    return {
-        "feedback": feedback,
-        "agency": SimpleNamespace(**{k: agency.get(k) for k in ("code", "name", "phone", "address")})
-        if isinstance(agency, dict)
-        else None,
     }

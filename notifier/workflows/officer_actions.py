@@ -13,6 +13,7 @@ from datetime import datetime, time
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
@@ -114,11 +115,15 @@ def cancel_queued(
 ) -> int:
     """Cancel officer alerts not yet sent that an action made pointless; rows being sent are left alone."""
     stmt = update(Notification).where(
-        Notification.dossier_id == dossier_id, Notification.kind.in_(kinds), Notification.status == "queued"
+        Notification.dossier_id == dossier_id,
+        Notification.kind.in_(kinds),
+        Notification.status == NotificationStatus.QUEUED,
     )
     if ref_at is not None:
         stmt = stmt.where(Notification.ref_at == ref_at)
-    result = session.execute(stmt.values(status="cancelled", error=f"cancelled: {why}", updated_at=now))
+    result = session.execute(
+        stmt.values(status=NotificationStatus.CANCELLED, error=f"cancelled: {why}", updated_at=now)
+    )
     return result.rowcount or 0
 
 

@@ -39,6 +39,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from notifier.rules.clock import VN_TZ
+from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.dossier_facts import dossier_facts
 from notifier.store.models import (
@@ -53,7 +54,6 @@ from notifier.store.models import (
 )
 from notifier.workflows.steps import late_steps
 
-SENT_STATUSES = ("sent", "delivered", "undelivered")
 RESOLVED = (int(Status.RESOLVED), int(Status.RETURNED))
 PRINT_TEMPLATES = Path(__file__).parents[1] / "templates" / "print"
 FORMATS = ("json", "csv", "xlsx", "html")

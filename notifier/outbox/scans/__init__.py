@@ -27,6 +27,7 @@ from notifier.outbox.scans.officers import scan_officer_alerts
 from notifier.outbox.scans.payments import scan_payment_reminders
 from notifier.outbox.scans.status import scan_status_changes
 from notifier.outbox.scans.steps import scan_step_overdue
+from notifier.rules.kinds import Kind
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import ScanState
 
@@ -64,13 +65,14 @@ def _status(run: ScanRun) -> dict[str, int]:
 
 def _payments(run: ScanRun) -> dict[str, int]:
     days = run.settings.reminders.payment_reminder_working_days
-    return {"payment_reminder": scan_payment_reminders(run.session, run.now, run.calendar, days, run.window)}
+    queued = scan_payment_reminders(run.session, run.now, run.calendar, days, run.window)
+    return {str(Kind.PAYMENT_REMINDER): queued}
 
 
 def _apologies(run: ScanRun) -> dict[str, int]:
     return {
-        "overdue_apology": scan_apologies(run.session, run.now, run.window),
-        "new_appointment": scan_new_appointments(run.session, run.now, run.window),
+        str(Kind.OVERDUE_APOLOGY): scan_apologies(run.session, run.now, run.window),
+        str(Kind.NEW_APPOINTMENT): scan_new_appointments(run.session, run.now, run.window),
     }
 
 
@@ -86,7 +88,7 @@ def _digests(run: ScanRun) -> dict[str, int]:
 
 
 def _steps(run: ScanRun) -> dict[str, int]:
-    return {"step_overdue": scan_step_overdue(run.session, run.now)}
+    return {str(Kind.STEP_OVERDUE): scan_step_overdue(run.session, run.now)}
 
 
 # The order they run in; `extra` steps of scan_all run after the citizen and officer scans, before digests.

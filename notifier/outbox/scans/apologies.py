@@ -15,7 +15,11 @@ from notifier.outbox.scans.common import (
     row_values,
     ts_key,
 )
+from notifier.rules.kinds import Kind, audience_of
+from notifier.rules.outbox_status import REACHED_STATUSES
 from notifier.store.models import Dossier, Notification
+
+APOLOGY, NEW_DATE = Kind.OVERDUE_APOLOGY, Kind.NEW_APPOINTMENT
 
 
 def scan_apologies(session: Session, now: datetime, window: Window | None = None) -> int:
@@ -23,9 +27,9 @@ def scan_apologies(session: Session, now: datetime, window: Window | None = None
     window = window or Window(now)
     open_overdue = select(
         *row_values(
-            dedupe_key("overdue_apology", Dossier.id, ts_key(session, Dossier.due_at)),
-            "overdue_apology",
-            "citizen",
+            dedupe_key(APOLOGY, Dossier.id, ts_key(session, Dossier.due_at)),
+            APOLOGY,
+            audience_of(APOLOGY),
             None,
             Dossier.due_at,
             now,
@@ -37,9 +41,9 @@ def scan_apologies(session: Session, now: datetime, window: Window | None = None
     # The agency may set a new date before the scan saw the old one pass: the miss still owes an apology.
     moved = select(
         *row_values(
-            dedupe_key("overdue_apology", Dossier.id, ts_key(session, Dossier.apology_old_due_at)),
-            "overdue_apology",
-            "citizen",
+            dedupe_key(APOLOGY, Dossier.id, ts_key(session, Dossier.apology_old_due_at)),
+            APOLOGY,
+            audience_of(APOLOGY),
             None,
             Dossier.apology_old_due_at,
             now,
@@ -56,18 +60,18 @@ def scan_new_appointments(session: Session, now: datetime, window: Window | None
         select(apology.id)
         .where(
             apology.dossier_id == Dossier.id,
-            apology.kind == "overdue_apology",
+            apology.kind == APOLOGY,
             apology.ref_at == Dossier.apology_old_due_at,
-            apology.status.in_(["sent", "delivered"]),
+            apology.status.in_(REACHED_STATUSES),
             apology.sent_at < Dossier.apology_set_at,
         )
         .exists()
     )
     stmt = select(
         *row_values(
-            dedupe_key("new_appointment", Dossier.id, ts_key(session, Dossier.apology_new_due_at)),
-            "new_appointment",
-            "citizen",
+            dedupe_key(NEW_DATE, Dossier.id, ts_key(session, Dossier.apology_new_due_at)),
+            NEW_DATE,
+            audience_of(NEW_DATE),
             None,
             Dossier.apology_old_due_at,
             now,

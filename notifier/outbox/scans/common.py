@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from notifier.outbox.enqueue import enqueue_select
 from notifier.rules.clock import VN_TZ
+from notifier.rules.kinds import Audience, Kind
+from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE
 from notifier.store.models import AwareDateTime, Dossier
 
@@ -56,7 +58,8 @@ def ts_key(session: Session, column: ColumnElement[datetime]) -> ColumnElement[s
 def dedupe_key(*parts: ColumnElement[str] | str) -> ColumnElement[str]:
     expr: ColumnElement[str] = literal("", String)
     for i, part in enumerate(parts):
-        piece = literal(part, String) if isinstance(part, str) else cast(part, String)
+        # str(): a Kind is written as its plain value, so keys stay what they always were.
+        piece = literal(str(part), String) if isinstance(part, str) else cast(part, String)
         expr = expr + (literal(":", String) if i else literal("", String)) + piece
     return expr
 
@@ -72,25 +75,30 @@ def insert_rows(session: Session, stmt: Select[tuple[object, ...]]) -> int:
 
 def row_values(
     key: ColumnElement[str],
-    kind: ColumnElement[str] | str,
-    audience: str,
+    kind: ColumnElement[str] | Kind,
+    audience: Audience,
     officer_id: ColumnElement[int] | None,
     ref_at: ColumnElement[datetime] | None,
     now: datetime,
 ) -> list[ColumnElement[object]]:
     return [
         key,
-        literal(kind, String) if isinstance(kind, str) else kind,
-        literal(audience, String),
+        literal(str(kind), String) if isinstance(kind, Kind) else kind,
+        literal(str(audience), String),
         Dossier.id,
         officer_id if officer_id is not None else literal(None),
         ref_at if ref_at is not None else literal(None, AwareDateTime()),
-        literal("queued", String),
+        queued_literal(),
         when(now),
         literal(0),
         when(now),
         when(now),
     ]
+
+
+def queued_literal() -> ColumnElement[str]:
+    """The status every scanned row starts in (enqueue's own rule, in SQL)."""
+    return literal(str(NotificationStatus.QUEUED), String)
 
 
 def day_start(d: date) -> datetime:

@@ -8,16 +8,23 @@ dossiers as they are when it goes out (most urgent first, overdue ones at the to
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, String, and_, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from notifier.config import DigestSettings
-from notifier.outbox.scans.common import day_start, dedupe_key, insert_with_payload, open_for_deadline, when
+from notifier.outbox.scans.common import (
+    day_start,
+    dedupe_key,
+    insert_with_payload,
+    open_for_deadline,
+    queued_literal,
+    when,
+)
 from notifier.rules.clock import VN_TZ
-from notifier.rules.kinds import DIGEST_KINDS
+from notifier.rules.kinds import DIGEST_KINDS, Audience, Kind, audience_of
+from notifier.rules.payloads import DigestPayload
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier, Officer
 
@@ -53,7 +60,7 @@ def scan_digests(
     if since is not None and since >= datetime.combine(local.date(), cfg.at, tzinfo=VN_TZ):
         return queued  # an earlier scan today already passed the digest time
     until = window_end(now, calendar, cfg.due_soon_working_days)
-    payload = literal(json.dumps({"day": local.date().isoformat(), "until": until.isoformat()}), String)
+    payload = literal(DigestPayload(day=local.date(), until=until).dump(), String)
     day = local.strftime("%Y%m%d")
     in_window = and_(open_for_deadline(), Dossier.due_at < when(until))
     # Sets computed once (one range scan of the status/due index), not an EXISTS per officer: with a
@@ -63,19 +70,19 @@ def scan_digests(
     has_own = or_(Officer.id.in_(assigned), Officer.agency_id.in_(pooled))
     has_agency = Officer.agency_id.in_(select(Dossier.agency_id).where(in_window))
 
-    for kind, audience, heads, condition in (
-        ("officer_digest", "officer", False, has_own),
-        ("head_digest", "head", True, has_agency),
-    ):
+    conditions = {Kind.OFFICER_DIGEST: has_own, Kind.HEAD_DIGEST: has_agency}
+    for kind in DIGEST_KINDS:
+        audience = audience_of(kind)
+        heads = audience is Audience.HEAD
         stmt = select(
             dedupe_key(kind, day, Officer.id),
-            literal(kind, String),
-            literal(audience, String),
+            literal(str(kind), String),
+            literal(str(audience), String),
             literal(None),
             Officer.id,
             when(now),
             payload,
-            literal("queued", String),
+            queued_literal(),
             when(now),
             literal(0),
             when(now),
@@ -83,7 +90,7 @@ def scan_digests(
         ).where(
             Officer.active,
             Officer.is_head if heads else ~Officer.is_head,
-            true() if cfg.send_empty else condition,
+            true() if cfg.send_empty else conditions[kind],
         )
-        queued[kind] = insert_with_payload(session, stmt)
+        queued[str(kind)] = insert_with_payload(session, stmt)
     return queued

@@ -18,15 +18,16 @@ from notifier.outbox.scans.common import (
     ts_key,
     when,
 )
+from notifier.rules.kinds import Audience, Kind, audience_of
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier, Officer
 
 
-def _officer_alert(
-    session: Session, kind: str, audience: str, condition: ColumnElement[bool], now: datetime, heads: bool
-) -> int:
-    """One row per (dossier, officer): the assigned officer, else every active officer of the agency."""
-    if heads:
+def _officer_alert(session: Session, kind: Kind, condition: ColumnElement[bool], now: datetime) -> int:
+    """One row per (dossier, officer): the assigned officer, else every active officer of the agency; the
+    heads of the agency when the kind is for heads."""
+    audience = audience_of(kind)
+    if audience is Audience.HEAD:
         joins = [and_(Officer.agency_id == Dossier.agency_id, Officer.is_head)]
     else:
         # Two statements rather than one join on "assigned OR (unassigned AND same agency)": the OR keeps
@@ -74,36 +75,30 @@ def scan_officer_alerts(
 
     last = window.last
     return {
-        "due_soon": _officer_alert(
+        str(Kind.DUE_SOON): _officer_alert(
             session,
-            "due_soon",
-            "officer",
+            Kind.DUE_SOON,
             and_(
                 open_,
                 Dossier.due_at >= when(now),
                 window.crossed(Dossier.due_at, soon_at(now), soon_at(last) if last else None),
             ),
             now,
-            heads=False,
         ),
-        "overdue_alert": _officer_alert(
+        str(Kind.OVERDUE_ALERT): _officer_alert(
             session,
-            "overdue_alert",
-            "officer",
+            Kind.OVERDUE_ALERT,
             and_(open_, window.crossed(Dossier.due_at, now, last)),
             now,
-            heads=False,
         ),
-        "escalation": _officer_alert(
+        str(Kind.ESCALATION): _officer_alert(
             session,
-            "escalation",
-            "head",
+            Kind.ESCALATION,
             and_(
                 open_,
                 Dossier.due_at < when(now),
                 window.crossed(Dossier.due_at, esc_at(now), esc_at(last) if last else None),
             ),
             now,
-            heads=True,
         ),
     }

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.outbox.scans.common import Window, day_start, dedupe_key, insert_rows, row_values, ts_key
+from notifier.rules.kinds import Kind, audience_of
 from notifier.rules.statuses import Status
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier
@@ -24,9 +25,9 @@ def scan_payment_reminders(
     last_cutoff = cutoff_at(window.last) if window.last else None
     stmt = select(
         *row_values(
-            dedupe_key("payment_reminder", Dossier.id, ts_key(session, Dossier.status_changed_at)),
-            "payment_reminder",
-            "citizen",
+            dedupe_key(Kind.PAYMENT_REMINDER, Dossier.id, ts_key(session, Dossier.status_changed_at)),
+            Kind.PAYMENT_REMINDER,
+            audience_of(Kind.PAYMENT_REMINDER),
             None,
             Dossier.status_changed_at,
             now,

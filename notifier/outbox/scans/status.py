@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from notifier.outbox.scans.common import dedupe_key, insert_rows, row_values, when
-from notifier.rules.statuses import STATUS_KIND
+from notifier.rules.kinds import STATUS_KINDS, Audience
 from notifier.store.models import Dossier, DossierEvent
 
 # How old a status change may be and still be announced: importing last year's archive must not text
@@ -21,14 +21,14 @@ def scan_status_changes(session: Session, now: datetime) -> int:
     high = session.scalar(select(func.max(DossierEvent.id)).where(DossierEvent.pending))
     if high is None:
         return 0
-    kinds = {code: kind for code, kind in STATUS_KIND.items()}
-    kind_expr = case(*[(DossierEvent.to_status == int(code), kind) for code, kind in kinds.items()])
+    kinds = STATUS_KINDS
+    kind_expr = case(*[(DossierEvent.to_status == int(code), str(kind)) for code, kind in kinds.items()])
     stmt = (
         select(
             *row_values(
                 dedupe_key(kind_expr, Dossier.id, "e", DossierEvent.id),
                 kind_expr,
-                "citizen",
+                Audience.CITIZEN,  # every status notice is a citizen's (tests/test_vocabulary.py)
                 None,
                 DossierEvent.occurred_at,
                 now,

@@ -12,10 +12,14 @@ from notifier.outbox.scans.common import (
     insert_with_payload,
     json_payload,
     open_for_deadline,
+    queued_literal,
     ts_key,
     when,
 )
+from notifier.rules.kinds import Kind, audience_of
 from notifier.store.models import Dossier, DossierStep, Officer
+
+STEP = Kind.STEP_OVERDUE
 
 
 def scan_step_overdue(session: Session, now: datetime) -> int:
@@ -30,14 +34,14 @@ def scan_step_overdue(session: Session, now: datetime) -> int:
     )
     stmt = (
         select(
-            dedupe_key("step_overdue", DossierStep.id, ts_key(session, DossierStep.deadline), Officer.id),
-            literal("step_overdue"),
-            literal("officer"),
+            dedupe_key(STEP, DossierStep.id, ts_key(session, DossierStep.deadline), Officer.id),
+            literal(str(STEP)),
+            literal(str(audience_of(STEP))),
             Dossier.id,
             Officer.id,
             DossierStep.deadline,
             json_payload("step_id", DossierStep.id),
-            literal("queued"),
+            queued_literal(),
             when(now),
             literal(0),
             when(now),

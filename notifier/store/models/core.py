@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from notifier.rules.outbox_status import NotificationStatus
 from notifier.store.models.base import Base, BigId
 
 
@@ -165,7 +166,7 @@ class Notification(Base):
     ref_at: Mapped[datetime | None]
     # What a kind needs beyond the dossier (a feedback answer, a digest's items, a step), as JSON text.
     payload: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=str(NotificationStatus.QUEUED))
     not_before: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]

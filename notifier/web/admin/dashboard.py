@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.responses import Response
 
 from notifier.rules.clock import VN_TZ
+from notifier.rules.outbox_status import MISSED_STATUSES, PENDING_STATUSES, REACHED_STATUSES
+from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.statuses import OPEN_FOR_DEADLINE
 from notifier.store.dossier_facts import dossier_facts
 from notifier.store.models import Agency, Dossier, Notification, Officer
@@ -68,29 +70,29 @@ def figures(session: Session, viewer: Viewer, now: datetime) -> Figures:
     for ch, status, count in rows:
         f.today.setdefault(ch, {})[status] = count
         seen_statuses.add(status)
-        if status in ("sent", "delivered"):
+        if status in REACHED_STATUSES:
             f.sent_today += count
-        if status in ("failed", "undelivered"):
+        if status in MISSED_STATUSES:
             f.failed_today += count
-    order = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled")
+    order = tuple(S)
     f.statuses = [s for s in order if s in seen_statuses] + sorted(seen_statuses - set(order))
 
     queue = session.execute(
         _scoped(
             viewer,
             select(
-                func.count().filter(and_(Notification.status == "queued", Notification.not_before <= now)),
-                func.count().filter(and_(Notification.status == "queued", Notification.not_before > now)),
-                func.count().filter(Notification.status == "sending"),
+                func.count().filter(and_(Notification.status == S.QUEUED, Notification.not_before <= now)),
+                func.count().filter(and_(Notification.status == S.QUEUED, Notification.not_before > now)),
+                func.count().filter(Notification.status == S.SENDING),
             ),
-        ).where(Notification.status.in_(("queued", "sending")))
+        ).where(Notification.status.in_(PENDING_STATUSES))
     ).one()
     f.queue_due, f.queue_later, f.sending = (int(v or 0) for v in queue)
 
     f.recent_failures = list(
         session.scalars(
             _scoped(viewer, select(Notification))
-            .where(Notification.status.in_(("failed", "undelivered")))
+            .where(Notification.status.in_(MISSED_STATUSES))
             .options(selectinload(Notification.dossier))
             .order_by(Notification.updated_at.desc(), Notification.id.desc())
             .limit(8)

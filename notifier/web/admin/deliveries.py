@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from notifier.rules.clock import VN_TZ
-from notifier.rules.rendering import KINDS
+from notifier.rules.kinds import REGISTRY
+from notifier.rules.outbox_status import NotificationStatus
 from notifier.store import audit
 from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer
 from notifier.web.admin import labels
@@ -27,8 +28,9 @@ from notifier.web.admin.web import flash, mask_address, page, phone_or_none
 router = APIRouter()
 
 PAGE_SIZE = 50
-STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled")
-RETRYABLE = ("failed",)
+STATUSES: tuple[NotificationStatus, ...] = tuple(NotificationStatus)
+# "Gửi lại": the statuses the transition table lets an admin put back in the queue (tests check it).
+RETRYABLE: tuple[NotificationStatus, ...] = (NotificationStatus.FAILED,)
 
 _NotifOfficer = aliased(Officer)
 
@@ -200,7 +202,7 @@ def log_page(request: Request, viewer: AnyViewer) -> Response:
         rows=rows,
         total=total,
         pages=pages,
-        kinds=list(KINDS),
+        kinds=list(REGISTRY),
         statuses=STATUSES,
         channels=channels,
         retryable=RETRYABLE,
@@ -298,7 +300,7 @@ def retry(session: Session, viewer: Viewer, notification_id: int, now: datetime)
         update(Notification)
         .where(Notification.id == n.id, Notification.status.in_(RETRYABLE))
         .values(
-            status="queued",
+            status=NotificationStatus.QUEUED,
             attempts=0,
             not_before=now,
             error=None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from notifier.outbox.context import build_context
+from notifier.outbox.enqueue import NewNotification, enqueue
 from notifier.outbox.views import dossier_view
-from notifier.rules.rendering import CHANNEL_TYPES, KINDS, TemplateError, load_template_files, sample_context
+from notifier.rules.kinds import REGISTRY, Audience, Kind, audience_of, is_kind, kind_info
+from notifier.rules.payloads import TestPayload, TestTarget
+from notifier.rules.rendering import CHANNEL_TYPES, TemplateError, load_template_files, sample_context
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store import templates as template_store
@@ -71,7 +73,7 @@ def resolve(
 
     An agency user who names no agency means their own: they edit their agency's override.
     """
-    if kind not in KINDS or channel_type not in CHANNEL_TYPES:
+    if not is_kind(kind) or channel_type not in CHANNEL_TYPES:
         raise NotFound(f"mẫu {kind}/{channel_type}")
     code = (agency_code or "").strip() or (None if viewer.is_admin else viewer.agency_code)
     if code is None:
@@ -153,28 +155,26 @@ def dossier_context(
     session: Session, dossier: Dossier, kind: str, calendar: WorkCalendar, now: datetime
 ) -> dict[str, Any]:
     """What the dispatcher would pass for this dossier, built the same way (notifier.outbox.context)."""
-    audience = KINDS[kind]
+    info = kind_info(kind)
+    audience = info.audience
     officer: Officer | None = None
-    if audience == "officer":
+    if audience is Audience.OFFICER:
         officer = dossier.officer or session.scalar(
             select(Officer).where(Officer.agency_id == dossier.agency_id, Officer.active).order_by(Officer.id)
         )
-    elif audience == "head":
+    elif audience is Audience.HEAD:
         officer = session.scalar(
             select(Officer)
             .where(Officer.agency_id == dossier.agency_id, Officer.is_head, Officer.active)
             .order_by(Officer.id)
         )
     # An apology's preview is about the appointment the latest apology moved (else the current one).
-    ref_at = (
-        dossier_view(dossier, calendar, now).missed_due_at
-        if kind in ("overdue_apology", "new_appointment")
-        else None
-    )
-    # Never added to the session: it only carries the relationships build_context reads.
-    probe = Notification(kind=kind, audience=audience, ref_at=ref_at, dossier=dossier, officer=officer)
+    ref_at = dossier_view(dossier, calendar, now).missed_due_at if info.about_missed_appointment else None
+    # Never added to the session: it only carries the relationships build_context reads (not an outbox
+    # row, so not made by outbox.enqueue; tests/test_enqueue.py allows it by name).
+    probe = Notification(kind=kind, audience=str(audience), ref_at=ref_at, dossier=dossier, officer=officer)
     context = build_context(probe, calendar, now)
-    if kind.endswith("_digest") and context["dossier"] is not None:
+    if info.digest and context["dossier"] is not None:
         context["items"] = [context["dossier"]]
     return context
 
@@ -242,7 +242,7 @@ def template_list(request: Request, viewer: AnyViewer, agency: str | None = None
                 raise NotFound(f"đơn vị {code}")
         latest = latest_by_family(session)
     rows = []
-    for kind, audience in KINDS.items():
+    for kind, info in REGISTRY.items():
         cells = []
         for ct in CHANNEL_TYPES:
             province = latest.get((kind, ct, None))
@@ -258,7 +258,7 @@ def template_list(request: Request, viewer: AnyViewer, agency: str | None = None
                     "overrides": overrides,
                 }
             )
-        rows.append({"kind": kind, "audience": audience, "cells": cells})
+        rows.append({"kind": str(kind), "audience": info.audience, "cells": cells})
     return page(
         request,
         "templates_list.html",
@@ -312,7 +312,7 @@ def _editor(
         dossier_code=dossier_code,
         dossiers=dossiers,
         price=service.settings.admin.sms_price_vnd,
-        audience=KINDS[target.kind],
+        audience=audience_of(target.kind),
     )
 
 
@@ -549,34 +549,26 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
                     "error",
                 )
             now = service.clock.now()
-            payload = {
-                "test": {
-                    "by": viewer.username,
-                    "agency_id": target.agency_id,
-                    "phone": viewer.phone,
-                    "telegram_chat_id": viewer.telegram_chat_id,
-                    "email": viewer.email,
-                }
-            }
-            n = Notification(
-                dedupe_key=f"test:{viewer.username}:{uuid.uuid4().hex}",
-                kind=kind,
-                audience=KINDS[kind],
-                payload=json.dumps(payload, ensure_ascii=False),
-                status="queued",
-                not_before=now,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
+            payload = TestPayload(
+                test=TestTarget(
+                    by=viewer.username,
+                    agency_id=target.agency_id,
+                    phone=viewer.phone,
+                    telegram_chat_id=viewer.telegram_chat_id,
+                    email=viewer.email,
+                )
             )
-            session.add(n)
-            session.flush()
-            audit.record(session, now, viewer.username, "template.test", target.name, notification_id=n.id)
-            route = ", ".join(service.settings.routing.for_audience(KINDS[kind]))
+            key = f"test:{viewer.username}:{uuid.uuid4().hex}"
+            new_id = enqueue(session, NewNotification(key, Kind(kind), payload=payload), now)
+            if new_id is None:  # the key carries a fresh uuid: only a bug can repeat it
+                raise RuntimeError(f"test send {key}: the dedupe key is already in the outbox")
+            audit.record(session, now, viewer.username, "template.test", target.name, notification_id=new_id)
+            audience = audience_of(kind)
+            route = ", ".join(service.settings.routing.for_audience(audience))
             return (
                 target,
-                f"Đã xếp tin thử số {n.id} vào hàng đợi, gửi qua kênh của đối tượng "
-                f"'{KINDS[kind]}' ({route}) với dữ liệu mẫu và bản mẫu đã lưu.",
+                f"Đã xếp tin thử số {new_id} vào hàng đợi, gửi qua kênh của đối tượng "
+                f"'{audience}' ({route}) với dữ liệu mẫu và bản mẫu đã lưu.",
                 "ok",
             )
 

@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-KIND_LABELS: dict[str, str] = {
-    "received": "Tiếp nhận hồ sơ",
-    "rejected": "Không tiếp nhận hồ sơ",
-    "supplement_requested": "Yêu cầu bổ sung hồ sơ",
-    "payment_requested": "Yêu cầu nộp phí, lệ phí",
-    "payment_reminder": "Nhắc nộp phí, lệ phí",
-    "overdue_apology": "Xin lỗi do trễ hẹn",
-    "new_appointment": "Hẹn lại ngày trả kết quả",
-    "result_ready": "Đã có kết quả",
-    "returned": "Đã trả kết quả",
-    "withdrawn": "Rút hồ sơ",
-    "stopped": "Dừng xử lý",
-    "due_soon": "Sắp đến hạn (cán bộ)",
-    "overdue_alert": "Quá hạn (cán bộ)",
-    "escalation": "Báo lãnh đạo hồ sơ quá hạn",
-    "officer_digest": "Tổng hợp hằng ngày (cán bộ)",
-    "head_digest": "Tổng hợp hằng ngày (lãnh đạo)",
-}
+from notifier.rules.kinds import REGISTRY, Audience
+from notifier.rules.outbox_status import AttemptOutcome, NotificationStatus
+
+# The label lives in the kind registry, beside the kind's audience and flags.
+KIND_LABELS: dict[str, str] = {str(kind): info.label for kind, info in REGISTRY.items()}
 
 CHANNEL_TYPE_LABELS: dict[str, str] = {"sms": "SMS", "chat": "Tin nhắn chat", "email": "Thư điện tử"}
 
-AUDIENCE_LABELS: dict[str, str] = {"citizen": "Công dân", "officer": "Cán bộ", "head": "Lãnh đạo"}
+AUDIENCE_LABELS: dict[str, str] = {
+    Audience.CITIZEN: "Công dân",
+    Audience.OFFICER: "Cán bộ",
+    Audience.HEAD: "Lãnh đạo",
+}
 
 STATUS_LABELS: dict[str, str] = {
-    "queued": "Chờ gửi",
-    "sending": "Đang gửi",
-    "sent": "Đã gửi",
-    "delivered": "Đã nhận",
-    "undelivered": "Không đến được",
-    "failed": "Thất bại",
-    "cancelled": "Đã hủy",
+    NotificationStatus.QUEUED: "Chờ gửi",
+    NotificationStatus.SENDING: "Đang gửi",
+    NotificationStatus.SENT: "Đã gửi",
+    NotificationStatus.DELIVERED: "Đã nhận",
+    NotificationStatus.UNDELIVERED: "Không đến được",
+    NotificationStatus.FAILED: "Thất bại",
+    NotificationStatus.CANCELLED: "Đã hủy",
 }
 
 OUTCOME_LABELS: dict[str, str] = {
-    "sent": "Đã gửi",
-    "transient": "Lỗi tạm thời",
-    "permanent": "Lỗi vĩnh viễn",
-    "skipped": "Bỏ qua",
+    AttemptOutcome.SENT: "Đã gửi",
+    AttemptOutcome.TRANSIENT: "Lỗi tạm thời",
+    AttemptOutcome.PERMANENT: "Lỗi vĩnh viễn",
+    AttemptOutcome.SKIPPED: "Bỏ qua",
 }
 
 MEDIUM_LABELS: dict[str, str] = {
