@@ -1,6 +1,6 @@
 """The channel protocol: send one rendered message to one recipient, return the provider's id or raise.
 
-What every channel has is `Channel`; what only some channels can do (webhooks,
+What every channel has is `Channel`, constructor included; what only some channels can do (webhooks,
 template data, state in the database, rate limits, an SMS budget) is in `notifier.channels.abilities`.
 """
 
@@ -85,10 +85,15 @@ class ChannelSettings(BaseModel):
 
 @runtime_checkable
 class Channel(Protocol):
+    """One provider. The registry builds it as `cls(settings, clock, instance_name=...)`, where `settings`
+    is an instance of the class's `settings_model` validated from the `[channels.NAME]` table."""
+
     name: ClassVar[str]
     medium: ClassVar[str]  # what an opt-out applies to: sms, telegram, zalo, email, file
     settings_model: ClassVar[type[ChannelSettings]]
     channel_type: str  # which template family: sms, chat or email
+
+    def __init__(self, settings: ChannelSettings, clock: Clock, instance_name: str | None = None) -> None: ...
 
     def address_for(self, recipient: Recipient) -> str | None: ...
 
