@@ -19,11 +19,23 @@ from importlib import invalidate_caches
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 
+from notifier.channels.abilities import (
+    HasRateLimits,
+    HasSmsBudget,
+    KeepsState,
+    TakesInbound,
+    TakesReceipts,
+    WantsTemplateData,
+)
 from notifier.channels.registry import available
 from notifier.rules.clock import FixedClock
+from notifier.rules.ratelimit import Limits
+from notifier.rules.smsbudget import SmsBudget
+from notifier.web.api import create_app
 from tests.factories import dossier, ts
 from tests.fakes.helpers import build, notes, received_dossier
 from tests.fakes.server import FakeServer
@@ -97,9 +109,28 @@ async def test_installed_gateway_is_found_by_name_and_used_by_routing(
     [n] = notes(svc)
     [got] = gateway.received
     assert got["msisdn"] == "84912345678" and got["ref"] == f"notifier-{n.id}"
-    # the plugin's own `khong_dau` setting is honoured by the dispatcher's SMS economics
+    # the plugin declares HasSmsBudget: its `khong_dau` setting is honoured by the dispatcher's SMS economics
     assert got["message"].startswith("So Tu phap thanh pho Hai Phong: Ho so")
     assert (n.channel, n.provider_id, n.segments) == ("sms_haiphong", "hp-1", 1)
+
+
+async def test_the_installed_gateway_has_the_abilities_it_declares_and_no_others(
+    db_url: str, tmp_path: Path, clock: FixedClock, site: Path, gateway: FakeGateway
+) -> None:
+    table = {"base_url": gateway.url, "max_segments_by_kind": {"overdue_apology": 3}}
+    svc = build(db_url, tmp_path, clock, {"sms_haiphong": table}, citizen=["sms_haiphong"])
+    channel = svc.channels.get("sms_haiphong")
+    has = {a.__name__ for a in (HasRateLimits, HasSmsBudget, KeepsState, TakesInbound, TakesReceipts,
+                                WantsTemplateData) if isinstance(channel, a)}  # fmt: skip
+    assert has == {"HasRateLimits", "HasSmsBudget"}
+    assert isinstance(channel, HasRateLimits) and isinstance(channel, HasSmsBudget)
+    assert channel.rate_limits() == Limits(rate_per_second=20.0)
+    assert channel.sms_budget("overdue_apology") == SmsBudget(True, 3)
+    # No webhooks declared: the web app does not ask the plugin to read one.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(svc)), base_url="http://t") as c:
+        receipt, inbound = await c.post("/webhooks/sms_haiphong/receipt"), await c.post("/webhooks/sms_haiphong/inbound")
+        assert (receipt.status_code, receipt.json()["detail"]) == (404, "channel 'sms_haiphong': takes no delivery receipts")
+        assert (inbound.status_code, inbound.json()["detail"]) == (404, "channel 'sms_haiphong': takes no inbound messages")
 
 
 async def test_a_separate_notifier_process_uses_the_installed_gateway(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from notifier.rules.smsbudget import fit_for_channel, fit_sms, segment_limit
+from notifier.rules.smsbudget import SmsBudget, fit_sms, segment_limit
 
 # Two UCS-2 parts with diacritics, one GSM-7 part without.
 MEDIUM = (
@@ -70,13 +68,19 @@ def test_bad_settings_are_named() -> None:
 
 
 def test_per_kind_budget_wins_over_the_channel_budget() -> None:
-    settings = SimpleNamespace(khong_dau="auto", max_segments=1, max_segments_by_kind={"overdue_apology": 3})
-    assert segment_limit(settings, "overdue_apology") == 3
-    assert segment_limit(settings, "received") == 1
-    assert fit_for_channel(MEDIUM, settings, "overdue_apology").text == MEDIUM
-    assert fit_for_channel(MEDIUM, settings, "received").folded
+    by_kind = {"overdue_apology": 3}
+    assert segment_limit("overdue_apology", 1, by_kind) == 3
+    assert segment_limit("received", 1, by_kind) == 1
+    assert segment_limit("received", None, by_kind) is None
+    assert SmsBudget("auto", segment_limit("overdue_apology", 1, by_kind)).fit(MEDIUM).text == MEDIUM
+    assert SmsBudget("auto", segment_limit("received", 1, by_kind)).fit(MEDIUM).folded
 
 
-def test_channels_without_the_settings_send_text_unchanged() -> None:
-    fit = fit_for_channel(MEDIUM, SimpleNamespace(), "received")
+def test_the_default_budget_sends_text_unchanged() -> None:
+    fit = SmsBudget().fit(MEDIUM)
     assert fit.text == MEDIUM and fit.segments == 2 and not fit.over_budget
+
+
+def test_a_budget_checks_its_values_like_fit_sms() -> None:
+    with pytest.raises(ValueError, match="max_segments: value 0"):
+        SmsBudget(True, 0).fit(MEDIUM)

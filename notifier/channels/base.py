@@ -1,4 +1,8 @@
-"""The channel protocol: send one rendered message to one recipient, return the provider's id or raise."""
+"""The channel protocol: send one rendered message to one recipient, return the provider's id or raise.
+
+What every channel has is `Channel`, constructor included; what only some channels can do (webhooks,
+template data, state in the database, rate limits, an SMS budget) is in `notifier.channels.abilities`.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ class Message:
     # (label, callback data) pairs: chat channels show them as buttons, the others ignore them
     buttons: tuple[tuple[str, str], ...] = ()
     # Structured fields for channels that send a provider template rather than text (Zalo ZNS): filled by
-    # the dispatcher from the render context for channels with `wants_data = True`, None for the others.
+    # the dispatcher from the render context for channels that declare `WantsTemplateData`, else None.
     data: Mapping[str, str] | None = None
 
     @property
@@ -76,14 +80,20 @@ class ChannelSettings(BaseModel):
 
     plugin: str | None = None  # run a plugin under another name, e.g. two SMS gateways
     enabled: bool = True
+    template: str | None = None  # template family (sms, chat, email); the class's default when unset
 
 
 @runtime_checkable
 class Channel(Protocol):
+    """One provider. The registry builds it as `cls(settings, clock, instance_name=...)`, where `settings`
+    is an instance of the class's `settings_model` validated from the `[channels.NAME]` table."""
+
     name: ClassVar[str]
     medium: ClassVar[str]  # what an opt-out applies to: sms, telegram, zalo, email, file
     settings_model: ClassVar[type[ChannelSettings]]
     channel_type: str  # which template family: sms, chat or email
+
+    def __init__(self, settings: ChannelSettings, clock: Clock, instance_name: str | None = None) -> None: ...
 
     def address_for(self, recipient: Recipient) -> str | None: ...
 
@@ -104,7 +114,7 @@ class BaseChannel:
         self.settings = settings
         self.clock = clock
         self.instance_name = instance_name or self.name
-        self.channel_type = getattr(settings, "template", None) or self.default_channel_type
+        self.channel_type = settings.template or self.default_channel_type
 
     def address_for(self, recipient: Recipient) -> str | None:
         raise NotImplementedError

@@ -11,6 +11,8 @@ from typing import Generic, Literal, TypeVar
 from pydantic import Field, field_validator
 
 from notifier.channels.base import ChannelSettings
+from notifier.rules.ratelimit import Limits
+from notifier.rules.smsbudget import SmsBudget, segment_limit
 
 
 def env_secret(var: str | None, setting: str) -> str | None:
@@ -31,9 +33,8 @@ def check_env(value: str | None) -> str | None:
 
 
 class ProviderSettings(ChannelSettings):
-    """Every provider plugin: template family, HTTP timeout and rate limits (see notifier.rules.ratelimit)."""
+    """Every provider plugin: HTTP timeout and rate limits (see notifier.rules.ratelimit)."""
 
-    template: str | None = None
     timeout_seconds: float = Field(10.0, gt=0)
     rate_per_second: float | None = Field(None, gt=0)
     burst: int | None = Field(None, ge=1)
@@ -52,6 +53,16 @@ class ProviderSettings(ChannelSettings):
     def webhook_url(self, channel: str, hook: str) -> str | None:
         return f"{self.public_base_url}/webhooks/{channel}/{hook}" if self.public_base_url else None
 
+    def rate_limits(self) -> Limits:
+        """What a channel declaring `HasRateLimits` hands the dispatcher's rate limiter."""
+        return Limits(
+            rate_per_second=self.rate_per_second,
+            burst=self.burst,
+            per_recipient_per_second=self.per_recipient_per_second,
+            per_recipient_burst=self.per_recipient_burst,
+            max_wait_seconds=self.max_wait_seconds,
+        )
+
 
 class SmsSettings(ProviderSettings):
     """SMS economics: fold to không dấu and a segment budget (see notifier.rules.smsbudget)."""
@@ -59,6 +70,10 @@ class SmsSettings(ProviderSettings):
     khong_dau: bool | Literal["auto"] = False
     max_segments: int | None = Field(None, ge=1)
     max_segments_by_kind: dict[str, int] = Field(default_factory=dict)
+
+    def sms_budget(self, kind: str) -> SmsBudget:
+        """What a channel declaring `HasSmsBudget` hands the dispatcher for one kind of message."""
+        return SmsBudget(self.khong_dau, segment_limit(kind, self.max_segments, self.max_segments_by_kind))
 
 
 T = TypeVar("T")

@@ -23,6 +23,7 @@ from notifier.channels.base import (
     TransientError,
 )
 from notifier.channels.common import ProviderSettings, check_env, env_secret
+from notifier.rules.ratelimit import Limits
 
 
 class EmailSettings(ProviderSettings):
@@ -64,6 +65,9 @@ class EmailChannel(BaseChannel):
 
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.email
+
+    def rate_limits(self) -> Limits:
+        return self.s.rate_limits()
 
     def message_id(self, notification_id: int) -> str:
         return f"<notifier-{notification_id}@{self._domain}>"

@@ -37,6 +37,8 @@ from notifier.channels.webhook import (
     notification_id_from,
 )
 from notifier.rules.phones import InvalidPhone, to_national
+from notifier.rules.ratelimit import Limits
+from notifier.rules.smsbudget import SmsBudget
 from notifier.rules.smstext import is_gsm7
 
 # A few kept-alive connections, all reused: httpx's default (100 open, 20 kept) opens and closes a TCP
@@ -105,6 +107,12 @@ class EsmsSms(BaseChannel):
 
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.phone
+
+    def rate_limits(self) -> Limits:
+        return self.s.rate_limits()
+
+    def sms_budget(self, kind: str) -> SmsBudget:
+        return self.s.sms_budget(kind)
 
     def callback_url(self) -> str | None:
         """Where the gateway reports delivery; none without a token, since unsigned callbacks are refused."""

@@ -1,9 +1,15 @@
-"""Find channel classes by name through the `notifier.channels` entry-point group."""
+"""Find channel classes by name through the `notifier.channels` entry-point group, and build them.
+
+A class is built through the `Channel` protocol's constructor, `cls(settings, clock, instance_name=NAME)`,
+with `settings` validated by the class's own `settings_model`. What an entry point loads is checked
+against the protocol first, so a plugin that does not fit is named with what it lacks.
+"""
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -11,6 +17,8 @@ from notifier.channels.base import Channel, ChannelSettings
 from notifier.rules.clock import Clock
 
 GROUP = "notifier.channels"
+# What the protocol asks of the class itself, before it is built (`channel_type` is set by the constructor).
+CLASS_MEMBERS = ("name", "medium", "settings_model", "address_for", "send", "aclose")
 
 
 class UnknownChannel(LookupError):
@@ -25,6 +33,14 @@ class ChannelConfigError(ValueError):
     pass
 
 
+class NotAChannel(ChannelConfigError):
+    """An entry point that does not load a class fitting the Channel protocol."""
+
+    def __init__(self, plugin: str, target: str, problem: str) -> None:
+        super().__init__(f"channel plugin '{plugin}' ({target}): {problem}")
+        self.plugin = plugin
+
+
 def available() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
@@ -33,24 +49,43 @@ def load_class(plugin: str) -> type[Channel]:
     eps = available()
     if plugin not in eps:
         raise UnknownChannel(plugin, sorted(eps))
-    cls = eps[plugin].load()
-    return cls  # type: ignore[no-any-return]
+    target = eps[plugin].value
+    loaded = eps[plugin].load()
+    if not inspect.isclass(loaded):
+        raise NotAChannel(plugin, target, f"not a class but {type(loaded).__name__}")
+    found: Any = loaded  # checked member by member below
+    missing = [m for m in CLASS_MEMBERS if m not in dir(found)]
+    if missing:
+        raise NotAChannel(plugin, target, f"lacks {', '.join(missing)} of the Channel protocol")
+    if not (inspect.isclass(found.settings_model) and issubclass(found.settings_model, ChannelSettings)):
+        raise NotAChannel(plugin, target, "settings_model is not a subclass of ChannelSettings")
+    try:
+        # The constructor is part of the protocol: it must take what `build` passes (the shape only).
+        inspect.signature(found).bind(None, None, instance_name=plugin)
+    except TypeError as exc:
+        raise NotAChannel(
+            plugin, target, f"constructor does not take (settings, clock, instance_name): {exc}"
+        ) from exc
+    return cast(type[Channel], found)
 
 
 def build(name: str, table: dict[str, Any], clock: Clock) -> Channel:
     """Instantiate the channel configured under [channels.NAME]."""
     plugin = table.get("plugin") or name
     cls = load_class(plugin)
-    model: type[ChannelSettings] = getattr(cls, "settings_model", ChannelSettings)
     try:
-        settings = model.model_validate(table)
+        settings = cls.settings_model.model_validate(table)
     except ValidationError as exc:
         problems = "; ".join(
             f"field {'.'.join(str(p) for p in err['loc'])}: value {err.get('input')!r}: {err['msg']}"
             for err in exc.errors()
         )
         raise ChannelConfigError(f"[channels.{name}] {problems}") from exc
-    return cls(settings, clock, instance_name=name)  # type: ignore[call-arg]
+    channel = cls(settings, clock, instance_name=name)
+    if not isinstance(channel, Channel):  # e.g. a constructor that never set channel_type
+        target = f"{cls.__module__}:{cls.__qualname__}"
+        raise NotAChannel(plugin, target, "what its constructor built does not satisfy the Channel protocol")
+    return channel
 
 
 class Channels:

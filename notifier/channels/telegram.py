@@ -41,6 +41,7 @@ from notifier.channels.base import (
     TransientError,
 )
 from notifier.channels.common import LoopBound, ProviderSettings, check_env, env_secret
+from notifier.rules.ratelimit import Limits
 
 # A bad request that is about the chat (not the text): another channel may still reach the person.
 _CHAT_GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked", "have no rights")
@@ -94,6 +95,9 @@ class TelegramChannel(BaseChannel):
 
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.telegram_chat_id
+
+    def rate_limits(self) -> Limits:
+        return self.s.rate_limits()
 
     @staticmethod
     def keyboard(buttons: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:

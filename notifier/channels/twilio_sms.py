@@ -37,6 +37,8 @@ from notifier.channels.webhook import (
     WebhookReply,
     WebhookRequest,
 )
+from notifier.rules.ratelimit import Limits
+from notifier.rules.smsbudget import SmsBudget
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) that say "not this recipient".
 INVALID_NUMBER = {21211, 21214, 21217, 21407, 21408, 21612, 21614}
@@ -99,6 +101,12 @@ class TwilioSms(BaseChannel):
 
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.phone
+
+    def rate_limits(self) -> Limits:
+        return self.s.rate_limits()
+
+    def sms_budget(self, kind: str) -> SmsBudget:
+        return self.s.sms_budget(kind)
 
     def callback_url(self, notification_id: int) -> str | None:
         base = self.s.status_callback_url or self.s.webhook_url(self.instance_name, "receipt")

@@ -1,12 +1,12 @@
-"""What a channel plugin implements to take delivery receipts and inbound SMS from its provider.
+"""What a channel reads from and answers to its provider's webhooks: delivery receipts and inbound SMS.
 
 The web layer (notifier.web.webhooks) turns an HTTP request into a `WebhookRequest` and hands it to the
 channel configured under that name; the channel checks the provider's signature or token and returns
-plain data. Plugins implement only the methods they need:
+plain data. A channel takes only the webhooks it declares (notifier.channels.abilities):
 
-- `parse_receipts(request) -> list[Receipt]`
-- `parse_inbound(request) -> InboundSms`, and `async inbound_reply(inbound, text, reply_id)` returning the
-  webhook response (TwiML for Twilio) or None after sending the reply through the provider's API.
+- `TakesReceipts`: `parse_receipts(request) -> list[Receipt]`
+- `TakesInbound`: `parse_inbound(request) -> InboundSms`, and `async inbound_reply(inbound, text, reply_id)`
+  returning the webhook response (TwiML for Twilio) or None after sending the reply through the provider.
 
 Anything that fails the provider's check raises `WebhookRejected`: the request gets 403 and changes nothing.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 ReceiptStatus = Literal["sent", "delivered", "undelivered", "failed"]
 
@@ -67,18 +67,6 @@ class InboundSms:
 class WebhookReply:
     body: str
     media_type: str = "text/plain; charset=utf-8"
-
-
-@runtime_checkable
-class ReceiptSource(Protocol):
-    def parse_receipts(self, request: WebhookRequest) -> list[Receipt]: ...
-
-
-@runtime_checkable
-class InboundSource(Protocol):
-    def parse_inbound(self, request: WebhookRequest) -> InboundSms: ...
-
-    async def inbound_reply(self, inbound: InboundSms, text: str, reply_id: str) -> WebhookReply | None: ...
 
 
 def notification_id_from(key: str | None) -> int | None:

@@ -3,13 +3,13 @@
 ZNS sends structured data, not our text: for each kind, config names the approved `template_id` and how
 to fill each template parameter from the render context (a Jinja expression, validated at start-up like
 any template). The dispatcher renders those into `Message.data` (this channel declares
-`wants_data = True`); a kind without a ZNS template is skipped so routing moves to the next channel.
+`WantsTemplateData`); a kind without a ZNS template is skipped so routing moves to the next channel.
 Values are cut to the parameter's limit (default 30 characters; ZNS allows 30 for names, codes and
 statuses, 15 for phones, 200 for addresses).
 
 Phones go as `84…`; `tracking_id` is our notification id. Access tokens last about a day and the refresh
-token is single-use, so refreshed tokens are stored (`provider_tokens`, via `bind_storage`) and shared by
-all workers; an "access token invalid" answer (-124) refreshes once and retries.
+token is single-use, so refreshed tokens are stored (`provider_tokens`; the channel declares `KeepsState`)
+and shared by all workers; an "access token invalid" answer (-124) refreshes once and retries.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, 
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY, is_kind
 from notifier.rules.phones import InvalidPhone, to_zalo
+from notifier.rules.ratelimit import Limits
 from notifier.rules.rendering import TemplateError, render, sample_context, validate
 from notifier.store.tokens import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
 
@@ -122,7 +123,6 @@ class ZaloZns(BaseChannel):
     medium: ClassVar[str] = "zalo"
     settings_model: ClassVar[type[ChannelSettings]] = ZaloSettings
     default_channel_type: ClassVar[str] = "chat"  # the text kept on the row for people to read
-    wants_data: ClassVar[bool] = True
 
     def __init__(self, settings: ZaloSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
@@ -151,6 +151,9 @@ class ZaloZns(BaseChannel):
 
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.phone
+
+    def rate_limits(self) -> Limits:
+        return self.s.rate_limits()
 
     def data_templates(self, kind: str) -> Mapping[str, str] | None:
         spec = self.s.kinds.get(kind)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from notifier.channels.abilities import KeepsState, WantsTemplateData, fit_sms_text, rate_limits_of
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.config import Settings
@@ -35,7 +36,6 @@ from notifier.rules.outbox_status import AttemptOutcome
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.ratelimit import RateLimited, RateLimits
 from notifier.rules.rendering import TemplateError, render
-from notifier.rules.smsbudget import fit_for_channel
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
 from notifier.store.models import DeliveryAttempt, Dossier, Notification
@@ -52,7 +52,7 @@ class Candidate:
     subject: str | None
     text: str
     segments: int | None
-    data: Mapping[str, str] | None = None  # template fields for channels that declare `wants_data`
+    data: Mapping[str, str] | None = None  # template fields for channels that declare `WantsTemplateData`
 
 
 @dataclass
@@ -219,13 +219,13 @@ class Dispatcher:
                 segments = None
                 if channel.channel_type == "sms":
                     # không dấu and the segment budget: see rules.smsbudget (over budget is still sent).
-                    fit = fit_for_channel(text, getattr(channel, "settings", None), n.kind)
+                    fit = fit_sms_text(channel, text, n.kind)
                     text, segments = fit.text, fit.segments
                     if fit.over_budget:
                         log.warning("notification %s: %s SMS parts, over %s's budget", n.id, segments, name)
                 data = None
-                if getattr(channel, "wants_data", False):
-                    data = self._template_data(channel, n.kind, context)
+                if isinstance(channel, WantsTemplateData):
+                    data = self._template_data(name, channel, n.kind, context)
                     if data is None:
                         skipped.append(f"{name}: no template data for {n.kind}")
                         continue
@@ -256,22 +256,23 @@ class Dispatcher:
         """A configured channel; one that keeps state (Zalo's tokens) gets the database on first use."""
         channel = self.channels.get(name)
         if name not in self._bound:
-            bind = getattr(channel, "bind_storage", None)
-            if bind is not None:
-                bind(self.factory)
+            if isinstance(channel, KeepsState):
+                channel.bind_storage(self.factory)
             self._bound.add(name)
         return channel
 
-    def _template_data(self, channel: Channel, kind: str, context: dict[str, Any]) -> dict[str, str] | None:
+    def _template_data(
+        self, name: str, channel: WantsTemplateData, kind: str, context: dict[str, Any]
+    ) -> dict[str, str] | None:
         """Render the fields a template-based channel (ZNS) asks for; None when it cannot take this kind."""
-        fields = channel.data_templates(kind)  # type: ignore[attr-defined]
+        fields = channel.data_templates(kind)
         if fields is None:
             return None
         try:
             return {key: render(source, context, field=f"data.{key}") for key, source in fields.items()}
         except TemplateError as exc:
             # e.g. a date the dossier does not have yet: this channel cannot carry it, the next one may.
-            log.warning("%s: template data for %s: %s", channel.name, kind, exc)
+            log.warning("%s: template data for %s: %s", name, kind, exc)
             return None
 
     def _hours(self, audience: str, now: datetime) -> datetime | None:
@@ -290,7 +291,7 @@ class Dispatcher:
         outcome = Outcome("failed")
         for cand in plan.candidates:
             try:
-                limited = getattr(cand.channel, "settings", None)
+                limited = rate_limits_of(cand.channel)
                 wait = self.limits.reserve(cand.channel_name, limited, cand.address)
             except RateLimited as exc:
                 # Longer than worth holding the lease for: back to the queue, no attempt counted.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from notifier.rules.smstext import Encoding, khong_dau, sms_info
 
@@ -51,18 +51,21 @@ def fit_sms(text: str, *, mode: KhongDau = False, max_segments: int | None = Non
     return SmsFit(chosen_text, info.segments, info.encoding, fold and chosen_text != text, over)
 
 
-def segment_limit(settings: Any, kind: str) -> int | None:
-    """A channel's segment budget for one kind: `max_segments_by_kind` wins over `max_segments`."""
-    by_kind: Mapping[str, int] = getattr(settings, "max_segments_by_kind", None) or {}
-    if kind in by_kind:
-        return by_kind[kind]
-    limit: int | None = getattr(settings, "max_segments", None)
-    return limit
+def segment_limit(kind: str, max_segments: int | None, by_kind: Mapping[str, int]) -> int | None:
+    """The segment budget for one kind: the kind's own (`max_segments_by_kind`) wins over the channel's."""
+    return by_kind.get(kind, max_segments)
 
 
-def fit_for_channel(text: str, settings: Any, kind: str) -> SmsFit:
-    """`fit_sms` with a channel's own settings (any plugin may declare `khong_dau`/`max_segments`)."""
-    mode = getattr(settings, "khong_dau", False)
-    return fit_sms(
-        text, mode=mode if mode == "auto" else bool(mode), max_segments=segment_limit(settings, kind)
-    )
+@dataclass(frozen=True)
+class SmsBudget:
+    """One SMS channel's economics for one kind, as plain values.
+
+    A channel that has them declares so (`HasSmsBudget` in notifier.channels.abilities) and hands them over;
+    a channel that does not sends its text unchanged, which is what the default budget does.
+    """
+
+    khong_dau: KhongDau = False
+    max_segments: int | None = None
+
+    def fit(self, text: str) -> SmsFit:
+        return fit_sms(text, mode=self.khong_dau, max_segments=self.max_segments)

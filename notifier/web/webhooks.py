@@ -20,18 +20,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from notifier.channels.abilities import TakesInbound, TakesReceipts, fit_sms_text
 from notifier.channels.base import Channel, ChannelError
 from notifier.channels.registry import ChannelConfigError, UnknownChannel
-from notifier.channels.webhook import (
-    InboundSource,
-    ReceiptSource,
-    WebhookInvalid,
-    WebhookRejected,
-    WebhookRequest,
-)
+from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
 from notifier.outbox.inbound import Handled, handle
 from notifier.outbox.receipts import record_receipt
-from notifier.rules.smsbudget import fit_for_channel
 from notifier.workflows.service import Service
 
 T = TypeVar("T")
@@ -102,7 +96,7 @@ def _parse(name: str, what: str, parse: Callable[[WebhookRequest], T], req: Webh
 async def receipt(name: str, request: Request) -> JSONResponse:
     service = _service(request)
     channel = _channel(service, name)
-    if not isinstance(channel, ReceiptSource):
+    if not isinstance(channel, TakesReceipts):
         raise HTTPException(404, f"channel '{name}': takes no delivery receipts")
     receipts = _parse(name, "receipt", channel.parse_receipts, await webhook_request(request))
 
@@ -120,7 +114,7 @@ async def receipt(name: str, request: Request) -> JSONResponse:
 async def inbound(name: str, request: Request) -> Response:
     service = _service(request)
     channel = _channel(service, name)
-    if not isinstance(channel, InboundSource):
+    if not isinstance(channel, TakesInbound):
         raise HTTPException(404, f"channel '{name}': takes no inbound messages")
     sms = _parse(name, "inbound", channel.parse_inbound, await webhook_request(request))
 
@@ -134,7 +128,7 @@ async def inbound(name: str, request: Request) -> Response:
 
     handled = await run_in_threadpool(apply)
     # The reply is an SMS too: it follows the channel's không dấu setting.
-    text = fit_for_channel(handled.reply, getattr(channel, "settings", None), "inbound_reply").text
+    text = fit_sms_text(channel, handled.reply, "inbound_reply").text
     try:
         reply = await channel.inbound_reply(sms, text, f"notifier-in-{handled.inbound_id}")
     except ChannelError as exc:

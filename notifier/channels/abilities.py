@@ -1,0 +1,90 @@
+"""What only some channels can do, each declared as a protocol the channel satisfies by having the methods.
+
+Callers ask with `isinstance(channel, Ability)` and skip what a channel does not declare: a plugin that
+lacks an ability is simply never asked for it, and one that has it is asked through a typed method rather
+than an attribute looked up by name.
+
+| ability | methods | asked by |
+| --- | --- | --- |
+| `TakesReceipts` | `parse_receipts(request)` | the webhook `/webhooks/NAME/receipt` |
+| `TakesInbound` | `parse_inbound(request)`, `inbound_reply(...)` | the webhook `/webhooks/NAME/inbound` |
+| `WantsTemplateData` | `data_templates(kind)` | the dispatcher, to fill `Message.data` (Zalo ZNS) |
+| `KeepsState` | `bind_storage(session_factory)` | the dispatcher, once, before the first send |
+| `HasRateLimits` | `rate_limits()` | the dispatcher's rate limiter |
+| `HasSmsBudget` | `sms_budget(kind)` | the dispatcher and the inbound reply: không dấu and segments |
+
+`ProviderSettings.rate_limits()` and `SmsSettings.sms_budget(kind)` (notifier.channels.common) give a channel
+built on those settings its one-line implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifier.channels.base import Channel
+from notifier.channels.webhook import InboundSms, Receipt, WebhookReply, WebhookRequest
+from notifier.rules.ratelimit import Limits
+from notifier.rules.smsbudget import SmsBudget, SmsFit
+
+
+@runtime_checkable
+class TakesReceipts(Protocol):
+    """Reads the provider's delivery receipts; raises WebhookRejected (403) or WebhookInvalid (422)."""
+
+    def parse_receipts(self, request: WebhookRequest) -> list[Receipt]: ...
+
+
+@runtime_checkable
+class TakesInbound(Protocol):
+    """Reads an SMS a citizen sent, and answers it: in the webhook's response (returned) or as a new message
+    through the provider (None)."""
+
+    def parse_inbound(self, request: WebhookRequest) -> InboundSms: ...
+
+    async def inbound_reply(self, inbound: InboundSms, text: str, reply_id: str) -> WebhookReply | None: ...
+
+
+@runtime_checkable
+class WantsTemplateData(Protocol):
+    """Sends a provider template filled with data rather than our text (Zalo ZNS).
+
+    `data_templates(kind)` gives a Jinja expression per field, rendered over the message's context into
+    `Message.data`; None when this channel has no template for the kind (routing moves on).
+    """
+
+    def data_templates(self, kind: str) -> Mapping[str, str] | None: ...
+
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """Keeps state that every worker must share in the database (Zalo's single-use refresh token)."""
+
+    def bind_storage(self, factory: sessionmaker[Session]) -> None: ...
+
+
+@runtime_checkable
+class HasRateLimits(Protocol):
+    """The provider limits how fast we may send, in all and per recipient."""
+
+    def rate_limits(self) -> Limits: ...
+
+
+@runtime_checkable
+class HasSmsBudget(Protocol):
+    """An SMS channel that folds to không dấu and keeps a segment budget, possibly per kind."""
+
+    def sms_budget(self, kind: str) -> SmsBudget: ...
+
+
+def rate_limits_of(channel: Channel) -> Limits | None:
+    """The channel's rate limits; None (unlimited) for a channel that declares none."""
+    return channel.rate_limits() if isinstance(channel, HasRateLimits) else None
+
+
+def fit_sms_text(channel: Channel, text: str, kind: str) -> SmsFit:
+    """The SMS text to send for one kind on this channel; unchanged for a channel without an SMS budget."""
+    budget = channel.sms_budget(kind) if isinstance(channel, HasSmsBudget) else SmsBudget()
+    return budget.fit(text)
