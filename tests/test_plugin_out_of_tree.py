@@ -139,7 +139,7 @@ async def test_a_separate_notifier_process_uses_the_installed_gateway(
     (tmp_path / "config.toml").write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'notifier.store.engine'}"
+url = "sqlite:///{tmp_path / 'notifier.db'}"
 
 [routing]
 citizen = ["sms_haiphong"]

@@ -67,7 +67,7 @@ def _serve(province: Province) -> Iterator[str]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """One live server per test module, on its own SQLite database, with the demo province loaded."""
     tmp = tmp_path_factory.mktemp("live")
-    province = build_service(f"sqlite:///{tmp / 'notifier.store.engine'}", tmp, FixedClock(T0))
+    province = build_service(f"sqlite:///{tmp / 'notifier.db'}", tmp, FixedClock(T0))
     asyncio.run(populate(province))
     try:
         with _serve(province) as base:
