@@ -22,7 +22,7 @@ DEFAULT_CONFIG = Path("config.toml")
 
 
 class DatabaseSettings(BaseModel):
-    url: str = "sqlite:///var/notifier.store.engine"
+    url: str = "sqlite:///var/notifier.db"
     echo: bool = False
 
 
