@@ -132,6 +132,14 @@ class ApologySettings(BaseModel):
         return check_number_format(value)
 
 
+class RetentionSettings(BaseModel):
+    """Personal data kept in finished notifications (notifier.outbox.retention, Decree 13/2023)."""
+
+    # Text and address of sent, delivered, undelivered and failed notifications are erased this many days
+    # after their last change; kind, channel, status, segments and times stay for the reports.
+    days: int = Field(90, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", env_nested_delimiter="__", extra="ignore")
     toml_path: ClassVar[Path | None] = None
@@ -157,6 +165,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     apology: ApologySettings = Field(default_factory=ApologySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("channels")
     @classmethod
