@@ -202,3 +202,17 @@ def test_a_channel_table_typo_names_the_file(tmp_path: Path) -> None:
         assert result.stderr.startswith(
             "error: config.toml: routing.citizen: value 'file': [channels.file] field fsyn: value True:"
         ), result.stderr
+
+
+# -- the test runner's own configuration (pyproject.toml [tool.pytest.ini_options]) -------------------------
+
+
+def test_plain_pytest_finds_the_tests_package() -> None:
+    # The `pytest` console script puts no directory of ours on sys.path; `python -P -m pytest` is the same.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_ops.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_ops.py::test_retention_erases_text_and_address_but_keeps_counts" in result.stdout
