@@ -271,7 +271,7 @@ def unknown_environment(environ: Mapping[str, str]) -> list[str]:
     are meant is refused too. Any other NOTIFIER_* name (NOTIFIER_CONFIG, NOTIFIER_ADMIN_SECRET, a test's
     own variables) is not a setting and is left alone."""
     sections = _sections()
-    problems = []
+    problems: list[str] = []
     for name in sorted(environ):
         if not name.upper().startswith(ENV_PREFIX):
             continue
@@ -318,21 +318,25 @@ class _Origin:
         return f"{source}: {name}:{shown} {error['msg']}"
 
     def _source(self, loc: tuple[Any, ...]) -> tuple[str, str, Callable[[str], str]]:
-        """(where, the setting's name there, how a sibling key is spelt there)."""
+        """(where, the setting's name there, how a sibling key is spelt there).
+
+        The deepest part of `loc` that a source holds decides: a missing key (`[quiet_hours]` without
+        `start`) is named in the table that lacks it."""
         parent = loc[:-1]
-        if _holds(self.overrides, loc):
-            return "settings", _dotted(loc), str
         names = [str(p) for p in loc]
-        for depth in range(len(names), 0, -1):
+        for depth in range(len(loc), 0, -1):
+            if _holds(self.overrides, loc[:depth]):
+                return "settings", _dotted(loc), str
             env = self.env.get(_env_name(*names[:depth]))
             if env is not None:
-                return "environment", env, lambda key: _env_name(*map(str, parent), key)
-        if self.path is not None and _holds(self.file_data, loc):
-            if len(loc) == 1 and isinstance(self.file_data[loc[0]], dict):
-                return str(self.path), f"[{loc[0]}]", lambda key: f"[{key}]"
-            if len(loc) == 1:
-                return str(self.path), str(loc[0]), str
-            return str(self.path), f"[{loc[0]}] {_dotted(loc[1:])}", str
+                shown = env if depth == len(loc) else f"{env} {_dotted(loc[depth:])}"
+                return "environment", shown, lambda key: _env_name(*map(str, parent), key)
+            if self.path is not None and _holds(self.file_data, loc[:depth]):
+                if len(loc) == 1 and isinstance(self.file_data[loc[0]], dict):
+                    return str(self.path), f"[{loc[0]}]", lambda key: f"[{key}]"
+                if len(loc) == 1:
+                    return str(self.path), str(loc[0]), str
+                return str(self.path), f"[{loc[0]}] {_dotted(loc[1:])}", str
         return "settings", _dotted(loc), str
 
 

@@ -90,12 +90,13 @@ def test_bad_values_name_the_file_the_setting_and_the_value(tmp_path: Path) -> N
     path = _write(
         tmp_path,
         '[retention]\ndays = 0\n[calendar]\nextra_days_off = ["2027-02-11", "11/02/2027"]\n'
-        '[bot]\nwebhook_secret = "has spaces"\n',
+        '[bot]\nwebhook_secret = "has spaces"\n[quiet_hours]\nend = "06:00:00"\n',
     )
-    day_off, secret, days = _problems(path)  # in the order of the tables in Settings
+    day_off, missing, secret, days = _problems(path)  # in the order of the tables in Settings
     assert days == f"{path}: [retention] days: value 0: Input should be greater than or equal to 1"
     # (the end of pydantic's message varies between its versions)
     assert day_off.startswith(f"{path}: [calendar] extra_days_off[1]: value '11/02/2027': Input should be a valid date")
+    assert missing == f"{path}: [quiet_hours] start: Field required"
     # the validator's own text, which shows only the start of a secret
     assert secret == f"{path}: [bot] webhook_secret: value 'has …': use 1-256 characters A-Z a-z 0-9 _ -"
 
