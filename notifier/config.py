@@ -161,7 +161,7 @@ class RetentionSettings(Section):
 
     # Text and address of sent, delivered, undelivered and failed notifications are erased this many days
     # after their last change; kind, channel, status, segments and times stay for the reports.
-    days: int = Field(90, ge=1)
+    days: int = Field(default=90, ge=1)
 
 
 class Settings(BaseSettings):

@@ -79,9 +79,9 @@ async def test_scan_dispatch_reclaim_and_purge_jobs_each_run(retained: Service, 
     assert await tasks.purge(svc) == 0
     svc.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
     assert await tasks.purge(svc) == 1
-    (sent, queued) = _statuses(svc)
-    assert sent == ("sent", None, PURGED)
-    assert queued[0] == "queued" and queued[2] != PURGED
+    finished, waiting = _statuses(svc)
+    assert finished == ("sent", None, PURGED)
+    assert waiting[0] == "queued" and waiting[2] != PURGED
 
 
 # -- the scheduler ------------------------------------------------------------------------------------------
