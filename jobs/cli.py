@@ -18,6 +18,7 @@ from notifier.bot.config import BotConfigError
 from notifier.cli.common import NowOpt, fail, open_service, out
 from notifier.cli.main import app
 from notifier.outbox.dispatch import RoutingError
+from notifier.workflows.service import Service
 
 __all__ = ["app"]
 
@@ -75,7 +76,7 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
     try:
         asyncio.run(go())
     except RoutingError as exc:
-        raise fail(str(exc), 2) from exc
+        raise fail(_in_config(service, exc), 2) from exc
     except KeyboardInterrupt:
         pass
 
@@ -87,8 +88,8 @@ def run(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(service, host or service.settings.api.host, port or service.settings.api.port))
-    except BotConfigError as exc:
-        raise fail(str(exc), 2) from exc
+    except (BotConfigError, RoutingError) as exc:
+        raise fail(_in_config(service, exc), 2) from exc
 
 
 @app.command()
@@ -100,7 +101,12 @@ def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
             api = service.settings.api
             asyncio.run(run_bot(service, host or api.host, port or api.port))
     except BotConfigError as exc:
-        raise fail(str(exc), 2) from exc
+        raise fail(_in_config(service, exc), 2) from exc
+
+
+def _in_config(service: Service, exc: Exception) -> str:
+    """A routing, channel-table or bot setting error, prefixed with the config file it was read from."""
+    return f"{service.settings.source}: {exc}"
 
 
 if __name__ == "__main__":

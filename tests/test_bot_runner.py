@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
 
 from jobs.processes import build_app
 from notifier.bot.config import BotConfigError, connection, webhook_path
 from notifier.bot.runner import running
+from notifier.config import ConfigError
 from notifier.rules.clock import FixedClock
 from notifier.workflows.service import Service
 from tests.conftest import make_settings
@@ -99,7 +99,7 @@ def test_configuration_errors_name_the_setting(
     relative = make_settings(db_url, tmp_path, bot={"webhook_url": "/hook", "webhook_secret": SECRET})
     with pytest.raises(BotConfigError, match=r"bot\.webhook_url: value '/hook'"):
         webhook_path(relative)
-    with pytest.raises(ValidationError, match="webhook_secret"):
+    with pytest.raises(ConfigError, match=r"bot\.webhook_secret: value 'has …'"):
         make_settings(db_url, tmp_path, bot={"webhook_secret": "has spaces"})
     with pytest.raises(BotConfigError, match=r"channels\.telegram\.token: value '\*\*\*'"):
         connection(make_settings(db_url, tmp_path, channels={"telegram": {"token": "not-a-token"}}))

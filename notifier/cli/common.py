@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from notifier.config import load_settings
 from notifier.rules.clock import parse_now
@@ -36,12 +37,13 @@ def open_service(now: str | None = None) -> Service:
         settings = load_settings(options.config)
         clock = parse_now(now)
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        # escape: messages name settings as "[dispatch] max_attempts", which rich would take for markup
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     return Service.build(settings, clock)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error; raise the result to end the command with `code`."""
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)

@@ -177,7 +177,8 @@ def scan(now: NowOpt = None) -> None:
 
 @app.command()
 def purge(now: NowOpt = None) -> None:
-    """Erase text and recipient of finished notifications older than [retention] days."""
+    # "\\[" keeps rich (typer's help renderer) from reading "[retention]" as a markup tag and dropping it.
+    """Erase text and recipient of finished notifications older than \\[retention] days (default 90)."""
     from notifier.outbox.retention import purge as purge_rows
 
     service = open_service(now)

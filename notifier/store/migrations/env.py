@@ -27,6 +27,10 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            # autogenerate (and `alembic check`) also compare column types and server defaults, so a
+            # model drifting from the deployed schema shows up in tests/test_migrations.py
+            compare_type=True,
+            compare_server_default=True,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,0 +1,219 @@
+"""Settings: the shipped config.toml, the embedded defaults, and what happens to settings nobody knows."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from notifier.config import ConfigError, Settings, load_settings
+from notifier.workflows.service import Service
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "config.toml"
+EMPTY = Path(__file__).parent / "empty.toml"
+
+
+@pytest.fixture(autouse=True)
+def _no_notifier_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own NOTIFIER_* variables must not leak into what these tests load."""
+    for name in list(os.environ):
+        if name.upper().startswith("NOTIFIER_"):
+            monkeypatch.delenv(name)
+
+
+def test_shipped_config_holds_the_embedded_defaults() -> None:
+    # config.toml says it lists "every setting, with the embedded defaults": running without it must not
+    # change anything (the channel tables differ on purpose: the file adds comments and optional keys).
+    shipped = load_settings(SHIPPED).model_dump(exclude={"channels"})
+    embedded = load_settings(EMPTY).model_dump(exclude={"channels"})
+    assert shipped == embedded
+    assert embedded["database"]["url"] == "sqlite:///var/notifier.db"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _problems(path: Path | None, **overrides: Any) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, **overrides)
+    assert str(caught.value) == "\n".join(caught.value.problems)
+    return caught.value.problems
+
+
+def test_unknown_settings_in_the_file_are_refused_naming_the_file_and_the_key(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+verbose = true
+[dispatch]
+max_attempt = 3
+[quiet_hour]
+start = "22:00:00"
+[retenton]
+days = 30
+[channels.file]
+path = "out.jsonl"
+""",
+    )
+    assert sorted(_problems(path)) == sorted([
+        f"{path}: verbose: unknown setting",
+        f"{path}: [dispatch] max_attempt: unknown setting (did you mean max_attempts?)",
+        f"{path}: [quiet_hour]: unknown setting (did you mean [quiet_hours]?)",
+        f"{path}: [retenton]: unknown setting (did you mean [retention]?)",
+    ])
+
+
+@pytest.mark.parametrize("section", sorted(Settings.model_fields))
+def test_every_settings_table_refuses_unknown_keys(section: str, tmp_path: Path) -> None:
+    field = Settings.model_fields[section]
+    if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        # [channels.NAME] tables are checked by each channel's own model when it is built (see
+        # test_a_channel_table_typo_names_the_file)
+        assert section == "channels"
+        return
+    path = _write(tmp_path, f"[{section}]\nno_such_key = 1\n")
+    # (a table with required keys, [quiet_hours] and [working_hours], also reports those missing)
+    assert f"{path}: [{section}] no_such_key: unknown setting" in _problems(path)
+
+
+def test_bad_values_name_the_file_the_setting_and_the_value(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[retention]\ndays = 0\n[calendar]\nextra_days_off = ["2027-02-11", "11/02/2027"]\n'
+        '[bot]\nwebhook_secret = "has spaces"\n[quiet_hours]\nend = "06:00:00"\n',
+    )
+    day_off, missing, secret, days = _problems(path)  # in the order of the tables in Settings
+    assert days == f"{path}: [retention] days: value 0: Input should be greater than or equal to 1"
+    # (the end of pydantic's message varies between its versions)
+    assert day_off.startswith(f"{path}: [calendar] extra_days_off[1]: value '11/02/2027': Input should be a valid date")
+    assert missing == f"{path}: [quiet_hours] start: Field required"
+    # the validator's own text, which shows only the start of a secret
+    assert secret == f"{path}: [bot] webhook_secret: value 'has …': use 1-256 characters A-Z a-z 0-9 _ -"
+
+
+def test_a_file_that_is_not_toml_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[dispatch\nmax_attempts = 3\n")
+    (problem,) = _problems(path)
+    assert problem.startswith(f"{path}: not valid TOML: ")
+
+
+def test_unknown_overrides_are_refused() -> None:
+    assert _problems(EMPTY, dispatch={"concurency": 3}) == [
+        "settings: dispatch.concurency: unknown setting (did you mean concurrency?)"
+    ]
+
+
+def test_environment_overrides_still_work_and_unknown_ones_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, "[dispatch]\nmax_attempts = 5\n[retention]\ndays = 60\n")
+    monkeypatch.setenv("NOTIFIER_DISPATCH__MAX_ATTEMPTS", "7")
+    monkeypatch.setenv("notifier_retention__days", "45")  # pydantic-settings ignores the case
+    # Variables that are not settings: the config file, the admin secret's default variable, test knobs.
+    monkeypatch.setenv("NOTIFIER_CONFIG", str(path))
+    monkeypatch.setenv("NOTIFIER_ADMIN_SECRET", "s3cret")
+    monkeypatch.setenv("NOTIFIER_TEST_PG", "postgresql://x")
+    settings = load_settings()
+    assert (settings.dispatch.max_attempts, settings.retention.days) == (7, 45)
+    assert settings.source == str(path)
+
+    monkeypatch.setenv("NOTIFIER_DISPATCH__MAX_ATTEMPT", "3")  # a key the section does not have
+    monkeypatch.setenv("NOTIFIER_RETENTON__DAYS", "30")  # a section that does not exist
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", "sqlite:///x.db")  # one underscore where two are meant
+    monkeypatch.setenv("NOTIFIER_SCAN__FULL_EVERY", "often")
+    assert sorted(_problems(None)) == sorted([
+        "environment: NOTIFIER_DISPATCH__MAX_ATTEMPT: unknown setting (did you mean NOTIFIER_DISPATCH__MAX_ATTEMPTS?)",
+        "environment: NOTIFIER_RETENTON__DAYS: unknown setting (did you mean NOTIFIER_RETENTION__DAYS?)",
+        "environment: NOTIFIER_DATABASE_URL: not a setting (did you mean NOTIFIER_DATABASE__URL?)",
+        "environment: NOTIFIER_SCAN__FULL_EVERY: value 'often': Input should be a valid integer, unable to parse "
+        "string as an integer",
+    ])
+
+
+def test_shipped_config_documents_every_setting() -> None:
+    # Each key of each table appears in config.toml, set or commented out, under its own table.
+    text = SHIPPED.read_text(encoding="utf-8")
+    missing = []
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        table = re.search(rf"^\[{section}\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+        if table is None:
+            missing.append(f"[{section}]")
+            continue
+        missing += [
+            f"[{section}] {key}" for key in model.model_fields if not re.search(rf"^#? ?{key} =", table[1], re.M)
+        ]
+    assert missing == []
+
+
+def test_the_shipped_config_starts_a_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `scripts/run` does with it: load, build the service and check routing (every routed channel
+    # table is validated by its channel's model); the file database and outbox go to ./var.
+    monkeypatch.chdir(tmp_path)
+    service = Service.build(load_settings(SHIPPED))
+    try:
+        assert service.settings.source == str(SHIPPED)
+        assert service.dispatcher is not None
+        assert service.migrate() > 0
+        assert (tmp_path / "var" / "notifier.db").is_file()
+    finally:
+        service.engine.dispose()
+
+
+# -- the `notifier` command ----------------------------------------------------------------------------------
+
+
+def _notifier(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("NOTIFIER_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_commands_print_every_config_problem_and_exit_2(tmp_path: Path) -> None:
+    _write(tmp_path, '[database]\nurl = "sqlite:///n.db"\n[dispatch]\nmax_attempt = 3\n[quiet_hour]\nstart = "22:00:00"\n')
+    result = _notifier(tmp_path, "scan")
+    assert result.returncode == 2
+    # rich would take "[dispatch]" for markup and drop it: the names must survive as written
+    assert result.stderr.splitlines() == [
+        "error: config.toml: [dispatch] max_attempt: unknown setting (did you mean max_attempts?)",
+        "config.toml: [quiet_hour]: unknown setting (did you mean [quiet_hours]?)",
+    ]
+
+
+def test_a_channel_table_typo_names_the_file(tmp_path: Path) -> None:
+    # [channels.NAME] is checked by the channel's own model (extra="forbid") when routing is checked.
+    _write(tmp_path, '[database]\nurl = "sqlite:///n.db"\n[channels.file]\npath = "o.jsonl"\nfsyn = true\n')
+    for command in (["dispatch", "--once"], ["run", "--port", "1"]):
+        result = _notifier(tmp_path, *command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(
+            "error: config.toml: routing.citizen: value 'file': [channels.file] field fsyn: value True:"
+        ), result.stderr
+
+
+# -- the test runner's own configuration (pyproject.toml [tool.pytest.ini_options]) -------------------------
+
+
+def test_plain_pytest_finds_the_tests_package() -> None:
+    # The `pytest` console script puts no directory of ours on sys.path; `python -P -m pytest` is the same.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_ops.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_ops.py::test_retention_erases_text_and_address_but_keeps_counts" in result.stdout
