@@ -92,6 +92,16 @@ def test_idle_recipient_buckets_are_pruned() -> None:
     assert set(limiter._per) == {"d"}
 
 
+def test_a_max_wait_of_zero_means_never_wait() -> None:
+    limits = Limits.from_settings(SimpleNamespace(rate_per_second=1, burst=1, max_wait_seconds=0))
+    assert limits.max_wait_seconds == 0
+    limiter = ChannelLimiter(limits, Tick())
+    assert limiter.reserve("a") == 0
+    with pytest.raises(RateLimited):
+        limiter.reserve("b")
+    assert Limits.from_settings(SimpleNamespace(rate_per_second=1)).max_wait_seconds == 10.0
+
+
 def test_bad_limits_are_named() -> None:
     with pytest.raises(ValueError, match="rate: value 0"):
         TokenBucket(0, 1)

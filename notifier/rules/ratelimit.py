@@ -73,12 +73,14 @@ class Limits:
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
         """Read the limit fields of any channel's settings; a plugin without them is unlimited."""
+        max_wait = getattr(settings, "max_wait_seconds", None)
         return cls(
             rate_per_second=getattr(settings, "rate_per_second", None),
             burst=getattr(settings, "burst", None),
             per_recipient_per_second=getattr(settings, "per_recipient_per_second", None),
             per_recipient_burst=getattr(settings, "per_recipient_burst", None) or 1,
-            max_wait_seconds=getattr(settings, "max_wait_seconds", None) or 10.0,
+            # 0 is a setting (never wait: defer at once), not a missing one.
+            max_wait_seconds=10.0 if max_wait is None else max_wait,
         )
 
     @property
