@@ -114,6 +114,16 @@ def test_a_chat_limit_holds_across_workers_and_spares_other_chats(workers: list[
     assert b.reserve("telegram", telegram, "42") == 0
 
 
+def test_an_address_longer_than_the_column_gets_a_bucket_of_its_own(workers: list[Any]) -> None:
+    tick = Tick()
+    shared = SharedRateLimits(workers[0], wall=tick)
+    per_address = sms(per_recipient_per_second=1, max_wait_seconds=0)
+    long_a, long_b = "a" * 300 + "@example.vn", "a" * 300 + "@example.com"
+    assert shared.reserve_many("webhook", per_address, [long_a, long_b, long_a])[:2] == [0, 0]
+    with pytest.raises(RateLimited):
+        shared.reserve("webhook", per_address, long_b)
+
+
 def test_refill_and_idle_rows_are_forgotten(service: Service, workers: list[Any]) -> None:
     tick = Tick()
     shared = SharedRateLimits(workers[0], wall=tick)

@@ -37,6 +37,7 @@ from notifier.store.models import LoginFailure, RateBucket
 
 # The key of a channel-wide bucket in `rate_buckets.recipient`; a real address is never empty.
 CHANNEL_WIDE = ""
+RECIPIENT_LENGTH = 255  # rate_buckets.recipient
 
 
 class SharedRateLimits:
@@ -77,9 +78,10 @@ class SharedRateLimits:
         limits = self._limits_of(channel_name, settings)
         if limits.unlimited or not recipients:
             return [0.0] * len(recipients)
+        wanted = [_bucket_key(r) for r in recipients]
         keys = [CHANNEL_WIDE] if limits.rate_per_second else []
         if limits.per_recipient_per_second:
-            keys += sorted(set(recipients))
+            keys += sorted(set(wanted))
         with self.factory() as session, session.begin():
             stored = _locked_buckets(session, channel_name, keys)
             # Read after the locks are ours: a process that waited for them sees a later time than the one
@@ -87,7 +89,7 @@ class SharedRateLimits:
             now = self.wall()
             channel = stored.pop(CHANNEL_WIDE, None)
             limiter = ChannelLimiter(limits, lambda: now, channel, stored)
-            results = limiter.reserve_many(recipients)
+            results = limiter.reserve_many(wanted)
             rows = [
                 {
                     "b_recipient": CHANNEL_WIDE if key is None else key,
@@ -117,6 +119,14 @@ class SharedRateLimits:
             session.execute(delete(RateBucket).where(RateBucket.idle_at < now))
 
 
+def _bucket_key(recipient: str) -> str:
+    """The recipient's row key: the address itself, or its digest when longer than the column (a plugin's
+    address may be; a value the column refuses would fail the whole batch)."""
+    if len(recipient) <= RECIPIENT_LENGTH:
+        return recipient
+    return "sha256:" + hashlib.sha256(recipient.encode()).hexdigest()
+
+
 def _locked_buckets(session: Session, channel_name: str, keys: list[str]) -> dict[str, BucketState]:
     """Lock (creating where missing) and read the buckets `keys` of one channel, in key order."""
     table = RateBucket.__table__
@@ -144,6 +154,7 @@ class LoginFailures:
     KEEP = timedelta(days=1)
     PRUNE_EVERY = timedelta(minutes=10)
     NAME_LENGTH = 128  # the column's length; longer names are no account anyway
+    ADDRESS_LENGTH = 64  # an IPv6 address with a zone fits
 
     def __init__(self, factory: sessionmaker[Session], limit: FailureLimit) -> None:
         self.factory = factory
@@ -153,6 +164,7 @@ class LoginFailures:
     def begin(self, username: str, address: str | None, now: datetime) -> int | None:
         """Count one try of `username` from `address`: its id, or None when the name is locked."""
         name = username[: self.NAME_LENGTH]
+        address = address[: self.ADDRESS_LENGTH] if address else None
         with self.factory() as session, session.begin():
             if is_postgres(session):
                 # Tries of one name take turns: under READ COMMITTED two of them could otherwise count
