@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from jobs.cli import app as cli
-from notifier.store.models import User
+from notifier.rules.clock import FixedClock
+from notifier.rules.ratelimit import ADMIN_LOGIN
+from notifier.store.engine import make_engine, session_factory
+from notifier.store.limits import LoginFailures
+from notifier.store.models import LoginFailure, User
 from notifier.web.admin.app import ROUTERS
 from notifier.workflows.accounts import set_password
+from notifier.workflows.service import Service
 from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
 
 
@@ -100,6 +107,70 @@ def test_repeated_failures_lock_the_name_for_a_while(province: Province) -> None
     locked = login(client, "skh")  # even the right password waits now
     assert locked.status_code == 429 and "quá nhiều lần" in locked.text
     assert login(client, "quantri").status_code == 303  # other names are not affected
+
+
+def test_two_app_instances_on_one_database_lock_a_name_after_five_failures_in_all(
+    province: Province, clock: FixedClock
+) -> None:
+    # A second `notifier run` process: its own engine and app on the same database.
+    other = Service.build(province.service.settings, clock)
+    try:
+        first, second = client_for(province.service), client_for(other)
+        for client in (first, second, first, second, first):
+            assert login(client, "skh", "doan-mo-mat-khau").status_code == 401
+        for client in (first, second):
+            locked = login(client, "skh")
+            assert locked.status_code == 429 and "quá nhiều lần" in locked.text
+        assert login(second, "quantri").status_code == 303
+        assert login(second, "x" * 500, "doan-mo-mat-khau").status_code == 401  # cut to the column, counted
+    finally:
+        other.engine.dispose()
+    with province.service.factory() as session:
+        rows = session.scalars(select(LoginFailure).where(LoginFailure.username == "skh")).all()
+    # five failures by name and client address; the refused tries checked no password and left no row
+    assert [(r.address, r.cleared) for r in rows] == [("testclient", False)] * 5
+
+
+def test_the_lock_lifts_after_the_window_and_a_right_password_starts_afresh(
+    province: Province, clock: FixedClock
+) -> None:
+    client = client_for(province.service)
+    for _ in range(4):
+        assert login(client, "stp", "doan-mo-mat-khau").status_code == 401
+    assert login(client, "stp").status_code == 303
+    for _ in range(4):  # the four before the right password no longer count
+        assert login(client, "stp", "doan-mo-mat-khau").status_code == 401
+    assert login(client, "stp", "doan-mo-mat-khau").status_code == 401
+    assert login(client, "stp").status_code == 429
+    clock.advance(timedelta(minutes=14))
+    assert login(client, "stp").status_code == 429
+    clock.advance(timedelta(minutes=1, seconds=1))  # the first of the five is over 15 minutes old
+    assert login(client, "stp").status_code == 303
+
+
+def test_tries_at_the_same_moment_get_five_password_checks_in_all(province: Province, clock: FixedClock) -> None:
+    url = province.service.settings.database.url
+    engines = [make_engine(url) for _ in range(4)]
+    throttles = [LoginFailures(session_factory(e), ADMIN_LOGIN) for e in engines]
+    start = threading.Barrier(len(throttles))
+    allowed: list[int] = []
+
+    def attacker(throttle: LoginFailures) -> None:
+        start.wait()
+        for _ in range(5):
+            try_id = throttle.begin("quantri", "203.0.113.7", clock.now())
+            if try_id is not None:
+                allowed.append(try_id)
+
+    threads = [threading.Thread(target=attacker, args=(t,)) for t in throttles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in engines:
+        e.dispose()
+    # Twenty tries sent together: five were let through to the password check, the rest refused.
+    assert len(allowed) == 5
 
 
 def test_every_form_refuses_a_missing_or_forged_csrf_token(province: Province) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from notifier.channels.base import Message, PermanentError, TransientError
 from notifier.channels.registry import ChannelConfigError, build
 from notifier.outbox.dispatch import Dispatcher
 from notifier.rules.clock import FixedClock
+from notifier.store.limits import SharedRateLimits
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
@@ -173,8 +175,9 @@ async def test_second_message_to_one_chat_waits_for_the_per_chat_limit(
     wait = waiting[0].not_before - clock.now()
     assert timedelta(seconds=110) < wait <= timedelta(seconds=120)
     clock.advance(wait)
-    # the next run (here another worker: the domain clock moved, the monotonic one did not) sends it
-    later = Dispatcher(svc.factory, svc.settings, clock, svc.channels, svc.calendar)
+    # the next run, two minutes later (another worker, sharing the per-chat bucket in the database) sends it
+    two_minutes_on = SharedRateLimits(svc.factory, wall=lambda: time.time() + wait.total_seconds())
+    later = Dispatcher(svc.factory, svc.settings, clock, svc.channels, svc.calendar, limits=two_minutes_on)
     assert (await later.drain()).sent == 1
     await svc.channels.aclose()
     assert len(telegram.received) == 2

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,10 +35,11 @@ from notifier.rules.kinds import Audience
 from notifier.rules.officer_buttons import alert_buttons
 from notifier.rules.outbox_status import AttemptOutcome
 from notifier.rules.outbox_status import NotificationStatus as S
-from notifier.rules.ratelimit import RateLimited, RateLimits
+from notifier.rules.ratelimit import RateLimited, Reservations
 from notifier.rules.rendering import TemplateError, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
+from notifier.store.limits import SharedRateLimits
 from notifier.store.models import DeliveryAttempt, Dossier, Notification
 from notifier.store.templates import TemplateCache
 
@@ -66,6 +68,15 @@ class Plan:
     defer_until: datetime | None = None
     fail_reason: str | None = None
     buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
+    slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A reserved rate-limit slot: usable `wait` seconds after `taken` (`time.monotonic`), or refused."""
+
+    wait: float | RateLimited
+    taken: float
 
 
 @dataclass
@@ -120,6 +131,7 @@ class Dispatcher:
         channels: Channels,
         calendar: WorkCalendar,
         worker_id: str | None = None,
+        limits: Reservations | None = None,
     ) -> None:
         self.factory = factory
         self.settings = settings
@@ -127,7 +139,9 @@ class Dispatcher:
         self.channels = channels
         self.calendar = calendar
         self.worker_id = worker_id or worker_name()
-        self.limits = RateLimits()  # per-channel and per-recipient token buckets from channel settings
+        # Per-channel and per-recipient token buckets from channel settings, kept in the database so that
+        # every worker together keeps a provider's rate.
+        self.limits: Reservations = limits or SharedRateLimits(factory)
         self._bound: set[str] = set()
 
     # -- claiming ---------------------------------------------------------------------------------------
@@ -282,6 +296,36 @@ class Dispatcher:
         w = self.settings.working_hours
         return officer_next_allowed(now, self.calendar, w.start, w.end)
 
+    # -- rate limits ------------------------------------------------------------------------------------
+    def _reserve_first(self, plans: list[Plan]) -> None:
+        """Reserve the first candidate's slot of every sendable plan: one reservation per channel for the
+        whole batch, so shared buckets cost one transaction per channel and batch, not one per message."""
+        by_channel: dict[str, list[Plan]] = {}
+        for plan in plans:
+            if plan.defer_until is None and plan.fail_reason is None and plan.candidates:
+                by_channel.setdefault(plan.candidates[0].channel_name, []).append(plan)
+        for name, group in by_channel.items():
+            limits = rate_limits_of(group[0].candidates[0].channel)
+            waits = self.limits.reserve_many(name, limits, [p.candidates[0].address for p in group])
+            # Timed after the reservation returns: a slot may start late, never early.
+            taken = time.monotonic()
+            for plan, wait in zip(group, waits, strict=True):
+                plan.slot = Slot(wait, taken)
+
+    async def _slot(self, plan: Plan, index: int, cand: Candidate) -> float | RateLimited:
+        """Seconds still to wait before sending to `cand`, or its refusal."""
+        if index == 0 and plan.slot is not None:
+            if isinstance(plan.slot.wait, RateLimited):
+                return plan.slot.wait
+            return plan.slot.wait - (time.monotonic() - plan.slot.taken)
+        # A fallback after a permanent failure: rare, reserved alone (off the event loop: it may wait on
+        # another worker's lock).
+        limited = rate_limits_of(cand.channel)
+        try:
+            return await asyncio.to_thread(self.limits.reserve, cand.channel_name, limited, cand.address)
+        except RateLimited as exc:
+            return exc
+
     # -- sending ----------------------------------------------------------------------------------------
     async def _deliver(self, plan: Plan, now: datetime) -> Outcome:
         if plan.defer_until is not None:
@@ -289,15 +333,13 @@ class Dispatcher:
         if plan.fail_reason is not None:
             return Outcome("failed", error=plan.fail_reason)
         outcome = Outcome("failed")
-        for cand in plan.candidates:
-            try:
-                limited = rate_limits_of(cand.channel)
-                wait = self.limits.reserve(cand.channel_name, limited, cand.address)
-            except RateLimited as exc:
+        for index, cand in enumerate(plan.candidates):
+            wait = await self._slot(plan, index, cand)
+            if isinstance(wait, RateLimited):
                 # Longer than worth holding the lease for: back to the queue, no attempt counted.
-                outcome.status, outcome.not_before = "deferred", now + timedelta(seconds=exc.delay)
+                outcome.status, outcome.not_before = "deferred", now + timedelta(seconds=wait.delay)
                 return outcome
-            if wait:
+            if wait > 0:
                 await asyncio.sleep(wait)
             attempt = DeliveryAttempt(
                 notification_id=plan.notification_id,
@@ -447,6 +489,12 @@ class Dispatcher:
                 plans = self._plan(session, ids, now)
         except Exception:
             # Planning failed as a whole (database gone): give the rows back rather than leave them leased.
+            self._release(ids, now)
+            raise
+        try:
+            # Off the event loop: on a shared database it may wait for another worker's reservation.
+            await asyncio.to_thread(self._reserve_first, plans)
+        except Exception:
             self._release(ids, now)
             raise
         gate = asyncio.Semaphore(self.settings.dispatch.concurrency)

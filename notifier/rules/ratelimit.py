@@ -6,23 +6,40 @@ caller must wait before using it, so concurrent senders queue up in order withou
 would have to wait longer than it is willing to is told so and nothing is taken (the dispatcher then puts
 the row back in the queue for later instead of holding its lease).
 
-Time is `time.monotonic` (injected for tests): rate limits are about the wall of the provider, not the
-domain clock.
+Time is physical seconds (injected for tests), not the domain clock: rate limits are about the wall of
+the provider, and a clock fixed by `--now` must not freeze them. In one process that is `time.monotonic`;
+buckets shared by several processes through the database (notifier.store.limits) are stored as a
+`BucketState` and use `time.time`, the one clock the processes have in common.
+
+A failure limit (`FailureLimit`) is the other kind of limit here: so many failures within a window lock
+a key (an account name) until the window has passed.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Protocol
 
 Monotonic = Callable[[], float]
 
 
+@dataclass(frozen=True)
+class BucketState:
+    """A bucket as stored: `tokens` (below zero while reserved on credit) as of second `at`."""
+
+    tokens: float
+    at: float
+
+
 class TokenBucket:
-    def __init__(self, rate: float, burst: int, now: Monotonic = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, now: Monotonic = time.monotonic, state: BucketState | None = None
+    ) -> None:
         if rate <= 0:
             raise ValueError(f"rate: value {rate!r}: must be above 0 per second")
         if burst < 1:
@@ -30,14 +47,27 @@ class TokenBucket:
         self.rate = rate
         self.burst = burst
         self._now = now
-        self._tokens = float(burst)
-        self._at = now()
+        if state is None:
+            self._tokens, self._at = float(burst), now()
+        else:  # a lowered burst applies to a stored bucket at once
+            self._tokens, self._at = min(float(burst), state.tokens), state.at
 
     def _refill(self) -> float:
         t = self._now()
-        self._tokens = min(float(self.burst), self._tokens + (t - self._at) * self.rate)
+        # A shared bucket is read by processes whose clocks differ a little: time that seems to run
+        # backwards refills nothing, and the bucket goes on from the reader's time instead of waiting for
+        # a clock that is ahead (a bucket must never freeze).
+        self._tokens = min(float(self.burst), self._tokens + max(0.0, t - self._at) * self.rate)
         self._at = t
         return self._tokens
+
+    @property
+    def state(self) -> BucketState:
+        return BucketState(self._tokens, self._at)
+
+    def full_at(self) -> float:
+        """When the bucket will be full again: from then on it carries no state and may be forgotten."""
+        return self._at + max(0.0, self.burst - self._tokens) / self.rate
 
     def delay(self) -> float:
         """Seconds until a token would be free, without taking one."""
@@ -70,17 +100,6 @@ class Limits:
     per_recipient_burst: int = 1
     max_wait_seconds: float = 10.0
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> Limits:
-        """Read the limit fields of any channel's settings; a plugin without them is unlimited."""
-        return cls(
-            rate_per_second=getattr(settings, "rate_per_second", None),
-            burst=getattr(settings, "burst", None),
-            per_recipient_per_second=getattr(settings, "per_recipient_per_second", None),
-            per_recipient_burst=getattr(settings, "per_recipient_burst", None) or 1,
-            max_wait_seconds=getattr(settings, "max_wait_seconds", None) or 10.0,
-        )
-
     @property
     def unlimited(self) -> bool:
         return self.rate_per_second is None and self.per_recipient_per_second is None
@@ -91,20 +110,31 @@ def _burst_for(rate: float, burst: int | None) -> int:
 
 
 class ChannelLimiter:
-    """The channel-wide bucket and the per-recipient buckets of one channel."""
+    """The channel-wide bucket and the per-recipient buckets of one channel.
+
+    Buckets start full unless their stored states are given (`channel`, `recipients`); `buckets()` gives
+    them back for storing.
+    """
 
     # Per-recipient buckets that have refilled carry no state; drop them once there are this many.
     PRUNE_AT = 10_000
 
-    def __init__(self, limits: Limits, now: Monotonic = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        now: Monotonic = time.monotonic,
+        channel: BucketState | None = None,
+        recipients: dict[str, BucketState] | None = None,
+    ) -> None:
         self.limits = limits
         self._now = now
-        self._global = (
-            TokenBucket(limits.rate_per_second, _burst_for(limits.rate_per_second, limits.burst), now)
-            if limits.rate_per_second
-            else None
-        )
+        rate = limits.rate_per_second
+        self._global = TokenBucket(rate, _burst_for(rate, limits.burst), now, channel) if rate else None
         self._per: dict[str, TokenBucket] = {}
+        per_rate = limits.per_recipient_per_second
+        if per_rate:
+            for key, state in (recipients or {}).items():
+                self._per[key] = TokenBucket(per_rate, limits.per_recipient_burst, now, state)
 
     def _bucket(self, key: str) -> TokenBucket | None:
         rate = self.limits.per_recipient_per_second
@@ -117,6 +147,14 @@ class ChannelLimiter:
             bucket = self._per[key] = TokenBucket(rate, self.limits.per_recipient_burst, self._now)
         return bucket
 
+    def buckets(self) -> dict[str | None, TokenBucket]:
+        """Every bucket this limiter holds: the channel-wide one under None, the others by recipient."""
+        found: dict[str | None, TokenBucket] = {}
+        if self._global is not None:
+            found[None] = self._global
+        found.update(self._per)
+        return found
+
     def reserve(self, recipient: str) -> float:
         """Reserve a slot for one message to `recipient`: seconds to wait, or RateLimited."""
         buckets = [b for b in (self._global, self._bucket(recipient)) if b is not None]
@@ -126,17 +164,76 @@ class ChannelLimiter:
         # Both buckets are charged together, so the wait is the longer of the two.
         return max((b.take() for b in buckets), default=0.0)
 
+    def reserve_many(self, recipients: Sequence[str]) -> list[float | RateLimited]:
+        """`reserve` for each recipient in order: the wait for each, or the refusal of those that would
+        wait too long (a refused one takes nothing, so a later one may still fit, e.g. another chat)."""
+        results: list[float | RateLimited] = []
+        for recipient in recipients:
+            try:
+                results.append(self.reserve(recipient))
+            except RateLimited as refused:
+                results.append(refused)
+        return results
+
+
+class Reservations(Protocol):
+    """What the dispatcher reserves slots from: in this process (`RateLimits`) or shared by every process
+    on the database (notifier.store.limits.SharedRateLimits)."""
+
+    def reserve(self, channel_name: str, limits: Limits | None, recipient: str) -> float: ...
+
+    def reserve_many(
+        self, channel_name: str, limits: Limits | None, recipients: Sequence[str]
+    ) -> list[float | RateLimited]: ...
+
 
 class RateLimits:
-    """Limiters by channel name, built on first use from each channel's settings."""
+    """Limiters by channel name, built on first use from each channel's settings; in this process only."""
 
     def __init__(self, now: Monotonic = time.monotonic) -> None:
         self._now = now
         self._by_name: dict[str, ChannelLimiter | None] = {}
+        self._lock = threading.Lock()  # reservations may come from worker threads
 
-    def reserve(self, channel_name: str, settings: Any, recipient: str) -> float:
+    def _limiter(self, channel_name: str, limits: Limits | None) -> ChannelLimiter | None:
         if channel_name not in self._by_name:
-            limits = Limits.from_settings(settings)
+            limits = limits or Limits()
             self._by_name[channel_name] = None if limits.unlimited else ChannelLimiter(limits, self._now)
-        limiter = self._by_name[channel_name]
-        return 0.0 if limiter is None else limiter.reserve(recipient)
+        return self._by_name[channel_name]
+
+    def reserve(self, channel_name: str, limits: Limits | None, recipient: str) -> float:
+        with self._lock:
+            limiter = self._limiter(channel_name, limits)
+            return 0.0 if limiter is None else limiter.reserve(recipient)
+
+    def reserve_many(
+        self, channel_name: str, limits: Limits | None, recipients: Sequence[str]
+    ) -> list[float | RateLimited]:
+        with self._lock:
+            limiter = self._limiter(channel_name, limits)
+            return [0.0] * len(recipients) if limiter is None else limiter.reserve_many(recipients)
+
+
+@dataclass(frozen=True)
+class FailureLimit:
+    """`max_failures` within `window` lock a key until the oldest of them is older than the window."""
+
+    max_failures: int
+    window: timedelta
+
+    def __post_init__(self) -> None:
+        if self.max_failures < 1:
+            raise ValueError(f"max_failures: value {self.max_failures!r}: must be at least 1")
+        if self.window <= timedelta(0):
+            raise ValueError(f"window: value {self.window!r}: must be above 0")
+
+    def since(self, now: datetime) -> datetime:
+        """Failures after this moment count."""
+        return now - self.window
+
+    def locked(self, recent_failures: int) -> bool:
+        return recent_failures >= self.max_failures
+
+
+# The admin page: five wrong passwords lock an account name for 15 minutes (README "Admin page").
+ADMIN_LOGIN = FailureLimit(max_failures=5, window=timedelta(minutes=15))

@@ -19,6 +19,7 @@ from notifier.store.models.core import (
     ScanState,
     Template,
 )
+from notifier.store.models.limits import LoginFailure, RateBucket
 from notifier.store.models.steps import DossierStep
 
 __all__ = [
@@ -39,11 +40,13 @@ __all__ = [
     "DossierStep",
     "Feedback",
     "InboundMessage",
+    "LoginFailure",
     "LookupFailure",
     "Notification",
     "Officer",
     "Procedure",
     "ProviderToken",
+    "RateBucket",
     "ScanState",
     "Template",
     "User",

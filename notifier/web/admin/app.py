@@ -37,7 +37,7 @@ def session_secret(service: Service) -> str:
 def create_admin_app(service: Service) -> FastAPI:
     admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     admin.state.service = service
-    admin.state.login_throttle = LoginThrottle()
+    admin.state.login_throttle = LoginThrottle(service)
     settings = service.settings.admin
     admin.add_middleware(
         SessionMiddleware,

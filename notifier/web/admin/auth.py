@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from notifier.rules.ratelimit import ADMIN_LOGIN
+from notifier.store.limits import LoginFailures
 from notifier.store.models import Agency, User
 from notifier.web.admin.web import csrf_token, page
 from notifier.workflows.accounts import authenticate
@@ -22,10 +22,6 @@ from notifier.workflows.service import Service
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-
-# Failed logins per user name: after MAX_FAILURES within the window the name is locked for the window.
-MAX_FAILURES = 5
-FAILURE_WINDOW_SECONDS = 15 * 60
 
 
 class LoginRequired(Exception):
@@ -154,26 +150,34 @@ async def checked_json(request: Request) -> Any:
 # ----------------------------------------------------------------------------------------------- login
 
 
+class Locked:
+    """The name had too many failures lately: no password is checked."""
+
+
 class LoginThrottle:
-    """Failed logins per user name, in this process; monotonic time, as it only measures intervals."""
+    """Failed logins per user name (rule: `ADMIN_LOGIN`), kept in the database with the client's address,
+    so every process serving the admin page counts them together."""
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.failures = LoginFailures(service.factory, ADMIN_LOGIN)
 
-    def _recent(self, name: str) -> deque[float]:
-        marks = self._failures[name]
-        while marks and time.monotonic() - marks[0] > FAILURE_WINDOW_SECONDS:
-            marks.popleft()
-        return marks
-
-    def locked(self, name: str) -> bool:
-        return len(self._recent(name)) >= MAX_FAILURES
-
-    def failed(self, name: str) -> None:
-        self._recent(name).append(time.monotonic())
-
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)
+    def check(self, username: str, password: str, address: str | None) -> tuple[int, str] | Locked | None:
+        """The user's id and session fingerprint, None for a wrong name or password, or Locked."""
+        service = self.service
+        try_id = self.failures.begin(username, address, service.clock.now())
+        if try_id is None:
+            return Locked()
+        try:
+            with service.factory() as session, session.begin():
+                user = authenticate(session, username, password, service.clock.now())
+                found = (user.id, _fingerprint(user)) if user else None
+        except Exception:
+            self.failures.withdraw(try_id)  # no answer is no failure
+            raise
+        if found is not None:
+            self.failures.succeeded(username, try_id)
+        return found
 
 
 router = APIRouter()
@@ -199,9 +203,10 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     target = _safe_next(request, str(form.get("next", "")) or None)
     throttle: LoginThrottle = request.app.state.login_throttle
-    service = service_of(request)
+    address = request.client.host if request.client else None
 
-    if throttle.locked(username):
+    found = await run_in_threadpool(throttle.check, username, password, address)
+    if isinstance(found, Locked):
         return page(
             request,
             "login.html",
@@ -210,15 +215,7 @@ async def login(request: Request) -> Response:
             username=username,
             error="Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 15 phút.",
         )
-
-    def check() -> tuple[int, str] | None:
-        with service.factory() as session, session.begin():
-            user = authenticate(session, username, password, service.clock.now())
-            return (user.id, _fingerprint(user)) if user else None
-
-    found = await run_in_threadpool(check)
     if found is None:
-        throttle.failed(username)
         return page(
             request,
             "login.html",
@@ -227,7 +224,6 @@ async def login(request: Request) -> Response:
             username=username,
             error="Tên đăng nhập hoặc mật khẩu không đúng.",
         )
-    throttle.succeeded(username)
     # A fresh session on login: nothing an attacker planted before it survives (session fixation).
     request.session.clear()
     request.session.update(uid=found[0], fp=found[1], csrf=secrets.token_urlsafe(32))
