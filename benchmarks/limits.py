@@ -21,11 +21,11 @@ from notifier.store.engine import make_engine, session_factory, upgrade
 from notifier.store.limits import SharedRateLimits
 
 # Generous enough that nothing is refused: only the cost of a reservation is measured.
-WIDE = ProviderSettings(rate_per_second=1e6, burst=1_000_000)
+WIDE = ProviderSettings(rate_per_second=1e6, burst=1_000_000).rate_limits()
 PER_CHAT = ProviderSettings(rate_per_second=1e6, burst=1_000_000, per_recipient_per_second=1e6,
-                            per_recipient_burst=1_000_000)  # fmt: skip
+                            per_recipient_burst=1_000_000).rate_limits()  # fmt: skip
 # The contention run: a provider allowing 500/s, 50 at once; a slot may be up to half a second away.
-TIGHT = ProviderSettings(rate_per_second=500, burst=50, max_wait_seconds=0.5)
+TIGHT = ProviderSettings(rate_per_second=500, burst=50, max_wait_seconds=0.5).rate_limits()
 
 
 def per_message_us(limits: Any, settings: ProviderSettings, n: int) -> float:

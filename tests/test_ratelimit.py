@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 
@@ -147,7 +146,7 @@ def test_reserve_many_refuses_some_and_still_serves_the_rest() -> None:
     assert set(buckets) == {None, "busy", "a", "b"}
     assert buckets[None].state.tokens == pytest.approx(8)  # refused messages took nothing
     memory = RateLimits(tick)
-    assert memory.reserve_many("file", SimpleNamespace(), ["x", "x"]) == [0.0, 0.0]
+    assert memory.reserve_many("file", None, ["x", "x"]) == [0.0, 0.0]
 
 
 def test_a_failure_limit_locks_at_its_count_within_its_window() -> None:
