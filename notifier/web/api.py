@@ -11,11 +11,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from notifier.rules.portal import ImportReport
-from notifier.web.deps import Caller, import_response, items_of, json_body
-from notifier.workflows.dossier_status import dossier_status
-from notifier.workflows.ingest import upsert
-from notifier.workflows.officer_import import upsert_officers
+from notifier.web.deps import Caller, import_response, items_of, json_body, refusal
+from notifier.workflows.dossier_status import DossierLookup
+from notifier.workflows.errors import DomainError, NotFound
+from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.service import Service
 
 
@@ -32,6 +31,10 @@ def create_app(
 
     app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan or default_lifespan)
     app.state.service = service
+
+    @app.exception_handler(DomainError)
+    async def refused(_request: Request, exc: DomainError) -> JSONResponse:
+        return refusal(exc)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -55,33 +58,28 @@ def create_app(
             return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    imports = ImportWorkflow(service)
+
     @app.post("/api/v1/dossiers")
     async def post_dossiers(request: Request, caller: Caller) -> JSONResponse:
+        """Dossiers (`DongBoHoSoMC`), `{"data": [...]}` or a list: each bad item is reported with its row,
+        field, value and reason (422), and the good ones are stored all the same."""
         items = items_of(await json_body(request))
-
-        def store() -> ImportReport:
-            with service.factory() as session, session.begin():
-                return upsert(session, items, service.clock.now(), source=f"api:{caller}")
-
-        return import_response(await run_in_threadpool(store))
+        report = await run_in_threadpool(imports.dossiers, items, f"api:{caller}")
+        return import_response(report)
 
     @app.post("/api/v1/officers")
     async def post_officers(request: Request, caller: Caller) -> JSONResponse:
+        """Agencies and officers, `{"data": [...]}` or a list; reported per item like dossiers."""
         items = items_of(await json_body(request))
-
-        def store() -> ImportReport:
-            with service.factory() as session, session.begin():
-                return upsert_officers(session, items)
-
-        return import_response(await run_in_threadpool(store))
+        return import_response(await run_in_threadpool(imports.officers, items))
 
     @app.get("/api/v1/dossiers/{code}")
     def get_dossier(code: str, caller: Caller) -> dict[str, Any]:
-        with service.factory() as session:
-            found = dossier_status(session, code, service.calendar, service.clock.now())
-        if found is None:
-            raise HTTPException(404, f"MaHoSo '{code}': not found")
-        return found
+        try:
+            return DossierLookup(service).status(code)
+        except NotFound as exc:
+            raise HTTPException(404, f"MaHoSo '{code}': not found") from exc
 
     from notifier.web.feedback import feedback_router  # citizens' feedback and officers' answers
 

@@ -1,4 +1,5 @@
-"""What the API's handlers share: the caller's API key, the JSON body, the answer to an import.
+"""What the API's handlers share: the caller's API key, the JSON body, the answer to an import, and the words
+for a workflow's refusal (`{"detail": [{"field", "value", "reason"}]}` with a status per kind of refusal).
 
 As in FastAPI's usual layout (`api/deps.py`), handlers declare these as parameters (`caller: Caller`)."""
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from notifier.rules.portal import ImportReport
 from notifier.store.apikeys import verify_key
+from notifier.workflows.errors import DomainError, NotAllowed, NotFound, WrongState
 from notifier.workflows.service import Service
 
 
@@ -40,6 +42,21 @@ def import_response(report: ImportReport) -> JSONResponse:
     return JSONResponse(body, status_code=422 if report.errors else 200)
 
 
+def status_of(exc: DomainError) -> int:
+    """The HTTP status for a workflow's refusal."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, NotAllowed):
+        return 403
+    if isinstance(exc, WrongState):
+        return 409
+    return 422  # InvalidInput
+
+
+def refusal(exc: DomainError) -> JSONResponse:
+    return JSONResponse({"detail": [exc.as_dict()]}, status_code=status_of(exc))
+
+
 def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     """The caller's key name; 401 without a valid `Authorization: Bearer <key>`."""
     if not authorization or not authorization.startswith("Bearer "):
@@ -53,8 +70,6 @@ def require_key(request: Request, authorization: Annotated[str | None, Header()]
 
 
 Caller = Annotated[str, Depends(require_key)]
-
-
 
 
 async def json_body(request: Request) -> Any:

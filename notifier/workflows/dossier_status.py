@@ -11,6 +11,8 @@ from notifier.rules.phones import mask_phone
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
 from notifier.rules.workdays import WorkCalendar, working_days
 from notifier.store.models import Dossier, Notification
+from notifier.workflows.errors import NotFound
+from notifier.workflows.service import Service
 
 
 def dossier_status(session: Session, code: str, calendar: WorkCalendar, now: Any) -> dict[str, Any] | None:
@@ -57,3 +59,17 @@ def dossier_status(session: Session, code: str, calendar: WorkCalendar, now: Any
             for n in notes
         ],
     }
+
+
+class DossierLookup:
+    """A dossier's state and its notification history, as of the service clock."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def status(self, code: str) -> dict[str, Any]:
+        with self.service.factory() as session:
+            found = dossier_status(session, code, self.service.calendar, self.service.clock.now())
+        if found is None:
+            raise NotFound("MaHoSo", code, "not found", refusal="dossier_unknown")
+        return found
