@@ -7,13 +7,14 @@ value (notifier.web.deps.refusal): 404 unknown dossier, 403 officer of another a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from notifier.web.deps import Caller, import_response, items_of, json_body
+from notifier.web.bodies import ApologyBody, ProgressBatch, ResolveBody
+from notifier.web.deps import Caller, import_response
 from notifier.workflows.apology import PdfUnavailable
 from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.officer_actions import Actor, ApologyWorkflow, ResolveWorkflow
@@ -27,32 +28,18 @@ def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _body(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise HTTPException(
-            422, detail=[{"field": "body", "value": None, "reason": "expected a JSON object"}]
-        )
-    return payload
-
-
-def _officer_code(body: dict[str, Any]) -> str | None:
-    code = body.get("officer") or body.get("MaCanBo")
-    return None if code in (None, "") else str(code)
-
-
 @router.post("/dossiers/{code}/apology")
-async def post_apology(code: str, request: Request, caller: Caller) -> JSONResponse:
+async def post_apology(code: str, body: ApologyBody, request: Request, caller: Caller) -> JSONResponse:
     """Set a new appointment date and reason: `{"new_due": "15/12/2026", "reason": "…", "officer": "CB01"}`.
 
     `NgayHenTraMoi`, `LyDoTreHan` and `MaCanBo` are accepted for `new_due`, `reason` and `officer`. Moves
     the appointment, issues the numbered slip and lets the scan send the citizen's apology (or the
     follow-up) once.
     """
-    body = _body(await json_body(request))
-    by = Actor("api", caller=caller, officer=_officer_code(body))
-    new_due = body.get("new_due", body.get("NgayHenTraMoi"))
-    reason = body.get("reason", body.get("LyDoTreHan"))
-    done = await run_in_threadpool(ApologyWorkflow(_service(request)).set_new_date, code, new_due, reason, by)
+    by = Actor("api", caller=caller, officer=body.officer_code)
+    done = await run_in_threadpool(
+        ApologyWorkflow(_service(request)).set_new_date, code, body.due, body.delay_reason, by
+    )
     return JSONResponse(
         {
             "MaHoSo": code,
@@ -83,22 +70,22 @@ def get_apology(
 
 
 @router.post("/dossiers/{code}/resolve")
-async def post_resolve(code: str, request: Request, caller: Caller) -> JSONResponse:
+async def post_resolve(
+    code: str, request: Request, caller: Caller, body: ResolveBody | None = None
+) -> JSONResponse:
     """Mark "Đã xử lý xong" (status 9); the citizen's `result_ready` notice follows. Body optional:
     `{"officer": "CB01", "note": "…"}`."""
-    raw = await request.body()
-    body = _body(await json_body(request)) if raw.strip() else {}
-    by = Actor("api", caller=caller, officer=_officer_code(body))
-    done = await run_in_threadpool(ResolveWorkflow(_service(request)).resolve, code, by, body.get("note"))
+    body = body or ResolveBody()
+    by = Actor("api", caller=caller, officer=body.officer_code)
+    done = await run_in_threadpool(ResolveWorkflow(_service(request)).resolve, code, by, body.note)
     return JSONResponse({"MaHoSo": code, "status": done.status, "at": done.at.isoformat()})
 
 
 @router.post("/progress")
-async def post_progress(request: Request, caller: Caller) -> JSONResponse:
+async def post_progress(body: ProgressBatch, request: Request, caller: Caller) -> JSONResponse:
     """Inter-agency progress items (`CapNhatTienDoHoSoMC`), `{"data": [...]}` or a list."""
-    items = items_of(await json_body(request))
     imports = ImportWorkflow(_service(request))
-    return import_response(await run_in_threadpool(imports.progress, items, f"api:{caller}"))
+    return import_response(await run_in_threadpool(imports.progress, body.data, f"api:{caller}"))
 
 
 def _report_response(report: RenderedReport) -> Response:
