@@ -37,7 +37,13 @@ from notifier.rules.officer_buttons import callback_data, parse_callback
 from notifier.rules.statuses import status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.workflows.errors import DomainError
-from notifier.workflows.officer_actions import Actor, ApologyWorkflow, ResolveWorkflow, Wiring
+from notifier.workflows.officer_actions import (
+    Actor,
+    ApologyWorkflow,
+    OfficerWorkflow,
+    ResolveWorkflow,
+    Wiring,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +124,7 @@ def refusal_text(exc: DomainError) -> str:
 
 def _check(d: Wiring, user_id: int, dossier_id: int) -> _Outcome:
     try:
-        code = ApologyWorkflow(d).may_act(dossier_id, Actor("telegram", chat_id=user_id))
+        code = OfficerWorkflow(d).may_act(dossier_id, Actor("telegram", chat_id=user_id))
     except DomainError as exc:
         return _Outcome(False, _words(exc))
     return _Outcome(True, "", code)
