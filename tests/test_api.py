@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -74,3 +76,50 @@ def test_status_lookup_and_health(service: Service) -> None:
     assert client.get("/api/v1/dossiers/NOPE").status_code == 401
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_post_bodies_are_documented_with_the_portals_fields(service: Service) -> None:
+    client, _ = _client(service)
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+
+    def body_of(path: str) -> dict:
+        ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        if "anyOf" in ref:  # an optional body
+            ref = next(r for r in ref["anyOf"] if "$ref" in r)
+        return components[ref["$ref"].rsplit("/", 1)[1]]
+
+    dossiers = body_of("/api/v1/dossiers")
+    assert dossiers["required"] == ["data"]
+    item = dossiers["properties"]["data"]["items"]
+    assert {"MaHoSo", "TrangThaiHoSo", "NgayHenTra", "DanhSachLePhi"} <= set(item["properties"])
+    assert "MaHoSo" in item["required"]
+    assert {"MaCanBo", "HoTen", "MaDonVi"} <= set(body_of("/api/v1/officers")["properties"]["data"]["items"]["properties"])
+    assert "PhongBanXuLy" in body_of("/api/v1/progress")["properties"]["data"]["items"]["properties"]
+    apology = body_of("/api/v1/dossiers/{code}/apology")["properties"]
+    assert {"new_due", "NgayHenTraMoi", "reason", "LyDoTreHan", "officer", "MaCanBo"} <= set(apology)
+    assert {"officer", "MaCanBo", "note"} <= set(body_of("/api/v1/dossiers/{code}/resolve")["properties"])
+    assert schema["paths"]["/api/v1/dossiers/{code}/resolve"]["post"]["requestBody"].get("required") is not True
+    assert body_of("/api/v1/feedback/{feedback_id}/answer")["required"] == ["answer"]
+
+
+def test_bodies_are_read_without_a_content_type_and_refused_naming_the_field(service: Service) -> None:
+    client, key = _client(service)
+    auth = {"Authorization": f"Bearer {key}"}
+    raw = json.dumps({"data": [dossier("RAW"), 7]}).encode()
+    resp = client.post("/api/v1/dossiers", content=raw, headers=auth)  # no Content-Type, as some senders do
+    assert resp.status_code == 422 and resp.json()["created"] == 1
+    assert resp.json()["errors"] == [
+        {"row": 2, "MaHoSo": None, "field": "data", "value": 7, "reason": "each item must be a JSON object"}
+    ]
+    not_a_list = client.post("/api/v1/progress", json={"data": "S1"}, headers=auth)
+    assert not_a_list.status_code == 422
+    assert not_a_list.json()["detail"] == [{"field": "data", "value": "S1", "reason": "Input should be a valid list"}]
+    broken = client.post("/api/v1/officers", content=b'{"data": [', headers=auth | {"Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["detail"][0]["field"] == "body"
+    assert broken.json()["detail"][0]["reason"].startswith("not JSON: ")
+    officer = client.post("/api/v1/dossiers/RAW/apology", json={"new_due": "10/12/2026", "officer": {"x": 1}}, headers=auth)
+    assert officer.status_code == 422 and officer.json()["detail"][0]["field"] == "officer"
+    # A path parameter out of range keeps FastAPI's own answer.
+    huge = client.post(f"/api/v1/feedback/{2**70}/answer", json={"answer": "Đã xử lý"}, headers=auth)
+    assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["path", "feedback_id"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,29 +34,38 @@ from sqlalchemy.orm import Session, sessionmaker
 from notifier.config import Settings
 from notifier.rules.clock import VN_TZ, Clock
 from notifier.rules.officer_buttons import callback_data, parse_callback
+from notifier.rules.statuses import status_name
 from notifier.rules.workdays import WorkCalendar
-from notifier.store.models import Dossier
-from notifier.workflows.apology import ActionError
-from notifier.workflows.officer_actions import can_act, mark_resolved, officer_by_chat, set_new_date
+from notifier.workflows.errors import DomainError
+from notifier.workflows.officer_actions import (
+    Actor,
+    ApologyWorkflow,
+    OfficerWorkflow,
+    ResolveWorkflow,
+    Wiring,
+)
 
 log = logging.getLogger(__name__)
 
 PROMPT_HEAD = "Đặt ngày hẹn mới cho hồ sơ "
 _PROMPT_CODE = re.compile(r"^Đặt ngày hẹn mới cho hồ sơ (\S+)")
+NOT_AN_OFFICER = "Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."
 
 
 @dataclass(frozen=True)
 class OfficerDeps:
+    """The chatbot's deps carry what the officers' workflows need (`Wiring`) under other names."""
+
     factory: sessionmaker[Session]
     calendar: WorkCalendar
     settings: Settings
     clock: Clock
 
 
-def _deps(data: dict[str, Any]) -> OfficerDeps:
+def _deps(data: dict[str, Any]) -> Wiring:
     service = data.get("service")
     if service is not None:
-        return OfficerDeps(service.factory, service.calendar, service.settings, service.clock)
+        return service  # type: ignore[no-any-return]
     deps = data.get("deps")
     if deps is not None:  # the citizen chatbot's BotDeps
         return OfficerDeps(deps.store.factory, deps.store.calendar, deps.settings, deps.clock)
@@ -71,92 +81,89 @@ class _Outcome:
     code: str | None = None
 
 
-def _who_and_what(session: Session, user_id: int, dossier_id: int) -> tuple[Any, Dossier] | str:
-    officer = officer_by_chat(session, user_id)
-    if officer is None:
-        return "Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."
-    dossier = session.get(Dossier, dossier_id)
-    if dossier is None:
-        return "Không tìm thấy hồ sơ."
-    if not can_act(officer, dossier):
-        return f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {dossier.code}."
-    return officer, dossier
+def _vn_date(value: Any) -> str:
+    return f"{value.astimezone(VN_TZ):%d/%m/%Y}"
 
 
-def _refusal(exc: ActionError) -> str:
-    return "Không thực hiện được: " + (exc.vi or f"{exc.field} '{exc.value}': {exc.reason}")
+# A workflow's refusal in the officer's words, by the rule that refused (DomainError.refusal).
+_WORDS: dict[str, Callable[[DomainError], str]] = {
+    "not_an_officer": lambda e: NOT_AN_OFFICER,
+    # a button names the dossier by its id, which means nothing to the officer
+    "dossier_unknown": lambda e: "Không tìm thấy hồ sơ" + (f" {e.value}." if e.field == "MaHoSo" else "."),
+    "other_agency": lambda e: f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {e.facts['dossier']}.",
+    "date_missing": lambda e: "Thiếu ngày hẹn mới.",
+    "date_invalid": lambda e: f"'{e.value}' không phải ngày hợp lệ (dd/mm/yyyy).",
+    "reason_missing": lambda e: "Cần ghi lý do chậm trễ (lý do được in trên Phiếu xin lỗi).",
+    "reason_too_long": lambda e: f"Lý do dài quá {e.facts['limit']} ký tự.",
+    "new_date_status": lambda e: (
+        f"Hồ sơ đang ở trạng thái '{status_name(e.value)}', không thể hẹn lại ngày trả."
+    ),
+    "no_appointment": lambda e: "Hồ sơ chưa có ngày hẹn trả để hẹn lại.",
+    "date_past": lambda e: "Ngày hẹn mới phải sau thời điểm hiện tại.",
+    "not_working_day": lambda e: f"Ngày {_vn_date(e.facts['new_due'])} không phải ngày làm việc.",
+    "date_not_after_old": lambda e: f"Ngày hẹn mới phải sau ngày hẹn cũ ({_vn_date(e.facts['old_due'])}).",
+    "date_unchanged": lambda e: "Hồ sơ đã có đúng ngày hẹn này.",
+    "already_resolved": lambda e: f"Hồ sơ {e.facts['dossier']} đã được ghi nhận xử lý xong trước đó.",
+    "resolve_status": lambda e: (
+        f"Hồ sơ đang ở trạng thái '{status_name(e.value)}', không thể ghi nhận xử lý xong."
+    ),
+}
 
 
-def _check(d: OfficerDeps, user_id: int, dossier_id: int) -> _Outcome:
-    with d.factory() as session:
-        found = _who_and_what(session, user_id, dossier_id)
-        if isinstance(found, str):
-            return _Outcome(False, found)
-        return _Outcome(True, "", found[1].code)
+def _words(exc: DomainError) -> str:
+    words = _WORDS.get(exc.refusal)
+    return words(exc) if words is not None else f"{exc.field} '{exc.value}': {exc.reason}"
 
 
-def _resolve(d: OfficerDeps, user_id: int, dossier_id: int) -> _Outcome:
-    with d.factory() as session, session.begin():
-        found = _who_and_what(session, user_id, dossier_id)
-        if isinstance(found, str):
-            return _Outcome(False, found)
-        officer, dossier = found
-        try:
-            done = mark_resolved(
-                session,
-                dossier.code,
-                d.clock.now(),
-                actor=f"telegram:{officer.code}",
-                source="telegram",
-                officer=officer,
-            )
-        except ActionError as exc:
-            return _Outcome(False, _refusal(exc), dossier.code)
-        at = done.event.occurred_at.astimezone(VN_TZ)
-        return _Outcome(
-            True,
-            f"Đã ghi nhận hồ sơ {dossier.code} đã xử lý xong lúc {at:%H:%M %d/%m/%Y}. "
-            "Người nộp sẽ được thông báo có kết quả.",
-            dossier.code,
-        )
+def refusal_text(exc: DomainError) -> str:
+    """A refused action; a chat that is no officer's is told so plainly, as when pressing a button."""
+    if exc.refusal == "not_an_officer":
+        return NOT_AN_OFFICER
+    return "Không thực hiện được: " + _words(exc)
 
 
-def _new_date(d: OfficerDeps, user_id: int, code: str, answer: str) -> _Outcome:
+def _check(d: Wiring, user_id: int, dossier_id: int) -> _Outcome:
+    try:
+        code = OfficerWorkflow(d).may_act(dossier_id, Actor("telegram", chat_id=user_id))
+    except DomainError as exc:
+        return _Outcome(False, _words(exc))
+    return _Outcome(True, "", code)
+
+
+def _resolve(d: Wiring, user_id: int, dossier_id: int) -> _Outcome:
+    check = _check(d, user_id, dossier_id)
+    if not check.ok or check.code is None:
+        return check
+    code = check.code
+    try:
+        done = ResolveWorkflow(d).resolve(code, Actor("telegram", chat_id=user_id))
+    except DomainError as exc:
+        return _Outcome(False, refusal_text(exc), code)
+    at = done.at.astimezone(VN_TZ)
+    return _Outcome(
+        True,
+        f"Đã ghi nhận hồ sơ {code} đã xử lý xong lúc {at:%H:%M %d/%m/%Y}. "
+        "Người nộp sẽ được thông báo có kết quả.",
+        code,
+    )
+
+
+def _new_date(d: Wiring, user_id: int, code: str, answer: str) -> _Outcome:
     date_text, sep, reason = answer.partition(";")
     if not sep:
         date_text, _, reason = answer.strip().partition("\n")
-    with d.factory() as session, session.begin():
-        officer = officer_by_chat(session, user_id)
-        if officer is None:
-            return _Outcome(
-                False, "Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."
-            )
-        s = d.settings
-        try:
-            done = set_new_date(
-                session,
-                code,
-                date_text.strip(),
-                reason,
-                d.clock.now(),
-                actor=f"telegram:{officer.code}",
-                source="telegram",
-                calendar=d.calendar,
-                number_format=s.apology.number_format,
-                default_time=s.working_hours.end,
-                officer=officer,
-            )
-        except ActionError as exc:
-            return _Outcome(False, _refusal(exc), code)
-        slip = done.slip
-        new_due = slip.new_due_at.astimezone(VN_TZ)
-        what = "điều chỉnh" if done.corrected else "lập"
-        return _Outcome(
-            True,
-            f"Đã đặt ngày hẹn trả mới {new_due:%d/%m/%Y} cho hồ sơ {code}. Phiếu xin lỗi số {slip.number} "
-            f"đã được {what}; người nộp sẽ nhận thư xin lỗi và ngày hẹn mới.",
-            code,
-        )
+    by = Actor("telegram", chat_id=user_id)
+    try:
+        done = ApologyWorkflow(d).set_new_date(code, date_text.strip(), reason, by)
+    except DomainError as exc:
+        return _Outcome(False, refusal_text(exc), code)
+    what = "điều chỉnh" if done.corrected else "lập"
+    return _Outcome(
+        True,
+        f"Đã đặt ngày hẹn trả mới {_vn_date(done.new_due_at)} cho hồ sơ {code}. Phiếu xin lỗi số "
+        f"{done.number} đã được {what}; người nộp sẽ nhận thư xin lỗi và ngày hẹn mới.",
+        code,
+    )
 
 
 def _confirm_keyboard(dossier_id: int) -> InlineKeyboardMarkup:
@@ -245,4 +252,4 @@ def build_router() -> Router:
 
 router = build_router()
 
-__all__ = ["PROMPT_HEAD", "build_router", "router"]
+__all__ = ["PROMPT_HEAD", "build_router", "refusal_text", "router"]

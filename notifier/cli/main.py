@@ -72,38 +72,30 @@ def import_dossiers(
     ] = False,
 ) -> None:
     """Import dossiers from JSON ({"data": [...]} or a list) or CSV with the portal's column names."""
-    from notifier.workflows.ingest import read_file, upsert
-    from notifier.workflows.steps import is_progress_file, upsert_progress
+    from notifier.workflows.ingest import ImportWorkflow, read_file
 
     service = open_service(now)
     try:
         items = read_file(file)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
-    steps = progress or is_progress_file(items)
-    with service.factory() as session, session.begin():
-        if steps:
-            report = upsert_progress(session, items, service.clock.now(), source=f"import:{file.name}")
-        else:
-            report = upsert(session, items, service.clock.now(), source=f"import:{file.name}")
-    _print_report(report, "progress items" if steps else "dossiers")
-    if report.errors:
+    done = ImportWorkflow(service).portal_items(items, f"import:{file.name}", progress=progress)
+    _print_report(done.report, "progress items" if done.progress else "dossiers")
+    if done.report.errors:
         raise typer.Exit(1)
 
 
 @app.command("import-officers")
 def import_officers(file: Path) -> None:
     """Import agencies and officers (MaCanBo, HoTen, MaDonVi, TenDonVi, SoDienThoai, Email, ...)."""
-    from notifier.workflows.ingest import read_file
-    from notifier.workflows.officer_import import upsert_officers
+    from notifier.workflows.ingest import ImportWorkflow, read_file
 
     service = open_service()
     try:
         items = read_file(file)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
-    with service.factory() as session, session.begin():
-        report = upsert_officers(session, items)
+    report = ImportWorkflow(service).officers(items)
     _print_report(report, "officers")
     if report.errors:
         raise typer.Exit(1)
@@ -191,13 +183,14 @@ def purge(now: NowOpt = None) -> None:
 def status(code: str, now: NowOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A dossier's state and its notification history."""
     from notifier.rules.rendering import format_datetime
-    from notifier.workflows.dossier_status import dossier_status
+    from notifier.workflows.dossier_status import DossierLookup
+    from notifier.workflows.errors import NotFound
 
     service = open_service(now)
-    with service.factory() as session:
-        found = dossier_status(session, code, service.calendar, service.clock.now())
-    if found is None:
-        raise fail(f"MaHoSo '{code}': not found")
+    try:
+        found = DossierLookup(service).status(code)
+    except NotFound as exc:
+        raise fail(f"{exc.field} '{exc.value}': {exc.reason}") from exc
     if as_json:
         out.print_json(json.dumps(found, ensure_ascii=False))
         return

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from notifier.cli.common import NowOpt, fail, open_service, out
+from notifier.workflows.errors import DomainError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from notifier.workflows.reports import Period
+    from notifier.workflows.reports import RenderedReport
 
 apology_app = typer.Typer(
     help="Apology slips (Phiếu xin lỗi và hẹn lại ngày trả kết quả).", no_args_is_help=True
@@ -20,6 +21,12 @@ report_app = typer.Typer(help="Decision 766 figures per agency and procedure.", 
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")]
 FormatOpt = Annotated[str, typer.Option("--format", help="csv, xlsx, html or json")]
+
+
+def _refused(exc: DomainError) -> typer.Exit:
+    # The acting officer is given with --officer here; the other fields keep the workflow's names.
+    field = "--officer" if exc.field == "officer" else exc.field
+    return fail(f"field {field}: value '{exc.value}': {exc.reason}")
 
 
 @apology_app.command("set")
@@ -33,38 +40,16 @@ def apology_set(
     now: NowOpt = None,
 ) -> None:
     """Set a new appointment date and reason; issues the numbered slip, the citizen's apology follows."""
-    from sqlalchemy import select
-
-    from notifier.store.models import Officer
-    from notifier.workflows.apology import ActionError
-    from notifier.workflows.officer_actions import set_new_date
+    from notifier.workflows.officer_actions import Actor, ApologyWorkflow
 
     service = open_service(now)
-    s = service.settings
     try:
-        with service.factory() as session, session.begin():
-            who = session.scalar(select(Officer).where(Officer.code == officer)) if officer else None
-            if officer and who is None:
-                raise ActionError("--officer", officer, "unknown officer code (MaCanBo)")
-            done = set_new_date(
-                session,
-                code,
-                date,
-                reason,
-                service.clock.now(),
-                actor=f"cli:{officer}" if officer else "cli",
-                source="cli",
-                calendar=service.calendar,
-                number_format=s.apology.number_format,
-                default_time=s.working_hours.end,
-                officer=who,
-            )
-            number, corrected = done.slip.number, done.corrected
-    except ActionError as exc:
-        raise fail(str(exc)) from exc
-    verb = "corrected" if corrected else "issued"
+        done = ApologyWorkflow(service).set_new_date(code, date, reason, Actor("cli", officer=officer))
+    except DomainError as exc:
+        raise _refused(exc) from exc
+    verb = "corrected" if done.corrected else "issued"
     out.print(
-        f"{code}: slip {number} {verb}; run `notifier apology print {code}` to print it", highlight=False
+        f"{code}: slip {done.number} {verb}; run `notifier apology print {code}` to print it", highlight=False
     )
 
 
@@ -76,50 +61,38 @@ def apology_print(
     number: Annotated[str | None, typer.Option("--number", help="this slip rather than the latest")] = None,
 ) -> None:
     """The dossier's apology slip as an HTML page ready to print (or a PDF)."""
-    from notifier.store.queries import slips_for
-    from notifier.workflows.apology import PdfUnavailable, render_slip_html, render_slip_pdf
+    from notifier.workflows.apology import PdfUnavailable
+    from notifier.workflows.officer_actions import ApologyWorkflow
 
+    if pdf and out_file is None:
+        raise fail("--pdf needs --out FILE", 2)
     service = open_service()
-    with service.factory() as session:
-        slips = slips_for(session, code)
-    if number is not None:
-        slips = [s for s in slips if s.number == number]
-    if not slips:
-        raise fail(f"MaHoSo '{code}': no apology slip" + (f" numbered '{number}'" if number else ""))
-    slip, province = slips[-1], service.settings.province.name
-    if pdf:
-        if out_file is None:
-            raise fail("--pdf needs --out FILE", 2)
-        try:
-            out_file.write_bytes(render_slip_pdf(slip, province, service.settings.apology.pdf_font))
-        except PdfUnavailable as exc:
-            raise fail(str(exc)) from exc
-        out.print(f"slip {slip.number} written to {out_file}", highlight=False)
-        return
-    html = render_slip_html(slip, province)
+    try:
+        slip = ApologyWorkflow(service).slip(code, number, "pdf" if pdf else "html")
+    except NotFound as exc:
+        raise fail(f"{exc.field} '{exc.value}': {exc.reason}") from exc
+    except PdfUnavailable as exc:
+        raise fail(str(exc)) from exc
     if out_file is None:
-        sys.stdout.write(html)
+        sys.stdout.write(slip.content.decode("utf-8"))
         return
-    out_file.write_text(html, encoding="utf-8")
+    out_file.write_bytes(slip.content)
     out.print(f"slip {slip.number} written to {out_file}", highlight=False)
 
 
-def _emit(period: Period, fmt: str, out_file: Path | None, now: str | None) -> None:
-    from notifier.workflows import reports
-
-    if fmt not in reports.FORMATS:
-        raise fail(f"--format: value '{fmt}': expected one of {', '.join(reports.FORMATS)}", 2)
-    service = open_service(now)
-    with service.factory() as session:
-        report = reports.build_report(session, period, service.clock.now())
-    body, _ = reports.render(report, fmt)
-    if out_file is None and fmt == "xlsx":
-        out_file = Path(f"bao-cao-{period.slug}.xlsx")
+def _emit(report: RenderedReport, out_file: Path | None) -> None:
+    if out_file is None and report.fmt == "xlsx":
+        out_file = Path(report.filename)
     if out_file is None:
-        sys.stdout.write(body.decode("utf-8"))
+        sys.stdout.write(report.body.decode("utf-8"))
         return
-    out_file.write_bytes(body)
-    out.print(f"report {period.label} written to {out_file}", highlight=False)
+    out_file.write_bytes(report.body)
+    out.print(f"report {report.period.label} written to {out_file}", highlight=False)
+
+
+def _option_refused(exc: InvalidInput) -> typer.Exit:
+    # Every input of a report is an option: a usage error (2), named as the option.
+    return fail(f"--{exc.field}: value '{exc.value}': {exc.reason}", 2)
 
 
 @report_app.command("monthly")
@@ -130,13 +103,13 @@ def report_monthly(
     now: NowOpt = None,
 ) -> None:
     """One month's figures: CSV or HTML to the terminal or --out; XLSX to --out (default bao-cao-….xlsx)."""
-    from notifier.workflows import reports
+    from notifier.workflows.reports import ReportWorkflow
 
     try:
-        period = reports.month_period(month)
-    except ValueError as exc:
-        raise fail(f"--{exc}", 2) from exc
-    _emit(period, fmt, out_file, now)
+        report = ReportWorkflow(open_service(now)).monthly(month, fmt)
+    except InvalidInput as exc:
+        raise _option_refused(exc) from exc
+    _emit(report, out_file)
 
 
 @report_app.command("period")
@@ -148,10 +121,10 @@ def report_period(
     now: NowOpt = None,
 ) -> None:
     """Figures for any span of days, e.g. the six-monthly report."""
-    from notifier.workflows import reports
+    from notifier.workflows.reports import ReportWorkflow
 
     try:
-        period = reports.span_period(from_, to)
-    except ValueError as exc:
-        raise fail(f"--{exc}", 2) from exc
-    _emit(period, fmt, out_file, now)
+        report = ReportWorkflow(open_service(now)).span(from_, to, fmt)
+    except InvalidInput as exc:
+        raise _option_refused(exc) from exc
+    _emit(report, out_file)

@@ -1,31 +1,21 @@
-"""What the API's handlers share: the caller's API key, the JSON body, the answer to an import.
+"""What the API's handlers share: the caller's API key, the answer to an import, and the words for a refusal.
 
-As in FastAPI's usual layout (`api/deps.py`), handlers declare these as parameters (`caller: Caller`)."""
+As in FastAPI's usual layout (`api/deps.py`), handlers declare these as parameters (`caller: Caller`).
+Every refusal answers `{"detail": [{"field", "value", "reason"}]}`, whether the body failed its model
+(`body_errors`) or a workflow refused (`status_of`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from notifier.rules.portal import ImportReport
+from notifier.rules.portal import ImportReport, jsonable
 from notifier.store.apikeys import verify_key
+from notifier.workflows.errors import DomainError, NotAllowed, NotFound, WrongState
 from notifier.workflows.service import Service
-
-
-def items_of(payload: Any) -> list[Any]:
-    """The items of `{"data": [...]}` or of a plain list; 422 naming `data` otherwise."""
-    if isinstance(payload, dict) and isinstance(payload.get("data"), list):
-        return payload["data"]
-    if isinstance(payload, list):
-        return payload
-    raise HTTPException(
-        422,
-        detail=[
-            {"field": "data", "value": None, "reason": "expected a list or an object with a 'data' list"}
-        ],
-    )
 
 
 def import_response(report: ImportReport) -> JSONResponse:
@@ -38,6 +28,39 @@ def import_response(report: ImportReport) -> JSONResponse:
         "warnings": report.warnings,
     }
     return JSONResponse(body, status_code=422 if report.errors else 200)
+
+
+def status_of(exc: DomainError) -> int:
+    """The HTTP status for a workflow's refusal."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, NotAllowed):
+        return 403
+    if isinstance(exc, WrongState):
+        return 409
+    return 422  # InvalidInput
+
+
+def refusal(exc: DomainError) -> JSONResponse:
+    return JSONResponse({"detail": [exc.as_dict()]}, status_code=status_of(exc))
+
+
+def body_errors(exc: RequestValidationError) -> list[dict[str, Any]] | None:
+    """A body that failed its model, as field/value/reason; None when an error is about the path, the query
+    or a header (those keep FastAPI's own answer)."""
+    out: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        if not loc or loc[0] != "body":
+            return None
+        if err.get("type") == "json_invalid":
+            error = (err.get("ctx") or {}).get("error", err.get("msg"))
+            out.append({"field": "body", "value": None, "reason": f"not JSON: {error}"})
+            continue
+        value = None if err.get("type") == "missing" else err.get("input")
+        reason = str(err.get("msg", "")).removeprefix("Value error, ")
+        out.append({"field": ".".join(loc[1:]) or "body", "value": jsonable(value), "reason": reason})
+    return out
 
 
 def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -53,15 +76,3 @@ def require_key(request: Request, authorization: Annotated[str | None, Header()]
 
 
 Caller = Annotated[str, Depends(require_key)]
-
-
-
-
-async def json_body(request: Request) -> Any:
-    """The request's JSON, or 422 naming the body."""
-    try:
-        return await request.json()
-    except ValueError as exc:
-        raise HTTPException(
-            422, detail=[{"field": "body", "value": None, "reason": f"not JSON: {exc}"}]
-        ) from exc

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
 from notifier.store.models import Agency, Feedback
+from notifier.web.bodies import AnswerBody
 from notifier.web.deps import Caller
 from notifier.workflows import feedback as fb
 from notifier.workflows.service import Service
@@ -60,18 +61,12 @@ def feedback_router() -> APIRouter:
             return fb.as_dict(row)
 
     @router.post("/{feedback_id}/answer")
-    async def answer(feedback_id: FeedbackId, request: Request, caller: Caller) -> JSONResponse:
+    async def answer(
+        feedback_id: FeedbackId, body: AnswerBody, request: Request, caller: Caller
+    ) -> JSONResponse:
         """Record the officer's answer and queue it for the citizen's chat (`feedback_answer`)."""
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise HTTPException(422, detail=_detail("body", None, f"not JSON: {exc}")) from exc
-        if not isinstance(body, dict):
-            raise HTTPException(422, detail=_detail("body", None, "expected an object with 'answer'"))
-        by = body.get("answered_by")
-        if by is not None and (not isinstance(by, str) or not by.strip() or len(by) > 100):
-            raise HTTPException(422, detail=_detail("answered_by", by, "expected an officer code or name"))
         service: Service = request.app.state.service
+        by = body.answered_by
         actor = f"{by.strip()} (api:{caller})" if by else f"api:{caller}"
 
         def store() -> dict[str, Any]:
@@ -79,7 +74,7 @@ def feedback_router() -> APIRouter:
                 row, notice = fb.answer(
                     session,
                     feedback_id,
-                    body.get("answer"),
+                    body.answer,
                     actor,
                     service.clock.now(),
                     fallback_agency_name=f"Bộ phận Một cửa {service.settings.province.name}",

@@ -1,32 +1,25 @@
 """HTTP endpoints for officers and leaders: apology, resolve, inter-agency progress, 766 reports.
 
-All need `Authorization: Bearer <key>` (notifier.web.api.Caller). Refusals answer with the field and the
-value: 404 unknown dossier, 403 officer of another agency, 409 wrong status, 422 bad input.
+All need `Authorization: Bearer <key>` (notifier.web.deps.Caller). Refusals answer with the field and the
+value (notifier.web.deps.refusal): 404 unknown dossier, 403 officer of another agency, 409 wrong status,
+422 bad input.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from notifier.store.models import Officer
-from notifier.store.queries import slips_for
-from notifier.web.deps import Caller, import_response, items_of, json_body
-from notifier.workflows import reports
-from notifier.workflows.apology import (
-    ActionError,
-    PdfUnavailable,
-    render_slip_html,
-    render_slip_pdf,
-)
-from notifier.workflows.officer_actions import mark_resolved, set_new_date
+from notifier.web.bodies import ApologyBody, ProgressBatch, ResolveBody
+from notifier.web.deps import Caller, import_response
+from notifier.workflows.apology import PdfUnavailable
+from notifier.workflows.ingest import ImportWorkflow
+from notifier.workflows.officer_actions import Actor, ApologyWorkflow, ResolveWorkflow
+from notifier.workflows.reports import RenderedReport, ReportWorkflow
 from notifier.workflows.service import Service
-from notifier.workflows.steps import upsert_progress
 
 router = APIRouter(prefix="/api/v1", tags=["officers"])
 
@@ -35,69 +28,29 @@ def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _refuse(exc: ActionError) -> HTTPException:
-    return HTTPException(exc.status, detail=[exc.as_dict()])
-
-
-def _officer(session: Session, code: Any) -> Officer | None:
-    if code in (None, ""):
-        return None
-    officer = session.scalar(select(Officer).where(Officer.code == str(code)))
-    if officer is None:
-        raise ActionError("officer", code, "unknown officer code (MaCanBo)")
-    return officer
-
-
-def _body(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise HTTPException(
-            422, detail=[{"field": "body", "value": None, "reason": "expected a JSON object"}]
-        )
-    return payload
-
-
 @router.post("/dossiers/{code}/apology")
-async def post_apology(code: str, request: Request, caller: Caller) -> JSONResponse:
+async def post_apology(code: str, body: ApologyBody, request: Request, caller: Caller) -> JSONResponse:
     """Set a new appointment date and reason: `{"new_due": "15/12/2026", "reason": "…", "officer": "CB01"}`.
 
-    `NgayHenTraMoi` and `LyDoTreHan` are accepted for `new_due` and `reason`. Moves the appointment,
-    issues the numbered slip and lets the scan send the citizen's apology (or the follow-up) once.
+    `NgayHenTraMoi`, `LyDoTreHan` and `MaCanBo` are accepted for `new_due`, `reason` and `officer`. Moves
+    the appointment, issues the numbered slip and lets the scan send the citizen's apology (or the
+    follow-up) once.
     """
-    body = _body(await json_body(request))
-    service = _service(request)
-    s = service.settings
-
-    def act() -> dict[str, Any]:
-        with service.factory() as session, session.begin():
-            officer = _officer(session, body.get("officer") or body.get("MaCanBo"))
-            done = set_new_date(
-                session,
-                code,
-                body.get("new_due", body.get("NgayHenTraMoi")),
-                body.get("reason", body.get("LyDoTreHan")),
-                service.clock.now(),
-                actor=f"api:{caller}" + (f":{officer.code}" if officer else ""),
-                source="api",
-                calendar=service.calendar,
-                number_format=s.apology.number_format,
-                default_time=s.working_hours.end,
-                officer=officer,
-            )
-            slip = done.slip
-            return {
-                "MaHoSo": code,
-                "number": slip.number,
-                "old_due_at": slip.old_due_at.isoformat(),
-                "new_due_at": slip.new_due_at.isoformat(),
-                "reason": slip.reason,
-                "corrected": done.corrected,
-                "slip": f"/api/v1/dossiers/{code}/apology",
-            }
-
-    try:
-        return JSONResponse(await run_in_threadpool(act))
-    except ActionError as exc:
-        raise _refuse(exc) from exc
+    by = Actor("api", caller=caller, officer=body.officer_code)
+    done = await run_in_threadpool(
+        ApologyWorkflow(_service(request)).set_new_date, code, body.due, body.delay_reason, by
+    )
+    return JSONResponse(
+        {
+            "MaHoSo": code,
+            "number": done.number,
+            "old_due_at": done.old_due_at.isoformat(),
+            "new_due_at": done.new_due_at.isoformat(),
+            "reason": done.reason,
+            "corrected": done.corrected,
+            "slip": f"/api/v1/dossiers/{code}/apology",
+        }
+    )
 
 
 @router.get("/dossiers/{code}/apology")
@@ -109,97 +62,43 @@ def get_apology(
     number: str | None = None,
 ) -> Response:
     """The dossier's latest apology slip (or the one with `number`) as a printable page or a PDF."""
-    service = _service(request)
-    with service.factory() as session:
-        slips = slips_for(session, code)
-    if number is not None:
-        slips = [s for s in slips if s.number == number]
-    if not slips:
-        raise HTTPException(404, detail=[{"field": "MaHoSo", "value": code, "reason": "no apology slip"}])
-    slip, province = slips[-1], service.settings.province.name
-    if format == "pdf":
-        try:
-            pdf = render_slip_pdf(slip, province, service.settings.apology.pdf_font)
-        except PdfUnavailable as exc:
-            raise HTTPException(501, detail=str(exc)) from exc
-        return Response(pdf, media_type="application/pdf")
-    return HTMLResponse(render_slip_html(slip, province))
+    try:
+        slip = ApologyWorkflow(_service(request)).slip(code, number, "pdf" if format == "pdf" else "html")
+    except PdfUnavailable as exc:
+        raise HTTPException(501, detail=str(exc)) from exc
+    return Response(slip.content, media_type=slip.media_type)
 
 
 @router.post("/dossiers/{code}/resolve")
-async def post_resolve(code: str, request: Request, caller: Caller) -> JSONResponse:
+async def post_resolve(
+    code: str, request: Request, caller: Caller, body: ResolveBody | None = None
+) -> JSONResponse:
     """Mark "Đã xử lý xong" (status 9); the citizen's `result_ready` notice follows. Body optional:
     `{"officer": "CB01", "note": "…"}`."""
-    raw = await request.body()
-    body = _body(await json_body(request)) if raw.strip() else {}
-    service = _service(request)
-
-    def act() -> dict[str, Any]:
-        with service.factory() as session, session.begin():
-            officer = _officer(session, body.get("officer") or body.get("MaCanBo"))
-            done = mark_resolved(
-                session,
-                code,
-                service.clock.now(),
-                actor=f"api:{caller}" + (f":{officer.code}" if officer else ""),
-                source="api",
-                note=body.get("note"),
-                officer=officer,
-            )
-            return {"MaHoSo": code, "status": done.dossier.status, "at": done.event.occurred_at.isoformat()}
-
-    try:
-        return JSONResponse(await run_in_threadpool(act))
-    except ActionError as exc:
-        raise _refuse(exc) from exc
+    body = body or ResolveBody()
+    by = Actor("api", caller=caller, officer=body.officer_code)
+    done = await run_in_threadpool(ResolveWorkflow(_service(request)).resolve, code, by, body.note)
+    return JSONResponse({"MaHoSo": code, "status": done.status, "at": done.at.isoformat()})
 
 
 @router.post("/progress")
-async def post_progress(request: Request, caller: Caller) -> JSONResponse:
+async def post_progress(body: ProgressBatch, request: Request, caller: Caller) -> JSONResponse:
     """Inter-agency progress items (`CapNhatTienDoHoSoMC`), `{"data": [...]}` or a list."""
-    items = items_of(await json_body(request))
-    service = _service(request)
-
-    def store() -> Any:
-        with service.factory() as session, session.begin():
-            return upsert_progress(session, items, service.clock.now(), source=f"api:{caller}")
-
-    return import_response(await run_in_threadpool(store))
+    imports = ImportWorkflow(_service(request))
+    return import_response(await run_in_threadpool(imports.progress, body.data, f"api:{caller}"))
 
 
-def _report_response(service: Service, period: reports.Period, fmt: str) -> Response:
-    if fmt not in reports.FORMATS:
-        raise HTTPException(
-            422,
-            detail=[
-                {"field": "format", "value": fmt, "reason": f"expected one of {', '.join(reports.FORMATS)}"}
-            ],
-        )
-    with service.factory() as session:
-        report = reports.build_report(session, period, service.clock.now())
-    body, media = reports.render(report, fmt)
+def _report_response(report: RenderedReport) -> Response:
     headers = {}
-    if fmt in ("csv", "xlsx"):
-        headers["Content-Disposition"] = f'attachment; filename="bao-cao-{period.slug}.{fmt}"'
-    return Response(body, media_type=media, headers=headers)
-
-
-def _bad_period(exc: ValueError) -> HTTPException:
-    field, _, rest = str(exc).partition(": value ")
-    value, _, reason = rest.partition(": ")
-    return HTTPException(
-        422, detail=[{"field": field, "value": value.strip("'"), "reason": reason or str(exc)}]
-    )
+    if report.fmt in ("csv", "xlsx"):
+        headers["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+    return Response(report.body, media_type=report.media_type, headers=headers)
 
 
 @router.get("/reports/monthly")
 def get_monthly(request: Request, caller: Caller, month: str, format: str = "json") -> Response:
     """`?month=2026-10&format=json|csv|xlsx|html`."""
-    try:
-        period = reports.month_period(month)
-    except ValueError as exc:
-        raise _bad_period(exc) from exc
-    return _report_response(_service(request), period, format)
+    return _report_response(ReportWorkflow(_service(request)).monthly(month, format))
 
 
 @router.get("/reports/period")
@@ -211,8 +110,4 @@ def get_period(
     format: str = "json",
 ) -> Response:
     """`?from=2026-01-01&to=2026-06-30&format=…`, both days included (the six-monthly report)."""
-    try:
-        period = reports.span_period(from_, to)
-    except ValueError as exc:
-        raise _bad_period(exc) from exc
-    return _report_response(_service(request), period, format)
+    return _report_response(ReportWorkflow(_service(request)).span(from_, to, format))

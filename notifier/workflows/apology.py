@@ -27,29 +27,10 @@ from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.models import Agency, ApologyCounter, ApologySlip, Dossier, Officer, Procedure
+from notifier.workflows.errors import InvalidInput, WrongState
 
 PRINT_TEMPLATES = Path(__file__).parents[1] / "templates" / "print"
 MAX_REASON = 1000
-
-
-class ActionError(ValueError):
-    """An officer action refused; names the field and the value. `status` is the HTTP code to answer with."""
-
-    def __init__(self, field: str, value: Any, reason: str, status: int = 422, vi: str | None = None) -> None:
-        self.field = field
-        self.value = value
-        self.reason = reason
-        self.status = status
-        self.vi = vi  # the same refusal for an officer in the chat
-        super().__init__(f"field {field}: value '{value}': {reason}")
-
-    def as_dict(self) -> dict[str, Any]:
-        value = (
-            self.value
-            if isinstance(self.value, str | int | float | bool) or self.value is None
-            else str(self.value)
-        )
-        return {"field": self.field, "value": value, "reason": self.reason}
 
 
 # ------------------------------------------------------------------------------------------- input parsing
@@ -69,8 +50,8 @@ def parse_new_due(value: Any, default_time: time, field: str = "new_due") -> dat
     if isinstance(value, date):
         return datetime.combine(value, default_time, tzinfo=VN_TZ)
     if not isinstance(value, str) or not value.strip():
-        raise ActionError(
-            field, value, "a new appointment date is required, e.g. 15/12/2026", vi="Thiếu ngày hẹn mới."
+        raise InvalidInput(
+            field, value, "a new appointment date is required, e.g. 15/12/2026", refusal="date_missing"
         )
     text = value.strip()
     try:
@@ -84,27 +65,26 @@ def parse_new_due(value: Any, default_time: time, field: str = "new_due") -> dat
             return datetime.combine(date.fromisoformat(text), default_time, tzinfo=VN_TZ)
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ActionError(
-            field, value, f"not a real date ({exc})", vi=f"'{value}' không phải ngày hợp lệ (dd/mm/yyyy)."
-        ) from exc
+        raise InvalidInput(field, value, f"not a real date ({exc})", refusal="date_invalid") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN_TZ)
 
 
 def clean_reason(value: Any, field: str = "reason") -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ActionError(
+        raise InvalidInput(
             field,
             value,
             "the reason for the delay is required (it is printed on the slip)",
-            vi="Cần ghi lý do chậm trễ (lý do được in trên Phiếu xin lỗi).",
+            refusal="reason_missing",
         )
     text = unicodedata.normalize("NFC", " ".join(value.split()))
     if len(text) > MAX_REASON:
-        raise ActionError(
+        raise InvalidInput(
             field,
             text[:40] + "…",
             f"longer than {MAX_REASON} characters",
-            vi=f"Lý do dài quá {MAX_REASON} ký tự.",
+            refusal="reason_too_long",
+            limit=MAX_REASON,
         )
     return text
 
@@ -215,36 +195,29 @@ def set_new_appointment(
     updated in place and the citizen gets the `new_appointment` follow-up with the corrected date.
     """
     if dossier.status not in OPEN_FOR_DEADLINE:
-        raise ActionError(
+        raise WrongState(
             "TrangThaiHoSo",
             dossier.status,
             f"'{status_name(dossier.status)}': a new appointment can only be set while the agency holds "
             "the dossier (status 2 or 4)",
-            status=409,
-            vi=f"Hồ sơ đang ở trạng thái '{status_name(dossier.status)}', không thể hẹn lại ngày trả.",
+            refusal="new_date_status",
         )
     if dossier.due_at is None:
-        raise ActionError(
-            "NgayHenTra",
-            None,
-            "the dossier has no appointment to move",
-            status=409,
-            vi="Hồ sơ chưa có ngày hẹn trả để hẹn lại.",
+        raise WrongState(
+            "NgayHenTra", None, "the dossier has no appointment to move", refusal="no_appointment"
         )
     reason = clean_reason(reason)
     if new_due <= now:
-        raise ActionError(
-            "new_due",
-            _show(new_due),
-            "the new appointment must be in the future",
-            vi="Ngày hẹn mới phải sau thời điểm hiện tại.",
+        raise InvalidInput(
+            "new_due", _show(new_due), "the new appointment must be in the future", refusal="date_past"
         )
     if not calendar.is_working_day(new_due.astimezone(VN_TZ).date()):
-        raise ActionError(
+        raise InvalidInput(
             "new_due",
             _show(new_due),
             "not a working day (weekend or public holiday)",
-            vi=f"Ngày {new_due.astimezone(VN_TZ):%d/%m/%Y} không phải ngày làm việc.",
+            refusal="not_working_day",
+            new_due=new_due,
         )
 
     current = session.scalar(
@@ -255,15 +228,16 @@ def set_new_appointment(
     correcting = current is not None and dossier.due_at >= now
     old_due = current.old_due_at if correcting and current is not None else dossier.due_at
     if new_due <= old_due:
-        raise ActionError(
+        raise InvalidInput(
             "new_due",
             _show(new_due),
             f"must be later than the appointment being missed ({_show(old_due)})",
-            vi=f"Ngày hẹn mới phải sau ngày hẹn cũ ({old_due.astimezone(VN_TZ):%d/%m/%Y}).",
+            refusal="date_not_after_old",
+            old_due=old_due,
         )
     if correcting and new_due == dossier.due_at:
-        raise ActionError(
-            "new_due", _show(new_due), "that is already the appointment", vi="Hồ sơ đã có đúng ngày hẹn này."
+        raise InvalidInput(
+            "new_due", _show(new_due), "that is already the appointment", refusal="date_unchanged"
         )
 
     dossier.apology_old_due_at = old_due

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 from notifier.outbox.views import dossier_view
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier, Notification
+from notifier.workflows.errors import NotFound
+from notifier.workflows.service import Service
 
 
 def dossier_status(session: Session, code: str, calendar: WorkCalendar, now: Any) -> dict[str, Any] | None:
@@ -55,3 +57,17 @@ def dossier_status(session: Session, code: str, calendar: WorkCalendar, now: Any
             for n in notes
         ],
     }
+
+
+class DossierLookup:
+    """A dossier's state and its notification history, as of the service clock."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def status(self, code: str) -> dict[str, Any]:
+        with self.service.factory() as session:
+            found = dossier_status(session, code, self.service.calendar, self.service.clock.now())
+        if found is None:
+            raise NotFound("MaHoSo", code, "not found", refusal="dossier_unknown")
+        return found

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from notifier.rules.portal import (
 )
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.models import Agency, Dossier, DossierEvent, Officer, Procedure
+from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.service import Service
+from notifier.workflows.steps import is_progress_file, upsert_progress
 
 
 def parse_items(items: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[int, PortalDossier]], list[RowError]]:
@@ -227,3 +231,39 @@ def _upsert_one(
         session.add(dossier)
     session.flush()
     return "created" if created else "updated"
+
+
+# ------------------------------------------------------------------------------------------------- service
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What one import stored and refused; `progress` tells progress items from dossiers."""
+
+    report: ImportReport
+    progress: bool = False
+
+
+class ImportWorkflow:
+    """The portal's data in, each import in one transaction: dossiers, inter-agency progress, officers."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def dossiers(self, items: Iterable[Any], source: str) -> ImportReport:
+        with self.service.factory() as session, session.begin():
+            return upsert(session, items, self.service.clock.now(), source=source)
+
+    def progress(self, items: Iterable[Any], source: str) -> ImportReport:
+        with self.service.factory() as session, session.begin():
+            return upsert_progress(session, items, self.service.clock.now(), source=source)
+
+    def officers(self, items: Iterable[Any]) -> ImportReport:
+        with self.service.factory() as session, session.begin():
+            return upsert_officers(session, items)
+
+    def portal_items(self, items: list[Any], source: str, progress: bool = False) -> Imported:
+        """Dossiers or progress items, as `progress` says or, failing that, as the first item looks."""
+        if progress or is_progress_file(items):
+            return Imported(self.progress(items, source), progress=True)
+        return Imported(self.dossiers(items, source))

@@ -1,35 +1,51 @@
-"""What an officer can do about a dossier, for the API and the Telegram bot alike.
+"""What an officer can do about a dossier: set a new appointment date (the apology), print its slip, mark
+it resolved. The API, the command line and the Telegram bot each call one method of `ApologyWorkflow` or
+`ResolveWorkflow`, which own the transaction, the settings, the officer look-up and the audit entry.
 
-Each function takes a session (the caller owns the transaction), the dossier code, `now` from the
-service clock and who acts; it refuses with `ActionError` naming the field and the value. Every action
-goes to the audit trail and bumps the dossier's `updated_at`, so the incremental scans notice it.
+The module-level functions are their building blocks: each takes a session (the caller owns the
+transaction), the dossier code, `now` from the service clock and who acts, and refuses with a domain error
+(notifier.workflows.errors) naming the field and the value. Every action goes to the audit trail and bumps
+the dossier's `updated_at`, so the incremental scans notice it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Literal, Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.config import Settings
+from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.models import Dossier, DossierEvent, Notification, Officer
+from notifier.store.queries import slips_for
 from notifier.workflows.apology import (
-    ActionError,
     Appointment,
     clean_reason,
     parse_new_due,
+    render_slip_html,
+    render_slip_pdf,
     set_new_appointment,
 )
+from notifier.workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 
 __all__ = [
-    "ActionError",
+    "Actor",
+    "ApologyWorkflow",
     "Appointment",
+    "NewDate",
+    "OfficerWorkflow",
+    "Resolution",
+    "ResolveWorkflow",
     "Resolved",
+    "SlipDocument",
+    "Wiring",
     "can_act",
     "cancel_queued",
     "mark_resolved",
@@ -37,10 +53,11 @@ __all__ = [
     "set_new_date",
 ]
 
+
 def _dossier(session: Session, code: str) -> Dossier:
     d = session.scalar(select(Dossier).where(Dossier.code == code))
     if d is None:
-        raise ActionError("MaHoSo", code, "not found", status=404, vi=f"Không tìm thấy hồ sơ {code}.")
+        raise NotFound("MaHoSo", code, "not found", refusal="dossier_unknown")
     return d
 
 
@@ -48,12 +65,12 @@ def _dossier_for(session: Session, code: str, officer: Officer | None) -> Dossie
     """The dossier, when the acting officer (if any) belongs to the agency handling it."""
     d = _dossier(session, code)
     if officer is not None and not can_act(officer, d):
-        raise ActionError(
+        raise NotAllowed(
             "MaCanBo",
             officer.code,
             f"not an officer of the agency handling {code}",
-            status=403,
-            vi=f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {code}.",
+            refusal="other_agency",
+            dossier=code,
         )
     return d
 
@@ -146,21 +163,20 @@ def mark_resolved(
     """Status 9 "Đã xử lý xong" with an event, so the citizen's `result_ready` notice goes out."""
     d = _dossier_for(session, code, officer)
     if d.status == Status.RESOLVED:
-        raise ActionError(
+        raise WrongState(
             "TrangThaiHoSo",
             d.status,
             "already marked 'Đã xử lý xong'",
-            status=409,
-            vi=f"Hồ sơ {code} đã được ghi nhận xử lý xong trước đó.",
+            refusal="already_resolved",
+            dossier=code,
         )
     if d.status not in OPEN_FOR_DEADLINE:
-        raise ActionError(
+        raise WrongState(
             "TrangThaiHoSo",
             d.status,
             f"'{status_name(d.status)}': only a dossier the agency is processing (status 2 or 4) can be "
             "marked resolved",
-            status=409,
-            vi=f"Hồ sơ đang ở trạng thái '{status_name(d.status)}', không thể ghi nhận xử lý xong.",
+            refusal="resolve_status",
         )
     previous = d.status
     d.status = int(Status.RESOLVED)
@@ -182,3 +198,165 @@ def mark_resolved(
     cancel_queued(session, d.id, ("due_soon", "overdue_alert", "escalation", "step_overdue"), now, "resolved")
     session.flush()
     return Resolved(d, event)
+
+
+# ------------------------------------------------------------------------------------------------ services
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, as the interface knows them.
+
+    `source` is the interface ("api", "cli", "telegram"), recorded on slips and events; an API call also
+    names its key (`caller`). The officer is named by code (`officer`, MaCanBo) or, in Telegram, by the chat
+    they write from (`chat_id`, their TelegramChatId). When an officer is named, the dossier must be theirs
+    or their agency's; without one the caller is trusted (the portal, an administrator at the console).
+    """
+
+    source: str
+    caller: str | None = None
+    officer: str | None = None
+    chat_id: int | str | None = None
+
+
+@dataclass(frozen=True)
+class NewDate:
+    """A new appointment set: the slip issued (or corrected) for it."""
+
+    code: str
+    number: str
+    old_due_at: datetime
+    new_due_at: datetime
+    reason: str
+    corrected: bool
+
+
+@dataclass(frozen=True)
+class Resolution:
+    code: str
+    status: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SlipDocument:
+    number: str
+    content: bytes
+    media_type: str
+
+
+def _acting_officer(session: Session, by: Actor) -> Officer | None:
+    if by.chat_id is not None:
+        officer = officer_by_chat(session, by.chat_id)
+        if officer is None:
+            raise NotAllowed(
+                "TelegramChatId",
+                by.chat_id,
+                "not the Telegram chat of an active officer",
+                refusal="not_an_officer",
+            )
+        return officer
+    if not by.officer:
+        return None
+    officer = session.scalar(select(Officer).where(Officer.code == by.officer))
+    if officer is None:
+        raise InvalidInput("officer", by.officer, "unknown officer code (MaCanBo)", refusal="officer_unknown")
+    return officer
+
+
+def _audit_actor(by: Actor, officer: Officer | None) -> str:
+    # e.g. "api:portal:CB01", "cli", "telegram:CB01": the interface, the API key, the officer
+    return ":".join(p for p in (by.source, by.caller, officer.code if officer else None) if p)
+
+
+class Wiring(Protocol):
+    """What the officers' workflows use of `notifier.workflows.service.Service`. The Telegram bot's own deps
+    carry the same four, so its officer buttons work in a dispatcher that was handed no Service."""
+
+    factory: sessionmaker[Session]
+    settings: Settings
+    clock: Clock
+    calendar: WorkCalendar
+
+
+class OfficerWorkflow:
+    """What the officers' workflows share: the service, and whether an officer may act on a dossier."""
+
+    def __init__(self, service: Wiring) -> None:
+        self.service = service
+
+    def may_act(self, dossier_id: int, by: Actor) -> str:
+        """The code of the dossier with this id, when `by` may act on it (a chat button names the id)."""
+        with self.service.factory() as session:
+            officer = _acting_officer(session, by)
+            dossier = session.get(Dossier, dossier_id)
+            if dossier is None:
+                raise NotFound("id", dossier_id, "no dossier with this id", refusal="dossier_unknown")
+            return _dossier_for(session, dossier.code, officer).code
+
+
+class ApologyWorkflow(OfficerWorkflow):
+    """A new appointment date with its reason, and the numbered slip (notifier.workflows.apology)."""
+
+    def set_new_date(self, code: str, new_due: object, reason: object, by: Actor) -> NewDate:
+        """Move the appointment, issue (or correct) the slip; the scans send the citizen's apology once."""
+        service, s = self.service, self.service.settings
+        with service.factory() as session, session.begin():
+            officer = _acting_officer(session, by)
+            done = set_new_date(
+                session,
+                code,
+                new_due,
+                reason,
+                service.clock.now(),
+                actor=_audit_actor(by, officer),
+                source=by.source,
+                calendar=service.calendar,
+                number_format=s.apology.number_format,
+                default_time=s.working_hours.end,
+                officer=officer,
+            )
+            slip = done.slip
+            return NewDate(code, slip.number, slip.old_due_at, slip.new_due_at, slip.reason, done.corrected)
+
+    def slip(
+        self, code: str, number: str | None = None, fmt: Literal["html", "pdf"] = "html"
+    ) -> SlipDocument:
+        """The dossier's latest slip (or the one numbered `number`) as a printable page or a PDF.
+
+        Raises `PdfUnavailable` when no font with Vietnamese glyphs is found (a set-up problem, not a
+        refusal)."""
+        if fmt not in ("html", "pdf"):
+            raise InvalidInput("format", fmt, "expected html or pdf", refusal="slip_format")
+        settings = self.service.settings
+        with self.service.factory() as session:
+            slips = slips_for(session, code)
+        if number is not None:
+            slips = [s for s in slips if s.number == number]
+        if not slips:
+            numbered = f" numbered '{number}'" if number is not None else ""
+            raise NotFound("MaHoSo", code, "no apology slip" + numbered, refusal="no_slip")
+        slip, province = slips[-1], settings.province.name
+        if fmt == "pdf":
+            pdf = render_slip_pdf(slip, province, settings.apology.pdf_font)
+            return SlipDocument(slip.number, pdf, "application/pdf")
+        return SlipDocument(slip.number, render_slip_html(slip, province).encode("utf-8"), "text/html")
+
+
+class ResolveWorkflow(OfficerWorkflow):
+    """Status 9 "Đã xử lý xong", set by an officer; the citizen's `result_ready` notice follows."""
+
+    def resolve(self, code: str, by: Actor, note: str | None = None) -> Resolution:
+        service = self.service
+        with service.factory() as session, session.begin():
+            officer = _acting_officer(session, by)
+            done = mark_resolved(
+                session,
+                code,
+                service.clock.now(),
+                actor=_audit_actor(by, officer),
+                source=by.source,
+                note=note,
+                officer=officer,
+            )
+            return Resolution(code, done.dossier.status, done.event.occurred_at)

@@ -52,6 +52,8 @@ from notifier.store.models import (
     Officer,
     Procedure,
 )
+from notifier.workflows.errors import InvalidInput
+from notifier.workflows.service import Service
 from notifier.workflows.steps import late_steps
 
 RESOLVED = (int(Status.RESOLVED), int(Status.RETURNED))
@@ -728,3 +730,59 @@ def render(report: Report, fmt: str) -> tuple[bytes, str]:
     if fmt == "json":
         return json.dumps(to_json(report), ensure_ascii=False).encode("utf-8"), "application/json"
     raise ValueError(f"format: value '{fmt}': expected one of {', '.join(FORMATS)}")
+
+
+# ------------------------------------------------------------------------------------------------ service
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    period: Period
+    fmt: str
+    body: bytes
+    media_type: str
+
+    @property
+    def filename(self) -> str:
+        return f"bao-cao-{self.period.slug}.{self.fmt}"
+
+
+def _period_refused(exc: ValueError, given: dict[str, str]) -> InvalidInput:
+    # The period parsers word their errors "<parameter>: value '<value>': <reason>"; `given` holds the values.
+    message = str(exc)
+    field = message.partition(": value ")[0]
+    value = given.get(field, "")
+    reason = message.removeprefix(f"{field}: value '{value}': ")
+    return InvalidInput(field, value, reason, refusal="report_period")
+
+
+class ReportWorkflow:
+    """The 766 figures of a month or of any span of days, rendered as json, csv, xlsx or html."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def monthly(self, month: str, fmt: str = "json") -> RenderedReport:
+        """`2026-10` (or `10/2026`)."""
+        try:
+            period = month_period(month)
+        except ValueError as exc:
+            raise _period_refused(exc, {"month": month}) from exc
+        return self.for_period(period, fmt)
+
+    def span(self, from_: str, to: str, fmt: str = "json") -> RenderedReport:
+        """Both days included, e.g. the six-monthly report."""
+        try:
+            period = span_period(from_, to)
+        except ValueError as exc:
+            raise _period_refused(exc, {"from": from_, "to": to}) from exc
+        return self.for_period(period, fmt)
+
+    def for_period(self, period: Period, fmt: str) -> RenderedReport:
+        if fmt not in FORMATS:
+            expected = f"expected one of {', '.join(FORMATS)}"
+            raise InvalidInput("format", fmt, expected, refusal="report_format")
+        with self.service.factory() as session:
+            report = build_report(session, period, self.service.clock.now())
+        body, media_type = render(report, fmt)
+        return RenderedReport(period, fmt, body, media_type)
