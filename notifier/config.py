@@ -254,7 +254,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     # A throwaway subclass carries the file path into settings_customise_sources without global state.
     cls = type("FileSettings", (Settings,), {"toml_path": resolved})
     try:
-        settings = cls(**overrides)
+        settings: Settings = cls(**overrides)
     except ValidationError as exc:
         problems += [origin.describe(error) for error in exc.errors()]
     if problems:

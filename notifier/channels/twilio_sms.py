@@ -94,7 +94,7 @@ class TwilioSms(BaseChannel):
 
     @staticmethod
     async def _close_client(client: Client) -> None:
-        await client.http_client.close()  # type: ignore[attr-defined]
+        await client.http_client.close()
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -127,7 +127,7 @@ class TwilioSms(BaseChannel):
             outbound = str(m.direction or "").startswith("outbound")
             fresh = m.date_created is None or m.date_created >= since
             if outbound and fresh and m.body == message.text:
-                return m.sid
+                return str(m.sid)
         return None
 
     async def send(self, message: Message) -> str:

@@ -40,7 +40,7 @@ from notifier.rules.rendering import TemplateError, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
 from notifier.store.limits import SharedRateLimits
-from notifier.store.models import DeliveryAttempt, Dossier, Notification
+from notifier.store.models import DeliveryAttempt, Dossier, Notification, affected, table_of
 from notifier.store.templates import TemplateCache
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class Dispatcher:
                     error="reclaimed after the lease of a stopped worker expired",
                 )
             )
-            return result.rowcount or 0
+            return affected(result)
 
     # -- planning ---------------------------------------------------------------------------------------
     def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
@@ -406,7 +406,7 @@ class Dispatcher:
         now: datetime,
         stats: DispatchStats,
     ) -> None:
-        table = Notification.__table__
+        table = table_of(Notification)
         ids = [p.notification_id for p in plans]
         # Taking the rows (a write, so SQLite locks too) tells which claims are still ours: a claim reclaimed
         # after our lease ran out belongs to another worker now, and the status guard leaves it alone.

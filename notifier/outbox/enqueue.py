@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Selectable, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.rules.kinds import Kind, audience_of
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.payloads import Payload
-from notifier.store.models import Notification
+from notifier.store.models import Notification, table_of
 
 # The columns an INSERT … SELECT fills, in this order.
 COLUMNS = (
@@ -52,16 +52,16 @@ class NewNotification:
 
 
 def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
-    table = Notification.__table__
+    table = table_of(Notification)
     dialect = session.get_bind().dialect.name
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
-def enqueue_select(session: Session, stmt: Select[tuple[object, ...]], *, with_payload: bool = False) -> int:
+def enqueue_select(session: Session, stmt: Selectable, *, with_payload: bool = False) -> int:
     """Queue the rows `stmt` selects (columns in the order of COLUMNS or PAYLOAD_COLUMNS); returns how
     many were new."""
     columns = PAYLOAD_COLUMNS if with_payload else COLUMNS
-    table = Notification.__table__
+    table = table_of(Notification)
     ins = _insert(session).from_select(list(columns), stmt)
     ins = ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
     if session.get_bind().dialect.name == "postgresql":
@@ -87,7 +87,7 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
         "created_at": now,
         "updated_at": now,
     }
-    table = Notification.__table__
+    table = table_of(Notification)
     ins = _insert(session).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     new_id = session.scalar(ins.returning(table.c.id))
     return int(new_id) if new_id is not None else None

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from notifier.channels.webhook import Receipt
 from notifier.rules.outbox_status import MISSED_STATUSES, NotificationStatus, moves_forward
 from notifier.store.contacts import record_opt_out
-from notifier.store.models import ChannelReceipt, Notification
+from notifier.store.models import ChannelReceipt, Notification, affected
 
 
 def _find(session: Session, channel: str, rc: ChannelReceipt) -> Notification | None:
@@ -50,11 +50,13 @@ def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetim
             values["channel"] = rc.channel
         if row.provider_id is None and rc.provider_id:
             values["provider_id"] = rc.provider_id
-        moved = session.execute(
-            update(Notification)
-            .where(Notification.id == row.id, Notification.status == row.status)
-            .values(**values)
-        ).rowcount
+        moved = affected(
+            session.execute(
+                update(Notification)
+                .where(Notification.id == row.id, Notification.status == row.status)
+                .values(**values)
+            )
+        )
         outcome = "moved" if moved else "stale"
     rc.applied_at, rc.outcome = now, outcome
     if rc.notification_id is None:
@@ -94,14 +96,14 @@ def apply_pending(session: Session, sent: Iterable[tuple[int, str, str | None]],
         return 0
     ids = [n for n, _, _ in sent]
     pairs = [(c, p) for _, c, p in sent if p]
-    match = ChannelReceipt.notification_id.in_(ids)
+    match: ColumnElement[bool] = ChannelReceipt.notification_id.in_(ids)
     if pairs:
         match = or_(match, tuple_(ChannelReceipt.channel, ChannelReceipt.provider_id).in_(pairs))
     waiting = session.scalars(
         select(ChannelReceipt).where(ChannelReceipt.applied_at.is_(None), match).order_by(ChannelReceipt.id)
     ).all()
     by_id = {n: (c, p) for n, c, p in sent}
-    by_pair = {(c, p): n for n, c, p in sent if p}
+    by_pair: dict[tuple[str, str | None], int] = {(c, p): n for n, c, p in sent if p}
     moved = 0
     for rc in waiting:
         n = rc.notification_id if rc.notification_id in by_id else by_pair.get((rc.channel, rc.provider_id))

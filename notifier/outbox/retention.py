@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from notifier.rules.outbox_status import FINAL_STATUSES
-from notifier.store.models import DeliveryAttempt, Notification
+from notifier.store.models import DeliveryAttempt, Notification, affected
 
 PURGED = "[đã xoá theo thời hạn lưu trữ]"
 
@@ -34,4 +34,4 @@ def purge(session: Session, now: datetime, days: int) -> int:
         .where(*old)
         .values(body=None, subject=None, recipient=None, payload=None, error=PURGED)
     )
-    return result.rowcount or 0
+    return affected(result)

@@ -232,12 +232,10 @@ def validation_errors(row: int, raw: Mapping[str, Any], exc: ValidationError) ->
         if not loc:
             # Cross-field checks name their field at the start of the message ("F: value 'V': reason").
             fld, _, rest = msg.partition(": value ")
-            value, _, reason = rest.partition(": ")
-            out.append(RowError(row, code, fld, value.strip("'"), reason or msg))
+            shown, _, reason = rest.partition(": ")
+            out.append(RowError(row, code, fld, shown.strip("'"), reason or msg))
             continue
-        value = err.get("input")
-        if err["type"] == "missing":
-            value = None
+        value = None if err["type"] == "missing" else err.get("input")
         out.append(RowError(row, code, ".".join(loc), value, msg))
     return out
 

@@ -32,7 +32,7 @@ from notifier.rules.ratelimit import (
     RateLimited,
 )
 from notifier.store.engine import is_postgres
-from notifier.store.models import LoginFailure, RateBucket
+from notifier.store.models import LoginFailure, RateBucket, table_of
 
 # The key of a channel-wide bucket in `rate_buckets.recipient`; a real address is never empty.
 CHANNEL_WIDE = ""
@@ -98,7 +98,7 @@ class SharedRateLimits:
                 }
                 for key, bucket in limiter.buckets().items()
             ]
-            table = RateBucket.__table__
+            table = table_of(RateBucket)
             session.connection().execute(
                 table.update()
                 .where(table.c.channel == channel_name, table.c.recipient == bindparam("b_recipient"))
@@ -128,17 +128,17 @@ def _bucket_key(recipient: str) -> str:
 
 def _locked_buckets(session: Session, channel_name: str, keys: list[str]) -> dict[str, BucketState]:
     """Lock (creating where missing) and read the buckets `keys` of one channel, in key order."""
-    table = RateBucket.__table__
+    table = table_of(RateBucket)
     upsert = postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
     # A new row is a bucket last touched at second 0: the refill makes it full whatever its burst is.
     upsert = upsert.values(
         [{"channel": channel_name, "recipient": k, "tokens": 0.0, "at": 0.0, "idle_at": 0.0} for k in keys]
     )
     # Updating a row to itself takes its lock and lets RETURNING give the stored state.
-    upsert = upsert.on_conflict_do_update(
+    locking = upsert.on_conflict_do_update(
         index_elements=[table.c.channel, table.c.recipient], set_={"tokens": table.c.tokens}
     ).returning(table.c.recipient, table.c.tokens, table.c.at)
-    return {r: BucketState(tokens, at) for r, tokens, at in session.execute(upsert)}
+    return {r: BucketState(tokens, at) for r, tokens, at in session.execute(locking)}
 
 
 class LoginFailures:
@@ -170,7 +170,7 @@ class LoginFailures:
                 # the same rows and both go on.
                 session.execute(select(func.pg_advisory_xact_lock(LOGIN_LOCK_SPACE, _lock_key(name))))
             # On SQLite this insert is the transaction's first write: it takes the database's write lock.
-            try_id = session.scalar(
+            try_id: int | None = session.scalar(
                 insert(LoginFailure)
                 .values(username=name, address=address, at=now, cleared=False)
                 .returning(LoginFailure.id)

@@ -26,7 +26,7 @@ from notifier.rules.clock import VN_TZ
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
-from notifier.store.models import Agency, ApologyCounter, ApologySlip, Dossier, Officer, Procedure
+from notifier.store.models import Agency, ApologyCounter, ApologySlip, Dossier, Officer, Procedure, table_of
 from notifier.workflows.errors import InvalidInput, WrongState
 
 PRINT_TEMPLATES = Path(__file__).parents[1] / "templates" / "print"
@@ -94,7 +94,7 @@ def clean_reason(value: Any, field: str = "reason") -> str:
 
 def next_seq(session: Session, agency_id: int, year: int) -> int:
     """The next number in the agency's yearly series; one atomic upsert, so two officers never share one."""
-    table = ApologyCounter.__table__
+    table = table_of(ApologyCounter)
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     stmt = (
@@ -387,7 +387,7 @@ def find_font(configured: str | None) -> Path:
         if Path(candidate).is_file():
             return Path(candidate)
     try:  # matplotlib ships DejaVu Sans; use it when it happens to be installed
-        import matplotlib  # type: ignore[import-not-found]
+        import matplotlib
 
         bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
         if bundled.is_file():

@@ -8,8 +8,9 @@ from datetime import datetime, time
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.sql.base import ExecutableOption
 
 from notifier.outbox.links import TELEGRAM
 from notifier.outbox.views import agency_ns, dossier_view
@@ -45,7 +46,7 @@ class LinkResult:
     dossiers: list[CitizenView] = field(default_factory=list)
 
 
-def _with_relations() -> list[object]:
+def _with_relations() -> list[ExecutableOption]:
     return [joinedload(Dossier.agency), joinedload(Dossier.procedure)]
 
 
@@ -118,7 +119,7 @@ class BotStore:
             for d in dossiers
         ]
 
-    def _links(self, chat_id: str) -> object:
+    def _links(self, chat_id: str) -> ColumnElement[bool]:
         return (ChatLink.chat_id == chat_id) & ChatLink.active
 
     def _is_linked(self, session: Session, chat_id: str, d: Dossier) -> bool:

@@ -18,7 +18,7 @@ from notifier.rules.kinds import Kind
 from notifier.rules.payloads import AgencyFacts, FeedbackFacts, FeedbackPayload
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
-from notifier.store.models import Agency, Dossier, Feedback, Notification, Officer
+from notifier.store.models import Agency, Dossier, Feedback, Notification, Officer, affected
 
 MIN_LENGTH = 10
 MAX_LENGTH = 2000
@@ -178,7 +178,7 @@ def answer(
         .values(status="answered", answer=body, answered_at=now, answered_by=answered_by)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:
+    if not affected(result):
         raise AlreadyAnswered(f"feedback {feedback_id}: already answered")
     session.refresh(fb)
     payload = FeedbackPayload(

@@ -23,7 +23,7 @@ from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
-from notifier.store.models import Dossier, DossierEvent, Notification, Officer
+from notifier.store.models import Dossier, DossierEvent, Notification, Officer, affected
 from notifier.store.queries import slips_for
 from notifier.workflows.apology import (
     Appointment,
@@ -141,7 +141,7 @@ def cancel_queued(
     result = session.execute(
         stmt.values(status=NotificationStatus.CANCELLED, error=f"cancelled: {why}", updated_at=now)
     )
-    return result.rowcount or 0
+    return affected(result)
 
 
 @dataclass
@@ -273,10 +273,15 @@ class Wiring(Protocol):
     """What the officers' workflows use of `notifier.workflows.service.Service`. The Telegram bot's own deps
     carry the same four, so its officer buttons work in a dispatcher that was handed no Service."""
 
-    factory: sessionmaker[Session]
-    settings: Settings
-    clock: Clock
-    calendar: WorkCalendar
+    # Read-only members, so frozen dataclasses (the bot's deps) satisfy the protocol as well as Service.
+    @property
+    def factory(self) -> sessionmaker[Session]: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def calendar(self) -> WorkCalendar: ...
 
 
 class OfficerWorkflow:

@@ -237,6 +237,7 @@ def late_steps(
             .order_by(DossierStep.dossier_id, DossierStep.started_at, DossierStep.id)
         ).all()
         for step_id, dossier_id, unit, handler, officer_name, deadline, finished in rows:
+            assert deadline is not None  # the query reads only steps with a deadline
             stop = finished if finished is not None and finished < end else end
             overrun = (stop - deadline).total_seconds()
             if overrun <= 0:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
-from aiogram.types import Message
+from aiogram.types import InlineKeyboardMarkup, Message
 
 from notifier.bot import keyboards
 from notifier.bot.deps import BotDeps
@@ -34,7 +35,12 @@ async def run_lookup(message: Message, deps: BotDeps, query: Query) -> LookupRes
     return result
 
 
-def found_reply(deps: BotDeps, chat_id: int, found: Found) -> dict[str, object]:
+class Reply(TypedDict):
+    text: str
+    reply_markup: InlineKeyboardMarkup | None
+
+
+def found_reply(deps: BotDeps, chat_id: int, found: Found) -> Reply:
     """The lookup_result text; a chat not yet linked to the dossier gets a signed subscribe button."""
     text = deps.text("lookup_result", dossier=found.view, agency=found.agency, subscribable=not found.linked)
     markup = None

@@ -31,7 +31,7 @@ async def show(query: CallbackQuery, callback_data: DossierAction, deps: BotDeps
     if found is None:
         await bot.send_message(chat_id, deps.text("action_expired"))
         return
-    await bot.send_message(chat_id, **found_reply(deps, chat_id, found))  # type: ignore[arg-type]
+    await bot.send_message(chat_id, **found_reply(deps, chat_id, found))
 
 
 def build() -> Router:

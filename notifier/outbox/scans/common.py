@@ -5,8 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, literal, or_, true
+from sqlalchemy import (
+    ColumnElement,
+    Selectable,
+    SQLColumnExpression,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from notifier.outbox.enqueue import enqueue_select
@@ -40,7 +52,7 @@ class Window:
             return true()
         return Dossier.updated_at >= when(self.last - self.overlap)
 
-    def crossed(self, column: ColumnElement[datetime], bound: datetime, last_bound: datetime | None
+    def crossed(self, column: SQLColumnExpression[Any], bound: datetime, last_bound: datetime | None
                 ) -> ColumnElement[bool]:
         """`column < bound` newly true since the last scan (or the row changed)."""
         if self.last is None or last_bound is None:
@@ -48,14 +60,14 @@ class Window:
         return and_(column < when(bound), or_(column >= when(last_bound - self.overlap), self.changed()))
 
 
-def ts_key(session: Session, column: ColumnElement[datetime]) -> ColumnElement[str]:
+def ts_key(session: Session, column: SQLColumnExpression[Any]) -> ColumnElement[str]:
     """A stable text form of a stored time for dedupe keys, the same whatever the dialect."""
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYYMMDDHH24MISS")
     return func.strftime("%Y%m%d%H%M%S", column)
 
 
-def dedupe_key(*parts: ColumnElement[str] | str) -> ColumnElement[str]:
+def dedupe_key(*parts: SQLColumnExpression[Any] | str) -> ColumnElement[str]:
     expr: ColumnElement[str] = literal("", String)
     for i, part in enumerate(parts):
         # str(): a Kind is written as its plain value, so keys stay what they always were.
@@ -68,7 +80,7 @@ def when(now: datetime) -> ColumnElement[datetime]:
     return literal(now, AwareDateTime())
 
 
-def insert_rows(session: Session, stmt: Select[tuple[object, ...]]) -> int:
+def insert_rows(session: Session, stmt: Selectable) -> int:
     """Queue what `stmt` selects (columns of `enqueue.COLUMNS`); how many were new."""
     return enqueue_select(session, stmt)
 
@@ -77,10 +89,10 @@ def row_values(
     key: ColumnElement[str],
     kind: ColumnElement[str] | Kind,
     audience: Audience,
-    officer_id: ColumnElement[int] | None,
-    ref_at: ColumnElement[datetime] | None,
+    officer_id: SQLColumnExpression[Any] | None,
+    ref_at: SQLColumnExpression[Any] | None,
     now: datetime,
-) -> list[ColumnElement[object]]:
+) -> list[SQLColumnExpression[Any]]:
     return [
         key,
         literal(str(kind), String) if isinstance(kind, Kind) else kind,
@@ -105,12 +117,12 @@ def day_start(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=VN_TZ)
 
 
-def insert_with_payload(session: Session, stmt: Select[tuple[object, ...]]) -> int:
+def insert_with_payload(session: Session, stmt: Selectable) -> int:
     """Queue what `stmt` selects (columns of `enqueue.PAYLOAD_COLUMNS`); how many were new."""
     return enqueue_select(session, stmt, with_payload=True)
 
 
-def json_payload(name: str, column: ColumnElement[int]) -> ColumnElement[str]:
+def json_payload(name: str, column: SQLColumnExpression[Any]) -> ColumnElement[str]:
     """`{"name": <int column>}` built in SQL."""
     return literal('{"' + name + '": ', String) + cast(column, String) + literal("}", String)
 

@@ -2,7 +2,7 @@
 
 from notifier.store.models.accounts import User
 from notifier.store.models.apology import ApologyCounter, ApologySlip
-from notifier.store.models.base import AwareDateTime, Base, BigId
+from notifier.store.models.base import AwareDateTime, Base, BigId, affected, table_of
 from notifier.store.models.channels import ChannelReceipt, InboundMessage, ProviderToken
 from notifier.store.models.chat import ChatLink, Feedback, LookupFailure
 from notifier.store.models.core import (
@@ -50,4 +50,6 @@ __all__ = [
     "ScanState",
     "Template",
     "User",
+    "affected",
+    "table_of",
 ]

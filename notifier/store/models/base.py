@@ -4,9 +4,9 @@ time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, TypeDecorator
+from sqlalchemy import BigInteger, CursorResult, DateTime, Integer, Result, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 from notifier.rules.clock import VN_TZ
@@ -39,3 +39,13 @@ class AwareDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: AwareDateTime}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as a Table (`__table__` is declared as any FromClause)."""
+    return cast(Table, model.__table__)
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed (`rowcount` lives on the cursor result the statement returns)."""
+    return cast(CursorResult[Any], result).rowcount

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, false, select, true
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
@@ -62,7 +62,7 @@ class Viewer:
         """May this viewer see data of `agency_id` (None = province-wide rows, admins only)."""
         return self.is_admin or (agency_id is not None and agency_id == self.agency_id)
 
-    def scope(self, column: Any) -> ColumnElement[bool]:
+    def scope(self, column: SQLColumnExpression[Any]) -> ColumnElement[bool]:
         """A WHERE clause keeping only rows of the viewer's agency (everything for an admin)."""
         if self.is_admin:
             return true()
@@ -184,7 +184,7 @@ router = APIRouter()
 
 
 def _safe_next(request: Request, target: str | None) -> str:
-    root = request.scope.get("root_path", "")
+    root: str = request.scope.get("root_path", "")
     if target and target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:
         return target
     return root + "/"

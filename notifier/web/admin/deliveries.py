@@ -20,7 +20,7 @@ from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.store import audit
-from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer
+from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer, affected
 from notifier.web.admin import labels
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, service_of
 from notifier.web.admin.web import flash, mask_address, page, phone_or_none
@@ -166,7 +166,7 @@ def channels_seen(session: Session) -> list[str]:
 
 def load(session: Session, viewer: Viewer, notification_id: int) -> Notification:
     """One notification the viewer may see; another agency's is 404, as if it did not exist."""
-    n = session.scalar(
+    n: Notification | None = session.scalar(
         _with_parties(
             select(Notification)
             .outerjoin(Dossier, Dossier.id == Notification.dossier_id)
@@ -309,7 +309,7 @@ def retry(session: Session, viewer: Viewer, notification_id: int, now: datetime)
             updated_at=now,
         )
     )
-    if not result.rowcount:
+    if not affected(result):
         return False
     audit.record(session, now, viewer.username, "notification.retry", f"notification:{n.id}", **previous)
     return True
