@@ -1,19 +1,31 @@
-"""Shared fixtures: a database per test on SQLite and on PostgreSQL, a fixed clock, a service."""
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, a fixed clock, a service.
+
+Migrating and seeding a database costs more than most tests, so it happens once per session and backend:
+a SQLite file built by `Service.migrate()` is copied for each test, and one PostgreSQL database built the
+same way is put back to its just-migrated content before each test. Either way every test starts from a
+fully migrated and seeded database of its own and sees nothing another test wrote; `migrate()` on it is
+cheap. A test marked `empty_database` gets a database with no schema at all, as before.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy import MetaData
 
 from notifier.config import load_settings
 from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.engine import make_engine
 from notifier.workflows.service import Service
 
 PG_ADMIN = os.environ.get("NOTIFIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -29,9 +41,9 @@ def pg_admin_url() -> str:
     return PG_ADMIN
 
 
-def _pg_database(admin_url: str) -> Iterator[str]:
-    """A fresh database for one test, dropped afterwards, so runs never see each other's data."""
-    name = f"notifier_test_{uuid.uuid4().hex[:12]}"
+def _pg_database(admin_url: str, prefix: str = "notifier_test_") -> Iterator[str]:
+    """A fresh empty database, dropped afterwards, so runs never see each other's data."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = admin_url.rsplit("/", 1)[0]
@@ -42,16 +54,116 @@ def _pg_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notifier.store.engine'}"
-    else:
-        yield from _pg_database(request.getfixturevalue("pg_admin_url"))
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "empty_database: db_url names a database without any schema")
 
 
 # Tuesday 01/12/2026, 09:00 Vietnam time: a working day, in working hours, outside quiet hours.
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=VN_TZ)
+
+
+def _migrate_and_seed(url: str, tmp: Path) -> None:
+    """What every test's database starts as: the migrations present now, the shipped templates (at T0)."""
+    service = Service.build(make_settings(url, tmp), FixedClock(T0))
+    try:
+        service.migrate()
+    finally:
+        service.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated and seeded once per session, copied by each test."""
+    tmp = tmp_path_factory.mktemp("sqlite-template")
+    path = tmp / "template.db"
+    _migrate_and_seed(f"sqlite:///{path}", tmp)
+    # the last connection closed checkpointed the WAL: the one file holds the whole database
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@dataclass(frozen=True)
+class PristinePg:
+    """The content of a just-migrated PostgreSQL database, to put back before each test."""
+
+    url: str
+    delete_order: list[str]  # children before parents
+    rows: dict[str, bytes]  # COPY text of each table the migration and seeding filled
+    sequences: dict[str, tuple[int, bool]]  # last_value, is_called
+
+    def restore(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            # like DROP DATABASE ... WITH (FORCE): whatever a test left connected (a pool, a process that
+            # outlived it, an open transaction) goes, and waits no longer than 10 s
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            conn.execute("SET lock_timeout = '30s'")  # a lock nobody releases fails the test, not the run
+            with conn.transaction(), conn.cursor() as cur:
+                for table in self.delete_order:
+                    cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+                for table in reversed(self.delete_order):
+                    if table in self.rows:
+                        with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+                            copy.write(self.rows[table])
+                for seq, (value, called) in self.sequences.items():
+                    cur.execute("SELECT setval(quote_ident(%s)::regclass, %s, %s)", (seq, value, called))
+
+
+def _snapshot(url: str) -> PristinePg:
+    engine = make_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine)
+        order = [t.name for t in reversed(meta.sorted_tables)]
+    finally:
+        engine.dispose()
+    rows: dict[str, bytes] = {}
+    sequences: dict[str, tuple[int, bool]] = {}
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        for table in order:
+            with cur.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
+                data = b"".join(bytes(chunk) for chunk in copy)
+            if data:
+                rows[table] = data
+        query = "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+        for name in [r[0] for r in cur.execute(query)]:
+            value, called = cur.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(name))
+            ).fetchone()  # type: ignore[misc]
+            sequences[name] = (value, called)
+    return PristinePg(url, order, rows, sequences)
+
+
+@pytest.fixture(scope="session")
+def pg_pristine(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PristinePg]:
+    """One PostgreSQL database per test run (a unique name: several runs share the server), migrated and
+    seeded once, dropped at the end."""
+    databases = _pg_database(pg_admin_url, prefix="notifier_run_")
+    url = next(databases)
+    try:
+        _migrate_and_seed(url, tmp_path_factory.mktemp("pg-template"))
+        yield _snapshot(url)
+    finally:
+        databases.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own on each backend: migrated and seeded, or empty when marked so."""
+    empty = request.node.get_closest_marker("empty_database") is not None
+    if request.param == "sqlite":
+        path = tmp_path / "notifier.store.engine"
+        if not empty:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    elif empty:
+        yield from _pg_database(request.getfixturevalue("pg_admin_url"))
+    else:
+        pristine: PristinePg = request.getfixturevalue("pg_pristine")
+        pristine.restore()
+        yield pristine.url
 
 
 @pytest.fixture
