@@ -166,6 +166,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield pristine.url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id with argon2-cffi's CHEAPEST profile, which it ships for tests: the same code and hash
+    format, without the 64 MiB and three passes that make each hash and login cost about half a second on
+    this 2-core machine. Nothing asserts the cost; the tests assert who may log in."""
+    from argon2 import PasswordHasher, profiles
+
+    from notifier.workflows import accounts
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(accounts, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(T0)
