@@ -13,7 +13,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,58 +81,59 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@dataclass(frozen=True)
 class PristinePg:
-    """The content of a just-migrated PostgreSQL database, to put back before each test."""
+    """One PostgreSQL database for the run, put back to its just-migrated content before each test: every
+    table emptied, the rows migrating and seeding made copied back, every sequence where it was. A few
+    round trips on one connection, where a new database per test cost a CREATE and a DROP DATABASE (which
+    forces a checkpoint of the whole server)."""
 
-    url: str
-    delete_order: list[str]  # children before parents
-    rows: dict[str, bytes]  # COPY text of each table the migration and seeding filled
-    sequences: dict[str, tuple[int, bool]]  # last_value, is_called
-
-    def restore(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        engine = make_engine(url)
+        try:
+            meta = MetaData()
+            meta.reflect(engine)
+            tables = [t.name for t in meta.sorted_tables]  # parents before children
+        finally:
+            engine.dispose()
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._rows: dict[str, bytes] = {}  # COPY text of each table that migrating and seeding filled
+        reset = [
             # like DROP DATABASE ... WITH (FORCE): whatever a test left connected (a pool, a process that
-            # outlived it, an open transaction) goes, and waits no longer than 10 s
-            conn.execute(
+            # outlived it, an open transaction) goes; a lock nobody releases fails the test, not the run
+            sql.SQL(
                 "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            conn.execute("SET lock_timeout = '30s'")  # a lock nobody releases fails the test, not the run
-            with conn.transaction(), conn.cursor() as cur:
-                for table in self.delete_order:
-                    cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
-                for table in reversed(self.delete_order):
-                    if table in self.rows:
-                        with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
-                            copy.write(self.rows[table])
-                for seq, (value, called) in self.sequences.items():
-                    cur.execute("SELECT setval(quote_ident(%s)::regclass, %s, %s)", (seq, value, called))
+            ),
+            sql.SQL("SET lock_timeout = '30s'"),
+        ]
+        reset += [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in reversed(tables)]
+        with self._conn.cursor() as cur:
+            for table in tables:
+                with cur.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy)
+                if data:
+                    self._rows[table] = data
+            query = "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+            for [name] in cur.execute(query).fetchall():
+                value, called = cur.execute(
+                    sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(name))
+                ).fetchone()  # type: ignore[misc]
+                quoted = sql.Identifier(name).as_string(cur)
+                setval = sql.SQL("SELECT setval({}, {}, {})")
+                reset.append(setval.format(*map(sql.Literal, (quoted, value, called))))
+        # one simple query, so one round trip, for all of it
+        self._reset = sql.SQL("; ").join(reset).as_string(self._conn)
 
+    def restore(self) -> None:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(self._reset)
+            for table, data in self._rows.items():
+                with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+                    copy.write(data)
 
-def _snapshot(url: str) -> PristinePg:
-    engine = make_engine(url)
-    try:
-        meta = MetaData()
-        meta.reflect(engine)
-        order = [t.name for t in reversed(meta.sorted_tables)]
-    finally:
-        engine.dispose()
-    rows: dict[str, bytes] = {}
-    sequences: dict[str, tuple[int, bool]] = {}
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        for table in order:
-            with cur.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
-                data = b"".join(bytes(chunk) for chunk in copy)
-            if data:
-                rows[table] = data
-        query = "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
-        for name in [r[0] for r in cur.execute(query)]:
-            value, called = cur.execute(
-                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(name))
-            ).fetchone()  # type: ignore[misc]
-            sequences[name] = (value, called)
-    return PristinePg(url, order, rows, sequences)
+    def close(self) -> None:
+        self._conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +144,11 @@ def pg_pristine(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     url = next(databases)
     try:
         _migrate_and_seed(url, tmp_path_factory.mktemp("pg-template"))
-        yield _snapshot(url)
+        pristine = PristinePg(url)
+        try:
+            yield pristine
+        finally:
+            pristine.close()
     finally:
         databases.close()
 
