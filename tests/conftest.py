@@ -104,6 +104,7 @@ class PristinePg:
             sql.SQL(
                 "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"  # not an autovacuum worker
             ),
             sql.SQL("SET lock_timeout = '30s'"),
         ]
