@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from jobs import tasks
-from jobs.processes import run_bot, serve
 from jobs.scheduler import build_scheduler
 from notifier.bot.config import BotConfigError
 from notifier.cli.common import NowOpt, fail, open_service, out
@@ -84,6 +83,8 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
 @app.command()
 def run(now: NowOpt = None, host: str | None = None, port: int | None = None) -> None:
     """Web API, scheduler and dispatcher in one process; Ctrl-C stops cleanly."""
+    from jobs.processes import serve  # the web app and the bot load only for the commands that run them
+
     service = open_service(now)
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -95,6 +96,8 @@ def run(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
 @app.command()
 def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) -> None:
     """The citizen chatbot alone: long polling, or the webhook route when [bot] webhook_url is set."""
+    from jobs.processes import run_bot
+
     service = open_service(now)
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -1,8 +1,16 @@
-"""Shared fixtures: a database per test on SQLite and on PostgreSQL, a fixed clock, a service."""
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, a fixed clock, a service.
+
+Migrating and seeding a database costs more than most tests, so it happens once per session and backend:
+a SQLite file built by `Service.migrate()` is copied for each test, and one PostgreSQL database built the
+same way is put back to its just-migrated content before each test. Either way every test starts from a
+fully migrated and seeded database of its own and sees nothing another test wrote; `migrate()` on it is
+cheap. A test marked `empty_database` gets a database with no schema at all, as before.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -11,9 +19,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy import MetaData
 
 from notifier.config import load_settings
 from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.engine import make_engine
 from notifier.workflows.service import Service
 
 PG_ADMIN = os.environ.get("NOTIFIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -29,9 +40,9 @@ def pg_admin_url() -> str:
     return PG_ADMIN
 
 
-def _pg_database(admin_url: str) -> Iterator[str]:
-    """A fresh database for one test, dropped afterwards, so runs never see each other's data."""
-    name = f"notifier_test_{uuid.uuid4().hex[:12]}"
+def _pg_database(admin_url: str, prefix: str = "notifier_test_") -> Iterator[str]:
+    """A fresh empty database, dropped afterwards, so runs never see each other's data."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = admin_url.rsplit("/", 1)[0]
@@ -42,16 +53,137 @@ def _pg_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notifier.store.engine'}"
-    else:
-        yield from _pg_database(request.getfixturevalue("pg_admin_url"))
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "empty_database: db_url names a database without any schema")
 
 
 # Tuesday 01/12/2026, 09:00 Vietnam time: a working day, in working hours, outside quiet hours.
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=VN_TZ)
+
+
+def _migrate_and_seed(url: str, tmp: Path) -> None:
+    """What every test's database starts as: the migrations present now, the shipped templates (at T0)."""
+    service = Service.build(make_settings(url, tmp), FixedClock(T0))
+    try:
+        service.migrate()
+    finally:
+        service.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated and seeded once per session, copied by each test."""
+    tmp = tmp_path_factory.mktemp("sqlite-template")
+    path = tmp / "template.db"
+    _migrate_and_seed(f"sqlite:///{path}", tmp)
+    # the last connection closed checkpointed the WAL: the one file holds the whole database
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+class PristinePg:
+    """One PostgreSQL database for the run, put back to its just-migrated content before each test: every
+    table emptied, the rows migrating and seeding made copied back, every sequence where it was. A few
+    round trips on one connection, where a new database per test cost a CREATE and a DROP DATABASE (which
+    forces a checkpoint of the whole server)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        engine = make_engine(url)
+        try:
+            meta = MetaData()
+            meta.reflect(engine)
+            tables = [t.name for t in meta.sorted_tables]  # parents before children
+        finally:
+            engine.dispose()
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._rows: dict[str, bytes] = {}  # COPY text of each table that migrating and seeding filled
+        reset = [
+            # like DROP DATABASE ... WITH (FORCE): whatever a test left connected (a pool, a process that
+            # outlived it, an open transaction) goes; a lock nobody releases fails the test, not the run
+            sql.SQL(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"  # not an autovacuum worker
+            ),
+            sql.SQL("SET lock_timeout = '30s'"),
+        ]
+        reset += [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in reversed(tables)]
+        with self._conn.cursor() as cur:
+            for table in tables:
+                with cur.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy)
+                if data:
+                    self._rows[table] = data
+            query = "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+            for [name] in cur.execute(query).fetchall():
+                value, called = cur.execute(
+                    sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(name))
+                ).fetchone()  # type: ignore[misc]
+                quoted = sql.Identifier(name).as_string(cur)
+                setval = sql.SQL("SELECT setval({}, {}, {})")
+                reset.append(setval.format(*map(sql.Literal, (quoted, value, called))))
+        # one simple query, so one round trip, for all of it
+        self._reset = sql.SQL("; ").join(reset).as_string(self._conn)
+
+    def restore(self) -> None:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(self._reset)
+            for table, data in self._rows.items():
+                with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
+                    copy.write(data)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_pristine(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PristinePg]:
+    """One PostgreSQL database per test run (a unique name: several runs share the server), migrated and
+    seeded once, dropped at the end."""
+    databases = _pg_database(pg_admin_url, prefix="notifier_run_")
+    url = next(databases)
+    try:
+        _migrate_and_seed(url, tmp_path_factory.mktemp("pg-template"))
+        pristine = PristinePg(url)
+        try:
+            yield pristine
+        finally:
+            pristine.close()
+    finally:
+        databases.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own on each backend: migrated and seeded, or empty when marked so."""
+    empty = request.node.get_closest_marker("empty_database") is not None
+    if request.param == "sqlite":
+        path = tmp_path / "notifier.db"
+        if not empty:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    elif empty:
+        yield from _pg_database(request.getfixturevalue("pg_admin_url"))
+    else:
+        pristine: PristinePg = request.getfixturevalue("pg_pristine")
+        pristine.restore()
+        yield pristine.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id with argon2-cffi's CHEAPEST profile, which it ships for tests: the same code and hash
+    format, without the 64 MiB and three passes that make each hash and login cost about half a second on
+    this 2-core machine. Nothing asserts the cost; the tests assert who may log in."""
+    from argon2 import PasswordHasher, profiles
+
+    from notifier.workflows import accounts
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(accounts, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    yield
+    patch.undo()
 
 
 @pytest.fixture

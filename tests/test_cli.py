@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.factories import dossier, officers
 
 
@@ -30,6 +32,7 @@ def _config(tmp_path: Path, db_url: str) -> None:
     )
 
 
+@pytest.mark.empty_database  # `db upgrade` itself is under test: it starts from nothing
 def test_import_scan_dispatch_status(tmp_path: Path, db_url: str) -> None:
     _config(tmp_path, db_url)
     assert _cli(tmp_path, "db", "upgrade").returncode == 0

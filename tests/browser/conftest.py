@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import threading
 import time
@@ -64,9 +65,10 @@ def _serve(province: Province) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Live]:
     """One live server per test module, on its own SQLite database, with the demo province loaded."""
     tmp = tmp_path_factory.mktemp("live")
+    shutil.copyfile(sqlite_template, tmp / "notifier.db")  # migrated once per session
     province = build_service(f"sqlite:///{tmp / 'notifier.db'}", tmp, FixedClock(T0))
     asyncio.run(populate(province))
     try:

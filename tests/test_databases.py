@@ -1,0 +1,67 @@
+"""The test databases themselves: each test's is migrated, seeded and its own, or empty when it asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import func, inspect, select
+
+from notifier.rules.rendering import load_template_files
+from notifier.store.bot_texts import load_text_files
+from notifier.store.engine import at_head, make_engine
+from notifier.store.models import ApiKey, Template
+from notifier.workflows.service import Service
+from tests.conftest import T0, PristinePg, make_settings
+
+
+def test_a_test_starts_on_a_migrated_and_seeded_database_of_its_own(db_url: str, tmp_path: Path) -> None:
+    svc = Service.build(make_settings(db_url, tmp_path))
+    try:
+        assert at_head(svc.engine)
+        with svc.factory() as session:
+            shipped = len([*load_template_files(), *load_text_files()])
+            assert session.scalar(select(func.count()).select_from(Template)) == shipped
+            assert session.scalar(select(func.min(Template.created_at))) == T0
+            assert session.scalar(select(func.count()).select_from(ApiKey)) == 0
+        assert svc.migrate() == 0  # nothing left to add
+    finally:
+        svc.engine.dispose()
+
+
+@pytest.mark.empty_database
+def test_an_empty_database_has_no_tables(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert inspect(engine).get_table_names() == []
+        assert not at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_restoring_forgets_rows_resets_ids_and_ends_stray_connections(pg_pristine: PristinePg) -> None:
+    """PostgreSQL's database is shared by the session's tests: restoring it must leave nothing behind."""
+    shipped = len([*load_template_files(), *load_text_files()])
+    key = {"name": "a", "prefix": "p", "key_hash": "h", "created_at": T0}
+    engine = make_engine(pg_pristine.url)
+    try:
+        pg_pristine.restore()
+        with engine.begin() as conn:
+            conn.execute(ApiKey.__table__.insert(), key)
+            first_id = conn.scalar(select(ApiKey.id))
+            conn.execute(Template.__table__.delete())
+        # a connection a test forgot, in a transaction holding a lock on a table that restoring empties
+        stray = psycopg.connect(pg_pristine.url)
+        stray.execute(f"SELECT * FROM {ApiKey.__tablename__} FOR UPDATE")
+        pg_pristine.restore()
+        with pytest.raises(psycopg.OperationalError):
+            stray.execute("SELECT 1")
+        stray.close()
+        with engine.begin() as conn:
+            assert conn.scalar(select(func.count()).select_from(ApiKey)) == 0
+            assert conn.scalar(select(func.count()).select_from(Template)) == shipped
+            conn.execute(ApiKey.__table__.insert(), key)
+            assert conn.scalar(select(ApiKey.id)) == first_id  # ids start where a fresh database starts
+    finally:
+        engine.dispose()
