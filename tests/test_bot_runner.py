@@ -167,12 +167,13 @@ async def test_the_process_answers_through_long_polling(tmp_path: Path, command:
         proc = await _process(tmp_path, *command)
         try:
             # Start-up (imports, migration) can take long on a loaded machine: the chat speaks once the
-            # process polls, and its reply then gets the fake's usual wait.
+            # process has asked getMe (the last call before polling), and its reply then gets the fake's
+            # usual wait. (The fake does not record getUpdates calls.)
             for _ in range(600):
-                if fake.calls_to("getUpdates") or proc.returncode is not None:
+                if fake.calls_to("getMe") or proc.returncode is not None:
                     break
                 await asyncio.sleep(0.1)
-            assert fake.calls_to("getUpdates"), "the bot process never started polling"
+            assert fake.calls_to("getMe"), "the bot process never started polling"
             reply = await asyncio.wait_for(fake.say(CHAT, "/start"), 60)
             assert reply["text"].startswith("Xin chào Hương!")
         finally:
