@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from notifier.channels.abilities import KeepsState, WantsTemplateData, fit_sms_text, rate_limits_of
@@ -102,6 +102,16 @@ class DispatchStats:
     def add(self, other: DispatchStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+ATTEMPT_COLUMNS = (
+    "notification_id", "number", "channel", "recipient", "started_at", "finished_at", "outcome",
+    "provider_id", "error",
+)
+
+
+def attempt_row(attempt: DeliveryAttempt) -> dict[str, object]:
+    return {name: getattr(attempt, name) for name in ATTEMPT_COLUMNS}
 
 
 def worker_name() -> str:
@@ -423,8 +433,12 @@ class Dispatcher:
             )
         )
         shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        # Attempts happened whatever becomes of the claim. One executemany: the unit of work would spend
+        # more on a batch's attempt objects than on everything else recorded here.
+        attempts = [attempt_row(a) for out in outcomes for a in out.attempts]
+        if attempts:
+            session.execute(insert(table_of(DeliveryAttempt)), attempts)
         for plan, out in zip(plans, outcomes, strict=True):
-            session.add_all(out.attempts)  # attempts happened whatever becomes of the claim
             for address, medium, reason in out.opt_outs:
                 record_opt_out(session, address, medium, now, reason=reason, source="provider")
             if plan.notification_id not in ours:
@@ -463,7 +477,8 @@ class Dispatcher:
         if out.status == "sent" and out.sent is not None:
             values.update(
                 status=S.SENT,
-                sent_at=self.clock.now(),
+                # When the provider accepted it, so sent_at - not_before is the row's due-to-accepted time.
+                sent_at=out.attempts[-1].finished_at if out.attempts else self.clock.now(),
                 channel=out.sent.channel_name,
                 recipient=out.sent.address,
                 subject=out.sent.subject,

@@ -174,6 +174,13 @@ def format_date(value: date | datetime | None) -> str:
         value = _to_local(value, "date").date()
     elif not isinstance(value, date):
         raise TemplateError(f"filter 'date' expects a date or datetime, got {type(value).__name__}")
+    return _date_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_text(value: date) -> str:
+    # Babel's formatter costs about as much as the rest of a short template, and messages of a batch
+    # share their few dates.
     return _babel_date(value, "dd/MM/yyyy", locale=LOCALE)
 
 
