@@ -80,13 +80,29 @@ class Slot:
 
 
 @dataclass
+class Attempt:
+    """One try on one channel, as the `delivery_attempts` row it becomes (a plain object: a batch makes
+    hundreds, and ORM instances cost more than the rest of the recording)."""
+
+    notification_id: int
+    number: int
+    channel: str
+    recipient: str | None
+    started_at: datetime
+    outcome: AttemptOutcome = AttemptOutcome.SENT
+    finished_at: datetime | None = None
+    provider_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
 class Outcome:
     status: str  # sent, retry, failed, deferred
     not_before: datetime | None = None
     error: str | None = None
     sent: Candidate | None = None
     provider_id: str | None = None
-    attempts: list[DeliveryAttempt] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     opt_outs: list[tuple[str, str, str]] = field(default_factory=list)  # (address, medium, reason)
 
 
@@ -102,16 +118,6 @@ class DispatchStats:
     def add(self, other: DispatchStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-ATTEMPT_COLUMNS = (
-    "notification_id", "number", "channel", "recipient", "started_at", "finished_at", "outcome",
-    "provider_id", "error",
-)
-
-
-def attempt_row(attempt: DeliveryAttempt) -> dict[str, object]:
-    return {name: getattr(attempt, name) for name in ATTEMPT_COLUMNS}
 
 
 def worker_name() -> str:
@@ -351,7 +357,7 @@ class Dispatcher:
                 return outcome
             if wait > 0:
                 await asyncio.sleep(wait)
-            attempt = DeliveryAttempt(
+            attempt = Attempt(
                 notification_id=plan.notification_id,
                 number=plan.attempt,
                 channel=cand.channel_name,
@@ -435,7 +441,7 @@ class Dispatcher:
         shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
         # Attempts happened whatever becomes of the claim. One executemany: the unit of work would spend
         # more on a batch's attempt objects than on everything else recorded here.
-        attempts = [attempt_row(a) for out in outcomes for a in out.attempts]
+        attempts = [dict(vars(a)) for out in outcomes for a in out.attempts]
         if attempts:
             session.execute(insert(table_of(DeliveryAttempt)), attempts)
         for plan, out in zip(plans, outcomes, strict=True):
