@@ -80,7 +80,7 @@ class ScanSettings(Section):
 
 
 class DispatchSettings(Section):
-    interval_seconds: float = Field(5, gt=0)
+    interval_seconds: float = Field(1, gt=0)
     batch_size: int = Field(200, ge=1)
     concurrency: int = Field(20, ge=1)
     max_attempts: int = Field(5, ge=1)

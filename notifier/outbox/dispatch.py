@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ from notifier.rules.ratelimit import RateLimited, Reservations
 from notifier.rules.rendering import TemplateError, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
+from notifier.store.engine import is_postgres
 from notifier.store.limits import SharedRateLimits
 from notifier.store.models import DeliveryAttempt, Dossier, Notification, affected, table_of
 from notifier.store.templates import TemplateCache
@@ -159,6 +161,9 @@ class Dispatcher:
         # every worker together keeps a provider's rate.
         self.limits: Reservations = limits or SharedRateLimits(factory)
         self._bound: set[str] = set()
+        self._building = threading.Lock()
+        bind = factory.kw.get("bind")
+        self._postgres = bind is not None and is_postgres(bind)
 
     # -- claiming ---------------------------------------------------------------------------------------
     def claim(self, now: datetime, limit: int) -> list[int]:
@@ -284,11 +289,12 @@ class Dispatcher:
 
     def _channel(self, name: str) -> Channel:
         """A configured channel; one that keeps state (Zalo's tokens) gets the database on first use."""
-        channel = self.channels.get(name)
-        if name not in self._bound:
-            if isinstance(channel, KeepsState):
-                channel.bind_storage(self.factory)
-            self._bound.add(name)
+        with self._building:  # two batches may plan at once, each in its own thread (see drain)
+            channel = self.channels.get(name)
+            if name not in self._bound:
+                if isinstance(channel, KeepsState):
+                    channel.bind_storage(self.factory)
+                self._bound.add(name)
         return channel
 
     def _template_data(
@@ -506,8 +512,9 @@ class Dispatcher:
         if not ids:
             return stats
         try:
-            with self.factory() as session:
-                plans = self._plan(session, ids, now)
+            # Planning and recording are database work and rendering: in a thread, so the sends of the
+            # batch before this one (see drain) go on meanwhile.
+            plans = await asyncio.to_thread(self._plan_claimed, ids, now)
         except Exception:
             # Planning failed as a whole (database gone): give the rows back rather than leave them leased.
             self._release(ids, now)
@@ -525,9 +532,18 @@ class Dispatcher:
                 return await self._deliver(plan, now)
 
         outcomes = await asyncio.gather(*(one(p) for p in plans))
-        with self.factory() as session, session.begin():
-            self._record(session, plans, list(outcomes), now, stats)
+        await asyncio.to_thread(self._record_batch, plans, list(outcomes), now, stats)
         return stats
+
+    def _plan_claimed(self, ids: list[int], now: datetime) -> list[Plan]:
+        with self.factory() as session:
+            return self._plan(session, ids, now)
+
+    def _record_batch(
+        self, plans: list[Plan], outcomes: list[Outcome], now: datetime, stats: DispatchStats
+    ) -> None:
+        with self.factory() as session, session.begin():
+            self._record(session, plans, outcomes, now, stats)
 
     def _release(self, ids: list[int], now: datetime) -> None:
         with self.factory() as session, session.begin():
@@ -542,13 +558,31 @@ class Dispatcher:
             )
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
-        """Send everything due now; stops when a batch comes back empty."""
+        """Send everything due now; stops when a batch comes back empty.
+
+        On PostgreSQL two batches are in flight: one is claimed, planned and recorded while the other's
+        messages are on the wire, so the provider connection never idles between batches. SQLite has one
+        writer, so its batches take turns.
+        """
         total = DispatchStats()
-        batches = 0
-        while max_batches is None or batches < max_batches:
-            stats = await self.run_once()
-            batches += 1
-            total.add(stats)
-            if stats.claimed == 0:
-                break
-        return total
+        started, exhausted = 0, False
+        running: set[asyncio.Task[DispatchStats]] = set()
+        in_flight = 2 if self._postgres else 1
+        try:
+            while True:
+                while not exhausted and len(running) < in_flight and (
+                    max_batches is None or started < max_batches
+                ):
+                    running.add(asyncio.create_task(self.run_once()))
+                    started += 1
+                if not running:
+                    return total
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    stats = task.result()
+                    total.add(stats)
+                    exhausted = exhausted or stats.claimed == 0
+        finally:
+            # An error in one batch: let the other finish recording what it sent, then raise.
+            if running:
+                await asyncio.wait(running)
