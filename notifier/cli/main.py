@@ -228,3 +228,4 @@ def demo(now: NowOpt = None) -> None:
     with service.factory() as session, session.begin():
         counts = seed(session, service.clock.now(), service.calendar)
     out.print(f"demo data: {counts}")
+

@@ -91,3 +91,4 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
     ins = _insert(session).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     new_id = session.scalar(ins.returning(table.c.id))
     return int(new_id) if new_id is not None else None
+

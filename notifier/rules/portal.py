@@ -238,3 +238,5 @@ def validation_errors(row: int, raw: Mapping[str, Any], exc: ValidationError) ->
         value = None if err["type"] == "missing" else err.get("input")
         out.append(RowError(row, code, ".".join(loc), value, msg))
     return out
+
+

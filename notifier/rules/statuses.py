@@ -34,6 +34,5 @@ STATUS_NAMES: dict[int, str] = {
 # A dossier can only run late while the agency holds it: in 5 and 6 the clock waits for the citizen.
 OPEN_FOR_DEADLINE: tuple[int, ...] = (Status.ACCEPTED, Status.PROCESSING)
 
-
 def status_name(code: int) -> str:
     return STATUS_NAMES.get(code, f"Không rõ ({code})")

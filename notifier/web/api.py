@@ -28,7 +28,6 @@ def create_app(
 ) -> FastAPI:
     """The API, webhooks, metrics and the admin page; `routers` adds routes of other interfaces (the
     Telegram webhook, wired by `jobs.processes`)."""
-
     @asynccontextmanager
     async def default_lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield

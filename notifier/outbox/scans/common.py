@@ -52,9 +52,8 @@ class Window:
             return true()
         return Dossier.updated_at >= when(self.last - self.overlap)
 
-    def crossed(
-        self, column: SQLColumnExpression[Any], bound: datetime, last_bound: datetime | None
-    ) -> ColumnElement[bool]:
+    def crossed(self, column: SQLColumnExpression[Any], bound: datetime, last_bound: datetime | None
+                ) -> ColumnElement[bool]:
         """`column < bound` newly true since the last scan (or the row changed)."""
         if self.last is None or last_bound is None:
             return column < when(bound)
