@@ -247,3 +247,11 @@ async def test_file_rows_are_not_marked_and_are_replayed_as_before(
     clock.advance(timedelta(seconds=service.settings.dispatch.lease_seconds + 1))
     assert service.dispatcher.reclaim_expired() == 1
     assert (await service.dispatcher.drain()).sent == 1
+
+
+def test_exactly_telegram_and_zalo_get_a_hand_off() -> None:
+    from notifier.channels.abilities import cannot_tell_repeats
+    from tests.test_channel_abilities import SHIPPED
+
+    marked = {name for name, (cls, _) in SHIPPED.items() if cannot_tell_repeats(cls)}  # type: ignore[arg-type]
+    assert marked == {"telegram", "zalo_zns"}

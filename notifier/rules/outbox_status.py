@@ -50,7 +50,15 @@ RANK: dict[NotificationStatus, int] = {
 # The statuses of a message that left for the provider (reports count these as sent).
 SENT_STATUSES: tuple[NotificationStatus, ...] = (S.SENT, S.DELIVERED, S.UNDELIVERED)
 # Nothing more will happen to the row: retention may erase its text.
-FINAL_STATUSES: tuple[NotificationStatus, ...] = (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED)
+# `unknown` too: no worker will touch it again; an operator may resend it, as a failed row.
+FINAL_STATUSES: tuple[NotificationStatus, ...] = (
+    S.SENT,
+    S.DELIVERED,
+    S.UNDELIVERED,
+    S.FAILED,
+    S.CANCELLED,
+    S.UNKNOWN,
+)
 # Waiting for a worker or held by one: what the queue depth counts.
 PENDING_STATUSES: tuple[NotificationStatus, ...] = (S.QUEUED, S.SENDING)
 # The provider took it (the dashboard's "sent"), or it did not reach the person (its "failed").
@@ -60,7 +68,7 @@ MISSED_STATUSES: tuple[NotificationStatus, ...] = (S.UNDELIVERED, S.FAILED)
 # Moves the dispatcher and the admin page make (a receipt's moves are decided by RANK).
 TRANSITIONS: dict[NotificationStatus, frozenset[NotificationStatus]] = {
     S.QUEUED: frozenset({S.SENDING, S.FAILED, S.CANCELLED}),
-    S.SENDING: frozenset({S.QUEUED, S.SENT, S.FAILED}),
+    S.SENDING: frozenset({S.QUEUED, S.SENT, S.FAILED, S.UNKNOWN}),
     S.SENT: frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED}),
     S.DELIVERED: frozenset(),
     S.UNDELIVERED: frozenset(),
