@@ -137,9 +137,9 @@ def _weight(value: object, cap: int) -> int:
             if total > cap:
                 break
         return total
-    if isinstance(value, types.SimpleNamespace):
-        return _weight(vars(value), cap)
-    return 16  # dates, numbers, undefined, macros: short reprs
+    # Dates, numbers, undefined, macros: short reprs. The context's SimpleNamespace records too: their
+    # fields come from the database, and a template cannot create one or grow its fields.
+    return 16
 
 
 def _too_big(what: str, size: int, limit: int) -> RenderLimitError:
@@ -439,10 +439,12 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         return _admit(super().call(__context, __obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if not isinstance(value, types.BuiltinMethodType | types.MethodType):
+            return None  # every attribute read comes here: the common case first
         wrapper = super().wrap_str_format(value)
         if wrapper is None:
             return None
-        fmt: str = value.__self__
+        fmt = str(value.__self__)
         is_map = value.__name__ == "format_map"
 
         def checked(*args: Any, **kwargs: Any) -> str:
