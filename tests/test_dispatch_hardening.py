@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,8 +31,9 @@ from notifier.workflows.service import Service
 from tests.conftest import migrated_service
 from tests.factories import dossier, officers, ts
 from tests.fakes.helpers import build as build_service
-from tests.fakes.helpers import notes
+from tests.fakes.helpers import notes, received_dossier
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zalo import FakeZalo
 
 SLEEPER = (
     "{% if dossier.code.endswith('NO') %}{{ 7 ** 100000000 }}{% endif %}"
@@ -255,3 +258,48 @@ def test_exactly_telegram_and_zalo_get_a_hand_off() -> None:
 
     marked = {name for name, (cls, _) in SHIPPED.items() if cannot_tell_repeats(cls)}  # type: ignore[arg-type]
     assert marked == {"telegram", "zalo_zns"}
+
+
+# -- Zalo ZNS: the same, with the process dying while the request is in flight ---------------------------
+
+
+@pytest.fixture
+async def zalo(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeZalo]:
+    fake = FakeZalo()
+    await fake.start()
+    monkeypatch.setenv("TEST_ZALO_SECRET", fake.app_secret)
+    monkeypatch.setenv("TEST_ZALO_ACCESS", fake.access_token)
+    monkeypatch.setenv("TEST_ZALO_REFRESH", fake.refresh_token)
+    yield fake
+    await fake.stop()
+
+
+async def test_a_zalo_message_in_flight_when_the_worker_dies_is_left_for_a_check(
+    db_url: str, tmp_path: Path, clock: FixedClock, zalo: FakeZalo
+) -> None:
+    from tests.test_channel_zalo import table as zalo_table
+
+    svc = build_service(db_url, tmp_path, clock, {"zalo_zns": zalo_table(zalo)}, citizen=["zalo_zns", "file"])
+    received_dossier(svc)
+    dead = Dispatcher(svc.factory, svc.settings, clock, Channels(svc.settings.channels, clock),
+                      svc.calendar, "dead")  # fmt: skip
+    ids = dead.claim(clock.now(), 10)
+    with svc.factory() as session:
+        [plan] = dead._plan(session, ids, clock.now())
+    flight = asyncio.create_task(dead._deliver(plan, clock.now()))
+    for _ in range(500):
+        if zalo.received:
+            break
+        await asyncio.sleep(0.01)
+    flight.cancel()  # the process dies: whatever Zalo answered is never recorded
+    with contextlib.suppress(asyncio.CancelledError):
+        await flight
+    await dead.channels.aclose()
+    assert len(zalo.received) == 1
+    clock.advance(timedelta(seconds=svc.settings.dispatch.lease_seconds + 1))
+    assert svc.dispatcher.reclaim_expired() == 1
+    await svc.dispatcher.drain()
+    await svc.channels.aclose()
+    [row] = notes(svc)
+    assert len(zalo.received) == 1 and not (tmp_path / "outbox.jsonl").exists()  # not resent anywhere
+    assert row.status == "unknown" and "handed to zalo_zns" in (row.error or "")
