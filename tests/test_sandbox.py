@@ -51,6 +51,7 @@ def ctx() -> dict:
         ("{% set s = '\\n'*100000 %}{{ s|indent(1000) }}", "the indented text"),
         ("{{ ('\\t'*1000).expandtabs(100000) }}", "'expandtabs' is not allowed"),
         ("{{ lipsum(10000) }}", "'lipsum' is undefined"),
+        ("{{ ('x' * 200000)|wordwrap(1) }}", "No filter named 'wordwrap'"),
         (
             "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
             "loops ran more",

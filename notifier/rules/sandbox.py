@@ -391,6 +391,9 @@ def _weigh_part(value: Any) -> Any:
 _LOOP, _OUTPUT, _PART = "bounded_loop", "bounded_output", "bounded_part"
 # Globals that only make text (lipsum) or have nothing to offer messages.
 _DROPPED_GLOBALS = ("lipsum",)
+# Filters that run long in pure Python on one admissible value (textwrap takes seconds over 200 000
+# characters with width 1; pformat walks any structure) and that no message needs.
+_DROPPED_FILTERS = ("wordwrap", "pprint")
 
 
 def _wrap(node: nodes.Expr, name: str) -> nodes.Filter:
@@ -406,6 +409,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         for name in _DROPPED_GLOBALS:
             self.globals.pop(name, None)
+        for name in _DROPPED_FILTERS:
+            self.filters.pop(name, None)
         self.filters[_LOOP] = _count_loop
         self.filters[_OUTPUT] = _count_output
         self.filters[_PART] = _weigh_part
