@@ -39,9 +39,7 @@ def _total(html: str) -> int:
 def _failed(province: Province, agency: str) -> Notification:
     with province.service.factory() as session:
         n = session.scalar(
-            select(Notification)
-            .join(Dossier)
-            .where(Notification.status == "failed", Dossier.code.startswith(agency))
+            select(Notification).join(Dossier).where(Notification.status == "failed", Dossier.code.startswith(agency))
         )
         assert n is not None
         return n
@@ -53,17 +51,11 @@ def test_search_by_code_phone_kind_channel_status_and_date(province: Province) -
         all_ids = set(session.scalars(select(Notification.id)))
         failed = set(session.scalars(select(Notification.id).where(Notification.status == "failed")))
         refused_dossiers = set(session.scalars(select(Dossier.id).where(Dossier.phone == REFUSED)))
-        some = session.scalar(
-            select(Notification).where(Notification.dossier_id.is_not(None)).order_by(Notification.id)
-        )
+        some = session.scalar(select(Notification).where(Notification.dossier_id.is_not(None)).order_by(Notification.id))
         assert some is not None
         code = session.scalar(select(Dossier.code).where(Dossier.id == some.dossier_id))
-        by_code = set(
-            session.scalars(select(Notification.id).where(Notification.dossier_id == some.dossier_id))
-        )
-        by_phone = set(
-            session.scalars(select(Notification.id).where(Notification.dossier_id.in_(refused_dossiers)))
-        )
+        by_code = set(session.scalars(select(Notification.id).where(Notification.dossier_id == some.dossier_id)))
+        by_phone = set(session.scalars(select(Notification.id).where(Notification.dossier_id.in_(refused_dossiers))))
     first = client.get("/admin/log").text
     assert _total(first) == len(all_ids) > 50
     assert _ids(first) == sorted(all_ids, reverse=True)[:50]  # newest first, 50 a page
@@ -75,21 +67,13 @@ def test_search_by_code_phone_kind_channel_status_and_date(province: Province) -
     assert "098****222" in page.text and "0983000222" not in page.text and REFUSED not in page.text
     assert set(_ids(client.get("/admin/log", params={"status": "failed"}).text)) == failed
     # A failed row has no channel of its own; its attempts tell which one refused it.
-    assert (
-        set(_ids(client.get("/admin/log", params={"channel": "scripted_sms", "status": "failed"}).text))
-        == failed
-    )
+    assert set(_ids(client.get("/admin/log", params={"channel": "scripted_sms", "status": "failed"}).text)) == failed
     assert _ids(client.get("/admin/log", params={"kind": "escalation", "code": code}).text) == []
-    assert _total(
-        client.get("/admin/log", params={"date_from": "01/12/2026", "date_to": "1/12/2026"}).text
-    ) == len(all_ids)
+    assert _total(client.get("/admin/log", params={"date_from": "01/12/2026", "date_to": "1/12/2026"}).text) == len(all_ids)
     assert _ids(client.get("/admin/log", params={"date_from": "02/12/2026"}).text) == []
     assert _ids(client.get("/admin/log", params={"date_to": "2026-11-30"}).text) == []
     bad = client.get("/admin/log", params={"phone": "12ab", "date_to": "31/02/2026"})
-    assert (
-        "Số điện thoại &#39;12ab&#39; không hợp lệ." in bad.text
-        and "Đến ngày: giá trị &#39;31/02/2026&#39;" in bad.text
-    )
+    assert "Số điện thoại &#39;12ab&#39; không hợp lệ." in bad.text and "Đến ngày: giá trị &#39;31/02/2026&#39;" in bad.text
 
 
 def test_detail_shows_attempts_and_retry_requeues_a_failed_one(province: Province) -> None:
@@ -116,9 +100,7 @@ def test_detail_shows_attempts_and_retry_requeues_a_failed_one(province: Provinc
     client.post(f"/admin/log/{sent.id}/retry", data={"csrf_token": token})
     with province.service.factory() as session:
         assert session.get(Notification, sent.id).status == "sent"  # type: ignore[union-attr]
-        assert (
-            session.scalar(select(DeliveryAttempt.number).where(DeliveryAttempt.notification_id == n.id)) == 1
-        )
+        assert session.scalar(select(DeliveryAttempt.number).where(DeliveryAttempt.notification_id == n.id)) == 1
 
 
 def test_csv_export_follows_the_filter_and_masks_phones(province: Province) -> None:
@@ -160,7 +142,9 @@ def test_an_agency_user_sees_and_touches_only_its_own_agency(province: Province)
     mine, theirs = _failed(province, STP), _failed(province, SKH)
     with province.service.factory() as session:
         own_ids = set(
-            session.scalars(select(Notification.id).join(Dossier).where(Dossier.code.startswith(STP)))
+            session.scalars(
+                select(Notification.id).join(Dossier).where(Dossier.code.startswith(STP))
+            )
         )
     page = stp.get("/admin/log").text
     listed = set(_ids(page))
@@ -184,19 +168,8 @@ def test_an_agency_user_sees_and_touches_only_its_own_agency(province: Province)
     assert preview.json()["problems"][0]["message"].startswith("không tìm thấy hồ sơ")
     for path in ("/admin/contacts", "/admin/users"):
         assert stp.get(path).status_code == 403
-    assert (
-        stp.post(
-            "/admin/contacts",
-            data={
-                "csrf_token": token,
-                "address": "0912345678",
-                "medium": "sms",
-                "action": "opt_out",
-                "reason": "x",
-            },
-        ).status_code
-        == 403
-    )
+    assert stp.post("/admin/contacts", data={"csrf_token": token, "address": "0912345678", "medium": "sms",
+                                            "action": "opt_out", "reason": "x"}).status_code == 403
     dash = stp.get("/admin/")
     assert "Sở Tư pháp" in dash.text and "Kế hoạch" not in dash.text and "Lê Chân" not in dash.text
 
@@ -212,18 +185,12 @@ def test_opt_out_needs_a_reason_is_audited_and_stops_sends(province: Province) -
     with province.service.factory() as session:
         assert session.scalar(select(Contact)) is None
 
-    ok = client.post(
-        "/admin/contacts",
-        data={**form, "reason": "Công dân gọi tổng đài 1022 đề nghị dừng"},
-        follow_redirects=True,
-    )
+    ok = client.post("/admin/contacts", data={**form, "reason": "Công dân gọi tổng đài 1022 đề nghị dừng"}, follow_redirects=True)
     assert "Đã ghi nhận từ chối nhận tin qua SMS" in ok.text and "091****111" in ok.text
     with province.service.factory() as session:
         contact = session.scalar(select(Contact))
         assert contact is not None and contact.address == "+84912000111" and contact.opted_out_at is not None
-        assert (
-            contact.source == "admin:quantri" and contact.reason == "Công dân gọi tổng đài 1022 đề nghị dừng"
-        )
+        assert contact.source == "admin:quantri" and contact.reason == "Công dân gọi tổng đài 1022 đề nghị dừng"
         assert opted_out_addresses(session, [("+84912000111", "sms")]) == {("+84912000111", "sms")}
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "contact.opt_out"))
         assert entry is not None and entry.target == "contact:sms:+84912000111"
