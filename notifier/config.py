@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from notifier.rules.outbox_status import ResendPolicy
+from notifier.rules.sandbox import RenderLimits
 from notifier.rules.slip_numbers import check_number_format
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -87,6 +89,28 @@ class DispatchSettings(Section):
     backoff_base_seconds: float = Field(60, ge=0)
     backoff_max_seconds: float = Field(3600, ge=0)
     lease_seconds: int = Field(300, ge=1)
+    # A row reclaimed after it was handed to a provider that cannot tell a repeat (Telegram, Zalo): "check"
+    # leaves it `unknown` for an operator, "resend" queues it again (the citizen may get it twice).
+    unconfirmed_resend: ResendPolicy = ResendPolicy.CHECK
+
+
+class RenderingSettings(Section):
+    """Bounds on one render of an (agency-editable) template; see notifier.rules.sandbox."""
+
+    timeout_seconds: float = Field(1.0, gt=0, le=60)
+    max_output_chars: int = Field(200_000, ge=1000)
+    max_value_chars: int = Field(200_000, ge=1000)
+    # Renders stopped by the time limit are retried (a busy machine); after this many the row fails.
+    max_tries: int = Field(3, ge=1)
+    # The editor's preview and save checks run in a child process killed after this many seconds.
+    preview_timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+    def limits(self) -> RenderLimits:
+        return RenderLimits(
+            seconds=self.timeout_seconds,
+            max_output=self.max_output_chars,
+            max_value=self.max_value_chars,
+        )
 
 
 class RoutingSettings(Section):
@@ -180,6 +204,7 @@ class Settings(BaseSettings):
     )
     scan: ScanSettings = Field(default_factory=ScanSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    rendering: RenderingSettings = Field(default_factory=RenderingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # Each channel validates its own table with its own settings model (see notifier.channels.base).
     channels: dict[str, dict[str, Any]] = Field(

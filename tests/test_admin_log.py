@@ -216,3 +216,27 @@ def test_dashboard_counts(province: Province) -> None:
     assert "UBND quận Lê Chân" in page and '<svg class="chart"' in page
     # Each demo agency resolved two dossiers, one on time and one late.
     assert page.count("50,0% (1/2)") == 4
+
+
+def test_an_unknown_row_is_shown_for_a_check_and_can_be_resent(province: Province) -> None:
+    # What the dispatcher leaves after a worker died between a Telegram/Zalo hand-off and the answer.
+    from sqlalchemy import update
+
+    reason = "handed to telegram but the worker stopped before the answer; check with the recipient"
+    n = _failed(province, STP)
+    with province.service.factory() as session, session.begin():
+        session.execute(
+            update(Notification).where(Notification.id == n.id).values(status="unknown", error=reason)
+        )
+    client = client_for(province.service, "quantri")
+    listing = client.get("/admin/log", params={"status": "unknown"})
+    assert _ids(listing.text) == [n.id] and "Cần kiểm tra" in listing.text
+    detail = client.get(f"/admin/log/{n.id}")
+    assert reason in detail.text and 'id="retry"' in detail.text
+    resp = client.post(
+        f"/admin/log/{n.id}/retry", data={"csrf_token": csrf_of(detail.text)}, follow_redirects=False
+    )
+    assert resp.status_code == 303
+    with province.service.factory() as session:
+        row = session.get(Notification, n.id)
+        assert row is not None and (row.status, row.error) == ("queued", None)

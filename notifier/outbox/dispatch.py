@@ -21,9 +21,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import func as sa_func
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from notifier.channels.abilities import KeepsState, WantsTemplateData, fit_sms_text, rate_limits_of
+from notifier.channels.abilities import (
+    KeepsState,
+    WantsTemplateData,
+    cannot_tell_repeats,
+    fit_sms_text,
+    rate_limits_of,
+)
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.config import Settings
@@ -34,10 +41,10 @@ from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
 from notifier.rules.kinds import Audience
 from notifier.rules.officer_buttons import alert_buttons
-from notifier.rules.outbox_status import AttemptOutcome
+from notifier.rules.outbox_status import AttemptOutcome, ResendPolicy
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.ratelimit import RateLimited, Reservations
-from notifier.rules.rendering import TemplateError, render
+from notifier.rules.rendering import TemplateError, TemplateTimeout, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
 from notifier.store.engine import is_postgres
@@ -69,6 +76,7 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     defer_until: datetime | None = None
     fail_reason: str | None = None
+    retry_reason: str | None = None  # the render ran out of time: try again later (up to max_tries)
     buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
     slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
 
@@ -190,25 +198,65 @@ class Dispatcher:
             return sorted(claimed.scalars())
 
     def reclaim_expired(self) -> int:
-        """Rows left `sending` by a worker that died go back to the queue once their lease is over."""
+        """Rows left `sending` by a worker that died go back to the queue once their lease is over.
+
+        A row the dead worker had handed to a provider that cannot tell a repeat (`handed_off_at` set) may
+        have reached the person: by default it becomes `unknown` for an operator instead of being resent
+        (`[dispatch] unconfirmed_resend`). A row whose workers kept dying (`max_attempts` reclaims, e.g. a
+        render that kills the process) fails with the reason rather than stopping every new worker.
+        """
         now = self.clock.now()
+        expired = (Notification.status == S.SENDING, Notification.lease_until < now)
+        released = {"claimed_by": None, "lease_until": None, "updated_at": now}
+        reclaimed = 0
         with self.factory() as session, session.begin():
+            if self.settings.dispatch.unconfirmed_resend == ResendPolicy.CHECK:
+                result = session.execute(
+                    update(Notification)
+                    .where(*expired, Notification.handed_off_at.is_not(None))
+                    .values(
+                        **released,
+                        status=S.UNKNOWN,
+                        attempts=Notification.attempts + 1,
+                        error=(
+                            "handed to "
+                            + sa_func.coalesce(Notification.handed_to, "the provider")
+                            + " but the worker stopped before the answer; that provider cannot tell a "
+                            "repeat, so it was not resent: check with the recipient, then resend or close"
+                        ),
+                    )
+                )
+                reclaimed += affected(result)
             result = session.execute(
                 update(Notification)
-                .where(Notification.status == S.SENDING, Notification.lease_until < now)
+                .where(*expired, Notification.attempts + 1 >= self.settings.dispatch.max_attempts)
+                .values(
+                    **released,
+                    status=S.FAILED,
+                    attempts=Notification.attempts + 1,
+                    handed_off_at=None,
+                    error=(
+                        f"gave up: the worker holding this row stopped {self.settings.dispatch.max_attempts} "
+                        "times (last error: " + sa_func.coalesce(Notification.error, "none") + ")"
+                    ),
+                )
+            )
+            reclaimed += affected(result)
+            result = session.execute(
+                update(Notification)
+                .where(*expired)
                 # The dead worker may have reached the provider: that counts as an attempt, and the next
                 # one (attempt > 1) makes the channel check what it already holds before sending.
                 .values(
+                    **released,
                     status=S.QUEUED,
-                    claimed_by=None,
-                    lease_until=None,
                     not_before=now,
-                    updated_at=now,
                     attempts=Notification.attempts + 1,
+                    handed_off_at=None,  # policy "resend": knowingly sent again
                     error="reclaimed after the lease of a stopped worker expired",
                 )
             )
-            return affected(result)
+            return reclaimed + affected(result)
 
     # -- planning ---------------------------------------------------------------------------------------
     def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
@@ -239,6 +287,7 @@ class Dispatcher:
             routes.append((n, plan, wanted, skipped))
         # One look-up of opt-outs for the whole batch, not one per notification.
         blocked = opted_out_addresses(session, [(a, c.medium) for *_, w, _ in routes for _, c, a in w])
+        limits = self.settings.rendering.limits()
         for n, plan, wanted, skipped in routes:
             context = build_context(n, self.calendar, now)
             agency_id = template_agency_id(n)
@@ -248,8 +297,20 @@ class Dispatcher:
                     continue
                 try:
                     source = templates.get(n.kind, channel.channel_type, agency_id)
-                    text = render(source.body, context, field="body")
-                    subject = render(source.subject, context, field="subject") if source.subject else None
+                    text = render(source.body, context, field="body", limits=limits)
+                    subject = (
+                        render(source.subject, context, field="subject", limits=limits)
+                        if source.subject
+                        else None
+                    )
+                except TemplateTimeout as exc:
+                    # A runaway template, or a machine too busy: only this row waits, up to max_tries.
+                    reason = f"template {n.kind}/{channel.channel_type}: {exc}"
+                    if plan.attempt >= self.settings.rendering.max_tries:
+                        plan.fail_reason = f"gave up after {plan.attempt} tries: {reason}"
+                    else:
+                        plan.retry_reason = reason
+                    break
                 except TemplateError as exc:
                     plan.fail_reason = f"template {n.kind}/{channel.channel_type}: {exc}"
                     break
@@ -267,9 +328,15 @@ class Dispatcher:
                         skipped.append(f"{name}: no template data for {n.kind}")
                         continue
                 plan.candidates.append(Candidate(name, channel, address, subject, text, segments, data))
-            if not plan.candidates and plan.fail_reason is None:
+            if plan.retry_reason is not None:
+                plan.candidates.clear()
+            elif not plan.candidates and plan.fail_reason is None:
                 plan.fail_reason = "no usable channel: " + ("; ".join(skipped) or "route is empty")
         return plans
+
+    def _plan_batch(self, ids: list[int], now: datetime) -> list[Plan]:
+        with self.factory() as session:
+            return self._plan(session, ids, now)
 
     def _route(
         self, n: Notification, recipient: Recipient
@@ -307,7 +374,11 @@ class Dispatcher:
         if fields is None:
             return None
         try:
-            return {key: render(source, context, field=f"data.{key}") for key, source in fields.items()}
+            limits = self.settings.rendering.limits()
+            return {
+                key: render(source, context, field=f"data.{key}", limits=limits)
+                for key, source in fields.items()
+            }
         except TemplateError as exc:
             # e.g. a date the dossier does not have yet: this channel cannot carry it, the next one may.
             log.warning("%s: template data for %s: %s", name, kind, exc)
@@ -356,6 +427,8 @@ class Dispatcher:
             return Outcome("deferred", not_before=plan.defer_until)
         if plan.fail_reason is not None:
             return Outcome("failed", error=plan.fail_reason)
+        if plan.retry_reason is not None:
+            return self._retry(plan, now, plan.retry_reason, None, Outcome("failed"))
         outcome = Outcome("failed")
         for index, cand in enumerate(plan.candidates):
             wait = await self._slot(plan, index, cand)
@@ -386,6 +459,14 @@ class Dispatcher:
                 buttons=plan.buttons,
                 data=cand.data,
             )
+            # Committed before the call: if this worker dies now, the reclaim knows the provider may hold the
+            # message and does not resend it blindly. False: our claim was taken over, the new holder decides.
+            if cannot_tell_repeats(cand.channel) and not await asyncio.to_thread(
+                self._hand_off, plan.notification_id, cand.channel_name
+            ):
+                outcome.attempts.remove(attempt)
+                outcome.status, outcome.not_before = "deferred", now
+                return outcome
             try:
                 provider_id = await cand.channel.send(message)
             except PermanentError as exc:
@@ -407,6 +488,21 @@ class Dispatcher:
             outcome.status, outcome.sent, outcome.provider_id, outcome.error = "sent", cand, provider_id, None
             return outcome
         return outcome
+
+    def _hand_off(self, notification_id: int, channel_name: str) -> bool:
+        """Record that this row is about to go to a provider that cannot tell a repeat; False if not ours."""
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(Notification)
+                .where(
+                    Notification.id == notification_id,
+                    Notification.status == S.SENDING,
+                    Notification.claimed_by == self.worker_id,
+                )
+                .values(handed_off_at=now, handed_to=channel_name)
+            )
+            return affected(result) == 1
 
     def _retry(
         self, plan: Plan, now: datetime, error: str, retry_after: float | None, outcome: Outcome
@@ -482,7 +578,14 @@ class Dispatcher:
         apply_pending(session, [(n, c.channel_name, pid) for n, c, pid in sent if c is not None], now)
 
     def _final_values(self, plan: Plan, out: Outcome, now: datetime) -> dict[str, object]:
-        values: dict[str, object] = {"claimed_by": None, "lease_until": None, "updated_at": now}
+        # The attempt's result is known now: the hand-off marker has done its job.
+        values: dict[str, object] = {
+            "claimed_by": None,
+            "lease_until": None,
+            "updated_at": now,
+            "handed_off_at": None,
+            "handed_to": None,
+        }
         if out.status == "deferred":
             values.update(status=S.QUEUED, not_before=out.not_before)
             return values
@@ -514,9 +617,10 @@ class Dispatcher:
         if not ids:
             return stats
         try:
-            # Planning and recording are database work and rendering: in a thread, so the sends of the
-            # batch before this one (see drain) go on meanwhile.
-            plans = await asyncio.to_thread(self._plan_claimed, ids, now)
+            # Off the event loop: planning is database work and rendering agency-edited templates, bounded
+            # (rules.sandbox) but up to [rendering] timeout_seconds per row; /healthz shares this loop in
+            # `notifier run`, and the sends of the batch before this one (see drain) go on meanwhile.
+            plans = await asyncio.to_thread(self._plan_batch, ids, now)
         except Exception:
             # Planning failed as a whole (database gone): give the rows back rather than leave them leased.
             self._release(ids, now)
@@ -536,10 +640,6 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(one(p) for p in plans))
         await asyncio.to_thread(self._record_batch, plans, list(outcomes), now, stats)
         return stats
-
-    def _plan_claimed(self, ids: list[int], now: datetime) -> list[Plan]:
-        with self.factory() as session:
-            return self._plan(session, ids, now)
 
     def _record_batch(
         self, plans: list[Plan], outcomes: list[Outcome], now: datetime, stats: DispatchStats

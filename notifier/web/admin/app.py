@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from notifier.web.admin import accounts, dashboard, deliveries, editor, optouts
 from notifier.web.admin.auth import CsrfFailed, Forbidden, LoginRequired, LoginThrottle, NotFound
 from notifier.web.admin.auth import router as auth_router
+from notifier.web.admin.isolated import warm_up
 from notifier.web.admin.web import STATIC_DIR, page
 from notifier.workflows.service import Service
 
@@ -38,6 +39,7 @@ def create_admin_app(service: Service) -> FastAPI:
     admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     admin.state.service = service
     admin.state.login_throttle = LoginThrottle(service)
+    warm_up()  # the editor's previews run in child processes of a forkserver: start it now
     settings = service.settings.admin
     admin.add_middleware(
         SessionMiddleware,
