@@ -101,6 +101,10 @@ class RoutingSettings(Section):
 class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8080
+    # Request bodies over these sizes are refused (413) before they are read (notifier.web.body_limit).
+    max_body_bytes: int = Field(1_000_000, ge=1024)  # every route but imports and webhooks
+    import_max_body_bytes: int = Field(50_000_000, ge=1024)  # POST /api/v1/dossiers, officers, progress
+    webhook_max_body_bytes: int = Field(64_000, ge=1024)  # providers' receipts and inbound SMS
 
 
 class BotSettings(Section):
