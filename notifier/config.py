@@ -134,9 +134,17 @@ class AdminSettings(Section):
     # The session cookie is signed with the secret in this environment variable; without it a random
     # secret is made at start-up (sessions then end when the process restarts).
     secret_env: str = "NOTIFIER_ADMIN_SECRET"
-    cookie_secure: bool = False  # true behind HTTPS: the browser then sends the cookie only over HTTPS
+    # None: Secure unless the API listens on a loopback address ([api] host); true/false force it.
+    cookie_secure: bool | None = None
     session_max_age_seconds: int = Field(8 * 3600, ge=60)
     sms_price_vnd: int = Field(800, ge=0)  # price of one SMS segment, for the editor's cost estimate
+    # Login tries refused before any password is hashed (notifier.rules.ratelimit.LoginRules): a name
+    # from one address gets 5 failures per 15 minutes; these are the wider limits.
+    login_failures_per_address: int = Field(30, ge=1)  # any names from one client address, per 15 min
+    login_failures_per_name: int = Field(50, ge=1)  # one name from every address, per 15 min
+    login_failures_overall: int = Field(300, ge=1)  # every name from every address, per 5 min
+    login_concurrency: int = Field(2, ge=1)  # passwords hashed at once by one process; the rest wait
+    login_queue: int = Field(20, ge=0)  # tries waiting for a hash beyond which one gets 429 at once
 
 
 class DigestSettings(Section):
