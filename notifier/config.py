@@ -117,6 +117,15 @@ class BotSettings(Section):
     failed_lookup_limit: int = Field(5, ge=1)
     failed_lookup_window_seconds: int = Field(3600, ge=1)
     slowdown_seconds: int = Field(300, ge=1)
+    # Lookups of one dossier code failing this many times in the window, from any chats, slow the code
+    # down: then it answers only its linked chats, and others get one try per code_slowdown_seconds.
+    code_failed_lookup_limit: int = Field(10, ge=1)
+    code_failed_lookup_window_seconds: int = Field(86400, ge=1)
+    code_slowdown_seconds: int = Field(3600, ge=1)
+    # Feedback accepted per chat and per dossier within feedback_window_seconds; more is refused.
+    feedback_per_chat: int = Field(5, ge=1)
+    feedback_per_dossier: int = Field(10, ge=1)
+    feedback_window_seconds: int = Field(86400, ge=1)
     feedback_answer_working_days: int = Field(10, ge=1)
     feedback_agency: str | None = None  # MaDonVi that receives feedback not about a dossier
 
