@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -52,9 +53,12 @@ def create_admin_app(service: Service) -> FastAPI:
     admin.state.service = service
     admin.state.login_throttle = LoginThrottle(service)
     settings = service.settings.admin
+    secret = session_secret(service)
+    # CSRF tokens are keyed apart from the cookie's signature (same secret, another purpose).
+    admin.state.csrf_key = hashlib.sha256(b"notifier-admin-csrf:" + secret.encode()).digest()
     admin.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(service),
+        secret_key=secret,
         session_cookie=COOKIE,
         max_age=settings.session_max_age_seconds,
         path=PREFIX,
