@@ -28,6 +28,7 @@ MENU_LABELS = frozenset({LOOKUP, SHARE_PHONE, MY_DOSSIERS, FEEDBACK, STOP})
 SUBSCRIBE = "Nhận thông báo hồ sơ này qua Telegram"
 NO_DOSSIER = "Không gắn với hồ sơ"
 CANCEL = "Hủy"
+AGREE = "Đồng ý"
 
 
 class DossierAction(CallbackData, prefix="d"):
@@ -76,6 +77,12 @@ def main_menu() -> ReplyKeyboardMarkup:
 def subscribe(dossier_id: int, sig: str) -> InlineKeyboardMarkup:
     data = DossierAction(action="sub", id=dossier_id, sig=sig).pack()
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=SUBSCRIBE, callback_data=data)]])
+
+
+def confirm_link(link_id: int, sig: str) -> InlineKeyboardMarkup:
+    """The button a linked chat presses to let another chat receive the dossier's notices."""
+    data = DossierAction(action="ok", id=link_id, sig=sig).pack()
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=AGREE, callback_data=data)]])
 
 
 def dossier_list(

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from notifier.config import BotSettings
 from notifier.rules.lookup import Throttle
+from notifier.workflows.feedback import FeedbackLimits
 
 
 def throttle_from(settings: BotSettings) -> Throttle:
@@ -19,4 +20,21 @@ def throttle_from(settings: BotSettings) -> Throttle:
         limit=settings.failed_lookup_limit,
         window=timedelta(seconds=settings.failed_lookup_window_seconds),
         slowdown=timedelta(seconds=settings.slowdown_seconds),
+    )
+
+
+def code_throttle_from(settings: BotSettings) -> Throttle:
+    """Failed lookups of one dossier code from every chat (notifier.rules.lookup.slowed_until)."""
+    return Throttle(
+        limit=settings.code_failed_lookup_limit,
+        window=timedelta(seconds=settings.code_failed_lookup_window_seconds),
+        slowdown=timedelta(seconds=settings.code_slowdown_seconds),
+    )
+
+
+def feedback_limits_from(settings: BotSettings) -> FeedbackLimits:
+    return FeedbackLimits(
+        per_chat=settings.feedback_per_chat,
+        per_dossier=settings.feedback_per_dossier,
+        window=timedelta(seconds=settings.feedback_window_seconds),
     )

@@ -21,7 +21,7 @@ from aiogram.types import BotCommand, ErrorEvent, TelegramObject, Update
 from notifier.bot.config import BotConfigError, BotConnection, connection, webhook_path
 from notifier.bot.deps import BotDeps
 from notifier.bot.keyboards import Signer
-from notifier.bot.ratelimit import throttle_from
+from notifier.bot.ratelimit import code_throttle_from, feedback_limits_from, throttle_from
 from notifier.bot.routers import citizen_router
 from notifier.store.bot_texts import BotTexts
 from notifier.workflows.chat import BotStore
@@ -119,7 +119,13 @@ class BotRuntime:
                 "channels.telegram.token: value None: the bot needs a token (or token_env) from BotFather"
             )
         settings = service.settings
-        store = BotStore(service.factory, service.calendar, throttle_from(settings.bot))
+        store = BotStore(
+            service.factory,
+            service.calendar,
+            throttle_from(settings.bot),
+            code_throttle_from(settings.bot),
+            feedback_limits_from(settings.bot),
+        )
         deps = BotDeps(
             store=store,
             texts=BotTexts(service.factory, ttl=texts_ttl),

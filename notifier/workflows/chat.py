@@ -4,7 +4,7 @@ takes `now` from the caller's clock."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,14 +14,30 @@ from sqlalchemy.sql.base import ExecutableOption
 
 from notifier.outbox.links import TELEGRAM
 from notifier.outbox.views import agency_ns, dossier_view
-from notifier.rules.lookup import CitizenView, Query, Throttle, describe, digits_match
+from notifier.rules.lookup import (
+    CitizenView,
+    Query,
+    Throttle,
+    code_key,
+    describe,
+    digits_match,
+    link_needs_consent,
+    slowed_until,
+)
 from notifier.rules.phones import mask_phone
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
 from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification
-from notifier.workflows.feedback import Submitted, answer_deadline, submit
+from notifier.workflows.feedback import (
+    DEFAULT_FEEDBACK_LIMITS,
+    FeedbackLimits,
+    Submitted,
+    answer_deadline,
+    submit,
+)
 
+PENDING = "pending"  # chat_links.source of a link waiting for a linked chat's consent
 MAX_LISTED = 20  # dossiers shown by /hoso; Telegram's message and keyboard limits come first
 
 
@@ -41,6 +57,28 @@ class LookupResult:
 
 
 @dataclass(frozen=True)
+class Subscribed:
+    """A subscribe button pressed: linked at once, or `pending` until a chat in `ask` agrees."""
+
+    code: str
+    pending: bool = False
+    link_id: int | None = None
+    ask: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A linked chat agreed to a pending link: `chat_id` now receives `code`'s notices too."""
+
+    code: str
+    chat_id: str
+
+
+# Failed lookups by code from every chat; a day, so a slow spread-out guess is still counted.
+DEFAULT_CODE_THROTTLE = Throttle(limit=10, window=timedelta(days=1), slowdown=timedelta(hours=1))
+
+
+@dataclass(frozen=True)
 class LinkResult:
     phone_masked: str
     dossiers: list[CitizenView] = field(default_factory=list)
@@ -51,10 +89,19 @@ def _with_relations() -> list[ExecutableOption]:
 
 
 class BotStore:
-    def __init__(self, factory: sessionmaker[Session], calendar: WorkCalendar, throttle: Throttle) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        calendar: WorkCalendar,
+        throttle: Throttle,
+        code_throttle: Throttle = DEFAULT_CODE_THROTTLE,
+        feedback_limits: FeedbackLimits = DEFAULT_FEEDBACK_LIMITS,
+    ) -> None:
         self.factory = factory
         self.calendar = calendar
         self.throttle = throttle
+        self.code_throttle = code_throttle
+        self.feedback_limits = feedback_limits
 
     # -- reading ----------------------------------------------------------------------------------------
     def _view(
@@ -151,12 +198,24 @@ class BotStore:
             hit = self._find(session, query.code, chat_id, now)
             if hit is not None and hit[1].linked:
                 return LookupResult("found", hit[1])
-            recent = session.execute(
-                select(func.count(), func.max(LookupFailure.at)).where(
-                    LookupFailure.chat_id == chat_id, LookupFailure.at > now - self.throttle.window
-                )
-            ).one()
-            retry_at = self.throttle.retry_at(recent[0], recent[1], now)
+            # Counted under the stored code when it exists, so every spelling of it adds up.
+            key = code_key(hit[0].code if hit is not None else query.code)
+
+            def failures(where: ColumnElement[bool], window: timedelta) -> tuple[int, datetime | None]:
+                count, latest = session.execute(
+                    select(func.count(), func.max(LookupFailure.at)).where(
+                        where, LookupFailure.at > now - window
+                    )
+                ).one()
+                return int(count), latest
+
+            retry_at = slowed_until(
+                self.throttle,
+                failures(LookupFailure.chat_id == chat_id, self.throttle.window),
+                self.code_throttle,
+                failures(LookupFailure.code == key, self.code_throttle.window),
+                now,
+            )
             if retry_at is not None:
                 return LookupResult("slowed", retry_at=retry_at)
             if query.digits is None:
@@ -164,13 +223,10 @@ class BotStore:
                 return LookupResult("need_digits")
             if hit is not None and digits_match(hit[0].phone, query.digits):
                 return LookupResult("found", hit[1])
-            session.add(LookupFailure(chat_id=chat_id, at=now, code=query.code[:64]))
-            # Old misses no longer count; drop them so the table stays the size of one window.
-            session.execute(
-                delete(LookupFailure).where(
-                    LookupFailure.chat_id == chat_id, LookupFailure.at <= now - self.throttle.window
-                )
-            )
+            session.add(LookupFailure(chat_id=chat_id, at=now, code=key))
+            # Old misses no longer count under either rule; drop them so the table stays one window big.
+            keep = max(self.throttle.window, self.code_throttle.window)
+            session.execute(delete(LookupFailure).where(LookupFailure.at <= now - keep))
             return LookupResult("not_found")
 
     def _found(self, session: Session, d: Dossier, now: datetime, *, linked: bool) -> Found:
@@ -218,8 +274,19 @@ class BotStore:
             dossiers = [d for d in dossiers if d.phone == phone]
             return LinkResult(mask_phone(phone), self._views(session, dossiers, now))
 
-    def subscribe(self, chat_id: str, user_id: str, dossier_id: int, now: datetime) -> str | None:
-        """Link one dossier to the chat (after a lookup that proved the digits); its code, or None."""
+    def _chats_of(self, session: Session, d: Dossier) -> list[str]:
+        """The chats actively linked to the dossier, by the dossier itself or by its phone."""
+        match = ChatLink.dossier_id == d.id
+        if d.phone:
+            match = or_(match, ChatLink.phone == d.phone)
+        return sorted(set(session.scalars(select(ChatLink.chat_id).where(ChatLink.active, match))))
+
+    def subscribe(self, chat_id: str, user_id: str, dossier_id: int, now: datetime) -> Subscribed | None:
+        """Link one dossier to the chat (after a lookup that proved the digits); None if it is gone.
+
+        When other chats already receive the dossier, the link waits (`pending`) until one of them agrees
+        (`confirm_link`): proving four digits must not take a citizen's notices away from their chat.
+        """
         with self.factory() as session, session.begin():
             d = session.get(Dossier, dossier_id)
             if d is None:
@@ -227,13 +294,40 @@ class BotStore:
             link = session.scalar(
                 select(ChatLink).where(ChatLink.chat_id == chat_id, ChatLink.dossier_id == dossier_id)
             )
+            if link is not None and link.active:
+                return Subscribed(d.code)
+            others = self._chats_of(session, d)
             if link is None:
                 link = ChatLink(chat_id=chat_id, dossier_id=dossier_id, source="lookup", created_at=now)
                 session.add(link)
-            link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
+            link.user_id, link.consent_at, link.updated_at = user_id, now, now
+            if link_needs_consent(others, chat_id):
+                link.active, link.source = False, PENDING
+                session.flush()
+                audit.record(session, now, f"telegram:{chat_id}", "bot.subscribe_pending", d.code)
+                return Subscribed(
+                    d.code, pending=True, link_id=link.id, ask=[c for c in others if c != chat_id]
+                )
+            link.active, link.source = True, "lookup"
             record_opt_in(session, chat_id, TELEGRAM, now, reason=f"subscribed to {d.code}", source="bot")
             audit.record(session, now, f"telegram:{chat_id}", "bot.subscribe", d.code)
-            return d.code
+            return Subscribed(d.code)
+
+    def confirm_link(self, chat_id: str, link_id: int, now: datetime) -> Confirmed | None:
+        """A chat linked to the pending link's dossier agrees to it; None if the link is gone or already
+        decided, or this chat is not one that may agree."""
+        with self.factory() as session, session.begin():
+            link = session.get(ChatLink, link_id)
+            if link is None or link.active or link.source != PENDING or link.dossier_id is None:
+                return None
+            d = session.get(Dossier, link.dossier_id)
+            if d is None or chat_id not in self._chats_of(session, d):
+                return None
+            link.active, link.source, link.consent_at, link.updated_at = True, "lookup", now, now
+            new_chat = link.chat_id
+            record_opt_in(session, new_chat, TELEGRAM, now, reason=f"subscribed to {d.code}", source="bot")
+            audit.record(session, now, f"telegram:{chat_id}", "bot.confirm_link", d.code, chat=new_chat)
+            return Confirmed(d.code, new_chat)
 
     def set_stopped(self, chat_id: str, stopped: bool, now: datetime) -> None:
         """/huy and /batdau: the opt-out the dispatcher honours for medium "telegram"."""
@@ -268,6 +362,7 @@ class BotStore:
             deadline = answer_deadline(self.calendar, now, working_days, day_end)
             return submit(
                 session,
+                limits=self.feedback_limits,
                 chat_id=chat_id,
                 user_id=user_id,
                 text=text,

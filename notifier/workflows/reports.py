@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
+from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
@@ -96,19 +97,29 @@ def month_period(value: str) -> Period:
     year, month = (int(m[1]), int(m[2])) if "-" in text else (int(m[2]), int(m[1]))
     if not 1 <= month <= 12:
         raise ValueError(f"month: value '{value}': month must be 1-12")
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"month: value '{value}': year must be {MIN_YEAR}-{MAX_YEAR}")
     start = date(year, month, 1)
     end = date(year + (month == 12), month % 12 + 1, 1)
     return Period(start, end, f"tháng {month:02d}/{year}")
+
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
 def _day(value: str, name: str) -> date:
     text = (value or "").strip()
     try:
         if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
-            return date(int(m[3]), int(m[2]), int(m[1]))
-        return date.fromisoformat(text)
+            day = date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            day = date.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"{name}: value '{value}': expected a date like 2026-07-01 or 01/07/2026") from exc
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        # 0001-01-01 and 9999-12-31 are no report's, and at the calendar's edge the day after overflows.
+        raise ValueError(f"{name}: value '{value}': year must be {MIN_YEAR}-{MAX_YEAR}")
+    return day
 
 
 def span_period(from_: str, to: str) -> Period:
@@ -594,12 +605,20 @@ def to_csv(report: Report) -> str:
     writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\r\n")
     writer.writeheader()
     for row in flat_rows(report):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})
     buf.write("\r\n")
     late_writer = csv.DictWriter(buf, fieldnames=[k for k, _ in LATE_COLUMNS], lineterminator="\r\n")
     late_writer.writeheader()
-    late_writer.writerows(late_rows(report))
+    late_writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in late_rows(report))
     return buf.getvalue()
+
+
+def _text_cells(cells: Any) -> None:
+    """openpyxl stores text starting with "=" as a formula: an agency's name must stay text (the CSV
+    gets an apostrophe instead, safe_cell)."""
+    for cell in cells:
+        if isinstance(cell.value, str) and safe_cell(cell.value) != cell.value:
+            cell.data_type = "s"
 
 
 def to_xlsx(report: Report) -> bytes:
@@ -633,6 +652,7 @@ def to_xlsx(report: Report) -> bytes:
             v = row[key]
             values.append(None if v is None else (v / 100 if key in pct_keys else v))
         ws.append(values)
+        _text_cells(ws[ws.max_row])
         if row["level"] != "procedure":
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)
@@ -654,6 +674,7 @@ def to_xlsx(report: Report) -> bytes:
         cell.font = Font(bold=True)
     for row in late_rows(report):
         late.append([SOURCES.get(v, v) if k == "source" else v for k, v in row.items()])
+        _text_cells(late[late.max_row])
     for i, width in enumerate([40, 28, 18, 14, 14, 14, 60], start=1):
         late.column_dimensions[get_column_letter(i)].width = width
     out = io.BytesIO()

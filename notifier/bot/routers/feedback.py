@@ -100,17 +100,22 @@ async def typed_text(message: Message, deps: BotDeps, state: FSMContext) -> None
         return
     data = await state.get_data()
     bot_settings = deps.settings.bot
-    submitted = await deps.db(
-        deps.store.submit_feedback,
-        str(message.chat.id),
-        str(message.from_user.id) if message.from_user else None,
-        data.get("dossier_id"),
-        text,
-        deps.now(),
-        default_agency=bot_settings.feedback_agency,
-        working_days=bot_settings.feedback_answer_working_days,
-        day_end=deps.settings.working_hours.end,
-    )
+    try:
+        submitted = await deps.db(
+            deps.store.submit_feedback,
+            str(message.chat.id),
+            str(message.from_user.id) if message.from_user else None,
+            data.get("dossier_id"),
+            text,
+            deps.now(),
+            default_agency=bot_settings.feedback_agency,
+            working_days=bot_settings.feedback_answer_working_days,
+            day_end=deps.settings.working_hours.end,
+        )
+    except fb.FeedbackLimited as exc:
+        await state.clear()
+        await message.answer(deps.text("feedback_limited", retry_at=exc.retry_at))
+        return
     await state.clear()
     log.info(
         "feedback %s from chat %s: %d officers alerted",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -35,20 +36,36 @@ def session_secret(service: Service) -> str:
     return secrets.token_urlsafe(48)
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def cookie_secure(service: Service) -> bool:
+    """`[admin] cookie_secure`, or by default Secure unless the API listens on loopback only (a server
+    reached from other hosts sits behind HTTPS; a cookie sent over plain HTTP could be read on the way)."""
+    forced = service.settings.admin.cookie_secure
+    if forced is not None:
+        return forced
+    host = service.settings.api.host
+    return not (host in LOOPBACK or host.startswith("127."))
+
+
 def create_admin_app(service: Service) -> FastAPI:
     admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     admin.state.service = service
     admin.state.login_throttle = LoginThrottle(service)
     warm_up()  # the editor's previews run in child processes of a forkserver: start it now
     settings = service.settings.admin
+    secret = session_secret(service)
+    # CSRF tokens are keyed apart from the cookie's signature (same secret, another purpose).
+    admin.state.csrf_key = hashlib.sha256(b"notifier-admin-csrf:" + secret.encode()).digest()
     admin.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(service),
+        secret_key=secret,
         session_cookie=COOKIE,
         max_age=settings.session_max_age_seconds,
         path=PREFIX,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=cookie_secure(service),
     )
 
     @admin.middleware("http")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
 from notifier.rules.outbox_status import NotificationStatus
@@ -103,7 +104,7 @@ class LogFilter:
 def parse_day(raw: str) -> date:
     """dd/mm/yyyy as officers write it (d/m/yyyy too); yyyy-mm-dd is accepted for links and scripts."""
     parts = raw.split("/")
-    if len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[2]) == 4:
+    if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts) and len(parts[2]) == 4:
         return date(int(parts[2]), int(parts[1]), int(parts[0]))
     return date.fromisoformat(raw)
 
@@ -263,7 +264,7 @@ def log_csv(request: Request, viewer: AnyViewer) -> Response:
         writer.writerow(CSV_COLUMNS)
         with service.factory() as session:
             for n in session.scalars(_with_parties(search(viewer, f)).execution_options(yield_per=500)):
-                writer.writerow(csv_row(n))
+                writer.writerow([safe_cell(cell) for cell in csv_row(n)])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
