@@ -2,7 +2,7 @@
 admin sessions kept server-side (revoked at logout)
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
