@@ -119,7 +119,9 @@ class BotRuntime:
                 "channels.telegram.token: value None: the bot needs a token (or token_env) from BotFather"
             )
         settings = service.settings
-        store = BotStore(service.factory, service.calendar, throttle_from(settings.bot))
+        store = BotStore(
+            service.factory, service.calendar, throttle_from(settings.bot), settings.privacy.consent_purpose
+        )
         deps = BotDeps(
             store=store,
             texts=BotTexts(service.factory, ttl=texts_ttl),
