@@ -253,3 +253,34 @@ def test_cli_request_list_done_and_processing_record(tmp_path: Path, db_url: str
     assert "Căn cứ: Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15; Nghị định số 356/2025/NĐ-CP" in report.stdout
     assert "Thời hạn lưu trữ: 90 ngày sau lần thay đổi cuối" in report.stdout
     assert "13/2023" not in report.stdout
+
+
+def test_admin_page_lists_records_and_carries_out_requests(db_url: str, tmp_path: Path, clock: Any) -> None:
+    from tests.browser.kit import REFUSED, client_for, csrf_of, ready_province
+
+    province = ready_province(db_url, tmp_path, clock)
+    try:
+        assert client_for(province.service, "stp").get("/admin/privacy").status_code == 403
+        admin = client_for(province.service, "quantri")
+        empty = admin.get("/admin/privacy")
+        assert empty.status_code == 200 and "Không có yêu cầu." in empty.text
+        token = csrf_of(empty.text)
+        bad = admin.post("/admin/privacy", data={"csrf_token": token, "kind": "access", "phone": "09"})
+        assert bad.status_code == 422 and "field phone: value &#39;09&#39;" in bad.text
+        made = admin.post(
+            "/admin/privacy",
+            data={"csrf_token": token, "kind": "access", "phone": REFUSED, "detail": "Gọi tổng đài"},
+            follow_redirects=True,
+        )
+        assert "Đã ghi nhận yêu cầu số 1." in made.text
+        assert "098****222" in made.text and "17:00 03/12/2026" in made.text and REFUSED not in made.text
+        done = admin.post("/admin/privacy/1", data={"csrf_token": token, "action": "done"})
+        assert done.status_code == 200 and 'id="privacy-result"' in done.text
+        assert "+84983000222" in done.text  # the subject's own data, shown to the admin who hands it over
+        again = admin.post("/admin/privacy/1", data={"csrf_token": token, "action": "refuse", "reason": "x"})
+        assert again.status_code == 422 and "already done" in again.text
+        with province.service.factory() as session:
+            actions = session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "quantri")).all()
+        assert {"privacy.request", "privacy.access"} <= set(actions)
+    finally:
+        province.service.engine.dispose()
