@@ -173,6 +173,22 @@ class ProcessingEntry(Section):
     basis: str = Field(min_length=1)
 
 
+class ReportSettings(Section):
+    """The publishable form of the Decision 766 report (notifier.workflows.reports, HTML): Decree 30/2020
+    layout, every name from here so a reorganisation is a config change."""
+
+    parent_body: str = "UBND THÀNH PHỐ HẢI PHÒNG"
+    issuing_body: str = "VĂN PHÒNG UBND THÀNH PHỐ"
+    # "Số: …" left blank for the clerk to fill in at registration, then the symbol: "Số:     /BC-VP".
+    number_symbol: str = "/BC-VP"
+    place: str = "Hải Phòng"
+    recipients: list[str] = Field(
+        default_factory=lambda: ["Chủ tịch UBND thành phố (để báo cáo)", "Các sở, ban, ngành", "Lưu: VT."]
+    )
+    signer_title: str = "KT. CHÁNH VĂN PHÒNG\nPHÓ CHÁNH VĂN PHÒNG"
+    signer_name: str = ""
+
+
 PROCESSING_RECORD = Path(__file__).parent / "templates" / "privacy" / "processing_record.toml"
 
 
@@ -224,6 +240,7 @@ class Settings(BaseSettings):
     apology: ApologySettings = Field(default_factory=ApologySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @property
     def source(self) -> str:
