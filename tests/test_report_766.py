@@ -165,3 +165,21 @@ def test_long_agency_names_wrap_inside_the_chart_label_column() -> None:
     page = reports.to_html(report)
     assert page.count("<tspan") == 3
     assert reports.wrap_label("A" * 80) == ["A" * 36, "A" * 36, "A" * 8]
+
+
+def test_the_766_fields_are_validated_at_ingest(service: Service) -> None:
+    bad = [
+        d("B1", (11, 2), (11, 6), KenhThucHien=4),
+        d("B2", (11, 2), (11, 6), DuocThanhToanTrucTuyen=3),
+        d("B3", (11, 2), (11, 6), NgayKetThucXuLy="2026-11-06"),
+        d("B4", (11, 2), (11, 6), KenhThucHien="", DuocThanhToanTrucTuyen="", NgayKetThucXuLy=""),
+    ]
+    with service.factory() as session, session.begin():
+        report = upsert(session, bad, service.clock.now(), "test")
+    got = sorted((e.code, e.field, str(e.value)) for e in report.errors)
+    assert got == [
+        ("B1", "KenhThucHien", "4"),
+        ("B2", "DuocThanhToanTrucTuyen", "3"),
+        ("B3", "NgayKetThucXuLy", "2026-11-06"),
+    ]
+    assert report.created == 1  # blanks are no value
