@@ -18,6 +18,7 @@ proved, see `workflows.chat`).
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -162,7 +163,7 @@ def submit(
         raise InvalidInput(
             "phone", phone, "name the data subject: a phone or a dossier", refusal="no_subject"
         )
-    text = detail.strip() if detail and detail.strip() else None
+    text = unicodedata.normalize("NFC", detail).strip() if detail and detail.strip() else None
     if text is not None and len(text) > MAX_DETAIL:
         raise InvalidInput("detail", text[:40] + "…", f"at most {MAX_DETAIL} characters, got {len(text)}")
     req = PrivacyRequest(
@@ -304,7 +305,7 @@ def _correct(session: Session, s: Subject, changes: Mapping[str, str]) -> dict[s
     for name, raw in changes.items():
         if name not in CORRECTABLE:
             raise InvalidInput("set", name, f"expected one of {', '.join(CORRECTABLE)}", refusal="bad_field")
-        value = raw.strip()
+        value = unicodedata.normalize("NFC", raw).strip()
         if name == "SoDienThoai":
             values["phone"] = _phone(value)
         elif name == "Email":
