@@ -202,11 +202,59 @@ class ApologySettings(Section):
 
 
 class RetentionSettings(Section):
-    """Personal data kept in finished notifications (notifier.outbox.retention, Decree 13/2023)."""
+    """Personal data kept in finished notifications (notifier.outbox.retention; see [privacy] for the law)."""
 
     # Text and address of sent, delivered, undelivered and failed notifications are erased this many days
     # after their last change; kind, channel, status, segments and times stay for the reports.
     days: int = Field(default=90, ge=1)
+
+
+class ProcessingEntry(Section):
+    """One line of the processing record: which personal data, why, for how long, on what basis."""
+
+    data: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    retention: str = Field(min_length=1)
+    basis: str = Field(min_length=1)
+
+
+class ReportSettings(Section):
+    """The publishable form of the Decision 766 report (notifier.workflows.reports, HTML): Decree 30/2020
+    layout, every name from here so a reorganisation is a config change."""
+
+    parent_body: str = "UBND THÀNH PHỐ HẢI PHÒNG"
+    issuing_body: str = "VĂN PHÒNG UBND THÀNH PHỐ"
+    # "Số: …" left blank for the clerk to fill in at registration, then the symbol: "Số:     /BC-VP".
+    number_symbol: str = "/BC-VP"
+    place: str = "Hải Phòng"
+    recipients: list[str] = Field(
+        default_factory=lambda: ["Chủ tịch UBND thành phố (để báo cáo)", "Các sở, ban, ngành", "Lưu: VT."]
+    )
+    signer_title: str = "KT. CHÁNH VĂN PHÒNG\nPHÓ CHÁNH VĂN PHÒNG"
+    signer_name: str = ""
+
+
+PROCESSING_RECORD = Path(__file__).parent / "templates" / "privacy" / "processing_record.toml"
+
+
+def shipped_processing_record() -> list[ProcessingEntry]:
+    """The processing record shipped with notifier (a data file, so the texts stay out of the code)."""
+    with PROCESSING_RECORD.open("rb") as f:
+        return [ProcessingEntry(**entry) for entry in tomllib.load(f)["processing"]]
+
+
+class PrivacySettings(Section):
+    """Data-subject requests and the processing record (notifier.workflows.privacy)."""
+
+    # The law and its decree, as printed in texts and the processing record: a reform is a config change.
+    law: str = "Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15"
+    decree: str = "Nghị định số 356/2025/NĐ-CP"
+    controller: str = "Ủy ban nhân dân thành phố Hải Phòng"
+    # Working days to answer a request (DOMAIN.md: 2 for access per Decree 356, medium confidence).
+    answer_working_days: int = Field(2, ge=1)
+    # What a citizen consents to when linking a chat or subscribing, as recorded in consent_records.
+    consent_purpose: str = "Nhận thông báo về tình trạng hồ sơ thủ tục hành chính"
+    processing: list[ProcessingEntry] = Field(default_factory=lambda: shipped_processing_record())
 
 
 class Settings(BaseSettings):
@@ -237,6 +285,8 @@ class Settings(BaseSettings):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     apology: ApologySettings = Field(default_factory=ApologySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @property
     def source(self) -> str:

@@ -125,6 +125,7 @@ class BotRuntime:
             throttle_from(settings.bot),
             code_throttle_from(settings.bot),
             feedback_limits_from(settings.bot),
+            consent_purpose=settings.privacy.consent_purpose,
         )
         deps = BotDeps(
             store=store,

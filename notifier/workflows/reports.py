@@ -38,11 +38,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
+from notifier.config import ReportSettings
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
-from notifier.store.dossier_facts import dossier_facts
+from notifier.store.dossier_facts import END_STATES, NEVER_ACCEPTED, dossier_facts
 from notifier.store.models import (
     Agency,
     ApologySlip,
@@ -146,6 +147,14 @@ class Figures:
     paid_online: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     sms_segments: int = 0
+    # Decision 766 (indicator 2.1 and the portal's published table): ended at least a day early, still
+    # being processed within the deadline at the end, open at the start (carried over), received by channel.
+    early: int = 0
+    in_progress_on_time: int = 0
+    carried_over: int = 0
+    received_direct: int = 0
+    received_online: int = 0
+    received_post: int = 0
 
     @property
     def overdue(self) -> int:
@@ -179,6 +188,12 @@ class Figures:
             "with_fees",
             "paid_online",
             "sms_segments",
+            "early",
+            "in_progress_on_time",
+            "carried_over",
+            "received_direct",
+            "received_online",
+            "received_post",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for channel, count in other.sent.items():
@@ -248,6 +263,15 @@ def _facts(period: Period, as_of: datetime) -> Any:
     received_at = func.coalesce(Dossier.received_at, Dossier.created_at)
     not_resolved_yet = or_(resolved_at.is_(None), resolved_at >= at)
     may_be_overdue = and_(deadline < at, received_at < at, not_resolved_yet)
+    # Accepted: not in 1 or 3 now, or rejected after acceptance (its processing has an end time).
+    accepted = or_(Dossier.status.not_in(NEVER_ACCEPTED), resolved_at.is_not(None))
+
+    def open_at(moment: ColumnElement[datetime]) -> ColumnElement[bool]:
+        """Accepted, received before `moment` and its processing not ended by then."""
+        not_ended = or_(resolved_at >= moment, and_(resolved_at.is_(None), Dossier.status.not_in(END_STATES)))
+        return and_(accepted, received_at < moment, not_ended)
+
+    received_in = and_(Dossier.received_at >= start, Dossier.received_at < end, accepted)
     ev = aliased(DossierEvent)
     status_at_end = (
         select(ev.to_status)
@@ -262,9 +286,15 @@ def _facts(period: Period, as_of: datetime) -> Any:
             Dossier.agency_id.label("agency_id"),
             Dossier.procedure_id.label("procedure_id"),
             Dossier.officer_id.label("officer_id"),
-            _flag(and_(Dossier.received_at >= start, Dossier.received_at < end)).label("received"),
+            # Dossiers not accepted (1, 3) are neither received nor with fees (Decision 766).
+            _flag(received_in).label("received"),
             (Dossier.fee_amount > 0).label("has_fee"),
-            Dossier.fee_paid.label("fee_paid"),
+            # Online: paid through the national platform (1) or an own gateway (2); DaThanhToan, which cash
+            # at the desk also sets, does not count.
+            Dossier.online_payment.in_((1, 2)).label("fee_paid"),
+            Dossier.filing_channel.label("filing_channel"),
+            _flag(open_at(start)).label("carried_over"),
+            _flag(open_at(at)).label("open_at_end"),
             # Only dossiers that may be overdue need their past status (a correlated look-up).
             case((may_be_overdue, func.coalesce(status_at_end, Dossier.status)), else_=literal(None)).label(
                 "end_status"
@@ -275,6 +305,8 @@ def _facts(period: Period, as_of: datetime) -> Any:
                 and_(Dossier.received_at >= start, Dossier.received_at < end),
                 and_(resolved_at >= start, resolved_at < end),
                 may_be_overdue,
+                open_at(start),
+                open_at(at),
             )
         )
         .subquery("base")
@@ -306,6 +338,12 @@ def _facts(period: Period, as_of: datetime) -> Any:
         _flag(and_(or_(late, still), apologised)).label("apologised"),
         _flag(and_(received, base.c.has_fee)).label("with_fees"),
         _flag(and_(received, base.c.has_fee, base.c.fee_paid)).label("paid"),
+        _flag(and_(resolved_in, base.c.early)).label("early"),
+        _flag(and_(base.c.open_at_end == 1, ~func.coalesce(still, False))).label("in_progress_on_time"),
+        base.c.carried_over,
+        _flag(and_(received, base.c.filing_channel == 1)).label("received_direct"),
+        _flag(and_(received, base.c.filing_channel == 2)).label("received_online"),
+        _flag(and_(received, base.c.filing_channel == 3)).label("received_post"),
     ).cte("facts")
 
 
@@ -332,6 +370,12 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             func.sum(facts.c.apologised),
             func.sum(facts.c.with_fees),
             func.sum(facts.c.paid),
+            func.sum(facts.c.early),
+            func.sum(facts.c.in_progress_on_time),
+            func.sum(facts.c.carried_over),
+            func.sum(facts.c.received_direct),
+            func.sum(facts.c.received_online),
+            func.sum(facts.c.received_post),
         ).group_by(facts.c.agency_id, facts.c.procedure_id)
     ):
         f = by_key[(agency_id, procedure_id)]
@@ -344,6 +388,12 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             f.overdue_with_apology,
             f.with_fees,
             f.paid_online,
+            f.early,
+            f.in_progress_on_time,
+            f.carried_over,
+            f.received_direct,
+            f.received_online,
+            f.received_post,
         ) = (int(s or 0) for s in sums)
 
     for agency_id, procedure_id, count in session.execute(
@@ -446,12 +496,19 @@ def _late_list(session: Session, facts: Any, as_of: datetime, agencies: dict[int
 
 # --------------------------------------------------------------------------------------------- exporting
 
+# "(*)": notifier's own measure where the published 766 calculation says nothing or differs (see the notes).
 COLUMNS: tuple[tuple[str, str], ...] = (
+    ("carried_over", "Kỳ trước chuyển sang"),
     ("received", "Hồ sơ tiếp nhận"),
+    ("received_direct", "Tiếp nhận trực tiếp"),
+    ("received_online", "Tiếp nhận trực tuyến"),
+    ("received_post", "Tiếp nhận qua dịch vụ bưu chính công ích"),
     ("resolved", "Hồ sơ đã giải quyết"),
+    ("early", "Giải quyết trước hạn (*)"),
     ("on_time", "Giải quyết đúng hạn"),
     ("late", "Giải quyết quá hạn"),
     ("on_time_pct", "Tỷ lệ đúng hạn (%)"),
+    ("in_progress_on_time", "Đang giải quyết trong hạn"),
     ("still_overdue", "Đang giải quyết quá hạn"),
     ("apologies", "Phiếu xin lỗi đã lập"),
     ("overdue_with_apology", "Hồ sơ quá hạn có xin lỗi"),
@@ -479,11 +536,17 @@ def _pct(rate: float | None) -> float | None:
 
 def figure_values(f: Figures, channels: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
+        "carried_over": f.carried_over,
         "received": f.received,
+        "received_direct": f.received_direct,
+        "received_online": f.received_online,
+        "received_post": f.received_post,
         "resolved": f.resolved,
+        "early": f.early,
         "on_time": f.on_time,
         "late": f.late,
         "on_time_pct": _pct(f.on_time_rate),
+        "in_progress_on_time": f.in_progress_on_time,
         "still_overdue": f.still_overdue,
         "apologies": f.apologies,
         "overdue_with_apology": f.overdue_with_apology,
@@ -690,34 +753,94 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}".replace(".", ",") + "%"
 
 
+LABEL_CHARS = 36  # characters per label line that fit the label column at 12 px
+LINE_H = 14
+
+
+def wrap_label(name: str, width: int = LABEL_CHARS) -> list[str]:
+    """An agency's name in lines of at most `width` characters, broken between words (a word longer than
+    a line is cut): long names ("Trung tâm Phục vụ hành chính công thành phố Hải Phòng") must not run
+    into the bars."""
+    lines: list[str] = []
+    for word in name.split():
+        while len(word) > width:
+            lines.append(word[:width])
+            word = word[width:]
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def chart(report: Report, width: int = 640) -> dict[str, Any]:
-    """Bars of on-time rate per agency that resolved anything, for the inline SVG."""
+    """Bars of on-time rate per agency that resolved anything, for the inline SVG; each row is as tall as
+    its wrapped label."""
     bars = [b for b in report.agencies if b.figures.on_time_rate is not None]
     label_w, bar_h, gap, top = 260, 20, 8, 24
     plot_w = width - label_w - 60
     out = []
-    for i, b in enumerate(bars):
+    y = top
+    for b in bars:
         rate = b.figures.on_time_rate or 0.0
+        lines = wrap_label(b.name)
+        row_h = max(bar_h, len(lines) * LINE_H + 6)
         out.append(
             {
                 "label": b.name,
-                "y": top + i * (bar_h + gap),
+                "lines": lines,
+                "y": y,
+                "text_y": y + (row_h - len(lines) * LINE_H) / 2 + LINE_H - 3,
+                "bar_y": y + (row_h - bar_h) / 2,
                 "width": round(plot_w * rate, 1),
                 "value": _percent(rate),
                 "low": rate < 0.95,
             }
         )
+        y += row_h + gap
     return {
         "width": width,
-        "height": top + len(bars) * (bar_h + gap) + 10,
+        "height": y + 10,
         "label_w": label_w,
         "plot_w": plot_w,
         "bar_h": bar_h,
+        "line_h": LINE_H,
         "bars": out,
     }
 
 
-def to_html(report: Report) -> str:
+@dataclass(frozen=True)
+class DocumentForm:
+    """The publishable form's header and footer (config `[report]`)."""
+
+    parent_body: str
+    issuing_body: str
+    number_symbol: str
+    place: str
+    recipients: list[str]
+    signer_title: list[str]
+    signer_name: str
+
+    @classmethod
+    def of(cls, settings: ReportSettings) -> DocumentForm:
+        return cls(
+            settings.parent_body,
+            settings.issuing_body,
+            settings.number_symbol,
+            settings.place,
+            list(settings.recipients),
+            settings.signer_title.splitlines(),
+            settings.signer_name,
+        )
+
+
+def document_date(place: str, day: date) -> str:
+    """Decree 30/2020: "Hải Phòng, ngày 05 tháng 3 năm 2027" (day below 10 and months 1, 2 padded)."""
+    month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
+    return f"{place}, ngày {day.day:02d} tháng {month} năm {day.year}"
+
+
+def to_html(report: Report, form: DocumentForm | None = None) -> str:
     import jinja2
 
     env = jinja2.Environment(
@@ -728,8 +851,14 @@ def to_html(report: Report) -> str:
         lstrip_blocks=True,
     )
     env.filters.update(number=_number, percent=_percent)
+    form = form or DocumentForm.of(ReportSettings())
+    channels = report.channels
     html = env.get_template("report.html.j2").render(
         report=report,
+        form=form,
+        dated=document_date(form.place, report.generated_at.astimezone(VN_TZ).date()),
+        values=lambda f: figure_values(f, channels),
+        pct_keys=("on_time_pct", "apology_pct", "paid_online_pct"),
         columns=_columns(report.channels),
         chart=chart(report),
         sources=SOURCES,
@@ -738,8 +867,8 @@ def to_html(report: Report) -> str:
     return unicodedata.normalize("NFC", html)
 
 
-def render(report: Report, fmt: str) -> tuple[bytes, str]:
-    """(body, media type) in one of FORMATS."""
+def render(report: Report, fmt: str, form: DocumentForm | None = None) -> tuple[bytes, str]:
+    """(body, media type) in one of FORMATS; `form` is the HTML document's header and footer."""
     import json
 
     if fmt == "csv":
@@ -747,7 +876,7 @@ def render(report: Report, fmt: str) -> tuple[bytes, str]:
     if fmt == "xlsx":
         return to_xlsx(report), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     if fmt == "html":
-        return to_html(report).encode("utf-8"), "text/html; charset=utf-8"
+        return to_html(report, form).encode("utf-8"), "text/html; charset=utf-8"
     if fmt == "json":
         return json.dumps(to_json(report), ensure_ascii=False).encode("utf-8"), "application/json"
     raise ValueError(f"format: value '{fmt}': expected one of {', '.join(FORMATS)}")
@@ -805,5 +934,5 @@ class ReportWorkflow:
             raise InvalidInput("format", fmt, expected, refusal="report_format")
         with self.service.factory() as session:
             report = build_report(session, period, self.service.clock.now())
-        body, media_type = render(report, fmt)
+        body, media_type = render(report, fmt, DocumentForm.of(self.service.settings.report))
         return RenderedReport(period, fmt, body, media_type)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.enums import ChatType
 
-from notifier.bot.routers import fallback, feedback, linking, lookup, my_dossiers, start, subscription
+from notifier.bot.routers import (
+    fallback,
+    feedback,
+    linking,
+    lookup,
+    my_dossiers,
+    privacy,
+    start,
+    subscription,
+)
 
 
 def citizen_router() -> Router:
@@ -15,6 +24,6 @@ def citizen_router() -> Router:
     root.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
     # Menu buttons and commands first (they leave any half-finished form), then the feedback form's
     # steps, then free text read as a lookup, then the help reply for anything else.
-    for module in (start, subscription, my_dossiers, linking, feedback, lookup, fallback):
+    for module in (start, subscription, privacy, my_dossiers, linking, feedback, lookup, fallback):
         root.include_router(module.build())
     return root

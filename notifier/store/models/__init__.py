@@ -20,6 +20,7 @@ from notifier.store.models.core import (
     Template,
 )
 from notifier.store.models.limits import LoginFailure, RateBucket
+from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
 from notifier.store.models.steps import DossierStep
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "BigId",
     "ChannelReceipt",
     "ChatLink",
+    "ConsentRecord",
     "Contact",
     "DeliveryAttempt",
     "Dossier",
@@ -45,6 +47,7 @@ __all__ = [
     "LookupFailure",
     "Notification",
     "Officer",
+    "PrivacyRequest",
     "Procedure",
     "ProviderToken",
     "RateBucket",
