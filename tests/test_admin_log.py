@@ -216,3 +216,15 @@ def test_dashboard_counts(province: Province) -> None:
     assert "UBND quận Lê Chân" in page and '<svg class="chart"' in page
     # Each demo agency resolved two dossiers, one on time and one late.
     assert page.count("50,0% (1/2)") == 4
+
+
+def test_csv_export_shows_a_formula_in_an_error_as_text(province: Province) -> None:
+    evil = '=HYPERLINK("http://evil.example","Bấm")'
+    with province.service.factory() as session, session.begin():
+        n = session.scalars(select(Notification).where(Notification.status == "failed")).first()
+        assert n is not None
+        n.error = evil  # a provider's error text is whatever the provider (or a fake one) said
+    client = client_for(province.service, "quantri")
+    text = client.get("/admin/log.csv", params={"status": "failed"}).text
+    cells = [c for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for c in row]
+    assert "'" + evil in cells and evil not in cells
