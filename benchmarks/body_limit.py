@@ -64,7 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["BENCH_TWILIO_TOKEN"] = "token"
     tmp = Path(tempfile.mkdtemp())
-    service = migrated_service(f"sqlite:///{tmp / 'n.db'}", tmp, FixedClock(T0), channels={"sms_twilio": TWILIO})
+    service = migrated_service(
+        f"sqlite:///{tmp / 'n.db'}", tmp, FixedClock(T0), channels={"sms_twilio": TWILIO}
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
