@@ -240,3 +240,15 @@ def test_an_unknown_row_is_shown_for_a_check_and_can_be_resent(province: Provinc
     with province.service.factory() as session:
         row = session.get(Notification, n.id)
         assert row is not None and (row.status, row.error) == ("queued", None)
+
+
+def test_csv_export_shows_a_formula_in_an_error_as_text(province: Province) -> None:
+    evil = '=HYPERLINK("http://evil.example","Bấm")'
+    with province.service.factory() as session, session.begin():
+        n = session.scalars(select(Notification).where(Notification.status == "failed")).first()
+        assert n is not None
+        n.error = evil  # a provider's error text is whatever the provider (or a fake one) said
+    client = client_for(province.service, "quantri")
+    text = client.get("/admin/log.csv", params={"status": "failed"}).text
+    cells = [c for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for c in row]
+    assert "'" + evil in cells and evil not in cells

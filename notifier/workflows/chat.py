@@ -83,6 +83,7 @@ DEFAULT_CODE_THROTTLE = Throttle(limit=10, window=timedelta(days=1), slowdown=ti
 class LinkResult:
     phone_masked: str
     dossiers: list[CitizenView] = field(default_factory=list)
+    displaced: list[str] = field(default_factory=list)  # chats that received this phone's notices until now
 
 
 def _with_relations() -> list[ExecutableOption]:
@@ -256,7 +257,17 @@ class BotStore:
     def link_phone(self, chat_id: str, user_id: str, phone: str, now: datetime) -> LinkResult:
         """Link every dossier of `phone` (E.164, verified by Telegram as the user's own) to the chat."""
         with self.factory() as session, session.begin():
-            # Telegram gives a number to one account at a time: other chats holding it lost it.
+            # Telegram gives a number to one account at a time: other chats holding it lost it. They are
+            # told (`displaced`), so a move is never silent.
+            displaced = sorted(
+                set(
+                    session.scalars(
+                        select(ChatLink.chat_id).where(
+                            ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active
+                        )
+                    )
+                )
+            )
             session.execute(
                 update(ChatLink)
                 .where(ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active)
@@ -283,7 +294,7 @@ class BotStore:
             session.flush()
             dossiers = self._linked(session, chat_id)
             dossiers = [d for d in dossiers if d.phone == phone]
-            return LinkResult(mask_phone(phone), self._views(session, dossiers, now))
+            return LinkResult(mask_phone(phone), self._views(session, dossiers, now), displaced)
 
     def _chats_of(self, session: Session, d: Dossier) -> list[str]:
         """The chats actively linked to the dossier, by the dossier itself or by its phone."""

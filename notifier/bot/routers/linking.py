@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
@@ -10,8 +13,10 @@ from notifier.bot import keyboards
 from notifier.bot.deps import BotDeps
 from notifier.rules.phones import InvalidPhone, normalize_phone
 
+log = logging.getLogger(__name__)
 
-async def shared_contact(message: Message, deps: BotDeps, state: FSMContext) -> None:
+
+async def shared_contact(message: Message, deps: BotDeps, state: FSMContext, bot: Bot) -> None:
     await state.clear()
     contact = message.contact
     sender = message.from_user
@@ -28,6 +33,12 @@ async def shared_contact(message: Message, deps: BotDeps, state: FSMContext) -> 
     result = await deps.db(deps.store.link_phone, str(message.chat.id), str(sender.id), phone, deps.now())
     text = deps.text("contact_linked", phone_masked=result.phone_masked, items=result.dossiers)
     await message.answer(text, reply_markup=keyboards.main_menu())
+    # The chats that had this number are told it moved: a takeover is never silent.
+    for other in result.displaced:
+        try:
+            await bot.send_message(int(other), deps.text("contact_moved", phone_masked=result.phone_masked))
+        except TelegramAPIError as exc:
+            log.info("chat %s not told of the moved number: %s", other, exc)
 
 
 def build() -> Router:

@@ -173,8 +173,15 @@ class LoginThrottle:
         self.waiting = 0
 
     async def check_async(self, username: str, password: str, address: str | None) -> str | Locked | None:
-        """`check` in a worker thread, after waiting for a hashing slot; Locked when too many wait."""
+        """`check`, its database steps in worker threads and its password hash after waiting for one of
+        this process's hashing slots. The limits are counted first, so a refused try waits for no slot;
+        Locked too when the slots already have `login_queue` tries waiting."""
+        now = self.service.clock.now()
+        try_id = await run_in_threadpool(self.failures.begin, username, address, now)
+        if try_id is None:
+            return Locked()
         if self.hashing.locked() and self.waiting >= self.queue:
+            await run_in_threadpool(self.failures.withdraw, try_id)  # not checked: no failure
             return Locked()
         self.waiting += 1
         try:
@@ -182,16 +189,19 @@ class LoginThrottle:
         finally:
             self.waiting -= 1
         try:
-            return await run_in_threadpool(self.check, username, password, address)
+            return await run_in_threadpool(self._verify, username, password, try_id)
         finally:
             self.hashing.release()
 
     def check(self, username: str, password: str, address: str | None) -> str | Locked | None:
-        """A new session's id, None for a wrong name or password, or Locked."""
-        service = self.service
-        try_id = self.failures.begin(username, address, service.clock.now())
+        """A new session's id, None for a wrong name or password, or Locked (synchronously)."""
+        try_id = self.failures.begin(username, address, self.service.clock.now())
         if try_id is None:
             return Locked()
+        return self._verify(username, password, try_id)
+
+    def _verify(self, username: str, password: str, try_id: int) -> str | None:
+        service = self.service
         max_age = timedelta(seconds=service.settings.admin.session_max_age_seconds)
         try:
             with service.factory() as session, session.begin():
