@@ -88,8 +88,11 @@ _DOSSIER_ATTRS = frozenset(
 # Attributes a template may read from each context object. "items" describes the entries of the list.
 SCHEMA: dict[str, frozenset[str]] = {
     "dossier": _DOSSIER_ATTRS,
-    "agency": frozenset({"code", "name", "phone", "address"}),
-    "officer": frozenset({"code", "name"}),
+    # level: "province" or "commune"; parent_name, short_name, seat, desk_name may be None.
+    "agency": frozenset(
+        {"code", "name", "phone", "address", "level", "parent_name", "short_name", "seat", "desk_name"}
+    ),
+    "officer": frozenset({"code", "name", "title"}),
     "items": _DOSSIER_ATTRS | {"working_days_left", "working_days_overdue"},
     # A citizen's phản ánh, kiến nghị (feedback kinds only; None otherwise).
     "feedback": frozenset({"id", "text", "created_at", "deadline_at", "answer", "answered_at"}),
@@ -633,7 +636,9 @@ def sample_context(
 
     officer: SimpleNamespace | None = None
     if audience is Audience.OFFICER or (audience is Audience.HEAD and not minimal):
-        officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng")
+        officer = SimpleNamespace(
+            code="CB-0421", name="Vũ Đức Thắng", title=None if minimal else "Chuyên viên"
+        )
     recipient_name = {
         Audience.CITIZEN: applicant_name,
         Audience.OFFICER: "Vũ Đức Thắng",
@@ -653,6 +658,11 @@ def sample_context(
             name="Sở Xây dựng thành phố Hải Phòng",
             phone=None if minimal else "0225 3842 666",
             address=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
+            level="province",
+            parent_name=None if minimal else "UBND THÀNH PHỐ HẢI PHÒNG",
+            short_name=None if minimal else "So XD Hai Phong",
+            seat=None if minimal else "Hải Phòng",
+            desk_name=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
         ),
         "officer": officer,
         "recipient_name": recipient_name,
