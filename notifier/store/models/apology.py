@@ -39,6 +39,14 @@ class ApologySlip(Base):
     new_due_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
     signer_name: Mapped[str | None] = mapped_column(String(255))
+    # Decree 30/2020 header and signature, as they were when the document was issued.
+    issuer_level: Mapped[str] = mapped_column(String(16), default="province", server_default="province")
+    issuer_parent_name: Mapped[str | None] = mapped_column(String(255))
+    issuer_seat: Mapped[str | None] = mapped_column(String(128))
+    desk_name: Mapped[str | None] = mapped_column(String(255))
+    signer_title: Mapped[str | None] = mapped_column(String(128))
+    # 1 for the dossier's first extension; more than 1 is a further extension the rules do not allow.
+    extension_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     issued_at: Mapped[datetime]
     issued_by: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(32))
