@@ -312,6 +312,12 @@ def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Pat
     data = (tmp_path / "slip.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and b"/FontFile2" in data and b"/ToUnicode" in data
     assert _cli(tmp_path, "apology", "print", "NOPE").returncode == 1
+    # The new date 10/12 is missed too: a second extension is recorded, and the officer is told it is not
+    # compliant.
+    again = _cli(tmp_path, "apology", "set", code, "--date", "17/12/2026", "--reason", "Chờ ký", "--now", "2026-12-11T09:00")
+    assert again.returncode == 0, again.stderr
+    assert "Mẫu 04 02/VBXL issued" in again.stdout
+    assert "NOT COMPLIANT: extension 2 of this dossier (the rules allow one)" in again.stdout
 
 
 def test_pdf_needs_a_unicode_font_and_says_which_setting(svc: Service) -> None:

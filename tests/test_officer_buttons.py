@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from notifier.bot.officer import build_router
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
-from notifier.rules.clock import FixedClock
+from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.rules.officer_buttons import parse_callback
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, AuditEntry, Dossier, DossierEvent, Notification
@@ -219,15 +220,24 @@ async def test_new_date_button_asks_then_runs_the_apology_workflow(svc: Service,
             "Đã đặt ngày hẹn trả mới 10/12/2026 cho hồ sơ A. Văn bản xin lỗi và đề nghị gia hạn (Mẫu 04) số "
             "01/VBXL đã được lập; người nộp sẽ nhận văn bản và ngày hẹn mới."
         )
+        # 10/12 is missed too: a second extension is recorded, and the reply says it is not compliant.
+        svc.clock.set(datetime(2026, 12, 11, 9, 0, tzinfo=VN_TZ))
+        await _feed(dp, bot, _reply("17/12/2026; Chờ ký duyệt", refusal["text"].split("\n", 1)[1], update_id=4))
+        second = fake.of("sendMessage")[-1]["text"]
+        assert "(Mẫu 04) số 02/VBXL đã được lập" in second
+        assert second.endswith(
+            "Lưu ý: đây là lần gia hạn thứ 2 của hồ sơ, KHÔNG ĐÚNG QUY ĐỊNH (chỉ được gia hạn một lần). "
+            "Lần gia hạn này vẫn được ghi nhận và nêu trong báo cáo."
+        )
     finally:
         await bot.session.close()
 
     def check() -> None:
         with svc.factory() as session:
             d = session.scalar(select(Dossier).where(Dossier.code == "A"))
-            slip = session.scalar(select(ApologySlip))
+            slip = session.scalar(select(ApologySlip).order_by(ApologySlip.id))
             assert d is not None and slip is not None
-            assert d.due_at is not None and d.due_at.day == 10 and d.delay_reason == "Chờ ý kiến Sở Tài nguyên"
+            assert d.due_at is not None and d.due_at.day == 17 and d.delay_reason == "Chờ ký duyệt"
             assert (slip.issued_by, slip.source, slip.number) == ("telegram:CB01", "telegram", "01/VBXL")
 
     await asyncio.to_thread(check)

@@ -1,4 +1,4 @@
-"""Issued apology documents and their per-agency, per-year numbering."""
+"""Issued Mẫu 04 documents (apology and proposed extension) and their per-agency, per-year numbering."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from notifier.store.models.base import Base, BigId
 
 
 class ApologySlip(Base):
-    """One issued "Phiếu xin lỗi và hẹn lại ngày trả kết quả": one per missed appointment of a dossier."""
+    """One issued Mẫu 04 "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết": one per missed (or about
+    to be missed) appointment of a dossier."""
 
     __tablename__ = "apology_slips"
     __table_args__ = (
