@@ -20,7 +20,7 @@ from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, AuditEntry, Dossier, Notification
 from notifier.web.api import create_app
-from notifier.workflows.apology import PdfUnavailable, find_font, render_slip_pdf
+from notifier.workflows.apology import PdfUnavailable, find_font, has_vietnamese, render_slip_pdf
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
@@ -327,8 +327,14 @@ def test_pdf_needs_a_unicode_font_and_says_which_setting(svc: Service) -> None:
     [slip] = _slips(svc)
     with pytest.raises(PdfUnavailable, match=re.escape("apology.pdf_font: value '/nonexistent/font.ttf'")):
         render_slip_pdf(slip, "Hải Phòng", "/nonexistent/font.ttf")
+    old_liberation = Path("/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf")
+    if old_liberation.is_file():  # fonts-liberation 1.07: no Vietnamese letters, so it would print gaps
+        with pytest.raises(PdfUnavailable, match="no Vietnamese letters in the font"):
+            render_slip_pdf(slip, "Hải Phòng", str(old_liberation))
     font = find_font(None)
-    assert font.suffix == ".ttf"
+    assert font.suffix == ".ttf" and has_vietnamese(font)
+    if Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf").is_file():
+        assert font.name == "LiberationSerif-Regular.ttf"  # the Times-like serif Decree 30/2020 asks for
     assert render_slip_pdf(slip, "Hải Phòng", str(font)).startswith(b"%PDF-")
     page = client.get("/api/v1/dossiers/A/apology", headers=auth)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "Số: 01/VBXL" in page.text

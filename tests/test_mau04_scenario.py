@@ -26,7 +26,7 @@ from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, Dossier
 from notifier.web.api import create_app
 from notifier.workflows import reports
-from notifier.workflows.apology import render_slip_html, render_slip_pdf
+from notifier.workflows.apology import find_font, render_slip_html, render_slip_pdf
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
@@ -131,6 +131,23 @@ def _pdf_text(data: bytes) -> str:
     return " ".join(text.split())
 
 
+def _pdf_layout(data: bytes) -> tuple[float, set[float], str]:
+    """The leftmost text position (pt), the font sizes used, and the embedded font's name."""
+    xs: list[float] = []
+    sizes: set[float] = set()
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if text.strip():
+            xs.append(tm[4] * cm[0] + cm[4])
+            sizes.add(round(size, 1))
+
+    page = PdfReader(io.BytesIO(data)).pages[0]
+    page.extract_text(visitor_text=visit)
+    fonts = page["/Resources"]["/Font"]  # type: ignore[index]
+    names = " ".join(str(fonts[k].get_object()["/BaseFont"]) for k in fonts)
+    return min(xs), sizes, names
+
+
 def _html_text(page: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.split("<body>", 1)[1])).split())
 
@@ -180,7 +197,13 @@ def test_the_mau_04_scenario_in_the_merged_hai_phong(svc: Service, clock: FixedC
     assert '<div class="line strong">SỞ TƯ PHÁP</div>' in page
     assert "font-family: \"Liberation Serif\"" in page and "font-size: 13pt" in page
     assert "margin: 20mm 20mm 20mm 30mm" in page
-    pdf_text = _pdf_text(render_slip_pdf(slip, "Hải Phòng"))
+    pdf = render_slip_pdf(slip, "Hải Phòng")
+    left, sizes, fonts = _pdf_layout(pdf)
+    assert 85.0 <= left < 87.0  # the left margin is 30 mm (85.04 pt)
+    assert 13.0 in sizes and 14.0 in sizes and max(sizes) <= 14.0  # body 13 pt, title and motto 14 pt
+    if find_font(None).name.startswith("LiberationSerif"):
+        assert "LiberationSerif" in fonts
+    pdf_text = _pdf_text(pdf)
     for text in (_html_text(page), pdf_text):
         for expected in (
             "UBND THÀNH PHỐ HẢI PHÒNG SỞ TƯ PHÁP",

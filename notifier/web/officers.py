@@ -30,11 +30,12 @@ def _service(request: Request) -> Service:
 
 @router.post("/dossiers/{code}/apology")
 async def post_apology(code: str, body: ApologyBody, request: Request, caller: Caller) -> JSONResponse:
-    """Set a new appointment date and reason: `{"new_due": "15/12/2026", "reason": "…", "officer": "CB01"}`.
+    """Issue Mẫu 04 (apology and proposed extension): `{"new_due": "15/12/2026", "reason": "…",
+    "officer": "CB01"}`.
 
     `NgayHenTraMoi`, `LyDoTreHan` and `MaCanBo` are accepted for `new_due`, `reason` and `officer`. Moves
-    the appointment, issues the numbered slip and lets the scan send the citizen's apology (or the
-    follow-up) once.
+    the appointment, numbers the document and lets the scan send it to the citizen once. The rules allow one
+    extension: a further one is recorded, and answered with `"compliant": false` and a `warning`.
     """
     by = Actor("api", caller=caller, officer=body.officer_code)
     done = await run_in_threadpool(
@@ -67,7 +68,7 @@ def get_apology(
     format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
     number: str | None = None,
 ) -> Response:
-    """The dossier's latest apology slip (or the one with `number`) as a printable page or a PDF."""
+    """The dossier's latest Mẫu 04 (or the one with `number`) as a printable page or a PDF."""
     try:
         slip = ApologyWorkflow(_service(request)).slip(code, number, "pdf" if format == "pdf" else "html")
     except PdfUnavailable as exc:
