@@ -163,12 +163,14 @@ EXPECTED_KINDS: dict[str, tuple[str, bool, bool, bool, bool]] = {
     "payment_requested": ("citizen", False, False, False, False),
     "payment_reminder": ("citizen", False, False, False, False),
     "overdue_apology": ("citizen", False, False, False, True),
+    "overdue_notice": ("citizen", False, False, False, True),
     "new_appointment": ("citizen", False, False, False, True),
     "result_ready": ("citizen", False, False, False, False),
     "returned": ("citizen", False, False, False, False),
     "withdrawn": ("citizen", False, False, False, False),
     "stopped": ("citizen", False, False, False, False),
     "due_soon": ("officer", False, False, False, False),
+    "apology_due": ("officer", False, True, False, False),
     "overdue_alert": ("officer", False, True, False, False),
     "escalation": ("head", False, False, False, False),
     "officer_digest": ("officer", True, False, False, False),
@@ -216,11 +218,11 @@ def test_kinds_once_missing_on_the_admin_page_have_labels(kind: str, label: str)
 
 def test_flag_lists_follow_the_registry() -> None:
     assert DIGEST_KINDS == (Kind.OFFICER_DIGEST, Kind.HEAD_DIGEST)
-    assert ACTIONABLE_KINDS == (Kind.OVERDUE_ALERT,)
+    assert ACTIONABLE_KINDS == (Kind.APOLOGY_DUE, Kind.OVERDUE_ALERT)
     assert FEEDBACK_KINDS == (Kind.FEEDBACK_RECEIVED, Kind.FEEDBACK_ANSWER)
-    assert MISSED_APPOINTMENT_KINDS == (Kind.OVERDUE_APOLOGY, Kind.NEW_APPOINTMENT)
+    assert MISSED_APPOINTMENT_KINDS == (Kind.OVERDUE_APOLOGY, Kind.OVERDUE_NOTICE, Kind.NEW_APPOINTMENT)
     overdue = {str(k) for k, i in REGISTRY.items() if i.overdue}
-    assert overdue == {"overdue_apology", "new_appointment", "overdue_alert", "escalation"}
+    assert overdue == {"overdue_apology", "overdue_notice", "new_appointment", "overdue_alert", "escalation"}
 
 
 def test_status_notices() -> None:

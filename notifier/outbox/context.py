@@ -51,7 +51,9 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "dossier": dossier,
         "agency": agency,
         "feedback": SimpleNamespace(**feedback.feedback.model_dump()) if feedback else None,
-        "officer": SimpleNamespace(code=officer.code, name=officer.name) if officer else None,
+        "officer": SimpleNamespace(code=officer.code, name=officer.name, title=officer.title)
+        if officer
+        else None,
         "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
         "working_days_left": dossier.working_days_left if dossier else None,
         "working_days_overdue": dossier.working_days_overdue if dossier else None,

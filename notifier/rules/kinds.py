@@ -30,12 +30,14 @@ class Kind(StrEnum):
     PAYMENT_REQUESTED = "payment_requested"
     PAYMENT_REMINDER = "payment_reminder"
     OVERDUE_APOLOGY = "overdue_apology"
+    OVERDUE_NOTICE = "overdue_notice"
     NEW_APPOINTMENT = "new_appointment"
     RESULT_READY = "result_ready"
     RETURNED = "returned"
     WITHDRAWN = "withdrawn"
     STOPPED = "stopped"
     DUE_SOON = "due_soon"
+    APOLOGY_DUE = "apology_due"
     OVERDUE_ALERT = "overdue_alert"
     ESCALATION = "escalation"
     OFFICER_DIGEST = "officer_digest"
@@ -77,7 +79,22 @@ REGISTRY: dict[Kind, KindInfo] = {
         _notice(Kind.SUPPLEMENT_REQUESTED, "Yêu cầu bổ sung hồ sơ", Status.SUPPLEMENT_REQUESTED),
         _notice(Kind.PAYMENT_REQUESTED, "Yêu cầu nộp phí, lệ phí", Status.PAYMENT_REQUESTED),
         KindInfo(Kind.PAYMENT_REMINDER, _C, "Nhắc nộp phí, lệ phí", dossier_status=Status.PAYMENT_REQUESTED),
-        KindInfo(Kind.OVERDUE_APOLOGY, _C, "Xin lỗi do trễ hẹn", about_missed_appointment=True, overdue=True),
+        # The agency's Mẫu 04 (apology and proposed extension), sent when the document is issued.
+        KindInfo(
+            Kind.OVERDUE_APOLOGY,
+            _C,
+            "Văn bản xin lỗi và đề nghị gia hạn (Mẫu 04)",
+            about_missed_appointment=True,
+            overdue=True,
+        ),
+        # The deadline passed with no Mẫu 04: the plain fact, not the legal apology.
+        KindInfo(
+            Kind.OVERDUE_NOTICE,
+            _C,
+            "Hồ sơ chưa có kết quả đúng hẹn",
+            about_missed_appointment=True,
+            overdue=True,
+        ),
         KindInfo(
             Kind.NEW_APPOINTMENT, _C, "Hẹn lại ngày trả kết quả", about_missed_appointment=True, overdue=True
         ),
@@ -86,6 +103,8 @@ REGISTRY: dict[Kind, KindInfo] = {
         _notice(Kind.WITHDRAWN, "Rút hồ sơ", Status.WITHDRAWN),
         _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED),
         KindInfo(Kind.DUE_SOON, _O, "Sắp đến hạn (cán bộ)"),
+        # `[apology] prompt_working_days_before` the deadline: issue Mẫu 04 now if the date cannot be kept.
+        KindInfo(Kind.APOLOGY_DUE, _O, "Cần lập Mẫu 04 trước hạn (cán bộ)", actionable=True),
         KindInfo(Kind.OVERDUE_ALERT, _O, "Quá hạn (cán bộ)", actionable=True, overdue=True),
         KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True),
         KindInfo(Kind.OFFICER_DIGEST, _O, "Tổng hợp hằng ngày (cán bộ)", digest=True),

@@ -91,14 +91,19 @@ _DOSSIER_ATTRS = frozenset(
         "original_due_at",
         "new_due_at",
         "apology_number",
+        # Mẫu 04 extensions so far: the rules allow one, so 2 or more is shown as not compliant.
+        "extensions",
     }
 )
 
 # Attributes a template may read from each context object. "items" describes the entries of the list.
 SCHEMA: dict[str, frozenset[str]] = {
     "dossier": _DOSSIER_ATTRS,
-    "agency": frozenset({"code", "name", "phone", "address"}),
-    "officer": frozenset({"code", "name"}),
+    # level: "province" or "commune"; parent_name, short_name, seat, desk_name may be None.
+    "agency": frozenset(
+        {"code", "name", "phone", "address", "level", "parent_name", "short_name", "seat", "desk_name"}
+    ),
+    "officer": frozenset({"code", "name", "title"}),
     "items": _DOSSIER_ATTRS | {"working_days_left", "working_days_overdue"},
     # A citizen's phản ánh, kiến nghị (feedback kinds only; None otherwise).
     "feedback": frozenset({"id", "text", "created_at", "deadline_at", "answer", "answered_at"}),
@@ -626,7 +631,8 @@ def _sample_dossier(
         "delay_reason": "cần lấy ý kiến của cơ quan quản lý quy hoạch",
         "original_due_at": _at(due_day, 16, 30) if overdue else None,
         "new_due_at": new_due if overdue else None,
-        "apology_number": "15/PXL" if overdue else None,
+        "apology_number": "15/VBXL" if overdue and kind != Kind.OVERDUE_NOTICE else None,
+        "extensions": 1 if overdue and kind != Kind.OVERDUE_NOTICE else 0,
     }
 
 
@@ -650,7 +656,7 @@ def sample_context(
     audience = info.audience
     applicant_name = _BUSINESS_NAME if applicant_kind == "business" else "Nguyễn Thị Hương"
 
-    days_left = 2 if kind == Kind.DUE_SOON else None
+    days_left = {Kind.DUE_SOON: 2, Kind.APOLOGY_DUE: 1}.get(Kind(kind))
     days_overdue = {Kind.ESCALATION: 6}.get(Kind(kind), 3 if info.overdue else None)
     dossier = _sample_dossier(
         now,
@@ -679,11 +685,15 @@ def sample_context(
                 days_left=left,
                 days_overdue=late,
             )
+            # The late one has been extended twice: digests flag it as not compliant.
+            entry["extensions"] = 2 if late else 0
             items.append(SimpleNamespace(**entry, working_days_left=left, working_days_overdue=late))
 
     officer: SimpleNamespace | None = None
     if audience is Audience.OFFICER or (audience is Audience.HEAD and not minimal):
-        officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng")
+        officer = SimpleNamespace(
+            code="CB-0421", name="Vũ Đức Thắng", title=None if minimal else "Chuyên viên"
+        )
     recipient_name = {
         Audience.CITIZEN: applicant_name,
         Audience.OFFICER: "Vũ Đức Thắng",
@@ -703,6 +713,11 @@ def sample_context(
             name="Sở Xây dựng thành phố Hải Phòng",
             phone=None if minimal else "0225 3842 666",
             address=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
+            level="province",
+            parent_name=None if minimal else "UBND THÀNH PHỐ HẢI PHÒNG",
+            short_name=None if minimal else "So XD Hai Phong",
+            seat=None if minimal else "Hải Phòng",
+            desk_name=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
         ),
         "officer": officer,
         "recipient_name": recipient_name,

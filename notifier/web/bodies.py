@@ -92,7 +92,7 @@ class OfficerNamed(BaseModel):
 
 
 class ApologyBody(OfficerNamed):
-    """A new appointment date and the reason for the delay, printed on the apology slip."""
+    """A new appointment date and the reason for the delay, printed on Mẫu 04."""
 
     new_due: str | None = Field(
         None,

@@ -32,11 +32,12 @@ def _service(request: Request) -> Service:
 async def post_apology(
     code: DossierCode, body: ApologyBody, request: Request, caller: Caller
 ) -> JSONResponse:
-    """Set a new appointment date and reason: `{"new_due": "15/12/2026", "reason": "…", "officer": "CB01"}`.
+    """Issue Mẫu 04 (apology and proposed extension): `{"new_due": "15/12/2026", "reason": "…",
+    "officer": "CB01"}`.
 
     `NgayHenTraMoi`, `LyDoTreHan` and `MaCanBo` are accepted for `new_due`, `reason` and `officer`. Moves
-    the appointment, issues the numbered slip and lets the scan send the citizen's apology (or the
-    follow-up) once.
+    the appointment, numbers the document and lets the scan send it to the citizen once. The rules allow one
+    extension: a further one is recorded, and answered with `"compliant": false` and a `warning`.
     """
     by = Actor("api", caller=caller, officer=body.officer_code)
     done = await run_in_threadpool(
@@ -50,6 +51,12 @@ async def post_apology(
             "new_due_at": done.new_due_at.isoformat(),
             "reason": done.reason,
             "corrected": done.corrected,
+            # The rules allow one extension: a further one is recorded but flagged.
+            "extension_no": done.extension_no,
+            "compliant": done.compliant,
+            "warning": None
+            if done.compliant
+            else f"extension {done.extension_no} of this dossier: not compliant (the rules allow one)",
             "slip": f"/api/v1/dossiers/{code}/apology",
         }
     )
@@ -63,7 +70,7 @@ def get_apology(
     format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
     number: str | None = None,
 ) -> Response:
-    """The dossier's latest apology slip (or the one with `number`) as a printable page or a PDF."""
+    """The dossier's latest Mẫu 04 (or the one with `number`) as a printable page or a PDF."""
     try:
         slip = ApologyWorkflow(_service(request)).slip(code, number, "pdf" if format == "pdf" else "html")
     except PdfUnavailable as exc:
