@@ -52,12 +52,17 @@ class DatabaseSettings(Section):
 
 class ProvinceSettings(Section):
     name: str = "Hải Phòng"
-    portal_url: str = "https://dichvucong.haiphong.gov.vn"
+    # The national portal: provincial portal interfaces closed on 01/7/2025 (Công văn 623/TTg-KSTT).
+    portal_url: str = "https://dichvucong.gov.vn"
 
 
 class CalendarSettings(Section):
-    extra_days_off: list[date] = Field(default_factory=list)
-    extra_working_days: list[date] = Field(default_factory=list)
+    # The government's yearly swaps (config.toml tells the yearly step); 2026: Công văn 12729/VPCP-KGVX.
+    extra_days_off: list[date] = Field(default_factory=lambda: [date(2026, 1, 2)])
+    extra_working_days: list[date] = Field(default_factory=lambda: [date(2026, 1, 10), date(2026, 8, 22)])
+    # 24/11, Ngày Văn hóa Việt Nam: `holidays` marks it off from 2026, but whether the public sector took it
+    # off is unconfirmed; counting it as a working day keeps deadlines early (see config.toml).
+    culture_day_off: bool = False
 
 
 class RemindersSettings(Section):
