@@ -71,6 +71,14 @@ class RemindersSettings(Section):
     payment_reminder_working_days: int = Field(2, ge=1)
 
 
+class MessagesSettings(Section):
+    """What citizen messages carry, whatever the template says."""
+
+    # Payment links in SMS: carriers and anti-phishing campaigns treat links in SMS as a risk, so by default
+    # an SMS template sees no `dossier.payment_link` (chat, e-mail and the web page keep it).
+    sms_payment_links: bool = False
+
+
 class HoursSettings(Section):
     start: time
     end: time
@@ -178,6 +186,7 @@ class Settings(BaseSettings):
     province: ProvinceSettings = Field(default_factory=ProvinceSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     reminders: RemindersSettings = Field(default_factory=RemindersSettings)
+    messages: MessagesSettings = Field(default_factory=MessagesSettings)
     # Citizens are not woken at night; officers are paged only while they are at work.
     quiet_hours: HoursSettings = Field(default_factory=lambda: HoursSettings(start=time(21), end=time(7)))
     working_hours: HoursSettings = Field(

@@ -55,7 +55,7 @@ async def test_slash_command_and_lower_case_code_work_too(tg: Harness) -> None:
 async def test_pending_payment_shows_the_fee_and_the_link(tg: Harness) -> None:
     text = (await tg.say(OTHER, f"{D2} 5678"))["text"]
     assert "Trạng thái: Yêu cầu thực hiện nghĩa vụ tài chính" in text
-    assert "Hồ sơ đang chờ Ông/Bà thực hiện nghĩa vụ tài chính: 200.000 ₫." in text
+    assert "Hồ sơ đang chờ Ông/Bà thực hiện nghĩa vụ tài chính: 200.000 đồng." in text
     assert f"Thanh toán trực tuyến: {PAY_LINK}" in text
     assert "ngày làm việc" not in text  # the clock waits for the citizen in status 6
 

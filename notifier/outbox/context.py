@@ -52,6 +52,12 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "agency": agency,
         "feedback": SimpleNamespace(**feedback.feedback.model_dump()) if feedback else None,
         "officer": SimpleNamespace(code=officer.code, name=officer.name) if officer else None,
+        "recipient": SimpleNamespace(
+            code=officer.code if officer else None,
+            name=officer.name if officer else (d.applicant_name if d else ""),
+        ),
+        # Not the addressee: an escalation reaches the head but must name who holds the dossier.
+        "assigned_officer": _officer_ns(d.officer) if d is not None else None,
         "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
         "working_days_left": dossier.working_days_left if dossier else None,
         "working_days_overdue": dossier.working_days_overdue if dossier else None,
@@ -60,6 +66,10 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "step": None,
         **_read_at_render(n, payload, dossier, calendar, now),
     }
+
+
+def _officer_ns(o: Officer | None) -> SimpleNamespace | None:
+    return SimpleNamespace(code=o.code, name=o.name) if o is not None else None
 
 
 def _read_at_render(

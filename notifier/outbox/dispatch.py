@@ -36,7 +36,7 @@ from notifier.rules.officer_buttons import alert_buttons
 from notifier.rules.outbox_status import AttemptOutcome
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.ratelimit import RateLimited, Reservations
-from notifier.rules.rendering import TemplateError, render
+from notifier.rules.rendering import TemplateError, for_sms, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
 from notifier.store.limits import SharedRateLimits
@@ -44,6 +44,7 @@ from notifier.store.models import DeliveryAttempt, Dossier, Notification, affect
 from notifier.store.templates import TemplateCache
 
 log = logging.getLogger(__name__)
+NO_ADDRESS = "no address"  # why a channel was skipped when it cannot reach the recipient
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     defer_until: datetime | None = None
     fail_reason: str | None = None
+    unreachable: bool = False  # no channel of the route has an address for the recipient
     buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
     slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
 
@@ -81,7 +83,7 @@ class Slot:
 
 @dataclass
 class Outcome:
-    status: str  # sent, retry, failed, deferred
+    status: str  # sent, retry, failed, unreachable, deferred
     not_before: datetime | None = None
     error: str | None = None
     sent: Candidate | None = None
@@ -96,6 +98,7 @@ class DispatchStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    unreachable: int = 0  # no channel had an address for the recipient
     deferred: int = 0
     lost: int = 0  # rows whose claim was taken over before we could record them
 
@@ -197,6 +200,7 @@ class Dispatcher:
             .options(
                 selectinload(Notification.dossier).selectinload(Dossier.agency),
                 selectinload(Notification.dossier).selectinload(Dossier.procedure),
+                selectinload(Notification.dossier).selectinload(Dossier.officer),
                 selectinload(Notification.officer),
             )
             .order_by(Notification.id)
@@ -223,10 +227,13 @@ class Dispatcher:
                 if (address, channel.medium) in blocked:
                     skipped.append(f"{name}: {address} opted out of {channel.medium}")
                     continue
+                seen = context
+                if channel.channel_type == "sms":
+                    seen = for_sms(context, payment_links=self.settings.messages.sms_payment_links)
                 try:
                     source = templates.get(n.kind, channel.channel_type, agency_id)
-                    text = render(source.body, context, field="body")
-                    subject = render(source.subject, context, field="subject") if source.subject else None
+                    text = render(source.body, seen, field="body")
+                    subject = render(source.subject, seen, field="subject") if source.subject else None
                 except TemplateError as exc:
                     plan.fail_reason = f"template {n.kind}/{channel.channel_type}: {exc}"
                     break
@@ -246,6 +253,9 @@ class Dispatcher:
                 plan.candidates.append(Candidate(name, channel, address, subject, text, segments, data))
             if not plan.candidates and plan.fail_reason is None:
                 plan.fail_reason = "no usable channel: " + ("; ".join(skipped) or "route is empty")
+                # Not one channel had an address (a landline for SMS, no contact at all): the person cannot be
+                # reached, which is not the same as a channel failing.
+                plan.unreachable = not wanted and bool(skipped) and all(NO_ADDRESS in r for r in skipped)
         return plans
 
     def _route(
@@ -261,7 +271,7 @@ class Dispatcher:
             channel = self._channel(name)
             address = channel.address_for(recipient)
             if address is None:
-                skipped.append(f"{name}: no address for {recipient.label}")
+                skipped.append(f"{name}: {NO_ADDRESS} for {recipient.label}")
                 continue
             wanted.append((name, channel, address))
         return wanted, skipped
@@ -331,7 +341,7 @@ class Dispatcher:
         if plan.defer_until is not None:
             return Outcome("deferred", not_before=plan.defer_until)
         if plan.fail_reason is not None:
-            return Outcome("failed", error=plan.fail_reason)
+            return Outcome("unreachable" if plan.unreachable else "failed", error=plan.fail_reason)
         outcome = Outcome("failed")
         for index, cand in enumerate(plan.candidates):
             wait = await self._slot(plan, index, cand)
@@ -440,6 +450,7 @@ class Dispatcher:
             stats.sent += out.status == "sent"
             stats.retried += out.status == "retry"
             stats.failed += out.status == "failed"
+            stats.unreachable += out.status == "unreachable"
             stats.deferred += out.status == "deferred"
         # One executemany per shape of row instead of one UPDATE per notification.
         for keys, rows in shapes.items():
@@ -473,6 +484,8 @@ class Dispatcher:
             )
         elif out.status == "retry":
             values.update(status=S.QUEUED, not_before=out.not_before)
+        elif out.status == "unreachable":
+            values["status"] = S.UNREACHABLE
         else:
             values["status"] = S.FAILED
         return values
