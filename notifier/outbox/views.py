@@ -85,7 +85,18 @@ def dossier_ns(
 
 
 def agency_ns(a: Agency) -> SimpleNamespace:
-    return SimpleNamespace(code=a.code, name=a.name, phone=a.phone, address=a.address)
+    """The agency as templates see it; `desk_name` and the header facts may be None (templates fall back)."""
+    return SimpleNamespace(
+        code=a.code,
+        name=a.name,
+        phone=a.phone,
+        address=a.address,
+        level=a.level,
+        parent_name=a.parent_name,
+        short_name=a.short_name,
+        seat=a.seat,
+        desk_name=a.desk_name,
+    )
 
 
 def step_ns(

@@ -38,6 +38,11 @@ class AgencyFacts(_Payload):
     name: str
     phone: str | None = None
     address: str | None = None
+    level: str = "province"
+    parent_name: str | None = None
+    short_name: str | None = None
+    seat: str | None = None
+    desk_name: str | None = None
 
 
 class FeedbackPayload(_Payload):

@@ -92,15 +92,18 @@ _DOSSIER_ATTRS = frozenset(
 # Attributes a template may read from each context object. "items" describes the entries of the list.
 SCHEMA: dict[str, frozenset[str]] = {
     "dossier": _DOSSIER_ATTRS,
-    "agency": frozenset({"code", "name", "phone", "address"}),
+    # level: "province" or "commune"; parent_name, short_name, seat, desk_name may be None.
+    "agency": frozenset(
+        {"code", "name", "phone", "address", "level", "parent_name", "short_name", "seat", "desk_name"}
+    ),
     # The staff member a message is addressed to (None for citizens); kept for templates written before
     # `recipient` existed.
-    "officer": frozenset({"code", "name"}),
-    # Who the message is addressed to: the officer or head, or the applicant (code None).
-    "recipient": frozenset({"code", "name"}),
+    "officer": frozenset({"code", "name", "title"}),
+    # Who the message is addressed to: the officer or head, or the applicant (code and title None).
+    "recipient": frozenset({"code", "name", "title"}),
     # The officer the dossier is assigned to, whoever receives the message; None when unassigned
     # ("chưa phân công"). An escalation goes to the head but names this officer.
-    "assigned_officer": frozenset({"code", "name"}),
+    "assigned_officer": frozenset({"code", "name", "title"}),
     "items": _DOSSIER_ATTRS | {"working_days_left", "working_days_overdue"},
     # A citizen's phản ánh, kiến nghị (feedback kinds only; None otherwise).
     "feedback": frozenset({"id", "text", "created_at", "deadline_at", "answer", "answered_at"}),
@@ -712,7 +715,10 @@ def sample_context(
         Audience.HEAD: "Phạm Thị Lan",
     }[audience]
     recipient_code = {Audience.CITIZEN: None, Audience.OFFICER: "CB-0421", Audience.HEAD: "LD-0102"}[audience]
-    recipient = SimpleNamespace(code=recipient_code, name=recipient_name)
+    recipient_title = {Audience.CITIZEN: None, Audience.OFFICER: "Chuyên viên", Audience.HEAD: "Phó Giám đốc"}
+    recipient = SimpleNamespace(
+        code=recipient_code, name=recipient_name, title=None if minimal else recipient_title[audience]
+    )
     # The addressee, for staff; `officer` is what templates written before `recipient` read.
     officer = recipient if audience.is_staff else None
     # The officer handling the dossier: the addressee of an officer alert, someone else for a head.
@@ -720,7 +726,7 @@ def sample_context(
     if audience is Audience.OFFICER:
         assigned_officer = recipient
     elif not minimal:
-        assigned_officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng")
+        assigned_officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng", title="Chuyên viên")
 
     if minimal:
         dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_FIELDS))
@@ -735,6 +741,11 @@ def sample_context(
             name="Sở Xây dựng thành phố Hải Phòng",
             phone=None if minimal else "0225 3842 666",
             address=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
+            level="province",
+            parent_name=None if minimal else "UBND THÀNH PHỐ HẢI PHÒNG",
+            short_name=None if minimal else "So XD Hai Phong",
+            seat=None if minimal else "Hải Phòng",
+            desk_name=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
         ),
         "officer": officer,
         "recipient": recipient,

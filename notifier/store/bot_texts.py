@@ -60,9 +60,22 @@ _AGENCY = SimpleNamespace(
     name="Sở Tư pháp thành phố Hải Phòng",
     phone="0225 3842 666",
     address="Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
+    level="province",
+    parent_name="UBND THÀNH PHỐ HẢI PHÒNG",
+    short_name="So Tu phap HP",
+    seat="Hải Phòng",
+    desk_name="Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
 )
 _AGENCY_BARE = SimpleNamespace(
-    code="000.00.30.H26", name="Sở Tư pháp thành phố Hải Phòng", phone=None, address=None
+    code="000.00.30.H26",
+    name="Sở Tư pháp thành phố Hải Phòng",
+    phone=None,
+    address=None,
+    level="province",
+    parent_name=None,
+    short_name=None,
+    seat=None,
+    desk_name=None,
 )
 
 

@@ -96,7 +96,17 @@ def _feedback_facts(fb: Feedback) -> FeedbackFacts:
 def _agency_facts(agency: Agency | None, fallback_name: str) -> AgencyFacts:
     if agency is None:
         return AgencyFacts(code="", name=fallback_name)
-    return AgencyFacts(code=agency.code, name=agency.name, phone=agency.phone, address=agency.address)
+    return AgencyFacts(
+        code=agency.code,
+        name=agency.name,
+        phone=agency.phone,
+        address=agency.address,
+        level=agency.level,
+        parent_name=agency.parent_name,
+        short_name=agency.short_name,
+        seat=agency.seat,
+        desk_name=agency.desk_name,
+    )
 
 
 def submit(

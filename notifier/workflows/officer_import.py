@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifier.rules.agencies import AgencyLevel, parse_level
 from notifier.rules.portal import (
     EmailText,
     ImportReport,
@@ -31,6 +32,14 @@ class OfficerRow(BaseModel):
     Email: EmailText | None = None
     TelegramChatId: str | None = None
     LaLanhDao: int = Field(0, ge=0, le=1)
+    # The signer's title on documents (GIÁM ĐỐC, PHÓ GIÁM ĐỐC, CHỦ TỊCH ...).
+    ChucDanh: str | None = Field(None, max_length=128)
+    # The agency's facts for document headers and texts; blank leaves what is stored.
+    CapDonVi: AgencyLevel | None = None  # "province" (Sở ...) or "commune" (UBND xã, phường, đặc khu)
+    CoQuanChuQuan: str | None = Field(None, max_length=255)  # the body above: "UBND THÀNH PHỐ HẢI PHÒNG"
+    TenVietTat: str | None = Field(None, max_length=64)  # short name for SMS
+    DiaDanh: str | None = Field(None, max_length=128)  # place name a document is dated at: "Hải Phòng"
+    TenTrungTamPhucVu: str | None = Field(None, max_length=255)  # "Trung tâm Phục vụ hành chính công ..."
 
     @field_validator("*", mode="before")
     @classmethod
@@ -42,6 +51,11 @@ class OfficerRow(BaseModel):
     @classmethod
     def _flag(cls, value: Any) -> Any:
         return 0 if value is None else value
+
+    @field_validator("CapDonVi", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return parse_level(value) if isinstance(value, str) else value
 
     @field_validator("TelegramChatId")
     @classmethod
@@ -71,6 +85,7 @@ def upsert_officers(session: Session, items: Iterable[Mapping[str, Any]]) -> Imp
                 session.flush()
             elif item.TenDonVi and agency.name != item.TenDonVi:
                 agency.name = item.TenDonVi
+            _agency_facts(agency, item)
             officer = session.scalar(select(Officer).where(Officer.code == item.MaCanBo))
             values = dict(
                 name=item.HoTen,
@@ -79,6 +94,7 @@ def upsert_officers(session: Session, items: Iterable[Mapping[str, Any]]) -> Imp
                 email=item.Email,
                 telegram_chat_id=item.TelegramChatId,
                 is_head=bool(item.LaLanhDao),
+                title=item.ChucDanh,
                 active=True,
             )
             if officer is None:
@@ -91,6 +107,21 @@ def upsert_officers(session: Session, items: Iterable[Mapping[str, Any]]) -> Imp
             else:
                 report.unchanged += 1
     return report
+
+
+def _agency_facts(agency: Agency, item: OfficerRow) -> None:
+    """Copy the agency columns the row fills in; a blank cell keeps the stored value (rows of the same
+    agency need not repeat them)."""
+    facts = {
+        "level": str(item.CapDonVi) if item.CapDonVi is not None else None,
+        "parent_name": item.CoQuanChuQuan,
+        "short_name": item.TenVietTat,
+        "seat": item.DiaDanh,
+        "desk_name": item.TenTrungTamPhucVu,
+    }
+    for key, value in facts.items():
+        if value is not None and getattr(agency, key) != value:
+            setattr(agency, key, value)
 
 
 __all__ = ["OfficerRow", "RowError", "upsert_officers"]

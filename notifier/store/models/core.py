@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from notifier.rules.agencies import AgencyLevel
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.store.models.base import Base, BigId
 
@@ -30,6 +31,16 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(255))
+    # Decree 30/2020 headers and citizen texts: the level (rules.agencies.AgencyLevel), the body above the
+    # issuer ("UBND THÀNH PHỐ HẢI PHÒNG"; "ỦY BAN NHÂN DÂN" over a ward), a short name for SMS, the place
+    # name a document is dated at, and the one-stop desk ("Trung tâm Phục vụ hành chính công ...").
+    level: Mapped[str] = mapped_column(
+        String(16), default=str(AgencyLevel.PROVINCE), server_default="province"
+    )
+    parent_name: Mapped[str | None] = mapped_column(String(255))
+    short_name: Mapped[str | None] = mapped_column(String(64))
+    seat: Mapped[str | None] = mapped_column(String(128))
+    desk_name: Mapped[str | None] = mapped_column(String(255))
 
     officers: Mapped[list[Officer]] = relationship(back_populates="agency")
 
@@ -46,6 +57,8 @@ class Officer(Base):
     telegram_chat_id: Mapped[str | None] = mapped_column(String(64))
     is_head: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The signer's real title for documents: GIÁM ĐỐC, PHÓ GIÁM ĐỐC, CHỦ TỊCH, PHÓ CHỦ TỊCH ...
+    title: Mapped[str | None] = mapped_column(String(128))
 
     agency: Mapped[Agency] = relationship(back_populates="officers")
 
