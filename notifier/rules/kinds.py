@@ -76,7 +76,7 @@ REGISTRY: dict[Kind, KindInfo] = {
     info.kind: info
     for info in (
         _notice(Kind.RECEIVED, "Tiếp nhận hồ sơ", Status.ACCEPTED, sms_segments=2),
-        _notice(Kind.REJECTED, "Không tiếp nhận hồ sơ", Status.NOT_ACCEPTED),
+        _notice(Kind.REJECTED, "Không tiếp nhận hồ sơ", Status.NOT_ACCEPTED, sms_segments=2),
         _notice(Kind.SUPPLEMENT_REQUESTED, "Yêu cầu bổ sung hồ sơ", Status.SUPPLEMENT_REQUESTED),
         _notice(Kind.PAYMENT_REQUESTED, "Yêu cầu thực hiện nghĩa vụ tài chính", Status.PAYMENT_REQUESTED),
         KindInfo(
@@ -97,10 +97,10 @@ REGISTRY: dict[Kind, KindInfo] = {
         _notice(Kind.RESULT_READY, "Đã có kết quả", Status.RESOLVED),
         _notice(Kind.RETURNED, "Đã trả kết quả", Status.RETURNED),
         _notice(Kind.WITHDRAWN, "Rút hồ sơ", Status.WITHDRAWN, sms_segments=2),
-        _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED),
+        _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED, sms_segments=2),
         KindInfo(Kind.DUE_SOON, _O, "Sắp đến hạn (cán bộ)", sms_segments=2),
         KindInfo(Kind.OVERDUE_ALERT, _O, "Quá hạn (cán bộ)", actionable=True, overdue=True),
-        KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True),
+        KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True, sms_segments=2),
         KindInfo(Kind.OFFICER_DIGEST, _O, "Tổng hợp hằng ngày (cán bộ)", digest=True, sms_segments=2),
         KindInfo(Kind.HEAD_DIGEST, _H, "Tổng hợp hằng ngày (lãnh đạo)", digest=True, sms_segments=2),
         KindInfo(Kind.STEP_OVERDUE, _O, "Bước liên thông quá hạn (cán bộ)"),

@@ -37,6 +37,12 @@ class DemoAgency:
     # Applicants plausible for the procedure: (name, phone). A landline-only applicant shows that SMS
     # goes to mobiles only; one without a phone left no contact at all (recorded as unreachable).
     applicants: tuple[tuple[str, str | None], ...]
+    # Facts for document headers and texts (the officer import's CapDonVi ... TenTrungTamPhucVu columns).
+    level: str = "province"
+    parent_name: str = "UBND THÀNH PHỐ HẢI PHÒNG"  # the body above the issuer in a document's header
+    short_name: str = ""  # for SMS
+    seat: str = "Hải Phòng"  # the place a document is dated at
+    desk_name: str = "Trung tâm Phục vụ hành chính công thành phố Hải Phòng"
 
 
 AGENCIES: tuple[DemoAgency, ...] = (
@@ -52,6 +58,7 @@ AGENCIES: tuple[DemoAgency, ...] = (
             ("Trần Thị Bích Ngọc", "0983000222"),
             ("Lê Hoàng Long", "0356000333"),
         ),
+        short_name="Sở Tư pháp HP",
     ),
     DemoAgency(
         "000.00.13.H26",
@@ -60,7 +67,12 @@ AGENCIES: tuple[DemoAgency, ...] = (
         ("2.001610", "Đăng ký thành lập công ty trách nhiệm hữu hạn hai thành viên trở lên", 50_000),
         "Danh sách thành viên có chữ ký của các thành viên góp vốn",
         "Cần lấy ý kiến của Sở Công Thương về ngành nghề kinh doanh có điều kiện",
-        (("Phạm Thị Hương", "0704000444"), ("Vũ Minh Khôi", "01662000555"), ("Trần Thị Bích Ngọc", "0983000222")),
+        (
+            ("Phạm Thị Hương", "0704000444"),
+            ("Vũ Minh Khôi", "01662000555"),
+            ("Trần Thị Bích Ngọc", "0983000222"),
+        ),
+        short_name="Sở Tài chính HP",
     ),
     DemoAgency(
         "000.00.18.H26",
@@ -78,6 +90,7 @@ AGENCIES: tuple[DemoAgency, ...] = (
             ("Công ty TNHH Thương mại Cảng Xanh", "02253838888"),
             ("Bùi Thị Thanh Xuân", "0399000888"),
         ),
+        short_name="Sở NN&MT HP",
     ),
     DemoAgency(
         "000.00.20.H26",
@@ -91,6 +104,7 @@ AGENCIES: tuple[DemoAgency, ...] = (
             ("Công ty TNHH Logistics Đình Vũ", "0936000121"),
             ("Ngô Quang Huy", "0587000999"),
         ),
+        short_name="Sở Xây dựng HP",
     ),
     DemoAgency(
         "000.00.40.H26",
@@ -100,6 +114,8 @@ AGENCIES: tuple[DemoAgency, ...] = (
         "Tờ khai yêu cầu cấp Phiếu lý lịch tư pháp ghi đủ nơi cư trú từ đủ 14 tuổi",
         "Cần tra cứu thông tin lý lịch tại nơi cư trú trước đây",
         (("Đỗ Minh Tuấn", "0977000131"), ("Lương Thị Hạnh", "0388000141"), ("Phan Văn Kiên", "0818000151")),
+        parent_name="BỘ CÔNG AN",
+        short_name="Công an TP HP",
     ),
     DemoAgency(
         "000.31.26.H26",
@@ -113,6 +129,11 @@ AGENCIES: tuple[DemoAgency, ...] = (
             ("Mai Thị Ngọc Ánh", "0328000171"),
             ("Cao Đức Thịnh", "0707000181"),
         ),
+        level="commune",
+        parent_name="ỦY BAN NHÂN DÂN",
+        short_name="UBND P. Lê Chân",
+        seat="Lê Chân",
+        desk_name="Trung tâm Phục vụ hành chính công phường Lê Chân",
     ),
     DemoAgency(
         "000.36.26.H26",
@@ -122,27 +143,33 @@ AGENCIES: tuple[DemoAgency, ...] = (
         "Giấy tờ chứng minh quyền sử dụng đất",
         "Cần kiểm tra hiện trạng khu đất xây dựng",
         (("Vũ Thị Thu Hằng", "0962000191"), ("Nguyễn Đình Khang", "0857000201"), ("Đinh Văn Lộc", None)),
+        level="commune",
+        parent_name="ỦY BAN NHÂN DÂN",
+        short_name="UBND P. Hải Dương",
+        seat="Hải Dương",
+        desk_name="Trung tâm Phục vụ hành chính công phường Hải Dương",
     ),
 )
 
-# (code, name, head?, phone, agency code); the first agency's officers are assigned their dossiers, the
-# last agency's are not (its alerts go to all its officers, its escalations say "chưa phân công").
+# (code, name, head?, phone, agency code, title on documents); the first agencies' officers are assigned
+# their dossiers, the last agency's are not (its alerts go to all its officers, its escalations say
+# "chưa phân công").
 OFFICERS = [
-    ("CB-STP-01", "Nguyễn Thị Thu Hà", 0, "0912345001", "000.00.30.H26"),
-    ("CB-STP-02", "Trần Văn Minh", 0, "0912345002", "000.00.30.H26"),
-    ("LD-STP-01", "Phạm Quốc Hùng", 1, "0912345003", "000.00.30.H26"),
-    ("CB-STC-01", "Lê Thị Hồng Nhung", 0, "0983456001", "000.00.13.H26"),
-    ("LD-STC-01", "Vũ Đức Thắng", 1, "0983456002", "000.00.13.H26"),
-    ("CB-SNM-01", "Đỗ Mạnh Cường", 0, "0356789001", "000.00.18.H26"),
-    ("LD-SNM-01", "Hoàng Thị Lan", 1, "0356789002", "000.00.18.H26"),
-    ("CB-SXD-01", "Nguyễn Hải Nam", 0, "0904123001", "000.00.20.H26"),
-    ("LD-SXD-01", "Trần Quang Vinh", 1, "0904123002", "000.00.20.H26"),
-    ("CB-CA-01", "Phạm Thu Trang", 0, "0934123001", "000.00.40.H26"),
-    ("LD-CA-01", "Lê Văn Quyết", 1, "0934123002", "000.00.40.H26"),
-    ("CB-PLC-01", "Bùi Thanh Tùng", 0, "0779123001", "000.31.26.H26"),
-    ("LD-PLC-01", "Ngô Thị Mai", 1, "0779123002", "000.31.26.H26"),
-    ("CB-PHD-01", "Đoàn Văn Thành", 0, "0398123001", "000.36.26.H26"),
-    ("LD-PHD-01", "Vương Thị Hoa", 1, "0398123002", "000.36.26.H26"),
+    ("CB-STP-01", "Nguyễn Thị Thu Hà", 0, "0912345001", "000.00.30.H26", "Chuyên viên"),
+    ("CB-STP-02", "Trần Văn Minh", 0, "0912345002", "000.00.30.H26", "Chuyên viên"),
+    ("LD-STP-01", "Phạm Quốc Hùng", 1, "0912345003", "000.00.30.H26", "GIÁM ĐỐC"),
+    ("CB-STC-01", "Lê Thị Hồng Nhung", 0, "0983456001", "000.00.13.H26", "Chuyên viên"),
+    ("LD-STC-01", "Vũ Đức Thắng", 1, "0983456002", "000.00.13.H26", "PHÓ GIÁM ĐỐC"),
+    ("CB-SNM-01", "Đỗ Mạnh Cường", 0, "0356789001", "000.00.18.H26", "Chuyên viên"),
+    ("LD-SNM-01", "Hoàng Thị Lan", 1, "0356789002", "000.00.18.H26", "GIÁM ĐỐC"),
+    ("CB-SXD-01", "Nguyễn Hải Nam", 0, "0904123001", "000.00.20.H26", "Chuyên viên"),
+    ("LD-SXD-01", "Trần Quang Vinh", 1, "0904123002", "000.00.20.H26", "PHÓ GIÁM ĐỐC"),
+    ("CB-CA-01", "Phạm Thu Trang", 0, "0934123001", "000.00.40.H26", "Chuyên viên"),
+    ("LD-CA-01", "Lê Văn Quyết", 1, "0934123002", "000.00.40.H26", "PHÓ GIÁM ĐỐC"),
+    ("CB-PLC-01", "Bùi Thanh Tùng", 0, "0779123001", "000.31.26.H26", "Chuyên viên"),
+    ("LD-PLC-01", "Ngô Thị Mai", 1, "0779123002", "000.31.26.H26", "CHỦ TỊCH"),
+    ("CB-PHD-01", "Đoàn Văn Thành", 0, "0398123001", "000.36.26.H26", "Chuyên viên"),
+    ("LD-PHD-01", "Vương Thị Hoa", 1, "0398123002", "000.36.26.H26", "PHÓ CHỦ TỊCH"),
 ]
 
 ASSIGNED: dict[str, str | None] = {
@@ -171,8 +198,10 @@ def seed(session: Session, now: datetime, calendar: WorkCalendar) -> dict[str, A
             "SoDienThoai": phone,
             "Email": f"{code.lower()}@haiphong.gov.vn",
             "LaLanhDao": head,
+            "ChucDanh": title,
+            **_agency_columns(by_code[agency_code]),
         }
-        for code, name, head, phone, agency_code in OFFICERS
+        for code, name, head, phone, agency_code, title in OFFICERS
     ]
     officer_report = upsert_officers(session, officers)
     for row in session.scalars(select(Agency).where(Agency.code.in_(list(by_code)))):
@@ -244,4 +273,16 @@ def seed(session: Session, now: datetime, calendar: WorkCalendar) -> dict[str, A
 
 
 def _officer_name(agency_code: str) -> str:
-    return next(name for _code, name, head, _phone, code in OFFICERS if code == agency_code and not head)
+    return next(
+        name for _code, name, head, _phone, code, _title in OFFICERS if code == agency_code and not head
+    )
+
+
+def _agency_columns(a: DemoAgency) -> dict[str, str]:
+    return {
+        "CapDonVi": a.level,
+        "CoQuanChuQuan": a.parent_name,
+        "TenVietTat": a.short_name,
+        "DiaDanh": a.seat,
+        "TenTrungTamPhucVu": a.desk_name,
+    }
