@@ -54,6 +54,8 @@ class ProvinceSettings(Section):
     name: str = "Hải Phòng"
     # The national portal: provincial portal interfaces closed on 01/7/2025 (Công văn 623/TTg-KSTT).
     portal_url: str = "https://dichvucong.gov.vn"
+    # The province's one-stop desk: it signs messages about no particular agency (answers to feedback).
+    desk_name: str = "Trung tâm Phục vụ hành chính công thành phố Hải Phòng"
 
 
 class CalendarSettings(Section):

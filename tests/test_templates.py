@@ -425,3 +425,34 @@ def test_any_names_render_nfc_and_intact(name: str, reason: str) -> None:
     _, email = _render("overdue_apology", "email", ctx)
     assert unicodedata.is_normalized("NFC", email)
     assert unicodedata.normalize("NFC", name).strip() in email
+
+
+def test_no_shipped_text_speaks_of_the_old_one_stop_desk_or_provincial_portal() -> None:
+    # Since 01/7/2025: the Trung tâm Phục vụ hành chính công, and the national portal only.
+    for path in TEMPLATES_DIR.rglob("*.j2"):
+        text = path.read_text(encoding="utf-8")
+        assert "Bộ phận Một cửa" not in text, path
+        assert "haiphong.gov.vn" not in text and "Cổng DVC" not in text, path
+
+
+@pytest.mark.parametrize("channel", ["chat", "email"])
+def test_result_ready_names_the_agencys_own_desk(channel: str) -> None:
+    ctx = sample_context(NOW, "result_ready")
+    ctx["agency"].desk_name = "Trung tâm Phục vụ hành chính công phường Lê Chân"
+    ctx["agency"].address = None
+    _, body = _render("result_ready", channel, ctx)
+    assert "nhận kết quả tại Trung tâm Phục vụ hành chính công phường Lê Chân" in body
+    ctx["agency"].desk_name = None  # an agency whose desk is not imported yet
+    _, body = _render("result_ready", channel, ctx)
+    assert "nhận kết quả tại Trung tâm Phục vụ hành chính công" in body
+
+
+@pytest.mark.parametrize("kind", ["received", "payment_requested"])
+def test_chat_and_email_point_to_the_national_portal_and_vneid(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    if kind == "payment_requested":
+        ctx["dossier"].payment_link = None
+    for channel in ("chat", "email"):
+        _, body = _render(kind, channel, ctx)
+        assert "dichvucong.gov.vn" in body, channel
+    assert "VNeID" in _render(kind, "email", ctx)[1]
