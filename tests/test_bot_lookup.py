@@ -28,7 +28,7 @@ async def test_code_and_last_four_digits_show_the_status(tg: Harness) -> None:
     reply = await tg.say(OTHER, f"{D1} 5678")
     text = reply["text"]
     assert text.startswith(f"Hồ sơ {D1}\n")
-    assert "Thủ tục: Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam" in text
+    assert "Thủ tục: Cấp Thẻ công chứng viên" in text
     assert "Cơ quan giải quyết: Sở Tư pháp thành phố Hải Phòng" in text
     assert "Trạng thái: Đang xử lý" in text
     assert "Ngày tiếp nhận: 20/11/2026" in text
