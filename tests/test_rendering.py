@@ -417,3 +417,37 @@ def test_items_entries_may_be_any_object_with_the_attributes() -> None:
     item = SimpleNamespace(code="A-1", working_days_overdue=2)
     source = "{% for it in items %}{{ it.code }}:{{ it.working_days_overdue }}{% endfor %}"
     assert render(source, {"items": [item]}) == "A-1:2"
+
+
+# -------------------------------------------------------------------------------------------- whole_phrases
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("cần lấy ý kiến của cơ quan quản lý quy hoạch.", 60, "cần lấy ý kiến của cơ quan quản lý quy hoạch"),
+        ("Chờ ý kiến của Sở Xây dựng, cần đo đạc lại ranh giới thửa đất.", 40, "Chờ ý kiến của Sở Xây dựng"),
+        ("Chờ Sở Xây dựng; Sở Tài chính; Công an thành phố.", 31, "Chờ Sở Xây dựng; Sở Tài chính"),
+        ("cần lấy ý kiến của cơ quan quản lý quy hoạch", 30, ""),  # one phrase, too long: nothing
+        ("Cần xác minh (liên thông, hai cấp) với Công an; sẽ trả sau", 45, ""),  # never inside a bracket
+        ("Cần xác minh (liên thông) với Công an; sẽ trả sau", 45, "Cần xác minh (liên thông) với Công an"),
+        ("Chờ kết quả đo đạc - cần bổ sung bản vẽ", 20, "Chờ kết quả đo đạc"),
+        ("  nhiều   khoảng\ntrắng  ", 40, "nhiều khoảng trắng"),
+    ],
+)
+def test_whole_phrases_never_cuts_a_phrase(text: str, limit: int, expected: str) -> None:
+    from notifier.rules.rendering import whole_phrases
+
+    out = whole_phrases(text, limit)
+    assert out == expected
+    assert len(out) <= limit
+    assert "…" not in out
+
+
+def test_whole_phrases_in_a_template_and_its_errors() -> None:
+    ctx = {"dossier": SimpleNamespace(delay_reason="Chờ Sở Xây dựng, rồi Sở Tài chính.")}
+    assert render("{{ dossier.delay_reason|whole_phrases(20) }}", ctx) == "Chờ Sở Xây dựng"
+    with pytest.raises(TemplateError, match="whole_phrases.*None"):
+        render("{{ none|whole_phrases(20) }}", {"none": None})
+    with pytest.raises(TemplateError, match="limit must be a positive integer"):
+        render("{{ 'x'|whole_phrases(0) }}", {})
