@@ -447,7 +447,7 @@ def test_whole_phrases_never_cuts_a_phrase(text: str, limit: int, expected: str)
 def test_whole_phrases_in_a_template_and_its_errors() -> None:
     ctx = {"dossier": SimpleNamespace(delay_reason="Chờ Sở Xây dựng, rồi Sở Tài chính.")}
     assert render("{{ dossier.delay_reason|whole_phrases(20) }}", ctx) == "Chờ Sở Xây dựng"
-    with pytest.raises(TemplateError, match="whole_phrases.*None"):
+    with pytest.raises(TemplateError, match=r"whole_phrases.*None"):
         render("{{ none|whole_phrases(20) }}", {"none": None})
     with pytest.raises(TemplateError, match="limit must be a positive integer"):
         render("{{ 'x'|whole_phrases(0) }}", {})
