@@ -160,10 +160,12 @@ class DigestSettings(Section):
 
 
 class ApologySettings(Section):
-    """Apology slips (notifier.workflows.apology)."""
+    """Mẫu 04 documents (notifier.workflows.apology)."""
 
-    number_format: str = "{seq}/PXL"  # fields {seq}, {year}, {agency_code}; numbered per agency and year
-    pdf_font: str | None = None  # a .ttf with Vietnamese glyphs for PDF slips; unset: DejaVu Sans if found
+    number_format: str = "{seq:02d}/VBXL"  # fields {seq}, {year}, {agency_code}; per agency and year
+    pdf_font: str | None = None  # a serif .ttf with Vietnamese glyphs; unset: Liberation Serif if found
+    # The officer's `apology_due` alert goes out this many working days before the appointment.
+    prompt_working_days_before: int = Field(1, ge=0)
 
     @field_validator("number_format")
     @classmethod

@@ -75,7 +75,7 @@ def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apolo
     )
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["number"] == "1/PXL" and body["corrected"] is False
+    assert body["number"] == "01/VBXL" and body["corrected"] is False
     assert body["old_due_at"] == "2026-11-30T17:00:00+07:00" and body["new_due_at"] == "2026-12-10T17:00:00+07:00"
 
     with svc.factory() as session:
@@ -87,13 +87,13 @@ def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apolo
         assert d.delay_reason == REASON
         audit = session.scalars(select(AuditEntry).where(AuditEntry.target == "A")).all()
     [slip] = _slips(svc)
-    assert (slip.number, slip.seq, slip.year, slip.dossier_code, slip.addressee) == ("1/PXL", 1, 2026, "A", "Nguyễn Văn An")
+    assert (slip.number, slip.seq, slip.year, slip.dossier_code, slip.addressee) == ("01/VBXL", 1, 2026, "A", "Nguyễn Văn An")
     assert slip.agency_name == "Sở Tư pháp thành phố Hải Phòng"
     assert slip.procedure_name == "Cấp Thẻ công chứng viên"
     assert slip.received_at == datetime(2026, 11, 20, 8, 30, tzinfo=VN_TZ)
     assert slip.reason == REASON and slip.signer_name == "Phạm Quốc Hùng" and slip.source == "api"
     assert [(a.action, a.actor) for a in audit] == [("apology.issued", "api:portal:CB01")]
-    assert json.loads(audit[0].detail or "{}")["number"] == "1/PXL"
+    assert json.loads(audit[0].detail or "{}")["number"] == "01/VBXL"
 
     svc.scan()
     svc.scan()
@@ -102,31 +102,35 @@ def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apolo
     sent = [x for x in _outbox(svc, tmp_path) if x["dossier_code"] == "A" and x["audience"] == "citizen"]
     assert [x["kind"] for x in sent] == ["overdue_apology"]  # the apology carried the date: no follow-up
     text = sent[0]["text"]
-    assert "Phiếu xin lỗi số: 1/PXL" in text
+    assert "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết số: 01/VBXL" in text
     assert "Ngày hẹn trả kết quả trước đây: 30/11/2026" in text
-    assert f"Lý do chậm trễ: {REASON}." in text
+    assert f"Lý do: {REASON}." in text
     assert "Ngày hẹn trả kết quả mới: 10/12/2026" in text
     svc.scan()
     assert _kind(svc, "new_appointment") == []
 
 
-def test_a_date_set_after_the_apology_went_out_sends_the_follow_up_once(svc: Service, clock: FixedClock, tmp_path: Path) -> None:
+def test_a_missed_date_gets_the_honest_notice_and_a_late_mau_04_its_own_message(svc: Service, clock: FixedClock, tmp_path: Path) -> None:
     _seed(svc, dossier("A", MaCanBo="CB01", NgayHenTra=ts(2026, 11, 30, 17, 0)))
     svc.scan()
     first = _outbox(svc, tmp_path)
-    assert "Ngày hẹn trả kết quả mới sẽ được thông báo" in next(x["text"] for x in first if x["kind"] == "overdue_apology")
+    # No Mẫu 04 was issued: the citizen is told the fact, which is not called an apology.
+    assert [x["kind"] for x in first if x["audience"] == "citizen"] == ["overdue_notice"]
+    notice = next(x["text"] for x in first if x["kind"] == "overdue_notice")
+    assert "chưa có kết quả đúng hẹn" in notice and "xin lỗi" not in notice.lower()
+    assert "Mẫu 04" not in notice and "Cơ quan sẽ thông báo ngày hẹn trả kết quả mới" in notice
     clock.advance(timedelta(hours=2))
     client, auth = _client(svc)
     resp = client.post("/api/v1/dossiers/A/apology", json={"NgayHenTraMoi": "20261211160000", "LyDoTreHan": REASON}, headers=auth)
     assert resp.status_code == 200, resp.text
     svc.scan()
     svc.scan()
-    [follow_up] = _kind(svc, "new_appointment")
-    assert len(_kind(svc, "overdue_apology")) == 1
-    sent = [x for x in _outbox(svc, tmp_path) if x["kind"] == "new_appointment"]
+    # The late Mẫu 04 carries its date itself: no follow-up about a date.
+    assert _kind(svc, "new_appointment") == []
+    sent = [x for x in _outbox(svc, tmp_path) if x["kind"] == "overdue_apology"]
     assert len(sent) == 1 and "Ngày hẹn trả kết quả mới: 11/12/2026" in sent[0]["text"]
-    assert follow_up.ref_at == datetime(2026, 11, 30, 17, 0, tzinfo=VN_TZ)
-    assert [n.status for n in _kind(svc, "new_appointment")] == ["sent"]
+    assert [n.ref_at for n in _kind(svc, "overdue_apology")] == [datetime(2026, 11, 30, 17, 0, tzinfo=VN_TZ)]
+    assert len(_kind(svc, "overdue_notice")) == 1
 
 
 def test_a_queued_overdue_alert_about_the_moved_appointment_is_cancelled(svc: Service) -> None:
@@ -138,8 +142,11 @@ def test_a_queued_overdue_alert_about_the_moved_appointment_is_cancelled(svc: Se
     assert client.post("/api/v1/dossiers/A/apology", json={"new_due": "10/12/2026", "reason": REASON}, headers=auth).status_code == 200
     [alert] = _kind(svc, "overdue_alert")
     assert alert.status == "cancelled" and "new appointment" in (alert.error or "")
+    [notice] = _kind(svc, "overdue_notice")
+    assert notice.status == "queued"  # the citizen's notice still goes out, now showing the new date
+    svc.scan()
     [apology] = _kind(svc, "overdue_apology")
-    assert apology.status == "queued"  # the citizen's apology still goes out, now with the new date
+    assert apology.status == "queued"
 
 
 def test_slips_are_numbered_per_agency_and_year(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
@@ -176,7 +183,8 @@ def test_correcting_a_date_that_has_not_come_updates_the_same_slip(svc: Service,
     svc.scan()
     clock.advance(timedelta(hours=1))
     resp = client.post("/api/v1/dossiers/A/apology", json={"new_due": "11/12/2026 10:00", "reason": "Chờ ký duyệt"}, headers=auth)
-    assert resp.status_code == 200 and resp.json()["corrected"] is True and resp.json()["number"] == "1/PXL"
+    assert resp.status_code == 200 and resp.json()["corrected"] is True and resp.json()["number"] == "01/VBXL"
+    assert resp.json()["compliant"] is True  # a correction is not a further extension
     [slip] = _slips(svc)
     assert slip.new_due_at == datetime(2026, 12, 11, 10, 0, tzinfo=VN_TZ) and slip.reason == "Chờ ký duyệt"
     assert slip.old_due_at == datetime(2026, 11, 30, 17, 0, tzinfo=VN_TZ) and slip.corrected_at == clock.now()
@@ -185,9 +193,14 @@ def test_correcting_a_date_that_has_not_come_updates_the_same_slip(svc: Service,
     assert actions == ["apology.issued", "apology.corrected"]
     # The corrected date is missed as well: that is a second apology with its own slip.
     clock.set(datetime(2026, 12, 14, 9, 0, tzinfo=VN_TZ))
-    assert client.post("/api/v1/dossiers/A/apology", json={"new_due": "18/12/2026", "reason": REASON}, headers=auth).status_code == 200
+    second = client.post("/api/v1/dossiers/A/apology", json={"new_due": "18/12/2026", "reason": REASON}, headers=auth)
+    assert second.status_code == 200
+    # The rules allow one extension: the second is recorded, and the officer is told it is not compliant.
+    assert second.json()["extension_no"] == 2 and second.json()["compliant"] is False
+    assert "not compliant" in second.json()["warning"]
     slips = _slips(svc)
-    assert [(s.number, s.old_due_at.day, s.new_due_at.day) for s in slips] == [("1/PXL", 30, 11), ("2/PXL", 11, 18)]
+    assert [s.extension_no for s in slips] == [1, 2]
+    assert [(s.number, s.old_due_at.day, s.new_due_at.day) for s in slips] == [("01/VBXL", 30, 11), ("02/VBXL", 11, 18)]
     svc.scan()
     assert sorted(n.ref_at.day for n in _kind(svc, "overdue_apology") if n.ref_at) == [11, 30]
 
@@ -240,7 +253,7 @@ def test_a_new_date_from_the_portal_gets_its_slip_from_the_scan(svc: Service, cl
     svc.scan()
     svc.scan()
     [slip] = _slips(svc)
-    assert (slip.number, slip.source, slip.issued_by) == ("1/PXL", "ingest", "portal")
+    assert (slip.number, slip.source, slip.issued_by) == ("01/VBXL", "ingest", "portal")
     assert slip.reason == "Hệ thống liên thông gián đoạn"
     assert slip.old_due_at == datetime(2026, 11, 30, 17, 0, tzinfo=VN_TZ)
     assert slip.new_due_at == datetime(2026, 12, 8, 17, 0, tzinfo=VN_TZ)
@@ -264,7 +277,7 @@ def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Pat
     reason = "<script>alert(1)</script> chờ ký duyệt & đóng dấu"
     done = _cli(tmp_path, "apology", "set", code, "--date", "10/12/2026", "--reason", reason, "--officer", "CB01", "--now", "2026-12-01T09:00")
     assert done.returncode == 0, done.stderr
-    assert "slip 1/PXL issued" in done.stdout
+    assert "Mẫu 04 01/VBXL issued" in done.stdout and "NOT COMPLIANT" not in done.stdout
     bad = _cli(tmp_path, "apology", "set", code, "--date", "05/12/2026", "--reason", "x", "--now", "2026-12-01T09:00")
     assert bad.returncode == 1 and "field new_due: value '05/12/2026 17:00': not a working day" in bad.stderr
 
@@ -274,29 +287,37 @@ def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Pat
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; chờ ký duyệt &amp; đóng dấu" in page
     text = html.unescape(page)
     for expected in (
-        "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",
         "SỞ TƯ PHÁP THÀNH PHỐ HẢI PHÒNG",
-        "Số: 1/PXL",
+        "Số: 01/VBXL",
         "Hải Phòng, ngày 01 tháng 12 năm 2026",
-        "hồ sơ của Ông/Bà: <b>Nguyễn Văn An</b>",
-        f"Mã hồ sơ (số biên nhận): <b>{code}</b>",
-        "Thủ tục: Cấp Thẻ công chứng viên",
-        "Thời điểm tiếp nhận: 08:30 20/11/2026",
-        "Ngày hẹn trả kết quả: 30/11/2026",
-        "vào <b>ngày 10 tháng 12 năm 2026</b>",
+        "Kính gửi: Ông/Bà Nguyễn Văn An",
+        f"mã hồ sơ (số biên nhận) {code}",
+        "thủ tục Cấp Thẻ công chứng viên",
+        "tiếp nhận lúc 08:30 20/11/2026",
+        "ngày hẹn trả kết quả: 30/11/2026",
+        "hẹn trả kết quả vào ngày 10 tháng 12 năm 2026",
         "Phạm Quốc Hùng",
         "091****678",
+        "- Như trên;",
+        "- Lưu: VT.",
     ):
         assert expected in text, expected
     assert "0912345678" not in text  # the printed phone is masked
     to_stdout = _cli(tmp_path, "apology", "print", code)
-    assert to_stdout.returncode == 0 and "Số: 1/PXL" in to_stdout.stdout
+    assert to_stdout.returncode == 0 and "Số: 01/VBXL" in to_stdout.stdout
 
     pdf = _cli(tmp_path, "apology", "print", code, "--pdf", "--out", "slip.pdf")
     assert pdf.returncode == 0, pdf.stderr
     data = (tmp_path / "slip.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and b"/FontFile2" in data and b"/ToUnicode" in data
     assert _cli(tmp_path, "apology", "print", "NOPE").returncode == 1
+    # The new date 10/12 is missed too: a second extension is recorded, and the officer is told it is not
+    # compliant.
+    again = _cli(tmp_path, "apology", "set", code, "--date", "17/12/2026", "--reason", "Chờ ký", "--now", "2026-12-11T09:00")
+    assert again.returncode == 0, again.stderr
+    assert "Mẫu 04 02/VBXL issued" in again.stdout
+    assert "NOT COMPLIANT: extension 2 of this dossier (the rules allow one)" in again.stdout
 
 
 def test_pdf_needs_a_unicode_font_and_says_which_setting(svc: Service) -> None:
@@ -310,7 +331,7 @@ def test_pdf_needs_a_unicode_font_and_says_which_setting(svc: Service) -> None:
     assert font.suffix == ".ttf"
     assert render_slip_pdf(slip, "Hải Phòng", str(font)).startswith(b"%PDF-")
     page = client.get("/api/v1/dossiers/A/apology", headers=auth)
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "Số: 1/PXL" in page.text
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "Số: 01/VBXL" in page.text
     pdf = client.get("/api/v1/dossiers/A/apology?format=pdf", headers=auth)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
     assert client.get("/api/v1/dossiers/A/apology?number=9/PXL", headers=auth).status_code == 404

@@ -63,7 +63,7 @@ async def test_pending_payment_shows_the_fee_and_the_link(tg: Harness) -> None:
 async def test_overdue_dossier_shows_days_late_and_the_apology_once_sent(tg: Harness) -> None:
     text = (await tg.say(OTHER, f"{D3} 4321"))["text"]
     assert "Hồ sơ đã quá hạn 4 ngày làm việc." in text
-    assert "Phiếu xin lỗi" not in text
+    assert "Mẫu số 04" not in text
     # The agency sets a new appointment and the apology goes out.
     now = tg.clock.now()
     with tg.service.factory() as session, session.begin():
@@ -77,7 +77,7 @@ async def test_overdue_dossier_shows_days_late_and_the_apology_once_sent(tg: Har
     queue_notice(tg.service, D3, "overdue_apology", status="sent", sent_at=now - timedelta(hours=1))
     text = (await tg.say(OTHER, f"{D3} 4321"))["text"]
     assert (
-        "Cơ quan đã gửi Phiếu xin lỗi và hẹn lại ngày trả kết quả ngày 01/12/2026; ngày hẹn trả mới: 10/12/2026."
+        "Cơ quan đã gửi Mẫu số 04 \"Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết\" ngày 01/12/2026; ngày hẹn trả mới: 10/12/2026."
         in text
     )
     assert "Ngày hẹn trả kết quả: 10/12/2026" in text
@@ -154,6 +154,6 @@ async def test_subscribe_button_links_the_dossier_and_a_forged_one_does_not(tg: 
 async def test_apology_notices_only_count_once_sent(tg: Harness) -> None:
     queue_notice(tg.service, D3, "overdue_apology")  # queued, not sent yet
     text = (await tg.say(OTHER, f"{D3} 4321"))["text"]
-    assert "Phiếu xin lỗi" not in text
+    assert "Mẫu số 04" not in text
     with tg.service.factory() as session:
         assert session.scalar(select(func.count()).select_from(Notification)) == 1

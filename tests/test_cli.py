@@ -52,17 +52,17 @@ def test_import_scan_dispatch_status(tmp_path: Path, db_url: str) -> None:
     assert scan.returncode == 0, scan.stderr
     disp = _cli(tmp_path, "dispatch", "--once", "--now", "2026-12-01T09:00")
     assert disp.returncode == 0, disp.stderr
-    # apology + assigned officer alert for CLI-1, received for CLI-3, and the day's digests (09:00 is past
+    # the honest overdue notice (no Mẫu 04 was issued) + assigned officer alert for CLI-1, received for CLI-3, and the day's digests (09:00 is past
     # [digest] at): CB01 (CLI-1, CLI-3), CB02 (CLI-3, unassigned) and the head
     assert "sent 6" in disp.stdout
     lines = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines()]
     assert sorted(x["kind"] for x in lines) == [
-        "head_digest", "officer_digest", "officer_digest", "overdue_alert", "overdue_apology", "received"
+        "head_digest", "officer_digest", "officer_digest", "overdue_alert", "overdue_notice", "received"
     ]
-    apology = next(x for x in lines if x["kind"] == "overdue_apology")
-    assert "30/11/2026" in apology["text"]
+    notice = next(x for x in lines if x["kind"] == "overdue_notice")
+    assert "30/11/2026" in notice["text"] and "chưa có kết quả đúng hẹn" in notice["text"]
     st = _cli(tmp_path, "status", "CLI-1", "--now", "2026-12-01T10:00")
-    assert st.returncode == 0 and "QUÁ HẠN 1 ngày làm việc" in st.stdout and "overdue_apology" in st.stdout
+    assert st.returncode == 0 and "QUÁ HẠN 1 ngày làm việc" in st.stdout and "overdue_notice" in st.stdout
     assert _cli(tmp_path, "status", "NOPE").returncode == 1
 
 
@@ -97,7 +97,7 @@ def test_demo_then_messages_in_the_file(tmp_path: Path) -> None:
         "received",
         "supplement_requested",
         "payment_requested",
-        "overdue_apology",
+        "overdue_notice",
         "result_ready",
         "returned",
         "rejected",

@@ -109,8 +109,8 @@ async def test_officer_alerts_wait_for_the_next_working_morning(service: Service
     await service.dispatcher.drain()
     notes = {n.kind: n for n in _notes(service)}
     assert notes["overdue_alert"].not_before == datetime(2026, 12, 7, 7, 30, tzinfo=VN_TZ)  # Monday
-    # the citizen apology is not held by officers' hours, only by quiet hours (18:00 is fine)
-    assert notes["overdue_apology"].status == "sent"
+    # the citizen notice (no Mẫu 04 issued) is not held by officers' hours, only by quiet hours (18:00 is fine)
+    assert notes["overdue_notice"].status == "sent"
 
 
 async def test_transient_failures_retry_with_backoff_then_succeed(

@@ -26,7 +26,7 @@ def _apologies(service: Service) -> list[str]:
     with service.factory() as session:
         return sorted(session.scalars(
             select(Dossier.code).join(Notification, Notification.dossier_id == Dossier.id)
-            .where(Notification.kind == "overdue_apology")))
+            .where(Notification.kind == "overdue_notice")))
 
 
 def _age(service: Service, code: str, when: datetime) -> None:
@@ -40,7 +40,7 @@ def test_a_dossier_coming_due_between_scans_is_found_incrementally(service: Serv
     assert service.scan().full  # the first scan reads everything
     clock.set(datetime(2026, 12, 1, 17, 30, tzinfo=VN_TZ))
     result = service.scan()
-    assert not result.full and result.queued["overdue_apology"] == 1
+    assert not result.full and result.queued["overdue_notice"] == 1
     assert _apologies(service) == ["LATER"]
 
 
@@ -120,7 +120,7 @@ def test_incremental_and_full_scans_queue_the_same_set(db_url: str, tmp_path: Pa
         if db_url.startswith("postgresql"):
             second.close()
     assert incremental == full
-    assert full["overdue_apology"] >= 10 and full["due_soon"] >= 5 and full["payment_reminder"] >= 5
+    assert full["overdue_notice"] >= 10 and full["apology_due"] >= 5 and full["due_soon"] >= 5 and full["payment_reminder"] >= 5
 
 
 def test_two_schedulers_one_scan_at_a_time_on_postgres(pg_admin_url: str, tmp_path: Path,

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from notifier.bot.officer import build_router
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
-from notifier.rules.clock import FixedClock
+from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.rules.officer_buttons import parse_callback
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, AuditEntry, Dossier, DossierEvent, Notification
@@ -89,11 +90,14 @@ def test_overdue_alerts_carry_the_two_action_buttons(svc: Service, clock: FixedC
     asyncio.run(svc.dispatcher.drain())
     by_kind = {(m.kind, m.address): m for m in chat.messages}
     alert = by_kind[("overdue_alert", str(CB01_CHAT))]
-    assert alert.buttons == (("Đặt ngày hẹn mới", f"oa:n:{ids['A']}"), ("Đã xử lý xong", f"oa:r:{ids['A']}"))
+    assert alert.buttons == (("Lập Mẫu 04 (xin lỗi, gia hạn)", f"oa:n:{ids['A']}"), ("Đã xử lý xong", f"oa:r:{ids['A']}"))
     assert all(len(data.encode()) <= 64 for _, data in alert.buttons)  # Telegram's limit for callback data
     assert [parse_callback(data) for _, data in alert.buttons] == [("n", ids["A"]), ("r", ids["A"])]
-    others = [m for m in chat.messages if m.kind != "overdue_alert"]
-    assert {m.kind for m in others} >= {"overdue_apology", "due_soon", "officer_digest"}
+    # B is due tomorrow: the prompt to issue Mẫu 04 before the date carries the same buttons.
+    prompt = by_kind[("apology_due", str(CB01_CHAT))]
+    assert prompt.buttons == (("Lập Mẫu 04 (xin lỗi, gia hạn)", f"oa:n:{ids['B']}"), ("Đã xử lý xong", f"oa:r:{ids['B']}"))
+    others = [m for m in chat.messages if m.kind not in ("overdue_alert", "apology_due")]
+    assert {m.kind for m in others} >= {"overdue_notice", "due_soon", "officer_digest"}
     assert all(m.buttons == () for m in others)
 
 
@@ -213,8 +217,17 @@ async def test_new_date_button_asks_then_runs_the_apology_workflow(svc: Service,
         await _feed(dp, bot, _reply("10/12/2026; Chờ ý kiến Sở Tài nguyên", refusal["text"].split("\n", 1)[1], update_id=3))
         done = fake.of("sendMessage")[-1]
         assert done["text"] == (
-            "Đã đặt ngày hẹn trả mới 10/12/2026 cho hồ sơ A. Phiếu xin lỗi số 1/PXL đã được lập; "
-            "người nộp sẽ nhận thư xin lỗi và ngày hẹn mới."
+            "Đã đặt ngày hẹn trả mới 10/12/2026 cho hồ sơ A. Văn bản xin lỗi và đề nghị gia hạn (Mẫu 04) số "
+            "01/VBXL đã được lập; người nộp sẽ nhận văn bản và ngày hẹn mới."
+        )
+        # 10/12 is missed too: a second extension is recorded, and the reply says it is not compliant.
+        svc.clock.set(datetime(2026, 12, 11, 9, 0, tzinfo=VN_TZ))
+        await _feed(dp, bot, _reply("17/12/2026; Chờ ký duyệt", refusal["text"].split("\n", 1)[1], update_id=4))
+        second = fake.of("sendMessage")[-1]["text"]
+        assert "(Mẫu 04) số 02/VBXL đã được lập" in second
+        assert second.endswith(
+            "Lưu ý: đây là lần gia hạn thứ 2 của hồ sơ, KHÔNG ĐÚNG QUY ĐỊNH (chỉ được gia hạn một lần). "
+            "Lần gia hạn này vẫn được ghi nhận và nêu trong báo cáo."
         )
     finally:
         await bot.session.close()
@@ -222,10 +235,10 @@ async def test_new_date_button_asks_then_runs_the_apology_workflow(svc: Service,
     def check() -> None:
         with svc.factory() as session:
             d = session.scalar(select(Dossier).where(Dossier.code == "A"))
-            slip = session.scalar(select(ApologySlip))
+            slip = session.scalar(select(ApologySlip).order_by(ApologySlip.id))
             assert d is not None and slip is not None
-            assert d.due_at is not None and d.due_at.day == 10 and d.delay_reason == "Chờ ý kiến Sở Tài nguyên"
-            assert (slip.issued_by, slip.source, slip.number) == ("telegram:CB01", "telegram", "1/PXL")
+            assert d.due_at is not None and d.due_at.day == 17 and d.delay_reason == "Chờ ký duyệt"
+            assert (slip.issued_by, slip.source, slip.number) == ("telegram:CB01", "telegram", "01/VBXL")
 
     await asyncio.to_thread(check)
 

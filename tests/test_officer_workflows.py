@@ -66,7 +66,7 @@ def test_set_new_date_refusals_in_the_officers_words(svc: Service) -> None:
         (new_date("A", "31/02/2027"), InvalidInput, "new_due", "31/02/2027",
          "'31/02/2027' không phải ngày hợp lệ (dd/mm/yyyy)."),
         (new_date("A", "10/12/2026", "   "), InvalidInput, "reason", "   ",
-         "Cần ghi lý do chậm trễ (lý do được in trên Phiếu xin lỗi)."),
+         "Cần ghi lý do chậm trễ (lý do được in trên Mẫu 04)."),
         (new_date("A", "10/12/2026", "x" * 1001), InvalidInput, "reason", "x" * 40 + "…", "Lý do dài quá 1000 ký tự."),
         (new_date("A", "30/11/2026"), InvalidInput, "new_due", "30/11/2026 17:00",
          "Ngày hẹn mới phải sau thời điểm hiện tại."),
@@ -101,7 +101,7 @@ def test_a_new_date_then_the_same_one_and_a_dossier_without_appointment(svc: Ser
     _seed(svc)
     apology = ApologyWorkflow(svc)
     done = apology.set_new_date("A", "10/12/2026", f" {REASON} ", CB01)
-    assert (done.code, done.number, done.corrected, done.reason) == ("A", "1/PXL", False, REASON)
+    assert (done.code, done.number, done.corrected, done.reason) == ("A", "01/VBXL", False, REASON)
     assert done.old_due_at == datetime(2026, 11, 30, 17, 0, tzinfo=VN_TZ)
     assert done.new_due_at == datetime(2026, 12, 10, 17, 0, tzinfo=VN_TZ)
     same = _refused(lambda: apology.set_new_date("A", "10/12/2026", REASON, CB01))
@@ -156,7 +156,7 @@ def test_slips_lookups_and_reports_refuse_naming_the_field(svc: Service) -> None
     assert isinstance(missing, NotFound) and missing.as_dict() == {"field": "MaHoSo", "value": "A", "reason": "no apology slip"}
     apology.set_new_date("A", "10/12/2026", REASON, Actor("cli"))
     page = apology.slip("A")
-    assert page.number == "1/PXL" and page.media_type == "text/html" and "Số: 1/PXL" in page.content.decode("utf-8")
+    assert page.number == "01/VBXL" and page.media_type == "text/html" and "Số: 01/VBXL" in page.content.decode("utf-8")
     numbered = _refused(lambda: apology.slip("A", "9/PXL"))
     assert isinstance(numbered, NotFound) and numbered.reason == "no apology slip numbered '9/PXL'"
 

@@ -107,23 +107,27 @@ def test_status_that_moved_on_before_the_scan_is_not_announced(service: Service)
     assert _kinds(service)["supplement_requested"] == 0
 
 
-def test_overdue_apology_once_per_missed_appointment(service: Service, clock) -> None:
+def test_overdue_notice_once_per_missed_appointment_and_mau_04_once_per_document(service: Service, clock) -> None:
     # due Monday 30/11 17:00; now Tuesday 01/12 09:00
     _import(service, [dossier(NgayHenTra=ts(2026, 11, 30, 17, 0))])
     service.scan()
     service.scan()
-    rows = _rows(service, "overdue_apology")
-    assert len(rows) == 1
+    # No Mẫu 04 moved the date: the honest notice, not the apology.
+    rows = _rows(service, "overdue_notice")
+    assert len(rows) == 1 and _rows(service, "overdue_apology") == []
     assert rows[0].ref_at == datetime(2026, 11, 30, 17, 0, tzinfo=VN_TZ)
-    # the agency sets a new date; that one is missed too: a second apology
+    # the agency sets a new date (Mẫu 04 through the portal): its message goes out once
     clock.advance(timedelta(hours=1))
     _import(service, [dossier(NgayHenTra=ts(2026, 12, 3, 17, 0), LyDoTreHan="Chờ ý kiến cơ quan phối hợp")])
     service.scan()
-    assert len(_rows(service, "overdue_apology")) == 1
+    service.scan()
+    assert [r.ref_at.day for r in _rows(service, "overdue_apology")] == [30]
+    # that one is missed too, with no further Mẫu 04: a second notice
     clock.set(datetime(2026, 12, 4, 9, 0, tzinfo=VN_TZ))
     service.scan()
     service.scan()
-    assert [r.ref_at.day for r in _rows(service, "overdue_apology")] == [30, 3]
+    assert [r.ref_at.day for r in _rows(service, "overdue_notice")] == [30, 3]
+    assert [r.ref_at.day for r in _rows(service, "overdue_apology")] == [30]
 
 
 def test_moved_before_scan_still_owes_an_apology(service: Service, clock) -> None:
@@ -160,15 +164,21 @@ def test_supplement_reset_of_the_clock_is_not_an_apology(service: Service, clock
     assert _kinds(service)["overdue_apology"] == 0
 
 
-def test_new_appointment_follows_an_apology_sent_without_the_date(service: Service, clock) -> None:
+def test_new_appointment_follows_a_mau_04_whose_date_is_corrected_after_it_went_out(service: Service, clock) -> None:
+    from notifier.workflows.officer_actions import Actor, ApologyWorkflow
+
     _import(service, [dossier(NgayHenTra=ts(2026, 11, 30, 17, 0))])
+    _import(service, [dossier(NgayHenTra=ts(2026, 12, 8, 17, 0))])  # Mẫu 04 through the portal
     service.scan()
     with service.factory() as session, session.begin():
         apology = session.scalar(select(Notification).where(Notification.kind == "overdue_apology"))
         assert apology is not None
         apology.status, apology.sent_at = "sent", clock.now()
     clock.advance(timedelta(hours=2))
-    _import(service, [dossier(NgayHenTra=ts(2026, 12, 8, 17, 0))])
+    done = ApologyWorkflow(service).set_new_date(
+        dossier()["MaHoSo"], "10/12/2026", "Chờ ký duyệt", Actor("cli")
+    )
+    assert done.corrected and done.compliant
     service.scan()
     service.scan()
     assert _kinds(service)["new_appointment"] == 1
@@ -322,4 +332,4 @@ def test_concurrent_scans_never_duplicate(service: Service, clock) -> None:
         keys = list(session.scalars(select(Notification.dedupe_key)))
     assert len(keys) == len(set(keys))
     kinds = _kinds(service)
-    assert kinds["overdue_apology"] == 40 and kinds["overdue_alert"] == 40 and kinds["received"] == 20
+    assert kinds["overdue_notice"] == 40 and kinds["overdue_alert"] == 40 and kinds["received"] == 20

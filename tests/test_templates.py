@@ -177,7 +177,7 @@ def test_apology_names_agency_dossier_old_and_new_dates_and_reason() -> None:
         assert "trân trọng xin lỗi Ông/Bà" in text
         assert d.delay_reason in text, channel
     _, email = _render("overdue_apology", "email", ctx)
-    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in email
+    assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in email
     assert f"Số: {d.apology_number}" in email
     assert email.index(old) < email.index(new)
 

@@ -44,7 +44,7 @@ from notifier.web.admin import labels
 from notifier.web.admin.deliveries import RETRYABLE, STATUSES
 
 S = NotificationStatus
-STATUS_VALUES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled"]
+STATUS_VALUES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled", "unreachable"]
 
 # ------------------------------------------------------------------------------------ statuses and moves
 
@@ -59,7 +59,9 @@ ALLOWED_MOVES = {
     ("sent", "delivered"),
     ("sent", "undelivered"),
     ("sent", "failed"),
+    ("sending", "unreachable"),  # no channel of the route has an address for the recipient
     ("failed", "queued"),  # "Gửi lại" on the admin page
+    ("unreachable", "queued"),  # "Gửi lại" once the citizen's contact is known
 }
 
 
@@ -105,15 +107,15 @@ def test_the_table_and_the_ranks_cover_every_status() -> None:
 
 def test_only_retries_move_back_in_rank() -> None:
     backwards = {(a, b) for a, moves in TRANSITIONS.items() for b in moves if RANK[b] <= RANK[a]}
-    assert backwards == {(S.SENDING, S.QUEUED), (S.FAILED, S.QUEUED)}
+    assert backwards == {(S.SENDING, S.QUEUED), (S.FAILED, S.QUEUED), (S.UNREACHABLE, S.QUEUED)}
 
 
 def test_status_groups() -> None:
     assert SENT_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED)
-    assert FINAL_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED)
+    assert FINAL_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED, S.UNREACHABLE)
     assert PENDING_STATUSES == (S.QUEUED, S.SENDING)
     assert set(REACHED_STATUSES) == {S.SENT, S.DELIVERED}
-    assert set(MISSED_STATUSES) == {S.UNDELIVERED, S.FAILED}
+    assert set(MISSED_STATUSES) == {S.UNDELIVERED, S.FAILED, S.UNREACHABLE}
     # Every row is either waiting for a worker or finished, never both.
     assert set(PENDING_STATUSES) | set(FINAL_STATUSES) == set(NotificationStatus)
     assert not set(PENDING_STATUSES) & set(FINAL_STATUSES)
@@ -160,12 +162,14 @@ EXPECTED_KINDS: dict[str, tuple[str, bool, bool, bool, bool]] = {
     "payment_requested": ("citizen", False, False, False, False),
     "payment_reminder": ("citizen", False, False, False, False),
     "overdue_apology": ("citizen", False, False, False, True),
+    "overdue_notice": ("citizen", False, False, False, True),
     "new_appointment": ("citizen", False, False, False, True),
     "result_ready": ("citizen", False, False, False, False),
     "returned": ("citizen", False, False, False, False),
     "withdrawn": ("citizen", False, False, False, False),
     "stopped": ("citizen", False, False, False, False),
     "due_soon": ("officer", False, False, False, False),
+    "apology_due": ("officer", False, True, False, False),
     "overdue_alert": ("officer", False, True, False, False),
     "escalation": ("head", False, False, False, False),
     "officer_digest": ("officer", True, False, False, False),
@@ -213,11 +217,11 @@ def test_kinds_once_missing_on_the_admin_page_have_labels(kind: str, label: str)
 
 def test_flag_lists_follow_the_registry() -> None:
     assert DIGEST_KINDS == (Kind.OFFICER_DIGEST, Kind.HEAD_DIGEST)
-    assert ACTIONABLE_KINDS == (Kind.OVERDUE_ALERT,)
+    assert ACTIONABLE_KINDS == (Kind.APOLOGY_DUE, Kind.OVERDUE_ALERT)
     assert FEEDBACK_KINDS == (Kind.FEEDBACK_RECEIVED, Kind.FEEDBACK_ANSWER)
-    assert MISSED_APPOINTMENT_KINDS == (Kind.OVERDUE_APOLOGY, Kind.NEW_APPOINTMENT)
+    assert MISSED_APPOINTMENT_KINDS == (Kind.OVERDUE_APOLOGY, Kind.OVERDUE_NOTICE, Kind.NEW_APPOINTMENT)
     overdue = {str(k) for k, i in REGISTRY.items() if i.overdue}
-    assert overdue == {"overdue_apology", "new_appointment", "overdue_alert", "escalation"}
+    assert overdue == {"overdue_apology", "overdue_notice", "new_appointment", "overdue_alert", "escalation"}
 
 
 def test_status_notices() -> None:

@@ -93,7 +93,7 @@ _WORDS: dict[str, Callable[[DomainError], str]] = {
     "other_agency": lambda e: f"Đồng chí không thuộc cơ quan giải quyết hồ sơ {e.facts['dossier']}.",
     "date_missing": lambda e: "Thiếu ngày hẹn mới.",
     "date_invalid": lambda e: f"'{e.value}' không phải ngày hợp lệ (dd/mm/yyyy).",
-    "reason_missing": lambda e: "Cần ghi lý do chậm trễ (lý do được in trên Phiếu xin lỗi).",
+    "reason_missing": lambda e: "Cần ghi lý do chậm trễ (lý do được in trên Mẫu 04).",
     "reason_too_long": lambda e: f"Lý do dài quá {e.facts['limit']} ký tự.",
     "new_date_status": lambda e: (
         f"Hồ sơ đang ở trạng thái '{status_name(e.value)}', không thể hẹn lại ngày trả."
@@ -158,12 +158,16 @@ def _new_date(d: Wiring, user_id: int, code: str, answer: str) -> _Outcome:
     except DomainError as exc:
         return _Outcome(False, refusal_text(exc), code)
     what = "điều chỉnh" if done.corrected else "lập"
-    return _Outcome(
-        True,
-        f"Đã đặt ngày hẹn trả mới {_vn_date(done.new_due_at)} cho hồ sơ {code}. Phiếu xin lỗi số "
-        f"{done.number} đã được {what}; người nộp sẽ nhận thư xin lỗi và ngày hẹn mới.",
-        code,
+    text = (
+        f"Đã đặt ngày hẹn trả mới {_vn_date(done.new_due_at)} cho hồ sơ {code}. Văn bản xin lỗi và đề nghị "
+        f"gia hạn (Mẫu 04) số {done.number} đã được {what}; người nộp sẽ nhận văn bản và ngày hẹn mới."
     )
+    if not done.compliant:
+        text += (
+            f"\nLưu ý: đây là lần gia hạn thứ {done.extension_no} của hồ sơ, KHÔNG ĐÚNG QUY ĐỊNH (chỉ được "
+            "gia hạn một lần). Lần gia hạn này vẫn được ghi nhận và nêu trong báo cáo."
+        )
+    return _Outcome(True, text, code)
 
 
 def _confirm_keyboard(dossier_id: int) -> InlineKeyboardMarkup:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from notifier.workflows.reports import RenderedReport
 
 apology_app = typer.Typer(
-    help="Apology slips (Phiếu xin lỗi và hẹn lại ngày trả kết quả).", no_args_is_help=True
+    help='Mẫu số 04 "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết" (Circular 03/2025).',
+    no_args_is_help=True,
 )
 report_app = typer.Typer(help="Decision 766 figures per agency and procedure.", no_args_is_help=True)
 
@@ -35,11 +36,12 @@ def apology_set(
     date: Annotated[
         str, typer.Option("--date", help="the new appointment, e.g. 15/12/2026 or 15/12/2026 16:30")
     ],
-    reason: Annotated[str, typer.Option("--reason", help="the reason for the delay, printed on the slip")],
+    reason: Annotated[str, typer.Option("--reason", help="the reason for the delay, printed on Mẫu 04")],
     officer: Annotated[str | None, typer.Option("--officer", help="the acting officer's MaCanBo")] = None,
     now: NowOpt = None,
 ) -> None:
-    """Set a new appointment date and reason; issues the numbered slip, the citizen's apology follows."""
+    """Issue Mẫu 04: a new appointment date and reason; the citizen gets the document. One extension is
+    allowed: a further one is recorded but reported as not compliant."""
     from notifier.workflows.officer_actions import Actor, ApologyWorkflow
 
     service = open_service(now)
@@ -49,8 +51,15 @@ def apology_set(
         raise _refused(exc) from exc
     verb = "corrected" if done.corrected else "issued"
     out.print(
-        f"{code}: slip {done.number} {verb}; run `notifier apology print {code}` to print it", highlight=False
+        f"{code}: Mẫu 04 {done.number} {verb}; run `notifier apology print {code}` to print it",
+        highlight=False,
     )
+    if not done.compliant:
+        out.print(
+            f"{code}: NOT COMPLIANT: extension {done.extension_no} of this dossier (the rules allow one); "
+            "recorded and shown in the digests and the report",
+            highlight=False,
+        )
 
 
 @apology_app.command("print")
@@ -58,9 +67,11 @@ def apology_print(
     code: str,
     out_file: OutOpt = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="a PDF instead of an HTML page (needs --out)")] = False,
-    number: Annotated[str | None, typer.Option("--number", help="this slip rather than the latest")] = None,
+    number: Annotated[
+        str | None, typer.Option("--number", help="this document rather than the latest")
+    ] = None,
 ) -> None:
-    """The dossier's apology slip as an HTML page ready to print (or a PDF)."""
+    """The dossier's Mẫu 04 as an HTML page ready to print (or a PDF)."""
     from notifier.workflows.apology import PdfUnavailable
     from notifier.workflows.officer_actions import ApologyWorkflow
 
@@ -77,7 +88,7 @@ def apology_print(
         sys.stdout.write(slip.content.decode("utf-8"))
         return
     out_file.write_bytes(slip.content)
-    out.print(f"slip {slip.number} written to {out_file}", highlight=False)
+    out.print(f"Mẫu 04 {slip.number} written to {out_file}", highlight=False)
 
 
 def _emit(report: RenderedReport, out_file: Path | None) -> None:

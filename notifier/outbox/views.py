@@ -55,7 +55,7 @@ def dossier_ns(
     out the applicant's phone and e-mail. `apology_number` is filled in when the message is rendered."""
     v = dossier_view(d, calendar, now)
     original_due, new_due = v.due_at, None
-    if kind in ("overdue_apology", "new_appointment") and ref_at is not None:
+    if kind in ("overdue_apology", "overdue_notice", "new_appointment") and ref_at is not None:
         # The apology is about the appointment that was missed; the new one only if it was set for that miss.
         original_due, new_due = ref_at, v.new_due_for(ref_at)
     return SimpleNamespace(
@@ -79,6 +79,7 @@ def dossier_ns(
         original_due_at=original_due,
         new_due_at=new_due,
         apology_number=None,
+        extensions=d.apology_extensions or 0,
         working_days_left=v.working_days_left,
         working_days_overdue=v.working_days_overdue,
     )

@@ -30,12 +30,14 @@ class Kind(StrEnum):
     PAYMENT_REQUESTED = "payment_requested"
     PAYMENT_REMINDER = "payment_reminder"
     OVERDUE_APOLOGY = "overdue_apology"
+    OVERDUE_NOTICE = "overdue_notice"
     NEW_APPOINTMENT = "new_appointment"
     RESULT_READY = "result_ready"
     RETURNED = "returned"
     WITHDRAWN = "withdrawn"
     STOPPED = "stopped"
     DUE_SOON = "due_soon"
+    APOLOGY_DUE = "apology_due"
     OVERDUE_ALERT = "overdue_alert"
     ESCALATION = "escalation"
     OFFICER_DIGEST = "officer_digest"
@@ -85,7 +87,22 @@ REGISTRY: dict[Kind, KindInfo] = {
             "Nhắc thực hiện nghĩa vụ tài chính",
             dossier_status=Status.PAYMENT_REQUESTED,
         ),
-        KindInfo(Kind.OVERDUE_APOLOGY, _C, "Xin lỗi do trễ hẹn", about_missed_appointment=True, overdue=True),
+        # The agency's Mẫu 04 (apology and proposed extension), sent when the document is issued.
+        KindInfo(
+            Kind.OVERDUE_APOLOGY,
+            _C,
+            "Văn bản xin lỗi và đề nghị gia hạn (Mẫu 04)",
+            about_missed_appointment=True,
+            overdue=True,
+        ),
+        # The deadline passed with no Mẫu 04: the plain fact, not the legal apology.
+        KindInfo(
+            Kind.OVERDUE_NOTICE,
+            _C,
+            "Hồ sơ chưa có kết quả đúng hẹn",
+            about_missed_appointment=True,
+            overdue=True,
+        ),
         KindInfo(
             Kind.NEW_APPOINTMENT,
             _C,
@@ -99,10 +116,12 @@ REGISTRY: dict[Kind, KindInfo] = {
         _notice(Kind.WITHDRAWN, "Rút hồ sơ", Status.WITHDRAWN, sms_segments=2),
         _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED, sms_segments=2),
         KindInfo(Kind.DUE_SOON, _O, "Sắp đến hạn (cán bộ)", sms_segments=2),
+        # `[apology] prompt_working_days_before` the deadline: issue Mẫu 04 now if the date cannot be kept.
+        KindInfo(Kind.APOLOGY_DUE, _O, "Cần lập Mẫu 04 trước hạn (cán bộ)", actionable=True),
         KindInfo(Kind.OVERDUE_ALERT, _O, "Quá hạn (cán bộ)", actionable=True, overdue=True),
         KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True, sms_segments=2),
-        KindInfo(Kind.OFFICER_DIGEST, _O, "Tổng hợp hằng ngày (cán bộ)", digest=True, sms_segments=2),
-        KindInfo(Kind.HEAD_DIGEST, _H, "Tổng hợp hằng ngày (lãnh đạo)", digest=True, sms_segments=2),
+        KindInfo(Kind.OFFICER_DIGEST, _O, "Tổng hợp hằng ngày (cán bộ)", digest=True),
+        KindInfo(Kind.HEAD_DIGEST, _H, "Tổng hợp hằng ngày (lãnh đạo)", digest=True),
         KindInfo(Kind.STEP_OVERDUE, _O, "Bước liên thông quá hạn (cán bộ)"),
         KindInfo(Kind.FEEDBACK_RECEIVED, _O, "Phản ánh, kiến nghị mới (cán bộ)", feedback=True),
         KindInfo(Kind.FEEDBACK_ANSWER, _C, "Trả lời phản ánh, kiến nghị", feedback=True),

@@ -1,8 +1,8 @@
 """The buttons on an officer's alert and the data they carry back.
 
-The Telegram buttons on an overdue alert carry `oa:<action>:<dossier id>` (at most 64 bytes, Telegram's
-limit for callback data; ids keep it short whatever the length of MaHoSo):
-- `oa:n:<id>`  "Đặt ngày hẹn mới": the bot asks for the new date and the reason;
+The Telegram buttons on an `apology_due` or overdue alert carry `oa:<action>:<dossier id>` (at most 64
+bytes, Telegram's limit for callback data; ids keep it short whatever the length of MaHoSo):
+- `oa:n:<id>`  "Lập Mẫu 04": the bot asks for the new date and the reason (the Mẫu 04 document);
 - `oa:r:<id>`  "Đã xử lý xong": the bot asks to confirm; `oa:rc:<id>` confirms, `oa:x:<id>` cancels.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from notifier.rules.kinds import is_kind, kind_info
 
 CALLBACK_PREFIX = "oa"
-BUTTON_NEW_DATE = "Đặt ngày hẹn mới"
+BUTTON_NEW_DATE = "Lập Mẫu 04 (xin lỗi, gia hạn)"
 BUTTON_RESOLVED = "Đã xử lý xong"
 ACTIONS = {"n": "new_date", "r": "resolve", "rc": "resolve_confirmed", "x": "cancel"}
 

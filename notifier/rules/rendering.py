@@ -86,6 +86,8 @@ _DOSSIER_ATTRS = frozenset(
         "original_due_at",
         "new_due_at",
         "apology_number",
+        # Mẫu 04 extensions so far: the rules allow one, so 2 or more is shown as not compliant.
+        "extensions",
     }
 )
 
@@ -653,7 +655,8 @@ def _sample_dossier(
         "delay_reason": "cần lấy ý kiến của cơ quan quản lý quy hoạch",
         "original_due_at": _at(due_day, 16, 30) if overdue else None,
         "new_due_at": new_due if overdue else None,
-        "apology_number": "15/PXL" if overdue else None,
+        "apology_number": "15/VBXL" if overdue and kind != Kind.OVERDUE_NOTICE else None,
+        "extensions": 1 if overdue and kind != Kind.OVERDUE_NOTICE else 0,
     }
 
 
@@ -678,7 +681,7 @@ def sample_context(
     audience = info.audience
     applicant_name = _BUSINESS_NAME if applicant_kind == "business" else "Nguyễn Thị Hương"
 
-    days_left = 2 if kind == Kind.DUE_SOON else None
+    days_left = {Kind.DUE_SOON: 2, Kind.APOLOGY_DUE: 1}.get(Kind(kind))
     days_overdue = {Kind.ESCALATION: 6}.get(Kind(kind), 3 if info.overdue else None)
     dossier = _sample_dossier(
         now,
@@ -707,6 +710,8 @@ def sample_context(
                 days_left=left,
                 days_overdue=late,
             )
+            # The late one has been extended twice: digests flag it as not compliant.
+            entry["extensions"] = 2 if late else 0
             items.append(SimpleNamespace(**entry, working_days_left=left, working_days_overdue=late))
 
     recipient_name = {

@@ -48,6 +48,12 @@ async def post_apology(code: str, body: ApologyBody, request: Request, caller: C
             "new_due_at": done.new_due_at.isoformat(),
             "reason": done.reason,
             "corrected": done.corrected,
+            # The rules allow one extension: a further one is recorded but flagged.
+            "extension_no": done.extension_no,
+            "compliant": done.compliant,
+            "warning": None
+            if done.compliant
+            else f"extension {done.extension_no} of this dossier: not compliant (the rules allow one)",
             "slip": f"/api/v1/dossiers/{code}/apology",
         }
     )

@@ -1,12 +1,15 @@
-"""The apology workflow: a new appointment date, the numbered slip, and the printable form.
+"""The apology workflow: Mẫu 04, its new appointment date, and the printable document.
 
-Document 2839/UBND-KSTTHC asks for a written apology ("Phiếu xin lỗi và hẹn lại ngày trả kết quả") for
-every dossier the agency returns late. Setting a new date here moves the dossier's appointment, records the
-apology facts the scans already read (so the citizen's `overdue_apology`, or the `new_appointment`
-follow-up, goes out once) and issues a slip numbered per agency and year, e.g. `15/PXL`.
+Decree 118/2025 and Circular 03/2025 (Phụ lục I, Mẫu số 04 "Văn bản xin lỗi và đề nghị gia hạn thời gian
+giải quyết"): an agency that cannot keep an appointment apologises and proposes the new date, before the
+deadline, and may do so once. Setting a new date here moves the dossier's appointment, records the apology
+facts the scans read (so the citizen's `overdue_apology` goes out once, or the `new_appointment` follow-up
+when a date is corrected) and issues a document numbered per agency and year, e.g. `15/VBXL`. A further
+extension of the same dossier is recorded like the first but flagged as not compliant (`extension_no` > 1).
 
-A slip is a snapshot: it keeps the names and dates it was issued with, so a reprint next year shows the
-same document even if the dossier or the agency's name changed since.
+A document is a snapshot: it keeps the names, titles and dates it was issued with, so a reprint next year
+shows the same document even if the dossier or the agency changed since. The document's wording is in the
+template `templates/print/apology_slip.html.j2`; the PDF draws the same fields.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.rules.clock import VN_TZ
+from notifier.rules.documents import date_words, signer_lines
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
@@ -105,9 +109,10 @@ def next_seq(session: Session, agency_id: int, year: int) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def _head_name(session: Session, agency_id: int) -> str | None:
+def _signer(session: Session, agency_id: int) -> Officer | None:
+    """Who signs: the agency's head (an active officer marked LaLanhDao), the first one imported."""
     return session.scalar(
-        select(Officer.name)
+        select(Officer)
         .where(Officer.agency_id == agency_id, Officer.is_head, Officer.active)
         .order_by(Officer.id)
         .limit(1)
@@ -130,6 +135,10 @@ def issue_slip(
     assert agency is not None and procedure is not None
     year = now.astimezone(VN_TZ).year
     seq = next_seq(session, agency.id, year)
+    signer = _signer(session, agency.id)
+    earlier = session.scalar(select(func.count(ApologySlip.id)).where(ApologySlip.dossier_id == dossier.id))
+    extension_no = int(earlier or 0) + 1
+    dossier.apology_extensions = extension_no
     slip = ApologySlip(
         agency_id=agency.id,
         year=year,
@@ -148,7 +157,13 @@ def issue_slip(
         old_due_at=old_due,
         new_due_at=new_due,
         reason=reason,
-        signer_name=_head_name(session, agency.id),
+        signer_name=signer.name if signer else None,
+        signer_title=signer.title if signer else None,
+        issuer_level=agency.level,
+        issuer_parent_name=agency.parent_name,
+        issuer_seat=agency.seat,
+        desk_name=agency.desk_name,
+        extension_no=extension_no,
         issued_at=now,
         issued_by=actor,
         source=source,
@@ -166,6 +181,8 @@ def issue_slip(
         new_due_at=new_due,
         reason=reason,
         source=source,
+        extension_no=extension_no,
+        compliant=extension_no == 1,
     )
     return slip
 
@@ -315,60 +332,96 @@ def _show(value: datetime) -> str:
 # --------------------------------------------------------------------------------------------- printing
 
 
-def _vn_date_words(d: datetime) -> str:
-    local = d.astimezone(VN_TZ)
-    return f"ngày {local.day:02d} tháng {local.month:02d} năm {local.year}"
-
-
 def slip_context(slip: ApologySlip, province: str) -> dict[str, Any]:
-    """What the printed form shows; also used by the PDF so both say exactly the same."""
+    """The fields the document shows (Decree 30/2020 layout); the words are in the print templates."""
     from notifier.rules.rendering import format_date, format_datetime, mask_phone
 
     business = slip.applicant_kind == 2
+    issuer = " ".join(slip.agency_name.split())
+    phone = mask_phone(slip.phone) if slip.phone else None
     return {
         "number": slip.number,
-        "agency_name": slip.agency_name,
+        "issuer_name": issuer,
+        # Two lines, each in capitals: the parent body above the issuing body (never one wrapped line).
+        "parent_name": slip.issuer_parent_name.upper() if slip.issuer_parent_name else None,
+        "issuer_header": issuer.upper(),
         "province": province,
-        "place_date": f"{province}, {_vn_date_words(slip.issued_at)}",
-        "form_of_address": "Quý tổ chức" if business else "Ông/Bà",
+        "place_date": f"{slip.issuer_seat or province}, {date_words(slip.issued_at)}",
+        "business": business,
         "addressee": slip.addressee,
-        "phone": mask_phone(slip.phone) if slip.phone else None,
-        "email": slip.email,
+        "contact": " - ".join(v for v in (phone, slip.email) if v) or None,
         "dossier_code": slip.dossier_code,
         "procedure_name": slip.procedure_name,
         "received": format_datetime(slip.received_at) if slip.received_at else None,
         "old_due": format_date(slip.old_due_at),
         "new_due": format_date(slip.new_due_at),
-        "new_due_words": _vn_date_words(slip.new_due_at),
+        "new_due_words": date_words(slip.new_due_at),
         "reason": slip.reason.rstrip(". "),
         "issued": format_date(slip.issued_at),
+        "desk_name": slip.desk_name,
+        "signer_lines": signer_lines(slip.issuer_level, slip.issuer_parent_name, slip.signer_title),
         "signer_name": slip.signer_name,
+        "extension_no": slip.extension_no,
         "corrected": format_date(slip.corrected_at) if slip.corrected_at else None,
     }
 
 
-def render_slip_html(slip: ApologySlip, province: str) -> str:
+def _print_env(autoescape: bool) -> Any:
     import jinja2
 
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(PRINT_TEMPLATES),
-        autoescape=True,  # names and reasons come from the portal and officers
+        autoescape=autoescape,  # names and reasons come from the portal and officers
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    html = env.get_template("apology_slip.html.j2").render(**slip_context(slip, province))
+
+
+_SECTION = re.compile(r"^\[([a-z_]+)\]$")
+
+
+def document_sections(slip: ApologySlip, province: str) -> dict[str, list[str]]:
+    """The document's words by section (`templates/print/apology_document.txt.j2`): what both the HTML
+    page and the PDF show."""
+    text = _print_env(False).get_template("apology_document.txt.j2").render(**slip_context(slip, province))
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in unicodedata.normalize("NFC", text).splitlines():
+        line = raw.strip()
+        if m := _SECTION.match(line):
+            current = sections.setdefault(m.group(1), [])
+        elif line and current is not None:
+            current.append(line)
+    return sections
+
+
+def render_slip_html(slip: ApologySlip, province: str) -> str:
+    context = slip_context(slip, province)
+    html = (
+        _print_env(True)
+        .get_template("apology_slip.html.j2")
+        .render(**context, s=document_sections(slip, province))
+    )
     return unicodedata.normalize("NFC", html)
 
 
+# Times-like serif fonts, in order: Liberation Serif 2 (Debian's fonts-liberation2, metric-compatible with
+# Times New Roman; the older fonts-liberation 1.07 has no Vietnamese letters and is skipped by the glyph
+# check), then DejaVu Serif; sans fonts only as a last resort.
 FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",
+    "/usr/share/fonts/liberation/LiberationSerif-Regular.ttf",
+    "/usr/share/fonts/TTF/LiberationSerif-Regular.ttf",
+    "/Library/Fonts/Times New Roman.ttf",
+    "C:/Windows/Fonts/times.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSerif.ttf",
+    "/usr/share/fonts/TTF/DejaVuSerif.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/local/share/fonts/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-    "/Library/Fonts/Arial Unicode.ttf",
-    "C:/Windows/Fonts/arial.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf",
 )
 
 
@@ -376,109 +429,147 @@ class PdfUnavailable(RuntimeError):
     pass
 
 
+# Letters only Vietnamese needs (Latin Extended-B and Additional): a font without them prints gaps.
+VIETNAMESE_PROBE = "ƠơƯưĐđẠạẢảẤấỆệỐốỞởỰựỹ"
+
+
+def has_vietnamese(path: Path) -> bool:
+    """Whether the font maps every letter of VIETNAMESE_PROBE (fontTools comes with fpdf2)."""
+    try:
+        from fontTools.ttLib import TTFont
+
+        with TTFont(str(path), lazy=True) as font:
+            cmap = font.getBestCmap() or {}
+    except Exception:  # an unreadable file is no usable font
+        return False
+    return all(ord(ch) in cmap for ch in VIETNAMESE_PROBE)
+
+
 def find_font(configured: str | None) -> Path:
-    """A TrueType font with Vietnamese glyphs: the configured one, else DejaVu Sans where systems keep it."""
+    """A TrueType font with Vietnamese glyphs: the configured one, else a Times-like serif where systems
+    keep it."""
     if configured:
         path = Path(configured)
         if not path.is_file():
             raise PdfUnavailable(f"apology.pdf_font: value '{configured}': no such file")
+        if not has_vietnamese(path):
+            raise PdfUnavailable(f"apology.pdf_font: value '{configured}': no Vietnamese letters in the font")
         return path
     for candidate in FONT_CANDIDATES:
-        if Path(candidate).is_file():
+        if Path(candidate).is_file() and has_vietnamese(Path(candidate)):
             return Path(candidate)
-    try:  # matplotlib ships DejaVu Sans; use it when it happens to be installed
+    try:  # matplotlib ships DejaVu Serif; use it when it happens to be installed
         import matplotlib
 
-        bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSerif.ttf"
         if bundled.is_file():
             return bundled
     except ImportError:
         pass
     raise PdfUnavailable(
-        "no TrueType font with Vietnamese glyphs found; install fonts-dejavu-core or set "
+        "no TrueType font with Vietnamese glyphs found; install fonts-liberation2 (Liberation Serif) or set "
         "[apology] pdf_font to a .ttf file"
     )
 
 
-def _bold_variant(regular: Path) -> Path | None:
+def _variant(regular: Path, style: str) -> Path | None:
+    """The bold ("Bold") or italic ("Italic") file next to `regular`, as font families name them."""
     stem = regular.stem
-    for name in (stem + "-Bold", stem.replace("-Regular", "-Bold"), stem + "bd"):
-        name += regular.suffix
-        candidate = regular.with_name(name)
+    short = {"Bold": "bd", "Italic": "i"}[style]
+    for name in (stem + "-" + style, stem.replace("-Regular", "-" + style), stem + short):
+        candidate = regular.with_name(name + regular.suffix)
         if candidate.is_file():
             return candidate
     return None
 
 
+# Decree 30/2020: margins top/bottom 20-25 mm, left 30-35 mm, right 15-20 mm; text 13-14 pt.
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 30.0, 20.0, 20.0, 20.0
+BODY_PT, TITLE_PT, HEAD_PT, SMALL_PT = 13.0, 14.0, 13.0, 12.0
+
+
 def render_slip_pdf(slip: ApologySlip, province: str, font: str | None = None) -> bytes:
-    """The same form as a PDF, drawn with fpdf2 (no browser) in a Unicode TrueType font."""
+    """The same document as a PDF, drawn with fpdf2 (no browser) in a Unicode TrueType serif font."""
     try:
         from fpdf import FPDF
         from fpdf.enums import XPos, YPos
     except ImportError as exc:  # pragma: no cover - fpdf2 is a dependency
         raise PdfUnavailable("fpdf2 is not installed") from exc
     regular = find_font(font)
-    bold = _bold_variant(regular) or regular
     c = slip_context(slip, province)
+    s = document_sections(slip, province)
 
     pdf = FPDF(format="A4", unit="mm")
-    pdf.set_margins(20, 15, 15)
-    pdf.set_auto_page_break(True, 15)
+    pdf.set_margins(MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT)
+    pdf.set_auto_page_break(True, MARGIN_BOTTOM)
     pdf.add_font("Body", "", str(regular))
-    pdf.add_font("Body", "B", str(bold))
-    pdf.set_title(f"Phiếu xin lỗi và hẹn lại ngày trả kết quả số {c['number']}")
+    pdf.add_font("Body", "B", str(_variant(regular, "Bold") or regular))
+    pdf.add_font("Body", "I", str(_variant(regular, "Italic") or regular))
+    pdf.add_font("Body", "BI", str(_variant(regular, "Bold") or regular))
+    pdf.set_title(f"{s['title'][0]} số {c['number']}")
     pdf.set_creator("notifier")
     pdf.add_page()
     width = pdf.epw
     left, right = width * 0.42, width * 0.58
 
-    def put(
-        col: str, w: float, h: float, text: str, style: str = "", size: float = 11, align: str = "C"
-    ) -> None:
+    def line(col: str, text: str, style: str = "", size: float = BODY_PT, h: float = 5.8) -> None:
+        """One header line that must not wrap: shrunk to fit its column when too long."""
+        w = left if col == "left" else right
         pdf.set_font("Body", style, size)
+        while pdf.get_string_width(text) > w and size > 8:
+            size -= 0.5
+            pdf.set_font("Body", style, size)
         pdf.set_x(pdf.l_margin + (left if col == "right" else 0))
-        pdf.multi_cell(w, h, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(w, h, text, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def rule(col: str) -> None:
+        w = left if col == "left" else right
+        x0 = pdf.l_margin + (left if col == "right" else 0)
+        y = pdf.get_y() + 0.5
+        pdf.line(x0 + w * 0.325, y, x0 + w * 0.675, y)
+        pdf.set_y(y + 1.5)
 
     top = pdf.get_y()
-    put("left", left, 5.5, c["agency_name"].upper(), "B")
-    put("left", left, 5.5, f"Số: {c['number']}")
+    if c["parent_name"]:
+        line("left", c["parent_name"], size=HEAD_PT)
+    line("left", c["issuer_header"], "B", HEAD_PT)
+    rule("left")
+    line("left", f"Số: {c['number']}", size=HEAD_PT)
     below_left = pdf.get_y()
     pdf.set_y(top)
-    put("right", right, 5.5, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "B")
-    put("right", right, 5.5, "Độc lập - Tự do - Hạnh phúc", "B")
-    put("right", right, 7, c["place_date"])
-    pdf.set_y(max(below_left, pdf.get_y()) + 6)
-    put("left", width, 7, "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ", "B", 14)
+    line("right", s["motto"][0], "B", HEAD_PT)
+    line("right", s["motto"][1], "B", TITLE_PT)
+    rule("right")
+    line("right", c["place_date"], "I", HEAD_PT, 7)
+    pdf.set_y(max(below_left, pdf.get_y()) + 8)
+
+    pdf.set_font("Body", "B", TITLE_PT)
+    pdf.multi_cell(width, 6.5, s["title"][0], align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(3)
+    pdf.set_font("Body", "", BODY_PT)
+    for text in s.get("addressee", []):
+        pdf.multi_cell(width, 6.5, text, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(3)
+    for text in s.get("body", []):
+        pdf.set_font("Body", "", BODY_PT)
+        pdf.set_x(pdf.l_margin)
+        # First-line indent as on the HTML page (10 mm): a leading blank of that width.
+        pdf.multi_cell(width, 6.5, "\u2003\u2003" + text, align="J", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(1.5)
     pdf.ln(4)
 
-    xh = c["form_of_address"]
-    lines = [f"{c['agency_name']} đã tiếp nhận hồ sơ của {xh}: {c['addressee']}"]
-    if c["phone"] or c["email"]:
-        lines.append("Số điện thoại/thư điện tử: " + " - ".join(filter(None, [c["phone"], c["email"]])))
-    lines += [f"Mã hồ sơ (số biên nhận): {c['dossier_code']}", f"Thủ tục: {c['procedure_name']}"]
-    if c["received"]:
-        lines.append(f"Thời điểm tiếp nhận: {c['received']}")
-    lines += [
-        f"Ngày hẹn trả kết quả: {c['old_due']}",
-        f"Tuy nhiên đến nay, {c['agency_name']} chưa trả kết quả giải quyết hồ sơ cho {xh} đúng hẹn.",
-        f"Lý do: {c['reason']}.",
-        f"Sự chậm trễ này đã gây phiền hà, làm mất thời gian của {xh}. {c['agency_name']} xin lỗi {xh} "
-        f"và sẽ trả kết quả giải quyết hồ sơ cho {xh} vào {c['new_due_words']}.",
-        f"Rất mong nhận được sự thông cảm của {xh}.",
-    ]
-    for line in lines:
-        put("left", width, 6.5, line, size=12, align="J")
-        pdf.ln(1)
-    pdf.ln(6)
-
     top = pdf.get_y()
-    put("left", left, 5, "Nơi nhận:", "B", 10, "L")
-    put("left", left, 5, f"- {xh} {c['addressee']};", size=10, align="L")
-    put("left", left, 5, "- Lưu: VT.", size=10, align="L")
+    for text in s.get("recipients_label", []):
+        pdf.set_font("Body", "BI", SMALL_PT)
+        pdf.cell(left, 5.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    for text in s.get("recipients", []):
+        pdf.set_font("Body", "", 11)
+        pdf.multi_cell(left, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(top)
-    put("right", right, 5.5, "THỦ TRƯỞNG CƠ QUAN", "B")
-    put("right", right, 5, "(Ký, ghi rõ họ tên và đóng dấu)", size=10)
-    if c["signer_name"]:
-        pdf.ln(22)
-        put("right", right, 5.5, c["signer_name"], "B")
+    for text in s.get("signer", []):
+        line("right", text, "B", BODY_PT)
+    if s.get("signer_name"):
+        pdf.ln(24)
+        for text in s["signer_name"]:
+            line("right", text, "B", BODY_PT)
     return bytes(pdf.output())

@@ -118,7 +118,14 @@ def set_new_date(
     )
     # Alerts still waiting about the appointment just moved would tell officers it is overdue "hẹn trả
     # <new date>": they are no longer true.
-    cancel_queued(session, d.id, ("overdue_alert", "escalation"), now, "new appointment set", ref_at=missed)
+    cancel_queued(
+        session,
+        d.id,
+        ("apology_due", "overdue_alert", "escalation"),
+        now,
+        "new appointment set",
+        ref_at=missed,
+    )
     return done
 
 
@@ -195,7 +202,13 @@ def mark_resolved(
     audit.record(
         session, now, actor, "dossier.resolved", d.code, from_status=previous, note=note, source=source
     )
-    cancel_queued(session, d.id, ("due_soon", "overdue_alert", "escalation", "step_overdue"), now, "resolved")
+    cancel_queued(
+        session,
+        d.id,
+        ("due_soon", "apology_due", "overdue_alert", "escalation", "step_overdue"),
+        now,
+        "resolved",
+    )
     session.flush()
     return Resolved(d, event)
 
@@ -221,7 +234,8 @@ class Actor:
 
 @dataclass(frozen=True)
 class NewDate:
-    """A new appointment set: the slip issued (or corrected) for it."""
+    """A new appointment set: the Mẫu 04 issued (or corrected) for it. `extension_no` counts the dossier's
+    extensions; the rules allow one, so a second is recorded but not `compliant`."""
 
     code: str
     number: str
@@ -229,6 +243,11 @@ class NewDate:
     new_due_at: datetime
     reason: str
     corrected: bool
+    extension_no: int = 1
+
+    @property
+    def compliant(self) -> bool:
+        return self.extension_no <= 1
 
 
 @dataclass(frozen=True)
@@ -322,7 +341,15 @@ class ApologyWorkflow(OfficerWorkflow):
                 officer=officer,
             )
             slip = done.slip
-            return NewDate(code, slip.number, slip.old_due_at, slip.new_due_at, slip.reason, done.corrected)
+            return NewDate(
+                code,
+                slip.number,
+                slip.old_due_at,
+                slip.new_due_at,
+                slip.reason,
+                done.corrected,
+                slip.extension_no,
+            )
 
     def slip(
         self, code: str, number: str | None = None, fmt: Literal["html", "pdf"] = "html"

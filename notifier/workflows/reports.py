@@ -11,8 +11,9 @@ Per agency and per procedure, over a period [start, end) in Vietnam time:
 - still overdue: dossiers whose deadline passed before the end of the period (or now, for the period still
   running) and that were in 2 or 4 at that moment (the last status event before it; their current status
   when no event is that old);
-- apologies issued: slips issued in the period; overdue with an apology: among the late and still
-  overdue dossiers, those with a slip or a sent `overdue_apology` message before the end;
+- apologies issued: Mẫu 04 documents issued in the period, and of them those for a dossier already
+  extended once (not compliant: the rules allow one extension); overdue with an apology: among the late
+  and still overdue dossiers, those with a Mẫu 04 issued before the end (a message alone is no apology);
 - with fees / paid online: dossiers received in the period with a fee, and those of them marked paid
   (DaThanhToan: only payments through the DVCQG platform count, and the portal's flag is all we have);
 - messages sent per channel and SMS segments: notifications sent in the period, counted for the
@@ -130,6 +131,7 @@ class Figures:
     late: int = 0
     still_overdue: int = 0
     apologies: int = 0
+    extensions_not_compliant: int = 0  # Mẫu 04 issued for a dossier already extended once
     overdue_with_apology: int = 0
     with_fees: int = 0
     paid_online: int = 0
@@ -164,6 +166,7 @@ class Figures:
             "late",
             "still_overdue",
             "apologies",
+            "extensions_not_compliant",
             "overdue_with_apology",
             "with_fees",
             "paid_online",
@@ -271,15 +274,8 @@ def _facts(period: Period, as_of: datetime) -> Any:
     resolved_in = and_(base.c.resolved_at >= start, base.c.resolved_at < end)
     late = and_(resolved_in, ~base.c.on_time)
     still = base.c.end_status.in_([int(s) for s in OPEN_FOR_DEADLINE])
-    apologised = or_(
-        exists().where(ApologySlip.dossier_id == base.c.dossier_id, ApologySlip.issued_at < at),
-        exists().where(
-            Notification.dossier_id == base.c.dossier_id,
-            Notification.kind == "overdue_apology",
-            Notification.status.in_(SENT_STATUSES),
-            Notification.sent_at < at,
-        ),
-    )
+    # "Apologised" means an issued Mẫu 04 document, not a message sent (the honest overdue notice is none).
+    apologised = exists().where(ApologySlip.dossier_id == base.c.dossier_id, ApologySlip.issued_at < at)
     received = base.c.received == 1
     return select(
         base.c.dossier_id.label("id"),
@@ -335,13 +331,19 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             f.paid_online,
         ) = (int(s or 0) for s in sums)
 
-    for agency_id, procedure_id, count in session.execute(
-        select(Dossier.agency_id, Dossier.procedure_id, func.count(ApologySlip.id))
+    for agency_id, procedure_id, count, further in session.execute(
+        select(
+            Dossier.agency_id,
+            Dossier.procedure_id,
+            func.count(ApologySlip.id),
+            func.coalesce(func.sum(case((ApologySlip.extension_no > 1, 1), else_=0)), 0),
+        )
         .join(Dossier, Dossier.id == ApologySlip.dossier_id)
         .where(ApologySlip.issued_at >= start, ApologySlip.issued_at < end)
         .group_by(Dossier.agency_id, Dossier.procedure_id)
     ):
         by_key[(agency_id, procedure_id)].apologies = int(count)
+        by_key[(agency_id, procedure_id)].extensions_not_compliant = int(further)
 
     msg_agency = func.coalesce(Dossier.agency_id, Officer.agency_id)
     channels: set[str] = set()
@@ -442,9 +444,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("late", "Giải quyết quá hạn"),
     ("on_time_pct", "Tỷ lệ đúng hạn (%)"),
     ("still_overdue", "Đang giải quyết quá hạn"),
-    ("apologies", "Phiếu xin lỗi đã lập"),
-    ("overdue_with_apology", "Hồ sơ quá hạn có xin lỗi"),
-    ("apology_pct", "Tỷ lệ hồ sơ quá hạn có xin lỗi (%)"),
+    ("apologies", "Văn bản xin lỗi (Mẫu 04) đã lập"),
+    ("extensions_not_compliant", "Gia hạn lần hai trở lên (không đúng quy định)"),
+    ("overdue_with_apology", "Hồ sơ quá hạn có Mẫu 04"),
+    ("apology_pct", "Tỷ lệ hồ sơ quá hạn có Mẫu 04 (%)"),
     ("with_fees", "Hồ sơ có phí, lệ phí"),
     ("paid_online", "Thanh toán trực tuyến"),
     ("paid_online_pct", "Tỷ lệ thanh toán trực tuyến (%)"),
@@ -475,6 +478,7 @@ def figure_values(f: Figures, channels: list[str]) -> dict[str, Any]:
         "on_time_pct": _pct(f.on_time_rate),
         "still_overdue": f.still_overdue,
         "apologies": f.apologies,
+        "extensions_not_compliant": f.extensions_not_compliant,
         "overdue_with_apology": f.overdue_with_apology,
         "apology_pct": _pct(f.apology_rate),
         "with_fees": f.with_fees,

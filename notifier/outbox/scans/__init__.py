@@ -71,7 +71,7 @@ def _payments(run: ScanRun) -> dict[str, int]:
 
 def _apologies(run: ScanRun) -> dict[str, int]:
     return {
-        str(Kind.OVERDUE_APOLOGY): scan_apologies(run.session, run.now, run.window),
+        **scan_apologies(run.session, run.now, run.window),
         str(Kind.NEW_APPOINTMENT): scan_new_appointments(run.session, run.now, run.window),
     }
 
@@ -79,7 +79,13 @@ def _apologies(run: ScanRun) -> dict[str, int]:
 def _officers(run: ScanRun) -> dict[str, int]:
     r = run.settings.reminders
     return scan_officer_alerts(
-        run.session, run.now, run.calendar, r.due_soon_working_days, r.escalation_working_days, run.window
+        run.session,
+        run.now,
+        run.calendar,
+        r.due_soon_working_days,
+        r.escalation_working_days,
+        run.window,
+        run.settings.apology.prompt_working_days_before,
     )
 
 

@@ -1,4 +1,11 @@
-"""The citizen's notices about a missed appointment: one per miss, and the follow-up with the new date."""
+"""The citizen's messages about an appointment the agency cannot keep.
+
+- `overdue_apology`: the agency issued Mẫu 04 (apology and proposed extension), before or after the
+  deadline; one per document.
+- `overdue_notice`: the deadline passed and no Mẫu 04 moved it: the honest fact that the dossier has no
+  result on time, which is not the legal apology.
+- `new_appointment`: the date of a Mẫu 04 already sent was corrected.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +26,19 @@ from notifier.rules.kinds import Kind, audience_of
 from notifier.rules.outbox_status import REACHED_STATUSES
 from notifier.store.models import Dossier, Notification
 
-APOLOGY, NEW_DATE = Kind.OVERDUE_APOLOGY, Kind.NEW_APPOINTMENT
+APOLOGY, NOTICE, NEW_DATE = Kind.OVERDUE_APOLOGY, Kind.OVERDUE_NOTICE, Kind.NEW_APPOINTMENT
 
 
-def scan_apologies(session: Session, now: datetime, window: Window | None = None) -> int:
-    """A written apology for every missed appointment, whether still open or already moved."""
+def scan_apologies(session: Session, now: datetime, window: Window | None = None) -> dict[str, int]:
+    """The Mẫu 04 message for every document issued, and the honest notice for every appointment that
+    passed without one."""
     window = window or Window(now)
+    # Issuing Mẫu 04 moves due_at to the new date, so an appointment still in due_at when it passes had none.
     open_overdue = select(
         *row_values(
-            dedupe_key(APOLOGY, Dossier.id, ts_key(session, Dossier.due_at)),
-            APOLOGY,
-            audience_of(APOLOGY),
+            dedupe_key(NOTICE, Dossier.id, ts_key(session, Dossier.due_at)),
+            NOTICE,
+            audience_of(NOTICE),
             None,
             Dossier.due_at,
             now,
@@ -38,7 +47,7 @@ def scan_apologies(session: Session, now: datetime, window: Window | None = None
         open_for_deadline(),
         window.crossed(Dossier.due_at, now, window.last),
     )
-    # The agency may set a new date before the scan saw the old one pass: the miss still owes an apology.
+    # A Mẫu 04 was issued (by an officer or through the portal): the citizen gets it, once per document.
     moved = select(
         *row_values(
             dedupe_key(APOLOGY, Dossier.id, ts_key(session, Dossier.apology_old_due_at)),
@@ -49,7 +58,7 @@ def scan_apologies(session: Session, now: datetime, window: Window | None = None
             now,
         )
     ).where(Dossier.apology_old_due_at.is_not(None), window.changed())
-    return insert_rows(session, open_overdue) + insert_rows(session, moved)
+    return {str(NOTICE): insert_rows(session, open_overdue), str(APOLOGY): insert_rows(session, moved)}
 
 
 def scan_new_appointments(session: Session, now: datetime, window: Window | None = None) -> int:

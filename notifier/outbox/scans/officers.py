@@ -63,12 +63,16 @@ def scan_officer_alerts(
     due_soon_days: int,
     escalation_days: int,
     window: Window | None = None,
+    apology_days: int = 1,
 ) -> dict[str, int]:
     window = window or Window(now)
     open_ = open_for_deadline()
 
     def soon_at(t: datetime) -> datetime:
         return day_start(calendar.due_soon_cutoff(t.date(), due_soon_days) + timedelta(days=1))
+
+    def prompt_at(t: datetime) -> datetime:
+        return day_start(calendar.due_soon_cutoff(t.date(), apology_days) + timedelta(days=1))
 
     def esc_at(t: datetime) -> datetime:
         return day_start(calendar.overdue_cutoff(t.date(), escalation_days) + timedelta(days=1))
@@ -82,6 +86,17 @@ def scan_officer_alerts(
                 open_,
                 Dossier.due_at >= when(now),
                 window.crossed(Dossier.due_at, soon_at(now), soon_at(last) if last else None),
+            ),
+            now,
+        ),
+        # Time to issue Mẫu 04 if the appointment cannot be kept (Decree 118/2025: before the deadline).
+        str(Kind.APOLOGY_DUE): _officer_alert(
+            session,
+            Kind.APOLOGY_DUE,
+            and_(
+                open_,
+                Dossier.due_at >= when(now),
+                window.crossed(Dossier.due_at, prompt_at(now), prompt_at(last) if last else None),
             ),
             now,
         ),

@@ -1,4 +1,4 @@
-"""Issued apology documents and their per-agency, per-year numbering."""
+"""Issued Mẫu 04 documents (apology and proposed extension) and their per-agency, per-year numbering."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from notifier.store.models.base import Base, BigId
 
 
 class ApologySlip(Base):
-    """One issued "Phiếu xin lỗi và hẹn lại ngày trả kết quả": one per missed appointment of a dossier."""
+    """One issued Mẫu 04 "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết": one per missed (or about
+    to be missed) appointment of a dossier."""
 
     __tablename__ = "apology_slips"
     __table_args__ = (
@@ -39,6 +40,14 @@ class ApologySlip(Base):
     new_due_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
     signer_name: Mapped[str | None] = mapped_column(String(255))
+    # Decree 30/2020 header and signature, as they were when the document was issued.
+    issuer_level: Mapped[str] = mapped_column(String(16), default="province", server_default="province")
+    issuer_parent_name: Mapped[str | None] = mapped_column(String(255))
+    issuer_seat: Mapped[str | None] = mapped_column(String(128))
+    desk_name: Mapped[str | None] = mapped_column(String(255))
+    signer_title: Mapped[str | None] = mapped_column(String(128))
+    # 1 for the dossier's first extension; more than 1 is a further extension the rules do not allow.
+    extension_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     issued_at: Mapped[datetime]
     issued_by: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(32))

@@ -99,6 +99,8 @@ class Dossier(Base):
     apology_old_due_at: Mapped[datetime | None]
     apology_new_due_at: Mapped[datetime | None]
     apology_set_at: Mapped[datetime | None]
+    # How many Mẫu 04 extensions the dossier has had: the rules allow one; a second is recorded but flagged.
+    apology_extensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     payload_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)  # incremental scans read what changed

@@ -1,0 +1,37 @@
+"""How an administrative document is laid out under Decree 30/2020/NĐ-CP: the date in words and the
+signature block. Pure functions; the words of each document live in its template."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from notifier.rules.agencies import AgencyLevel
+from notifier.rules.clock import VN_TZ
+
+DEPUTY_PREFIX = "PHÓ "
+
+
+def date_words(value: datetime) -> str:
+    """ "ngày 05 tháng 3 năm 2027": the day padded below 10, the month padded only for January and
+    February (so "tháng 01", "tháng 02", "tháng 3" ... "tháng 12"), as Decree 30/2020 writes dates."""
+    local = value.astimezone(VN_TZ)
+    month = f"{local.month:02d}" if local.month <= 2 else str(local.month)
+    return f"ngày {local.day:02d} tháng {month} năm {local.year}"
+
+
+def signer_lines(level: str, collective: str | None, title: str | None) -> list[str]:
+    """The lines above the signature, in capitals.
+
+    A department: "GIÁM ĐỐC"; a deputy signs for the head: "KT. GIÁM ĐỐC" over "PHÓ GIÁM ĐỐC". A commune's
+    people's committee signs on behalf of the collective body: "TM. ỦY BAN NHÂN DÂN" over "CHỦ TỊCH" (and
+    "KT. CHỦ TỊCH" / "PHÓ CHỦ TỊCH" for a deputy). No title: no lines (the template says so)."""
+    if not title or not title.strip():
+        return []
+    title = " ".join(title.upper().split())
+    lines: list[str] = []
+    if level == AgencyLevel.COMMUNE and collective:
+        lines.append("TM. " + " ".join(collective.upper().split()))
+    if title.startswith(DEPUTY_PREFIX) and len(title) > len(DEPUTY_PREFIX):
+        lines.append("KT. " + title[len(DEPUTY_PREFIX) :])
+    lines.append(title)
+    return lines
