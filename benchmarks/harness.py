@@ -120,7 +120,7 @@ def seed_notifications(db_url: str, n: int, *, queue: bool = True) -> None:
     the tables."""
     with psycopg.connect(db_url) as conn:
         conn.execute("INSERT INTO agencies (code, name) VALUES ('AG1', 'Sở Tư pháp thành phố Hải Phòng')")
-        conn.execute("INSERT INTO procedures (code, name) VALUES ('1.001233', 'Cấp Phiếu lý lịch tư pháp')")
+        conn.execute("INSERT INTO procedures (code, name) VALUES ('1.008891', 'Cấp Thẻ công chứng viên')")
         conn.execute("""
             INSERT INTO dossiers (code, procedure_id, agency_id, applicant_name, applicant_kind, phone, status,
                                   status_changed_at, received_at, due_at, fee_paid, payload_hash, created_at,

@@ -59,7 +59,7 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                 stats = await service.dispatcher.drain()
                 out.print(
                     f"claimed {stats.claimed}, sent {stats.sent}, retry {stats.retried}, "
-                    f"failed {stats.failed}, deferred {stats.deferred}"
+                    f"failed {stats.failed}, unreachable {stats.unreachable}, deferred {stats.deferred}"
                 )
             else:
                 sched = build_scheduler(service, scans=False)

@@ -54,18 +54,33 @@ class DatabaseSettings(Section):
 
 class ProvinceSettings(Section):
     name: str = "Hải Phòng"
-    portal_url: str = "https://dichvucong.haiphong.gov.vn"
+    # The national portal: provincial portal interfaces closed on 01/7/2025 (Công văn 623/TTg-KSTT).
+    portal_url: str = "https://dichvucong.gov.vn"
+    # The province's one-stop desk: it signs messages about no particular agency (answers to feedback).
+    desk_name: str = "Trung tâm Phục vụ hành chính công thành phố Hải Phòng"
 
 
 class CalendarSettings(Section):
-    extra_days_off: list[date] = Field(default_factory=list)
-    extra_working_days: list[date] = Field(default_factory=list)
+    # The government's yearly swaps (config.toml tells the yearly step); 2026: Công văn 12729/VPCP-KGVX.
+    extra_days_off: list[date] = Field(default_factory=lambda: [date(2026, 1, 2)])
+    extra_working_days: list[date] = Field(default_factory=lambda: [date(2026, 1, 10), date(2026, 8, 22)])
+    # 24/11, Ngày Văn hóa Việt Nam: `holidays` marks it off from 2026, but whether the public sector took it
+    # off is unconfirmed; counting it as a working day keeps deadlines early (see config.toml).
+    culture_day_off: bool = False
 
 
 class RemindersSettings(Section):
     due_soon_working_days: int = Field(2, ge=0)
     escalation_working_days: int = Field(2, ge=1)
     payment_reminder_working_days: int = Field(2, ge=1)
+
+
+class MessagesSettings(Section):
+    """What citizen messages carry, whatever the template says."""
+
+    # Payment links in SMS: carriers and anti-phishing campaigns treat links in SMS as a risk, so by default
+    # an SMS template sees no `dossier.payment_link` (chat, e-mail and the web page keep it).
+    sms_payment_links: bool = False
 
 
 class HoursSettings(Section):
@@ -268,6 +283,7 @@ class Settings(BaseSettings):
     province: ProvinceSettings = Field(default_factory=ProvinceSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     reminders: RemindersSettings = Field(default_factory=RemindersSettings)
+    messages: MessagesSettings = Field(default_factory=MessagesSettings)
     # Citizens are not woken at night; officers are paged only while they are at work.
     quiet_hours: HoursSettings = Field(default_factory=lambda: HoursSettings(start=time(21), end=time(7)))
     working_hours: HoursSettings = Field(

@@ -20,7 +20,7 @@ def dossier(code: str = "000.00.30.H26-261120-0001", **overrides: Any) -> dict[s
     item: dict[str, Any] = {
         "MaHoSo": code,
         "MaTTHC": "1.001233",
-        "TenTTHC": "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam",
+        "TenTTHC": "Cấp Thẻ công chứng viên",
         "ChuHoSo": "Nguyễn Văn An",
         "LoaiDoiTuong": 1,
         "SoDienThoai": "0912345678",
@@ -30,7 +30,7 @@ def dossier(code: str = "000.00.30.H26-261120-0001", **overrides: Any) -> dict[s
         "TrangThaiHoSo": 4,
         "MaDonVi": AGENCY,
         "TenDonVi": AGENCY_NAME,
-        "DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí cấp Phiếu", "Gia": 200000}],
+        "DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí cấp Thẻ công chứng viên", "Gia": 200000}],
         "DaThanhToan": 1,
     }
     item.update(overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from notifier.channels.addresses import mobile_of
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
 
 
@@ -32,7 +33,7 @@ class ScriptedSms(BaseChannel):
         self.received: list[Message] = []
 
     def address_for(self, recipient: Recipient) -> str | None:
-        return recipient.phone
+        return mobile_of(recipient)  # as the shipped SMS channels: mobiles only
 
     async def send(self, message: Message) -> str:
         outcome = self.decide(message) if self.decide else (self.outcomes.pop(0) if self.outcomes else None)

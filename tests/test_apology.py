@@ -63,7 +63,7 @@ def _outbox(service: Service, tmp_path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
-REASON = "Chờ ý kiến của Sở Tài nguyên và Môi trường"
+REASON = "Chờ ý kiến của Sở Nông nghiệp và Môi trường"
 
 
 def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apology(svc: Service, tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apolo
     [slip] = _slips(svc)
     assert (slip.number, slip.seq, slip.year, slip.dossier_code, slip.addressee) == ("01/VBXL", 1, 2026, "A", "Nguyễn Văn An")
     assert slip.agency_name == "Sở Tư pháp thành phố Hải Phòng"
-    assert slip.procedure_name == "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam"
+    assert slip.procedure_name == "Cấp Thẻ công chứng viên"
     assert slip.received_at == datetime(2026, 11, 20, 8, 30, tzinfo=VN_TZ)
     assert slip.reason == REASON and slip.signer_name == "Phạm Quốc Hùng" and slip.source == "api"
     assert [(a.action, a.actor) for a in audit] == [("apology.issued", "api:portal:CB01")]
@@ -293,7 +293,7 @@ def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Pat
         "Hải Phòng, ngày 01 tháng 12 năm 2026",
         "Kính gửi: Ông/Bà Nguyễn Văn An",
         f"mã hồ sơ (số biên nhận) {code}",
-        "thủ tục Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam",
+        "thủ tục Cấp Thẻ công chứng viên",
         "tiếp nhận lúc 08:30 20/11/2026",
         "ngày hẹn trả kết quả: 30/11/2026",
         "hẹn trả kết quả vào ngày 10 tháng 12 năm 2026",

@@ -224,7 +224,7 @@ async def test_feedback_with_nowhere_to_go_is_kept_for_the_api(fb: tuple[Harness
     )
     await h.service.dispatcher.drain()
     [message] = recorder.received
-    assert message.text.startswith("Bộ phận Một cửa Hải Phòng trả lời phản ánh")
+    assert message.text.startswith("Trung tâm Phục vụ hành chính công thành phố Hải Phòng trả lời phản ánh")
 
 
 async def test_a_typed_dossier_is_checked_like_a_lookup_and_goes_to_its_officer(

@@ -92,7 +92,7 @@ async def test_my_dossiers_lists_the_linked_ones_and_opens_details(tg: Harness) 
     assert {b["text"] for b in buttons} == {D1, D2}
     [d2_button] = [b for b in buttons if b["text"] == D2]
     detail = await tg.press(CHAT, d2_button["callback_data"])
-    assert "Hồ sơ đang chờ Ông/Bà thực hiện nghĩa vụ tài chính: 200.000 ₫." in detail["text"]
+    assert "Hồ sơ đang chờ Ông/Bà thực hiện nghĩa vụ tài chính: 200.000 đồng." in detail["text"]
     assert detail.get("reply_markup") is None  # already linked: nothing to subscribe to
 
     # A hand-made button for a dossier the chat is not linked to reveals nothing.

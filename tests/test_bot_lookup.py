@@ -28,7 +28,7 @@ async def test_code_and_last_four_digits_show_the_status(tg: Harness) -> None:
     reply = await tg.say(OTHER, f"{D1} 5678")
     text = reply["text"]
     assert text.startswith(f"Hồ sơ {D1}\n")
-    assert "Thủ tục: Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam" in text
+    assert "Thủ tục: Cấp Thẻ công chứng viên" in text
     assert "Cơ quan giải quyết: Sở Tư pháp thành phố Hải Phòng" in text
     assert "Trạng thái: Đang xử lý" in text
     assert "Ngày tiếp nhận: 20/11/2026" in text
@@ -55,7 +55,7 @@ async def test_slash_command_and_lower_case_code_work_too(tg: Harness) -> None:
 async def test_pending_payment_shows_the_fee_and_the_link(tg: Harness) -> None:
     text = (await tg.say(OTHER, f"{D2} 5678"))["text"]
     assert "Trạng thái: Yêu cầu thực hiện nghĩa vụ tài chính" in text
-    assert "Hồ sơ đang chờ Ông/Bà thực hiện nghĩa vụ tài chính: 200.000 ₫." in text
+    assert "Hồ sơ đang chờ Ông/Bà thực hiện nghĩa vụ tài chính: 200.000 đồng." in text
     assert f"Thanh toán trực tuyến: {PAY_LINK}" in text
     assert "ngày làm việc" not in text  # the clock waits for the citizen in status 6
 

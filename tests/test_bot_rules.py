@@ -81,7 +81,7 @@ def _record(**overrides: object) -> DossierRecord:
         "fee_amount": 200_000,
         "fee_paid": False,
         "payment_link": "https://dvc.example/pay",
-        "supplement_note": "Bản sao CCCD",
+        "supplement_note": "Giấy chứng nhận sức khỏe",
         "delay_reason": None,
         "apology_old_due_at": None,
         "apology_new_due_at": None,
@@ -106,7 +106,7 @@ def test_describe_counts_working_days_only_while_the_agency_holds_the_dossier() 
     assert (late.working_days_left, late.working_days_overdue) == (None, 4)
     waiting = _describe(status=5, due_at=at(2026, 11, 25, 17, 0))
     assert (waiting.working_days_left, waiting.working_days_overdue) == (None, None)
-    assert waiting.supplement_note == "Bản sao CCCD"
+    assert waiting.supplement_note == "Giấy chứng nhận sức khỏe"
 
 
 def test_describe_shows_the_fee_only_when_payment_is_pending() -> None:

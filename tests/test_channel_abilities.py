@@ -97,6 +97,36 @@ def test_a_shipped_channel_is_built_through_the_protocol(
     assert {a for a in ABILITIES if isinstance(channel, a)} == SHIPPED[plugin][1]
 
 
+LANDLINE = Recipient(label="citizen", name="Công ty TNHH Cảng Xanh", phone="+842253838888")
+MOBILE = Recipient(label="citizen", name="Nguyễn Văn An", phone="+84912000111", email="an@example.vn")
+NOBODY = Recipient(label="citizen", name="Đinh Văn Lộc")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "mobile", "landline_with_email"),
+    [
+        ("sms_twilio", "+84912000111", None),
+        ("sms_esms", "+84912000111", None),
+        ("zalo_zns", "+84912000111", None),
+        ("file", "+84912000111", "cangxanh@example.vn"),
+        ("console", "+84912000111", "cangxanh@example.vn"),
+    ],
+)
+def test_sms_and_zns_reach_mobiles_only_and_no_channel_invents_an_address(
+    plugin: str, mobile: str, landline_with_email: str | None, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "0225 3838888" received SMS in the demo: a landline is no address for SMS or ZNS, so routing falls
+    # through; a stand-in channel records the e-mail instead, and nothing at all for a citizen without one.
+    for var, value in ENV.items():
+        monkeypatch.setenv(var, value)
+    channel = build(f"my_{plugin}", {"plugin": plugin, **TABLES[plugin]}, clock)
+    assert channel.address_for(MOBILE) == mobile
+    assert channel.address_for(LANDLINE) is None
+    with_email = Recipient(label="citizen", phone="+842253838888", email="cangxanh@example.vn")
+    assert channel.address_for(with_email) == landline_with_email
+    assert channel.address_for(NOBODY) is None
+
+
 def test_abilities_read_the_typed_settings(clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
     for var, value in ENV.items():
         monkeypatch.setenv(var, value)

@@ -105,3 +105,26 @@ def test_demo_then_messages_in_the_file(tmp_path: Path) -> None:
         "overdue_alert",
         "escalation",
     } <= kinds
+
+    # Only the 2026 Hai Phong: departments, the city police, wards; no district, no merged-away department.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "n.db") as db:
+        agencies = {name: level for name, level in db.execute("SELECT name, level FROM agencies")}
+        unreachable = db.execute("SELECT count(*) FROM notifications WHERE status = 'unreachable'").fetchone()[0]
+    assert agencies == {
+        "Sở Tư pháp thành phố Hải Phòng": "province",
+        "Sở Tài chính thành phố Hải Phòng": "province",
+        "Sở Nông nghiệp và Môi trường thành phố Hải Phòng": "province",
+        "Sở Xây dựng thành phố Hải Phòng": "province",
+        "Công an thành phố Hải Phòng": "province",
+        "UBND phường Lê Chân": "commune",
+        "UBND phường Hải Dương": "commune",
+    }
+    texts = " ".join(x["text"] for x in lines)
+    for old in ("quận", "huyện", "Bộ phận Một cửa", "Kế hoạch và Đầu tư", "Tài nguyên và Môi trường", "CCCD", "₫"):
+        assert old not in texts, old
+    # SMS-family messages never go to a landline; the applicant without any contact is recorded unreachable.
+    assert not any(x["recipient"].startswith("+84225") or x["recipient"].startswith("+84220") for x in lines)
+    assert unreachable > 0
+    assert "Công an TP HP: Hồ sơ" in texts and "UBND P. Lê Chân: Hồ sơ" in texts  # SMS short names

@@ -24,7 +24,7 @@ def _seed(service: Service) -> None:
     staff = [
         *officers(),
         {"MaCanBo": "XD01", "HoTen": "Lê Văn Hải", "MaDonVi": OTHER, "TenDonVi": "Sở Xây dựng", "SoDienThoai": "0912000009"},
-        {"MaCanBo": "KH01", "HoTen": "Đỗ Thị Mai", "MaDonVi": "000.00.32.H26", "TenDonVi": "Sở Kế hoạch và Đầu tư", "SoDienThoai": "0912000010"},
+        {"MaCanBo": "KH01", "HoTen": "Đỗ Thị Mai", "MaDonVi": "000.00.32.H26", "TenDonVi": "Sở Tài chính", "SoDienThoai": "0912000010"},
     ]
     # Now is Tuesday 01/12/2026 09:00.
     items = [
@@ -86,10 +86,10 @@ def test_each_officer_and_head_gets_one_digest_listing_exactly_their_dossiers(sv
     assert cb01.startswith("Tổng hợp hồ sơ ngày 01/12/2026 - Sở Tư pháp thành phố Hải Phòng\nĐồng chí Nguyễn Thị Thu Hà,")
     assert "Đồng chí có 4 hồ sơ sắp đến hạn hoặc đã quá hạn:" in cb01
     assert (
-        "1. D-LATE - Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam\n"
+        "1. D-LATE - Cấp Thẻ công chứng viên\n"
         "   Người nộp: Nguyễn Văn An; hẹn trả 27/11/2026; quá hạn 2 ngày làm việc"
     ) in cb01
-    assert "2. D-TODAY - Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam\n   Người nộp: Nguyễn Văn An; hẹn trả 01/12/2026; đến hạn hôm nay" in cb01
+    assert "2. D-TODAY - Cấp Thẻ công chứng viên\n   Người nộp: Nguyễn Văn An; hẹn trả 01/12/2026; đến hạn hôm nay" in cb01
     assert "3. D-UNASSIGNED" in cb01 and "hẹn trả 03/12/2026; còn 2 ngày làm việc" in cb01
     assert "4. D-SOON" in cb01 and "hẹn trả 04/12/2026; còn 3 ngày làm việc" in cb01
     for absent in ("D-FAR", "D-OTHER", "D-DONE", "D-PAUSED", "D-ELSEWHERE"):

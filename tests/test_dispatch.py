@@ -16,7 +16,7 @@ from notifier.store.models import DeliveryAttempt, Notification, Template
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
-from tests.conftest import make_settings, migrated_service
+from tests.conftest import chat_service, make_settings, migrated_service
 from tests.factories import dossier, officers, ts
 from tests.plugins import ScriptedSms
 
@@ -109,8 +109,8 @@ async def test_officer_alerts_wait_for_the_next_working_morning(service: Service
     await service.dispatcher.drain()
     notes = {n.kind: n for n in _notes(service)}
     assert notes["overdue_alert"].not_before == datetime(2026, 12, 7, 7, 30, tzinfo=VN_TZ)  # Monday
-    # the citizen apology is not held by officers' hours, only by quiet hours (18:00 is fine)
-    assert notes["overdue_apology"].status == "sent"
+    # the citizen notice (no Mẫu 04 issued) is not held by officers' hours, only by quiet hours (18:00 is fine)
+    assert notes["overdue_notice"].status == "sent"
 
 
 async def test_transient_failures_retry_with_backoff_then_succeed(
@@ -204,7 +204,50 @@ async def test_citizen_without_a_phone_has_no_usable_sms_route(
     svc.scan()
     await svc.dispatcher.drain()
     [n] = _notes(svc)
-    assert (n.status, n.error) == ("failed", "no usable channel: scripted: no address for citizen")
+    assert (n.status, n.error) == ("unreachable", "no usable channel: scripted: no address for citizen")
+    assert n.channel is None and n.sent_at is None
+
+
+async def test_landline_only_citizen_falls_through_to_the_next_channel(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc = _with_routing(db_url, tmp_path, clock, citizen=["scripted", "file"], officer=["file"], head=["file"])
+    sms = ScriptedSms()
+    svc.channels.put("scripted", sms)
+    svc.settings.channels["scripted"] = {}
+    company = dossier(TrangThaiHoSo=2, SoDienThoai="0225 3838888", Email="lienhe@cangxanh.vn",
+                      ChuHoSo="Công ty TNHH Thương mại Cảng Xanh", LoaiDoiTuong=2,
+                      NgayTiepNhan=ts(2026, 12, 1, 8, 0))  # fmt: skip
+    mobile = dossier(MaHoSo="000.00.30.H26-261120-0002", TrangThaiHoSo=2, SoDienThoai="0912 000 111",
+                     NgayTiepNhan=ts(2026, 12, 1, 8, 0))  # fmt: skip
+    _import(svc, [company, mobile])
+    svc.scan()
+    stats = await svc.dispatcher.drain()
+    assert (stats.sent, stats.failed, stats.unreachable) == (2, 0, 0)
+    # The landline never reached the SMS gateway; the mobile did.
+    assert [m.address for m in sms.received] == ["+84912000111"]
+    [line] = _outbox(tmp_path / "outbox.jsonl")
+    assert line["recipient"] == "lienhe@cangxanh.vn" and line["dossier_code"] == company["MaHoSo"]
+    assert {(n.channel, n.recipient) for n in _notes(svc)} == {
+        ("file", "lienhe@cangxanh.vn"),
+        ("scripted", "+84912000111"),
+    }
+
+
+async def test_a_citizen_no_channel_can_reach_is_unreachable_not_sent_to_the_file(
+    service: Service, tmp_path: Path
+) -> None:
+    # Routing ["file"]: the file used to record the label "citizen" as an address and call it sent.
+    landline_only = dossier(TrangThaiHoSo=2, SoDienThoai="02253838888", Email=None,
+                            NgayTiepNhan=ts(2026, 12, 1, 8, 0))  # fmt: skip
+    _import(service, [landline_only])
+    service.scan()
+    stats = await service.dispatcher.drain()
+    assert (stats.sent, stats.failed, stats.unreachable) == (0, 0, 1)
+    assert _outbox(tmp_path / "outbox.jsonl") == []
+    [n] = _notes(service)
+    assert n.status == "unreachable" and n.channel is None and n.recipient is None
+    assert n.error == "no usable channel: file: no address for citizen"
 
 
 async def test_broken_template_fails_its_rows_only(
@@ -299,3 +342,53 @@ async def test_dead_worker_rows_are_replayed_without_a_second_copy(
     notes = [n for n in _notes(service) if n.id in ids]
     assert all(n.status == "sent" and n.claimed_by == None for n in notes)  # noqa: E711
     assert {n.attempts for n in notes} == {2}  # the dead worker's try counts
+
+
+def _payment_due() -> dict:
+    return dossier(TrangThaiHoSo=6, DaThanhToan=0, NgayTiepNhan=ts(2026, 12, 1, 8, 0),
+                   DuongDanThanhToan="https://dichvucong.gov.vn/p/thanh-toan?ma=000.00.30.H26-261120-0001")  # fmt: skip
+
+
+@pytest.mark.parametrize(("template", "links", "shown"), [
+    ("sms", None, False),   # the default: no link in SMS
+    ("sms", True, True),    # [messages] sms_payment_links = true puts it back
+    ("chat", None, True),   # chat and e-mail keep it
+    ("email", None, True),
+])  # fmt: skip
+async def test_payment_links_stay_out_of_sms_by_default(
+    db_url: str, tmp_path: Path, clock: FixedClock, template: str, links: bool | None, shown: bool
+) -> None:
+    overrides: dict = {"channels": {"file": {"path": str(tmp_path / "outbox.jsonl"), "template": template}}}
+    if links is not None:
+        overrides["messages"] = {"sms_payment_links": links}
+    svc = migrated_service(db_url, tmp_path, clock, **overrides)
+    _import(svc, [_payment_due()])
+    svc.scan()
+    await svc.dispatcher.drain()
+    [line] = [x for x in _outbox(tmp_path / "outbox.jsonl") if x["kind"] == "payment_requested"]
+    assert ("https://dichvucong.gov.vn/p/thanh-toan" in line["text"]) is shown, line["text"]
+    assert "nghĩa vụ tài chính" in line["text"] and "200.000 đồng" in line["text"]
+    if not shown:
+        assert "Nộp trực tuyến trên dichvucong.gov.vn." in line["text"] and "http" not in line["text"]
+
+
+async def test_escalation_to_the_head_names_the_assigned_officer_or_says_unassigned(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc = chat_service(db_url, tmp_path, clock)
+    with svc.factory() as session, session.begin():
+        upsert_officers(session, officers())
+    # Both due Friday 27/11/2026: 2 working days over on Tuesday 01/12, the escalation threshold.
+    _import(svc, [
+        dossier("ASSIGNED", MaCanBo="CB02", NgayHenTra=ts(2026, 11, 27, 17, 0)),
+        dossier("UNASSIGNED", NgayHenTra=ts(2026, 11, 27, 17, 0)),
+    ])  # fmt: skip
+    svc.scan()
+    await svc.dispatcher.drain()
+    texts = {x["dossier_code"]: x["text"] for x in _outbox(tmp_path / "outbox.jsonl") if x["kind"] == "escalation"}
+    assert set(texts) == {"ASSIGNED", "UNASSIGNED"}
+    for text in texts.values():
+        assert "Kính gửi đồng chí Phạm Quốc Hùng," in text  # the head receives it...
+        assert "Cán bộ xử lý: Phạm Quốc Hùng" not in text  # ...but does not hold the dossier
+    assert "Cán bộ xử lý: Trần Văn Minh\n" in texts["ASSIGNED"]
+    assert "Cán bộ xử lý: chưa phân công\n" in texts["UNASSIGNED"]

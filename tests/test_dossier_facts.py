@@ -89,7 +89,7 @@ def test_per_dossier_resolution_time_deadline_and_verdict(service: Service, cloc
     _import(service, clock, at(12, 1, 10),
             dossier("D3", NgayTiepNhan=RECEIVED, NgayHenTra=DUE, TrangThaiHoSo=10, NgayTra=ts(2026, 12, 1, 9, 0)))  # fmt: skip
     # D5's appointment moves with a supplement request: the citizen's clock reset, which does count.
-    supplement = [{"NoiDungBoSung": "Bản sao CCCD", "NgayHenTraMoi": ts(2026, 12, 4, 17, 0)}]
+    supplement = [{"NoiDungBoSung": "Giấy chứng nhận sức khỏe", "NgayHenTraMoi": ts(2026, 12, 4, 17, 0)}]
     _import(service, clock, at(11, 30),
             dossier("D5", NgayTiepNhan=RECEIVED, NgayHenTra=ts(2026, 12, 4, 17, 0), DanhSachHoSoBoSung=supplement))  # fmt: skip
     _resolve(service, clock, at(12, 2), "D5")

@@ -45,7 +45,7 @@ def test_import_stores_a_dossier_with_normalised_fields(service: Service) -> Non
         assert d.fee_amount == 1_500_000
         assert d.due_at is not None and d.due_at.tzinfo is not None
         assert d.due_at.strftime("%d/%m/%Y %H:%M") == "04/12/2026 17:00"
-        assert d.procedure.name.startswith("Cấp Phiếu lý lịch tư pháp")
+        assert d.procedure.name.startswith("Cấp Thẻ công chứng viên")
         assert d.agency.name == "Sở Tư pháp thành phố Hải Phòng"
 
 

@@ -24,7 +24,7 @@ from tests.factories import dossier, officers, ts
 
 CB01_CHAT = 555001
 OTHER = "000.00.31.H26"
-REASON = "Chờ ý kiến của Sở Tài nguyên và Môi trường"
+REASON = "Chờ ý kiến của Sở Nông nghiệp và Môi trường"
 CB01 = Actor("telegram", chat_id=CB01_CHAT)
 
 

@@ -72,10 +72,19 @@ def test_filters_on_none_raise_naming_the_filter_and_the_line(filter_name: str, 
     assert "None" in info.value.message
 
 
-def test_money_uses_dots_and_a_plain_space_before_the_dong_sign() -> None:
-    assert format_money(1_500_000) == "1.500.000 ₫"
-    assert format_money(0) == "0 ₫"
-    assert "\u00a0" not in format_money(1_500_000)
+def test_money_is_written_out_in_dong_with_thousands_dots() -> None:
+    # Administrative style: "1.500.000 đồng", never the "₫" sign; a plain space (cheap phones show a
+    # no-break space as a box).
+    assert format_money(1_500_000) == "1.500.000 đồng"
+    assert format_money(200_000) == "200.000 đồng"
+    assert format_money(0) == "0 đồng"
+    assert "\u00a0" not in format_money(1_500_000) and "₫" not in format_money(1_500_000)
+
+
+def test_money_folds_to_dong_without_diacritics() -> None:
+    from notifier.rules.smstext import khong_dau
+
+    assert khong_dau(format_money(200_000)) == "200.000 dong"
 
 
 @pytest.mark.parametrize("value", [1500.5, True, "1500000"])
@@ -87,8 +96,8 @@ def test_money_accepts_integers_only(value: object) -> None:
 @given(st.integers(min_value=0, max_value=10**13))
 def test_money_round_trips_any_amount(amount: int) -> None:
     text = format_money(amount)
-    assert re.fullmatch(r"\d{1,3}(\.\d{3})* ₫", text), text
-    assert int(text.removesuffix(" ₫").replace(".", "")) == amount
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})* đồng", text), text
+    assert int(text.removesuffix(" đồng").replace(".", "")) == amount
 
 
 @pytest.mark.parametrize(
@@ -299,7 +308,7 @@ def test_validate_flags_sms_over_three_parts_only_for_sms() -> None:
     source = "{{ dossier.procedure_name }} " * 4
     assert validate(source, kind="received") == []
     errors = validate(source, kind="received", channel_type="sms")
-    assert errors and "UTF-16" in errors[0].message
+    assert any("UTF-16" in e.message for e in errors)
 
 
 def test_validate_rejects_unknown_kind() -> None:
@@ -343,7 +352,8 @@ def test_sample_context_minimal_empties_every_optional_field() -> None:
     ctx = sample_context(NOW, "head_digest", minimal=True)
     d = ctx["dossier"]
     assert d.due_at is None and d.payment_link is None and d.delay_reason is None and d.fee_amount is None
-    assert ctx["items"] == [] and ctx["officer"] is None
+    assert ctx["items"] == [] and ctx["assigned_officer"] is None
+    assert ctx["recipient"].name == ctx["recipient_name"]
     assert ctx["agency"].phone is None
 
 
@@ -407,3 +417,37 @@ def test_items_entries_may_be_any_object_with_the_attributes() -> None:
     item = SimpleNamespace(code="A-1", working_days_overdue=2)
     source = "{% for it in items %}{{ it.code }}:{{ it.working_days_overdue }}{% endfor %}"
     assert render(source, {"items": [item]}) == "A-1:2"
+
+
+# -------------------------------------------------------------------------------------------- whole_phrases
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("cần lấy ý kiến của cơ quan quản lý quy hoạch.", 60, "cần lấy ý kiến của cơ quan quản lý quy hoạch"),
+        ("Chờ ý kiến của Sở Xây dựng, cần đo đạc lại ranh giới thửa đất.", 40, "Chờ ý kiến của Sở Xây dựng"),
+        ("Chờ Sở Xây dựng; Sở Tài chính; Công an thành phố.", 31, "Chờ Sở Xây dựng; Sở Tài chính"),
+        ("cần lấy ý kiến của cơ quan quản lý quy hoạch", 30, ""),  # one phrase, too long: nothing
+        ("Cần xác minh (liên thông, hai cấp) với Công an; sẽ trả sau", 45, ""),  # never inside a bracket
+        ("Cần xác minh (liên thông) với Công an; sẽ trả sau", 45, "Cần xác minh (liên thông) với Công an"),
+        ("Chờ kết quả đo đạc - cần bổ sung bản vẽ", 20, "Chờ kết quả đo đạc"),
+        ("  nhiều   khoảng\ntrắng  ", 40, "nhiều khoảng trắng"),
+    ],
+)
+def test_whole_phrases_never_cuts_a_phrase(text: str, limit: int, expected: str) -> None:
+    from notifier.rules.rendering import whole_phrases
+
+    out = whole_phrases(text, limit)
+    assert out == expected
+    assert len(out) <= limit
+    assert "…" not in out
+
+
+def test_whole_phrases_in_a_template_and_its_errors() -> None:
+    ctx = {"dossier": SimpleNamespace(delay_reason="Chờ Sở Xây dựng, rồi Sở Tài chính.")}
+    assert render("{{ dossier.delay_reason|whole_phrases(20) }}", ctx) == "Chờ Sở Xây dựng"
+    with pytest.raises(TemplateError, match=r"whole_phrases.*None"):
+        render("{{ none|whole_phrases(20) }}", {"none": None})
+    with pytest.raises(TemplateError, match="limit must be a positive integer"):
+        render("{{ 'x'|whole_phrases(0) }}", {})

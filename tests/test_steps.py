@@ -75,7 +75,7 @@ PROGRESS = [
     # The unit found by name; a named handler gets it alone.
     step("S2", NNMT_NAME, ts(2026, 11, 23, 8, 0), ts(2026, 11, 30, 17, 0), MaCanBoXuLy="MT02"),
     # A unit notifier does not know: the dossier's own agency is alerted.
-    step("S3", "Phòng Tư pháp huyện Thủy Nguyên", ts(2026, 11, 23, 8, 0), ts(2026, 11, 26, 17, 0)),
+    step("S3", "Phòng Kinh tế, Hạ tầng và Đô thị phường Thủy Nguyên", ts(2026, 11, 23, 8, 0), ts(2026, 11, 26, 17, 0)),
     # The dossier is already returned: nobody is chased.
     step("S4", NNMT_NAME, ts(2026, 11, 20, 8, 0), ts(2026, 11, 25, 17, 0), MaDonViXuLy=NNMT),
     # Not due yet.

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.rules.kinds import REGISTRY, Audience
+from notifier.rules.kinds import REGISTRY, Audience, Kind
 from notifier.rules.rendering import (
     CHANNEL_TYPES,
     SMS_MAX_UNITS,
     TEMPLATES_DIR,
     TemplateFile,
+    for_sms,
     format_date,
     load_template_files,
     render,
@@ -26,6 +27,7 @@ from notifier.rules.rendering import (
     utf16_len,
     validate,
 )
+from notifier.rules.smstext import sms_info
 
 # 02:00 UTC is 09:00 in Hanoi: the templates must show Vietnam dates whatever zone the clock is in.
 NOW = datetime(2027, 2, 3, 2, 0, tzinfo=UTC)
@@ -94,7 +96,9 @@ def test_rendered_text_is_clean(kind: str, channel: str, variant: str) -> None:
         assert "\n\n\n" not in text
         assert not re.search(r"[ \t]\n", text), "trailing blanks"
         assert "  " not in text.replace("\n   ", "\n"), "double space (item lines may be indented)"
-        assert ctx["agency"].name in text or (subject is not None and text is subject)
+        # SMS names the agency by its short name when it has one (agency.short_name, for the segment budget).
+        named = ctx["agency"].name in text or (channel == "sms" and (ctx["agency"].short_name or "") in text)
+        assert named or (subject is not None and text is subject)
         assert not re.search(r"[\U0001F000-\U0001FAFF\u2600-\u27BF]", text), "no emoji in official messages"
     if subject is not None:
         assert "\n" not in subject
@@ -108,7 +112,8 @@ def test_rendered_text_is_clean(kind: str, channel: str, variant: str) -> None:
 def test_sms_stays_within_three_ucs2_parts(kind: str, variant: str) -> None:
     _, body = _render(kind, "sms", sample_context(NOW, kind, **VARIANTS[variant]))
     assert utf16_len(body) <= SMS_MAX_UNITS, (utf16_len(body), body)
-    assert body.startswith(sample_context(NOW, kind)["agency"].name)
+    agency = sample_context(NOW, kind, **VARIANTS[variant])["agency"]
+    assert body.startswith((agency.short_name or agency.name, agency.name))
     assert "\n" not in body
     assert not body.startswith(("Kính gửi", "Xin chào"))
 
@@ -166,7 +171,7 @@ def test_apology_names_agency_dossier_old_and_new_dates_and_reason() -> None:
     old, new = format_date(d.original_due_at), format_date(d.new_due_at)
     assert old != new
     for channel, text in _all("overdue_apology", ctx).items():
-        assert ctx["agency"].name in text
+        assert (ctx["agency"].short_name if channel == "sms" else ctx["agency"].name) in text
         assert d.code in text
         assert old in text and new in text, channel
         assert "trân trọng xin lỗi Ông/Bà" in text
@@ -208,15 +213,60 @@ def test_apology_for_a_business() -> None:
         assert "trân trọng xin lỗi Quý tổ chức" in text
 
 
-def test_apology_reason_is_shortened_in_sms_only() -> None:
+def test_apology_reason_is_kept_whole_or_cut_between_phrases_in_sms_only() -> None:
     ctx = sample_context(NOW, "overdue_apology")
-    long_reason = "cần lấy ý kiến thẩm định của nhiều sở, ngành và chờ kết quả kiểm tra thực địa."
+    long_reason = (
+        "Cần lấy ý kiến thẩm định của nhiều sở, ngành; chờ kết quả kiểm tra thực địa tại khu đất của "
+        "người nộp hồ sơ và ý kiến bằng văn bản của Ủy ban nhân dân phường nơi có đất."
+    )
     ctx["dossier"].delay_reason = long_reason
     texts = _all("overdue_apology", ctx)
-    assert utf16_len(texts["sms"]) <= SMS_MAX_UNITS
-    assert "…" in texts["sms"]
-    assert "chờ kết quả kiểm tra thực địa." in texts["email"]
-    assert "thực địa.." not in texts["email"]
+    sms = texts["sms"]
+    assert utf16_len(sms) <= SMS_MAX_UNITS
+    # The SMS takes the phrases that fit and stops at a phrase's end, never in the middle of one.
+    assert "(lý do: Cần lấy ý kiến thẩm định của nhiều sở, ngành)." in sms, sms
+    assert "…" not in sms and "chờ kết quả" not in sms
+    assert "chờ kết quả kiểm tra thực địa" in texts["email"]
+    assert "nơi có đất.." not in texts["email"]
+
+
+def test_apology_sms_leaves_out_a_reason_whose_first_phrase_does_not_fit() -> None:
+    ctx = sample_context(NOW, "overdue_apology")
+    ctx["dossier"].delay_reason = "Chờ " + "kết quả xác minh " * 12
+    sms = _render("overdue_apology", "sms", ctx)[1]
+    assert "lý do" not in sms and "…" not in sms
+    assert utf16_len(sms) <= SMS_MAX_UNITS
+    assert sms.endswith("Hẹn trả mới: " + format_date(ctx["dossier"].new_due_at) + ".")
+
+
+def test_apology_sms_keeps_a_short_reason_whole() -> None:
+    ctx = sample_context(NOW, "overdue_apology", applicant_kind="business")
+    sms = _render("overdue_apology", "sms", ctx)[1]
+    assert "(lý do: cần lấy ý kiến của cơ quan quản lý quy hoạch)." in sms
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_sms_template_fits_its_own_segment_budget(kind: str, variant: str) -> None:
+    # The budget (rules.kinds: sms_segments) counts UCS-2 parts with diacritics, on what the dispatcher
+    # renders by default (no payment link in SMS).
+    ctx = for_sms(sample_context(NOW, kind, **VARIANTS[variant]))
+    _, body = _render(kind, "sms", ctx)
+    info = sms_info(body)
+    assert info.encoding == "UCS-2"
+    assert info.segments <= REGISTRY[Kind(kind)].sms_segments, (info.segments, body)
+
+
+def test_validate_refuses_an_sms_over_its_kind_budget() -> None:
+    body = (
+        "{{ agency.name }}: Hồ sơ {{ dossier.code }} đã được tiếp nhận vào hôm nay, "
+        "xin chân thành cảm ơn Ông/Bà rất nhiều."
+    )
+    problems = validate(body, "body", kind="received", channel_type="sms")
+    assert [p.message for p in problems] == [
+        "SMS takes 3 UCS-2 parts, over the budget of 2 for received (sample: received, citizen)"
+    ]
+    assert validate(body, "body", kind="payment_requested", channel_type="sms") == []
 
 
 def test_new_appointment_gives_the_new_date() -> None:
@@ -231,7 +281,7 @@ def test_payment_messages_give_amount_and_link(kind: str) -> None:
     ctx = sample_context(NOW, kind)
     assert ctx["dossier"].fee_amount == 1_500_000
     for channel, text in _all(kind, ctx).items():
-        assert "1.500.000 ₫" in text, channel
+        assert "1.500.000 đồng" in text, channel
         assert ctx["dossier"].payment_link in text, channel
 
 
@@ -240,7 +290,7 @@ def test_payment_messages_without_link_point_to_the_portal(kind: str) -> None:
     ctx = sample_context(NOW, kind)
     ctx["dossier"].payment_link = None
     for channel, text in _all(kind, ctx).items():
-        assert "Cổng DVC" in text or "Cổng Dịch vụ công" in text, channel
+        assert "dichvucong.gov.vn" in text, channel  # the national portal, by the address citizens type
         assert "http" not in text
 
 
@@ -276,9 +326,9 @@ def test_returned_gives_the_return_date_and_asks_for_rating() -> None:
 
 def test_result_ready_mentions_unpaid_fee_only_when_unpaid() -> None:
     ctx = sample_context(NOW, "result_ready")
-    assert "1.500.000 ₫" not in _render("result_ready", "email", ctx)[1]
+    assert "1.500.000 đồng" not in _render("result_ready", "email", ctx)[1]
     ctx["dossier"].fee_paid = False
-    assert "1.500.000 ₫" in _render("result_ready", "email", ctx)[1]
+    assert "1.500.000 đồng" in _render("result_ready", "email", ctx)[1]
 
 
 @pytest.mark.parametrize(
@@ -299,13 +349,31 @@ def test_overdue_alert_and_escalation_state_the_working_days_overdue() -> None:
             assert "quá hạn 7 ngày làm việc" in text, (kind, channel)
 
 
-def test_escalation_names_the_officer_only_when_there_is_one() -> None:
+def test_escalation_names_the_assigned_officer_not_the_head_it_is_sent_to() -> None:
     ctx = sample_context(NOW, "escalation")
-    for text in _all("escalation", ctx).values():
-        assert "Vũ Đức Thắng" in text
-    ctx["officer"] = None
-    for channel, text in _all("escalation", ctx).items():
-        assert "Vũ Đức Thắng" not in text, channel
+    ctx["recipient"] = SimpleNamespace(code="LD-STP-01", name="Phạm Quốc Hùng")
+    ctx["officer"] = ctx["recipient"]  # what the dispatcher passes for a head: the addressee
+    ctx["recipient_name"] = "Phạm Quốc Hùng"
+    ctx["assigned_officer"] = SimpleNamespace(code="CB-STP-01", name="Nguyễn Thị Thu Hà")
+    texts = _all("escalation", ctx)
+    assert "cán bộ xử lý Nguyễn Thị Thu Hà" in texts["sms"]
+    assert "Cán bộ xử lý: Nguyễn Thị Thu Hà\n" in texts["chat"]
+    assert "- Cán bộ xử lý: Nguyễn Thị Thu Hà (CB-STP-01)" in texts["email"]
+    for channel in ("chat", "email"):
+        assert "Kính gửi đồng chí Phạm Quốc Hùng," in texts[channel]
+        assert "Cán bộ xử lý: Phạm Quốc Hùng" not in texts[channel]
+    assert "Phạm Quốc Hùng" not in texts["sms"]
+
+
+def test_escalation_says_unassigned_when_no_officer_holds_the_dossier() -> None:
+    ctx = sample_context(NOW, "escalation")
+    ctx["assigned_officer"] = None
+    texts = _all("escalation", ctx)
+    assert "chưa phân công cán bộ xử lý" in texts["sms"]
+    assert "Cán bộ xử lý: chưa phân công" in texts["chat"]
+    assert "- Cán bộ xử lý: chưa phân công" in texts["email"]
+    for text in texts.values():
+        assert "Vũ Đức Thắng" not in text
 
 
 @pytest.mark.parametrize("kind", DIGESTS)
@@ -357,3 +425,34 @@ def test_any_names_render_nfc_and_intact(name: str, reason: str) -> None:
     _, email = _render("overdue_apology", "email", ctx)
     assert unicodedata.is_normalized("NFC", email)
     assert unicodedata.normalize("NFC", name).strip() in email
+
+
+def test_no_shipped_text_speaks_of_the_old_one_stop_desk_or_provincial_portal() -> None:
+    # Since 01/7/2025: the Trung tâm Phục vụ hành chính công, and the national portal only.
+    for path in TEMPLATES_DIR.rglob("*.j2"):
+        text = path.read_text(encoding="utf-8")
+        assert "Bộ phận Một cửa" not in text, path
+        assert "haiphong.gov.vn" not in text and "Cổng DVC" not in text, path
+
+
+@pytest.mark.parametrize("channel", ["chat", "email"])
+def test_result_ready_names_the_agencys_own_desk(channel: str) -> None:
+    ctx = sample_context(NOW, "result_ready")
+    ctx["agency"].desk_name = "Trung tâm Phục vụ hành chính công phường Lê Chân"
+    ctx["agency"].address = None
+    _, body = _render("result_ready", channel, ctx)
+    assert "nhận kết quả tại Trung tâm Phục vụ hành chính công phường Lê Chân" in body
+    ctx["agency"].desk_name = None  # an agency whose desk is not imported yet
+    _, body = _render("result_ready", channel, ctx)
+    assert "nhận kết quả tại Trung tâm Phục vụ hành chính công" in body
+
+
+@pytest.mark.parametrize("kind", ["received", "payment_requested"])
+def test_chat_and_email_point_to_the_national_portal_and_vneid(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    if kind == "payment_requested":
+        ctx["dossier"].payment_link = None
+    for channel in ("chat", "email"):
+        _, body = _render(kind, channel, ctx)
+        assert "dichvucong.gov.vn" in body, channel
+    assert "VNeID" in _render(kind, "email", ctx)[1]

@@ -44,7 +44,9 @@ from notifier.web.admin import labels
 from notifier.web.admin.deliveries import RETRYABLE, STATUSES
 
 S = NotificationStatus
-STATUS_VALUES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled", "unknown"]
+STATUS_VALUES = [
+    "queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled", "unreachable", "unknown",
+]
 
 # ------------------------------------------------------------------------------------ statuses and moves
 
@@ -59,10 +61,12 @@ ALLOWED_MOVES = {
     ("sent", "delivered"),
     ("sent", "undelivered"),
     ("sent", "failed"),
+    ("sending", "unreachable"),  # no channel of the route has an address for the recipient
     ("failed", "queued"),  # "Gửi lại" on the admin page
     ("sending", "unknown"),  # reclaimed after a hand-off to a provider that cannot tell a repeat
     ("unknown", "queued"),  # "Gửi lại" after the operator checked
     ("unknown", "failed"),
+    ("unreachable", "queued"),  # "Gửi lại" once the citizen's contact is known
 }
 
 
@@ -108,15 +112,19 @@ def test_the_table_and_the_ranks_cover_every_status() -> None:
 
 def test_only_retries_move_back_in_rank() -> None:
     backwards = {(a, b) for a, moves in TRANSITIONS.items() for b in moves if RANK[b] <= RANK[a]}
-    assert backwards == {(S.SENDING, S.QUEUED), (S.FAILED, S.QUEUED), (S.UNKNOWN, S.QUEUED)}
+    assert backwards == {
+        (S.SENDING, S.QUEUED), (S.FAILED, S.QUEUED), (S.UNKNOWN, S.QUEUED), (S.UNREACHABLE, S.QUEUED)
+    }
 
 
 def test_status_groups() -> None:
     assert SENT_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED)
-    assert FINAL_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED, S.UNKNOWN)
+    assert FINAL_STATUSES == (
+        S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED, S.UNKNOWN, S.UNREACHABLE
+    )
     assert PENDING_STATUSES == (S.QUEUED, S.SENDING)
     assert set(REACHED_STATUSES) == {S.SENT, S.DELIVERED}
-    assert set(MISSED_STATUSES) == {S.UNDELIVERED, S.FAILED}
+    assert set(MISSED_STATUSES) == {S.UNDELIVERED, S.FAILED, S.UNREACHABLE}
     # Every row is either waiting for a worker or finished, never both.
     assert set(PENDING_STATUSES) | set(FINAL_STATUSES) == set(NotificationStatus)
     assert not set(PENDING_STATUSES) & set(FINAL_STATUSES)

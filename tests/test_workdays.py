@@ -367,3 +367,58 @@ def test_deadline(received: datetime, n: int, cutoff: time | None, expected: dat
 def test_deadline_rejects_negative_duration() -> None:
     with pytest.raises(ValueError):
         CAL.deadline(vn(2026, 3, 2), -1)
+
+
+# -- the shipped calendar (config.toml) ------------------------------------------------------------------
+
+
+def _shipped() -> WorkCalendar:
+    from pathlib import Path
+
+    from notifier.config import load_settings
+
+    c = load_settings(Path(__file__).parents[1] / "config.toml").calendar
+    return WorkCalendar(c.extra_days_off, c.extra_working_days, culture_day_off=c.culture_day_off)
+
+
+def test_holidays_package_is_recent_enough_for_2026() -> None:
+    # 0.106 is the first release with Vietnam's 2026 decisions (31/08/2026 off in exchange for 22/08).
+    major, minor = (int(x) for x in holidays.__version__.split(".")[:2])
+    assert (major, minor) >= (0, 106), holidays.__version__
+    assert CAL.holiday_name(date(2026, 8, 31)) is not None
+
+
+def test_shipped_2026_swaps_move_the_bridge_days() -> None:
+    cal = _shipped()
+    # Friday 02/01/2026 off, worked back Saturday 10/01; Monday 31/08 off, worked back Saturday 22/08.
+    assert not cal.is_working_day(date(2026, 1, 2)) and CAL.is_working_day(date(2026, 1, 2))
+    assert cal.is_working_day(date(2026, 1, 10)) and not CAL.is_working_day(date(2026, 1, 10))
+    assert cal.is_working_day(date(2026, 8, 22)) and not CAL.is_working_day(date(2026, 8, 22))
+    assert not cal.is_working_day(date(2026, 8, 31))
+    # A dossier due 3 working days after Wednesday 31/12/2025: 05/01, 06/01, 07/01 (02/01 off, 1/1 holiday).
+    assert cal.add_working_days(date(2025, 12, 31), 3) == date(2026, 1, 7)
+    # 3 working days after Thursday 20/08/2026: Fri 21, Sat 22 (worked), Mon 24; without the swap Tue 25.
+    assert cal.add_working_days(date(2026, 8, 20), 3) == date(2026, 8, 24)
+    assert CAL.add_working_days(date(2026, 8, 20), 3) == date(2026, 8, 25)
+    # Across the September bridge: Fri 28/08, then 31/08, 01/09, 02/09 are off → Thu 03/09.
+    assert cal.add_working_days(date(2026, 8, 27), 2) == date(2026, 9, 3)
+
+
+def test_culture_day_is_a_named_switch_and_off_by_default_in_the_shipped_config() -> None:
+    culture = date(2026, 11, 24)  # a Tuesday
+    assert CAL.holiday_name(culture) == "Ngày Văn hóa Việt Nam"
+    assert not WorkCalendar(culture_day_off=True).is_working_day(culture)
+    assert WorkCalendar(culture_day_off=False).is_working_day(culture)
+    shipped = _shipped()
+    assert shipped.is_working_day(culture)
+    assert shipped.working_days_between(date(2026, 11, 23), date(2026, 11, 25)) == 2
+    # The switch is about 24/11 only: other holidays stay off.
+    assert not WorkCalendar(culture_day_off=False).is_working_day(date(2026, 9, 2))
+
+
+def test_tet_2027_comes_from_the_package_rule_until_the_plan_is_published() -> None:
+    # 06/02/2027 is mùng 1; until the government's plan, 29 Tết to mùng 5 (04/02-10/02) are the days off.
+    cal = _shipped()
+    assert [d for d in days(date(2027, 2, 1), date(2027, 2, 12)) if not cal.is_working_day(d)] == days(
+        date(2027, 2, 4), date(2027, 2, 10)
+    )

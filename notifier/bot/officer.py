@@ -1,7 +1,7 @@
 """The officers' side of the Telegram bot: the two buttons on an overdue alert.
 
 "Đặt ngày hẹn mới" (`oa:n:<dossier id>`): the bot asks, as a message to reply to, for the new date and the
-reason ("15/12/2026; Chờ ý kiến của Sở Tài nguyên và Môi trường"); the reply runs the apology workflow
+reason ("15/12/2026; Chờ ý kiến của Sở Nông nghiệp và Môi trường"); the reply runs the apology workflow
 (new appointment, numbered slip, the citizen's apology). "Đã xử lý xong" (`oa:r:<id>`): the bot asks to
 confirm (`oa:rc:<id>` / `oa:x:<id>`), then marks the dossier 9.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import ClassVar
 
+from notifier.channels.addresses import any_address
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
 
 
@@ -18,7 +19,7 @@ class ConsoleChannel(BaseChannel):
     settings_model: ClassVar[type[ChannelSettings]] = ConsoleSettings
 
     def address_for(self, recipient: Recipient) -> str | None:
-        return recipient.phone or recipient.email or recipient.telegram_chat_id or recipient.label
+        return any_address(recipient)  # as the file channel: no address, no "sent"
 
     async def send(self, message: Message) -> str:
         head = f"[{message.kind} → {message.audience} {message.address}]"

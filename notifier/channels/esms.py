@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from pydantic import Field, field_validator
 
+from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
     BaseChannel,
     ChannelSettings,
@@ -98,7 +99,7 @@ class EsmsSms(BaseChannel):
         await self._http.aclose()
 
     def address_for(self, recipient: Recipient) -> str | None:
-        return recipient.phone
+        return mobile_of(recipient)  # never a landline (routing falls through)
 
     def rate_limits(self) -> Limits:
         return self.s.rate_limits()

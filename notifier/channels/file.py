@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import ClassVar
 
+from notifier.channels.addresses import any_address
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
 
 
@@ -30,8 +31,9 @@ class FileChannel(BaseChannel):
         self._written: set[int] | None = None
 
     def address_for(self, recipient: Recipient) -> str | None:
-        # A file accepts anyone; record the address a real SMS/e-mail channel would have used.
-        return recipient.phone or recipient.email or recipient.telegram_chat_id or recipient.label
+        # Record the address a real SMS/e-mail/chat channel would have used; a recipient none of them could
+        # reach (a landline only, no contact) is not "sent" to the file: routing records it unreachable.
+        return any_address(recipient)
 
     def _ids_in_file(self) -> set[int]:
         # A row replayed after a crash must not be written twice: remember what the file already holds.

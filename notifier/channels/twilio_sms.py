@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
     BaseChannel,
     ChannelSettings,
@@ -100,7 +101,7 @@ class TwilioSms(BaseChannel):
         await self._client.aclose()
 
     def address_for(self, recipient: Recipient) -> str | None:
-        return recipient.phone
+        return mobile_of(recipient)  # never a landline (routing falls through)
 
     def rate_limits(self) -> Limits:
         return self.s.rate_limits()

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
     BaseChannel,
     ChannelSettings,
@@ -147,7 +148,7 @@ class ZaloZns(BaseChannel):
         await self._http.aclose()
 
     def address_for(self, recipient: Recipient) -> str | None:
-        return recipient.phone
+        return mobile_of(recipient)  # never a landline (routing falls through)
 
     def rate_limits(self) -> Limits:
         return self.s.rate_limits()

@@ -51,9 +51,14 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "dossier": dossier,
         "agency": agency,
         "feedback": SimpleNamespace(**feedback.feedback.model_dump()) if feedback else None,
-        "officer": SimpleNamespace(code=officer.code, name=officer.name, title=officer.title)
-        if officer
-        else None,
+        "officer": _officer_ns(officer),
+        "recipient": SimpleNamespace(
+            code=officer.code if officer else None,
+            name=officer.name if officer else (d.applicant_name if d else ""),
+            title=officer.title if officer else None,
+        ),
+        # Not the addressee: an escalation reaches the head but must name who holds the dossier.
+        "assigned_officer": _officer_ns(d.officer) if d is not None else None,
         "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
         "working_days_left": dossier.working_days_left if dossier else None,
         "working_days_overdue": dossier.working_days_overdue if dossier else None,
@@ -62,6 +67,10 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "step": None,
         **_read_at_render(n, payload, dossier, calendar, now),
     }
+
+
+def _officer_ns(o: Officer | None) -> SimpleNamespace | None:
+    return SimpleNamespace(code=o.code, name=o.name, title=o.title) if o is not None else None
 
 
 def _read_at_render(

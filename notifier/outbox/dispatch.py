@@ -44,7 +44,7 @@ from notifier.rules.officer_buttons import alert_buttons
 from notifier.rules.outbox_status import AttemptOutcome, ResendPolicy
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.ratelimit import RateLimited, Reservations
-from notifier.rules.rendering import TemplateError, TemplateTimeout, render
+from notifier.rules.rendering import TemplateError, TemplateTimeout, for_sms, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
 from notifier.store.engine import is_postgres
@@ -53,6 +53,7 @@ from notifier.store.models import DeliveryAttempt, Dossier, Notification, affect
 from notifier.store.templates import TemplateCache
 
 log = logging.getLogger(__name__)
+NO_ADDRESS = "no address"  # why a channel was skipped when it cannot reach the recipient
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Plan:
     defer_until: datetime | None = None
     fail_reason: str | None = None
     retry_reason: str | None = None  # the render ran out of time: try again later (up to max_tries)
+    unreachable: bool = False  # no channel of the route has an address for the recipient
     buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
     slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
 
@@ -107,7 +109,7 @@ class Attempt:
 
 @dataclass
 class Outcome:
-    status: str  # sent, retry, failed, deferred
+    status: str  # sent, retry, failed, unreachable, deferred
     not_before: datetime | None = None
     error: str | None = None
     sent: Candidate | None = None
@@ -122,6 +124,7 @@ class DispatchStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    unreachable: int = 0  # no channel had an address for the recipient
     deferred: int = 0
     lost: int = 0  # rows whose claim was taken over before we could record them
 
@@ -269,6 +272,7 @@ class Dispatcher:
                 joinedload(Notification.dossier).joinedload(Dossier.agency),
                 joinedload(Notification.dossier).joinedload(Dossier.procedure),
                 joinedload(Notification.officer),
+                joinedload(Notification.dossier).joinedload(Dossier.officer),
             )
             .order_by(Notification.id)
         ).all()
@@ -295,11 +299,14 @@ class Dispatcher:
                 if (address, channel.medium) in blocked:
                     skipped.append(f"{name}: {address} opted out of {channel.medium}")
                     continue
+                seen = context
+                if channel.channel_type == "sms":
+                    seen = for_sms(context, payment_links=self.settings.messages.sms_payment_links)
                 try:
                     source = templates.get(n.kind, channel.channel_type, agency_id)
-                    text = render(source.body, context, field="body", limits=limits)
+                    text = render(source.body, seen, field="body", limits=limits)
                     subject = (
-                        render(source.subject, context, field="subject", limits=limits)
+                        render(source.subject, seen, field="subject", limits=limits)
                         if source.subject
                         else None
                     )
@@ -332,6 +339,9 @@ class Dispatcher:
                 plan.candidates.clear()
             elif not plan.candidates and plan.fail_reason is None:
                 plan.fail_reason = "no usable channel: " + ("; ".join(skipped) or "route is empty")
+                # Not one channel had an address (a landline for SMS, no contact at all): the person cannot be
+                # reached, which is not the same as a channel failing.
+                plan.unreachable = not wanted and bool(skipped) and all(NO_ADDRESS in r for r in skipped)
         return plans
 
     def _plan_batch(self, ids: list[int], now: datetime) -> list[Plan]:
@@ -351,7 +361,7 @@ class Dispatcher:
             channel = self._channel(name)
             address = channel.address_for(recipient)
             if address is None:
-                skipped.append(f"{name}: no address for {recipient.label}")
+                skipped.append(f"{name}: {NO_ADDRESS} for {recipient.label}")
                 continue
             wanted.append((name, channel, address))
         return wanted, skipped
@@ -426,7 +436,7 @@ class Dispatcher:
         if plan.defer_until is not None:
             return Outcome("deferred", not_before=plan.defer_until)
         if plan.fail_reason is not None:
-            return Outcome("failed", error=plan.fail_reason)
+            return Outcome("unreachable" if plan.unreachable else "failed", error=plan.fail_reason)
         if plan.retry_reason is not None:
             return self._retry(plan, now, plan.retry_reason, None, Outcome("failed"))
         outcome = Outcome("failed")
@@ -564,6 +574,7 @@ class Dispatcher:
             stats.sent += out.status == "sent"
             stats.retried += out.status == "retry"
             stats.failed += out.status == "failed"
+            stats.unreachable += out.status == "unreachable"
             stats.deferred += out.status == "deferred"
         # One executemany per shape of row instead of one UPDATE per notification.
         for keys, rows in shapes.items():
@@ -605,6 +616,8 @@ class Dispatcher:
             )
         elif out.status == "retry":
             values.update(status=S.QUEUED, not_before=out.not_before)
+        elif out.status == "unreachable":
+            values["status"] = S.UNREACHABLE
         else:
             values["status"] = S.FAILED
         return values

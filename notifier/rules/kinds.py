@@ -61,24 +61,32 @@ class KindInfo:
     # change the status scan announces with this kind.
     dossier_status: Status = Status.PROCESSING
     status_notice: bool = False
+    # The SMS segment budget: UCS-2 parts (with diacritics, as a channel with khong_dau = false sends it)
+    # that every shipped SMS template of this kind fits on every sample (tests/test_templates.py).
+    sms_segments: int = 3
 
 
 _C, _O, _H = Audience.CITIZEN, Audience.OFFICER, Audience.HEAD
 
 
-def _notice(kind: Kind, label: str, status: Status) -> KindInfo:
+def _notice(kind: Kind, label: str, status: Status, sms_segments: int = 3) -> KindInfo:
     """A citizen notice the status scan queues when a dossier enters `status`."""
-    return KindInfo(kind, _C, label, dossier_status=status, status_notice=True)
+    return KindInfo(kind, _C, label, dossier_status=status, status_notice=True, sms_segments=sms_segments)
 
 
 REGISTRY: dict[Kind, KindInfo] = {
     info.kind: info
     for info in (
-        _notice(Kind.RECEIVED, "Tiếp nhận hồ sơ", Status.ACCEPTED),
-        _notice(Kind.REJECTED, "Không tiếp nhận hồ sơ", Status.NOT_ACCEPTED),
+        _notice(Kind.RECEIVED, "Tiếp nhận hồ sơ", Status.ACCEPTED, sms_segments=2),
+        _notice(Kind.REJECTED, "Không tiếp nhận hồ sơ", Status.NOT_ACCEPTED, sms_segments=2),
         _notice(Kind.SUPPLEMENT_REQUESTED, "Yêu cầu bổ sung hồ sơ", Status.SUPPLEMENT_REQUESTED),
-        _notice(Kind.PAYMENT_REQUESTED, "Yêu cầu nộp phí, lệ phí", Status.PAYMENT_REQUESTED),
-        KindInfo(Kind.PAYMENT_REMINDER, _C, "Nhắc nộp phí, lệ phí", dossier_status=Status.PAYMENT_REQUESTED),
+        _notice(Kind.PAYMENT_REQUESTED, "Yêu cầu thực hiện nghĩa vụ tài chính", Status.PAYMENT_REQUESTED),
+        KindInfo(
+            Kind.PAYMENT_REMINDER,
+            _C,
+            "Nhắc thực hiện nghĩa vụ tài chính",
+            dossier_status=Status.PAYMENT_REQUESTED,
+        ),
         # The agency's Mẫu 04 (apology and proposed extension), sent when the document is issued.
         KindInfo(
             Kind.OVERDUE_APOLOGY,
@@ -96,17 +104,22 @@ REGISTRY: dict[Kind, KindInfo] = {
             overdue=True,
         ),
         KindInfo(
-            Kind.NEW_APPOINTMENT, _C, "Hẹn lại ngày trả kết quả", about_missed_appointment=True, overdue=True
+            Kind.NEW_APPOINTMENT,
+            _C,
+            "Hẹn lại ngày trả kết quả",
+            about_missed_appointment=True,
+            overdue=True,
+            sms_segments=2,
         ),
         _notice(Kind.RESULT_READY, "Đã có kết quả", Status.RESOLVED),
         _notice(Kind.RETURNED, "Đã trả kết quả", Status.RETURNED),
-        _notice(Kind.WITHDRAWN, "Rút hồ sơ", Status.WITHDRAWN),
-        _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED),
-        KindInfo(Kind.DUE_SOON, _O, "Sắp đến hạn (cán bộ)"),
+        _notice(Kind.WITHDRAWN, "Rút hồ sơ", Status.WITHDRAWN, sms_segments=2),
+        _notice(Kind.STOPPED, "Dừng xử lý", Status.STOPPED, sms_segments=2),
+        KindInfo(Kind.DUE_SOON, _O, "Sắp đến hạn (cán bộ)", sms_segments=2),
         # `[apology] prompt_working_days_before` the deadline: issue Mẫu 04 now if the date cannot be kept.
         KindInfo(Kind.APOLOGY_DUE, _O, "Cần lập Mẫu 04 trước hạn (cán bộ)", actionable=True),
         KindInfo(Kind.OVERDUE_ALERT, _O, "Quá hạn (cán bộ)", actionable=True, overdue=True),
-        KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True),
+        KindInfo(Kind.ESCALATION, _H, "Báo lãnh đạo hồ sơ quá hạn", overdue=True, sms_segments=2),
         KindInfo(Kind.OFFICER_DIGEST, _O, "Tổng hợp hằng ngày (cán bộ)", digest=True),
         KindInfo(Kind.HEAD_DIGEST, _H, "Tổng hợp hằng ngày (lãnh đạo)", digest=True),
         KindInfo(Kind.STEP_OVERDUE, _O, "Bước liên thông quá hạn (cán bộ)"),

@@ -2,9 +2,10 @@
 
 queued → sending (claimed by a worker) → sent → delivered / undelivered (the provider's receipt);
 sending → unknown (reclaimed after a hand-off to a provider that cannot tell a repeat; see ResendPolicy);
-sending → queued (a retry, a deferral, an expired lease); queued/sending → failed; queued → cancelled
-(the reason for it went away). A receipt only ever moves a row to a later rank, whatever order the
-provider's callbacks arrive in.
+sending → queued (a retry, a deferral, an expired lease); queued/sending → failed; sending → unreachable (no
+channel of the route has an address for the recipient: a landline-only citizen on SMS, no contact at all);
+queued → cancelled (the reason for it went away). A receipt only ever moves a row to a later rank,
+whatever order the provider's callbacks arrive in.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class NotificationStatus(StrEnum):
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    UNREACHABLE = "unreachable"  # nobody to send to: never "sent" anywhere, kept for the reports
     # Handed to a provider that cannot tell a repeat (Telegram, Zalo), and the worker stopped before the
     # answer: it may or may not have arrived. An operator checks, then resends or leaves it.
     UNKNOWN = "unknown"
@@ -44,6 +46,7 @@ RANK: dict[NotificationStatus, int] = {
     S.FAILED: 3,
     S.CANCELLED: 3,
     S.UNKNOWN: 2,  # like sent: a receipt saying delivered or undelivered settles it
+    S.UNREACHABLE: 3,
 }
 
 # Tuples in rank order rather than sets: an IN list built from them is the same SQL on every run.
@@ -58,23 +61,25 @@ FINAL_STATUSES: tuple[NotificationStatus, ...] = (
     S.FAILED,
     S.CANCELLED,
     S.UNKNOWN,
+    S.UNREACHABLE,
 )
 # Waiting for a worker or held by one: what the queue depth counts.
 PENDING_STATUSES: tuple[NotificationStatus, ...] = (S.QUEUED, S.SENDING)
 # The provider took it (the dashboard's "sent"), or it did not reach the person (its "failed").
 REACHED_STATUSES: tuple[NotificationStatus, ...] = (S.SENT, S.DELIVERED)
-MISSED_STATUSES: tuple[NotificationStatus, ...] = (S.UNDELIVERED, S.FAILED)
+MISSED_STATUSES: tuple[NotificationStatus, ...] = (S.UNDELIVERED, S.FAILED, S.UNREACHABLE)
 
 # Moves the dispatcher and the admin page make (a receipt's moves are decided by RANK).
 TRANSITIONS: dict[NotificationStatus, frozenset[NotificationStatus]] = {
     S.QUEUED: frozenset({S.SENDING, S.FAILED, S.CANCELLED}),
-    S.SENDING: frozenset({S.QUEUED, S.SENT, S.FAILED, S.UNKNOWN}),
+    S.SENDING: frozenset({S.QUEUED, S.SENT, S.FAILED, S.UNKNOWN, S.UNREACHABLE}),
     S.SENT: frozenset({S.DELIVERED, S.UNDELIVERED, S.FAILED}),
     S.DELIVERED: frozenset(),
     S.UNDELIVERED: frozenset(),
     S.FAILED: frozenset({S.QUEUED}),  # "Gửi lại" on the admin page
     S.CANCELLED: frozenset(),
     S.UNKNOWN: frozenset({S.QUEUED, S.FAILED}),  # an operator resends it or closes it
+    S.UNREACHABLE: frozenset({S.QUEUED}),  # "Gửi lại" once the citizen's contact is known
 }
 
 

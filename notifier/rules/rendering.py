@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jinja2
 from babel.dates import format_date as _babel_date
 from babel.dates import format_datetime as _babel_datetime
-from babel.numbers import format_currency as _babel_currency
+from babel.numbers import format_decimal as _babel_decimal
 from jinja2 import meta, nodes
 
 from notifier.rules.clock import VN_TZ
@@ -32,6 +32,7 @@ from notifier.rules.sandbox import (
     active_deadline,
     bounded,
 )
+from notifier.rules.smstext import sms_info
 from notifier.rules.statuses import STATUS_NAMES, Status
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "TemplateError",
     "TemplateFile",
     "TemplateTimeout",
+    "for_sms",
     "format_date",
     "format_datetime",
     "format_money",
@@ -52,8 +54,10 @@ __all__ = [
     "mask_phone",
     "render",
     "sample_context",
+    "trial_contexts",
     "utf16_len",
     "validate",
+    "whole_phrases",
 ]
 
 LOCALE = "vi_VN"
@@ -103,7 +107,14 @@ SCHEMA: dict[str, frozenset[str]] = {
     "agency": frozenset(
         {"code", "name", "phone", "address", "level", "parent_name", "short_name", "seat", "desk_name"}
     ),
+    # The staff member a message is addressed to (None for citizens); kept for templates written before
+    # `recipient` existed.
     "officer": frozenset({"code", "name", "title"}),
+    # Who the message is addressed to: the officer or head, or the applicant (code and title None).
+    "recipient": frozenset({"code", "name", "title"}),
+    # The officer the dossier is assigned to, whoever receives the message; None when unassigned
+    # ("chưa phân công"). An escalation goes to the head but names this officer.
+    "assigned_officer": frozenset({"code", "name", "title"}),
     "items": _DOSSIER_ATTRS | {"working_days_left", "working_days_overdue"},
     # A citizen's phản ánh, kiến nghị (feedback kinds only; None otherwise).
     "feedback": frozenset({"id", "text", "created_at", "deadline_at", "answer", "answered_at"}),
@@ -118,6 +129,8 @@ TOP_LEVEL_NAMES: frozenset[str] = frozenset(
         "dossier",
         "agency",
         "officer",
+        "recipient",
+        "assigned_officer",
         "recipient_name",
         "working_days_left",
         "working_days_overdue",
@@ -213,15 +226,43 @@ def format_datetime(value: datetime | None) -> str:
 
 
 def format_money(value: int | None) -> str:
-    """`1.500.000 ₫` with a plain space: cheap phones show Babel's no-break space as a box."""
+    """`1.500.000 đồng`, as administrative documents write amounts (không dấu: `1.500.000 dong`); the
+    thousands dot comes from Babel's vi_VN locale. Not "₫": official texts spell the unit out."""
     _refuse_undefined(value)
     if value is None:
         raise _none_error("money")
     # bool is an int subclass; `True|money` would print "1 ₫". Floats would hide rounding: VND has no cents.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TemplateError(f"filter 'money' expects an integer amount of VND, got {type(value).__name__}")
-    text = _babel_currency(value, "VND", locale=LOCALE)
-    return text.replace("\u00a0", " ").replace("\u202f", " ")
+    return f"{_babel_decimal(value, locale=LOCALE)} đồng"
+
+
+# Where a phrase of free text (an officer's reason) may end: after these, before a space.
+_PHRASE_END = re.compile(r"[,;:.!?](?=\s)|\s[-–](?=\s)")
+
+
+def whole_phrases(value: str | None, limit: int) -> str:
+    """The longest start of `value` made of whole phrases and at most `limit` characters, without its
+    closing punctuation; "" when even the first phrase is longer. Unlike `truncate`, it never leaves a
+    phrase cut in the middle ("cần lấy ý kiến của cơ…"), so a citizen never reads half a reason."""
+    _refuse_undefined(value)
+    if value is None:
+        raise _none_error("whole_phrases")
+    if not isinstance(value, str):
+        raise TemplateError(f"filter 'whole_phrases' expects text, got {type(value).__name__}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise TemplateError(f"filter 'whole_phrases': limit must be a positive integer, got {limit!r}")
+    text = " ".join(value.split()).rstrip(" ,;:.!?-–")
+    if len(text) <= limit:
+        return text
+    cut = ""
+    for match in _PHRASE_END.finditer(text):
+        if match.start() > limit:
+            break
+        candidate = text[: match.start()]
+        if candidate.count("(") == candidate.count(")"):  # not inside a bracket
+            cut = candidate
+    return cut.rstrip(" ,;:.!?-–")
 
 
 _PHONE_PUNCTUATION = re.compile(r"[\s.\-()]")
@@ -255,6 +296,24 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def for_sms(context: Mapping[str, Any], *, payment_links: bool = False) -> dict[str, Any]:
+    """`context` as an SMS template sees it: without the payment link unless `payment_links` (links in SMS
+    are what phishing looks like; see [messages] sms_payment_links)."""
+    out = dict(context)
+    if payment_links:
+        return out
+    for key in ("dossier", "items"):
+        value = out.get(key)
+        if isinstance(value, SimpleNamespace):
+            out[key] = SimpleNamespace(**{**vars(value), "payment_link": None})
+        elif isinstance(value, list):
+            out[key] = [
+                SimpleNamespace(**{**vars(v), "payment_link": None}) if isinstance(v, SimpleNamespace) else v
+                for v in value
+            ]
+    return out
+
+
 # ------------------------------------------------------------------------------------------ environment
 
 
@@ -275,6 +334,7 @@ def _make_environment() -> BoundedEnvironment:
             "datetime": format_datetime,
             "money": format_money,
             "mask_phone": mask_phone,
+            "whole_phrases": whole_phrases,
         }
     )
     env.guard_filters()
@@ -464,12 +524,13 @@ def _static_errors(ast: nodes.Template, field: str) -> list[TemplateError]:
     return [TemplateError(message, field=field, line=line) for line, message in ordered]
 
 
-def _trial_contexts(now: datetime, kind: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+def trial_contexts(now: datetime, kind: str | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(label, kind, context) of every sample a template is tried on: citizen, business, empty fields."""
     kinds = [kind] if kind is not None else list(REGISTRY)
     for each in kinds:
-        yield f"{each}, citizen", sample_context(now, each)
-        yield f"{each}, business", sample_context(now, each, applicant_kind="business")
-        yield f"{each}, optional fields empty", sample_context(now, each, minimal=True)
+        yield f"{each}, citizen", each, sample_context(now, each)
+        yield f"{each}, business", each, sample_context(now, each, applicant_kind="business")
+        yield f"{each}, optional fields empty", each, sample_context(now, each, minimal=True)
 
 
 # Validation must not depend on the wall clock (no datetime.now() in this module); any fixed instant works
@@ -510,12 +571,19 @@ def validate(
     errors: list[TemplateError] = []
     seen: set[tuple[int | None, str]] = set()
     with bounded(limits):  # one deadline for every sample, or a hostile template costs it N times
-        for label, context in _trial_contexts(_VALIDATION_NOW, kind):
+        for label, each, context in trial_contexts(_VALIDATION_NOW, kind):
             trial = _trial(source, context, field, limits, label, channel_type)
+            if trial is None and channel_type == "sms" and kind is not None:
+                trial = _over_budget(source, context, field, limits, label, each)
             if trial is None:
                 continue
             message = trial.message.split(" (sample: ")[0]
-            key = (None, "too long") if message.startswith("SMS is ") else (trial.line, message)
+            if message.startswith("SMS is "):
+                key: tuple[int | None, str] = (None, "too long")
+            elif message.startswith("SMS takes "):
+                key = (None, "budget")
+            else:
+                key = (trial.line, message)
             if key not in seen:
                 seen.add(key)
                 errors.append(trial)
@@ -545,6 +613,29 @@ def _trial(
             field=field,
         )
     return None
+
+
+def _over_budget(
+    source: str,
+    context: dict[str, Any],
+    field: str,
+    limits: RenderLimits | None,
+    label: str,
+    kind: str,
+) -> TemplateError | None:
+    """The kind's SMS budget, on what the dispatcher sends by default (no payment link)."""
+    try:
+        parts = sms_info(render(source, for_sms(context), field=field, limits=limits)).segments
+    except TemplateError as exc:
+        cls = TemplateTimeout if isinstance(exc, TemplateTimeout) else TemplateError
+        return cls(f"{exc.message} (sample: {label})", field=field, line=exc.line)
+    budget = kind_info(kind).sms_segments
+    if parts <= budget:
+        return None
+    return TemplateError(
+        f"SMS takes {parts} UCS-2 parts, over the budget of {budget} for {kind} (sample: {label})",
+        field=field,
+    )
 
 
 # ---------------------------------------------------------------------------------------- sample data
@@ -623,7 +714,7 @@ def _sample_dossier(
         "returned_at": _at(today, 8, 40) if status == 10 else None,
         "fee_amount": 1_500_000,
         "fee_paid": status != Status.PAYMENT_REQUESTED,
-        "payment_link": f"https://dichvucong.haiphong.gov.vn/thanh-toan/{code}",
+        "payment_link": f"https://dichvucong.gov.vn/p/thanh-toan?ma={code}",
         "supplement_note": (
             "Bản sao có chứng thực Giấy chứng nhận quyền sử dụng đất; "
             "bản vẽ thiết kế có chữ ký của chủ đầu tư"
@@ -645,8 +736,9 @@ def sample_context(
 ) -> dict[str, Any]:
     """Realistic Hai Phong data in the shape the dispatcher passes, for previews and trial renders.
 
-    `minimal=True` sets every optional field to None (and `items` to [], `officer` to None unless the
-    officer is the addressee), which is what exposes a template that forgets an `{% if %}`.
+    `minimal=True` sets every optional field to None (and `items` to [], `assigned_officer` to None
+    unless the officer is the addressee: an unassigned dossier), which is what exposes a template that
+    forgets an `{% if %}`.
     """
     info = kind_info(kind)  # ValueError naming the kind
     if applicant_kind not in ("citizen", "business"):
@@ -689,16 +781,24 @@ def sample_context(
             entry["extensions"] = 2 if late else 0
             items.append(SimpleNamespace(**entry, working_days_left=left, working_days_overdue=late))
 
-    officer: SimpleNamespace | None = None
-    if audience is Audience.OFFICER or (audience is Audience.HEAD and not minimal):
-        officer = SimpleNamespace(
-            code="CB-0421", name="Vũ Đức Thắng", title=None if minimal else "Chuyên viên"
-        )
     recipient_name = {
         Audience.CITIZEN: applicant_name,
         Audience.OFFICER: "Vũ Đức Thắng",
         Audience.HEAD: "Phạm Thị Lan",
     }[audience]
+    recipient_code = {Audience.CITIZEN: None, Audience.OFFICER: "CB-0421", Audience.HEAD: "LD-0102"}[audience]
+    recipient_title = {Audience.CITIZEN: None, Audience.OFFICER: "Chuyên viên", Audience.HEAD: "Phó Giám đốc"}
+    recipient = SimpleNamespace(
+        code=recipient_code, name=recipient_name, title=None if minimal else recipient_title[audience]
+    )
+    # The addressee, for staff; `officer` is what templates written before `recipient` read.
+    officer = recipient if audience.is_staff else None
+    # The officer handling the dossier: the addressee of an officer alert, someone else for a head.
+    assigned_officer: SimpleNamespace | None = None
+    if audience is Audience.OFFICER:
+        assigned_officer = recipient
+    elif not minimal:
+        assigned_officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng", title="Chuyên viên")
 
     if minimal:
         dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_FIELDS))
@@ -720,6 +820,8 @@ def sample_context(
             desk_name=None if minimal else "Trung tâm Phục vụ hành chính công thành phố Hải Phòng",
         ),
         "officer": officer,
+        "recipient": recipient,
+        "assigned_officer": assigned_officer,
         "recipient_name": recipient_name,
         "working_days_left": days_left,
         "working_days_overdue": days_overdue,

@@ -8,6 +8,8 @@ Conventions:
   not a configured extra day off; a configured extra working day (the Saturday the government swaps
   for a bridge holiday) is always a working day. ``holidays`` knows some bridge days off but never
   the Saturdays worked in exchange, so those must come from config.
+- 24/11 (Ngày Văn hóa Việt Nam) is a day off in ``holidays`` from 2026; whether the public sector took it
+  off is the caller's choice (``culture_day_off``), so one setting flips it without listing every year.
 - Counting follows the civil-law rule that the day of the triggering event is not counted: a
   procedure of N working days received (for counting purposes) on day S is due on the N-th working
   day after S.
@@ -22,6 +24,7 @@ import holidays
 
 _ONE_DAY = timedelta(days=1)
 _DAYS_PER_WEEK = 7
+_CULTURE_DAY = (11, 24)  # Ngày Văn hóa Việt Nam
 
 
 @lru_cache(maxsize=256)
@@ -53,6 +56,7 @@ class WorkCalendar:
         weekend: frozenset[int] = frozenset({5, 6}),
         *,
         language: str = "vi",
+        culture_day_off: bool = True,
     ) -> None:
         weekend = frozenset(weekend)
         if not weekend <= set(range(_DAYS_PER_WEEK)):
@@ -65,11 +69,13 @@ class WorkCalendar:
         self._extra_working = _dates(extra_working_days, "extra_working_days")
         # Pinned rather than taken from the process locale, so names are stable across hosts.
         self._language = language
+        self._culture_day_off = culture_day_off
 
     def __repr__(self) -> str:
         return (
             f"WorkCalendar(extra_days_off={sorted(self._extra_off)}, "
-            f"extra_working_days={sorted(self._extra_working)}, weekend={sorted(self._weekend)})"
+            f"extra_working_days={sorted(self._extra_working)}, weekend={sorted(self._weekend)}, "
+            f"culture_day_off={self._culture_day_off})"
         )
 
     # -- single days -------------------------------------------------------------------------------
@@ -88,6 +94,8 @@ class WorkCalendar:
             return True
         if d.weekday() in self._weekend or d in self._extra_off:
             return False
+        if not self._culture_day_off and (d.month, d.day) == _CULTURE_DAY:
+            return True
         return d not in _vn_holidays(d.year, self._language)
 
     # -- arithmetic ----------------------------------------------------------------------------------

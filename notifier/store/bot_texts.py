@@ -94,7 +94,7 @@ def samples() -> dict[str, list[dict[str, Any]]]:
         working_days_left=None,
         payment_pending=True,
         fee_amount=200_000,
-        payment_link="https://dichvucong.haiphong.gov.vn/thanh-toan/000.00.30.H26-270115-0012",
+        payment_link="https://dichvucong.gov.vn/p/thanh-toan?ma=000.00.30.H26-270115-0012",
     )
     bare = _view(
         phone_masked=None,

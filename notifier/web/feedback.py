@@ -77,7 +77,7 @@ def feedback_router() -> APIRouter:
                     body.answer,
                     actor,
                     service.clock.now(),
-                    fallback_agency_name=f"Bộ phận Một cửa {service.settings.province.name}",
+                    fallback_agency_name=service.settings.province.desk_name,
                 )
                 return {**fb.as_dict(row), "notification_id": notice.id}
 

@@ -42,7 +42,11 @@ class Service:
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Service:
         engine = engine or make_engine(settings.database.url, settings.database.echo)
         clock = clock or SystemClock()
-        calendar = WorkCalendar(settings.calendar.extra_days_off, settings.calendar.extra_working_days)
+        calendar = WorkCalendar(
+            settings.calendar.extra_days_off,
+            settings.calendar.extra_working_days,
+            culture_day_off=settings.calendar.culture_day_off,
+        )
         return cls(
             settings, clock, engine, session_factory(engine), calendar, Channels(settings.channels, clock)
         )

@@ -22,7 +22,7 @@ from tests.plugins import ScriptedSms
 
 PASSWORD = "mat-khau-rat-dai-2026"
 STP = "000.00.30.H26"  # Sở Tư pháp
-SKH = "000.00.13.H26"  # Sở Kế hoạch và Đầu tư
+SKH = "000.00.13.H26"  # Sở Tài chính (business registration since the 2025 merger of Sở KH&ĐT)
 # One demo applicant's number: the fake gateway refuses it for good, so the log has real failures.
 REFUSED = "+84983000222"
 

@@ -58,7 +58,7 @@ def test_edit_preview_save_and_roll_back(live: Live, page: Page, screenshots: Pa
     body.fill(LONG_BODY)
     expect(page.locator("#preview-text")).to_contain_text("Nguyễn Thị Hương")
     expect(page.locator("#sms-segments")).to_have_text("3")
-    expect(page.locator("#sms-cost")).to_have_text("2.400 ₫")
+    expect(page.locator("#sms-cost")).to_have_text("2.400 đồng")
     expect(page.locator("#kd-encoding")).to_have_text("GSM-7")
     expect(page.locator("#kd-segments")).to_have_text("1")
     expect(page.locator("#kd-text")).to_contain_text("Nguyen Thi Huong da duoc So Xay dung")
@@ -176,7 +176,7 @@ def test_an_agency_user_sees_only_its_agency(live: Live, page: Page) -> None:
 def test_dashboard(live: Live, page: Page, screenshots: Path) -> None:
     log_in(page, live, "quantri")
     expect(page.locator("#today-table")).to_contain_text("scripted_sms")
-    expect(page.locator("#overdue-table")).to_contain_text("UBND quận Lê Chân")
+    expect(page.locator("#overdue-table")).to_contain_text("UBND phường Lê Chân")
     expect(page.locator("svg.chart")).to_contain_text("Sở Tư pháp thành phố Hải Phòng")
     page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
     page.set_viewport_size(PHONE)

@@ -28,7 +28,7 @@ D2 = "000.00.30.H26-261120-0002"  # 0912345678, waiting for an unpaid fee
 D3 = "000.00.30.H26-261120-0003"  # 0987654321, overdue since Wed 25/11
 CHAT = 5001  # the applicant of D1 and D2
 OTHER = 5002  # somebody else
-PAY_LINK = "https://dichvucong.haiphong.gov.vn/thanh-toan/000.00.30.H26-261120-0002"
+PAY_LINK = "https://dichvucong.gov.vn/p/thanh-toan?ma=000.00.30.H26-261120-0002"
 
 
 def seed(service: Service) -> None:

@@ -31,7 +31,11 @@ router = APIRouter()
 PAGE_SIZE = 50
 STATUSES: tuple[NotificationStatus, ...] = tuple(NotificationStatus)
 # "Gửi lại": the statuses the transition table lets an admin put back in the queue (tests check it).
-RETRYABLE: tuple[NotificationStatus, ...] = (NotificationStatus.FAILED, NotificationStatus.UNKNOWN)
+RETRYABLE: tuple[NotificationStatus, ...] = (
+    NotificationStatus.FAILED,
+    NotificationStatus.UNKNOWN,
+    NotificationStatus.UNREACHABLE,
+)
 
 _NotifOfficer = aliased(Officer)
 

@@ -19,7 +19,13 @@ from notifier.outbox.enqueue import NewNotification, enqueue
 from notifier.outbox.views import dossier_view
 from notifier.rules.kinds import REGISTRY, Audience, Kind, audience_of, is_kind, kind_info
 from notifier.rules.payloads import TestPayload, TestTarget
-from notifier.rules.rendering import CHANNEL_TYPES, TemplateError, load_template_files, sample_context
+from notifier.rules.rendering import (
+    CHANNEL_TYPES,
+    TemplateError,
+    for_sms,
+    load_template_files,
+    sample_context,
+)
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store import templates as template_store
@@ -213,6 +219,8 @@ def preview_for(
                 applicant_kind="business" if source == "business" else "citizen",
                 minimal=source == "minimal",
             )
+    if target.channel_type == "sms":  # what the dispatcher will show an SMS template
+        context = for_sms(context, payment_links=service.settings.messages.sms_payment_links)
     # Outside the session: the child process may take up to the preview timeout.
     r = service.settings.rendering
     return preview_isolated(

@@ -23,6 +23,7 @@ STATUS_LABELS: dict[str, str] = {
     NotificationStatus.DELIVERED: "Đã nhận",
     NotificationStatus.UNDELIVERED: "Không đến được",
     NotificationStatus.FAILED: "Thất bại",
+    NotificationStatus.UNREACHABLE: "Không có địa chỉ nhận",
     NotificationStatus.CANCELLED: "Đã hủy",
     NotificationStatus.UNKNOWN: "Cần kiểm tra",
 }

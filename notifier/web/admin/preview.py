@@ -96,6 +96,10 @@ _TRANSLATIONS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"SMS is (\d+) UTF-16 units, more than (\d+) \(3 UCS-2 parts\)"),
         r"SMS dài \1 ký tự UCS-2, vượt quá \2 (3 tin ghép)",
     ),
+    (
+        re.compile(r"SMS takes (\d+) UCS-2 parts, over the budget of (\d+) for (\w+)"),
+        r"SMS có dấu dài \1 tin ghép, vượt định mức \2 tin của loại \3",
+    ),
     (re.compile(r"\(sample: ([^)]+)\)"), r"(dữ liệu mẫu: \1)"),
     (re.compile(r"^unexpected "), "lỗi cú pháp: unexpected "),
     (re.compile(r"^Encountered unknown tag"), "lỗi cú pháp: Encountered unknown tag"),
