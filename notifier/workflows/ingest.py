@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import (
     ValidationError,
 )
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
 from notifier.rules.portal import (
@@ -59,6 +59,13 @@ def read_file(path: Path) -> list[dict[str, Any]]:
     if not isinstance(doc, list):
         raise ValueError(f"file '{path}': expected a list or an object with a 'data' list")
     return doc
+
+
+def fit_source(source: str) -> str:
+    """What fits of "api:<key name>" or "import:<file name>": a long name is no reason to refuse a row."""
+    column_type = DossierEvent.__table__.c.source.type
+    assert isinstance(column_type, String) and column_type.length is not None
+    return source[: column_type.length]
 
 
 def _hash(item: PortalDossier) -> str:
@@ -122,6 +129,7 @@ def _supplement_reset(item: PortalDossier, new_due: datetime) -> bool:
 def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, source: str) -> ImportReport:
     """Validate every item, store the good ones (each in its own savepoint), report the bad ones."""
     report = ImportReport()
+    source = fit_source(source)
     good, bad = parse_items(items)
     report.errors.extend(bad)
     lookups = _Lookups(session)

@@ -41,7 +41,7 @@ class ApologySlip(Base):
     signer_name: Mapped[str | None] = mapped_column(String(255))
     issued_at: Mapped[datetime]
     issued_by: Mapped[str] = mapped_column(String(128))
-    source: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(255))
     corrected_at: Mapped[datetime | None]
 
 
