@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from fastapi import FastAPI
 
 from jobs import tasks
@@ -25,19 +26,19 @@ log = logging.getLogger("notifier")
 
 
 async def serve(service: Service, host: str, port: int) -> None:
-    service.migrate()
     service.dispatcher  # noqa: B018 - validates routing before anything starts
     check_bot_config(service.settings)
+    # a database down at start-up is waited for (logged once), not a reason to exit
+    await tasks.outage_of(service).wait_for(service.migrate)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The first scan, dispatch and reclaim run as soon as the scheduler starts, beside the web app
+        # rather than before it: HTTP answers from the start, and an outage fails a job, not the start.
         scheduler = build_scheduler(service)
-        # Run the first scan and dispatch at once rather than an interval later.
-        scanned = await tasks.scan(service)
-        stats = await tasks.dispatch(service)
+        scheduler.add_listener(_first_round_summary(service), EVENT_JOB_EXECUTED)
         scheduler.start()
         log.warning("notifier running on http://%s:%s", host, port)
-        log.warning("%s", startup_summary(service, scanned.total, stats.sent))
         try:
             # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
             async with bot_lifespan(service, _app):
@@ -52,6 +53,23 @@ async def serve(service: Service, host: str, port: int) -> None:
     await asyncio.sleep(0)
 
 
+def _first_round_summary(service: Service) -> Callable[[JobExecutionEvent], None]:
+    """A scheduler listener that logs `startup_summary` once the first scan and dispatch have run."""
+    first: dict[str, Any] = {}
+
+    def listener(event: JobExecutionEvent) -> None:
+        if event.job_id not in ("scan", "dispatch") or event.job_id in first or event.retval is None:
+            return
+        first[event.job_id] = event.retval
+        if len(first) == 2:
+            try:
+                log.warning("%s", startup_summary(service, first["scan"].total, first["dispatch"].sent))
+            except Exception as exc:  # the summary is a courtesy: an outage just now must not matter
+                log.debug("no start-up summary: %s", exc)
+
+    return listener
+
+
 def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
     """The web app with the Telegram webhook route when the bot runs in webhook mode."""
     routers = []
@@ -63,7 +81,7 @@ def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None
 
 async def run_bot(service: Service, host: str, port: int) -> None:
     """`notifier bot`: the bot alone; in webhook mode with the web app serving only what it needs."""
-    service.migrate()
+    await tasks.outage_of(service).wait_for(service.migrate)
     if connection(service.settings) is None:
         raise BotConfigError("channels.telegram.token: value None: set it (or token_env) to run the bot")
     from notifier.bot.runner import running  # aiogram is loaded only when the bot runs

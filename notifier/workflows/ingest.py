@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pydantic import (
     ValidationError,
 )
 from sqlalchemy import String, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from notifier.rules.portal import (
@@ -26,15 +26,22 @@ from notifier.rules.portal import (
 )
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.models import Agency, Dossier, DossierEvent, Officer, Procedure
+from notifier.workflows.import_files import items as file_items
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import is_progress_file, upsert_progress
 
+# Rows per transaction of an import: a concurrent writer (on SQLite, any other writer) waits for one batch,
+# not for a whole 20k-item import, and a 1M-row file is never held in one transaction's memory.
+BATCH_ROWS = 500
 
-def parse_items(items: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[int, PortalDossier]], list[RowError]]:
+
+def parse_items(
+    items: Iterable[Mapping[str, Any]], first_row: int = 1
+) -> tuple[list[tuple[int, PortalDossier]], list[RowError]]:
     good: list[tuple[int, PortalDossier]] = []
     bad: list[RowError] = []
-    for row, raw in enumerate(items, start=1):
+    for row, raw in enumerate(items, start=first_row):
         if not isinstance(raw, Mapping):
             bad.append(RowError(row, None, "data", raw, "each item must be a JSON object"))
             continue
@@ -46,19 +53,8 @@ def parse_items(items: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[int, Por
 
 
 def read_file(path: Path) -> list[dict[str, Any]]:
-    """JSON (`{"data": [...]}` or a list) or CSV with the same column names."""
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"file '{path}': not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    if isinstance(doc, dict):
-        doc = doc.get("data")
-    if not isinstance(doc, list):
-        raise ValueError(f"file '{path}': expected a list or an object with a 'data' list")
-    return doc
+    """The whole file's items in a list (small files: officers); imports stream with `import_files.items`."""
+    return list(file_items(path))
 
 
 def fit_source(source: str) -> str:
@@ -126,17 +122,40 @@ def _supplement_reset(item: PortalDossier, new_due: datetime) -> bool:
     return any(s.NgayHenTraMoi == new_due for s in item.DanhSachHoSoBoSung)
 
 
-def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, source: str) -> ImportReport:
-    """Validate every item, store the good ones (each in its own savepoint), report the bad ones."""
+def upsert(
+    session: Session,
+    items: Iterable[Mapping[str, Any]],
+    now: datetime,
+    source: str,
+    *,
+    first_row: int = 1,
+    seen: dict[str, int] | None = None,
+) -> ImportReport:
+    """Validate every item, store the good ones (each in its own savepoint), report the bad ones.
+
+    `first_row` numbers the items of a later batch; `seen` (MaHoSo → row) spans the batches of one import,
+    so a code given twice is reported with the row that won (the last: each row overwrites the one before).
+    """
     report = ImportReport()
     source = fit_source(source)
-    good, bad = parse_items(items)
+    seen = {} if seen is None else seen
+    good, bad = parse_items(items, first_row)
     report.errors.extend(bad)
     lookups = _Lookups(session)
     for row, item in good:
+        earlier = seen.get(item.MaHoSo)
+        seen[item.MaHoSo] = row
+        if earlier is not None:
+            report.warnings.append(
+                f"row {row}: field MaHoSo: value '{item.MaHoSo}': also at row {earlier}; "
+                f"row {row} (the later) won"
+            )
         try:
             with session.begin_nested():
                 outcome = _upsert_one(session, lookups, item, now, source, report)
+        except OperationalError:
+            # the database went away or stayed locked: not this row's fault, so not a row rejection
+            raise
         except Exception as exc:  # a database refusal of one row must not lose the others
             lookups = _Lookups(session)
             report.errors.append(RowError(row, item.MaHoSo, "MaHoSo", item.MaHoSo, f"not stored: {exc}"))
@@ -258,9 +277,24 @@ class ImportWorkflow:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def dossiers(self, items: Iterable[Any], source: str) -> ImportReport:
-        with self.service.factory() as session, session.begin():
-            return upsert(session, items, self.service.clock.now(), source=source)
+    def dossiers(self, items: Iterable[Any], source: str, batch_rows: int = BATCH_ROWS) -> ImportReport:
+        """Items in batches of `batch_rows`, each batch one transaction: an iterator is read as it goes.
+        A failure part way keeps the batches before it; importing the same data again completes it
+        (items are upserted by MaHoSo; an unchanged one is counted, not written)."""
+        report = ImportReport()
+        seen: dict[str, int] = {}
+        row = 1
+        rows = iter(items)
+        while chunk := list(itertools.islice(rows, batch_rows)):
+            with self.service.factory() as session, session.begin():
+                part = upsert(session, chunk, self.service.clock.now(), source, first_row=row, seen=seen)
+            row += len(chunk)
+            report.created += part.created
+            report.updated += part.updated
+            report.unchanged += part.unchanged
+            report.errors.extend(part.errors)
+            report.warnings.extend(part.warnings)
+        return report
 
     def progress(self, items: Iterable[Any], source: str) -> ImportReport:
         with self.service.factory() as session, session.begin():
@@ -270,8 +304,11 @@ class ImportWorkflow:
         with self.service.factory() as session, session.begin():
             return upsert_officers(session, items)
 
-    def portal_items(self, items: list[Any], source: str, progress: bool = False) -> Imported:
+    def portal_items(self, items: Iterable[Any], source: str, progress: bool = False) -> Imported:
         """Dossiers or progress items, as `progress` says or, failing that, as the first item looks."""
-        if progress or is_progress_file(items):
+        items = iter(items)
+        first = list(itertools.islice(items, 1))
+        items = itertools.chain(first, items)
+        if progress or is_progress_file(first):
             return Imported(self.progress(items, source), progress=True)
         return Imported(self.dossiers(items, source))

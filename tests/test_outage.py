@@ -1,0 +1,91 @@
+"""A database outage as the API and the jobs see it: 503 with a clear body (not 500), /readyz without the
+database's address, and the jobs logging one line when it starts and one when it ends."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from jobs import tasks
+from notifier.rules.clock import FixedClock
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
+from tests.conftest import T0, _pg_database, make_settings
+from tests.factories import dossier
+
+DEAD = "postgresql://postgres@127.0.0.1:1/notifier"  # nothing listens on port 1
+
+
+def test_the_api_answers_503_with_a_clear_body_while_the_database_is_down(tmp_path: Path) -> None:
+    service = Service.build(make_settings(DEAD, tmp_path), FixedClock(T0))
+    client = TestClient(create_app(service), raise_server_exceptions=False)
+    auth = {"Authorization": "Bearer nk_12345678_abcdefabcdefabcdef"}
+    for resp in (
+        client.post("/api/v1/dossiers", json={"data": [dossier()]}, headers=auth),
+        client.get("/api/v1/dossiers/HS-1", headers=auth),
+    ):
+        assert resp.status_code == 503, resp.text
+        assert resp.json() == {"detail": "database unavailable; try again shortly"}
+        assert resp.headers["Retry-After"] == "5"
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "database": "unreachable"}
+    assert "127.0.0.1" not in ready.text and "5432" not in ready.text and ":1" not in ready.text
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def own_pg(pg_admin_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    databases = _pg_database(pg_admin_url)
+    url = next(databases)
+    service = Service.build(make_settings(url, tmp_path), FixedClock(T0))
+    service.migrate()
+    try:
+        yield service, url.rsplit("/", 1)[1]
+    finally:
+        service.engine.dispose()
+        databases.close()
+
+
+def _connections(admin: str, database: str, allow: bool) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+
+
+async def test_jobs_log_an_outage_once_and_its_end_once(
+    own_pg: tuple[Service, str], pg_admin_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    service, name = own_pg
+    assert (await tasks.dispatch(service)) is not None
+    _connections(pg_admin_url, name, allow=False)
+    try:
+        with caplog.at_level(logging.INFO, logger="notifier.outage"):
+            for job in (tasks.dispatch, tasks.reclaim, tasks.scan, tasks.dispatch):
+                assert await job(service) is None  # the job failed, the caller (the scheduler) lives on
+    finally:
+        _connections(pg_admin_url, name, allow=True)
+    with caplog.at_level(logging.INFO, logger="notifier.outage"):
+        assert await tasks.reclaim(service) == 0
+        assert await tasks.dispatch(service) is not None
+    messages = [r.getMessage() for r in caplog.records if r.name == "notifier.outage"]
+    assert len(messages) == 2, messages
+    assert "database unavailable" in messages[0]
+    assert "database available again" in messages[1]
+
+
+async def test_start_up_waits_for_the_database(own_pg: tuple[Service, str], pg_admin_url: str) -> None:
+    import asyncio
+
+    service, name = own_pg
+    _connections(pg_admin_url, name, allow=False)
+    waiting = asyncio.ensure_future(tasks.outage_of(service).wait_for(service.migrate, first_pause=0.1))
+    await asyncio.sleep(1)
+    assert not waiting.done()
+    _connections(pg_admin_url, name, allow=True)
+    await asyncio.wait_for(waiting, timeout=30)
