@@ -28,23 +28,29 @@ log = logging.getLogger("notifier")
 async def serve(service: Service, host: str, port: int) -> None:
     service.dispatcher  # noqa: B018 - validates routing before anything starts
     check_bot_config(service.settings)
-    # a database down at start-up is waited for (logged once), not a reason to exit
-    await tasks.outage_of(service).wait_for(service.migrate)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # The first scan, dispatch and reclaim run as soon as the scheduler starts, beside the web app
-        # rather than before it: HTTP answers from the start, and an outage fails a job, not the start.
+        # HTTP answers from the start: /healthz at once, the API 503 while the database is down. The
+        # schema check and the scheduler wait for the database beside it (logged once), and the first
+        # scan, dispatch and reclaim then run at once in the scheduler, not before the web app.
         scheduler = build_scheduler(service)
         scheduler.add_listener(_first_round_summary(service), EVENT_JOB_EXECUTED)
-        scheduler.start()
+
+        async def start_when_ready() -> None:
+            await tasks.outage_of(service).wait_for(service.migrate)
+            scheduler.start()
+
+        starting = asyncio.create_task(start_when_ready())
         log.warning("notifier running on http://%s:%s", host, port)
         try:
             # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
             async with bot_lifespan(service, _app):
                 yield
         finally:
-            scheduler.shutdown(wait=True)
+            starting.cancel()
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
             await service.aclose()
 
     app = build_app(service, lifespan=lifespan)

@@ -55,7 +55,9 @@ def _connections(admin: str, database: str, allow: bool) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allow).lower()}')
         if not allow:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+            )
 
 
 async def test_jobs_log_an_outage_once_and_its_end_once(
@@ -89,3 +91,61 @@ async def test_start_up_waits_for_the_database(own_pg: tuple[Service, str], pg_a
     assert not waiting.done()
     _connections(pg_admin_url, name, allow=True)
     await asyncio.wait_for(waiting, timeout=30)
+
+
+def test_notifier_run_serves_http_while_the_database_is_down_and_starts_when_it_is_back(
+    own_pg: tuple[Service, str], pg_admin_url: str, tmp_path: Path
+) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from benchmarks.harness import stop, wait_until
+
+    _service, name = own_pg
+    url = pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "{url}"\n[channels.file]\npath = "out.jsonl"\n', encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    log = tmp_path / "run.log"
+    _connections(pg_admin_url, name, allow=False)
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobs", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers(path: str, status: int) -> bool:
+        try:
+            return httpx.get(base + path, timeout=2).status_code == status
+        except httpx.HTTPError:
+            return False
+
+    try:
+        try:
+            assert wait_until(lambda: answers("/healthz", 200), timeout=60), log.read_text()
+            assert answers("/readyz", 503)
+            time.sleep(1)
+            assert proc.poll() is None
+        finally:
+            _connections(pg_admin_url, name, allow=True)
+        assert wait_until(lambda: answers("/readyz", 200), timeout=60), log.read_text()
+        assert wait_until(lambda: "database available again" in log.read_text(), timeout=60), log.read_text()
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert text.count("database unavailable") == 1, text
