@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -29,26 +30,40 @@ async def serve(service: Service, host: str, port: int) -> None:
     service.dispatcher  # noqa: B018 - validates routing before anything starts
     check_bot_config(service.settings)
 
+    failed: list[BaseException] = []
+
+    def stop_on_failure(task: asyncio.Task[None]) -> None:
+        # Not an outage (that is waited for): a bad bot setting, a broken migration. The process ends
+        # with it, as when these ran before the web app.
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+            server.should_exit = True
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # HTTP answers from the start: /healthz at once, the API 503 while the database is down. The
-        # schema check and the scheduler wait for the database beside it (logged once), and the first
-        # scan, dispatch and reclaim then run at once in the scheduler, not before the web app.
+        # schema check, the scheduler and the chatbot wait for the database beside it (logged once); the
+        # first scan, dispatch and reclaim then run at once in the scheduler, not before the web app.
         scheduler = build_scheduler(service)
         scheduler.add_listener(_first_round_summary(service), EVENT_JOB_EXECUTED)
+        bot = AsyncExitStack()
 
         async def start_when_ready() -> None:
             await tasks.outage_of(service).wait_for(service.migrate)
             scheduler.start()
+            # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
+            await bot.enter_async_context(bot_lifespan(service, _app))
 
         starting = asyncio.create_task(start_when_ready())
+        starting.add_done_callback(stop_on_failure)
         log.warning("notifier running on http://%s:%s", host, port)
         try:
-            # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
-            async with bot_lifespan(service, _app):
-                yield
+            yield
         finally:
             starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure is raised by serve()
+                await starting
+            await bot.aclose()
             if scheduler.running:
                 scheduler.shutdown(wait=True)
             await service.aclose()
@@ -57,6 +72,8 @@ async def serve(service: Service, host: str, port: int) -> None:
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     await server.serve()
     await asyncio.sleep(0)
+    if failed:
+        raise failed[0]
 
 
 def _first_round_summary(service: Service) -> Callable[[JobExecutionEvent], None]:
