@@ -98,7 +98,8 @@ def main() -> None:
     figures = {"rows": args.rows, "database": database,
                "file_mb": round(size_mb, 1), "seconds": round(seconds, 1), "rows_per_second": round(args.rows / seconds),
                "peak_rss_mb": round(peak_mb, 1), "exit_code": done.returncode, "summary": done.stdout.strip()[-200:]}
-    report(f"import of a {args.rows:,}-row CSV ({size_mb:.0f} MB) with `notifier import`", [
+    how = "streamed and validated without storing" if args.read_only else "imported with `notifier import`"
+    report(f"a {args.rows:,}-row CSV ({size_mb:.0f} MB) {how}", [
         ("database", figures["database"]),
         ("time", f"{seconds:.0f} s ({figures['rows_per_second']:,} rows/s)"),
         ("peak memory of the import process", f"{peak_mb:.0f} MB (target ≤ 300 MB for 1M rows)"),
