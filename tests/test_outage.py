@@ -149,3 +149,43 @@ def test_notifier_run_serves_http_while_the_database_is_down_and_starts_when_it_
         stop(proc)
     text = log.read_text()
     assert text.count("database unavailable") == 1, text
+
+
+def test_a_worker_started_while_the_database_is_down_waits_and_then_sends(
+    own_pg: tuple[Service, str], pg_admin_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    from benchmarks.harness import (
+        counts,
+        gateway_stats,
+        seed_notifications,
+        spawn_worker,
+        start_gateway,
+        stop,
+        wait_until,
+        write_config,
+    )
+
+    _service, name = own_pg
+    url = pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    seed_notifications(url, 50)
+    gateway, port = start_gateway()
+    config = write_config(tmp_path / "config.toml", url, port, batch=20, concurrency=5, lease_seconds=4)
+    log = tmp_path / "worker.log"
+    _connections(pg_admin_url, name, allow=False)
+    worker = spawn_worker(config, log)
+    try:
+        try:
+            time.sleep(5)  # several dispatch and reclaim ticks, each refused
+            assert worker.poll() is None, log.read_text()
+            assert gateway_stats(port)["accepted"] == 0
+        finally:
+            _connections(pg_admin_url, name, allow=True)
+        assert wait_until(lambda: counts(url).get("sent", 0) == 50, timeout=60), log.read_text()
+        assert worker.poll() is None
+    finally:
+        stop(worker)
+        stop(gateway, hard=True)
+    text = log.read_text()
+    assert text.count("database unavailable") == 1 and text.count("database available again") == 1, text
