@@ -10,9 +10,9 @@ import logging
 import time
 import weakref
 
-from jobs.outage import Outage
 from notifier.outbox.dispatch import DispatchStats
 from notifier.outbox.scans import ScanResult
+from notifier.store.outage import Outage
 from notifier.workflows.service import Service
 
 log = logging.getLogger("notifier.jobs")

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,14 +54,6 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     # it: writers queue instead of failing. Readers are not blocked by it in WAL mode; a transaction that
     # only reads holds the write lock for its short life, which is the price of never failing a write.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def is_outage(exc: BaseException) -> bool:
-    """A lost, refused or terminated connection, or a database locked past the wait: the database's
-    trouble (answer 503, retry later), not a bug and not bad data."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,4 +1,5 @@
-"""Database outages: every long-running process keeps going through them.
+"""Database outages: every long-running process (the jobs of run, worker and scheduler; the chatbot) keeps
+going through them.
 
 A job that hits a lost or refused connection logs once when the outage starts and once when the database
 answers again, and is simply run again on its next tick; start-up waits for the database with a growing
@@ -13,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from notifier.store.engine import is_outage
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 log = logging.getLogger("notifier.outage")
 
@@ -21,6 +22,14 @@ T = TypeVar("T")
 
 # Start-up retries: 1 s, 2 s, 4 s ... never longer than this between two tries.
 MAX_PAUSE_SECONDS = 30.0
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A lost, refused or terminated connection, or a database locked past the wait: the database's
+    trouble (answer 503, retry later), not a bug and not bad data."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def reason(exc: BaseException) -> str:
