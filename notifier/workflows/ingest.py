@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import random
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +17,7 @@ from pydantic import (
     ValidationError,
 )
 from sqlalchemy import String, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from notifier.rules.portal import (
@@ -34,6 +36,8 @@ from notifier.workflows.steps import is_progress_file, upsert_progress
 # Rows per transaction of an import: a concurrent writer (on SQLite, any other writer) waits for one batch,
 # not for a whole 20k-item import, and a 1M-row file is never held in one transaction's memory.
 BATCH_ROWS = 500
+BATCH_TRIES = 6
+_RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 def parse_items(
@@ -77,6 +81,12 @@ class _Lookups:
         self.agencies: dict[str, Agency] = {}
         self.procedures: dict[str, Procedure] = {}
         self.officers: dict[str, Officer | None] = {}
+
+    def forget(self) -> None:
+        """After a rolled-back savepoint: what it created is gone, so look everything up again."""
+        self.agencies.clear()
+        self.procedures.clear()
+        self.officers.clear()
 
     def agency(self, code: str, name: str | None) -> Agency:
         if code not in self.agencies:
@@ -139,20 +149,20 @@ def upsert(
     report = ImportReport()
     source = fit_source(source)
     seen = {} if seen is None else seen
+    here: dict[str, int] = {}  # added to `seen` once the batch is through, so a batch tried again is clean
     good, bad = parse_items(items, first_row)
     report.errors.extend(bad)
     lookups = _Lookups(session)
     for row, item in good:
-        earlier = seen.get(item.MaHoSo)
-        seen[item.MaHoSo] = row
+        earlier = here.get(item.MaHoSo) or seen.get(item.MaHoSo)
+        here[item.MaHoSo] = row
         if earlier is not None:
             report.warnings.append(
                 f"row {row}: field MaHoSo: value '{item.MaHoSo}': also at row {earlier}; "
                 f"row {row} (the later) won"
             )
         try:
-            with session.begin_nested():
-                outcome = _upsert_one(session, lookups, item, now, source, report)
+            outcome = _store_row(session, lookups, item, now, source, report)
         except OperationalError:
             # the database went away or stayed locked: not this row's fault, so not a row rejection
             raise
@@ -167,7 +177,23 @@ def upsert(
         else:
             report.unchanged += 1
     report.errors.sort(key=lambda e: e.row)
+    seen.update(here)
     return report
+
+
+def _store_row(
+    session: Session, lookups: _Lookups, item: PortalDossier, now: datetime, source: str, report: ImportReport
+) -> str:
+    """One row in its own savepoint. A unique key another import inserted meanwhile (the same MaHoSo or a
+    new agency, committed after our look-up) is a race, not bad data: the row is tried once more, and
+    then finds the other import's row and updates it."""
+    try:
+        with session.begin_nested():
+            return _upsert_one(session, lookups, item, now, source, report)
+    except IntegrityError:
+        lookups.forget()
+    with session.begin_nested():
+        return _upsert_one(session, lookups, item, now, source, report)
 
 
 def _upsert_one(
@@ -286,8 +312,19 @@ class ImportWorkflow:
         row = 1
         rows = iter(items)
         while chunk := list(itertools.islice(rows, batch_rows)):
-            with self.service.factory() as session, session.begin():
-                part = upsert(session, chunk, self.service.clock.now(), source, first_row=row, seen=seen)
+            for attempt in range(1, BATCH_TRIES + 1):
+                try:
+                    with self.service.factory() as session, session.begin():
+                        now = self.service.clock.now()
+                        part = upsert(session, chunk, now, source, first_row=row, seen=seen)
+                    break
+                except OperationalError as exc:
+                    # two imports inserting the same codes in another order: PostgreSQL ends one of them
+                    # as a deadlock. Nothing of the batch was kept, so it is simply tried again.
+                    if attempt == BATCH_TRIES or getattr(exc.orig, "sqlstate", None) not in _RETRY_STATES:
+                        raise
+                    # a pause, different for each import, lets the other one commit its batch first
+                    time.sleep(random.uniform(0.05, 0.3) * attempt)
             row += len(chunk)
             report.created += part.created
             report.updated += part.updated
