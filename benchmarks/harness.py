@@ -170,3 +170,24 @@ def stop(proc: subprocess.Popen, hard: bool = False) -> None:  # type: ignore[ty
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def outage(admin_url: str, database: str, seconds: float) -> int:
+    """A database outage of `seconds`: new connections refused, open ones terminated every 0.2 s. Returns
+    how many connections were terminated."""
+    terminated = 0
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                rows = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+                    " AND pid <> pg_backend_pid()",
+                    (database,),
+                ).fetchall()
+                terminated += sum(1 for [ok] in rows if ok)
+                time.sleep(0.2)
+        finally:
+            conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    return terminated

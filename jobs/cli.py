@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from jobs import tasks
 from jobs.scheduler import build_scheduler
 from notifier.bot.config import BotConfigError
 from notifier.cli.common import NowOpt, fail, open_service, out
@@ -28,9 +27,8 @@ def scheduler(now: NowOpt = None) -> None:
     service = open_service(now)
 
     async def go() -> None:
-        sched = build_scheduler(service, dispatch=False)
+        sched = build_scheduler(service, dispatch=False)  # the first scan runs at once, retried if it fails
         try:
-            await tasks.scan(service)
             sched.start()
             await asyncio.Event().wait()
         finally:
@@ -62,8 +60,9 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                     f"failed {stats.failed}, unreachable {stats.unreachable}, deferred {stats.deferred}"
                 )
             else:
+                # the first drain and reclaim run at once in the scheduler: an outage fails a run, not
+                # the worker, and a killed worker's rows are reclaimed from the start
                 sched = build_scheduler(service, scans=False)
-                await service.dispatcher.drain()
                 sched.start()
                 try:
                     await asyncio.Event().wait()

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import uvicorn
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from fastapi import FastAPI
 
 from jobs import tasks
@@ -25,31 +27,70 @@ log = logging.getLogger("notifier")
 
 
 async def serve(service: Service, host: str, port: int) -> None:
-    service.migrate()
     service.dispatcher  # noqa: B018 - validates routing before anything starts
     check_bot_config(service.settings)
 
+    failed: list[BaseException] = []
+
+    def stop_on_failure(task: asyncio.Task[None]) -> None:
+        # Not an outage (that is waited for): a bad bot setting, a broken migration. The process ends
+        # with it, as when these ran before the web app.
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+            server.should_exit = True
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # HTTP answers from the start: /healthz at once, the API 503 while the database is down. The
+        # schema check, the scheduler and the chatbot wait for the database beside it (logged once); the
+        # first scan, dispatch and reclaim then run at once in the scheduler, not before the web app.
         scheduler = build_scheduler(service)
-        # Run the first scan and dispatch at once rather than an interval later.
-        scanned = await tasks.scan(service)
-        stats = await tasks.dispatch(service)
-        scheduler.start()
-        log.warning("notifier running on http://%s:%s", host, port)
-        log.warning("%s", startup_summary(service, scanned.total, stats.sent))
-        try:
+        scheduler.add_listener(_first_round_summary(service), EVENT_JOB_EXECUTED)
+        bot = AsyncExitStack()
+
+        async def start_when_ready() -> None:
+            await tasks.outage_of(service).wait_for(service.migrate)
+            scheduler.start()
             # The citizen chatbot, when [channels.telegram] has a token: polling, or this app's webhook.
-            async with bot_lifespan(service, _app):
-                yield
+            await bot.enter_async_context(bot_lifespan(service, _app))
+
+        starting = asyncio.create_task(start_when_ready())
+        starting.add_done_callback(stop_on_failure)
+        log.warning("notifier running on http://%s:%s", host, port)
+        try:
+            yield
         finally:
-            scheduler.shutdown(wait=True)
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure is raised by serve()
+                await starting
+            await bot.aclose()
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
             await service.aclose()
 
     app = build_app(service, lifespan=lifespan)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     await server.serve()
     await asyncio.sleep(0)
+    if failed:
+        raise failed[0]
+
+
+def _first_round_summary(service: Service) -> Callable[[JobExecutionEvent], None]:
+    """A scheduler listener that logs `startup_summary` once the first scan and dispatch have run."""
+    first: dict[str, Any] = {}
+
+    def listener(event: JobExecutionEvent) -> None:
+        if event.job_id not in ("scan", "dispatch") or event.job_id in first or event.retval is None:
+            return
+        first[event.job_id] = event.retval
+        if len(first) == 2:
+            try:
+                log.warning("%s", startup_summary(service, first["scan"].total, first["dispatch"].sent))
+            except Exception as exc:  # the summary is a courtesy: an outage just now must not matter
+                log.debug("no start-up summary: %s", exc)
+
+    return listener
 
 
 def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
@@ -63,7 +104,7 @@ def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None
 
 async def run_bot(service: Service, host: str, port: int) -> None:
     """`notifier bot`: the bot alone; in webhook mode with the web app serving only what it needs."""
-    service.migrate()
+    await tasks.outage_of(service).wait_for(service.migrate)
     if connection(service.settings) is None:
         raise BotConfigError("channels.telegram.token: value None: set it (or token_env) to run the bot")
     from notifier.bot.runner import running  # aiogram is loaded only when the bot runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -26,6 +27,11 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
     scheduler = AsyncIOScheduler(timezone=VN_TZ)
     # One instance of each at a time, and a missed run is merged, not replayed in a burst.
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
+    # The first run at start, not one interval later, and by the scheduler (not awaited before it starts):
+    # a database that is down at start-up then costs a logged, retried run, never the process; the reclaim
+    # of a killed worker's rows does not wait for a first drain. The scheduler's own wall clock, like its
+    # triggers: the service clock may be fixed (--now) and would make this run a misfire.
+    at_start = {**common, "next_run_time": datetime.now(VN_TZ)}
     s = service.settings
     if scans:
         scheduler.add_job(
@@ -34,7 +40,7 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
             args=[service],
             id="scan",
             name="scan dossiers",
-            **common,
+            **at_start,
         )
         scheduler.add_job(
             tasks.purge,
@@ -51,7 +57,7 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
             args=[service],
             id="dispatch",
             name="dispatch outbox",
-            **common,
+            **at_start,
         )
         scheduler.add_job(
             tasks.reclaim,
@@ -59,6 +65,6 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
             args=[service],
             id="reclaim",
             name="reclaim expired leases",
-            **common,
+            **at_start,
         )
     return scheduler

@@ -156,3 +156,25 @@ def test_purge_help_names_the_setting() -> None:
     result = CliRunner().invoke(app, ["purge", "--help"], env={"COLUMNS": "200"}, terminal_width=200)
     assert result.exit_code == 0
     assert "older than [retention] days (default 90)" in result.output
+
+
+async def test_scan_dispatch_and_reclaim_run_at_start_not_an_interval_later(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    # A worker's first drain used to be awaited before the scheduler started: an outage then killed the
+    # worker, and the reclaim of a dead worker's rows waited for that drain. Now each runs at start.
+    from datetime import datetime
+
+    from notifier.rules.clock import VN_TZ
+
+    svc = migrated_service(db_url, tmp_path, clock, scan={"interval_seconds": 600})
+    scheduler = build_scheduler(svc)
+    scheduler.start(paused=True)
+    try:
+        due = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        soon = datetime.now(VN_TZ) + timedelta(seconds=5)
+        assert due["scan"] <= soon and due["dispatch"] <= soon and due["reclaim"] <= soon, due
+        assert due["purge"] > soon  # the purge keeps its 6-hour rhythm
+    finally:
+        scheduler.shutdown(wait=False)
+        svc.engine.dispose()

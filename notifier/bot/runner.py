@@ -24,6 +24,7 @@ from notifier.bot.keyboards import Signer
 from notifier.bot.ratelimit import code_throttle_from, feedback_limits_from, throttle_from
 from notifier.bot.routers import citizen_router
 from notifier.store.bot_texts import BotTexts
+from notifier.store.outage import Outage, is_outage
 from notifier.workflows.chat import BotStore
 from notifier.workflows.service import Service
 
@@ -68,11 +69,21 @@ async def _refresh_texts(
 ) -> Any:
     deps: BotDeps = data["deps"]
     await deps.refresh_texts()
-    return await handler(event, data)
+    result = await handler(event, data)
+    _database.succeeded()
+    return result
+
+
+# This process's view of the database: an outage fails each update (the citizen is told to try again) but
+# is logged once when it starts and once when an update goes through again, not once per message.
+_database = Outage("bot")
 
 
 async def _on_error(event: ErrorEvent, deps: BotDeps, bot: Bot) -> bool:
-    log.error("bot update %s failed", event.update.update_id, exc_info=event.exception)
+    if is_outage(event.exception):
+        _database.failed(event.exception)
+    else:
+        log.error("bot update %s failed", event.update.update_id, exc_info=event.exception)
     chat = None
     if event.update.message is not None:
         chat = event.update.message.chat.id

@@ -74,11 +74,12 @@ def import_dossiers(
     ] = False,
 ) -> None:
     """Import dossiers from JSON ({"data": [...]} or a list) or CSV with the portal's column names."""
-    from notifier.workflows.ingest import ImportWorkflow, read_file
+    from notifier.workflows.import_files import items as file_items
+    from notifier.workflows.ingest import ImportWorkflow
 
     service = open_service(now)
     try:
-        items = read_file(file)
+        items = file_items(file)  # checked now (encoding, empty); CSV rows are then read as they are stored
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
     done = ImportWorkflow(service).portal_items(items, f"import:{file.name}", progress=progress)

@@ -20,8 +20,9 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
@@ -29,13 +30,30 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+# How long a writer waits for another (another thread, `notifier run`, a CLI import) before giving up.
+# Import transactions are batched (notifier.workflows.ingest), so a wait is one batch, not one import.
+SQLITE_BUSY_SECONDS = 60
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling begins lazily, before the first write: a transaction that read
+    # first then fails to upgrade its lock at once ("database is locked"), without the busy wait. We begin
+    # the transactions ourselves (below), so the driver must not.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     # WAL lets the web app read while the dispatcher writes; foreign keys are off by default in SQLite.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # BEGIN IMMEDIATE takes the write lock at the start, waiting (busy_timeout) while another writer holds
+    # it: writers queue instead of failing. Readers are not blocked by it in WAL mode; a transaction that
+    # only reads holds the write lock for its short life, which is the price of never failing a write.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

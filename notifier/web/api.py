@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from notifier.web.bodies import DossierBatch, OfficerBatch
@@ -20,6 +22,8 @@ from notifier.workflows.dossier_status import DossierLookup
 from notifier.workflows.errors import DomainError, NotFound
 from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.service import Service
+
+log = logging.getLogger("notifier.web")
 
 
 def create_app(
@@ -57,6 +61,18 @@ def create_app(
             return await request_validation_exception_handler(request, exc)
         return JSONResponse({"detail": detail}, status_code=422)
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The database is down or locked past the wait: the client should retry, not report a bug. The
+        # driver's message (host, port, SQL) stays in the server's log.
+        log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
+        return JSONResponse(
+            {"detail": "database unavailable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -76,7 +92,9 @@ def create_app(
             with service.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+            log.warning("readyz: database unreachable: %s", type(exc).__name__)
+            # no driver message: it names the database host and port to whoever asks
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     imports = ImportWorkflow(service)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import itertools
 import json
 import logging
+import random
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,8 @@ from typing import Any
 from pydantic import (
     ValidationError,
 )
-from sqlalchemy import select
+from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from notifier.rules.portal import (
@@ -27,17 +29,26 @@ from notifier.rules.portal import (
 )
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.models import Agency, Dossier, DossierEvent, Officer, Procedure
+from notifier.workflows.import_files import items as file_items
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import is_progress_file, upsert_progress
 
 log = logging.getLogger(__name__)
 
+# Rows per transaction of an import: a concurrent writer (on SQLite, any other writer) waits for one batch,
+# not for a whole 20k-item import, and a 1M-row file is never held in one transaction's memory.
+BATCH_ROWS = 500
+BATCH_TRIES = 6
+_RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
-def parse_items(items: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[int, PortalDossier]], list[RowError]]:
+
+def parse_items(
+    items: Iterable[Mapping[str, Any]], first_row: int = 1
+) -> tuple[list[tuple[int, PortalDossier]], list[RowError]]:
     good: list[tuple[int, PortalDossier]] = []
     bad: list[RowError] = []
-    for row, raw in enumerate(items, start=1):
+    for row, raw in enumerate(items, start=first_row):
         if not isinstance(raw, Mapping):
             bad.append(RowError(row, None, "data", raw, "each item must be a JSON object"))
             continue
@@ -49,19 +60,15 @@ def parse_items(items: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[int, Por
 
 
 def read_file(path: Path) -> list[dict[str, Any]]:
-    """JSON (`{"data": [...]}` or a list) or CSV with the same column names."""
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"file '{path}': not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    if isinstance(doc, dict):
-        doc = doc.get("data")
-    if not isinstance(doc, list):
-        raise ValueError(f"file '{path}': expected a list or an object with a 'data' list")
-    return doc
+    """The whole file's items in a list (small files: officers); imports stream with `import_files.items`."""
+    return list(file_items(path))
+
+
+def fit_source(source: str) -> str:
+    """What fits of "api:<key name>" or "import:<file name>": a long name is no reason to refuse a row."""
+    column_type = DossierEvent.__table__.c.source.type
+    assert isinstance(column_type, String) and column_type.length is not None
+    return source[: column_type.length]
 
 
 def _hash(item: PortalDossier) -> str:
@@ -77,6 +84,12 @@ class _Lookups:
         self.agencies: dict[str, Agency] = {}
         self.procedures: dict[str, Procedure] = {}
         self.officers: dict[str, Officer | None] = {}
+
+    def forget(self) -> None:
+        """After a rolled-back savepoint: what it created is gone, so look everything up again."""
+        self.agencies.clear()
+        self.procedures.clear()
+        self.officers.clear()
 
     def agency(self, code: str, name: str | None) -> Agency:
         if code not in self.agencies:
@@ -122,16 +135,40 @@ def _supplement_reset(item: PortalDossier, new_due: datetime) -> bool:
     return any(s.NgayHenTraMoi == new_due for s in item.DanhSachHoSoBoSung)
 
 
-def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, source: str) -> ImportReport:
-    """Validate every item, store the good ones (each in its own savepoint), report the bad ones."""
+def upsert(
+    session: Session,
+    items: Iterable[Mapping[str, Any]],
+    now: datetime,
+    source: str,
+    *,
+    first_row: int = 1,
+    seen: dict[str, int] | None = None,
+) -> ImportReport:
+    """Validate every item, store the good ones (each in its own savepoint), report the bad ones.
+
+    `first_row` numbers the items of a later batch; `seen` (MaHoSo → row) spans the batches of one import,
+    so a code given twice is reported with the row that won (the last: each row overwrites the one before).
+    """
     report = ImportReport()
-    good, bad = parse_items(items)
+    source = fit_source(source)
+    seen = {} if seen is None else seen
+    here: dict[str, int] = {}  # added to `seen` once the batch is through, so a batch tried again is clean
+    good, bad = parse_items(items, first_row)
     report.errors.extend(bad)
     lookups = _Lookups(session)
     for row, item in good:
+        earlier = here.get(item.MaHoSo) or seen.get(item.MaHoSo)
+        here[item.MaHoSo] = row
+        if earlier is not None:
+            report.warnings.append(
+                f"row {row}: field MaHoSo: value '{item.MaHoSo}': also at row {earlier}; "
+                f"row {row} (the later) won"
+            )
         try:
-            with session.begin_nested():
-                outcome = _upsert_one(session, lookups, item, now, source, report)
+            outcome = _store_row(session, lookups, item, now, source, report)
+        except OperationalError:
+            # the database went away or stayed locked: not this row's fault, so not a row rejection
+            raise
         except Exception as exc:  # a database refusal of one row must not lose the others
             lookups = _Lookups(session)
             # The database's words (its SQL and parameters) go to the log, not to the sender.
@@ -146,7 +183,23 @@ def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, 
         else:
             report.unchanged += 1
     report.errors.sort(key=lambda e: e.row)
+    seen.update(here)
     return report
+
+
+def _store_row(
+    session: Session, lookups: _Lookups, item: PortalDossier, now: datetime, source: str, report: ImportReport
+) -> str:
+    """One row in its own savepoint. A unique key another import inserted meanwhile (the same MaHoSo or a
+    new agency, committed after our look-up) is a race, not bad data: the row is tried once more, and
+    then finds the other import's row and updates it."""
+    try:
+        with session.begin_nested():
+            return _upsert_one(session, lookups, item, now, source, report)
+    except IntegrityError:
+        lookups.forget()
+    with session.begin_nested():
+        return _upsert_one(session, lookups, item, now, source, report)
 
 
 def _upsert_one(
@@ -260,9 +313,35 @@ class ImportWorkflow:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def dossiers(self, items: Iterable[Any], source: str) -> ImportReport:
-        with self.service.factory() as session, session.begin():
-            return upsert(session, items, self.service.clock.now(), source=source)
+    def dossiers(self, items: Iterable[Any], source: str, batch_rows: int = BATCH_ROWS) -> ImportReport:
+        """Items in batches of `batch_rows`, each batch one transaction: an iterator is read as it goes.
+        A failure part way keeps the batches before it; importing the same data again completes it
+        (items are upserted by MaHoSo; an unchanged one is counted, not written)."""
+        report = ImportReport()
+        seen: dict[str, int] = {}
+        row = 1
+        rows = iter(items)
+        while chunk := list(itertools.islice(rows, batch_rows)):
+            for attempt in range(1, BATCH_TRIES + 1):
+                try:
+                    with self.service.factory() as session, session.begin():
+                        now = self.service.clock.now()
+                        part = upsert(session, chunk, now, source, first_row=row, seen=seen)
+                    break
+                except OperationalError as exc:
+                    # two imports inserting the same codes in another order: PostgreSQL ends one of them
+                    # as a deadlock. Nothing of the batch was kept, so it is simply tried again.
+                    if attempt == BATCH_TRIES or getattr(exc.orig, "sqlstate", None) not in _RETRY_STATES:
+                        raise
+                    # a pause, different for each import, lets the other one commit its batch first
+                    time.sleep(random.uniform(0.05, 0.3) * attempt)
+            row += len(chunk)
+            report.created += part.created
+            report.updated += part.updated
+            report.unchanged += part.unchanged
+            report.errors.extend(part.errors)
+            report.warnings.extend(part.warnings)
+        return report
 
     def progress(self, items: Iterable[Any], source: str) -> ImportReport:
         with self.service.factory() as session, session.begin():
@@ -272,8 +351,11 @@ class ImportWorkflow:
         with self.service.factory() as session, session.begin():
             return upsert_officers(session, items)
 
-    def portal_items(self, items: list[Any], source: str, progress: bool = False) -> Imported:
+    def portal_items(self, items: Iterable[Any], source: str, progress: bool = False) -> Imported:
         """Dossiers or progress items, as `progress` says or, failing that, as the first item looks."""
-        if progress or is_progress_file(items):
+        items = iter(items)
+        first = list(itertools.islice(items, 1))
+        items = itertools.chain(first, items)
+        if progress or is_progress_file(first):
             return Imported(self.progress(items, source), progress=True)
         return Imported(self.dossiers(items, source))

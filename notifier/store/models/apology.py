@@ -50,7 +50,7 @@ class ApologySlip(Base):
     extension_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     issued_at: Mapped[datetime]
     issued_by: Mapped[str] = mapped_column(String(128))
-    source: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(255))
     corrected_at: Mapped[datetime | None]
 
 

@@ -132,7 +132,7 @@ class DossierEvent(Base):
     to_status: Mapped[int] = mapped_column(Integer)
     occurred_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
-    source: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
     pending: Mapped[bool] = mapped_column(Boolean, default=True)
 

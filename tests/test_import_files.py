@@ -1,0 +1,112 @@
+"""Import files: encodings found or refused with the file and the encoding expected, an empty file is an
+error, a MaHoSo given twice is a warning naming the row that won, row numbers run across batches."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from notifier.store.models import Dossier
+from notifier.workflows.import_files import items
+from notifier.workflows.ingest import ImportWorkflow
+from notifier.workflows.service import Service
+from tests.factories import dossier
+
+FIELDS = ["MaHoSo", "MaTTHC", "TenTTHC", "ChuHoSo", "SoDienThoai", "NgayHenTra", "TrangThaiHoSo", "MaDonVi"]
+
+
+def _csv(rows: list[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "utf-8"])
+def test_utf16_and_utf8_files_are_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "hoso.csv"
+    path.write_text(_csv([dossier("A-1"), dossier("A-2")]), encoding=encoding)
+    got = list(items(path))
+    assert [r["MaHoSo"] for r in got] == ["A-1", "A-2"]
+    assert got[0]["ChuHoSo"] == "Nguyễn Văn An"
+
+
+def test_utf16_json_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "hoso.json"
+    path.write_text(json.dumps({"data": [dossier("J-1")]}, ensure_ascii=False), encoding="utf-16")
+    assert [r["MaHoSo"] for r in items(path)] == ["J-1"]
+
+
+def test_a_cp1258_file_is_refused_with_the_file_line_and_encoding_expected(tmp_path: Path) -> None:
+    path = tmp_path / "windows.csv"
+    text = _csv([dossier("W-1", ChuHoSo="Trần Thị Bình")])  # cp1258 has these as base letter + combining mark
+    import unicodedata
+
+    path.write_bytes(unicodedata.normalize("NFD", text).encode("cp1258", errors="ignore"))
+    with pytest.raises(ValueError) as exc:
+        items(path)
+    message = str(exc.value)
+    assert f"file '{path}'" in message and "not valid UTF-8" in message and "line 2" in message
+    assert "save it as UTF-8" in message and "cp1258" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("e.csv", ""),
+        ("h.csv", ",".join(FIELDS) + "\n"),
+        ("e.json", ""),
+        ("l.json", "[]"),
+        ("d.json", '{"data": []}'),
+    ],
+)
+def test_an_empty_file_is_an_error(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match="no items"):
+        items(path)
+
+
+def test_a_code_given_twice_warns_and_the_later_row_wins(service: Service) -> None:
+    rows = [dossier("D-1", ChuHoSo="Người Thứ Nhất"), dossier("D-2"), dossier("D-1", ChuHoSo="Người Thứ Hai")]
+    report = ImportWorkflow(service).dossiers(rows, "test", batch_rows=2)  # the two rows in different batches
+    assert report.errors == []
+    assert report.warnings == ["row 3: field MaHoSo: value 'D-1': also at row 1; row 3 (the later) won"]
+    with service.factory() as session:
+        assert session.scalar(select(Dossier.applicant_name).where(Dossier.code == "D-1")) == "Người Thứ Hai"
+
+
+def test_rows_are_numbered_across_batches(service: Service) -> None:
+    rows = [dossier(f"B-{i}") for i in range(5)] + [dossier("B-bad", SoDienThoai="12ab")]
+    report = ImportWorkflow(service).dossiers(rows, "test", batch_rows=2)
+    assert report.created == 5
+    [error] = report.errors
+    assert (error.row, error.code, error.field) == (6, "B-bad", "SoDienThoai")
+
+
+def test_the_cli_refuses_an_empty_file_with_a_message(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/n.db"\n', encoding="utf-8"
+    )
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")} | {"COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "import", "empty.csv"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "empty.csv" in done.stderr and "no items" in done.stderr
