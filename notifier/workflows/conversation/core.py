@@ -112,11 +112,15 @@ class Conversation:
         )
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def text(self, name: str, **context: Any) -> str:
-        return self.texts.render(name, **context)
+    def text(self, name: str, platform: Platform = Platform.TELEGRAM, **context: Any) -> str:
+        """A reply text; `platform` names where the citizen is reading ("qua Zalo này")."""
+        return self.texts.render(name, platform=PLATFORM_NAMES[platform], **context)
 
-    def say(self, name: str, *, menu: bool = False, buttons: Rows = (), **context: Any) -> Outcome:
-        return Outcome((Reply(self.text(name, **context), buttons=buttons, menu=menu),))
+    def say(
+        self, sender: Sender, name: str, *, menu: bool = False, buttons: Rows = (), **context: Any
+    ) -> Outcome:
+        text = self.text(name, sender.platform, **context)
+        return Outcome((Reply(text, buttons=buttons, menu=menu),))
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a synchronous store method in a thread, keeping the event loop free for other chats."""
@@ -147,7 +151,8 @@ class Conversation:
         await self.refresh_texts()
         if isinstance(event, Press):
             return await self._press(event, state)
-        if not event.sender.private:
+        sender = event.sender
+        if not sender.private:
             # A citizen's dossier answered in a group would be shown to everyone in it; only the
             # officers' buttons (above) work there.
             return Outcome()
@@ -159,7 +164,11 @@ class Conversation:
         if isinstance(event, Follow):
             await state.set(None)
             return self.say(
-                "welcome", menu=True, first_name=event.sender.first_name, province=self.settings.province.name
+                sender,
+                "welcome",
+                menu=True,
+                first_name=event.sender.first_name,
+                province=self.settings.province.name,
             )
         if isinstance(event, Unfollow):
             await state.set(None)
@@ -176,8 +185,8 @@ class Conversation:
         step, _ = await state.get()
         if step == STEP_FEEDBACK_TEXT:
             # A photo or sticker: the form takes text only (attachments would need storage and scanning).
-            return self.say("feedback_invalid", buttons=self._cancel_row(), **self._limits())
-        return self.say("help", menu=True)
+            return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
+        return self.say(sender, "help", menu=True)
 
     async def _text(self, event: TextIn, state: ChatState) -> Outcome:
         sender, text = event.sender, event.text
@@ -200,14 +209,18 @@ class Conversation:
         if name == "start":
             await state.set(None)
             return self.say(
-                "welcome", menu=True, first_name=sender.first_name, province=self.settings.province.name
+                sender,
+                "welcome",
+                menu=True,
+                first_name=sender.first_name,
+                province=self.settings.province.name,
             )
         if name in ("help", "trogiup"):
             await state.set(None)
-            return self.say("help", menu=True)
+            return self.say(sender, "help", menu=True)
         if text == LOOKUP:
             await state.set(None)
-            return self.say("lookup_prompt", menu=True)
+            return self.say(sender, "lookup_prompt", menu=True)
         if name == "huy" or text == STOP:
             return await self.set_stopped(sender, state, stopped=True)
         if name == "batdau":
@@ -221,7 +234,7 @@ class Conversation:
             await state.set(None)
             query = parse_query(args)
             if query is None:
-                return self.say("lookup_prompt")
+                return self.say(sender, "lookup_prompt")
             return (await self.lookup(sender, query))[0]
         if command is None and step == STEP_FEEDBACK_DOSSIER:
             return await self.feedback_typed_dossier(sender, text, state)
@@ -230,7 +243,7 @@ class Conversation:
         query = parse_query(text)
         if query is not None:
             return (await self.lookup(sender, query))[0]
-        return self.say("help", menu=True)
+        return self.say(sender, "help", menu=True)
 
     async def _press(self, event: Press, state: ChatState) -> Outcome:
         sender = event.sender
@@ -253,10 +266,10 @@ class Conversation:
         elif isinstance(payload, FormPayload):
             if payload.action == FormAct.CANCEL:
                 await state.set(None)
-                return self.say("feedback_cancelled", menu=True)
+                return self.say(sender, "feedback_cancelled", menu=True)
             if step == STEP_FEEDBACK_DOSSIER:
                 await state.set(STEP_FEEDBACK_TEXT, {"dossier_id": None})
-                return self._ask_text(None)
+                return self._ask_text(sender, None)
         return Outcome()  # a stale or foreign button: nothing to do
 
     # -- look-up -----------------------------------------------------------------------------------------
@@ -272,15 +285,19 @@ class Conversation:
             return Outcome((self.found_reply(sender, result.found),)), result
         if result.outcome == "slowed" and result.retry_at is not None:
             minutes = max(1, math.ceil((result.retry_at - now).total_seconds() / 60))
-            return self.say("lookup_slowed", minutes=minutes, retry_at=result.retry_at), result
+            return self.say(sender, "lookup_slowed", minutes=minutes, retry_at=result.retry_at), result
         if result.outcome == "need_digits":
-            return self.say("lookup_need_digits", code=query.code), result
-        return self.say("lookup_not_found"), result
+            return self.say(sender, "lookup_need_digits", code=query.code), result
+        return self.say(sender, "lookup_not_found"), result
 
     def found_reply(self, sender: Sender, found: Found) -> Reply:
         """The lookup_result text; a chat not yet linked to the dossier gets a signed subscribe button."""
         text = self.text(
-            "lookup_result", dossier=found.view, agency=found.agency, subscribable=not found.linked
+            "lookup_result",
+            sender.platform,
+            dossier=found.view,
+            agency=found.agency,
+            subscribable=not found.linked,
         )
         if found.linked:
             return Reply(text)
@@ -292,7 +309,7 @@ class Conversation:
         # The id comes from the client: the store answers only if this chat is linked to that dossier.
         found = await self.db(self.store.linked_dossier, sender.key, dossier_id, self.clock.now())
         if found is None:
-            return self.say("action_expired")
+            return self.say(sender, "action_expired")
         return Outcome((self.found_reply(sender, found),))
 
     async def my_dossiers(self, sender: Sender) -> Outcome:
@@ -304,9 +321,9 @@ class Conversation:
             address=self.address(sender),
         )
         if not rows:
-            return self.say("my_dossiers_empty", menu=True)
+            return self.say(sender, "my_dossiers_empty", menu=True)
         buttons = tuple((Button(view.code, DossierPayload(DossierAct.SHOW, i).pack()),) for i, view in rows)
-        return self.say("my_dossiers", buttons=buttons, items=[v for _, v in rows], opted_out=stopped)
+        return self.say(sender, "my_dossiers", buttons=buttons, items=[v for _, v in rows], opted_out=stopped)
 
     # -- linking and subscriptions -----------------------------------------------------------------------
     async def link_phone(self, event: ContactIn) -> Outcome:
@@ -314,11 +331,11 @@ class Conversation:
         # Anyone can forward someone else's contact card; only the sender's own number is vouched for
         # by the platform (Telegram's request_contact button, Zalo's user_submit_info).
         if event.owner_id is None or sender.user_id is None or event.owner_id != sender.user_id:
-            return self.say("contact_not_own", menu=True)
+            return self.say(sender, "contact_not_own", menu=True)
         try:
             phone = normalize_phone(event.phone)
         except InvalidPhone:
-            return self.say("contact_invalid", menu=True)
+            return self.say(sender, "contact_invalid", menu=True)
         result = await self.db(
             self.store.link_phone,
             sender.key,
@@ -327,7 +344,9 @@ class Conversation:
             self.clock.now(),
             medium=self.medium(sender),
         )
-        return self.say("contact_linked", menu=True, phone_masked=result.phone_masked, items=result.dossiers)
+        return self.say(
+            sender, "contact_linked", menu=True, phone_masked=result.phone_masked, items=result.dossiers
+        )
 
     async def subscribe(self, sender: Sender, payload: DossierPayload) -> Outcome:
         code = None
@@ -341,8 +360,8 @@ class Conversation:
                 medium=self.medium(sender),
             )
         if code is None:
-            return self.say("action_expired")
-        return self.say("subscribed", code=code)
+            return self.say(sender, "action_expired")
+        return self.say(sender, "subscribed", code=code)
 
     async def set_stopped(self, sender: Sender, state: ChatState, *, stopped: bool) -> Outcome:
         await state.set(None)
@@ -353,7 +372,7 @@ class Conversation:
             self.clock.now(),
             medium=self.medium(sender),
         )
-        return self.say("stopped" if stopped else "resumed", menu=True)
+        return self.say(sender, "stopped" if stopped else "resumed", menu=True)
 
     # -- feedback ----------------------------------------------------------------------------------------
     @staticmethod
@@ -379,10 +398,10 @@ class Conversation:
             (Button(NO_DOSSIER, FormPayload(FormAct.NO_DOSSIER).pack()),),
             *self._cancel_row(),
         )
-        return self.say("feedback_choose", buttons=buttons, has_dossiers=bool(rows))
+        return self.say(sender, "feedback_choose", buttons=buttons, has_dossiers=bool(rows))
 
-    def _ask_text(self, code: str | None) -> Outcome:
-        return self.say("feedback_ask_text", buttons=self._cancel_row(), code=code, **self._limits())
+    def _ask_text(self, sender: Sender, code: str | None) -> Outcome:
+        return self.say(sender, "feedback_ask_text", buttons=self._cancel_row(), code=code, **self._limits())
 
     async def feedback_begin(self, sender: Sender, state: ChatState) -> Outcome:
         await state.set(STEP_FEEDBACK_DOSSIER)
@@ -391,9 +410,9 @@ class Conversation:
     async def feedback_chose(self, sender: Sender, dossier_id: int, state: ChatState) -> Outcome:
         found = await self.db(self.store.linked_dossier, sender.key, dossier_id, self.clock.now())
         if found is None:
-            return self.say("action_expired")
+            return self.say(sender, "action_expired")
         await state.set(STEP_FEEDBACK_TEXT, {"dossier_id": found.dossier_id})
-        return self._ask_text(found.view.code)
+        return self._ask_text(sender, found.view.code)
 
     async def feedback_typed_dossier(self, sender: Sender, text: str, state: ChatState) -> Outcome:
         """A dossier the chat is not linked to: `MAHOSO 1234`, checked (and counted) like any look-up."""
@@ -404,12 +423,12 @@ class Conversation:
         if result.found is None:
             return out
         await state.set(STEP_FEEDBACK_TEXT, {"dossier_id": result.found.dossier_id})
-        return Outcome(out.replies + self._ask_text(result.found.view.code).replies)
+        return Outcome(out.replies + self._ask_text(sender, result.found.view.code).replies)
 
     async def feedback_text(self, sender: Sender, text: str, state: ChatState) -> Outcome:
         text = text.strip()
         if not fb.MIN_LENGTH <= len(text) <= fb.MAX_LENGTH:
-            return self.say("feedback_invalid", buttons=self._cancel_row(), **self._limits())
+            return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
         _, data = await state.get()
         bot = self.settings.bot
         submitted = await self.db(
@@ -425,6 +444,7 @@ class Conversation:
         )
         await state.set(None)
         return self.say(
+            sender,
             "feedback_sent",
             menu=True,
             id=submitted.feedback.id,
