@@ -62,6 +62,14 @@ def _actor(chat_key: str) -> str:
     return chat_key if platform_of(chat_key) != TELEGRAM else f"{TELEGRAM}:{chat_key}"
 
 
+def same_platform(chat_key: str) -> ColumnElement[bool]:
+    """Chat links whose conversation is on the platform of `chat_key` (bare ids: Telegram)."""
+    platform = platform_of(chat_key)
+    if platform == TELEGRAM:
+        return ~ChatLink.chat_id.contains(":")
+    return ChatLink.chat_id.startswith(f"{platform}:", autoescape=True)  # "_" is a LIKE wildcard
+
+
 def _with_relations() -> list[ExecutableOption]:
     return [joinedload(Dossier.agency), joinedload(Dossier.procedure)]
 
@@ -221,10 +229,16 @@ class BotStore:
     ) -> LinkResult:
         """Link every dossier of `phone` (E.164, verified by the platform as the user's own) to the chat."""
         with self.factory() as session, session.begin():
-            # Telegram gives a number to one account at a time: other chats holding it lost it.
+            # A platform gives a number to one account at a time: other chats of the same platform holding
+            # it lost it. The citizen's chats on other platforms keep it (Telegram and Zalo side by side).
             session.execute(
                 update(ChatLink)
-                .where(ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active)
+                .where(
+                    ChatLink.phone == phone,
+                    ChatLink.chat_id != chat_id,
+                    ChatLink.active,
+                    same_platform(chat_id),
+                )
                 .values(active=False, updated_at=now)
             )
             link = session.scalar(
