@@ -150,11 +150,11 @@ async def test_telegram_delivery_ignores_links_made_on_other_platforms(
         assert n is not None
         assert telegram_chat_ids(session, [n]) == {n_id: "5001"}
         # The Telegram link did not take the number from the Zalo conversation.
-        active = dict(session.execute(select(ChatLink.chat_id, ChatLink.active)).tuples().all())
+        active = {k: v for k, v in session.execute(select(ChatLink.chat_id, ChatLink.active))}
     assert active == {"zalo_oa:5001": True, "5001": True}
     # A second Telegram account sharing the number takes it over from the first (as before).
     other_tg = Sender(Platform.TELEGRAM, "5003", "5003")
     await conv.handle(ContactIn(other_tg, "0912345678", "5003"), MemoryStates().of(other_tg))
     with service.factory() as session:
-        active = dict(session.execute(select(ChatLink.chat_id, ChatLink.active)).tuples().all())
+        active = {k: v for k, v in session.execute(select(ChatLink.chat_id, ChatLink.active))}
     assert active == {"zalo_oa:5001": True, "5001": False, "5003": True}

@@ -357,3 +357,44 @@ async def test_esms_inbound_reply_goes_out_as_a_new_sms(
     assert sent[0]["Phone"] == "0912345678" and sent[0]["Content"].startswith("Quý khách đã ngừng nhận")
     assert sent[0]["RequestId"].startswith("notifier-in-") and sent[1]["RequestId"] == sent[0]["RequestId"]
     assert opted_out(service, "+84912345678", "sms")
+
+
+# -- odd requests get a 4xx, never a 500 (issue 11) ------------------------------------------------------------
+
+
+async def test_a_superscript_digit_in_a_signed_receipts_query_is_no_500(svc: Service) -> None:
+    n = await _sent_by_twilio(svc)
+    async with client(svc) as c:
+        # "²".isdigit() is true but int("²") fails: the id is ignored and the provider's id finds the row.
+        r = await post_twilio(
+            c, "/webhooks/sms_twilio/receipt?n=%C2%B2", status_form(n.provider_id, "delivered")
+        )
+    assert r.status_code == 200 and r.json()["outcomes"] == ["moved"]
+    assert row(svc, n.id).status == "delivered"
+
+
+@pytest.mark.parametrize("kind", ["utf16", "nested", "superscript"])
+async def test_odd_bodies_to_the_zalo_receipt_route_get_a_4xx(
+    db_url: str, tmp_path: Path, clock: FixedClock, fakes: dict[str, Any], kind: str
+) -> None:
+    service = _service(db_url, tmp_path, clock, fakes, ["zalo_zns"])
+    received_dossier(service)
+    await service.dispatcher.drain()
+    [n] = notes(service)
+    body = zalo_event(n.provider_id or "", str(n.id))
+    headers = {"content-type": "application/json"}
+    if kind == "utf16":
+        body = body.decode().encode("utf-16")  # json.loads reads it; the signature's text cannot
+        expected = 400
+    elif kind == "nested":
+        body = b"[" * 20_000 + b"]" * 20_000  # under the 64 kB limit, past the recursion limit
+        expected = 422
+    else:
+        body = zalo_event("", "²")
+        expected = 200  # "²".isdigit() but no id: a receipt that matches no row (it was a 500)
+    headers["X-ZEvent-Signature"] = zalo_mac(body.decode("utf-8", "replace").encode())
+    async with client(service) as c:
+        r = await c.post("/webhooks/zalo_zns/receipt", content=body, headers=headers)
+    await service.channels.aclose()
+    assert r.status_code == expected, r.text
+    assert row(service, n.id).status == "sent"

@@ -42,15 +42,22 @@ def _scalars(data: dict[str, Any]) -> dict[str, str]:
 
 
 async def webhook_request(request: Request) -> WebhookRequest:
+    """The request as the channel reads it. The body is at most `webhook_max_body_bytes` (the body limit
+    refuses more before it is read), and UTF-8: every provider posts UTF-8, and a channel computing its
+    signature over the text must not meet other bytes (a UTF-16 body was a 500)."""
     body = await request.body()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(400, f"body: not UTF-8 (invalid byte at {exc.start})") from exc
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     form: dict[str, str] = {}
     if content_type == "application/x-www-form-urlencoded":
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     elif content_type.endswith("json") and body:
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             parsed = None
         if isinstance(parsed, dict):
             form = _scalars(parsed)
@@ -101,6 +108,10 @@ def _parse(name: str, what: str, parse: Callable[[WebhookRequest], T], req: Webh
         raise HTTPException(403, "signature check failed") from exc
     except WebhookInvalid as exc:
         raise HTTPException(422, str(exc)) from exc
+    except (ValueError, RecursionError) as exc:
+        # A value no channel expected (a superscript digit, JSON nested too deep): the sender's fault.
+        log.warning("%s for %s unreadable: %r", what, name, exc)
+        raise HTTPException(422, f"{what}: unreadable request") from exc
 
 
 @router.get("/{name}/receipt", operation_id="webhook_receipt_get")
