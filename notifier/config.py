@@ -178,11 +178,43 @@ class ApologySettings(Section):
 
 
 class RetentionSettings(Section):
-    """Personal data kept in finished notifications (notifier.outbox.retention, Decree 13/2023)."""
+    """Personal data kept in finished notifications (notifier.outbox.retention; see [privacy] for the law)."""
 
     # Text and address of sent, delivered, undelivered and failed notifications are erased this many days
     # after their last change; kind, channel, status, segments and times stay for the reports.
     days: int = Field(default=90, ge=1)
+
+
+class ProcessingEntry(Section):
+    """One line of the processing record: which personal data, why, for how long, on what basis."""
+
+    data: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    retention: str = Field(min_length=1)
+    basis: str = Field(min_length=1)
+
+
+PROCESSING_RECORD = Path(__file__).parent / "templates" / "privacy" / "processing_record.toml"
+
+
+def shipped_processing_record() -> list[ProcessingEntry]:
+    """The processing record shipped with notifier (a data file, so the texts stay out of the code)."""
+    with PROCESSING_RECORD.open("rb") as f:
+        return [ProcessingEntry(**entry) for entry in tomllib.load(f)["processing"]]
+
+
+class PrivacySettings(Section):
+    """Data-subject requests and the processing record (notifier.workflows.privacy)."""
+
+    # The law and its decree, as printed in texts and the processing record: a reform is a config change.
+    law: str = "Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15"
+    decree: str = "Nghị định số 356/2025/NĐ-CP"
+    controller: str = "Ủy ban nhân dân thành phố Hải Phòng"
+    # Working days to answer a request (DOMAIN.md: 2 for access per Decree 356, medium confidence).
+    answer_working_days: int = Field(2, ge=1)
+    # What a citizen consents to when linking a chat or subscribing, as recorded in consent_records.
+    consent_purpose: str = "Nhận thông báo về tình trạng hồ sơ thủ tục hành chính"
+    processing: list[ProcessingEntry] = Field(default_factory=lambda: shipped_processing_record())
 
 
 class Settings(BaseSettings):
@@ -212,6 +244,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     apology: ApologySettings = Field(default_factory=ApologySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @property
     def source(self) -> str:

@@ -179,7 +179,7 @@ def test_every_form_refuses_a_missing_or_forged_csrf_token(province: Province) -
     client = client_for(province.service, "quantri")
     paths = {
         p.replace("{channel_type}", "sms").replace("{kind}", "received").replace("{notification_id}", "1")
-        .replace("{user_id}", "1")
+        .replace("{user_id}", "1").replace("{request_id}", "1")
         for p in posts
     }
     for path in sorted(paths):

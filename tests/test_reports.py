@@ -51,8 +51,10 @@ def d(code: str, received: tuple[int, int], due: tuple[int, int] | None, **extra
     )
 
 
-def fee(amount: int, paid: bool) -> dict[str, Any]:
-    return {"DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "Gia": amount}], "DaThanhToan": int(paid)}
+def fee(amount: int, paid: bool, online: int | None = None) -> dict[str, Any]:
+    """`online`: DuocThanhToanTrucTuyen (1 national platform, 2 own gateway); paid without it is cash."""
+    return {"DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "Gia": amount}], "DaThanhToan": int(paid),
+            "DuocThanhToanTrucTuyen": online}
 
 
 def build_october(service: Service, clock: FixedClock) -> None:
@@ -92,13 +94,13 @@ def build_october(service: Service, clock: FixedClock) -> None:
         (at(9, 28), imp(d("D08", (9, 28), (9, 30), MaCanBo="CB01", **NO_FEE))),
         (at(10, 1, 10), imp(d("D07", (9, 20), (10, 2), TrangThaiHoSo=10, NgayTra=ts(2026, 10, 1, 9, 0), **NO_FEE))),
         (at(10, 2), imp(
-            d("D14", (10, 2), (10, 8), **P3, **fee(200_000, True)),
+            d("D14", (10, 2), (10, 8), **P3, **fee(200_000, True, 1)),
             d("D15", (10, 2), (10, 6), MaCanBo="XD01", **P3, **NO_FEE),
         )),
         (at(10, 5), imp(d("D03", (10, 5), (10, 9), MaCanBo="CB02", **NO_FEE))),
         (at(10, 5, 10), imp(d("D13", (10, 1), (10, 5), MaCanBo="XD01", TrangThaiHoSo=10, NgayTra=ts(2026, 10, 5, 9, 0),
                               **P3, **fee(1_000_000, False)))),
-        (at(10, 6), imp(d("D10", (10, 6), (10, 13), **P2, **fee(500_000, True)))),
+        (at(10, 6), imp(d("D10", (10, 6), (10, 13), **P2, **fee(500_000, True, 2)))),
         (at(10, 6, 10), resolve("D06")),
         (at(10, 7), imp(d("D11", (10, 7), (10, 14), **P2, **NO_FEE))),
         # The portal moves D15's missed appointment: an apology whose slip the scan issues.
@@ -115,9 +117,9 @@ def build_october(service: Service, clock: FixedClock) -> None:
         (at(10, 13, 16), resolve("D10")),
         (at(10, 15, 10), resolve("D03")),
         (at(10, 19, 11), steps),
-        (at(10, 20), imp(d("D04", (10, 20), (10, 28), **fee(200_000, True)))),
+        (at(10, 20), imp(d("D04", (10, 20), (10, 28), **fee(200_000, True, 1)))),
         (at(10, 20, 10), imp(d("D14", (10, 2), (10, 8), TrangThaiHoSo=10, NgayTra=ts(2026, 10, 20, 10, 0), **P3,
-                              **fee(200_000, True)))),
+                              **fee(200_000, True, 1)))),
         (at(10, 25), imp(d("D05", (10, 25), (11, 10), **NO_FEE))),
         (at(10, 30), imp(d("D09", (10, 30), None, TrangThaiHoSo=3, **NO_FEE))),
         (at(11, 5), resolve("D12")),  # after the month: D12 was still overdue at its end
@@ -158,13 +160,14 @@ FIELDS = ("received", "resolved", "on_time", "late", "still_overdue", "apologies
           "with_fees", "paid_online", "sms_segments")
 EXPECTED: dict[tuple[str, str | None], tuple[int, ...]] = {
     # received resolved on_time late still apologies overdue_w_apology with_fees paid segments
-    (AGENCY, "1.001233"): (6, 5, 2, 3, 2, 1, 2, 3, 2, 5),
+    # D09 (not accepted, status 3) is not received; D01 paid in cash at the desk is not paid online.
+    (AGENCY, "1.001233"): (5, 5, 2, 3, 2, 1, 2, 3, 1, 5),
     (AGENCY, "2.000488"): (3, 1, 1, 0, 1, 0, 0, 2, 1, 0),
-    (AGENCY, None): (9, 6, 3, 3, 3, 1, 2, 5, 3, 5),
+    (AGENCY, None): (8, 6, 3, 3, 3, 1, 2, 5, 2, 5),
     (SXD, "1.009972"): (3, 3, 1, 2, 0, 1, 1, 2, 1, 1),
     (SXD, None): (3, 3, 1, 2, 0, 1, 1, 2, 1, 1),
 }
-TOTAL = (12, 9, 4, 5, 3, 2, 3, 7, 4, 6)
+TOTAL = (11, 9, 4, 5, 3, 2, 3, 7, 3, 6)
 SENT = {
     (AGENCY, "1.001233"): {"sms_viettel": 2, "zalo": 1},
     (AGENCY, "2.000488"): {},
@@ -209,7 +212,7 @@ def test_every_figure_of_a_known_month(october: reports.Report) -> None:
     assert report.total.sent == {"sms_viettel": 3, "zalo": 1, "telegram": 1}
     assert report.channels == ["sms_viettel", "telegram", "zalo"]
     stp = report.agencies[0].figures
-    assert (stp.on_time_rate, stp.apology_rate, stp.paid_online_rate) == (0.5, 2 / 6, 0.6)
+    assert (stp.on_time_rate, stp.apology_rate, stp.paid_online_rate) == (0.5, 2 / 6, 0.4)
     assert [(e.unit, e.officer, e.source, e.late_resolved, e.still_overdue, " ".join(e.dossiers)) for e in report.late] == LATE
 
 
@@ -236,7 +239,7 @@ def test_csv_reads_back_to_the_same_figures(october: reports.Report) -> None:
         }
         assert int(r["sent_total"]) == sum(channels.values())
     total = rows[-1]
-    assert (total["on_time_pct"], total["apology_pct"], total["paid_online_pct"]) == ("44.4", "37.5", "57.1")
+    assert (total["on_time_pct"], total["apology_pct"], total["paid_online_pct"]) == ("44.4", "37.5", "42.9")
     assert rows[2]["apology_pct"] == "0.0" and rows[4]["on_time_pct"] == "33.3"
     assert [(x["unit"], x["officer"], x["source"], int(x["late_resolved"]), int(x["still_overdue"]), x["dossiers"]) for x in late] == LATE
     assert all(int(x["late_total"]) == int(x["late_resolved"]) + int(x["still_overdue"]) for x in late)
@@ -288,8 +291,8 @@ def test_a_period_report_spans_months(service: Service, clock: FixedClock) -> No
     with service.factory() as session:
         report = reports.build_report(session, reports.span_period("2026-09-01", "30/10/2026"), clock.now())
         november = reports.build_report(session, reports.month_period("2026-11"), clock.now())
-    # September's three dossiers are received in the span; D09 (received 30/10) is the last day, included.
-    assert report.total.received == 15
+    # September's three dossiers are received in the span; D09 (30/10, not accepted) is not received.
+    assert report.total.received == 14
     assert report.total.sent == {"sms_viettel": 3, "zalo": 1, "telegram": 1}  # 30/09 counts, 31/10 does not
     assert report.period.label == "từ 01/09/2026 đến 30/10/2026"
     # November so far (now is 05/11 10:00): D12 resolved late; D04 and D08 still overdue, D05 not yet due.
@@ -317,13 +320,13 @@ def test_reports_over_the_api(service: Service, clock: FixedClock) -> None:
     as_json = client.get("/api/v1/reports/monthly?month=2026-10", headers=auth)
     assert as_json.status_code == 200
     body = as_json.json()
-    assert body["total"]["received"] == 12 and body["total"]["on_time_pct"] == 44.4
+    assert body["total"]["received"] == 11 and body["total"]["on_time_pct"] == 44.4
     assert [a["code"] for a in body["agencies"]] == [AGENCY, SXD] and len(body["late"]) == 5
     as_csv = client.get("/api/v1/reports/monthly?month=2026-10&format=csv", headers=auth)
     assert as_csv.headers["content-type"].startswith("text/csv")
     assert 'filename="bao-cao-20261001-20261031.csv"' in as_csv.headers["content-disposition"]
     rows, _ = _csv_sections(as_csv.content.decode("utf-8"))
-    assert rows[-1]["received"] == "12"
+    assert rows[-1]["received"] == "11"
     xlsx = client.get("/api/v1/reports/period?from=2026-10-01&to=2026-10-31&format=xlsx", headers=auth)
     assert load_workbook(io.BytesIO(xlsx.content))["Tổng hợp"].max_row == 9
     assert "<svg" in client.get("/api/v1/reports/monthly?month=2026-10&format=html", headers=auth).text

@@ -42,6 +42,6 @@ def digest_items(
 
 
 def _item(d: Dossier, calendar: WorkCalendar, now: datetime) -> SimpleNamespace:
-    """One entry of `items` (SCHEMA["items"]). A digest names the applicant only (Decree 13/2023: minimise
+    """One entry of `items` (SCHEMA["items"]). A digest names the applicant only (personal-data law: minimise
     personal data in staff messages), which also spares parsing thousands of phone numbers per digest."""
     return dossier_ns(d, calendar, now, contact=False)

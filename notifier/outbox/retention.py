@@ -1,4 +1,4 @@
-"""Personal-data retention (Decree 13/2023): drop message bodies and recipients once they are not needed.
+"""Personal-data retention (Law 91/2025, see [privacy]): drop message bodies and recipients when unneeded.
 
 Finished notifications (rules.outbox_status.FINAL_STATUSES: nothing more will happen to them) older than
 the retention period keep their kind, channel, status, segments and times (what the reports count), and

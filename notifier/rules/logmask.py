@@ -1,4 +1,4 @@
-"""Mask phone numbers in log lines: operators need the event, not the citizen's number (Decree 13/2023)."""
+"""Mask phone numbers in log lines: operators need the event, not the citizen's number (personal-data law)."""
 
 from __future__ import annotations
 

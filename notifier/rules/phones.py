@@ -202,7 +202,7 @@ def last_digits(e164: str, n: int = 4) -> str:
 def mask_phone(phone: str) -> str:
     """National form with all but the first and last 3 digits hidden ("091****678"); never raises.
 
-    Meant for logs and officer screens (Decree 13/2023 on personal data), so an unusable value is
+    Meant for logs and officer screens (the personal-data law, see [privacy]), so an unusable value is
     hidden entirely rather than echoed.
     """
     try:

@@ -126,13 +126,19 @@ class PortalDossier(BaseModel):
     GhiChu: str | None = None
     DanhSachLePhi: list[Fee] = Field(default_factory=list)
     DanhSachHoSoBoSung: list[Supplement] = Field(default_factory=list)
+    # -- Read by the Decision 766 calculation (DOMAIN.md "National portal"): paid online through the
+    # national platform (1) or the ministry's or province's own gateway (2), 0 or absent: not online;
+    # the filing channel (1 direct, 2 online, 3 public post); when processing ended.
+    DuocThanhToanTrucTuyen: int | None = Field(None, ge=0, le=2)
+    KenhThucHien: int | None = Field(None, ge=1, le=3)
+    NgayKetThucXuLy: datetime | None = None
 
     @field_validator("*", mode="before")
     @classmethod
     def _blank(cls, value: Any) -> Any:
         return none_if_blank(value)
 
-    @field_validator("NgayTiepNhan", "NgayHenTra", "NgayTra", mode="before")
+    @field_validator("NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy", mode="before")
     @classmethod
     def _dates(cls, value: Any) -> datetime | None:
         return parse_portal_date(value)

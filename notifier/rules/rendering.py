@@ -53,8 +53,9 @@ TEMPLATES_DIR = Path(__file__).parents[1] / "templates"
 CHANNEL_TYPES: tuple[str, ...] = ("sms", "chat", "email")
 # Template directories that are not notification kinds and have their own loader: the chatbot's replies
 # (notifier.store.bot_texts), seeded into the same table so admins edit them alongside the rest.
-# `print` holds HTML forms (the apology slip) rendered by their own module with autoescape.
-OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print")
+# `print` holds HTML forms (the apology slip) rendered by their own module with autoescape; `privacy` the
+# shipped processing record (notifier.config).
+OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print", "privacy")
 
 # Three concatenated UCS-2 parts of 67 units: beyond this a message costs more than it is worth and some
 # brandname gateways refuse it.

@@ -145,6 +145,19 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
         ],
         "feedback_cancelled": [{}],
         "feedback_limited": [{"retry_at": _SAMPLE_NOW + timedelta(hours=20)}],
+        "privacy_help": [
+            {
+                "law": "Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15",
+                "decree": "Nghị định số 356/2025/NĐ-CP",
+                "working_days": 2,
+            }
+        ],
+        "privacy_requested": [
+            {"id": 3, "kind": kind, "deadline_at": _SAMPLE_NOW + timedelta(days=2)}
+            for kind in ("access", "correct", "erase", "withdraw")
+        ],
+        "privacy_not_linked": [{}],
+        "privacy_correct_ask": [{}],
         "error": [{}],
     }
 

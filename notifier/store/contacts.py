@@ -1,14 +1,17 @@
-"""Consent and opt-out per address and medium (sms, telegram, zalo, email)."""
+"""Consent and opt-out per address and medium (sms, telegram, zalo, email).
+
+`contacts` holds the current state per address and medium; every consent is also kept in `consent_records`
+(what was consented to, when, through which channel) and closed when it is withdrawn."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from notifier.store.models import Contact
+from notifier.store.models import ConsentRecord, Contact
 
 
 def _get(session: Session, address: str, medium: str, now: datetime) -> Contact:
@@ -31,6 +34,16 @@ def record_opt_out(
     contact = _get(session, address, medium, now)
     if contact.opted_out_at is None:
         contact.opted_out_at = now
+    session.execute(
+        update(ConsentRecord)
+        .where(
+            ConsentRecord.address == address,
+            ConsentRecord.medium == medium,
+            ConsentRecord.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=now)
+        .execution_options(synchronize_session=False)
+    )
     contact.reason, contact.source, contact.updated_at = reason, source, now
     session.flush()
     return contact
@@ -44,10 +57,21 @@ def record_opt_in(
     *,
     reason: str | None = None,
     source: str | None = None,
+    purpose: str | None = None,
 ) -> Contact:
+    """`purpose`: what the citizen consents to (config `[privacy] consent_purpose`); else the reason."""
     contact = _get(session, address, medium, now)
     contact.opted_out_at = None
     contact.consent_at = now
+    session.add(
+        ConsentRecord(
+            address=address,
+            medium=medium,
+            purpose=purpose or reason or medium,
+            channel=source or "unknown",
+            given_at=now,
+        )
+    )
     contact.reason, contact.source, contact.updated_at = reason, source, now
     session.flush()
     return contact

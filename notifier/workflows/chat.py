@@ -30,7 +30,7 @@ from notifier.rules.phones import mask_phone
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
-from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification
+from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification, PrivacyRequest
 from notifier.workflows.feedback import (
     DEFAULT_FEEDBACK_LIMITS,
     FeedbackLimits,
@@ -38,6 +38,7 @@ from notifier.workflows.feedback import (
     answer_deadline,
     submit,
 )
+from notifier.workflows.privacy import submit as submit_privacy
 
 PENDING = "pending"  # chat_links.source of a link waiting for a linked chat's consent
 MAX_LISTED = 20  # dossiers shown by /hoso; Telegram's message and keyboard limits come first
@@ -137,12 +138,14 @@ class BotStore:
         throttle: Throttle,
         code_throttle: Throttle = DEFAULT_CODE_THROTTLE,
         feedback_limits: FeedbackLimits = DEFAULT_FEEDBACK_LIMITS,
+        consent_purpose: str | None = None,
     ) -> None:
         self.factory = factory
         self.calendar = calendar
         self.throttle = throttle
         self.code_throttle = code_throttle
         self.feedback_limits = feedback_limits
+        self.consent_purpose = consent_purpose  # [privacy] consent_purpose, kept with each consent
 
     # -- reading ----------------------------------------------------------------------------------------
     def _view(
@@ -322,7 +325,10 @@ class BotStore:
                 session.add(link)
             link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
             # Sharing the contact is the consent to be reached here, so it also lifts an earlier /huy.
-            record_opt_in(session, chat_id, medium, now, reason="shared contact", source="bot")
+            record_opt_in(
+                session, chat_id, medium, now, reason="shared contact", source="bot",
+                purpose=self.consent_purpose,
+            )  # fmt: skip
             audit.record(session, now, _actor(chat_id), "bot.link_phone", mask_phone(phone))
             session.flush()
             dossiers = self._linked(session, chat_id)
@@ -366,7 +372,15 @@ class BotStore:
                     d.code, pending=True, link_id=link.id, ask=[c for c in others if c != chat_id]
                 )
             link.active, link.source = True, "lookup"
-            record_opt_in(session, chat_id, medium, now, reason=f"subscribed to {d.code}", source="bot")
+            record_opt_in(
+                session,
+                chat_id,
+                medium,
+                now,
+                reason=f"subscribed to {d.code}",
+                source="bot",
+                purpose=self.consent_purpose,
+            )
             audit.record(session, now, _actor(chat_id), "bot.subscribe", d.code)
             return Subscribed(d.code)
 
@@ -384,7 +398,10 @@ class BotStore:
             new_chat = link.chat_id
             # The new chat's opt-in is for its own platform's medium.
             reason = f"subscribed to {d.code}"
-            record_opt_in(session, new_chat, platform_of(new_chat), now, reason=reason, source="bot")
+            record_opt_in(
+                session, new_chat, platform_of(new_chat), now, reason=reason, source="bot",
+                purpose=self.consent_purpose,
+            )  # fmt: skip
             audit.record(session, now, _actor(chat_id), "bot.confirm_link", d.code, chat=new_chat)
             return Confirmed(d.code, new_chat)
 
@@ -399,7 +416,15 @@ class BotStore:
             if stopped:
                 record_opt_out(session, chat_id, medium, now, reason=reason or "/huy", source="bot")
             else:
-                record_opt_in(session, chat_id, medium, now, reason=reason or "/batdau", source="bot")
+                record_opt_in(
+                    session,
+                    chat_id,
+                    medium,
+                    now,
+                    reason=reason or "/batdau",
+                    source="bot",
+                    purpose=self.consent_purpose,
+                )
             actor = _actor(chat_id) if medium != "sms" else "citizen-sms"
             audit.record(session, now, actor, "bot.stop" if stopped else "bot.resume", chat_id)
 
@@ -434,3 +459,22 @@ class BotStore:
                 now=now,
                 deadline_at=deadline,
             )
+
+    # -- personal data ----------------------------------------------------------------------------------
+    def privacy_request(
+        self, chat_id: str, kind: str, detail: str | None, now: datetime, *, working_days: int, day_end: time
+    ) -> PrivacyRequest:
+        """A data-subject request from the chat: the subject is what the chat proved (workflows.privacy)."""
+        with self.factory() as session, session.begin():
+            req = submit_privacy(
+                session,
+                kind=kind,
+                channel="bot",
+                requested_by=_actor(chat_id),
+                chat_id=chat_id,
+                detail=detail,
+                now=now,
+                deadline_at=answer_deadline(self.calendar, now, working_days, day_end),
+            )
+            session.expunge(req)
+            return req

@@ -193,6 +193,10 @@ def _upsert_one(
     dossier.fee_paid = bool(item.DaThanhToan)
     dossier.payment_link = item.DuongDanThanhToan
     dossier.supplement_note = supplement_note
+    dossier.online_payment = item.DuocThanhToanTrucTuyen
+    dossier.filing_channel = item.KenhThucHien
+    dossier.processing_ended_at = item.NgayKetThucXuLy
+    dossier.supplement_count = len(item.DanhSachHoSoBoSung)
     if item.LyDoTreHan:
         dossier.delay_reason = item.LyDoTreHan
     dossier.payload_hash = digest

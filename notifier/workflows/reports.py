@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, aliased
 from notifier.rules.clock import VN_TZ
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
-from notifier.store.dossier_facts import dossier_facts
+from notifier.store.dossier_facts import END_STATES, NEVER_ACCEPTED, dossier_facts
 from notifier.store.models import (
     Agency,
     ApologySlip,
@@ -135,6 +135,14 @@ class Figures:
     paid_online: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     sms_segments: int = 0
+    # Decision 766 (indicator 2.1 and the portal's published table): ended at least a day early, still
+    # being processed within the deadline at the end, open at the start (carried over), received by channel.
+    early: int = 0
+    in_progress_on_time: int = 0
+    carried_over: int = 0
+    received_direct: int = 0
+    received_online: int = 0
+    received_post: int = 0
 
     @property
     def overdue(self) -> int:
@@ -168,6 +176,12 @@ class Figures:
             "with_fees",
             "paid_online",
             "sms_segments",
+            "early",
+            "in_progress_on_time",
+            "carried_over",
+            "received_direct",
+            "received_online",
+            "received_post",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for channel, count in other.sent.items():
@@ -237,6 +251,14 @@ def _facts(period: Period, as_of: datetime) -> Any:
     received_at = func.coalesce(Dossier.received_at, Dossier.created_at)
     not_resolved_yet = or_(resolved_at.is_(None), resolved_at >= at)
     may_be_overdue = and_(deadline < at, received_at < at, not_resolved_yet)
+    accepted = Dossier.status.not_in(NEVER_ACCEPTED)
+
+    def open_at(moment: ColumnElement[datetime]) -> ColumnElement[bool]:
+        """Accepted, received before `moment` and its processing not ended by then."""
+        not_ended = or_(resolved_at >= moment, and_(resolved_at.is_(None), Dossier.status.not_in(END_STATES)))
+        return and_(accepted, received_at < moment, not_ended)
+
+    received_in = and_(Dossier.received_at >= start, Dossier.received_at < end, accepted)
     ev = aliased(DossierEvent)
     status_at_end = (
         select(ev.to_status)
@@ -251,9 +273,15 @@ def _facts(period: Period, as_of: datetime) -> Any:
             Dossier.agency_id.label("agency_id"),
             Dossier.procedure_id.label("procedure_id"),
             Dossier.officer_id.label("officer_id"),
-            _flag(and_(Dossier.received_at >= start, Dossier.received_at < end)).label("received"),
+            # Dossiers not accepted (1, 3) are neither received nor with fees (Decision 766).
+            _flag(received_in).label("received"),
             (Dossier.fee_amount > 0).label("has_fee"),
-            Dossier.fee_paid.label("fee_paid"),
+            # Online: paid through the national platform (1) or an own gateway (2); DaThanhToan, which cash
+            # at the desk also sets, does not count.
+            Dossier.online_payment.in_((1, 2)).label("fee_paid"),
+            Dossier.filing_channel.label("filing_channel"),
+            _flag(open_at(start)).label("carried_over"),
+            _flag(open_at(at)).label("open_at_end"),
             # Only dossiers that may be overdue need their past status (a correlated look-up).
             case((may_be_overdue, func.coalesce(status_at_end, Dossier.status)), else_=literal(None)).label(
                 "end_status"
@@ -264,6 +292,8 @@ def _facts(period: Period, as_of: datetime) -> Any:
                 and_(Dossier.received_at >= start, Dossier.received_at < end),
                 and_(resolved_at >= start, resolved_at < end),
                 may_be_overdue,
+                open_at(start),
+                open_at(at),
             )
         )
         .subquery("base")
@@ -295,6 +325,12 @@ def _facts(period: Period, as_of: datetime) -> Any:
         _flag(and_(or_(late, still), apologised)).label("apologised"),
         _flag(and_(received, base.c.has_fee)).label("with_fees"),
         _flag(and_(received, base.c.has_fee, base.c.fee_paid)).label("paid"),
+        _flag(and_(resolved_in, base.c.early)).label("early"),
+        _flag(and_(base.c.open_at_end == 1, ~func.coalesce(still, False))).label("in_progress_on_time"),
+        base.c.carried_over,
+        _flag(and_(received, base.c.filing_channel == 1)).label("received_direct"),
+        _flag(and_(received, base.c.filing_channel == 2)).label("received_online"),
+        _flag(and_(received, base.c.filing_channel == 3)).label("received_post"),
     ).cte("facts")
 
 
@@ -321,6 +357,12 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             func.sum(facts.c.apologised),
             func.sum(facts.c.with_fees),
             func.sum(facts.c.paid),
+            func.sum(facts.c.early),
+            func.sum(facts.c.in_progress_on_time),
+            func.sum(facts.c.carried_over),
+            func.sum(facts.c.received_direct),
+            func.sum(facts.c.received_online),
+            func.sum(facts.c.received_post),
         ).group_by(facts.c.agency_id, facts.c.procedure_id)
     ):
         f = by_key[(agency_id, procedure_id)]
@@ -333,6 +375,12 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             f.overdue_with_apology,
             f.with_fees,
             f.paid_online,
+            f.early,
+            f.in_progress_on_time,
+            f.carried_over,
+            f.received_direct,
+            f.received_online,
+            f.received_post,
         ) = (int(s or 0) for s in sums)
 
     for agency_id, procedure_id, count in session.execute(

@@ -20,6 +20,7 @@ from notifier.store.models.core import (
     Template,
 )
 from notifier.store.models.limits import LoginFailure, RateBucket
+from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
 from notifier.store.models.steps import DossierStep
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "BigId",
     "ChannelReceipt",
     "ChatLink",
+    "ConsentRecord",
     "Contact",
     "DeliveryAttempt",
     "Dossier",
@@ -44,6 +46,7 @@ __all__ = [
     "LookupFailure",
     "Notification",
     "Officer",
+    "PrivacyRequest",
     "Procedure",
     "ProviderToken",
     "RateBucket",

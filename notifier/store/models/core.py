@@ -89,6 +89,13 @@ class Dossier(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)  # incremental scans read what changed
+    # What the Decision 766 calculation reads besides the above (DOMAIN.md "National portal"):
+    # DuocThanhToanTrucTuyen (1 national payment platform, 2 own gateway), KenhThucHien (1 direct,
+    # 2 online, 3 post), NgayKetThucXuLy, and how many supplement requests the agency made.
+    online_payment: Mapped[int | None] = mapped_column(Integer)
+    filing_channel: Mapped[int | None] = mapped_column(Integer)
+    processing_ended_at: Mapped[datetime | None]
+    supplement_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     procedure: Mapped[Procedure] = relationship()
     agency: Mapped[Agency] = relationship()
@@ -218,7 +225,7 @@ class ApiKey(Base):
 
 
 class AuditEntry(Base):
-    """Who changed what and when: templates, opt-outs, apologies, settings (Decree 13/2023 accountability)."""
+    """Who changed what and when: templates, opt-outs, apologies, settings (personal-data accountability)."""
 
     __tablename__ = "audit_log"
 

@@ -26,7 +26,8 @@ _EMAIL_RE = re.compile(r"^([^@]+)@(.+)$")
 def mask_address(value: str | None) -> str:
     """A recipient for screens and exports: phones and e-mails partly hidden, chat ids shortened.
 
-    Decree 13/2023: an officer reading the log needs to tell numbers apart, not to read them whole.
+    Personal-data law ([privacy] law): an officer reading the log needs to tell numbers apart, not to read
+    them whole.
     """
     if not value:
         return "—"

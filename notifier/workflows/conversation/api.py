@@ -42,8 +42,9 @@ Rules every adapter keeps:
   as a pop-up); `Reply.replace` means the reply replaces the message whose button was pressed;
   `Reply.ask_reply` (a placeholder) asks the user to answer that message (Telegram ForceReply).
 
-Data-subject requests (the legal-frame issue) are not flows yet: `Conversation.extra_commands` is the hook
-(a command word -> an async flow) to add them without touching the adapters.
+Data-subject requests (/dulieu, /xemdulieu, /suadulieu …, /xoadulieu, /rutdongy) are core flows over
+notifier.workflows.privacy. `Conversation.extra_commands` (a command word -> an async flow) adds further
+flows without touching the adapters.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from notifier.rules.chat_keys import platform_of
 from notifier.rules.clock import Clock
 from notifier.rules.lookup import Query, parse_query
 from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.rules.privacy import RequestKind
 from notifier.store.bot_texts import BotTexts
 from notifier.workflows import feedback as fb
 from notifier.workflows.chat import (
@@ -58,6 +59,7 @@ from notifier.workflows.conversation.payloads import (
     Signer,
     parse,
 )
+from notifier.workflows.errors import DomainError
 from notifier.workflows.officer_actions import Wiring
 
 T = TypeVar("T")
@@ -68,6 +70,13 @@ STEP_FEEDBACK_TEXT = "FeedbackForm:text"
 
 # How a subscribe button names the platform the notices will come through.
 PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
+# The data-subject requests (notifier.workflows.privacy), by their command word.
+PRIVACY_COMMANDS = {
+    "xemdulieu": RequestKind.ACCESS,
+    "suadulieu": RequestKind.CORRECT,
+    "xoadulieu": RequestKind.ERASE,
+    "rutdongy": RequestKind.WITHDRAW,
+}
 NO_DOSSIER = "Không gắn với hồ sơ"
 AGREE = "Đồng ý"
 CANCEL = "Hủy"
@@ -119,6 +128,7 @@ class Conversation:
                 throttle_from(settings.bot),
                 code_throttle_from(settings.bot),
                 feedback_limits_from(settings.bot),
+                consent_purpose=settings.privacy.consent_purpose,
             ),
             texts=BotTexts(service.factory, ttl=texts_ttl),
             settings=settings,
@@ -244,6 +254,20 @@ class Conversation:
         if name == "hoso" or text == MY_DOSSIERS:
             await state.set(None)
             return await self.my_dossiers(sender)
+        if name == "dulieu":
+            await state.set(None)
+            p = self.settings.privacy
+            return self.say(
+                sender,
+                "privacy_help",
+                menu=True,
+                law=p.law,
+                decree=p.decree,
+                working_days=p.answer_working_days,
+            )
+        if name in PRIVACY_COMMANDS:
+            await state.set(None)
+            return await self.privacy_request(sender, PRIVACY_COMMANDS[name], args or None)
         if name == "phananh" or text == FEEDBACK:
             return await self.feedback_begin(sender, state)
         if name == "tracuu":
@@ -420,6 +444,30 @@ class Conversation:
             medium=self.medium(sender),
         )
         return self.say(sender, "stopped" if stopped else "resumed", menu=True)
+
+    # -- data-subject requests --------------------------------------------------------------------------
+    async def privacy_request(self, sender: Sender, kind: RequestKind, detail: str | None) -> Outcome:
+        """The conversation is the subject only for what it proved (a shared phone, a proven look-up)."""
+        if kind is RequestKind.CORRECT and detail is None:
+            return self.say(sender, "privacy_correct_ask", menu=True)
+        p = self.settings.privacy
+        try:
+            req = await self.db(
+                self.store.privacy_request,
+                sender.key,
+                str(kind),
+                detail,
+                self.clock.now(),
+                working_days=p.answer_working_days,
+                day_end=self.settings.working_hours.end,
+            )
+        except DomainError as exc:
+            return self.say(
+                sender, "privacy_not_linked" if exc.refusal == "not_linked" else "error", menu=True
+            )
+        return self.say(
+            sender, "privacy_requested", menu=True, id=req.id, kind=req.kind, deadline_at=req.deadline_at
+        )
 
     # -- feedback ----------------------------------------------------------------------------------------
     @staticmethod
