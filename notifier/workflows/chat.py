@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -130,6 +130,46 @@ def _with_relations() -> list[ExecutableOption]:
     return [joinedload(Dossier.agency), joinedload(Dossier.procedure)]
 
 
+def _sent(kind: str) -> Any:
+    return (
+        select(func.max(Notification.sent_at))
+        .where(Notification.dossier_id == Dossier.id, Notification.kind == kind)
+        .correlate(Dossier)
+        .scalar_subquery()
+    )
+
+
+# The look-up's statements, built once: building them per call was most of a look-up's CPU (SQLAlchemy
+# coercions and cache keys), more than running them (benchmarks/chat_lookup.py).
+_LINKED = (
+    select(ChatLink.id)
+    .where(
+        ChatLink.chat_id == bindparam("chat_id"),
+        ChatLink.active,
+        or_(
+            ChatLink.dossier_id == Dossier.id,
+            and_(Dossier.phone.is_not(None), ChatLink.phone == Dossier.phone),
+        ),
+    )
+    .correlate(Dossier)
+    .exists()
+)
+FIND = (
+    select(Dossier, _sent("overdue_apology"), _sent("new_appointment"), _LINKED)
+    .options(joinedload(Dossier.agency), joinedload(Dossier.procedure))
+    .where(Dossier.code == bindparam("code"))
+)
+# Both throttles' counts in one statement: this chat's recent misses, and this code's from every chat.
+_BY_CHAT = and_(LookupFailure.chat_id == bindparam("chat_id"), LookupFailure.at > bindparam("chat_since"))
+_BY_CODE = and_(LookupFailure.code == bindparam("code"), LookupFailure.at > bindparam("code_since"))
+FAILURES = select(
+    func.count(case((_BY_CHAT, 1))),
+    func.max(case((_BY_CHAT, LookupFailure.at))),
+    func.count(case((_BY_CODE, 1))),
+    func.max(case((_BY_CODE, LookupFailure.at))),
+).where(or_(_BY_CHAT, _BY_CODE))
+
+
 class BotStore:
     def __init__(
         self,
@@ -156,35 +196,10 @@ class BotStore:
 
     def _find(self, session: Session, code: str, chat_id: str, now: datetime) -> tuple[Dossier, Found] | None:
         """The dossier and its view, with whether the chat is linked to it: one statement."""
-
-        def sent(kind: str) -> Any:
-            return (
-                select(func.max(Notification.sent_at))
-                .where(Notification.dossier_id == Dossier.id, Notification.kind == kind)
-                .correlate(Dossier)
-                .scalar_subquery()
-            )
-
-        linked = (
-            select(ChatLink.id)
-            .where(
-                ChatLink.chat_id == chat_id,
-                ChatLink.active,
-                or_(
-                    ChatLink.dossier_id == Dossier.id,
-                    and_(Dossier.phone.is_not(None), ChatLink.phone == Dossier.phone),
-                ),
-            )
-            .correlate(Dossier)
-            .exists()
-        )
-        stmt = select(Dossier, sent("overdue_apology"), sent("new_appointment"), linked).options(
-            *_with_relations()
-        )
-        row = session.execute(stmt.where(Dossier.code == code)).first()
+        row = session.execute(FIND, {"code": code, "chat_id": chat_id}).first()
         if row is None and code != code.upper():
             # Codes are printed in capitals (…H26…); phones often type them in lower case.
-            row = session.execute(stmt.where(Dossier.code == code.upper())).first()
+            row = session.execute(FIND, {"code": code.upper(), "chat_id": chat_id}).first()
         if row is None:
             return None
         d, apology_at, new_at, is_linked = row
@@ -249,19 +264,18 @@ class BotStore:
             # Counted under the stored code when it exists, so every spelling of it adds up.
             key = code_key(hit[0].code if hit is not None else query.code)
 
-            def failures(where: ColumnElement[bool], window: timedelta) -> tuple[int, datetime | None]:
-                count, latest = session.execute(
-                    select(func.count(), func.max(LookupFailure.at)).where(
-                        where, LookupFailure.at > now - window
-                    )
-                ).one()
-                return int(count), latest
-
+            params = {
+                "chat_id": chat_id,
+                "chat_since": now - self.throttle.window,
+                "code": key,
+                "code_since": now - self.code_throttle.window,
+            }
+            by_chat, chat_latest, by_code, code_latest = session.execute(FAILURES, params).one()
             retry_at = slowed_until(
                 self.throttle,
-                failures(LookupFailure.chat_id == chat_id, self.throttle.window),
+                (int(by_chat or 0), chat_latest),
                 self.code_throttle,
-                failures(LookupFailure.code == key, self.code_throttle.window),
+                (int(by_code or 0), code_latest),
                 now,
             )
             if retry_at is not None:
