@@ -16,7 +16,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.types import BotCommand, ErrorEvent, Update
+from aiogram.methods.base import Response
+from aiogram.types import BotCommand, ErrorEvent, Message, Update, User
 
 from notifier.bot.config import BotConfigError, BotConnection, connection, webhook_path
 from notifier.bot.deps import BotDeps
@@ -25,6 +26,12 @@ from notifier.workflows.conversation import Conversation
 from notifier.workflows.service import Service
 
 log = logging.getLogger(__name__)
+
+# aiogram reads every Bot API answer as `Response[<what the method returns>]`, a parametrised pydantic
+# generic; pydantic caches those only weakly, so between calls they are collected and built again (a few
+# ms of schema building, a third of a look-up's CPU: benchmarks/chat_lookup.py). Holding the ones this
+# bot uses keeps them built once.
+_RESPONSE_TYPES = tuple(Response[t] for t in (Message, bool, Message | bool, User, list[Update]))  # type: ignore[valid-type]
 
 COMMANDS = [
     BotCommand(command="tracuu", description="Tra cứu hồ sơ: /tracuu MAHOSO 1234"),

@@ -9,6 +9,7 @@ Only Vietnamese numbers are accepted: every channel notifier uses (brandname SMS
 Vietnamese subscribers only, so a foreign number is reported as invalid rather than failing later.
 """
 
+import functools
 import re
 import unicodedata
 
@@ -182,6 +183,20 @@ def to_national(e164: str) -> str:
     Taken from phonenumbers' national format because service numbers (1800/1900) are dialled without the
     trunk 0 that ordinary numbers need.
     """
+    if isinstance(e164, str):
+        return _national_cached(e164)
+    return _national_uncached(e164)  # a non-string: _clean reports it as InvalidPhone
+
+
+# Every chatbot look-up masks the applicant's phone and compares its last digits (two parses each): the
+# same few thousand numbers again and again (benchmarks/chat_lookup.py). Invalid input is not cached:
+# lru_cache stores only returned values.
+@functools.lru_cache(maxsize=8192)
+def _national_cached(e164: str) -> str:
+    return _national_uncached(e164)
+
+
+def _national_uncached(e164: str) -> str:
     number = phonenumbers.parse(normalize_phone(e164))
     return _NON_DIGITS.sub("", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
 
