@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from notifier.rules.outbox_status import ResendPolicy
+from notifier.rules.sandbox import RenderLimits
 from notifier.rules.slip_numbers import check_number_format
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -80,13 +82,35 @@ class ScanSettings(Section):
 
 
 class DispatchSettings(Section):
-    interval_seconds: float = Field(5, gt=0)
+    interval_seconds: float = Field(1, gt=0)
     batch_size: int = Field(200, ge=1)
     concurrency: int = Field(20, ge=1)
     max_attempts: int = Field(5, ge=1)
     backoff_base_seconds: float = Field(60, ge=0)
     backoff_max_seconds: float = Field(3600, ge=0)
     lease_seconds: int = Field(300, ge=1)
+    # A row reclaimed after it was handed to a provider that cannot tell a repeat (Telegram, Zalo): "check"
+    # leaves it `unknown` for an operator, "resend" queues it again (the citizen may get it twice).
+    unconfirmed_resend: ResendPolicy = ResendPolicy.CHECK
+
+
+class RenderingSettings(Section):
+    """Bounds on one render of an (agency-editable) template; see notifier.rules.sandbox."""
+
+    timeout_seconds: float = Field(1.0, gt=0, le=60)
+    max_output_chars: int = Field(200_000, ge=1000)
+    max_value_chars: int = Field(200_000, ge=1000)
+    # Renders stopped by the time limit are retried (a busy machine); after this many the row fails.
+    max_tries: int = Field(3, ge=1)
+    # The editor's preview and save checks run in a child process killed after this many seconds.
+    preview_timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+    def limits(self) -> RenderLimits:
+        return RenderLimits(
+            seconds=self.timeout_seconds,
+            max_output=self.max_output_chars,
+            max_value=self.max_value_chars,
+        )
 
 
 class RoutingSettings(Section):
@@ -194,6 +218,22 @@ class ProcessingEntry(Section):
     basis: str = Field(min_length=1)
 
 
+class ReportSettings(Section):
+    """The publishable form of the Decision 766 report (notifier.workflows.reports, HTML): Decree 30/2020
+    layout, every name from here so a reorganisation is a config change."""
+
+    parent_body: str = "UBND THÀNH PHỐ HẢI PHÒNG"
+    issuing_body: str = "VĂN PHÒNG UBND THÀNH PHỐ"
+    # "Số: …" left blank for the clerk to fill in at registration, then the symbol: "Số:     /BC-VP".
+    number_symbol: str = "/BC-VP"
+    place: str = "Hải Phòng"
+    recipients: list[str] = Field(
+        default_factory=lambda: ["Chủ tịch UBND thành phố (để báo cáo)", "Các sở, ban, ngành", "Lưu: VT."]
+    )
+    signer_title: str = "KT. CHÁNH VĂN PHÒNG\nPHÓ CHÁNH VĂN PHÒNG"
+    signer_name: str = ""
+
+
 PROCESSING_RECORD = Path(__file__).parent / "templates" / "privacy" / "processing_record.toml"
 
 
@@ -233,6 +273,7 @@ class Settings(BaseSettings):
     )
     scan: ScanSettings = Field(default_factory=ScanSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    rendering: RenderingSettings = Field(default_factory=RenderingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # Each channel validates its own table with its own settings model (see notifier.channels.base).
     channels: dict[str, dict[str, Any]] = Field(
@@ -245,6 +286,7 @@ class Settings(BaseSettings):
     apology: ApologySettings = Field(default_factory=ApologySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @property
     def source(self) -> str:

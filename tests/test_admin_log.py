@@ -216,3 +216,39 @@ def test_dashboard_counts(province: Province) -> None:
     assert "UBND quận Lê Chân" in page and '<svg class="chart"' in page
     # Each demo agency resolved two dossiers, one on time and one late.
     assert page.count("50,0% (1/2)") == 4
+
+
+def test_an_unknown_row_is_shown_for_a_check_and_can_be_resent(province: Province) -> None:
+    # What the dispatcher leaves after a worker died between a Telegram/Zalo hand-off and the answer.
+    from sqlalchemy import update
+
+    reason = "handed to telegram but the worker stopped before the answer; check with the recipient"
+    n = _failed(province, STP)
+    with province.service.factory() as session, session.begin():
+        session.execute(
+            update(Notification).where(Notification.id == n.id).values(status="unknown", error=reason)
+        )
+    client = client_for(province.service, "quantri")
+    listing = client.get("/admin/log", params={"status": "unknown"})
+    assert _ids(listing.text) == [n.id] and "Cần kiểm tra" in listing.text
+    detail = client.get(f"/admin/log/{n.id}")
+    assert reason in detail.text and 'id="retry"' in detail.text
+    resp = client.post(
+        f"/admin/log/{n.id}/retry", data={"csrf_token": csrf_of(detail.text)}, follow_redirects=False
+    )
+    assert resp.status_code == 303
+    with province.service.factory() as session:
+        row = session.get(Notification, n.id)
+        assert row is not None and (row.status, row.error) == ("queued", None)
+
+
+def test_csv_export_shows_a_formula_in_an_error_as_text(province: Province) -> None:
+    evil = '=HYPERLINK("http://evil.example","Bấm")'
+    with province.service.factory() as session, session.begin():
+        n = session.scalars(select(Notification).where(Notification.status == "failed")).first()
+        assert n is not None
+        n.error = evil  # a provider's error text is whatever the provider (or a fake one) said
+    client = client_for(province.service, "quantri")
+    text = client.get("/admin/log.csv", params={"status": "failed"}).text
+    cells = [c for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for c in row]
+    assert "'" + evil in cells and evil not in cells

@@ -94,3 +94,58 @@ async def test_bodies_under_the_limit_pass(small: Service) -> None:
     async with _client(small) as c:
         resp = await c.post("/webhooks/sms_twilio/receipt", content=b"x" * 9_000)
     assert resp.status_code == 403  # past the limit: the channel checks the (missing) signature
+
+
+def test_a_real_server_refuses_a_gigabyte_without_reading_it(small: Service) -> None:
+    """Through uvicorn and a socket: the answer comes after the limit, the rest is never taken in, and the
+    process's peak memory does not grow by the body's size."""
+    import resource
+    import select
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(small), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    sent = 0
+    answer = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(
+                b"POST /webhooks/sms_twilio/receipt HTTP/1.1\r\nHost: t\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"%x\r\n" % len(CHUNK) + CHUNK + b"\r\n"
+            while sent < (1 << 30):
+                readable, _, _ = select.select([conn], [], [], 0)
+                if readable:
+                    break
+                try:
+                    conn.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += len(CHUNK)
+            conn.settimeout(10)
+            try:
+                answer = conn.recv(4096)
+            except ConnectionResetError:
+                answer = b""
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    assert sent < 64 * len(CHUNK), sent  # far below the gigabyte: socket buffers, not the body
+    assert grown_mib < 100, grown_mib

@@ -117,3 +117,11 @@ def test_the_code_rule_is_the_longer_wait() -> None:
     assert slowed_until(chat, (0, None), code, (4, T0), T0) == T0 + timedelta(hours=1)
     assert slowed_until(chat, (3, T0), code, (4, T0), T0) == T0 + timedelta(hours=1)
     assert slowed_until(chat, (3, T0), code, (0, None), T0) == T0 + timedelta(minutes=5)
+
+
+async def test_a_number_moving_to_another_account_tells_the_old_chat(tg: Harness) -> None:
+    await tg.contact(CHAT, "0912345678", contact_user_id=CHAT)
+    before = len(tg.fake.sent(CHAT))
+    await tg.contact(OTHER, "0912345678", contact_user_id=OTHER)  # Telegram verified it is OTHER's now
+    [told] = (await tg.fake.wait_sent(CHAT, before + 1))[before:]
+    assert "091****678" in told["text"] and "tài khoản Telegram khác" in told["text"]

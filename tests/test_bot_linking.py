@@ -71,7 +71,9 @@ async def test_a_phone_without_dossiers_links_for_the_future(tg: Harness) -> Non
 
 async def test_the_number_moves_to_the_account_that_shares_it_last(tg: Harness) -> None:
     await tg.contact(CHAT, "0912345678", contact_user_id=CHAT)
+    before = len(tg.fake.sent(CHAT))
     await tg.contact(OTHER, "0912345678", contact_user_id=OTHER)
+    await tg.fake.wait_sent(CHAT, before + 1)  # the old chat is told the number moved
     assert _links(tg) == [
         (str(CHAT), "+84912345678", None, False),
         (str(OTHER), "+84912345678", None, True),

@@ -95,13 +95,13 @@ async def test_newest_consent_wins_and_a_stopped_chat_is_passed_over(
     h, recorder = tgn
     await h.contact(CHAT, "0912345678", contact_user_id=CHAT)
     h.clock.advance(timedelta(minutes=5))
-    # A family member proves the digits and subscribes to D1 later.
+    # A family member proves the digits and subscribes to D1 later; the applicant's chat agrees.
     reply = await h.say(OTHER, f"{D1} 5678")
+    before = len(h.fake.sent(CHAT))
     await h.press(OTHER, reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
-    # CHAT already receives D1, so the new link waits for CHAT to agree (i11c: a link never displaces).
-    assert (await _send(h, D1)).recipient == str(CHAT)
-    [ask] = [m for m in h.fake.sent(CHAT) if "Đồng ý" in str(m.get("reply_markup"))]
-    await h.press(CHAT, ask["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    [asked] = (await h.fake.wait_sent(CHAT, before + 1))[before:]
+    assert (await _send(h, D1)).recipient == str(CHAT)  # not before the linked chat agrees
+    await h.press(CHAT, asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
     assert (await _send(h, D1)).recipient == str(OTHER)
     assert (await _send(h, D2)).recipient == str(CHAT)  # OTHER subscribed to D1 only
     await h.say(OTHER, "/huy")

@@ -1,4 +1,4 @@
-"""sms_esms: httpx against a loopback eSMS-style gateway."""
+"""sms_esms: the real channel (aiohttp) against a loopback eSMS-style gateway."""
 
 from __future__ import annotations
 

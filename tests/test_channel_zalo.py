@@ -1,4 +1,4 @@
-"""zalo_zns: httpx against a loopback fake of ZNS and of Zalo's OAuth token refresh."""
+"""zalo_zns: the real channel (aiohttp) against a loopback fake of ZNS and of Zalo's OAuth token refresh."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from notifier.rules.phones import (
     last_digits,
     mask_phone,
     normalize_phone,
+    stored_national,
     to_national,
     to_zalo,
 )
@@ -304,3 +305,21 @@ def test_digit_soup_either_normalizes_stably_or_raises_invalid_phone(raw: str) -
         return
     assert normalize_phone(e164) == e164
     assert normalize_phone(to_national(e164)) == e164
+
+
+@pytest.mark.parametrize("prefix, subscriber", sorted(DOMAIN_MOBILE_SAMPLES.items()))
+def test_stored_mobile_numbers_take_the_short_path_to_the_same_national_form(prefix: str, subscriber: str) -> None:
+    # stored_national (the gateway's form, and the mask's) skips phonenumbers for stored E.164 mobile
+    # numbers; it must give what the full parse gives, for every mobile prefix.
+    e164 = normalize_phone(prefix + subscriber)
+    national = to_national(e164)
+    assert stored_national(e164) == national
+    assert mask_phone(e164) == national[:3] + "*" * (len(national) - 6) + national[-3:]
+
+
+def test_stored_national_of_other_numbers_is_to_national() -> None:
+    for raw in ("02253838888", "19001234", "18001091"):
+        e164 = normalize_phone(raw)
+        assert stored_national(e164) == to_national(e164)
+    with pytest.raises(InvalidPhone):
+        stored_national("not a phone")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ from sqlalchemy import func, select
 from notifier.rules.clock import VN_TZ
 from notifier.rules.privacy import ERASED_NAME
 from notifier.store.models import (
+    ApologySlip,
     AuditEntry,
     ChatLink,
     ConsentRecord,
     Contact,
     Dossier,
+    InboundMessage,
     Notification,
     PrivacyRequest,
 )
@@ -147,6 +150,39 @@ def test_erasure_keeps_the_counts_and_only_the_subjects_rows(service: Service) -
     other = queue_notice(
         service, "PD-3", status="sent", body="Kết quả", recipient="+84987654321", channel="sms"
     )
+    now = service.clock.now()
+    with service.factory() as session, session.begin():
+        pd1 = session.scalars(select(Dossier).where(Dossier.code == "PD-1")).one()
+        session.add(
+            ApologySlip(
+                agency_id=pd1.agency_id,
+                year=2026,
+                seq=1,
+                number="01/PXL",
+                dossier_id=pd1.id,
+                dossier_code="PD-1",
+                agency_name="Sở Tư pháp",
+                addressee="Nguyễn Văn An",
+                applicant_kind=1,
+                phone="+84912345678",
+                email="an.nguyen@example.vn",
+                procedure_code="1.001233",
+                procedure_name="Cấp Phiếu lý lịch tư pháp",
+                received_at=now,
+                old_due_at=now,
+                new_due_at=now,
+                reason="Chờ xác minh",
+                signer_name=None,
+                issued_at=now,
+                issued_by="CB01",
+                source="test",
+            )
+        )
+        for sender in ("+84912345678", "+84987654321"):
+            session.add(
+                InboundMessage(channel="sms", provider_id=sender, sender=sender, body="TRACUU PD", command="lookup",
+                               reply="…", received_at=now)
+            )  # fmt: skip
     workflow = PrivacyWorkflow.of(service)
     req = workflow.request(kind="erase", channel="officer", requested_by="CB01", phone="0912 345 678")
     assert req["deadline_at"] == DEADLINE.isoformat()
@@ -173,6 +209,11 @@ def test_erasure_keeps_the_counts_and_only_the_subjects_rows(service: Service) -
     assert by_id[other].body == "Kết quả"
     assert stored is not None and stored.phone == "091****678" and stored.status == "done"
     assert len(audit) == 1 and done["done_by"] == "CB01"
+    with service.factory() as session:
+        slip = session.scalars(select(ApologySlip)).one()
+        inbound = dict(session.execute(select(InboundMessage.provider_id, InboundMessage.sender)).all())
+    assert (slip.addressee, slip.phone, slip.email, slip.number) == (ERASED_NAME, None, None, "01/PXL")
+    assert inbound == {"+84912345678": "", "+84987654321": "+84987654321"}
 
 
 def test_correction_names_a_bad_field_or_value_and_sets_a_good_one(service: Service) -> None:
@@ -183,7 +224,9 @@ def test_correction_names_a_bad_field_or_value_and_sets_a_good_one(service: Serv
         workflow.done(req["id"], "admin", {"Email": "binh@"})
     with pytest.raises(InvalidInput, match="field set: value 'DiaChi'"):
         workflow.done(req["id"], "admin", {"DiaChi": "x"})
-    workflow.done(req["id"], "admin", {"Email": "binh.le@example.vn", "ChuHoSo": "Lê Thị Bính"})
+    # Decomposed input (as some keyboards send it) is stored composed (NFC).
+    decomposed = unicodedata.normalize("NFD", "Lê Thị Bính")
+    workflow.done(req["id"], "admin", {"Email": "binh.le@example.vn", "ChuHoSo": decomposed})
     rows = _dossiers(service)
     assert (rows["PD-3"].email, rows["PD-3"].applicant_name) == ("binh.le@example.vn", "Lê Thị Bính")
     assert rows["PD-1"].email == "an.nguyen@example.vn"

@@ -282,7 +282,7 @@ def test_html_has_the_chart_and_escapes_names(october: reports.Report) -> None:
     assert f'width="{chart["bars"][0]["width"]}"' in page
     assert "Cấp giấy phép xây dựng &lt;mới&gt;" in page and "<mới>" not in page
     text = html.unescape(page)
-    assert "Báo cáo kết quả giải quyết hồ sơ thủ tục hành chính tháng 10/2026" in text
+    assert "BÁO CÁO<br>Kết quả giải quyết hồ sơ thủ tục hành chính tháng 10/2026" in text
     assert "Phòng Quản lý đất đai" in text and "Bước liên thông" in text
 
 

@@ -213,3 +213,28 @@ def test_segment_arithmetic_is_consistent(text: str) -> None:
         assert info.per_segment * (info.segments - 1) < info.units + (info.segments - 1)
         assert info.units <= info.per_segment * info.segments
     assert fits(text, info.segments) and not fits(text, info.segments - 1)
+
+
+def _walked(text: str) -> tuple[int, int, int]:
+    """(units, segments, remaining) by walking every character: the definition sms_info must keep."""
+    encoding = "GSM-7" if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text) else "UCS-2"
+    single, per_part = (160, 153) if encoding == "GSM-7" else (70, 67)
+    if encoding == "GSM-7":
+        costs = [2 if ch in GSM7_EXTENDED else 1 for ch in text]
+    else:
+        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    units = sum(costs)
+    if units <= single:
+        return units, 1 if units else 0, single - units
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > per_part:
+            segments, used = segments + 1, 0
+        used += cost
+    return units, segments, per_part - used
+
+
+@given(st.text(alphabet=st.sampled_from(sorted(GSM7_BASIC | GSM7_EXTENDED) + list("ạđươ€😀")), max_size=400))
+def test_counted_parts_equal_walked_parts(text: str) -> None:
+    info = sms_info(text)
+    assert (info.units, info.segments, info.remaining) == _walked(text)

@@ -44,7 +44,7 @@ from notifier.web.admin import labels
 from notifier.web.admin.deliveries import RETRYABLE, STATUSES
 
 S = NotificationStatus
-STATUS_VALUES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled"]
+STATUS_VALUES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled", "unknown"]
 
 # ------------------------------------------------------------------------------------ statuses and moves
 
@@ -60,6 +60,9 @@ ALLOWED_MOVES = {
     ("sent", "undelivered"),
     ("sent", "failed"),
     ("failed", "queued"),  # "Gửi lại" on the admin page
+    ("sending", "unknown"),  # reclaimed after a hand-off to a provider that cannot tell a repeat
+    ("unknown", "queued"),  # "Gửi lại" after the operator checked
+    ("unknown", "failed"),
 }
 
 
@@ -105,12 +108,12 @@ def test_the_table_and_the_ranks_cover_every_status() -> None:
 
 def test_only_retries_move_back_in_rank() -> None:
     backwards = {(a, b) for a, moves in TRANSITIONS.items() for b in moves if RANK[b] <= RANK[a]}
-    assert backwards == {(S.SENDING, S.QUEUED), (S.FAILED, S.QUEUED)}
+    assert backwards == {(S.SENDING, S.QUEUED), (S.FAILED, S.QUEUED), (S.UNKNOWN, S.QUEUED)}
 
 
 def test_status_groups() -> None:
     assert SENT_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED)
-    assert FINAL_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED)
+    assert FINAL_STATUSES == (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, S.CANCELLED, S.UNKNOWN)
     assert PENDING_STATUSES == (S.QUEUED, S.SENDING)
     assert set(REACHED_STATUSES) == {S.SENT, S.DELIVERED}
     assert set(MISSED_STATUSES) == {S.UNDELIVERED, S.FAILED}

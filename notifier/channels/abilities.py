@@ -79,6 +79,20 @@ class HasSmsBudget(Protocol):
     def sms_budget(self, kind: str) -> SmsBudget: ...
 
 
+# Media whose providers can neither refuse a repeated request (no client idempotency key) nor tell what was
+# already sent: Telegram's Bot API (sendMessage takes no key; a bot cannot read back its own chat history)
+# and Zalo ZNS (`tracking_id` only comes back in callbacks; no look-up by it). A resend after a lost answer
+# may reach the person twice, so the dispatcher records the hand-off before the call. The other shipped
+# channels check on a repeat: eSMS refuses a repeated RequestId, Twilio is asked for a recent message with
+# the same body, e-mail keeps one Message-ID, the file channel re-reads its file.
+UNCHECKED_MEDIA: frozenset[str] = frozenset({"telegram", "zalo"})
+
+
+def cannot_tell_repeats(channel: Channel) -> bool:
+    """True when a resend through this channel could deliver the message twice."""
+    return channel.medium in UNCHECKED_MEDIA
+
+
 def rate_limits_of(channel: Channel) -> Limits | None:
     """The channel's rate limits; None (unlimited) for a channel that declares none."""
     return channel.rate_limits() if isinstance(channel, HasRateLimits) else None

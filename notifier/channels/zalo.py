@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,8 +33,8 @@ from notifier.channels.base import (
     Recipient,
     TransientError,
 )
-from notifier.channels.common import LoopBound, ProviderSettings, check_env, env_secret
-from notifier.channels.esms import POOL
+from notifier.channels.common import ProviderSettings, check_env, env_secret
+from notifier.channels.http import HttpClient
 from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY, is_kind
@@ -136,9 +135,7 @@ class ZaloZns(BaseChannel):
         self.store: TokenStore = MemoryTokenStore()
         self._tokens: Tokens | None = None
         self._lock = asyncio.Lock()
-        self._http: LoopBound[httpx.AsyncClient] = LoopBound(
-            lambda: httpx.AsyncClient(timeout=self.s.timeout_seconds, limits=POOL), lambda c: c.aclose()
-        )
+        self._http = HttpClient("Zalo", settings.timeout_seconds)
 
     def bind_storage(self, factory: sessionmaker[Session]) -> None:
         """Keep tokens in the database (the dispatcher calls this with its session factory)."""
@@ -190,20 +187,19 @@ class ZaloZns(BaseChannel):
         if not tokens.refresh_token:
             raise TransientError("Zalo: no refresh token to renew the access token")
         form = {"refresh_token": tokens.refresh_token, "app_id": self.s.app_id, "grant_type": "refresh_token"}
+        headers = {"secret_key": self._app_secret}
+        response = await self._http.post(self.s.oauth_url, form=form, headers=headers)
         try:
-            response = await self._http.get().post(
-                self.s.oauth_url, data=form, headers={"secret_key": self._app_secret}
-            )
             body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except ValueError as exc:
             raise TransientError(f"Zalo token refresh failed: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200 or not body.get("access_token"):
+        if response.status != 200 or not body.get("access_token"):
             # Refresh tokens are single-use: a worker that lost the race finds the winner's in the store.
             stored = self.store.load(self.instance_name)
             if stored is not None and stored.refresh_token != tokens.refresh_token and stored.access_token:
                 return stored
             detail = (
-                body.get("error_name") or body.get("message") or body.get("error") or response.status_code
+                body.get("error_name") or body.get("message") or body.get("error") or response.status
             )
             raise TransientError(f"Zalo token refresh refused: {detail}")
         expires_in = int(body.get("expires_in") or 0)
@@ -229,18 +225,13 @@ class ZaloZns(BaseChannel):
 
     async def _post(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.s.base_url.rstrip("/") + "/message/template"
-        try:
-            response = await self._http.get().post(url, json=body, headers={"access_token": token})
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"Zalo timeout: {exc!r}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"Zalo unreachable: {type(exc).__name__}: {exc}") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"Zalo HTTP {response.status_code}")
+        response = await self._http.post(url, json_body=body, headers={"access_token": token})
+        if response.status == 429 or response.status >= 500:
+            raise TransientError(f"Zalo HTTP {response.status}", retry_after=response.retry_after)
         try:
             result: dict[str, Any] = response.json()
         except ValueError as exc:
-            raise TransientError(f"Zalo answered non-JSON (HTTP {response.status_code})") from exc
+            raise TransientError(f"Zalo answered non-JSON (HTTP {response.status})") from exc
         return result
 
     async def send(self, message: Message) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,10 +20,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import func as sa_func
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from notifier.channels.abilities import KeepsState, WantsTemplateData, fit_sms_text, rate_limits_of
+from notifier.channels.abilities import (
+    KeepsState,
+    WantsTemplateData,
+    cannot_tell_repeats,
+    fit_sms_text,
+    rate_limits_of,
+)
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.config import Settings
@@ -33,12 +41,13 @@ from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
 from notifier.rules.kinds import Audience
 from notifier.rules.officer_buttons import alert_buttons
-from notifier.rules.outbox_status import AttemptOutcome
+from notifier.rules.outbox_status import AttemptOutcome, ResendPolicy
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.ratelimit import RateLimited, Reservations
-from notifier.rules.rendering import TemplateError, render
+from notifier.rules.rendering import TemplateError, TemplateTimeout, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
+from notifier.store.engine import is_postgres
 from notifier.store.limits import SharedRateLimits
 from notifier.store.models import DeliveryAttempt, Dossier, Notification, affected, table_of
 from notifier.store.templates import TemplateCache
@@ -67,6 +76,7 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     defer_until: datetime | None = None
     fail_reason: str | None = None
+    retry_reason: str | None = None  # the render ran out of time: try again later (up to max_tries)
     buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
     slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
 
@@ -80,13 +90,29 @@ class Slot:
 
 
 @dataclass
+class Attempt:
+    """One try on one channel, as the `delivery_attempts` row it becomes (a plain object: a batch makes
+    hundreds, and ORM instances cost more than the rest of the recording)."""
+
+    notification_id: int
+    number: int
+    channel: str
+    recipient: str | None
+    started_at: datetime
+    outcome: AttemptOutcome = AttemptOutcome.SENT
+    finished_at: datetime | None = None
+    provider_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
 class Outcome:
     status: str  # sent, retry, failed, deferred
     not_before: datetime | None = None
     error: str | None = None
     sent: Candidate | None = None
     provider_id: str | None = None
-    attempts: list[DeliveryAttempt] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     opt_outs: list[tuple[str, str, str]] = field(default_factory=list)  # (address, medium, reason)
 
 
@@ -143,6 +169,9 @@ class Dispatcher:
         # every worker together keeps a provider's rate.
         self.limits: Reservations = limits or SharedRateLimits(factory)
         self._bound: set[str] = set()
+        self._building = threading.Lock()
+        bind = factory.kw.get("bind")
+        self._postgres = bind is not None and is_postgres(bind)
 
     # -- claiming ---------------------------------------------------------------------------------------
     def claim(self, now: datetime, limit: int) -> list[int]:
@@ -169,35 +198,77 @@ class Dispatcher:
             return sorted(claimed.scalars())
 
     def reclaim_expired(self) -> int:
-        """Rows left `sending` by a worker that died go back to the queue once their lease is over."""
+        """Rows left `sending` by a worker that died go back to the queue once their lease is over.
+
+        A row the dead worker had handed to a provider that cannot tell a repeat (`handed_off_at` set) may
+        have reached the person: by default it becomes `unknown` for an operator instead of being resent
+        (`[dispatch] unconfirmed_resend`). A row whose workers kept dying (`max_attempts` reclaims, e.g. a
+        render that kills the process) fails with the reason rather than stopping every new worker.
+        """
         now = self.clock.now()
+        expired = (Notification.status == S.SENDING, Notification.lease_until < now)
+        released = {"claimed_by": None, "lease_until": None, "updated_at": now}
+        reclaimed = 0
         with self.factory() as session, session.begin():
+            if self.settings.dispatch.unconfirmed_resend == ResendPolicy.CHECK:
+                result = session.execute(
+                    update(Notification)
+                    .where(*expired, Notification.handed_off_at.is_not(None))
+                    .values(
+                        **released,
+                        status=S.UNKNOWN,
+                        attempts=Notification.attempts + 1,
+                        error=(
+                            "handed to "
+                            + sa_func.coalesce(Notification.handed_to, "the provider")
+                            + " but the worker stopped before the answer; that provider cannot tell a "
+                            "repeat, so it was not resent: check with the recipient, then resend or close"
+                        ),
+                    )
+                )
+                reclaimed += affected(result)
             result = session.execute(
                 update(Notification)
-                .where(Notification.status == S.SENDING, Notification.lease_until < now)
+                .where(*expired, Notification.attempts + 1 >= self.settings.dispatch.max_attempts)
+                .values(
+                    **released,
+                    status=S.FAILED,
+                    attempts=Notification.attempts + 1,
+                    handed_off_at=None,
+                    error=(
+                        f"gave up: the worker holding this row stopped {self.settings.dispatch.max_attempts} "
+                        "times (last error: " + sa_func.coalesce(Notification.error, "none") + ")"
+                    ),
+                )
+            )
+            reclaimed += affected(result)
+            result = session.execute(
+                update(Notification)
+                .where(*expired)
                 # The dead worker may have reached the provider: that counts as an attempt, and the next
                 # one (attempt > 1) makes the channel check what it already holds before sending.
                 .values(
+                    **released,
                     status=S.QUEUED,
-                    claimed_by=None,
-                    lease_until=None,
                     not_before=now,
-                    updated_at=now,
                     attempts=Notification.attempts + 1,
+                    handed_off_at=None,  # policy "resend": knowingly sent again
                     error="reclaimed after the lease of a stopped worker expired",
                 )
             )
-            return affected(result)
+            return reclaimed + affected(result)
 
     # -- planning ---------------------------------------------------------------------------------------
     def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
         rows = session.scalars(
             select(Notification)
             .where(Notification.id.in_(ids))
+            # Each of these is one row per notification: joined into the one query, where IN-list loads
+            # would send the batch's ids three more times.
             .options(
-                selectinload(Notification.dossier).selectinload(Dossier.agency),
-                selectinload(Notification.dossier).selectinload(Dossier.procedure),
-                selectinload(Notification.officer),
+                joinedload(Notification.dossier).joinedload(Dossier.agency),
+                joinedload(Notification.dossier).joinedload(Dossier.procedure),
+                joinedload(Notification.officer),
             )
             .order_by(Notification.id)
         ).all()
@@ -216,6 +287,7 @@ class Dispatcher:
             routes.append((n, plan, wanted, skipped))
         # One look-up of opt-outs for the whole batch, not one per notification.
         blocked = opted_out_addresses(session, [(a, c.medium) for *_, w, _ in routes for _, c, a in w])
+        limits = self.settings.rendering.limits()
         for n, plan, wanted, skipped in routes:
             context = build_context(n, self.calendar, now)
             agency_id = template_agency_id(n)
@@ -225,8 +297,20 @@ class Dispatcher:
                     continue
                 try:
                     source = templates.get(n.kind, channel.channel_type, agency_id)
-                    text = render(source.body, context, field="body")
-                    subject = render(source.subject, context, field="subject") if source.subject else None
+                    text = render(source.body, context, field="body", limits=limits)
+                    subject = (
+                        render(source.subject, context, field="subject", limits=limits)
+                        if source.subject
+                        else None
+                    )
+                except TemplateTimeout as exc:
+                    # A runaway template, or a machine too busy: only this row waits, up to max_tries.
+                    reason = f"template {n.kind}/{channel.channel_type}: {exc}"
+                    if plan.attempt >= self.settings.rendering.max_tries:
+                        plan.fail_reason = f"gave up after {plan.attempt} tries: {reason}"
+                    else:
+                        plan.retry_reason = reason
+                    break
                 except TemplateError as exc:
                     plan.fail_reason = f"template {n.kind}/{channel.channel_type}: {exc}"
                     break
@@ -244,9 +328,15 @@ class Dispatcher:
                         skipped.append(f"{name}: no template data for {n.kind}")
                         continue
                 plan.candidates.append(Candidate(name, channel, address, subject, text, segments, data))
-            if not plan.candidates and plan.fail_reason is None:
+            if plan.retry_reason is not None:
+                plan.candidates.clear()
+            elif not plan.candidates and plan.fail_reason is None:
                 plan.fail_reason = "no usable channel: " + ("; ".join(skipped) or "route is empty")
         return plans
+
+    def _plan_batch(self, ids: list[int], now: datetime) -> list[Plan]:
+        with self.factory() as session:
+            return self._plan(session, ids, now)
 
     def _route(
         self, n: Notification, recipient: Recipient
@@ -268,11 +358,12 @@ class Dispatcher:
 
     def _channel(self, name: str) -> Channel:
         """A configured channel; one that keeps state (Zalo's tokens) gets the database on first use."""
-        channel = self.channels.get(name)
-        if name not in self._bound:
-            if isinstance(channel, KeepsState):
-                channel.bind_storage(self.factory)
-            self._bound.add(name)
+        with self._building:  # two batches may plan at once, each in its own thread (see drain)
+            channel = self.channels.get(name)
+            if name not in self._bound:
+                if isinstance(channel, KeepsState):
+                    channel.bind_storage(self.factory)
+                self._bound.add(name)
         return channel
 
     def _template_data(
@@ -283,7 +374,11 @@ class Dispatcher:
         if fields is None:
             return None
         try:
-            return {key: render(source, context, field=f"data.{key}") for key, source in fields.items()}
+            limits = self.settings.rendering.limits()
+            return {
+                key: render(source, context, field=f"data.{key}", limits=limits)
+                for key, source in fields.items()
+            }
         except TemplateError as exc:
             # e.g. a date the dossier does not have yet: this channel cannot carry it, the next one may.
             log.warning("%s: template data for %s: %s", name, kind, exc)
@@ -332,6 +427,8 @@ class Dispatcher:
             return Outcome("deferred", not_before=plan.defer_until)
         if plan.fail_reason is not None:
             return Outcome("failed", error=plan.fail_reason)
+        if plan.retry_reason is not None:
+            return self._retry(plan, now, plan.retry_reason, None, Outcome("failed"))
         outcome = Outcome("failed")
         for index, cand in enumerate(plan.candidates):
             wait = await self._slot(plan, index, cand)
@@ -341,7 +438,7 @@ class Dispatcher:
                 return outcome
             if wait > 0:
                 await asyncio.sleep(wait)
-            attempt = DeliveryAttempt(
+            attempt = Attempt(
                 notification_id=plan.notification_id,
                 number=plan.attempt,
                 channel=cand.channel_name,
@@ -362,6 +459,14 @@ class Dispatcher:
                 buttons=plan.buttons,
                 data=cand.data,
             )
+            # Committed before the call: if this worker dies now, the reclaim knows the provider may hold the
+            # message and does not resend it blindly. False: our claim was taken over, the new holder decides.
+            if cannot_tell_repeats(cand.channel) and not await asyncio.to_thread(
+                self._hand_off, plan.notification_id, cand.channel_name
+            ):
+                outcome.attempts.remove(attempt)
+                outcome.status, outcome.not_before = "deferred", now
+                return outcome
             try:
                 provider_id = await cand.channel.send(message)
             except PermanentError as exc:
@@ -383,6 +488,21 @@ class Dispatcher:
             outcome.status, outcome.sent, outcome.provider_id, outcome.error = "sent", cand, provider_id, None
             return outcome
         return outcome
+
+    def _hand_off(self, notification_id: int, channel_name: str) -> bool:
+        """Record that this row is about to go to a provider that cannot tell a repeat; False if not ours."""
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(Notification)
+                .where(
+                    Notification.id == notification_id,
+                    Notification.status == S.SENDING,
+                    Notification.claimed_by == self.worker_id,
+                )
+                .values(handed_off_at=now, handed_to=channel_name)
+            )
+            return affected(result) == 1
 
     def _retry(
         self, plan: Plan, now: datetime, error: str, retry_after: float | None, outcome: Outcome
@@ -423,8 +543,12 @@ class Dispatcher:
             )
         )
         shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        # Attempts happened whatever becomes of the claim. One executemany: the unit of work would spend
+        # more on a batch's attempt objects than on everything else recorded here.
+        attempts = [dict(vars(a)) for out in outcomes for a in out.attempts]
+        if attempts:
+            session.execute(insert(table_of(DeliveryAttempt)), attempts)
         for plan, out in zip(plans, outcomes, strict=True):
-            session.add_all(out.attempts)  # attempts happened whatever becomes of the claim
             for address, medium, reason in out.opt_outs:
                 record_opt_out(session, address, medium, now, reason=reason, source="provider")
             if plan.notification_id not in ours:
@@ -454,7 +578,14 @@ class Dispatcher:
         apply_pending(session, [(n, c.channel_name, pid) for n, c, pid in sent if c is not None], now)
 
     def _final_values(self, plan: Plan, out: Outcome, now: datetime) -> dict[str, object]:
-        values: dict[str, object] = {"claimed_by": None, "lease_until": None, "updated_at": now}
+        # The attempt's result is known now: the hand-off marker has done its job.
+        values: dict[str, object] = {
+            "claimed_by": None,
+            "lease_until": None,
+            "updated_at": now,
+            "handed_off_at": None,
+            "handed_to": None,
+        }
         if out.status == "deferred":
             values.update(status=S.QUEUED, not_before=out.not_before)
             return values
@@ -463,7 +594,8 @@ class Dispatcher:
         if out.status == "sent" and out.sent is not None:
             values.update(
                 status=S.SENT,
-                sent_at=self.clock.now(),
+                # When the provider accepted it, so sent_at - not_before is the row's due-to-accepted time.
+                sent_at=out.attempts[-1].finished_at if out.attempts else self.clock.now(),
                 channel=out.sent.channel_name,
                 recipient=out.sent.address,
                 subject=out.sent.subject,
@@ -485,8 +617,10 @@ class Dispatcher:
         if not ids:
             return stats
         try:
-            with self.factory() as session:
-                plans = self._plan(session, ids, now)
+            # Off the event loop: planning is database work and rendering agency-edited templates, bounded
+            # (rules.sandbox) but up to [rendering] timeout_seconds per row; /healthz shares this loop in
+            # `notifier run`, and the sends of the batch before this one (see drain) go on meanwhile.
+            plans = await asyncio.to_thread(self._plan_batch, ids, now)
         except Exception:
             # Planning failed as a whole (database gone): give the rows back rather than leave them leased.
             self._release(ids, now)
@@ -504,9 +638,14 @@ class Dispatcher:
                 return await self._deliver(plan, now)
 
         outcomes = await asyncio.gather(*(one(p) for p in plans))
-        with self.factory() as session, session.begin():
-            self._record(session, plans, list(outcomes), now, stats)
+        await asyncio.to_thread(self._record_batch, plans, list(outcomes), now, stats)
         return stats
+
+    def _record_batch(
+        self, plans: list[Plan], outcomes: list[Outcome], now: datetime, stats: DispatchStats
+    ) -> None:
+        with self.factory() as session, session.begin():
+            self._record(session, plans, outcomes, now, stats)
 
     def _release(self, ids: list[int], now: datetime) -> None:
         with self.factory() as session, session.begin():
@@ -521,13 +660,31 @@ class Dispatcher:
             )
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
-        """Send everything due now; stops when a batch comes back empty."""
+        """Send everything due now; stops when a batch comes back empty.
+
+        On PostgreSQL two batches are in flight: one is claimed, planned and recorded while the other's
+        messages are on the wire, so the provider connection never idles between batches. SQLite has one
+        writer, so its batches take turns.
+        """
         total = DispatchStats()
-        batches = 0
-        while max_batches is None or batches < max_batches:
-            stats = await self.run_once()
-            batches += 1
-            total.add(stats)
-            if stats.claimed == 0:
-                break
-        return total
+        started, exhausted = 0, False
+        running: set[asyncio.Task[DispatchStats]] = set()
+        in_flight = 2 if self._postgres else 1
+        try:
+            while True:
+                while not exhausted and len(running) < in_flight and (
+                    max_batches is None or started < max_batches
+                ):
+                    running.add(asyncio.create_task(self.run_once()))
+                    started += 1
+                if not running:
+                    return total
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    stats = task.result()
+                    total.add(stats)
+                    exhausted = exhausted or stats.claimed == 0
+        finally:
+            # An error in one batch: let the other finish recording what it sent, then raise.
+            if running:
+                await asyncio.wait(running)

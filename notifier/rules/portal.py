@@ -43,9 +43,61 @@ def parse_portal_date(value: Any) -> datetime | None:
     if not re.fullmatch(r"\d{14}", text):
         raise ValueError("expected yyyyMMddHHmmss, e.g. 20261120083000")
     try:
-        return datetime.strptime(text, PORTAL_DATE).replace(tzinfo=VN_TZ)
+        parsed = datetime.strptime(text, PORTAL_DATE).replace(tzinfo=VN_TZ)
     except ValueError as exc:
         raise ValueError(f"not a real date-time ({exc})") from exc
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        # Year 1 or 9999 is no dossier's, and at the calendar's edge converting the zone overflows.
+        raise ValueError(f"year {parsed.year} is outside {MIN_YEAR}-{MAX_YEAR}")
+    return parsed
+
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+# The portal's dossier code (e.g. 000.00.30.H26-261120-0001): letters, digits and . - _ /, starting with a
+# letter or digit. Nothing else gets in: no spaces, NUL, line breaks, bidi or zero-width marks, emoji, no
+# leading "=" (a formula in a spreadsheet) and no ".." (a path out of a folder when a code names a file).
+CODE_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/-]*")
+CODE_MAX = 64  # dossiers.code
+
+
+def code_problem(code: str) -> str | None:
+    """Why `code` is no dossier code, or None when it is one."""
+    if not code:
+        return "empty"
+    if len(code) > CODE_MAX:
+        return f"at most {CODE_MAX} characters, got {len(code)}"
+    if not CODE_RE.fullmatch(code):
+        return "only letters A-Z, digits and . - _ / are allowed, starting with a letter or digit"
+    if ".." in code:
+        return "'..' is not allowed"
+    return None
+
+
+def dossier_code(value: str) -> str:
+    """A pydantic validator: the code as given, or ValueError naming what is wrong with it."""
+    problem = code_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def storable_text(value: Any) -> Any:
+    """Text the database can store: no NUL (PostgreSQL refuses it) and no lone surrogate (no UTF-8 for
+    it); both were a 500 instead of a refusal naming the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError("contains a lone surrogate (not valid Unicode text)")
+    return value
+
+
+def not_bool(value: Any) -> Any:
+    """JSON true/false is no status or flag number (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
 
 
 def phone_value(value: str) -> str:
@@ -75,6 +127,10 @@ def none_if_blank(value: Any) -> Any:
     return value
 
 
+# A fee above this (one trillion đồng) is a typo, and the sum of a dossier's fees must fit a BIGINT.
+MAX_FEE = 10**12
+
+
 class Fee(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -82,7 +138,12 @@ class Fee(BaseModel):
     MaPhiLePhi: str | None = None
     HinhThucThu: Any = None
     LoaiPhiLePhi: Any = None
-    Gia: int = Field(ge=0)
+    Gia: int = Field(ge=0, le=MAX_FEE)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return not_bool(storable_text(value))
 
 
 class Supplement(BaseModel):
@@ -99,33 +160,40 @@ class Supplement(BaseModel):
         lambda v: parse_portal_date(v)
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return storable_text(value)
+
 
 class PortalDossier(BaseModel):
     """One `data[]` item; field names are the portal's so errors name what the sender sent."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    MaHoSo: str = Field(min_length=1, max_length=64)
+    # Every limit is its column's (notifier.store.models), so a value the database would refuse is refused
+    # here, naming its field, and never reaches SQL.
+    MaHoSo: Annotated[str, AfterValidator(dossier_code)] = Field(min_length=1, max_length=CODE_MAX)
     MaTTHC: str = Field(min_length=1, max_length=64)
-    TenTTHC: str = Field(min_length=1)
+    TenTTHC: str = Field(min_length=1, max_length=2000)
     ChuHoSo: str = Field(min_length=1, max_length=255)
     LoaiDoiTuong: int = Field(1, ge=1, le=2)
     SoDienThoai: Phone | None = None
-    Email: EmailText | None = None
+    Email: EmailText | None = Field(None, max_length=255)
     NgayTiepNhan: datetime | None = None
     NgayHenTra: datetime | None = None
     NgayTra: datetime | None = None
     TrangThaiHoSo: int = Field(ge=1, le=10)
-    DonViXuLy: str | None = None
+    DonViXuLy: str | None = Field(None, max_length=255)
     MaDonVi: str | None = Field(None, max_length=64)
-    TenDonVi: str | None = None
-    MaCanBo: str | None = None
-    DuongDanThanhToan: str | None = None
+    TenDonVi: str | None = Field(None, max_length=255)
+    MaCanBo: str | None = Field(None, max_length=64)
+    DuongDanThanhToan: str | None = Field(None, max_length=2000)
     DaThanhToan: int = Field(0, ge=0, le=1)
-    LyDoTreHan: str | None = None
-    GhiChu: str | None = None
-    DanhSachLePhi: list[Fee] = Field(default_factory=list)
-    DanhSachHoSoBoSung: list[Supplement] = Field(default_factory=list)
+    LyDoTreHan: str | None = Field(None, max_length=4000)
+    GhiChu: str | None = Field(None, max_length=4000)
+    DanhSachLePhi: list[Fee] = Field(default_factory=list, max_length=100)
+    DanhSachHoSoBoSung: list[Supplement] = Field(default_factory=list, max_length=100)
     # -- Read by the Decision 766 calculation (DOMAIN.md "National portal"): paid online through the
     # national platform (1) or the ministry's or province's own gateway (2), 0 or absent: not online;
     # the filing channel (1 direct, 2 online, 3 public post); when processing ended.
@@ -136,7 +204,12 @@ class PortalDossier(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _blank(cls, value: Any) -> Any:
-        return none_if_blank(value)
+        return none_if_blank(storable_text(value))
+
+    @field_validator("TrangThaiHoSo", "LoaiDoiTuong", "DaThanhToan", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return not_bool(value)
 
     @field_validator("NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy", mode="before")
     @classmethod
@@ -161,12 +234,19 @@ class PortalDossier(BaseModel):
                 return json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not JSON ({exc.msg})") from exc
+            except RecursionError as exc:
+                raise ValueError("not JSON (nested too deep)") from exc
         return value
 
     @model_validator(mode="after")
     def _coherent(self) -> PortalDossier:
         if not (self.MaDonVi or self.DonViXuLy):
             raise ValueError("MaDonVi: value None: the processing agency (MaDonVi or DonViXuLy) is required")
+        if not self.MaDonVi and self.DonViXuLy and len(self.DonViXuLy) > 64:
+            raise ValueError(
+                f"DonViXuLy: value '{self.DonViXuLy[:40]}…': used as the agency code without MaDonVi, "
+                "at most 64 characters"
+            )
         if self.NgayTiepNhan and self.NgayHenTra and self.NgayHenTra < self.NgayTiepNhan:
             raise ValueError(
                 f"NgayHenTra: value '{self.NgayHenTra:%Y%m%d%H%M%S}': before NgayTiepNhan "
@@ -224,7 +304,10 @@ class ImportReport:
 
 
 def jsonable(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        # A lone surrogate echoed back has no UTF-8 either: shown as its escape (\ud800).
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, int | float | bool) or value is None:
         return value
     return str(value)
 

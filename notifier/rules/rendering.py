@@ -22,10 +22,16 @@ from babel.dates import format_date as _babel_date
 from babel.dates import format_datetime as _babel_datetime
 from babel.numbers import format_currency as _babel_currency
 from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY, Audience, Kind, is_kind, kind_info
+from notifier.rules.sandbox import (
+    BoundedEnvironment,
+    RenderLimits,
+    RenderTimeout,
+    active_deadline,
+    bounded,
+)
 from notifier.rules.statuses import STATUS_NAMES, Status
 
 __all__ = [
@@ -35,8 +41,10 @@ __all__ = [
     "SMS_MAX_UNITS",
     "TEMPLATES_DIR",
     "TOP_LEVEL_NAMES",
+    "RenderLimits",
     "TemplateError",
     "TemplateFile",
+    "TemplateTimeout",
     "format_date",
     "format_datetime",
     "format_money",
@@ -135,6 +143,10 @@ class TemplateError(ValueError):
         return f"TemplateError({self.message!r}, field={self.field!r}, line={self.line!r})"
 
 
+class TemplateTimeout(TemplateError):
+    """The render ran out of time (a runaway template, or a machine too busy): worth trying again later."""
+
+
 class TemplateFile(NamedTuple):
     kind: str
     channel_type: str
@@ -175,6 +187,13 @@ def format_date(value: date | datetime | None) -> str:
         value = _to_local(value, "date").date()
     elif not isinstance(value, date):
         raise TemplateError(f"filter 'date' expects a date or datetime, got {type(value).__name__}")
+    return _date_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_text(value: date) -> str:
+    # Babel's formatter costs about as much as the rest of a short template, and messages of a batch
+    # share their few dates.
     return _babel_date(value, "dd/MM/yyyy", locale=LOCALE)
 
 
@@ -234,9 +253,10 @@ def utf16_len(text: str) -> int:
 # ------------------------------------------------------------------------------------------ environment
 
 
-def _make_environment() -> ImmutableSandboxedEnvironment:
-    # Immutable variant: a template must not be able to mutate the caller's lists (`items.append(…)`).
-    env = ImmutableSandboxedEnvironment(
+def _make_environment() -> BoundedEnvironment:
+    # Immutable sandbox (a template must not mutate the caller's lists, `items.append(…)`) with every render
+    # bounded in time and size: templates are edited by agency users and must not stall the service.
+    env = BoundedEnvironment(
         autoescape=False,  # plain text for sms/chat/email; HTML would need its own environment
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
@@ -252,6 +272,7 @@ def _make_environment() -> ImmutableSandboxedEnvironment:
             "mask_phone": mask_phone,
         }
     )
+    env.guard_filters()
     return env
 
 
@@ -315,6 +336,8 @@ def _as_template_error(exc: Exception, source: str, field: str) -> TemplateError
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return TemplateError(exc.message or str(exc), field=field, line=exc.lineno)
     line = _template_line(exc.__traceback__)
+    if isinstance(exc, RenderTimeout):
+        return TemplateTimeout(exc.message or str(exc), field=field, line=line)
     if isinstance(exc, TemplateError):
         return TemplateError(exc.message, field=field, line=exc.line if exc.line is not None else line)
     if isinstance(exc, jinja2.UndefinedError):
@@ -331,12 +354,22 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 
-def render(source: str, context: Mapping[str, Any], *, field: str = "template") -> str:
-    """Render `source` with `context`; the result is stripped, has no run of blank lines, and is NFC."""
+def render(
+    source: str, context: Mapping[str, Any], *, field: str = "template", limits: RenderLimits | None = None
+) -> str:
+    """Render `source` with `context`; the result is stripped, has no run of blank lines, and is NFC.
+
+    The render is bounded by `limits` (defaults: `RenderLimits()`); inside `validate` the trial renders
+    share one deadline. Past a limit it raises TemplateError, or TemplateTimeout for the time limit.
+    """
     try:
-        text = _compile(source).render(dict(context))
+        with bounded(limits, deadline=active_deadline()):
+            text = _compile(source).render(dict(context))
     except Exception as exc:
         raise _as_template_error(exc, source, field) from exc
+    cap = (limits or RenderLimits()).max_output
+    if len(text) > cap:
+        raise TemplateError(f"the text is {len(text):,} characters long, more than the limit of {cap:,}")
     # Trailing blanks come from `{% if %}` lines that rendered empty; they would also defeat the collapse.
     text = _TRAILING_SPACE.sub("\n", text.strip())
     text = _BLANK_RUNS.sub("\n\n", text)
@@ -445,12 +478,13 @@ def validate(
     *,
     kind: str | None = None,
     channel_type: str | None = None,
+    limits: RenderLimits | None = None,
 ) -> list[TemplateError]:
     """Every problem an officer should fix before saving `source`; [] when it is fit to send.
 
     With `kind`, the trial render uses that kind's sample data only; without it, every kind's (so a
     template is checked against every audience). With `channel_type="sms"`, renders longer than
-    `SMS_MAX_UNITS` UTF-16 units are errors.
+    `SMS_MAX_UNITS` UTF-16 units are errors. All trial renders together get `limits.seconds`.
     """
     if kind is not None:
         kind_info(kind)  # ValueError naming the kind
@@ -470,27 +504,42 @@ def validate(
 
     errors: list[TemplateError] = []
     seen: set[tuple[int | None, str]] = set()
-    for label, context in _trial_contexts(_VALIDATION_NOW, kind):
-        try:
-            text = render(source, context, field=field)
-        except TemplateError as exc:
-            key = (exc.line, exc.message)
+    with bounded(limits):  # one deadline for every sample, or a hostile template costs it N times
+        for label, context in _trial_contexts(_VALIDATION_NOW, kind):
+            trial = _trial(source, context, field, limits, label, channel_type)
+            if trial is None:
+                continue
+            message = trial.message.split(" (sample: ")[0]
+            key = (None, "too long") if message.startswith("SMS is ") else (trial.line, message)
             if key not in seen:
                 seen.add(key)
-                errors.append(TemplateError(f"{exc.message} (sample: {label})", field=field, line=exc.line))
-            continue
-        if channel_type == "sms" and utf16_len(text) > SMS_MAX_UNITS:
-            key = (None, "too long")
-            if key not in seen:
-                seen.add(key)
-                errors.append(
-                    TemplateError(
-                        f"SMS is {utf16_len(text)} UTF-16 units, more than {SMS_MAX_UNITS} "
-                        f"(3 UCS-2 parts) (sample: {label})",
-                        field=field,
-                    )
-                )
+                errors.append(trial)
+            if isinstance(trial, TemplateTimeout):
+                break  # the shared deadline is gone: the other samples would only repeat it
     return errors
+
+
+def _trial(
+    source: str,
+    context: dict[str, Any],
+    field: str,
+    limits: RenderLimits | None,
+    label: str,
+    channel_type: str | None,
+) -> TemplateError | None:
+    """What one trial render finds wrong, labelled with its sample; None when it is fine."""
+    try:
+        text = render(source, context, field=field, limits=limits)
+    except TemplateError as exc:
+        cls = TemplateTimeout if isinstance(exc, TemplateTimeout) else TemplateError
+        return cls(f"{exc.message} (sample: {label})", field=field, line=exc.line)
+    if channel_type == "sms" and utf16_len(text) > SMS_MAX_UNITS:
+        return TemplateError(
+            f"SMS is {utf16_len(text)} UTF-16 units, more than {SMS_MAX_UNITS} (3 UCS-2 parts) "
+            f"(sample: {label})",
+            field=field,
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------- sample data

@@ -5,6 +5,7 @@ Any Vietnamese diacritic forces UCS-2, which cuts a single SMS from 160 to 70 ch
 per part, so the counts here must match how handsets split messages.
 """
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -39,8 +40,12 @@ class SmsInfo:
     remaining: int  # units still free in the last segment
 
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENDED
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def _cost(ch: str, encoding: Encoding) -> int:
@@ -57,11 +62,19 @@ def sms_info(text: str) -> SmsInfo:
     """
     encoding: Encoding = "GSM-7" if is_gsm7(text) else "UCS-2"
     single, per_part = _LIMITS[encoding]
-    costs = [_cost(ch, encoding) for ch in text]
-    units = sum(costs)
+    if encoding == "GSM-7":
+        doubles = sum(text.count(ch) for ch in GSM7_EXTENDED if ch in text)
+    else:
+        doubles = len(_ASTRAL.findall(text))
+    units = len(text) + doubles
     if units <= single:
         return SmsInfo(encoding, units, 1 if units else 0, single, single - units)
-    segments, used = _pack(costs, per_part)
+    if doubles == 0:
+        # Every character one unit, nothing to keep whole: parts fill exactly (every dispatched SMS is
+        # measured, so the common case is counted, not walked).
+        segments = -(-units // per_part)
+        return SmsInfo(encoding, units, segments, per_part, per_part - (units - (segments - 1) * per_part))
+    segments, used = _pack([_cost(ch, encoding) for ch in text], per_part)
     return SmsInfo(encoding, units, segments, per_part, per_part - used)
 
 

@@ -129,6 +129,7 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
         "stopped": [{}],
         "resumed": [{}],
         "subscribed": [{"code": "000.00.30.H26-270115-0012"}],
+        "contact_moved": [{"phone_masked": "091****678"}],
         "link_pending": [{"code": "000.00.30.H26-270115-0012"}],
         "link_request": [{"code": "000.00.30.H26-270115-0012"}],
         "link_confirmed": [{"code": "000.00.30.H26-270115-0012"}],

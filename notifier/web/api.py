@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from notifier.web.bodies import DossierBatch, OfficerBatch
 from notifier.web.body_limit import BodyLimitMiddleware, BodyLimits
-from notifier.web.deps import Caller, body_errors, import_response, refusal
+from notifier.web.deps import Caller, DossierCode, body_errors, import_response, refusal
 from notifier.workflows.dossier_status import DossierLookup
 from notifier.workflows.errors import DomainError, NotFound
 from notifier.workflows.ingest import ImportWorkflow
@@ -94,7 +94,7 @@ def create_app(
         return import_response(await run_in_threadpool(imports.officers, body.data))
 
     @app.get("/api/v1/dossiers/{code}")
-    def get_dossier(code: str, caller: Caller) -> dict[str, Any]:
+    def get_dossier(code: DossierCode, caller: Caller) -> dict[str, Any]:
         try:
             return DossierLookup(service).status(code)
         except NotFound as exc:

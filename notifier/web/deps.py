@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
-from notifier.rules.portal import ImportReport, jsonable
+from notifier.rules.portal import ImportReport, dossier_code, jsonable
 from notifier.store.apikeys import verify_key
 from notifier.workflows.errors import DomainError, NotAllowed, NotFound, WrongState
 from notifier.workflows.service import Service
@@ -64,15 +65,21 @@ def body_errors(exc: RequestValidationError) -> list[dict[str, Any]] | None:
 
 
 def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The caller's key name; 401 without a valid `Authorization: Bearer <key>`."""
-    if not authorization or not authorization.startswith("Bearer "):
+    """The caller's key name; 401 without a valid `Authorization: Bearer <key>` (the scheme's name in any
+    case, as RFC 7235 says)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
     service: Service = request.app.state.service
     with service.factory() as session:
-        key = verify_key(session, authorization.removeprefix("Bearer ").strip())
+        key = verify_key(session, token.strip())
     if key is None:
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
     return key.name
 
 
 Caller = Annotated[str, Depends(require_key)]
+
+# A dossier code in a URL path: refused (422 naming `code`) before any query when it is no code at all, a
+# NUL in one was a 500 on PostgreSQL.
+DossierCode = Annotated[str, AfterValidator(dossier_code)]

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from notifier.web.bodies import ApologyBody, ProgressBatch, ResolveBody
-from notifier.web.deps import Caller, import_response
+from notifier.web.deps import Caller, DossierCode, import_response
 from notifier.workflows.apology import PdfUnavailable
 from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.officer_actions import Actor, ApologyWorkflow, ResolveWorkflow
@@ -29,7 +29,9 @@ def _service(request: Request) -> Service:
 
 
 @router.post("/dossiers/{code}/apology")
-async def post_apology(code: str, body: ApologyBody, request: Request, caller: Caller) -> JSONResponse:
+async def post_apology(
+    code: DossierCode, body: ApologyBody, request: Request, caller: Caller
+) -> JSONResponse:
     """Set a new appointment date and reason: `{"new_due": "15/12/2026", "reason": "…", "officer": "CB01"}`.
 
     `NgayHenTraMoi`, `LyDoTreHan` and `MaCanBo` are accepted for `new_due`, `reason` and `officer`. Moves
@@ -55,7 +57,7 @@ async def post_apology(code: str, body: ApologyBody, request: Request, caller: C
 
 @router.get("/dossiers/{code}/apology")
 def get_apology(
-    code: str,
+    code: DossierCode,
     request: Request,
     caller: Caller,
     format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html",
@@ -71,7 +73,7 @@ def get_apology(
 
 @router.post("/dossiers/{code}/resolve")
 async def post_resolve(
-    code: str, request: Request, caller: Caller, body: ResolveBody | None = None
+    code: DossierCode, request: Request, caller: Caller, body: ResolveBody | None = None
 ) -> JSONResponse:
     """Mark "Đã xử lý xong" (status 9); the citizen's `result_ready` notice follows. Body optional:
     `{"officer": "CB01", "note": "…"}`."""

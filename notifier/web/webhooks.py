@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -41,6 +41,33 @@ def _scalars(data: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in data.items() if isinstance(v, str | int | float | bool)}
 
 
+class JsonFields(Mapping[str, str]):
+    """The top-level scalar fields of a JSON body, parsed on first use: a channel that checks a signature
+    over the raw body does so before anything parses it."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._fields: dict[str, str] | None = None
+
+    def _parsed(self) -> dict[str, str]:
+        if self._fields is None:
+            try:
+                parsed = json.loads(self._body)
+            except (ValueError, RecursionError):  # RecursionError: nested thousands deep
+                parsed = None
+            self._fields = _scalars(parsed) if isinstance(parsed, dict) else {}
+        return self._fields
+
+    def __getitem__(self, key: str) -> str:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+
 async def webhook_request(request: Request) -> WebhookRequest:
     """The request as the channel reads it. The body is at most `webhook_max_body_bytes` (the body limit
     refuses more before it is read), and UTF-8: every provider posts UTF-8, and a channel computing its
@@ -51,16 +78,12 @@ async def webhook_request(request: Request) -> WebhookRequest:
     except UnicodeDecodeError as exc:
         raise HTTPException(400, f"body: not UTF-8 (invalid byte at {exc.start})") from exc
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    form: dict[str, str] = {}
+    form: Mapping[str, str] = {}
     if content_type == "application/x-www-form-urlencoded":
+        # Twilio signs the form's fields, so these are read before the check (a flat, bounded parse).
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     elif content_type.endswith("json") and body:
-        try:
-            parsed = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-            parsed = None
-        if isinstance(parsed, dict):
-            form = _scalars(parsed)
+        form = JsonFields(body)  # parsed only if the channel asks, i.e. after its signature check
     return WebhookRequest(
         method=request.method,
         path=request.url.path,

@@ -85,6 +85,7 @@ DEFAULT_CODE_THROTTLE = Throttle(limit=10, window=timedelta(days=1), slowdown=ti
 class LinkResult:
     phone_masked: str
     dossiers: list[CitizenView] = field(default_factory=list)
+    displaced: list[str] = field(default_factory=list)  # chats that received this phone's notices until now
 
 
 def throttle_from(settings: BotSettings) -> Throttle:
@@ -320,7 +321,20 @@ class BotStore:
         """Link every dossier of `phone` (E.164, verified by the platform as the user's own) to the chat."""
         with self.factory() as session, session.begin():
             # A platform gives a number to one account at a time: other chats of the same platform holding
-            # it lost it. The citizen's chats on other platforms keep it (Telegram and Zalo side by side).
+            # it lost it, and are told (`displaced`), so a move is never silent. The citizen's chats on other
+            # platforms keep it (Telegram and Zalo side by side).
+            displaced = sorted(
+                set(
+                    session.scalars(
+                        select(ChatLink.chat_id).where(
+                            ChatLink.phone == phone,
+                            ChatLink.chat_id != chat_id,
+                            ChatLink.active,
+                            same_platform(chat_id),
+                        )
+                    )
+                )
+            )
             session.execute(
                 update(ChatLink)
                 .where(
@@ -347,7 +361,7 @@ class BotStore:
             session.flush()
             dossiers = self._linked(session, chat_id)
             dossiers = [d for d in dossiers if d.phone == phone]
-            return LinkResult(mask_phone(phone), self._views(session, dossiers, now))
+            return LinkResult(mask_phone(phone), self._views(session, dossiers, now), displaced)
 
     def _chats_of(self, session: Session, d: Dossier) -> list[str]:
         """The chats actively linked to the dossier, by the dossier itself or by its phone."""

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ from notifier.store.models import Agency, Dossier, DossierEvent, Officer, Proced
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import is_progress_file, upsert_progress
+
+log = logging.getLogger(__name__)
 
 
 def parse_items(items: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[int, PortalDossier]], list[RowError]]:
@@ -131,7 +134,10 @@ def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, 
                 outcome = _upsert_one(session, lookups, item, now, source, report)
         except Exception as exc:  # a database refusal of one row must not lose the others
             lookups = _Lookups(session)
-            report.errors.append(RowError(row, item.MaHoSo, "MaHoSo", item.MaHoSo, f"not stored: {exc}"))
+            # The database's words (its SQL and parameters) go to the log, not to the sender.
+            log.warning("row %d (MaHoSo %s) not stored: %s", row, item.MaHoSo, exc)
+            reason = f"not stored: the database refused the row ({type(exc).__name__})"
+            report.errors.append(RowError(row, item.MaHoSo, "MaHoSo", item.MaHoSo, reason))
             continue
         if outcome == "created":
             report.created += 1

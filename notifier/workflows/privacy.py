@@ -18,6 +18,7 @@ proved, see `workflows.chat`).
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,12 +44,14 @@ from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import (
+    ApologySlip,
     ChatLink,
     ConsentRecord,
     Contact,
     DeliveryAttempt,
     Dossier,
     Feedback,
+    InboundMessage,
     LookupFailure,
     Notification,
     PrivacyRequest,
@@ -160,7 +163,7 @@ def submit(
         raise InvalidInput(
             "phone", phone, "name the data subject: a phone or a dossier", refusal="no_subject"
         )
-    text = detail.strip() if detail and detail.strip() else None
+    text = unicodedata.normalize("NFC", detail).strip() if detail and detail.strip() else None
     if text is not None and len(text) > MAX_DETAIL:
         raise InvalidInput("detail", text[:40] + "…", f"at most {MAX_DETAIL} characters, got {len(text)}")
     req = PrivacyRequest(
@@ -231,6 +234,12 @@ def _access(session: Session, s: Subject) -> dict[str, Any]:
     feedback = session.scalar(
         select(func.count()).select_from(Feedback).where(_in(Feedback.chat_id, s.chat_ids))
     )
+    slips = session.scalars(
+        select(ApologySlip).where(_in(ApologySlip.dossier_id, s.dossier_ids)).order_by(ApologySlip.id)
+    )
+    inbound = session.scalars(
+        select(InboundMessage).where(_in(InboundMessage.sender, s.phones)).order_by(InboundMessage.id)
+    )
     return {
         "dossiers": [
             {
@@ -270,6 +279,20 @@ def _access(session: Session, s: Subject) -> dict[str, Any]:
         ],
         "messages": {channel or "": count for channel, count in messages},
         "feedback": feedback or 0,
+        "apology_documents": [
+            {
+                "number": a.number,
+                "MaHoSo": a.dossier_code,
+                "addressee": a.addressee,
+                "phone": a.phone,
+                "email": a.email,
+                "issued_at": _iso(a.issued_at),
+            }
+            for a in slips
+        ],
+        "sms_received": [
+            {"sender": m.sender, "body": m.body, "received_at": _iso(m.received_at)} for m in inbound
+        ],
     }
 
 
@@ -282,7 +305,7 @@ def _correct(session: Session, s: Subject, changes: Mapping[str, str]) -> dict[s
     for name, raw in changes.items():
         if name not in CORRECTABLE:
             raise InvalidInput("set", name, f"expected one of {', '.join(CORRECTABLE)}", refusal="bad_field")
-        value = raw.strip()
+        value = unicodedata.normalize("NFC", raw).strip()
         if name == "SoDienThoai":
             values["phone"] = _phone(value)
         elif name == "Email":
@@ -343,6 +366,23 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
             update(Dossier)
             .where(_in(Dossier.id, s.dossier_ids))
             .values(applicant_name=ERASED_NAME, phone=None, email=None, payment_link=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    # The document itself stays with the agency's records; notifier's copy keeps number, dates, reason.
+    counts["apology_documents"] = affected(
+        session.execute(
+            update(ApologySlip)
+            .where(_in(ApologySlip.dossier_id, s.dossier_ids))
+            .values(addressee=ERASED_NAME, phone=None, email=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    counts["sms_received"] = affected(
+        session.execute(
+            update(InboundMessage)
+            .where(_in(InboundMessage.sender, s.phones))
+            .values(sender="", body=ERASED, reply=None)
             .execution_options(synchronize_session=False)
         )
     )

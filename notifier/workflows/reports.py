@@ -38,6 +38,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
+from notifier.config import ReportSettings
+from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
@@ -96,19 +98,29 @@ def month_period(value: str) -> Period:
     year, month = (int(m[1]), int(m[2])) if "-" in text else (int(m[2]), int(m[1]))
     if not 1 <= month <= 12:
         raise ValueError(f"month: value '{value}': month must be 1-12")
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"month: value '{value}': year must be {MIN_YEAR}-{MAX_YEAR}")
     start = date(year, month, 1)
     end = date(year + (month == 12), month % 12 + 1, 1)
     return Period(start, end, f"tháng {month:02d}/{year}")
+
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
 def _day(value: str, name: str) -> date:
     text = (value or "").strip()
     try:
         if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
-            return date(int(m[3]), int(m[2]), int(m[1]))
-        return date.fromisoformat(text)
+            day = date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            day = date.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"{name}: value '{value}': expected a date like 2026-07-01 or 01/07/2026") from exc
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        # 0001-01-01 and 9999-12-31 are no report's, and at the calendar's edge the day after overflows.
+        raise ValueError(f"{name}: value '{value}': year must be {MIN_YEAR}-{MAX_YEAR}")
+    return day
 
 
 def span_period(from_: str, to: str) -> Period:
@@ -251,7 +263,8 @@ def _facts(period: Period, as_of: datetime) -> Any:
     received_at = func.coalesce(Dossier.received_at, Dossier.created_at)
     not_resolved_yet = or_(resolved_at.is_(None), resolved_at >= at)
     may_be_overdue = and_(deadline < at, received_at < at, not_resolved_yet)
-    accepted = Dossier.status.not_in(NEVER_ACCEPTED)
+    # Accepted: not in 1 or 3 now, or rejected after acceptance (its processing has an end time).
+    accepted = or_(Dossier.status.not_in(NEVER_ACCEPTED), resolved_at.is_not(None))
 
     def open_at(moment: ColumnElement[datetime]) -> ColumnElement[bool]:
         """Accepted, received before `moment` and its processing not ended by then."""
@@ -483,12 +496,19 @@ def _late_list(session: Session, facts: Any, as_of: datetime, agencies: dict[int
 
 # --------------------------------------------------------------------------------------------- exporting
 
+# "(*)": notifier's own measure where the published 766 calculation says nothing or differs (see the notes).
 COLUMNS: tuple[tuple[str, str], ...] = (
+    ("carried_over", "Kỳ trước chuyển sang"),
     ("received", "Hồ sơ tiếp nhận"),
+    ("received_direct", "Tiếp nhận trực tiếp"),
+    ("received_online", "Tiếp nhận trực tuyến"),
+    ("received_post", "Tiếp nhận qua dịch vụ bưu chính công ích"),
     ("resolved", "Hồ sơ đã giải quyết"),
+    ("early", "Giải quyết trước hạn (*)"),
     ("on_time", "Giải quyết đúng hạn"),
     ("late", "Giải quyết quá hạn"),
     ("on_time_pct", "Tỷ lệ đúng hạn (%)"),
+    ("in_progress_on_time", "Đang giải quyết trong hạn"),
     ("still_overdue", "Đang giải quyết quá hạn"),
     ("apologies", "Phiếu xin lỗi đã lập"),
     ("overdue_with_apology", "Hồ sơ quá hạn có xin lỗi"),
@@ -516,11 +536,17 @@ def _pct(rate: float | None) -> float | None:
 
 def figure_values(f: Figures, channels: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
+        "carried_over": f.carried_over,
         "received": f.received,
+        "received_direct": f.received_direct,
+        "received_online": f.received_online,
+        "received_post": f.received_post,
         "resolved": f.resolved,
+        "early": f.early,
         "on_time": f.on_time,
         "late": f.late,
         "on_time_pct": _pct(f.on_time_rate),
+        "in_progress_on_time": f.in_progress_on_time,
         "still_overdue": f.still_overdue,
         "apologies": f.apologies,
         "overdue_with_apology": f.overdue_with_apology,
@@ -642,12 +668,20 @@ def to_csv(report: Report) -> str:
     writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\r\n")
     writer.writeheader()
     for row in flat_rows(report):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})
     buf.write("\r\n")
     late_writer = csv.DictWriter(buf, fieldnames=[k for k, _ in LATE_COLUMNS], lineterminator="\r\n")
     late_writer.writeheader()
-    late_writer.writerows(late_rows(report))
+    late_writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in late_rows(report))
     return buf.getvalue()
+
+
+def _text_cells(cells: Any) -> None:
+    """openpyxl stores text starting with "=" as a formula: an agency's name must stay text (the CSV
+    gets an apostrophe instead, safe_cell)."""
+    for cell in cells:
+        if isinstance(cell.value, str) and safe_cell(cell.value) != cell.value:
+            cell.data_type = "s"
 
 
 def to_xlsx(report: Report) -> bytes:
@@ -681,6 +715,7 @@ def to_xlsx(report: Report) -> bytes:
             v = row[key]
             values.append(None if v is None else (v / 100 if key in pct_keys else v))
         ws.append(values)
+        _text_cells(ws[ws.max_row])
         if row["level"] != "procedure":
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)
@@ -702,6 +737,7 @@ def to_xlsx(report: Report) -> bytes:
         cell.font = Font(bold=True)
     for row in late_rows(report):
         late.append([SOURCES.get(v, v) if k == "source" else v for k, v in row.items()])
+        _text_cells(late[late.max_row])
     for i, width in enumerate([40, 28, 18, 14, 14, 14, 60], start=1):
         late.column_dimensions[get_column_letter(i)].width = width
     out = io.BytesIO()
@@ -717,34 +753,94 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}".replace(".", ",") + "%"
 
 
+LABEL_CHARS = 36  # characters per label line that fit the label column at 12 px
+LINE_H = 14
+
+
+def wrap_label(name: str, width: int = LABEL_CHARS) -> list[str]:
+    """An agency's name in lines of at most `width` characters, broken between words (a word longer than
+    a line is cut): long names ("Trung tâm Phục vụ hành chính công thành phố Hải Phòng") must not run
+    into the bars."""
+    lines: list[str] = []
+    for word in name.split():
+        while len(word) > width:
+            lines.append(word[:width])
+            word = word[width:]
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def chart(report: Report, width: int = 640) -> dict[str, Any]:
-    """Bars of on-time rate per agency that resolved anything, for the inline SVG."""
+    """Bars of on-time rate per agency that resolved anything, for the inline SVG; each row is as tall as
+    its wrapped label."""
     bars = [b for b in report.agencies if b.figures.on_time_rate is not None]
     label_w, bar_h, gap, top = 260, 20, 8, 24
     plot_w = width - label_w - 60
     out = []
-    for i, b in enumerate(bars):
+    y = top
+    for b in bars:
         rate = b.figures.on_time_rate or 0.0
+        lines = wrap_label(b.name)
+        row_h = max(bar_h, len(lines) * LINE_H + 6)
         out.append(
             {
                 "label": b.name,
-                "y": top + i * (bar_h + gap),
+                "lines": lines,
+                "y": y,
+                "text_y": y + (row_h - len(lines) * LINE_H) / 2 + LINE_H - 3,
+                "bar_y": y + (row_h - bar_h) / 2,
                 "width": round(plot_w * rate, 1),
                 "value": _percent(rate),
                 "low": rate < 0.95,
             }
         )
+        y += row_h + gap
     return {
         "width": width,
-        "height": top + len(bars) * (bar_h + gap) + 10,
+        "height": y + 10,
         "label_w": label_w,
         "plot_w": plot_w,
         "bar_h": bar_h,
+        "line_h": LINE_H,
         "bars": out,
     }
 
 
-def to_html(report: Report) -> str:
+@dataclass(frozen=True)
+class DocumentForm:
+    """The publishable form's header and footer (config `[report]`)."""
+
+    parent_body: str
+    issuing_body: str
+    number_symbol: str
+    place: str
+    recipients: list[str]
+    signer_title: list[str]
+    signer_name: str
+
+    @classmethod
+    def of(cls, settings: ReportSettings) -> DocumentForm:
+        return cls(
+            settings.parent_body,
+            settings.issuing_body,
+            settings.number_symbol,
+            settings.place,
+            list(settings.recipients),
+            settings.signer_title.splitlines(),
+            settings.signer_name,
+        )
+
+
+def document_date(place: str, day: date) -> str:
+    """Decree 30/2020: "Hải Phòng, ngày 05 tháng 3 năm 2027" (day below 10 and months 1, 2 padded)."""
+    month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
+    return f"{place}, ngày {day.day:02d} tháng {month} năm {day.year}"
+
+
+def to_html(report: Report, form: DocumentForm | None = None) -> str:
     import jinja2
 
     env = jinja2.Environment(
@@ -755,8 +851,14 @@ def to_html(report: Report) -> str:
         lstrip_blocks=True,
     )
     env.filters.update(number=_number, percent=_percent)
+    form = form or DocumentForm.of(ReportSettings())
+    channels = report.channels
     html = env.get_template("report.html.j2").render(
         report=report,
+        form=form,
+        dated=document_date(form.place, report.generated_at.astimezone(VN_TZ).date()),
+        values=lambda f: figure_values(f, channels),
+        pct_keys=("on_time_pct", "apology_pct", "paid_online_pct"),
         columns=_columns(report.channels),
         chart=chart(report),
         sources=SOURCES,
@@ -765,8 +867,8 @@ def to_html(report: Report) -> str:
     return unicodedata.normalize("NFC", html)
 
 
-def render(report: Report, fmt: str) -> tuple[bytes, str]:
-    """(body, media type) in one of FORMATS."""
+def render(report: Report, fmt: str, form: DocumentForm | None = None) -> tuple[bytes, str]:
+    """(body, media type) in one of FORMATS; `form` is the HTML document's header and footer."""
     import json
 
     if fmt == "csv":
@@ -774,7 +876,7 @@ def render(report: Report, fmt: str) -> tuple[bytes, str]:
     if fmt == "xlsx":
         return to_xlsx(report), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     if fmt == "html":
-        return to_html(report).encode("utf-8"), "text/html; charset=utf-8"
+        return to_html(report, form).encode("utf-8"), "text/html; charset=utf-8"
     if fmt == "json":
         return json.dumps(to_json(report), ensure_ascii=False).encode("utf-8"), "application/json"
     raise ValueError(f"format: value '{fmt}': expected one of {', '.join(FORMATS)}")
@@ -832,5 +934,5 @@ class ReportWorkflow:
             raise InvalidInput("format", fmt, expected, refusal="report_format")
         with self.service.factory() as session:
             report = build_report(session, period, self.service.clock.now())
-        body, media_type = render(report, fmt)
+        body, media_type = render(report, fmt, DocumentForm.of(self.service.settings.report))
         return RenderedReport(period, fmt, body, media_type)

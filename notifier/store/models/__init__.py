@@ -1,6 +1,6 @@
 """Every table of notifier, in one package: importing it gives Alembic (and `Base.metadata`) all of them."""
 
-from notifier.store.models.accounts import User
+from notifier.store.models.accounts import AdminSession, User
 from notifier.store.models.apology import ApologyCounter, ApologySlip
 from notifier.store.models.base import AwareDateTime, Base, BigId, affected, table_of
 from notifier.store.models.channels import ChannelReceipt, InboundMessage, ProviderToken
@@ -24,6 +24,7 @@ from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
 from notifier.store.models.steps import DossierStep
 
 __all__ = [
+    "AdminSession",
     "Agency",
     "ApiKey",
     "ApologyCounter",

@@ -28,3 +28,18 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
 
     agency: Mapped[Agency | None] = relationship()
+
+
+class AdminSession(Base):
+    """A login on the admin page. The browser's cookie holds only a random session id; this row, found by
+    the id's SHA-256, says whose it is and whether it still holds: logging out revokes it here, so a copied
+    cookie is worth nothing afterwards, and a password change ends it (`fingerprint`)."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # a digest of the password hash it was opened with
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]

@@ -178,6 +178,10 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Set (and committed) just before a send through a provider that cannot tell a repeat (Telegram, Zalo),
+    # cleared when the attempt is recorded: a reclaimed row that still has it may have reached the citizen.
+    handed_off_at: Mapped[datetime | None]
+    handed_to: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(64))
     recipient: Mapped[str | None] = mapped_column(String(255))
     subject: Mapped[str | None] = mapped_column(Text)

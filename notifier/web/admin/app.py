@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -15,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from notifier.web.admin import accounts, dashboard, deliveries, editor, optouts, privacy
 from notifier.web.admin.auth import CsrfFailed, Forbidden, LoginRequired, LoginThrottle, NotFound
 from notifier.web.admin.auth import router as auth_router
+from notifier.web.admin.isolated import warm_up
 from notifier.web.admin.web import STATIC_DIR, page
 from notifier.workflows.service import Service
 
@@ -59,10 +61,14 @@ def create_admin_app(service: Service) -> FastAPI:
     admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     admin.state.service = service
     admin.state.login_throttle = LoginThrottle(service)
+    warm_up()  # the editor's previews run in child processes of a forkserver: start it now
     settings = service.settings.admin
+    secret = session_secret(service)
+    # CSRF tokens are keyed apart from the cookie's signature (same secret, another purpose).
+    admin.state.csrf_key = hashlib.sha256(b"notifier-admin-csrf:" + secret.encode()).digest()
     admin.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(service),
+        secret_key=secret,
         session_cookie=COOKIE,
         max_age=settings.session_max_age_seconds,
         path=PREFIX,

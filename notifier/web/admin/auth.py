@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import ColumnElement, SQLColumnExpression, false, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, false, true
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from notifier.config import AdminSettings
 from notifier.rules.ratelimit import ADMIN_LOGIN, FailureLimit, LoginRules
+from notifier.store.admin_sessions import open_session, revoke, session_user
 from notifier.store.limits import LoginFailures
-from notifier.store.models import Agency, User
-from notifier.web.admin.web import csrf_token, page
+from notifier.store.models import Agency
+from notifier.web.admin.web import csrf_token, expected_csrf, page
 from notifier.workflows.accounts import authenticate
 from notifier.workflows.service import Service
 
@@ -77,21 +78,12 @@ def service_of(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _fingerprint(user: User) -> str:
-    # A password change (or a re-hash) ends every session that was opened with the old one.
-    return user.password_hash[-16:]
-
-
-def _load_viewer(service: Service, uid: int, fingerprint: str) -> Viewer | None:
+def _load_viewer(service: Service, sid: str) -> Viewer | None:
     with service.factory() as session:
-        row = session.execute(
-            select(User, Agency).outerjoin(Agency, Agency.id == User.agency_id).where(User.id == uid)
-        ).first()
-    if row is None:
-        return None
-    user, agency = row
-    if not user.active or not hmac.compare_digest(_fingerprint(user), fingerprint):
-        return None
+        user = session_user(session, sid, service.clock.now())
+        if user is None:
+            return None
+        agency = session.get(Agency, user.agency_id) if user.agency_id is not None else None
     return Viewer(
         id=user.id,
         username=user.username,
@@ -106,10 +98,10 @@ def _load_viewer(service: Service, uid: int, fingerprint: str) -> Viewer | None:
 
 
 def current_viewer(request: Request) -> Viewer:
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+    sid = request.session.get("sid")
+    if not isinstance(sid, str):
         raise LoginRequired()
-    viewer = _load_viewer(service_of(request), uid, str(request.session.get("fp", "")))
+    viewer = _load_viewer(service_of(request), sid)
     if viewer is None:
         request.session.clear()
         raise LoginRequired()
@@ -131,8 +123,8 @@ AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
 
 
 def _check(request: Request, sent: Any) -> None:
-    expected = request.session.get("csrf")
-    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, str(expected)):
+    expected = expected_csrf(request)
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
         raise CsrfFailed()
 
 
@@ -180,11 +172,16 @@ class LoginThrottle:
         self.queue = settings.login_queue
         self.waiting = 0
 
-    async def check_async(
-        self, username: str, password: str, address: str | None
-    ) -> tuple[int, str] | Locked | None:
-        """`check` in a worker thread, after waiting for a hashing slot; Locked when too many wait."""
+    async def check_async(self, username: str, password: str, address: str | None) -> str | Locked | None:
+        """`check`, its database steps in worker threads and its password hash after waiting for one of
+        this process's hashing slots. The limits are counted first, so a refused try waits for no slot;
+        Locked too when the slots already have `login_queue` tries waiting."""
+        now = self.service.clock.now()
+        try_id = await run_in_threadpool(self.failures.begin, username, address, now)
+        if try_id is None:
+            return Locked()
         if self.hashing.locked() and self.waiting >= self.queue:
+            await run_in_threadpool(self.failures.withdraw, try_id)  # not checked: no failure
             return Locked()
         self.waiting += 1
         try:
@@ -192,20 +189,25 @@ class LoginThrottle:
         finally:
             self.waiting -= 1
         try:
-            return await run_in_threadpool(self.check, username, password, address)
+            return await run_in_threadpool(self._verify, username, password, try_id)
         finally:
             self.hashing.release()
 
-    def check(self, username: str, password: str, address: str | None) -> tuple[int, str] | Locked | None:
-        """The user's id and session fingerprint, None for a wrong name or password, or Locked."""
-        service = self.service
-        try_id = self.failures.begin(username, address, service.clock.now())
+    def check(self, username: str, password: str, address: str | None) -> str | Locked | None:
+        """A new session's id, None for a wrong name or password, or Locked (synchronously)."""
+        try_id = self.failures.begin(username, address, self.service.clock.now())
         if try_id is None:
             return Locked()
+        return self._verify(username, password, try_id)
+
+    def _verify(self, username: str, password: str, try_id: int) -> str | None:
+        service = self.service
+        max_age = timedelta(seconds=service.settings.admin.session_max_age_seconds)
         try:
             with service.factory() as session, session.begin():
-                user = authenticate(session, username, password, service.clock.now())
-                found = (user.id, _fingerprint(user)) if user else None
+                now = service.clock.now()
+                user = authenticate(session, username, password, now)
+                found = open_session(session, user, now, max_age) if user else None
         except Exception:
             self.failures.withdraw(try_id)  # no answer is no failure
             raise
@@ -258,14 +260,25 @@ async def login(request: Request) -> Response:
             username=username,
             error="Tên đăng nhập hoặc mật khẩu không đúng.",
         )
-    # A fresh session on login: nothing an attacker planted before it survives (session fixation).
+    # A fresh session on login: nothing an attacker planted before it survives (session fixation). The
+    # cookie holds the session's id only; the CSRF token is derived from it (web.csrf_token).
     request.session.clear()
-    request.session.update(uid=found[0], fp=found[1], csrf=secrets.token_urlsafe(32))
+    request.session["sid"] = found
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await checked_form(request)
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        # Revoked where every process looks: the cookie, even copied before, opens nothing any more.
+        service = service_of(request)
+
+        def revoke_it() -> None:
+            with service.factory() as session, session.begin():
+                revoke(session, sid, service.clock.now())
+
+        await run_in_threadpool(revoke_it)
     request.session.clear()
     return RedirectResponse(request.scope.get("root_path", "") + "/login", status_code=303)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
 from notifier.rules.outbox_status import NotificationStatus
@@ -30,7 +31,7 @@ router = APIRouter()
 PAGE_SIZE = 50
 STATUSES: tuple[NotificationStatus, ...] = tuple(NotificationStatus)
 # "Gửi lại": the statuses the transition table lets an admin put back in the queue (tests check it).
-RETRYABLE: tuple[NotificationStatus, ...] = (NotificationStatus.FAILED,)
+RETRYABLE: tuple[NotificationStatus, ...] = (NotificationStatus.FAILED, NotificationStatus.UNKNOWN)
 
 _NotifOfficer = aliased(Officer)
 
@@ -263,7 +264,7 @@ def log_csv(request: Request, viewer: AnyViewer) -> Response:
         writer.writerow(CSV_COLUMNS)
         with service.factory() as session:
             for n in session.scalars(_with_parties(search(viewer, f)).execution_options(yield_per=500)):
-                writer.writerow(csv_row(n))
+                writer.writerow([safe_cell(cell) for cell in csv_row(n)])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)

@@ -25,7 +25,8 @@ from notifier.store import audit
 from notifier.store import templates as template_store
 from notifier.store.models import Agency, Dossier, Notification, Officer, Template
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, checked_json, service_of
-from notifier.web.admin.preview import Preview, Problem, build_preview, check
+from notifier.web.admin.isolated import check_isolated, preview_isolated
+from notifier.web.admin.preview import Preview, Problem
 from notifier.web.admin.web import flash, page
 from notifier.workflows.service import Service
 
@@ -212,7 +213,18 @@ def preview_for(
                 applicant_kind="business" if source == "business" else "citizen",
                 minimal=source == "minimal",
             )
-        return build_preview(body, subject, target.kind, target.channel_type, context, price)
+    # Outside the session: the child process may take up to the preview timeout.
+    r = service.settings.rendering
+    return preview_isolated(
+        body,
+        subject,
+        target.kind,
+        target.channel_type,
+        context,
+        price,
+        limits=r.limits(),
+        timeout=r.preview_timeout_seconds,
+    )
 
 
 def recent_dossiers(session: Session, viewer: Viewer, limit: int = 30) -> list[str]:
@@ -367,10 +379,15 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
         base_version = 0
 
     def store() -> tuple[Target, int | None, list[Problem], int]:
+        subject_ = subject if channel_type == "email" else None
+        r = service.settings.rendering
+        # Before the transaction: the check runs in a child process for up to the preview timeout.
+        checked = check_isolated(
+            body, subject_, kind, channel_type, limits=r.limits(), timeout=r.preview_timeout_seconds
+        )
         with service.factory() as session, session.begin():
             target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
-            subject_ = subject if channel_type == "email" else None
-            problems = check(body, subject_, kind, channel_type)
+            problems = checked
             history = versions(session, target)
             latest = history[0] if history else None
             if problems:

@@ -24,6 +24,7 @@ STATUS_LABELS: dict[str, str] = {
     NotificationStatus.UNDELIVERED: "Không đến được",
     NotificationStatus.FAILED: "Thất bại",
     NotificationStatus.CANCELLED: "Đã hủy",
+    NotificationStatus.UNKNOWN: "Cần kiểm tra",
 }
 
 OUTCOME_LABELS: dict[str, str] = {

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from notifier.rules.rendering import TemplateError, render, validate
+from notifier.rules.rendering import RenderLimits, TemplateError, render, validate
 from notifier.rules.smstext import Encoding, khong_dau, sms_info
 
 
@@ -101,6 +101,54 @@ _TRANSLATIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Encountered unknown tag"), "lỗi cú pháp: Encountered unknown tag"),
     (re.compile(r"^No filter named '([^']+)'\.?"), r"không có bộ lọc '\1'"),
     (re.compile(r"is unsafe"), "bị hộp cát (sandbox) từ chối vì không an toàn"),
+    # The sandbox's limits (notifier.rules.sandbox): say what was too big, then what to do.
+    (
+        re.compile(r"^rendering took longer than ([\d.]+) s and was stopped"),
+        r"mẫu chạy quá \1 giây nên đã bị dừng (có vòng lặp hoặc phép tính quá lớn)",
+    ),
+    (
+        re.compile(r"^(.+) would be ([\d,]+) characters long, more than the limit of ([\d,]+)"),
+        r"kết quả (\1) sẽ dài \2 ký tự, vượt giới hạn \3 ký tự",
+    ),
+    (
+        re.compile(r"^(.+) would be a number of about ([\d,]+) bits, larger than the limit of (\d+) bits"),
+        r"phép tính \1 cho ra số quá lớn (khoảng \2 bit, giới hạn \3 bit)",
+    ),
+    (re.compile(r"^the product would be a number of about ([\d,]+) bits.*"), r"phép nhân cho ra số quá lớn"),
+    (
+        re.compile(r"^a number of ([\d,]+) bits is larger than the limit of (\d+) bits"),
+        r"số quá lớn (\1 bit, giới hạn \2 bit)",
+    ),
+    (
+        re.compile(r"^the argument ([\d,-]+) is larger than the limit of ([\d,]+)"),
+        r"tham số \1 vượt giới hạn \2",
+    ),
+    (re.compile(r"^loops ran more than ([\d,]+) times in all"), r"vòng lặp chạy quá \1 lần"),
+    (
+        re.compile(r"^the text would be longer than the limit of ([\d,]+) characters"),
+        r"nội dung dài quá giới hạn \1 ký tự",
+    ),
+    (
+        re.compile(r"^the text is ([\d,]+) characters long, more than the limit of ([\d,]+)"),
+        r"nội dung dài \1 ký tự, vượt giới hạn \2 ký tự",
+    ),
+    (re.compile(r"^the template made more than ([\d,]+) characters in all"), r"mẫu tạo ra quá \1 ký tự"),
+    (
+        re.compile(r"^the string method '(\w+)' is not allowed in templates"),
+        r"không được dùng hàm chuỗi '\1' trong mẫu",
+    ),
+    (
+        re.compile(r"^recursive loops are not allowed in templates"),
+        "không được dùng vòng lặp đệ quy trong mẫu",
+    ),
+    (
+        re.compile(r"^'\*' widths in % formatting are not allowed"),
+        "không được dùng độ rộng '*' khi định dạng",
+    ),
+    (
+        re.compile(r"^nested fields in a format specification are not allowed"),
+        "không được lồng trường trong định dạng",
+    ),
 ]
 
 
@@ -114,14 +162,19 @@ def problem(exc: TemplateError) -> Problem:
     return Problem(exc.field, exc.line, vietnamese(exc.message))
 
 
-def check(body: str, subject: str | None, kind: str, channel_type: str) -> list[Problem]:
+def check(
+    body: str, subject: str | None, kind: str, channel_type: str, limits: RenderLimits | None = None
+) -> list[Problem]:
     """Every reason not to save: syntax (with line), unknown or unsafe placeholders, failed trial renders."""
-    problems = [problem(e) for e in validate(body, field="body", kind=kind, channel_type=channel_type)]
+    errors = validate(body, field="body", kind=kind, channel_type=channel_type, limits=limits)
+    problems = [problem(e) for e in errors]
     if channel_type == "email":
         if not (subject or "").strip():
             problems.append(Problem("subject", None, "thư điện tử cần có tiêu đề"))
         else:
-            errors = validate(subject or "", field="subject", kind=kind, channel_type=channel_type)
+            errors = validate(
+                subject or "", field="subject", kind=kind, channel_type=channel_type, limits=limits
+            )
             problems += [problem(e) for e in errors]
     return problems
 
@@ -133,12 +186,13 @@ def build_preview(
     channel_type: str,
     context: dict[str, Any],
     price_per_segment: int,
+    limits: RenderLimits | None = None,
 ) -> Preview:
-    result = Preview(problems=check(body, subject, kind, channel_type))
+    result = Preview(problems=check(body, subject, kind, channel_type, limits))
     try:
-        result.text = render(body, context, field="body")
+        result.text = render(body, context, field="body", limits=limits)
         if channel_type == "email" and subject:
-            result.subject = render(subject, context, field="subject")
+            result.subject = render(subject, context, field="subject", limits=limits)
     except TemplateError as exc:
         # The chosen dossier can fail where the samples passed (a field the real row lacks); when the
         # checks already failed, the render error only repeats them.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
 import secrets
 from pathlib import Path
@@ -99,13 +101,24 @@ env.filters.update(
 )
 
 
+def expected_csrf(request: Request) -> str | None:
+    """The CSRF token of this session: an HMAC of its id (or, before login, of a random nonce) with the
+    app's secret. The cookie carries no token that could be read out of it; None before any page."""
+    base = request.session.get("sid") or request.session.get("nonce")
+    if not isinstance(base, str):
+        return None
+    key: bytes = request.app.state.csrf_key
+    return hmac.new(key, b"csrf:" + base.encode(), hashlib.sha256).hexdigest()
+
+
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, made on first use; every form and fetch() call sends it back."""
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return str(token)
+    """The session's CSRF token (a nonce made on first use); every form and fetch() call sends it back."""
+    token = expected_csrf(request)
+    if token is None:
+        request.session["nonce"] = secrets.token_urlsafe(16)
+        token = expected_csrf(request)
+    assert token is not None
+    return token
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -386,9 +386,17 @@ class Conversation:
             self.clock.now(),
             medium=self.medium(sender),
         )
-        return self.say(
+        linked = self.say(
             sender, "contact_linked", menu=True, phone_masked=result.phone_masked, items=result.dossiers
         )
+        # The chats that had this number (on this platform) are told it moved: a takeover is never silent.
+        moved = tuple(
+            Elsewhere(
+                other, Reply(self.text("contact_moved", sender.platform, phone_masked=result.phone_masked))
+            )
+            for other in result.displaced
+        )
+        return Outcome(linked.replies, elsewhere=moved)
 
     async def subscribe(self, sender: Sender, payload: DossierPayload) -> Outcome:
         done = None

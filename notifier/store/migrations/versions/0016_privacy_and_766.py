@@ -1,7 +1,7 @@
 """personal data (requests, consent history) and the Decision 766 fields of a dossier
 
 Revision ID: 0016
-Revises: 0013 (re-chained at the i13a merge)
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"  # re-chained at the i13a merge (i11c 0013 and i12c 0016 both followed 0008)
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,61 @@
+"""The editor's checks run in a child process killed at a deadline (notifier.web.admin.isolated)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+
+import pytest
+
+from notifier.rules.clock import VN_TZ
+from notifier.rules.rendering import RenderLimits, sample_context
+from notifier.web.admin.isolated import IsolatedFailure, check_isolated, preview_isolated, run_isolated
+
+NOW = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)
+SLOW = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}"
+
+
+def test_a_child_that_does_not_answer_is_killed_at_the_deadline() -> None:
+    with pytest.raises(IsolatedFailure) as caught:
+        run_isolated(time.sleep, 60, timeout=0.5)
+    assert caught.value.timed_out
+
+
+def test_a_child_that_dies_is_reported_not_awaited() -> None:
+    with pytest.raises(IsolatedFailure) as caught:
+        run_isolated(os._exit, 3, timeout=30)
+    assert not caught.value.timed_out
+
+
+def test_a_child_cannot_take_the_machine_s_memory() -> None:
+    with pytest.raises(MemoryError):
+        run_isolated(bytearray, 8 * 1024**3, timeout=30)
+
+
+def test_results_and_errors_come_back_as_from_a_call() -> None:
+    assert run_isolated(divmod, 7, 2, timeout=30) == (3, 1)
+    with pytest.raises(ZeroDivisionError):
+        run_isolated(divmod, 7, 0, timeout=30)
+
+
+def test_a_preview_past_the_deadline_is_refused_in_vietnamese() -> None:
+    # Limits generous on purpose: the child's deadline is what stops it here.
+    context = sample_context(NOW, "received")
+    preview = preview_isolated(
+        SLOW, None, "received", "sms", context, 500, limits=RenderLimits(seconds=30), timeout=1
+    )
+    assert preview.text is None
+    [problem] = preview.problems
+    assert problem.message.startswith("mẫu bị dừng vì chạy quá 1 giây")
+    problems = check_isolated(SLOW, None, "received", "sms", limits=RenderLimits(seconds=30), timeout=1)
+    assert [p.message for p in problems] == [problem.message]
+
+
+def test_an_ordinary_preview_comes_back_whole() -> None:
+    context = sample_context(NOW, "received")
+    preview = preview_isolated(
+        "Hồ sơ {{ dossier.code }}", None, "received", "sms", context, 500, limits=RenderLimits(), timeout=30
+    )
+    assert preview.problems == [] and preview.text == "Hồ sơ 000.00.30.H26-270203-0012"
+    assert preview.sms is not None and preview.sms.segments == 1
