@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -21,6 +20,7 @@ from aiohttp import web
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from notifier.bot.deps import BotDeps
 from notifier.bot.officer import build_router
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
 from notifier.rules.clock import VN_TZ, FixedClock
@@ -28,6 +28,7 @@ from notifier.rules.officer_buttons import parse_callback
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, AuditEntry, Dossier, DossierEvent, Notification
 from notifier.web.api import create_app
+from notifier.workflows.conversation import Conversation
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
@@ -299,9 +300,7 @@ async def test_only_officers_of_the_dossiers_agency_may_press(svc: Service, tele
     fake, base = telegram
     bot = _bot(base)
     # The chatbot's dispatcher hands its own `deps`, not the service: the router reads what it needs from it.
-    deps = SimpleNamespace(
-        store=SimpleNamespace(factory=svc.factory, calendar=svc.calendar), settings=svc.settings, clock=svc.clock
-    )
+    deps = BotDeps(Conversation.from_service(svc, "1:x"))
     dp = Dispatcher(deps=deps)
     dp.include_router(build_router())
     try:

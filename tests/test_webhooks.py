@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from notifier.rules.clock import FixedClock
-from notifier.store.models import ChannelReceipt, InboundMessage, Notification
+from notifier.store.models import ChannelReceipt, InboundMessage, LookupFailure, Notification
 from notifier.web.api import create_app
 from notifier.workflows.service import Service
 from tests.fakes.esms import FakeEsms
@@ -294,6 +294,31 @@ async def test_tracuu_answers_the_dossiers_own_number_only(svc: Service) -> None
     assert f"Hồ sơ {CODE}: Được tiếp nhận. Hẹn trả kết quả: 04/12/2026." in own.text
     assert f"Không tìm thấy hồ sơ {CODE} gắn với số điện thoại này." in other.text
     assert "Được tiếp nhận" not in other.text
+
+
+async def test_tracuu_with_the_last_four_digits_goes_through_the_conversation_core(svc: Service) -> None:
+    received_dossier(svc)
+    stranger = "+84987654321"
+    async with client(svc) as c:
+        right = await post_twilio(
+            c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 5678", "SM-d1", sender=stranger)
+        )
+        assert f"Hồ sơ {CODE}: Được tiếp nhận." in right.text
+        # Misses are counted per sending number in the database, as for every chat platform.
+        for i in range(5):
+            wrong = await post_twilio(
+                c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 000{i}", f"SM-w{i}", sender=stranger)
+            )
+            assert f"Không tìm thấy hồ sơ {CODE}" in wrong.text
+        # A provider re-sending one of them is answered from the log and not counted again.
+        await post_twilio(c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 0000", "SM-w0", sender=stranger))
+        slowed = await post_twilio(
+            c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 5678", "SM-d2", sender=stranger)
+        )
+        assert "tra cứu sai nhiều lần" in slowed.text and "Được tiếp nhận" not in slowed.text
+    with svc.factory() as session:
+        keys = session.execute(select(LookupFailure.chat_id, func.count()).group_by(LookupFailure.chat_id)).all()
+    assert [tuple(k) for k in keys] == [(f"sms:{stranger}", 5)]
 
 
 async def test_unsigned_inbound_is_refused_and_not_acted_on(svc: Service) -> None:

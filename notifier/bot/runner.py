@@ -16,19 +16,23 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.types import BotCommand, ErrorEvent, TelegramObject, Update
+from aiogram.methods.base import Response
+from aiogram.types import BotCommand, ErrorEvent, Message, TelegramObject, Update, User
 
 from notifier.bot.config import BotConfigError, BotConnection, connection, webhook_path
 from notifier.bot.deps import BotDeps
-from notifier.bot.keyboards import Signer
-from notifier.bot.ratelimit import code_throttle_from, feedback_limits_from, throttle_from
 from notifier.bot.routers import citizen_router
-from notifier.store.bot_texts import BotTexts
 from notifier.store.outage import Outage, is_outage
-from notifier.workflows.chat import BotStore
+from notifier.workflows.conversation import Conversation
 from notifier.workflows.service import Service
 
 log = logging.getLogger(__name__)
+
+# aiogram reads every Bot API answer as `Response[<what the method returns>]`, a parametrised pydantic
+# generic; pydantic caches those only weakly, so between calls they are collected and built again (a few
+# ms of schema building, a third of a look-up's CPU: benchmarks/chat_lookup.py). Holding the ones this
+# bot uses keeps them built once.
+_RESPONSE_TYPES = tuple(Response[t] for t in (Message, bool, Message | bool, User, list[Update]))  # type: ignore[valid-type]
 
 COMMANDS = [
     BotCommand(command="tracuu", description="Tra cứu hồ sơ: /tracuu MAHOSO 1234"),
@@ -62,21 +66,19 @@ def build_storage(
     return storage, storage.create_isolation()
 
 
-async def _refresh_texts(
+# This process's view of the database: an outage fails each update (the citizen is told to try again) but
+# is logged once when it starts and once when an update goes through again, not once per message.
+_database = Outage("bot")
+
+
+async def _database_answered(
     handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
     event: TelegramObject,
     data: dict[str, Any],
 ) -> Any:
-    deps: BotDeps = data["deps"]
-    await deps.refresh_texts()
     result = await handler(event, data)
     _database.succeeded()
     return result
-
-
-# This process's view of the database: an outage fails each update (the citizen is told to try again) but
-# is logged once when it starts and once when an update goes through again, not once per message.
-_database = Outage("bot")
 
 
 async def _on_error(event: ErrorEvent, deps: BotDeps, bot: Bot) -> bool:
@@ -97,13 +99,9 @@ async def _on_error(event: ErrorEvent, deps: BotDeps, bot: Bot) -> bool:
 
 def build_dispatcher(deps: BotDeps, storage: BaseStorage, isolation: BaseEventIsolation) -> Dispatcher:
     dp = Dispatcher(storage=storage, events_isolation=isolation, deps=deps)
-    dp.update.outer_middleware(_refresh_texts)
     dp.errors.register(_on_error)
-    # Officers' buttons on overdue alerts (notifier.bot.officer) first: its handlers are narrow (callbacks
-    # "oa:…" and replies to its own prompt), while the citizens' router ends with a catch-all.
-    from notifier.bot.officer import build_router as officer_router
-
-    dp.include_router(officer_router())
+    dp.update.outer_middleware(_database_answered)
+    # One router: citizens' messages and officers' alert buttons all go to the conversation core.
     dp.include_router(citizen_router())
     return dp
 
@@ -129,23 +127,9 @@ class BotRuntime:
             raise BotConfigError(
                 "channels.telegram.token: value None: the bot needs a token (or token_env) from BotFather"
             )
-        settings = service.settings
-        store = BotStore(
-            service.factory,
-            service.calendar,
-            throttle_from(settings.bot),
-            code_throttle_from(settings.bot),
-            feedback_limits_from(settings.bot),
-            consent_purpose=settings.privacy.consent_purpose,
-        )
-        deps = BotDeps(
-            store=store,
-            texts=BotTexts(service.factory, ttl=texts_ttl),
-            clock=service.clock,
-            settings=settings,
-            signer=Signer(conn.token),
-        )
-        storage_, isolation = storage or build_storage(settings.bot.redis_url)
+        # The token keys the button signatures as before the core: buttons already sent stay valid.
+        deps = BotDeps(Conversation.from_service(service, conn.token, texts_ttl=texts_ttl))
+        storage_, isolation = storage or build_storage(service.settings.bot.redis_url)
         return cls(build_bot(conn), build_dispatcher(deps, storage_, isolation), deps)
 
     async def _announce_commands(self) -> None:

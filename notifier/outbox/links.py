@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from notifier.rules.chat_keys import platform_of
 from notifier.rules.kinds import Audience
 from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
@@ -38,7 +39,10 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
             continue
         chat = payload_chat_id(n)
         if chat is not None:
-            found[n.id] = chat
+            # A conversation on another platform (Zalo: "zalo_oa:…") is not a Telegram chat: that
+            # platform's channel answers it.
+            if platform_of(chat) == TELEGRAM:
+                found[n.id] = chat
         elif n.dossier is not None:
             wanted.append(n)
     if not wanted:
@@ -53,6 +57,8 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
         )
         .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
     ).all()
+    # Links made on other platforms name their conversation "zalo_oa:…": not Telegram chats.
+    links = [row for row in links if platform_of(row.chat_id) == TELEGRAM]
     if not links:
         return found
     stopped = {a for a, _ in opted_out_addresses(session, [(c, TELEGRAM) for c, _, _ in links])}

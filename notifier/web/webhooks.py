@@ -24,8 +24,10 @@ from notifier.channels.abilities import TakesInbound, TakesReceipts, fit_sms_tex
 from notifier.channels.base import Channel, ChannelError
 from notifier.channels.registry import ChannelConfigError, UnknownChannel
 from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
-from notifier.outbox.inbound import Handled, handle
+from notifier.outbox.inbound import Handled, handle, seen
 from notifier.outbox.receipts import record_receipt
+from notifier.workflows.conversation import Conversation
+from notifier.workflows.conversation.sms import lookup_reply
 from notifier.workflows.service import Service
 
 T = TypeVar("T")
@@ -93,6 +95,16 @@ async def webhook_request(request: Request) -> WebhookRequest:
     )
 
 
+def _conversation(request: Request) -> Conversation:
+    """The app's conversation core for inbound SMS, built once (it caches the bot texts)."""
+    conv = getattr(request.app.state, "sms_conversation", None)
+    if conv is None:
+        # SMS replies carry no buttons, so nothing is signed: the secret only fills the parameter.
+        conv = Conversation.from_service(_service(request), "inbound-sms")
+        request.app.state.sms_conversation = conv
+    return conv
+
+
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
@@ -152,12 +164,22 @@ async def inbound(name: str, request: Request) -> Response:
         raise HTTPException(404, f"channel '{name}': takes no inbound messages")
     sms = _parse(name, "inbound", channel.parse_inbound, await webhook_request(request))
 
+    def earlier() -> Handled | None:
+        with service.factory() as session:
+            return seen(session, name, sms.provider_id)
+
+    # A look-up goes through the conversation core (4 digits, the shared slow-down); a provider's
+    # re-delivery is answered from the log without counting again.
+    lookup = None
+    if await run_in_threadpool(earlier) is None:
+        lookup = await lookup_reply(_conversation(request), sms.sender, sms.text)
+
     def apply() -> Handled:
         now = service.clock.now()
         with service.factory() as session, session.begin():
             return handle(
                 session, name, sms.sender, sms.text, now, calendar=service.calendar,
-                provider_id=sms.provider_id, medium=channel.medium,
+                provider_id=sms.provider_id, medium=channel.medium, lookup_reply=lookup,
             )  # fmt: skip
 
     handled = await run_in_threadpool(apply)

@@ -8,12 +8,14 @@ from datetime import datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
+from notifier.config import BotSettings
 from notifier.outbox.links import TELEGRAM
 from notifier.outbox.views import agency_ns, dossier_view
+from notifier.rules.chat_keys import platform_of
 from notifier.rules.lookup import (
     CitizenView,
     Query,
@@ -86,8 +88,87 @@ class LinkResult:
     displaced: list[str] = field(default_factory=list)  # chats that received this phone's notices until now
 
 
+def throttle_from(settings: BotSettings) -> Throttle:
+    """The enumeration guard's rule from `[bot]` (the counts live in bot_lookup_failures)."""
+    return Throttle(
+        limit=settings.failed_lookup_limit,
+        window=timedelta(seconds=settings.failed_lookup_window_seconds),
+        slowdown=timedelta(seconds=settings.slowdown_seconds),
+    )
+
+
+def code_throttle_from(settings: BotSettings) -> Throttle:
+    """Failed lookups of one dossier code from every chat (notifier.rules.lookup.slowed_until)."""
+    return Throttle(
+        limit=settings.code_failed_lookup_limit,
+        window=timedelta(seconds=settings.code_failed_lookup_window_seconds),
+        slowdown=timedelta(seconds=settings.code_slowdown_seconds),
+    )
+
+
+def feedback_limits_from(settings: BotSettings) -> FeedbackLimits:
+    return FeedbackLimits(
+        per_chat=settings.feedback_per_chat,
+        per_dossier=settings.feedback_per_dossier,
+        window=timedelta(seconds=settings.feedback_window_seconds),
+    )
+
+
+def _actor(chat_key: str) -> str:
+    """The audit actor of a conversation: "telegram:5001", "zalo_oa:3456…"."""
+    return chat_key if platform_of(chat_key) != TELEGRAM else f"{TELEGRAM}:{chat_key}"
+
+
+def same_platform(chat_key: str) -> ColumnElement[bool]:
+    """Chat links whose conversation is on the platform of `chat_key` (bare ids: Telegram)."""
+    platform = platform_of(chat_key)
+    if platform == TELEGRAM:
+        return ~ChatLink.chat_id.contains(":")
+    return ChatLink.chat_id.startswith(f"{platform}:", autoescape=True)  # "_" is a LIKE wildcard
+
+
 def _with_relations() -> list[ExecutableOption]:
     return [joinedload(Dossier.agency), joinedload(Dossier.procedure)]
+
+
+def _sent(kind: str) -> Any:
+    return (
+        select(func.max(Notification.sent_at))
+        .where(Notification.dossier_id == Dossier.id, Notification.kind == kind)
+        .correlate(Dossier)
+        .scalar_subquery()
+    )
+
+
+# The look-up's statements, built once: building them per call was most of a look-up's CPU (SQLAlchemy
+# coercions and cache keys), more than running them (benchmarks/chat_lookup.py).
+_LINKED = (
+    select(ChatLink.id)
+    .where(
+        ChatLink.chat_id == bindparam("chat_id"),
+        ChatLink.active,
+        or_(
+            ChatLink.dossier_id == Dossier.id,
+            and_(Dossier.phone.is_not(None), ChatLink.phone == Dossier.phone),
+        ),
+    )
+    .correlate(Dossier)
+    .exists()
+)
+FIND = (
+    select(Dossier, _sent("overdue_apology"), _sent("new_appointment"), _LINKED)
+    .options(joinedload(Dossier.agency), joinedload(Dossier.procedure))
+    .where(Dossier.code == bindparam("code"))
+)
+# Both throttles' counts in one statement: this chat's recent misses, and this code's from every chat.
+_BY_CHAT = and_(LookupFailure.chat_id == bindparam("chat_id"), LookupFailure.at > bindparam("chat_since"))
+_BY_CODE = and_(LookupFailure.code == bindparam("code"), LookupFailure.at > bindparam("code_since"))
+FAILURES = select(
+    func.count(case((_BY_CHAT, 1))),
+    func.max(case((_BY_CHAT, LookupFailure.at))),
+    func.count(case((_BY_CODE, 1))),
+    func.max(case((_BY_CODE, LookupFailure.at))),
+).where(or_(_BY_CHAT, _BY_CODE))
 
 
 class BotStore:
@@ -116,35 +197,10 @@ class BotStore:
 
     def _find(self, session: Session, code: str, chat_id: str, now: datetime) -> tuple[Dossier, Found] | None:
         """The dossier and its view, with whether the chat is linked to it: one statement."""
-
-        def sent(kind: str) -> Any:
-            return (
-                select(func.max(Notification.sent_at))
-                .where(Notification.dossier_id == Dossier.id, Notification.kind == kind)
-                .correlate(Dossier)
-                .scalar_subquery()
-            )
-
-        linked = (
-            select(ChatLink.id)
-            .where(
-                ChatLink.chat_id == chat_id,
-                ChatLink.active,
-                or_(
-                    ChatLink.dossier_id == Dossier.id,
-                    and_(Dossier.phone.is_not(None), ChatLink.phone == Dossier.phone),
-                ),
-            )
-            .correlate(Dossier)
-            .exists()
-        )
-        stmt = select(Dossier, sent("overdue_apology"), sent("new_appointment"), linked).options(
-            *_with_relations()
-        )
-        row = session.execute(stmt.where(Dossier.code == code)).first()
+        row = session.execute(FIND, {"code": code, "chat_id": chat_id}).first()
         if row is None and code != code.upper():
             # Codes are printed in capitals (…H26…); phones often type them in lower case.
-            row = session.execute(stmt.where(Dossier.code == code.upper())).first()
+            row = session.execute(FIND, {"code": code.upper(), "chat_id": chat_id}).first()
         if row is None:
             return None
         d, apology_at, new_at, is_linked = row
@@ -196,28 +252,31 @@ class BotStore:
         )
 
     # -- lookups ----------------------------------------------------------------------------------------
-    def lookup(self, chat_id: str, query: Query, now: datetime) -> LookupResult:
-        """Reveal a dossier only to a linked chat or for the right phone digits; count the misses."""
+    def lookup(self, chat_id: str, query: Query, now: datetime, *, phone: str | None = None) -> LookupResult:
+        """Reveal a dossier only to a linked chat or for the right phone digits; count the misses.
+
+        `phone`: a number the platform vouches for as the sender's (an SMS's sender): its own dossiers
+        count as linked.
+        """
         with self.factory() as session, session.begin():
             hit = self._find(session, query.code, chat_id, now)
-            if hit is not None and hit[1].linked:
+            if hit is not None and (hit[1].linked or (phone is not None and hit[0].phone == phone)):
                 return LookupResult("found", hit[1])
             # Counted under the stored code when it exists, so every spelling of it adds up.
             key = code_key(hit[0].code if hit is not None else query.code)
 
-            def failures(where: ColumnElement[bool], window: timedelta) -> tuple[int, datetime | None]:
-                count, latest = session.execute(
-                    select(func.count(), func.max(LookupFailure.at)).where(
-                        where, LookupFailure.at > now - window
-                    )
-                ).one()
-                return int(count), latest
-
+            params = {
+                "chat_id": chat_id,
+                "chat_since": now - self.throttle.window,
+                "code": key,
+                "code_since": now - self.code_throttle.window,
+            }
+            by_chat, chat_latest, by_code, code_latest = session.execute(FAILURES, params).one()
             retry_at = slowed_until(
                 self.throttle,
-                failures(LookupFailure.chat_id == chat_id, self.throttle.window),
+                (int(by_chat or 0), chat_latest),
                 self.code_throttle,
-                failures(LookupFailure.code == key, self.code_throttle.window),
+                (int(by_code or 0), code_latest),
                 now,
             )
             if retry_at is not None:
@@ -245,32 +304,45 @@ class BotStore:
                 return None
             return self._found(session, d, now, linked=True)
 
-    def my_dossiers(self, chat_id: str, now: datetime) -> tuple[list[tuple[int, CitizenView]], bool]:
-        """The chat's linked dossiers (newest first) and whether it said /huy."""
+    def my_dossiers(
+        self, chat_id: str, now: datetime, *, medium: str = TELEGRAM, address: str | None = None
+    ) -> tuple[list[tuple[int, CitizenView]], bool]:
+        """The chat's linked dossiers (newest first) and whether it said /huy (opt-out of `medium`)."""
         with self.factory() as session:
             dossiers = self._linked(session, chat_id)
             views = self._views(session, dossiers, now)
-            stopped = bool(opted_out_addresses(session, [(chat_id, TELEGRAM)]))
+            stopped = bool(opted_out_addresses(session, [(address or chat_id, medium)]))
         return [(d.id, v) for d, v in zip(dossiers, views, strict=True)], stopped
 
     # -- linking ----------------------------------------------------------------------------------------
-    def link_phone(self, chat_id: str, user_id: str, phone: str, now: datetime) -> LinkResult:
-        """Link every dossier of `phone` (E.164, verified by Telegram as the user's own) to the chat."""
+    def link_phone(
+        self, chat_id: str, user_id: str, phone: str, now: datetime, *, medium: str = TELEGRAM
+    ) -> LinkResult:
+        """Link every dossier of `phone` (E.164, verified by the platform as the user's own) to the chat."""
         with self.factory() as session, session.begin():
-            # Telegram gives a number to one account at a time: other chats holding it lost it. They are
-            # told (`displaced`), so a move is never silent.
+            # A platform gives a number to one account at a time: other chats of the same platform holding
+            # it lost it, and are told (`displaced`), so a move is never silent. The citizen's chats on other
+            # platforms keep it (Telegram and Zalo side by side).
             displaced = sorted(
                 set(
                     session.scalars(
                         select(ChatLink.chat_id).where(
-                            ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active
+                            ChatLink.phone == phone,
+                            ChatLink.chat_id != chat_id,
+                            ChatLink.active,
+                            same_platform(chat_id),
                         )
                     )
                 )
             )
             session.execute(
                 update(ChatLink)
-                .where(ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active)
+                .where(
+                    ChatLink.phone == phone,
+                    ChatLink.chat_id != chat_id,
+                    ChatLink.active,
+                    same_platform(chat_id),
+                )
                 .values(active=False, updated_at=now)
             )
             link = session.scalar(
@@ -282,15 +354,10 @@ class BotStore:
             link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
             # Sharing the contact is the consent to be reached here, so it also lifts an earlier /huy.
             record_opt_in(
-                session,
-                chat_id,
-                TELEGRAM,
-                now,
-                reason="shared contact",
-                source="bot",
+                session, chat_id, medium, now, reason="shared contact", source="bot",
                 purpose=self.consent_purpose,
-            )
-            audit.record(session, now, f"telegram:{chat_id}", "bot.link_phone", mask_phone(phone))
+            )  # fmt: skip
+            audit.record(session, now, _actor(chat_id), "bot.link_phone", mask_phone(phone))
             session.flush()
             dossiers = self._linked(session, chat_id)
             dossiers = [d for d in dossiers if d.phone == phone]
@@ -303,7 +370,9 @@ class BotStore:
             match = or_(match, ChatLink.phone == d.phone)
         return sorted(set(session.scalars(select(ChatLink.chat_id).where(ChatLink.active, match))))
 
-    def subscribe(self, chat_id: str, user_id: str, dossier_id: int, now: datetime) -> Subscribed | None:
+    def subscribe(
+        self, chat_id: str, user_id: str, dossier_id: int, now: datetime, *, medium: str = TELEGRAM
+    ) -> Subscribed | None:
         """Link one dossier to the chat (after a lookup that proved the digits); None if it is gone.
 
         When other chats already receive the dossier, the link waits (`pending`) until one of them agrees
@@ -326,7 +395,7 @@ class BotStore:
             if link_needs_consent(others, chat_id):
                 link.active, link.source = False, PENDING
                 session.flush()
-                audit.record(session, now, f"telegram:{chat_id}", "bot.subscribe_pending", d.code)
+                audit.record(session, now, _actor(chat_id), "bot.subscribe_pending", d.code)
                 return Subscribed(
                     d.code, pending=True, link_id=link.id, ask=[c for c in others if c != chat_id]
                 )
@@ -334,13 +403,13 @@ class BotStore:
             record_opt_in(
                 session,
                 chat_id,
-                TELEGRAM,
+                medium,
                 now,
                 reason=f"subscribed to {d.code}",
                 source="bot",
                 purpose=self.consent_purpose,
             )
-            audit.record(session, now, f"telegram:{chat_id}", "bot.subscribe", d.code)
+            audit.record(session, now, _actor(chat_id), "bot.subscribe", d.code)
             return Subscribed(d.code)
 
     def confirm_link(self, chat_id: str, link_id: int, now: datetime) -> Confirmed | None:
@@ -355,36 +424,37 @@ class BotStore:
                 return None
             link.active, link.source, link.consent_at, link.updated_at = True, "lookup", now, now
             new_chat = link.chat_id
+            # The new chat's opt-in is for its own platform's medium.
+            reason = f"subscribed to {d.code}"
             record_opt_in(
-                session,
-                new_chat,
-                TELEGRAM,
-                now,
-                reason=f"subscribed to {d.code}",
-                source="bot",
+                session, new_chat, platform_of(new_chat), now, reason=reason, source="bot",
                 purpose=self.consent_purpose,
-            )
-            audit.record(session, now, f"telegram:{chat_id}", "bot.confirm_link", d.code, chat=new_chat)
+            )  # fmt: skip
+            audit.record(session, now, _actor(chat_id), "bot.confirm_link", d.code, chat=new_chat)
             return Confirmed(d.code, new_chat)
 
-    def set_stopped(self, chat_id: str, stopped: bool, now: datetime) -> None:
-        """/huy and /batdau: the opt-out the dispatcher honours for medium "telegram"."""
+    def set_stopped(
+        self, chat_id: str, stopped: bool, now: datetime, *, medium: str = TELEGRAM, reason: str | None = None
+    ) -> None:
+        """/huy and /batdau: the opt-out the dispatcher honours for `medium` ("telegram" by default).
+
+        `chat_id` is the opt-out address: the conversation key, or an SMS sender's phone number.
+        """
         with self.factory() as session, session.begin():
             if stopped:
-                record_opt_out(session, chat_id, TELEGRAM, now, reason="/huy", source="bot")
+                record_opt_out(session, chat_id, medium, now, reason=reason or "/huy", source="bot")
             else:
                 record_opt_in(
                     session,
                     chat_id,
-                    TELEGRAM,
+                    medium,
                     now,
-                    reason="/batdau",
+                    reason=reason or "/batdau",
                     source="bot",
                     purpose=self.consent_purpose,
                 )
-            audit.record(
-                session, now, f"telegram:{chat_id}", "bot.stop" if stopped else "bot.resume", chat_id
-            )
+            actor = _actor(chat_id) if medium != "sms" else "citizen-sms"
+            audit.record(session, now, actor, "bot.stop" if stopped else "bot.resume", chat_id)
 
     # -- feedback ---------------------------------------------------------------------------------------
     def submit_feedback(
@@ -428,7 +498,7 @@ class BotStore:
                 session,
                 kind=kind,
                 channel="bot",
-                requested_by=f"telegram:{chat_id}",
+                requested_by=_actor(chat_id),
                 chat_id=chat_id,
                 detail=detail,
                 now=now,
