@@ -1,4 +1,5 @@
-"""Which Telegram chat receives a citizen's notification: read by the dispatcher once per batch."""
+"""Which Telegram chat and which Zalo OA follower receive a citizen's notification: read by the dispatcher
+once per batch."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from notifier.rules.kinds import Audience
 from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
 from notifier.store.models import ChatLink, Notification
+from notifier.store.zalo import followers_by_phone
 
 TELEGRAM = "telegram"  # the opt-out medium of the Telegram channel, and of /huy
 
@@ -66,3 +68,16 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
                 found[n.id] = chat_id
                 break
     return found
+
+
+def zalo_user_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
+    """notification id -> the Zalo user who shared the dossier's phone with the OA and still follows it.
+
+    Whether the OA may write to them now (the interaction window) is the channel's check at send time."""
+    citizens = [
+        n
+        for n in notifications
+        if n.audience == Audience.CITIZEN and n.dossier is not None and n.dossier.phone
+    ]
+    users = followers_by_phone(session, {n.dossier.phone for n in citizens if n.dossier and n.dossier.phone})
+    return {n.id: users[n.dossier.phone] for n in citizens if n.dossier and n.dossier.phone in users}

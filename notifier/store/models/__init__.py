@@ -21,6 +21,7 @@ from notifier.store.models.core import (
 )
 from notifier.store.models.limits import LoginFailure, RateBucket
 from notifier.store.models.steps import DossierStep
+from notifier.store.models.zalo import OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
 __all__ = [
     "Agency",
@@ -44,12 +45,15 @@ __all__ = [
     "LookupFailure",
     "Notification",
     "Officer",
+    "OfficerLinkCode",
     "Procedure",
     "ProviderToken",
     "RateBucket",
     "ScanState",
     "Template",
     "User",
+    "ZaloFollower",
+    "ZaloInboxEvent",
     "affected",
     "table_of",
 ]
