@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from notifier.cli.common import ConfigOpt, NowOpt, err, fail, open_service, options, out
-from notifier.cli.officers import apology_app, report_app
+from notifier.cli.officers import apology_app, officer_app, report_app
 from notifier.rules import logmask
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ user_app = typer.Typer(help="Accounts for the admin web page.", no_args_is_help=
 app.add_typer(user_app, name="user")
 app.add_typer(apology_app, name="apology")
 app.add_typer(report_app, name="report")
+app.add_typer(officer_app, name="officer")
 
 
 @app.callback()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 apology_app = typer.Typer(
     help="Apology slips (Phiếu xin lỗi và hẹn lại ngày trả kết quả).", no_args_is_help=True
 )
+officer_app = typer.Typer(help="Officers' accounts on the chat channels.", no_args_is_help=True)
 report_app = typer.Typer(help="Decision 766 figures per agency and procedure.", no_args_is_help=True)
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")]
@@ -128,3 +129,17 @@ def report_period(
     except InvalidInput as exc:
         raise _option_refused(exc) from exc
     _emit(report, out_file)
+
+
+@officer_app.command("link-code")
+def officer_link_code(code: str, now: NowOpt = None) -> None:
+    """A one-time code (24 h) the officer sends to the Zalo OA as "LK <code>" to link their Zalo account."""
+    from notifier.workflows.zalo_oa import new_link_code
+
+    service = open_service(now)
+    try:
+        link = new_link_code(service, code)
+    except DomainError as exc:
+        raise _refused(exc) from exc
+    until = link.expires_at.strftime("%H:%M %d/%m/%Y")
+    out.print(f"{code}: send  LK {link.code}  to the Zalo OA before {until}", highlight=False)

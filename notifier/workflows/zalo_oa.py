@@ -18,9 +18,13 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from notifier.channels.base import ChannelError
 from notifier.channels.webhook import Receipt
@@ -28,17 +32,19 @@ from notifier.channels.zalo_oa import ZaloOa
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.officer_buttons import parse_callback
 from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
+from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
-from notifier.store.models import ZaloInboxEvent
+from notifier.store.models import Officer, ZaloInboxEvent
 from notifier.store.zalo import (
     InboxRow,
+    add_link_code,
     follower,
     officer_by_zalo,
     pending_events,
     store_events,
     use_link_code,
 )
-from notifier.workflows.errors import DomainError
+from notifier.workflows.errors import DomainError, NotFound
 from notifier.workflows.officer_actions import Actor, ApologyWorkflow, ResolveWorkflow
 from notifier.workflows.service import Service
 
@@ -78,6 +84,32 @@ class InboxStats:
     replies: int = 0
     reply_failures: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+
+
+LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed on a phone
+LINK_CODE_LENGTH = 8
+LINK_CODE_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    officer: str
+    code: str
+    expires_at: datetime
+
+
+def new_link_code(service: Service, officer_code: str, by: str = "cli") -> LinkCode:
+    """A one-time code the officer sends to the OA ("LK <code>") to link their Zalo account; it replaces
+    their earlier unused codes, lasts 24 hours and is stored only as a hash."""
+    now = service.clock.now()
+    code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+    with service.factory() as session, session.begin():
+        officer = session.scalar(select(Officer).where(Officer.code == officer_code))
+        if officer is None or not officer.active:
+            raise NotFound("officer", officer_code, "no active officer with this code (MaCanBo)")
+        add_link_code(session, officer, code, now, LINK_CODE_TTL)
+        audit(session, now, actor=by, action="officer.zalo_link_code", target=officer_code)
+    return LinkCode(officer_code, code, now + LINK_CODE_TTL)
 
 
 def accept_events(service: Service, channel_name: str, rows: list[InboxRow]) -> int:
