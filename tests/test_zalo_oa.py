@@ -368,3 +368,16 @@ def test_the_most_specific_routing_rule_wins() -> None:
     assert routing.for_notification("officer", "overdue_alert", None) == ["file"]
     with pytest.raises(ValueError, match="audience: value 'people'"):
         RoutingSettings.model_validate({"rules": [{"audience": "people", "channels": ["sms"]}]})
+
+
+async def test_the_scheduler_applies_the_inbox_about_every_second(svc: Service, clock: FixedClock) -> None:
+    from jobs import tasks
+    from jobs.scheduler import build_scheduler
+
+    job = build_scheduler(svc).get_job("zalo_inbox")
+    assert job is not None and job.trigger.interval == timedelta(seconds=1)
+    async with client(svc) as c:
+        body, headers = signed(event(clock, "follow", CITIZEN))
+        assert (await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)).status_code == 200
+    assert await tasks.zalo_inbox(job.args[0]) == 1
+    assert [e.outcome for e in inbox(svc)] == ["followed"]

@@ -112,6 +112,15 @@ def new_link_code(service: Service, officer_code: str, by: str = "cli") -> LinkC
     return LinkCode(officer_code, code, now + LINK_CODE_TTL)
 
 
+def zalo_oa_channels(service: Service) -> list[str]:
+    """The enabled channels run by the zalo_oa plugin (each has its own webhook URL and inbox)."""
+    return [
+        name
+        for name, table in service.settings.channels.items()
+        if table.get("plugin", name) == "zalo_oa" and service.channels.enabled(name)
+    ]
+
+
 def accept_events(service: Service, channel_name: str, rows: list[InboxRow]) -> int:
     """The webhook's part: store the events; how many were new (a retried one is not)."""
     with service.factory() as session, session.begin():
