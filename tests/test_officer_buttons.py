@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -20,6 +19,7 @@ from aiohttp import web
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from notifier.bot.deps import BotDeps
 from notifier.bot.officer import build_router
 from notifier.channels.base import BaseChannel, ChannelSettings, Message, Recipient
 from notifier.rules.clock import FixedClock
@@ -27,6 +27,7 @@ from notifier.rules.officer_buttons import parse_callback
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, AuditEntry, Dossier, DossierEvent, Notification
 from notifier.web.api import create_app
+from notifier.workflows.conversation import Conversation
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
@@ -286,9 +287,7 @@ async def test_only_officers_of_the_dossiers_agency_may_press(svc: Service, tele
     fake, base = telegram
     bot = _bot(base)
     # The chatbot's dispatcher hands its own `deps`, not the service: the router reads what it needs from it.
-    deps = SimpleNamespace(
-        store=SimpleNamespace(factory=svc.factory, calendar=svc.calendar), settings=svc.settings, clock=svc.clock
-    )
+    deps = BotDeps(Conversation.from_service(svc, "1:x"))
     dp = Dispatcher(deps=deps)
     dp.include_router(build_router())
     try:

@@ -1,33 +1,31 @@
-"""Keyboards and callback data.
+"""The core's buttons as Telegram keyboards, and the typed callback data they carry.
 
-The reply keyboard's labels are fixed here, not in the editable texts: the handlers recognise a button
-by its label, and keyboards already sent stay on citizens' phones after an edit.
+The core (notifier.workflows.conversation) decides which buttons a reply has; this module only draws
+them: ACTION buttons as an inline keyboard, the main menu as a persistent reply keyboard (CONTACT is its
+request_contact button). The callback data formats are the core's (`payloads`); the CallbackData classes
+below parse the same strings, so the routers accept only data of our own shapes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterable
-
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
 
-LOOKUP = "Tra cứu hồ sơ"
-SHARE_PHONE = "Chia sẻ số điện thoại"
-MY_DOSSIERS = "Hồ sơ của tôi"
-FEEDBACK = "Gửi phản ánh, kiến nghị"
-STOP = "Hủy nhận tin"
-MENU_LABELS = frozenset({LOOKUP, SHARE_PHONE, MY_DOSSIERS, FEEDBACK, STOP})
+from notifier.workflows.conversation import MAIN_MENU, ButtonKind, Reply, Rows, Signer
+from notifier.workflows.conversation.api import FEEDBACK, LOOKUP, MY_DOSSIERS, SHARE_PHONE, STOP
 
-SUBSCRIBE = "Nhận thông báo hồ sơ này qua Telegram"
-NO_DOSSIER = "Không gắn với hồ sơ"
-CANCEL = "Hủy"
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ForceReply | None
+
+__all__ = [
+    "FEEDBACK", "LOOKUP", "MY_DOSSIERS", "SHARE_PHONE", "STOP",
+    "DossierAction", "FeedbackAction", "OfficerAction", "Signer", "main_menu", "markup",
+]  # fmt: skip
 
 
 class DossierAction(CallbackData, prefix="d"):
@@ -42,62 +40,45 @@ class FeedbackAction(CallbackData, prefix="fb"):
     action: str  # none (no dossier), cancel
 
 
-class Signer:
-    """Signs the dossier ids the bot puts in "subscribe" buttons for one chat.
+class OfficerAction(CallbackData, prefix="oa"):
+    """The officers' alert buttons (notifier.rules.officer_buttons)."""
 
-    Telegram hands back whatever callback data a client sends, so an id alone could be swapped for
-    another dossier's; the signature ties the button to the chat the lookup was proven in.
-    """
-
-    def __init__(self, token: str) -> None:
-        self._key = hashlib.sha256(b"notifier-bot-callback:" + token.encode()).digest()
-
-    def sign(self, chat_id: int | str, dossier_id: int) -> str:
-        mac = hmac.new(self._key, f"{chat_id}:{dossier_id}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:20]
-
-    def verify(self, chat_id: int | str, dossier_id: int, sig: str) -> bool:
-        return hmac.compare_digest(self.sign(chat_id, dossier_id), sig)
+    action: str
+    id: int
 
 
-def main_menu() -> ReplyKeyboardMarkup:
+def _reply_keyboard(rows: Rows) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
-            [KeyboardButton(text=LOOKUP), KeyboardButton(text=MY_DOSSIERS)],
-            [KeyboardButton(text=SHARE_PHONE, request_contact=True)],
-            [KeyboardButton(text=FEEDBACK)],
-            [KeyboardButton(text=STOP)],
+            [KeyboardButton(text=b.label, request_contact=b.kind == ButtonKind.CONTACT or None) for b in row]
+            for row in rows
         ],
         resize_keyboard=True,
         is_persistent=True,
     )
 
 
-def subscribe(dossier_id: int, sig: str) -> InlineKeyboardMarkup:
-    data = DossierAction(action="sub", id=dossier_id, sig=sig).pack()
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=SUBSCRIBE, callback_data=data)]])
+_MAIN_MENU = _reply_keyboard(MAIN_MENU)  # drawn once: the same keyboard goes with many replies
 
 
-def dossier_list(
-    dossiers: Iterable[tuple[int, str]], action: str = "show"
-) -> list[list[InlineKeyboardButton]]:
-    return [
-        [InlineKeyboardButton(text=code, callback_data=DossierAction(action=action, id=dossier_id).pack())]
-        for dossier_id, code in dossiers
-    ]
+def main_menu() -> ReplyKeyboardMarkup:
+    return _MAIN_MENU
 
 
-def my_dossiers(dossiers: Iterable[tuple[int, str]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=dossier_list(dossiers))
+def inline(rows: Rows) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row] for row in rows
+        ]
+    )
 
 
-def feedback_choose(dossiers: Iterable[tuple[int, str]]) -> InlineKeyboardMarkup:
-    rows = dossier_list(dossiers, action="fb")
-    rows.append([InlineKeyboardButton(text=NO_DOSSIER, callback_data=FeedbackAction(action="none").pack())])
-    rows.append([InlineKeyboardButton(text=CANCEL, callback_data=FeedbackAction(action="cancel").pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def feedback_cancel() -> InlineKeyboardMarkup:
-    data = FeedbackAction(action="cancel").pack()
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=CANCEL, callback_data=data)]])
+def markup(reply: Reply) -> Markup:
+    """One reply's keyboard: Telegram takes one per message, so inline buttons win over the menu."""
+    if reply.buttons:
+        return inline(reply.buttons)
+    if reply.ask_reply is not None:
+        return ForceReply(input_field_placeholder=reply.ask_reply)
+    if reply.menu:
+        return main_menu()
+    return None

@@ -1,4 +1,4 @@
-"""The enumeration guard's settings.
+"""The enumeration guard's settings (kept for importers; the rule now lives with the store's look-up).
 
 The failure count lives in the database (bot_lookup_failures), so it holds across restarts and processes;
 the dispatcher's event isolation (per chat: in memory, or Redis locks with `[bot] redis_url`) handles one
@@ -8,15 +8,6 @@ failures is written. The rule itself is `notifier.rules.lookup.Throttle`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from notifier.workflows.chat import throttle_from
 
-from notifier.config import BotSettings
-from notifier.rules.lookup import Throttle
-
-
-def throttle_from(settings: BotSettings) -> Throttle:
-    return Throttle(
-        limit=settings.failed_lookup_limit,
-        window=timedelta(seconds=settings.failed_lookup_window_seconds),
-        slowdown=timedelta(seconds=settings.slowdown_seconds),
-    )
+__all__ = ["throttle_from"]

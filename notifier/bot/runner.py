@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,15 +16,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.types import BotCommand, ErrorEvent, TelegramObject, Update
+from aiogram.types import BotCommand, ErrorEvent, Update
 
 from notifier.bot.config import BotConfigError, BotConnection, connection, webhook_path
 from notifier.bot.deps import BotDeps
-from notifier.bot.keyboards import Signer
-from notifier.bot.ratelimit import throttle_from
 from notifier.bot.routers import citizen_router
-from notifier.store.bot_texts import BotTexts
-from notifier.workflows.chat import BotStore
+from notifier.workflows.conversation import Conversation
 from notifier.workflows.service import Service
 
 log = logging.getLogger(__name__)
@@ -61,16 +58,6 @@ def build_storage(
     return storage, storage.create_isolation()
 
 
-async def _refresh_texts(
-    handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-    event: TelegramObject,
-    data: dict[str, Any],
-) -> Any:
-    deps: BotDeps = data["deps"]
-    await deps.refresh_texts()
-    return await handler(event, data)
-
-
 async def _on_error(event: ErrorEvent, deps: BotDeps, bot: Bot) -> bool:
     log.error("bot update %s failed", event.update.update_id, exc_info=event.exception)
     chat = None
@@ -86,13 +73,8 @@ async def _on_error(event: ErrorEvent, deps: BotDeps, bot: Bot) -> bool:
 
 def build_dispatcher(deps: BotDeps, storage: BaseStorage, isolation: BaseEventIsolation) -> Dispatcher:
     dp = Dispatcher(storage=storage, events_isolation=isolation, deps=deps)
-    dp.update.outer_middleware(_refresh_texts)
     dp.errors.register(_on_error)
-    # Officers' buttons on overdue alerts (notifier.bot.officer) first: its handlers are narrow (callbacks
-    # "oa:…" and replies to its own prompt), while the citizens' router ends with a catch-all.
-    from notifier.bot.officer import build_router as officer_router
-
-    dp.include_router(officer_router())
+    # One router: citizens' messages and officers' alert buttons all go to the conversation core.
     dp.include_router(citizen_router())
     return dp
 
@@ -118,16 +100,9 @@ class BotRuntime:
             raise BotConfigError(
                 "channels.telegram.token: value None: the bot needs a token (or token_env) from BotFather"
             )
-        settings = service.settings
-        store = BotStore(service.factory, service.calendar, throttle_from(settings.bot))
-        deps = BotDeps(
-            store=store,
-            texts=BotTexts(service.factory, ttl=texts_ttl),
-            clock=service.clock,
-            settings=settings,
-            signer=Signer(conn.token),
-        )
-        storage_, isolation = storage or build_storage(settings.bot.redis_url)
+        # The token keys the button signatures as before the core: buttons already sent stay valid.
+        deps = BotDeps(Conversation.from_service(service, conn.token, texts_ttl=texts_ttl))
+        storage_, isolation = storage or build_storage(service.settings.bot.redis_url)
         return cls(build_bot(conn), build_dispatcher(deps, storage_, isolation), deps)
 
     async def _announce_commands(self) -> None:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL_TYPE = "bot"
 TEXTS_DIR = TEMPLATES_DIR / CHANNEL_TYPE
+PLATFORMS = ("Telegram", "Zalo", "SMS")  # as notifier.workflows.conversation names them
 _SAMPLE_NOW = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)
 
 
@@ -66,7 +67,7 @@ _AGENCY_BARE = SimpleNamespace(
 )
 
 
-def samples() -> dict[str, list[dict[str, Any]]]:
+def base_samples() -> dict[str, list[dict[str, Any]]]:
     """Every text's contexts, from the fullest to the sparsest: what a valid source must render."""
     overdue = _view(
         due_at=datetime(2027, 1, 29, 17, 0, tzinfo=VN_TZ),
@@ -153,6 +154,15 @@ def samples() -> dict[str, list[dict[str, Any]]]:
         ],
         "officer_action_refused": [{"reason": "hồ sơ không thuộc đơn vị của cán bộ"}],
         "officer_resolved": [{"code": "000.00.30.H26-270115-0012"}],
+    }
+
+
+def samples() -> dict[str, list[dict[str, Any]]]:
+    """Every sample once per platform: the conversation core gives each text `platform`, the name of the
+    chat app the citizen reads it in ("qua Zalo này"); a text must render for each."""
+    return {
+        name: [{**context, "platform": platform} for context in contexts for platform in PLATFORMS]
+        for name, contexts in base_samples().items()
     }
 
 

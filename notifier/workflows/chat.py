@@ -4,7 +4,7 @@ takes `now` from the caller's clock."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,8 +12,10 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
+from notifier.config import BotSettings
 from notifier.outbox.links import TELEGRAM
 from notifier.outbox.views import agency_ns, dossier_view
+from notifier.rules.chat_keys import platform_of
 from notifier.rules.lookup import CitizenView, Query, Throttle, describe, digits_match
 from notifier.rules.phones import mask_phone
 from notifier.rules.workdays import WorkCalendar
@@ -44,6 +46,20 @@ class LookupResult:
 class LinkResult:
     phone_masked: str
     dossiers: list[CitizenView] = field(default_factory=list)
+
+
+def throttle_from(settings: BotSettings) -> Throttle:
+    """The enumeration guard's rule from `[bot]` (the counts live in bot_lookup_failures)."""
+    return Throttle(
+        limit=settings.failed_lookup_limit,
+        window=timedelta(seconds=settings.failed_lookup_window_seconds),
+        slowdown=timedelta(seconds=settings.slowdown_seconds),
+    )
+
+
+def _actor(chat_key: str) -> str:
+    """The audit actor of a conversation: "telegram:5001", "zalo_oa:3456…"."""
+    return chat_key if platform_of(chat_key) != TELEGRAM else f"{TELEGRAM}:{chat_key}"
 
 
 def _with_relations() -> list[ExecutableOption]:
@@ -145,11 +161,15 @@ class BotStore:
         )
 
     # -- lookups ----------------------------------------------------------------------------------------
-    def lookup(self, chat_id: str, query: Query, now: datetime) -> LookupResult:
-        """Reveal a dossier only to a linked chat or for the right phone digits; count the misses."""
+    def lookup(self, chat_id: str, query: Query, now: datetime, *, phone: str | None = None) -> LookupResult:
+        """Reveal a dossier only to a linked chat or for the right phone digits; count the misses.
+
+        `phone`: a number the platform vouches for as the sender's (an SMS's sender): its own dossiers
+        count as linked.
+        """
         with self.factory() as session, session.begin():
             hit = self._find(session, query.code, chat_id, now)
-            if hit is not None and hit[1].linked:
+            if hit is not None and (hit[1].linked or (phone is not None and hit[0].phone == phone)):
                 return LookupResult("found", hit[1])
             recent = session.execute(
                 select(func.count(), func.max(LookupFailure.at)).where(
@@ -185,17 +205,21 @@ class BotStore:
                 return None
             return self._found(session, d, now, linked=True)
 
-    def my_dossiers(self, chat_id: str, now: datetime) -> tuple[list[tuple[int, CitizenView]], bool]:
-        """The chat's linked dossiers (newest first) and whether it said /huy."""
+    def my_dossiers(
+        self, chat_id: str, now: datetime, *, medium: str = TELEGRAM, address: str | None = None
+    ) -> tuple[list[tuple[int, CitizenView]], bool]:
+        """The chat's linked dossiers (newest first) and whether it said /huy (opt-out of `medium`)."""
         with self.factory() as session:
             dossiers = self._linked(session, chat_id)
             views = self._views(session, dossiers, now)
-            stopped = bool(opted_out_addresses(session, [(chat_id, TELEGRAM)]))
+            stopped = bool(opted_out_addresses(session, [(address or chat_id, medium)]))
         return [(d.id, v) for d, v in zip(dossiers, views, strict=True)], stopped
 
     # -- linking ----------------------------------------------------------------------------------------
-    def link_phone(self, chat_id: str, user_id: str, phone: str, now: datetime) -> LinkResult:
-        """Link every dossier of `phone` (E.164, verified by Telegram as the user's own) to the chat."""
+    def link_phone(
+        self, chat_id: str, user_id: str, phone: str, now: datetime, *, medium: str = TELEGRAM
+    ) -> LinkResult:
+        """Link every dossier of `phone` (E.164, verified by the platform as the user's own) to the chat."""
         with self.factory() as session, session.begin():
             # Telegram gives a number to one account at a time: other chats holding it lost it.
             session.execute(
@@ -211,14 +235,16 @@ class BotStore:
                 session.add(link)
             link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
             # Sharing the contact is the consent to be reached here, so it also lifts an earlier /huy.
-            record_opt_in(session, chat_id, TELEGRAM, now, reason="shared contact", source="bot")
-            audit.record(session, now, f"telegram:{chat_id}", "bot.link_phone", mask_phone(phone))
+            record_opt_in(session, chat_id, medium, now, reason="shared contact", source="bot")
+            audit.record(session, now, _actor(chat_id), "bot.link_phone", mask_phone(phone))
             session.flush()
             dossiers = self._linked(session, chat_id)
             dossiers = [d for d in dossiers if d.phone == phone]
             return LinkResult(mask_phone(phone), self._views(session, dossiers, now))
 
-    def subscribe(self, chat_id: str, user_id: str, dossier_id: int, now: datetime) -> str | None:
+    def subscribe(
+        self, chat_id: str, user_id: str, dossier_id: int, now: datetime, *, medium: str = TELEGRAM
+    ) -> str | None:
         """Link one dossier to the chat (after a lookup that proved the digits); its code, or None."""
         with self.factory() as session, session.begin():
             d = session.get(Dossier, dossier_id)
@@ -231,20 +257,24 @@ class BotStore:
                 link = ChatLink(chat_id=chat_id, dossier_id=dossier_id, source="lookup", created_at=now)
                 session.add(link)
             link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
-            record_opt_in(session, chat_id, TELEGRAM, now, reason=f"subscribed to {d.code}", source="bot")
-            audit.record(session, now, f"telegram:{chat_id}", "bot.subscribe", d.code)
+            record_opt_in(session, chat_id, medium, now, reason=f"subscribed to {d.code}", source="bot")
+            audit.record(session, now, _actor(chat_id), "bot.subscribe", d.code)
             return d.code
 
-    def set_stopped(self, chat_id: str, stopped: bool, now: datetime) -> None:
-        """/huy and /batdau: the opt-out the dispatcher honours for medium "telegram"."""
+    def set_stopped(
+        self, chat_id: str, stopped: bool, now: datetime, *, medium: str = TELEGRAM, reason: str | None = None
+    ) -> None:
+        """/huy and /batdau: the opt-out the dispatcher honours for `medium` ("telegram" by default).
+
+        `chat_id` is the opt-out address: the conversation key, or an SMS sender's phone number.
+        """
         with self.factory() as session, session.begin():
             if stopped:
-                record_opt_out(session, chat_id, TELEGRAM, now, reason="/huy", source="bot")
+                record_opt_out(session, chat_id, medium, now, reason=reason or "/huy", source="bot")
             else:
-                record_opt_in(session, chat_id, TELEGRAM, now, reason="/batdau", source="bot")
-            audit.record(
-                session, now, f"telegram:{chat_id}", "bot.stop" if stopped else "bot.resume", chat_id
-            )
+                record_opt_in(session, chat_id, medium, now, reason=reason or "/batdau", source="bot")
+            actor = _actor(chat_id) if medium != "sms" else "citizen-sms"
+            audit.record(session, now, actor, "bot.stop" if stopped else "bot.resume", chat_id)
 
     # -- feedback ---------------------------------------------------------------------------------------
     def submit_feedback(

@@ -1,0 +1,90 @@
+"""Telegram <-> the conversation core: an update becomes a core event, an Outcome becomes Bot API calls.
+
+Translation only; every decision (what to answer, who may see what, the throttle) is the core's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot
+from aiogram.enums import ChatType
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Chat, Message, User
+
+from notifier.bot import keyboards
+from notifier.workflows.conversation import (
+    ContactIn,
+    Incoming,
+    OtherIn,
+    Outcome,
+    Platform,
+    Press,
+    Sender,
+    TextIn,
+)
+
+
+def sender_of(chat: Chat, user: User | None) -> Sender:
+    return Sender(
+        Platform.TELEGRAM,
+        chat_id=str(chat.id),
+        user_id=str(user.id) if user is not None else None,
+        first_name=user.first_name if user is not None else None,
+        private=chat.type == ChatType.PRIVATE,
+        threads_replies=True,
+    )
+
+
+def event_of_message(message: Message) -> Incoming:
+    sender = sender_of(message.chat, message.from_user)
+    if message.contact is not None:
+        owner = message.contact.user_id
+        return ContactIn(sender, message.contact.phone_number, str(owner) if owner is not None else None)
+    if message.text is not None:
+        prompt = message.reply_to_message
+        reply_to = None
+        if prompt is not None and prompt.from_user is not None and prompt.from_user.is_bot:
+            reply_to = prompt.text
+        return TextIn(sender, message.text, reply_to)
+    return OtherIn(sender)
+
+
+def event_of_callback(query: CallbackQuery) -> Press:
+    chat = query.message.chat if query.message is not None else None
+    if chat is None:  # the message is too old for Telegram to hand back: the user's own chat
+        sender = Sender(
+            Platform.TELEGRAM, str(query.from_user.id), str(query.from_user.id), query.from_user.first_name,
+            threads_replies=True,
+        )  # fmt: skip
+    else:
+        sender = sender_of(chat, query.from_user)
+    return Press(sender, query.data or "")
+
+
+class FsmState:
+    """The core's ChatState in aiogram's FSM storage (memory, or Redis shared by several processes)."""
+
+    def __init__(self, context: FSMContext) -> None:
+        self.context = context
+
+    async def get(self) -> tuple[str | None, dict[str, Any]]:
+        return await self.context.get_state(), await self.context.get_data()
+
+    async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None:
+        if step is None:
+            await self.context.clear()
+            return
+        await self.context.set_state(step)
+        await self.context.set_data(data or {})
+
+
+async def deliver(bot: Bot, chat_id: int | str, outcome: Outcome, pressed: Message | None = None) -> None:
+    """Send the replies in order; `pressed`: the message whose button was pressed (edited in place)."""
+    for reply in outcome.replies:
+        if reply.replace and pressed is not None:
+            await pressed.edit_text(
+                reply.text, reply_markup=None if not reply.buttons else keyboards.inline(reply.buttons)
+            )
+            continue
+        await bot.send_message(chat_id, reply.text, reply_markup=keyboards.markup(reply))

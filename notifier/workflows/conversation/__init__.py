@@ -1,0 +1,40 @@
+"""The chatbot's conversation core, platform-free; its API is documented in `api` (read that first)."""
+
+from __future__ import annotations
+
+from notifier.workflows.conversation.api import (
+    FEEDBACK,
+    LOOKUP,
+    MAIN_MENU,
+    MENU_LABELS,
+    MY_DOSSIERS,
+    SHARE_PHONE,
+    STOP,
+    Button,
+    ButtonKind,
+    ChatState,
+    ContactIn,
+    Follow,
+    Incoming,
+    MemoryChatState,
+    MemoryStates,
+    OtherIn,
+    Outcome,
+    Platform,
+    Press,
+    Reply,
+    Rows,
+    Sender,
+    TextIn,
+    Unfollow,
+    numbered,
+)
+from notifier.workflows.conversation.core import Conversation
+from notifier.workflows.conversation.payloads import Signer
+
+__all__ = [
+    "FEEDBACK", "LOOKUP", "MAIN_MENU", "MENU_LABELS", "MY_DOSSIERS", "SHARE_PHONE", "STOP",
+    "Button", "ButtonKind", "ChatState", "ContactIn", "Conversation", "Follow", "Incoming",
+    "MemoryChatState", "MemoryStates", "OtherIn", "Outcome", "Platform", "Press", "Reply", "Rows",
+    "Sender", "Signer", "TextIn", "Unfollow", "numbered",
+]  # fmt: skip

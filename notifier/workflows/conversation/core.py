@@ -1,0 +1,453 @@
+"""Conversation: the citizens' and officers' chatbot flows, one incoming event at a time.
+
+The flows are those the Telegram bot had (notifier/bot/routers before the core): menu and commands first
+(they leave any half-finished form), then the feedback form's steps, then free text read as a look-up,
+then a short help for anything else. See `api` for what goes in and out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from notifier.config import Settings
+from notifier.rules.clock import Clock
+from notifier.rules.lookup import Query, parse_query
+from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.store.bot_texts import BotTexts
+from notifier.workflows import feedback as fb
+from notifier.workflows.chat import BotStore, Found, LookupResult, throttle_from
+from notifier.workflows.conversation import officer
+from notifier.workflows.conversation.api import (
+    FEEDBACK,
+    LOOKUP,
+    MY_DOSSIERS,
+    STOP,
+    Button,
+    ChatState,
+    ContactIn,
+    ExtraFlow,
+    Follow,
+    Incoming,
+    OtherIn,
+    Outcome,
+    Platform,
+    Press,
+    Reply,
+    Rows,
+    Sender,
+    TextIn,
+    Unfollow,
+)
+from notifier.workflows.conversation.payloads import (
+    DossierAct,
+    DossierPayload,
+    FormAct,
+    FormPayload,
+    Signer,
+    parse,
+)
+from notifier.workflows.officer_actions import Wiring
+
+T = TypeVar("T")
+
+# Form steps; the values are the names the Telegram FSM storage has used (a Redis key may hold one).
+STEP_FEEDBACK_DOSSIER = "FeedbackForm:dossier"
+STEP_FEEDBACK_TEXT = "FeedbackForm:text"
+
+# How a subscribe button names the platform the notices will come through.
+PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
+NO_DOSSIER = "Không gắn với hồ sơ"
+CANCEL = "Hủy"
+
+
+def subscribe_label(platform: Platform) -> str:
+    return f"Nhận thông báo hồ sơ này qua {PLATFORM_NAMES[platform]}"
+
+
+def _command(text: str) -> tuple[str, str] | None:
+    """("tracuu", "X 1234") from "/tracuu X 1234" or "/tracuu@notifier_bot X 1234"; None if no command."""
+    if not text.startswith("/"):
+        return None
+    head, _, args = text[1:].partition(" ")
+    return head.partition("@")[0].lower(), args.strip()
+
+
+class Conversation:
+    """The chatbot, platform-free. One per process; `handle` may run for many conversations at once."""
+
+    def __init__(
+        self,
+        *,
+        store: BotStore,
+        texts: BotTexts,
+        settings: Settings,
+        clock: Clock,
+        signer: Signer,
+        wiring: Wiring,
+    ) -> None:
+        self.store = store
+        self.texts = texts
+        self.settings = settings
+        self.clock = clock
+        self.signer = signer
+        self.officers = officer.OfficerFlows(wiring)
+        self._texts_lock = asyncio.Lock()
+        # The hook for flows added later (data-subject requests): "/word" or the bare word -> flow.
+        self.extra_commands: dict[str, ExtraFlow] = {}
+
+    @classmethod
+    def from_service(cls, service: Any, secret: str, *, texts_ttl: float = 30.0) -> Conversation:
+        """`service`: notifier.workflows.service.Service; `secret` keys the button signatures."""
+        settings: Settings = service.settings
+        return cls(
+            store=BotStore(service.factory, service.calendar, throttle_from(settings.bot)),
+            texts=BotTexts(service.factory, ttl=texts_ttl),
+            settings=settings,
+            clock=service.clock,
+            signer=Signer(secret),
+            wiring=service,
+        )
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def text(self, name: str, platform: Platform = Platform.TELEGRAM, **context: Any) -> str:
+        """A reply text; `platform` names where the citizen is reading ("qua Zalo này")."""
+        return self.texts.render(name, platform=PLATFORM_NAMES[platform], **context)
+
+    def say(
+        self, sender: Sender, name: str, *, menu: bool = False, buttons: Rows = (), **context: Any
+    ) -> Outcome:
+        text = self.text(name, sender.platform, **context)
+        return Outcome((Reply(text, buttons=buttons, menu=menu),))
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a synchronous store method in a thread, keeping the event loop free for other chats."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def refresh_texts(self) -> None:
+        """Pick up admins' edits at most every ttl seconds, one reader at a time."""
+        if not self.texts.stale():
+            return
+        async with self._texts_lock:
+            if self.texts.stale():
+                await asyncio.to_thread(self.texts.refresh)
+
+    @staticmethod
+    def medium(sender: Sender) -> str:
+        """The opt-out medium the dispatcher honours for notices through this platform."""
+        return sender.platform.value
+
+    @staticmethod
+    def address(sender: Sender) -> str:
+        """The opt-out address: an SMS's is the phone number itself (as the SMS channel reads it)."""
+        if sender.platform == Platform.SMS:
+            return sender.phone or sender.chat_id
+        return sender.key
+
+    # -- the entry point ---------------------------------------------------------------------------------
+    async def handle(self, event: Incoming, state: ChatState) -> Outcome:
+        await self.refresh_texts()
+        if isinstance(event, Press):
+            return await self._press(event, state)
+        sender = event.sender
+        if not sender.private:
+            # A citizen's dossier answered in a group would be shown to everyone in it; only the
+            # officers' buttons (above) work there.
+            return Outcome()
+        if isinstance(event, TextIn):
+            return await self._text(event, state)
+        if isinstance(event, ContactIn):
+            await state.set(None)
+            return await self.link_phone(event)
+        if isinstance(event, Follow):
+            await state.set(None)
+            return self.say(
+                sender,
+                "welcome",
+                menu=True,
+                first_name=event.sender.first_name,
+                province=self.settings.province.name,
+            )
+        if isinstance(event, Unfollow):
+            await state.set(None)
+            await self.db(
+                self.store.set_stopped,
+                self.address(event.sender),
+                True,
+                self.clock.now(),
+                medium=self.medium(event.sender),
+                reason="unfollow",
+            )
+            return Outcome()  # an unfollowed account cannot be written to
+        assert isinstance(event, OtherIn)
+        step, _ = await state.get()
+        if step == STEP_FEEDBACK_TEXT:
+            # A photo or sticker: the form takes text only (attachments would need storage and scanning).
+            return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
+        return self.say(sender, "help", menu=True)
+
+    async def _text(self, event: TextIn, state: ChatState) -> Outcome:
+        sender, text = event.sender, event.text
+        step, data = await state.get()
+        code = officer.prompted_code(event.reply_to)
+        if code is None and step == officer.STEP_NEW_DATE and not text.startswith("/"):
+            code = data.get("code")
+        if code is not None:
+            out = await self.officers.new_date(sender, code, text)
+            ok = not (out.replies and out.replies[0].ask_reply)
+            if step == officer.STEP_NEW_DATE:
+                await state.set(None if ok else officer.STEP_NEW_DATE, None if ok else {"code": code})
+            return out
+        command = _command(text)
+        name, args = command if command is not None else ("", "")
+        extra = self.extra_commands.get(name) or self.extra_commands.get(text.strip().lower())
+        if extra is not None:
+            await state.set(None)
+            return await extra(event, state)
+        if name == "start":
+            await state.set(None)
+            return self.say(
+                sender,
+                "welcome",
+                menu=True,
+                first_name=sender.first_name,
+                province=self.settings.province.name,
+            )
+        if name in ("help", "trogiup"):
+            await state.set(None)
+            return self.say(sender, "help", menu=True)
+        if text == LOOKUP:
+            await state.set(None)
+            return self.say(sender, "lookup_prompt", menu=True)
+        if name == "huy" or text == STOP:
+            return await self.set_stopped(sender, state, stopped=True)
+        if name == "batdau":
+            return await self.set_stopped(sender, state, stopped=False)
+        if name == "hoso" or text == MY_DOSSIERS:
+            await state.set(None)
+            return await self.my_dossiers(sender)
+        if name == "phananh" or text == FEEDBACK:
+            return await self.feedback_begin(sender, state)
+        if name == "tracuu":
+            await state.set(None)
+            query = parse_query(args)
+            if query is None:
+                return self.say(sender, "lookup_prompt")
+            return (await self.lookup(sender, query))[0]
+        if command is None and step == STEP_FEEDBACK_DOSSIER:
+            return await self.feedback_typed_dossier(sender, text, state)
+        if command is None and step == STEP_FEEDBACK_TEXT:
+            return await self.feedback_text(sender, text, state)
+        query = parse_query(text)
+        if query is not None:
+            return (await self.lookup(sender, query))[0]
+        return self.say(sender, "help", menu=True)
+
+    async def _press(self, event: Press, state: ChatState) -> Outcome:
+        sender = event.sender
+        if event.payload.startswith("oa:"):
+            out, waiting_for = await self.officers.press(sender, event.payload)
+            if waiting_for is not None and not sender.threads_replies:
+                await state.set(officer.STEP_NEW_DATE, {"code": waiting_for})
+            return out
+        if not sender.private:
+            return Outcome()
+        payload = parse(event.payload)
+        step, _ = await state.get()
+        if isinstance(payload, DossierPayload):
+            if payload.action == DossierAct.SUBSCRIBE:
+                return await self.subscribe(sender, payload)
+            if payload.action == DossierAct.SHOW:
+                return await self.show(sender, payload.dossier_id)
+            if step == STEP_FEEDBACK_DOSSIER:
+                return await self.feedback_chose(sender, payload.dossier_id, state)
+        elif isinstance(payload, FormPayload):
+            if payload.action == FormAct.CANCEL:
+                await state.set(None)
+                return self.say(sender, "feedback_cancelled", menu=True)
+            if step == STEP_FEEDBACK_DOSSIER:
+                await state.set(STEP_FEEDBACK_TEXT, {"dossier_id": None})
+                return self._ask_text(sender, None)
+        return Outcome()  # a stale or foreign button: nothing to do
+
+    # -- look-up -----------------------------------------------------------------------------------------
+    async def lookup(self, sender: Sender, query: Query) -> tuple[Outcome, LookupResult]:
+        """Look up and answer; the result too (the feedback form uses the dossier it found).
+
+        Events of one conversation are handled one at a time (the adapter's duty: aiogram's event
+        isolation), so a burst of guesses cannot all pass the failure count before any is recorded.
+        """
+        now = self.clock.now()
+        result = await self.db(self.store.lookup, sender.key, query, now, phone=sender.phone)
+        if result.outcome == "found" and result.found is not None:
+            return Outcome((self.found_reply(sender, result.found),)), result
+        if result.outcome == "slowed" and result.retry_at is not None:
+            minutes = max(1, math.ceil((result.retry_at - now).total_seconds() / 60))
+            return self.say(sender, "lookup_slowed", minutes=minutes, retry_at=result.retry_at), result
+        if result.outcome == "need_digits":
+            return self.say(sender, "lookup_need_digits", code=query.code), result
+        return self.say(sender, "lookup_not_found"), result
+
+    def found_reply(self, sender: Sender, found: Found) -> Reply:
+        """The lookup_result text; a chat not yet linked to the dossier gets a signed subscribe button."""
+        text = self.text(
+            "lookup_result",
+            sender.platform,
+            dossier=found.view,
+            agency=found.agency,
+            subscribable=not found.linked,
+        )
+        if found.linked:
+            return Reply(text)
+        sig = self.signer.sign(sender.key, found.dossier_id)
+        data = DossierPayload(DossierAct.SUBSCRIBE, found.dossier_id, sig).pack()
+        return Reply(text, buttons=((Button(subscribe_label(sender.platform), data),),))
+
+    async def show(self, sender: Sender, dossier_id: int) -> Outcome:
+        # The id comes from the client: the store answers only if this chat is linked to that dossier.
+        found = await self.db(self.store.linked_dossier, sender.key, dossier_id, self.clock.now())
+        if found is None:
+            return self.say(sender, "action_expired")
+        return Outcome((self.found_reply(sender, found),))
+
+    async def my_dossiers(self, sender: Sender) -> Outcome:
+        rows, stopped = await self.db(
+            self.store.my_dossiers,
+            sender.key,
+            self.clock.now(),
+            medium=self.medium(sender),
+            address=self.address(sender),
+        )
+        if not rows:
+            return self.say(sender, "my_dossiers_empty", menu=True)
+        buttons = tuple((Button(view.code, DossierPayload(DossierAct.SHOW, i).pack()),) for i, view in rows)
+        return self.say(sender, "my_dossiers", buttons=buttons, items=[v for _, v in rows], opted_out=stopped)
+
+    # -- linking and subscriptions -----------------------------------------------------------------------
+    async def link_phone(self, event: ContactIn) -> Outcome:
+        sender = event.sender
+        # Anyone can forward someone else's contact card; only the sender's own number is vouched for
+        # by the platform (Telegram's request_contact button, Zalo's user_submit_info).
+        if event.owner_id is None or sender.user_id is None or event.owner_id != sender.user_id:
+            return self.say(sender, "contact_not_own", menu=True)
+        try:
+            phone = normalize_phone(event.phone)
+        except InvalidPhone:
+            return self.say(sender, "contact_invalid", menu=True)
+        result = await self.db(
+            self.store.link_phone,
+            sender.key,
+            sender.user_id,
+            phone,
+            self.clock.now(),
+            medium=self.medium(sender),
+        )
+        return self.say(
+            sender, "contact_linked", menu=True, phone_masked=result.phone_masked, items=result.dossiers
+        )
+
+    async def subscribe(self, sender: Sender, payload: DossierPayload) -> Outcome:
+        code = None
+        if self.signer.verify(sender.key, payload.dossier_id, payload.sig):
+            code = await self.db(
+                self.store.subscribe,
+                sender.key,
+                sender.user_id or sender.chat_id,
+                payload.dossier_id,
+                self.clock.now(),
+                medium=self.medium(sender),
+            )
+        if code is None:
+            return self.say(sender, "action_expired")
+        return self.say(sender, "subscribed", code=code)
+
+    async def set_stopped(self, sender: Sender, state: ChatState, *, stopped: bool) -> Outcome:
+        await state.set(None)
+        await self.db(
+            self.store.set_stopped,
+            self.address(sender),
+            stopped,
+            self.clock.now(),
+            medium=self.medium(sender),
+        )
+        return self.say(sender, "stopped" if stopped else "resumed", menu=True)
+
+    # -- feedback ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _limits() -> dict[str, Any]:
+        return {"min_length": fb.MIN_LENGTH, "max_length": fb.MAX_LENGTH}
+
+    @staticmethod
+    def _cancel_row() -> Rows:
+        return ((Button(CANCEL, FormPayload(FormAct.CANCEL).pack()),),)
+
+    async def _choose(self, sender: Sender) -> Outcome:
+        rows, _ = await self.db(
+            self.store.my_dossiers,
+            sender.key,
+            self.clock.now(),
+            medium=self.medium(sender),
+            address=self.address(sender),
+        )
+        buttons: Rows = tuple(
+            (Button(v.code, DossierPayload(DossierAct.FEEDBACK, i).pack()),) for i, v in rows
+        )
+        buttons += (
+            (Button(NO_DOSSIER, FormPayload(FormAct.NO_DOSSIER).pack()),),
+            *self._cancel_row(),
+        )
+        return self.say(sender, "feedback_choose", buttons=buttons, has_dossiers=bool(rows))
+
+    def _ask_text(self, sender: Sender, code: str | None) -> Outcome:
+        return self.say(sender, "feedback_ask_text", buttons=self._cancel_row(), code=code, **self._limits())
+
+    async def feedback_begin(self, sender: Sender, state: ChatState) -> Outcome:
+        await state.set(STEP_FEEDBACK_DOSSIER)
+        return await self._choose(sender)
+
+    async def feedback_chose(self, sender: Sender, dossier_id: int, state: ChatState) -> Outcome:
+        found = await self.db(self.store.linked_dossier, sender.key, dossier_id, self.clock.now())
+        if found is None:
+            return self.say(sender, "action_expired")
+        await state.set(STEP_FEEDBACK_TEXT, {"dossier_id": found.dossier_id})
+        return self._ask_text(sender, found.view.code)
+
+    async def feedback_typed_dossier(self, sender: Sender, text: str, state: ChatState) -> Outcome:
+        """A dossier the chat is not linked to: `MAHOSO 1234`, checked (and counted) like any look-up."""
+        query = parse_query(text)
+        if query is None:
+            return await self._choose(sender)
+        out, result = await self.lookup(sender, query)
+        if result.found is None:
+            return out
+        await state.set(STEP_FEEDBACK_TEXT, {"dossier_id": result.found.dossier_id})
+        return Outcome(out.replies + self._ask_text(sender, result.found.view.code).replies)
+
+    async def feedback_text(self, sender: Sender, text: str, state: ChatState) -> Outcome:
+        text = text.strip()
+        if not fb.MIN_LENGTH <= len(text) <= fb.MAX_LENGTH:
+            return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
+        _, data = await state.get()
+        bot = self.settings.bot
+        submitted = await self.db(
+            self.store.submit_feedback,
+            sender.key,
+            sender.user_id,
+            data.get("dossier_id"),
+            text,
+            self.clock.now(),
+            default_agency=bot.feedback_agency,
+            working_days=bot.feedback_answer_working_days,
+            day_end=self.settings.working_hours.end,
+        )
+        await state.set(None)
+        return self.say(
+            sender,
+            "feedback_sent",
+            menu=True,
+            id=submitted.feedback.id,
+            agency_name=submitted.agency_name,
+            deadline_at=submitted.feedback.deadline_at,
+        )
