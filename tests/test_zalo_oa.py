@@ -179,8 +179,11 @@ async def test_citizen_follows_shares_phone_and_gets_pushes_in_the_window_then_z
     svc: Service, clock: FixedClock, oa: FakeZaloOa
 ) -> None:
     await deliver(svc, event(clock, "follow", CITIZEN))
-    # A welcome, then the request-user-info message: the phone comes only with the citizen's consent.
-    assert len(oa.cs) == 2 and "tra cứu hồ sơ" in oa.cs[0]["message"]["text"]
+    # The core's welcome with its menu as query buttons (a menu button sends its label back as text),
+    # then the request-user-info message: the phone comes only with the citizen's consent.
+    assert len(oa.cs) == 2 and "Zalo" in oa.cs[0]["message"]["text"]
+    menu = oa.cs[0]["message"]["attachment"]["payload"]["buttons"]
+    assert {"title": "Tra cứu hồ sơ", "type": "oa.query.show", "payload": "Tra cứu hồ sơ"} in menu
     assert oa.cs[1]["message"]["attachment"]["payload"]["template_type"] == "request_user_info"
 
     info = {"name": "Nguyễn Văn An", "phone": "84912345678", "address": "", "city": "", "district": ""}
@@ -193,7 +196,7 @@ async def test_citizen_follows_shares_phone_and_gets_pushes_in_the_window_then_z
     received_dossier(svc)
     await svc.dispatcher.drain()
     [n1] = notes(svc)
-    assert (n1.status, n1.channel, n1.recipient, n1.cost_vnd) == ("sent", "zalo_oa", CITIZEN, 0)
+    assert (n1.status, n1.channel, n1.recipient, n1.cost_vnd) == ("sent", "zalo_oa", f"zalo_oa:{CITIZEN}", 0)
     assert "000.00.30.H26-261120-0001" in oa.texts_to(CITIZEN)[-1]
 
     # Two days later the window (48 h) is closed: ZNS by phone carries the next one, never dropped.
@@ -297,9 +300,13 @@ async def test_officer_links_gets_an_overdue_alert_and_sets_a_new_date_from_a_bu
     await deliver(svc, text(clock, OFFICER, forged, "m-6"))
     assert len(oa.cs) == before
 
+    # The core asks for the date and reason, and remembers it asked (Zalo has no reply-to-a-message).
     await deliver(svc, text(clock, OFFICER, new_date, "m-7"))
-    assert "HEN A dd/mm/yyyy" in oa.texts_to(OFFICER)[-1]
-    await deliver(svc, text(clock, OFFICER, "HEN A 10/12/2026 Chờ kết quả xác minh của Công an", "m-8"))
+    assert "Đặt ngày hẹn mới cho hồ sơ A" in oa.texts_to(OFFICER)[-1]
+    with svc.factory() as session:
+        asked = session.scalar(select(ZaloFollower).where(ZaloFollower.user_id == OFFICER))
+        assert asked is not None and asked.chat_step == "OfficerNewDate"
+    await deliver(svc, text(clock, OFFICER, "10/12/2026; Chờ kết quả xác minh của Công an", "m-8"))
     assert "10/12/2026" in oa.texts_to(OFFICER)[-1]
     with svc.factory() as session:
         slip = session.scalar(select(ApologySlip))
@@ -380,4 +387,4 @@ async def test_the_scheduler_applies_the_inbox_about_every_second(svc: Service, 
         body, headers = signed(event(clock, "follow", CITIZEN))
         assert (await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)).status_code == 200
     assert await tasks.zalo_inbox(job.args[0]) == 1
-    assert [e.outcome for e in inbox(svc)] == ["followed"]
+    assert [e.outcome for e in inbox(svc)] == ["follow"]

@@ -43,6 +43,7 @@ from notifier.channels.common import LoopBound, ProviderSettings, check_env, env
 from notifier.channels.esms import POOL
 from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
 from notifier.channels.zalo_oauth import ZaloOAuth
+from notifier.rules.chat_keys import chat_id_of, conversation_key
 from notifier.rules.clock import VN_TZ, Clock
 from notifier.rules.ratelimit import Limits
 from notifier.store.tokens import Tokens
@@ -52,6 +53,7 @@ from notifier.store.zalo import InboxRow, last_interaction
 TOKEN_INVALID = {-124, -216}
 # Zalo's user-facing limits on a button (SDKs; unconfirmed): longer titles are cut.
 BUTTON_TITLE_MAX = 100
+ZALO_OA = "zalo_oa"  # the platform's name in conversation keys (notifier.rules.chat_keys)
 MAC_LENGTH = 16  # hex characters of the button mac: 64 bits, enough against guessing within a chat
 
 
@@ -139,7 +141,14 @@ class ZaloOa(BaseChannel):
         await self._http.aclose()
 
     def address_for(self, recipient: Recipient) -> str | None:
-        return recipient.zalo_user_id
+        # The conversation key ("zalo_oa:<user id>"): the chatbot records opt-outs ("Hủy nhận tin") under it.
+        uid = recipient.zalo_user_id
+        return conversation_key(ZALO_OA, uid) if uid else None
+
+    @property
+    def button_secret(self) -> str:
+        """Keys the conversation core's own button signatures for this OA."""
+        return self._oa_secret
 
     def rate_limits(self) -> Limits:
         return self.s.rate_limits()
@@ -184,6 +193,7 @@ class ZaloOa(BaseChannel):
 
     # -- sending -----------------------------------------------------------------------------------------
     def cs_body(self, user_id: str, text: str, buttons: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+        """A cs message; `buttons` are (title, payload) as Zalo will send the payload back."""
         message: dict[str, Any] = {"text": text}
         if buttons:
             message["attachment"] = {
@@ -193,9 +203,9 @@ class ZaloOa(BaseChannel):
                         {
                             "title": title[:BUTTON_TITLE_MAX],
                             "type": "oa.query.show",
-                            "payload": self.button_payload(user_id, data),
+                            "payload": payload,
                         }
-                        for title, data in buttons
+                        for title, payload in buttons
                     ]
                 },
             }
@@ -239,12 +249,16 @@ class ZaloOa(BaseChannel):
         return result
 
     async def send(self, message: Message) -> str:
-        self.check_window(message.address)
-        provider_id = await self._post(self.cs_body(message.address, message.text, message.buttons))
+        user_id = chat_id_of(message.address)
+        self.check_window(user_id)
+        # An alert's buttons (officers' actions) come back only from this follower: signed for them.
+        buttons = tuple((title, self.button_payload(user_id, data)) for title, data in message.buttons)
+        provider_id = await self._post(self.cs_body(user_id, message.text, buttons))
         return provider_id or f"zalo-oa:{message.notification_id}"
 
     async def reply(self, user_id: str, text: str, buttons: tuple[tuple[str, str], ...] = ()) -> str:
-        """An answer in the conversation (the follower just wrote: the window is open)."""
+        """An answer in the conversation (the follower just wrote: the window is open); `buttons` carry
+        their final payloads (signed by the caller where they act)."""
         return await self._post(self.cs_body(user_id, text, buttons))
 
     async def request_phone(self, user_id: str, title: str, subtitle: str) -> str:

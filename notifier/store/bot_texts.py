@@ -143,17 +143,9 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
         "feedback_cancelled": [{}],
         "error": [{}],
         # Zalo OA (notifier.workflows.zalo_oa)
-        "zalo_welcome": [{"province": "Hải Phòng"}],
         "zalo_phone_request": [{}],
-        "zalo_phone_linked": [{"phone_masked": "091****678"}],
         "officer_linked": [{"officer_name": "Trần Thị Bình", "code": "CB01"}],
         "officer_link_refused": [{}],
-        "officer_new_date_prompt": [{"code": "000.00.30.H26-270115-0012"}],
-        "officer_new_date_set": [
-            {"code": "000.00.30.H26-270115-0012", "number": "01/PXL", "new_due_at": _SAMPLE_NOW}
-        ],
-        "officer_action_refused": [{"reason": "hồ sơ không thuộc đơn vị của cán bộ"}],
-        "officer_resolved": [{"code": "000.00.30.H26-270115-0012"}],
     }
 
 

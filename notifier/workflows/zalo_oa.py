@@ -1,15 +1,20 @@
-"""The Zalo OA's webhook inbox: events stored at once by the webhook, applied here by a worker.
+"""The Zalo OA adapter: the app's webhook events, stored at once by the webhook, applied here by a worker.
 
-`accept` is all the webhook does (one INSERT ... ON CONFLICT DO NOTHING, so Zalo's retries are stored
-once); `process` applies what waits, in order: the follower's window and phone, ZNS and OA delivery events
-(receipts), officers' link codes and alert buttons, and anything else goes to the conversation (`Converse`:
-the platform-free chat core, or the built-in help answer). An event is marked processed in the
-transaction that applied it; the replies go out after that, so a crash replays no effect twice and a
-failed reply is recorded on the event (`outcome = reply_failed`).
+`accept_events` is all the webhook does (one INSERT ... ON CONFLICT DO NOTHING, so Zalo's retries are
+stored once). `ZaloOaInbox.process` applies what waits, oldest first: the follower's interaction window
+(any message they send opens it; unfollow closes it), ZNS and OA delivery events (receipts of the channel
+that sent the message), officers' one-time link codes ("LK <code>"), and everything else through the
+platform-free conversation core (notifier.workflows.conversation), translating only:
 
-Officer buttons carry a mac bound to the officer's Zalo user id (notifier.channels.zalo_oa): a button
-forwarded to someone else is refused without an answer. Zalo has no multi-step prompt, so "Đặt ngày hẹn
-mới" answers with the one line to send back: `HEN <MaHoSo> dd/mm/yyyy lý do`.
+- follow / unfollow / user_send_text / user_submit_info / other user_send_* -> Follow / Unfollow /
+  TextIn / ContactIn (owner: the submitting follower) / OtherIn; a text starting with "#" is a query
+  button's payload -> Press, once its mac shows it was sent to this follower;
+- the core's replies -> cs messages; ACTION buttons -> `oa.query.show` buttons with a signed payload,
+  MENU buttons -> query buttons sending their label, CONTACT -> the request-user-info message.
+
+The event is marked processed when applied; its replies go out after, so a crash never applies an event
+twice, and a reply Zalo refused is recorded on the event (`outcome = reply_failed`). The conversation's
+form step is kept on the follower's row (FollowerState), shared by every worker.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,22 +34,35 @@ from notifier.channels.base import ChannelError
 from notifier.channels.webhook import Receipt
 from notifier.channels.zalo_oa import ZaloOa
 from notifier.outbox.receipts import record_receipt
-from notifier.rules.officer_buttons import parse_callback
-from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
+from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
-from notifier.store.models import Officer, ZaloInboxEvent
+from notifier.store.models import Officer, ZaloFollower, ZaloInboxEvent
 from notifier.store.zalo import (
     InboxRow,
     add_link_code,
     follower,
-    officer_by_zalo,
     pending_events,
     store_events,
     use_link_code,
 )
-from notifier.workflows.errors import DomainError, NotFound
-from notifier.workflows.officer_actions import Actor, ApologyWorkflow, ResolveWorkflow
+from notifier.workflows.conversation import (
+    MAIN_MENU,
+    SHARE_PHONE,
+    ButtonKind,
+    ContactIn,
+    Conversation,
+    Follow,
+    Incoming,
+    OtherIn,
+    Outcome,
+    Platform,
+    Press,
+    Sender,
+    TextIn,
+    Unfollow,
+)
+from notifier.workflows.errors import NotFound
 from notifier.workflows.service import Service
 
 log = logging.getLogger(__name__)
@@ -53,39 +70,6 @@ log = logging.getLogger(__name__)
 MAX_TRIES = 5
 # "LK 4F7K2Q9M" (liên kết): the one-time code printed by `notifier officer link-code`.
 LINK = re.compile(r"^\s*(?:LK|LIENKET)\s+([A-Za-z0-9]{6,16})\s*$", re.IGNORECASE)
-# "HEN <MaHoSo> 15/12/2026 lý do": an officer's new appointment date, after the button's prompt.
-NEW_DATE = re.compile(r"^\s*HEN\s+(\S+)\s+(\d{1,2}/\d{1,2}/\d{4}(?:\s+\d{1,2}:\d{2})?)\s+(.+)$", re.I | re.S)
-ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "user_send_link",
-          "user_send_sticker", "user_send_location", "user_send_file", "user_send_audio"}  # fmt: skip
-RECEIPTS = {"user_received_message", "user_seen_message"}
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    buttons: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class PhoneRequest:
-    title: str
-    subtitle: str
-
-
-Outgoing = Reply | PhoneRequest
-# The conversation core: (Zalo user id, text) -> what to answer.
-Converse = Callable[[str, str], Awaitable[list[Reply]]]
-
-
-@dataclass
-class InboxStats:
-    processed: int = 0
-    failed: int = 0
-    replies: int = 0
-    reply_failures: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-
-
 LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed on a phone
 LINK_CODE_LENGTH = 8
 LINK_CODE_TTL = timedelta(hours=24)
@@ -127,14 +111,102 @@ def accept_events(service: Service, channel_name: str, rows: list[InboxRow]) -> 
         return store_events(session, channel_name, rows, service.clock.now())
 
 
+ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "user_send_link",
+          "user_send_sticker", "user_send_location", "user_send_file", "user_send_audio",
+          "user_send_gif", "user_send_video", "user_send_business_card"}  # fmt: skip
+RECEIPTS = {"user_received_message", "user_seen_message"}
+
+
+@dataclass(frozen=True)
+class Say:
+    """One message to the follower: text with query buttons (label, payload)."""
+
+    text: str
+    buttons: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PhoneRequest:
+    title: str
+    subtitle: str
+
+
+Outgoing = Say | PhoneRequest
+
+
+@dataclass
+class InboxStats:
+    processed: int = 0
+    failed: int = 0
+    replies: int = 0
+    reply_failures: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class FollowerState:
+    """The conversation's form step (ChatState), kept on the follower's row: it survives restarts and is
+    the same for every worker."""
+
+    def __init__(self, service: Service, channel: str, user_id: str) -> None:
+        self.service, self.channel, self.user_id = service, channel, user_id
+
+    async def get(self) -> tuple[str | None, dict[str, Any]]:
+        return await asyncio.to_thread(self._get)
+
+    async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None:
+        await asyncio.to_thread(self._set, step, data)
+
+    def _get(self) -> tuple[str | None, dict[str, Any]]:
+        with self.service.factory() as session:
+            row = session.execute(
+                select(ZaloFollower.chat_step, ZaloFollower.chat_data).where(
+                    ZaloFollower.channel == self.channel, ZaloFollower.user_id == self.user_id
+                )
+            ).first()
+        if row is None or row[0] is None:
+            return None, {}
+        data = json.loads(row[1] or "{}")
+        return row[0], data if isinstance(data, dict) else {}
+
+    def _set(self, step: str | None, data: dict[str, Any] | None) -> None:
+        now = self.service.clock.now()
+        with self.service.factory() as session, session.begin():
+            f = follower(session, self.channel, self.user_id, now)
+            f.chat_step = step
+            f.chat_data = json.dumps(data or {}, ensure_ascii=False) if step is not None else None
+
+
+def translate(channel: ZaloOa, user_id: str, outcome: Outcome) -> list[Outgoing]:
+    """The core's answer in what Zalo has: ACTION buttons become query buttons whose payload comes back
+    signed for this follower; MENU and CONTACT buttons query buttons that send their label back as text
+    (Zalo has no reply keyboard; the CONTACT label is answered with the request-user-info message); a
+    press's notice becomes a message."""
+    out: list[Outgoing] = []
+    for reply in outcome.replies:
+        rows = MAIN_MENU if reply.menu and not reply.buttons else reply.buttons
+        buttons: list[tuple[str, str]] = []
+        for row in rows:
+            for b in row:
+                if b.kind in (ButtonKind.MENU, ButtonKind.CONTACT):
+                    buttons.append((b.label, b.label))
+                elif b.payload is not None:
+                    buttons.append((b.label, channel.button_payload(user_id, b.payload)))
+        out.append(Say(reply.text, tuple(buttons)))
+    if outcome.notice and not outcome.replies:
+        out.append(Say(outcome.notice))
+    return out
+
+
 class ZaloOaInbox:
+    """The Zalo adapter: Zalo's events in, the conversation core's answers out, in Zalo's shapes."""
+
     def __init__(
-        self, service: Service, channel_name: str = "zalo_oa", converse: Converse | None = None
+        self, service: Service, channel_name: str = "zalo_oa", conversation: Conversation | None = None
     ) -> None:
         self.service = service
         self.name = channel_name
+        self._conversation = conversation
         self.texts = BotTexts(service.factory)
-        self.converse = converse
 
     @property
     def channel(self) -> ZaloOa:
@@ -144,8 +216,14 @@ class ZaloOaInbox:
         channel.bind_storage(self.service.factory)
         return channel
 
-    # -- the worker's part -------------------------------------------------------------------------------
+    def conversation(self, channel: ZaloOa) -> Conversation:
+        if self._conversation is None:
+            self._conversation = Conversation.from_service(self.service, channel.button_secret)
+        return self._conversation
+
     async def process(self, limit: int = 100) -> InboxStats:
+        """Apply what waits, oldest first. Events of one follower are applied one at a time, in order (the
+        core's rule: a burst of guesses cannot pass the failure count together)."""
         stats = InboxStats()
         channel = self.channel
         if self.texts.stale():
@@ -193,29 +271,6 @@ class ZaloOaInbox:
             elif row.tries >= MAX_TRIES:
                 row.outcome, row.processed_at = "failed", self.service.clock.now()
 
-    async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
-        """Apply one event; returns its outcome, its follower and what to send them."""
-        row, event = await asyncio.to_thread(self._load, event_id)
-        name, user_id = row.event_name, row.user_id
-        outcome, out = "ignored", list[Outgoing]()
-        if name in RECEIPTS:
-            outcome = await asyncio.to_thread(self._receipts, channel, event)
-        elif user_id is None:
-            outcome = "no_user"
-        elif name == "user_send_text":
-            text = str((event.get("message") or {}).get("text") or "")
-            outcome, out = await self._text(channel, user_id, text)
-        elif name == "user_submit_info":
-            outcome, out = await asyncio.to_thread(self._phone, user_id, event)
-        elif name == "follow":
-            p = self.texts.render("zalo_phone_request").strip().split("\n", 1)
-            welcome = self.texts.render("zalo_welcome", province=self.service.settings.province.name)
-            outcome, out = "followed", [Reply(welcome), PhoneRequest(p[0].strip(), p[-1].strip())]
-        elif name == "unfollow":
-            outcome = "unfollowed"
-        await asyncio.to_thread(self._done, row, outcome)
-        return outcome, user_id, out
-
     def _load(self, event_id: int) -> tuple[ZaloInboxEvent, dict[str, Any]]:
         with self.service.factory() as session:
             row = session.get(ZaloInboxEvent, event_id)
@@ -227,26 +282,96 @@ class ZaloOaInbox:
             event = {}
         return row, event if isinstance(event, dict) else {}
 
-    def _done(self, row: ZaloInboxEvent, outcome: str) -> None:
-        """The follower's state and the event's end, in one transaction."""
+    def _window(self, row: ZaloInboxEvent) -> None:
+        """The follower's state first: what they did opens (or closes) the window for what follows."""
+        if row.user_id is None or row.event_name in RECEIPTS:
+            return
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
-            if row.user_id is not None and row.event_name not in RECEIPTS:
-                f = follower(session, self.name, row.user_id, now)
-                if row.event_name == "unfollow":
-                    f.following = False
-                elif row.event_name in ACTIVE:
-                    f.following = True
-                    at = row.occurred_at or row.received_at
-                    # Events may be applied out of order (retries): the window follows the latest message.
-                    if f.last_interaction_at is None or at > f.last_interaction_at:
-                        f.last_interaction_at = at
-                f.updated_at = now
-            stored = session.get(ZaloInboxEvent, row.id)
-            if stored is not None:
-                stored.outcome, stored.processed_at = outcome, now
+            f = follower(session, self.name, row.user_id, now)
+            if row.event_name == "unfollow":
+                f.following = False
+            elif row.event_name in ACTIVE:
+                f.following = True
+                at = row.occurred_at or row.received_at
+                # Retries may arrive out of order: the window follows the latest message.
+                if f.last_interaction_at is None or at > f.last_interaction_at:
+                    f.last_interaction_at = at
+            f.updated_at = now
 
-    # -- what each event does ----------------------------------------------------------------------------
+    def _done(self, event_id: int, outcome: str) -> None:
+        with self.service.factory() as session, session.begin():
+            stored = session.get(ZaloInboxEvent, event_id)
+            if stored is not None:
+                stored.outcome, stored.processed_at = outcome, self.service.clock.now()
+
+    async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
+        """Apply one event; returns its outcome, its follower and what to send them."""
+        row, event = await asyncio.to_thread(self._load, event_id)
+        name, user_id = row.event_name, row.user_id
+        if name in RECEIPTS:
+            outcome = await asyncio.to_thread(self._receipts, channel, event)
+            await asyncio.to_thread(self._done, event_id, outcome)
+            return outcome, user_id, []
+        if user_id is None:
+            await asyncio.to_thread(self._done, event_id, "no_user")
+            return "no_user", None, []
+        await asyncio.to_thread(self._window, row)
+        sender = Sender(Platform.ZALO_OA, chat_id=user_id, user_id=user_id)
+        core = self.conversation(channel)
+        state = FollowerState(self.service, self.name, user_id)
+        label, incoming = name, self._incoming(channel, sender, name, event)
+        out: list[Outgoing] = []
+        if isinstance(incoming, str):
+            label = (
+                incoming  # handled here (link codes, the share-phone button) or refused (a foreign button)
+            )
+            if label == "phone_requested":
+                out = [self._phone_request()]
+            if (m := LINK.match(str((event.get("message") or {}).get("text") or ""))) and label == "link":
+                label, text = await asyncio.to_thread(self._link, user_id, m.group(1))
+                out = [Say(text)]
+        elif incoming is not None:
+            if isinstance(incoming, ContactIn):
+                await asyncio.to_thread(self._phone, user_id, incoming.phone)
+            out = translate(channel, user_id, await core.handle(incoming, state))
+            if isinstance(incoming, Follow):
+                out.append(self._phone_request())  # ask at once: the phone is what routes pushes here
+        await asyncio.to_thread(self._done, event_id, label)
+        return label, user_id, out
+
+    def _incoming(
+        self, channel: ZaloOa, sender: Sender, name: str, event: dict[str, Any]
+    ) -> Incoming | str | None:
+        user_id = sender.chat_id
+        if name == "follow":
+            return Follow(sender)
+        if name == "unfollow":
+            return Unfollow(sender)
+        if name == "user_submit_info":
+            info = event.get("info") or {}
+            # Zalo's user_submit_info comes from the follower who submitted: the phone is their own.
+            return ContactIn(sender, str(info.get("phone") or ""), owner_id=user_id)
+        if name == "user_send_text":
+            text = str((event.get("message") or {}).get("text") or "")
+            if text.startswith("#"):
+                payload = channel.button_data(user_id, text)
+                # Someone else's (forwarded) or a forged button: nothing happens.
+                return "button_refused" if payload is None else Press(sender, payload)
+            if LINK.match(text):
+                return "link"
+            if text.strip() == SHARE_PHONE:
+                return "phone_requested"
+            return TextIn(sender, text)
+        if name in ACTIVE:
+            return OtherIn(sender)
+        return None  # OA-side events (oa_send_text…): nothing to answer
+
+    # -- what the adapter does itself --------------------------------------------------------------------
+    def _phone_request(self) -> PhoneRequest:
+        title, _, subtitle = self.texts.render("zalo_phone_request").strip().partition("\n")
+        return PhoneRequest(title.strip(), subtitle.strip() or title.strip())
+
     def _receipts(self, channel: ZaloOa, event: dict[str, Any]) -> str:
         """ZNS and OA deliveries arrive on the app's one webhook: receipts of the channel that sent them."""
         msg = event.get("message") or {}
@@ -263,75 +388,22 @@ class ZaloOaInbox:
             outcomes = [record_receipt(session, name, medium, r, now) for r in receipts]
         return "receipt:" + (",".join(sorted(set(outcomes))) or "none")
 
-    def _phone(self, user_id: str, event: dict[str, Any]) -> tuple[str, list[Outgoing]]:
-        """user_submit_info: the follower who submits gives their own phone, with consent (Zalo asks)."""
-        info = event.get("info") or {}
+    def _phone(self, user_id: str, raw: str) -> None:
+        """The phone a follower shared (with Zalo's consent screen): routing finds them by it."""
         try:
-            phone = normalize_phone(str(info.get("phone") or ""))
+            phone = normalize_phone(raw)
         except InvalidPhone:
-            return "phone_invalid", [Reply(self.texts.render("contact_invalid"))]
+            return  # the core answers contact_invalid
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
             f = follower(session, self.name, user_id, now)
             f.phone, f.phone_consent_at, f.updated_at = phone, now, now
-        return "phone_linked", [Reply(self.texts.render("zalo_phone_linked", phone_masked=mask_phone(phone)))]
 
-    async def _text(self, channel: ZaloOa, user_id: str, text: str) -> tuple[str, list[Outgoing]]:
-        if text.startswith("#"):
-            data = channel.button_data(user_id, text)
-            if data is None:
-                return "button_refused", []  # someone else's (forwarded) or forged button: nothing happens
-            return await asyncio.to_thread(self._button, user_id, data)
-        if m := LINK.match(text):
-            return await asyncio.to_thread(self._link, user_id, m.group(1))
-        if m := NEW_DATE.match(text):
-            return await asyncio.to_thread(self._new_date, user_id, m.group(1), m.group(2), m.group(3))
-        if self.converse is not None:
-            return "conversation", list(await self.converse(user_id, text))
-        return "help", [Reply(self.texts.render("help"))]
-
-    def _link(self, user_id: str, code: str) -> tuple[str, list[Outgoing]]:
+    def _link(self, user_id: str, code: str) -> tuple[str, str]:
         with self.service.factory() as session, session.begin():
             officer = use_link_code(session, code, user_id, self.service.clock.now())
             if officer is None:
-                return "link_refused", [Reply(self.texts.render("officer_link_refused"))]
-            text = self.texts.render("officer_linked", officer_name=officer.name, code=officer.code)
-        return "officer_linked", [Reply(text)]
-
-    def _officer_code(self, user_id: str) -> str | None:
-        with self.service.factory() as session:
-            officer = officer_by_zalo(session, user_id)
-            return officer.code if officer is not None else None
-
-    def _button(self, user_id: str, data: str) -> tuple[str, list[Outgoing]]:
-        action = parse_callback(data)
-        code = self._officer_code(user_id)
-        if action is None or code is None:
-            return "button_refused", []
-        verb, dossier_id = action
-        by = Actor("zalo", officer=code)
-        try:
-            dossier = ResolveWorkflow(self.service).may_act(dossier_id, by)
-            if verb == "n":
-                return "new_date_prompt", [Reply(self.texts.render("officer_new_date_prompt", code=dossier))]
-            if verb in ("r", "rc"):
-                ResolveWorkflow(self.service).resolve(dossier, by)
-                return "resolved", [Reply(self.texts.render("officer_resolved", code=dossier))]
-        except DomainError as exc:
-            return "refused", [Reply(self.texts.render("officer_action_refused", reason=exc.reason))]
-        return "cancelled", []
-
-    def _new_date(self, user_id: str, dossier: str, when: str, reason: str) -> tuple[str, list[Outgoing]]:
-        code = self._officer_code(user_id)
-        if code is None:
-            return "help", [Reply(self.texts.render("help"))]
-        try:
-            done = ApologyWorkflow(self.service).set_new_date(
-                dossier, when, reason.strip(), Actor("zalo", officer=code)
+                return "link_refused", self.texts.render("officer_link_refused")
+            return "officer_linked", self.texts.render(
+                "officer_linked", officer_name=officer.name, code=officer.code
             )
-        except DomainError as exc:
-            return "refused", [Reply(self.texts.render("officer_action_refused", reason=exc.reason))]
-        text = self.texts.render(
-            "officer_new_date_set", code=done.code, number=done.number, new_due_at=done.new_due_at
-        )
-        return "new_date_set", [Reply(text)]

@@ -48,6 +48,8 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column("phone_consent_at", _AT, nullable=True),
         sa.Column("last_interaction_at", _AT, nullable=True),
+        sa.Column("chat_step", sa.String(length=64), nullable=True),
+        sa.Column("chat_data", sa.Text(), nullable=True),
         sa.Column("created_at", _AT, nullable=False),
         sa.Column("updated_at", _AT, nullable=False),
         sa.PrimaryKeyConstraint("id"),
