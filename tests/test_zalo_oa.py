@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -170,6 +171,20 @@ async def test_forged_replayed_and_oversized_calls_change_nothing(svc: Service, 
     stats = await ZaloOaInbox(svc).process()
     again = await ZaloOaInbox(svc).process()
     assert (stats.processed, again.processed) == (1, 0)  # applied once, whatever Zalo retried
+
+
+async def test_concurrent_calls_share_a_commit_and_a_retry_among_them_is_stored_once(
+    svc: Service, clock: FixedClock
+) -> None:
+    events = [text(clock, CITIZEN, f"tin {i}", f"m-{i}") for i in range(20)]
+    calls = [signed(e) for e in events] + [signed(events[3]), signed(events[3])]
+    async with client(svc) as c:
+        answers = await asyncio.gather(
+            *(c.post("/webhooks/zalo_oa/inbound", content=b, headers=h) for b, h in calls)
+        )
+    assert {a.status_code for a in answers} == {200}
+    assert sum(a.json()["new"] for a in answers) == 20  # each event counted new exactly once
+    assert sorted(e.event_id for e in inbox(svc)) == sorted(f"user_send_text:m-{i}" for i in range(20))
 
 
 # -- the citizen ------------------------------------------------------------------------------------------

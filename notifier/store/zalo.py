@@ -27,11 +27,12 @@ class InboxRow:
     body: str
 
 
-def store_events(session: Session, channel: str, events: Sequence[InboxRow], now: datetime) -> int:
-    """Insert the events that are not stored yet; returns how many were new. A retried event (same id)
-    is left as it is: INSERT ... ON CONFLICT DO NOTHING, so two concurrent retries cannot both insert."""
+def store_events(session: Session, channel: str, events: Sequence[InboxRow], now: datetime) -> set[str]:
+    """Insert the events that are not stored yet; returns the ids of those that were new. A retried event
+    (same id) is left as it is: INSERT ... ON CONFLICT DO NOTHING, so two concurrent retries cannot both
+    insert (nor two copies within one batch)."""
     if not events:
-        return 0
+        return set()
     rows = [
         {
             "channel": channel,
@@ -48,8 +49,7 @@ def store_events(session: Session, channel: str, events: Sequence[InboxRow], now
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(ZaloInboxEvent).values(rows).on_conflict_do_nothing(index_elements=["channel", "event_id"])
-    result = session.execute(stmt.returning(ZaloInboxEvent.id))
-    return len(result.all())
+    return set(session.scalars(stmt.returning(ZaloInboxEvent.event_id)))
 
 
 def pending_events(session: Session, channel: str, limit: int, max_tries: int) -> list[ZaloInboxEvent]:

@@ -27,7 +27,7 @@ from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRe
 from notifier.outbox.inbound import Handled, handle
 from notifier.outbox.receipts import record_receipt
 from notifier.workflows.service import Service
-from notifier.workflows.zalo_oa import accept_events
+from notifier.workflows.zalo_oa import InboxWriter
 
 T = TypeVar("T")
 
@@ -137,7 +137,10 @@ async def _events(name: str, channel: TakesEvents, request: Request, service: Se
         body=body,
     )
     rows = _parse(name, "event", channel.parse_events, req)
-    new = await run_in_threadpool(accept_events, service, name, rows)
+    writer = getattr(request.app.state, "zalo_inbox_writer", None)
+    if writer is None:
+        writer = request.app.state.zalo_inbox_writer = InboxWriter(service)
+    new = await writer.accept(name, rows)
     return JSONResponse({"received": len(rows), "new": new})
 
 

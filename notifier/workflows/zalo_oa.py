@@ -106,9 +106,65 @@ def zalo_oa_channels(service: Service) -> list[str]:
 
 
 def accept_events(service: Service, channel_name: str, rows: list[InboxRow]) -> int:
-    """The webhook's part: store the events; how many were new (a retried one is not)."""
+    """Store the events; how many were new (a retried one is not)."""
     with service.factory() as session, session.begin():
-        return store_events(session, channel_name, rows, service.clock.now())
+        return len(store_events(session, channel_name, rows, service.clock.now()))
+
+
+Waiting = tuple[str, list[InboxRow], "asyncio.Future[int]"]
+
+
+class InboxWriter:
+    """The webhook's part, with group commit: calls that arrive while a write is under way share the next
+    INSERT and COMMIT, so the answer waits for one short transaction however many events come at once
+    (Zalo stops calling a slow webhook). Each call is answered only once its events are committed.
+
+    One per event loop (the web app keeps it in `app.state`)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._waiting: list[Waiting] = []
+        self._writing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, channel_name: str, rows: list[InboxRow]) -> int:
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((channel_name, rows, done))
+        if not self._writing:
+            self._writing = True
+            self._task = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    counts = await asyncio.to_thread(self._write, batch)
+                except Exception as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for (*_, done), count in zip(batch, counts, strict=True):
+                    if not done.done():
+                        done.set_result(count)
+        finally:
+            self._writing = False
+
+    def _write(self, batch: list[Waiting]) -> list[int]:
+        now = self.service.clock.now()
+        by_channel: dict[str, list[InboxRow]] = {}
+        for name, rows, _ in batch:
+            by_channel.setdefault(name, []).extend(rows)
+        with self.service.factory() as session, session.begin():
+            new = {name: store_events(session, name, rows, now) for name, rows in by_channel.items()}
+        counts = []
+        for name, rows, _ in batch:
+            fresh = new[name]
+            counts.append(sum(1 for r in rows if r.event_id in fresh))
+            fresh -= {r.event_id for r in rows}  # a copy in the same batch is not new a second time
+        return counts
 
 
 ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "user_send_link",
