@@ -403,3 +403,31 @@ async def test_the_scheduler_applies_the_inbox_about_every_second(svc: Service, 
         assert (await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)).status_code == 200
     assert await tasks.zalo_inbox(job.args[0]) == 1
     assert [e.outcome for e in inbox(svc)] == ["follow"]
+
+
+async def test_costs_per_channel_and_what_zalo_saved_against_sms(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    from notifier.workflows.costs import cost_summary, dong
+
+    await deliver(
+        svc,
+        event(clock, "follow", CITIZEN),
+        event(clock, "user_submit_info", CITIZEN, info={"phone": "0912345678"}),
+    )
+    received_dossier(svc)  # zalo_oa (in the window), free
+    received_dossier(svc, "000.00.30.H26-261120-0002", SoDienThoai="0987654321")  # no follower: ZNS, 300
+    received_dossier(svc, "000.00.30.H26-261120-0003", SoDienThoai="0987654322", TrangThaiHoSo=5)  # SMS
+    await svc.dispatcher.drain()
+    summary = cost_summary(svc, "01/12/2026", "01/12/2026")
+    by = {c.channel: c for c in summary.channels}
+    assert {k: (c.messages, c.cost_vnd) for k, c in by.items()} == {
+        "zalo_oa": (1, 0),
+        "zalo_zns": (1, 300),
+        "file": (1, 800 * by["file"].parts),
+    }
+    assert summary.sms_price_vnd == 800 and summary.average_parts == by["file"].parts
+    # Two messages not sent by SMS would have cost 2 × 800 × parts; ZNS cost 300 of that.
+    assert summary.saved_vnd == 2 * 800 * by["file"].parts - 300
+    assert dong(1_500_000) == "1.500.000 đồng"
+    assert cost_summary(svc, "02/12/2026", "31/12/2026").channels == []
