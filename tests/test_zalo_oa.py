@@ -431,3 +431,29 @@ async def test_costs_per_channel_and_what_zalo_saved_against_sms(
     assert summary.saved_vnd == 2 * 800 * by["file"].parts - 300
     assert dong(1_500_000) == "1.500.000 đồng"
     assert cost_summary(svc, "02/12/2026", "31/12/2026").channels == []
+
+
+async def test_citizen_sends_feedback_on_zalo_and_gets_the_officers_answer_there(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    from notifier.store.models import Feedback
+    from notifier.workflows.feedback import answer
+
+    await deliver(svc, event(clock, "follow", CITIZEN))
+    await deliver(svc, text(clock, CITIZEN, "Gửi phản ánh, kiến nghị", "m-1"))  # the menu button's label
+    buttons = oa.cs[-1]["message"]["attachment"]["payload"]["buttons"]
+    [none] = [b["payload"] for b in buttons if b["payload"].startswith("#fb:none.")]
+    await deliver(svc, text(clock, CITIZEN, none, "m-2"))
+    await deliver(
+        svc, text(clock, CITIZEN, "Đề nghị cho biết vì sao hồ sơ của tôi chưa được giải quyết.", "m-3")
+    )
+    with svc.factory() as session, session.begin():
+        fb = session.scalar(select(Feedback))
+        assert fb is not None and fb.chat_id == f"zalo_oa:{CITIZEN}"
+        answer(
+            session, fb.id, "Hồ sơ đang chờ ý kiến của cơ quan phối hợp.", "CB01", clock.now(), "Hải Phòng"
+        )
+    await svc.dispatcher.drain()
+    [n] = [n for n in notes(svc) if n.kind == "feedback_answer"]
+    assert (n.status, n.channel, n.recipient) == ("sent", "zalo_oa", f"zalo_oa:{CITIZEN}")
+    assert "Hồ sơ đang chờ ý kiến của cơ quan phối hợp." in oa.texts_to(CITIZEN)[-1]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from notifier.rules.chat_keys import chat_id_of, platform_of
 from notifier.rules.kinds import Audience
 from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
@@ -15,6 +16,7 @@ from notifier.store.models import ChatLink, Notification
 from notifier.store.zalo import followers_by_phone
 
 TELEGRAM = "telegram"  # the opt-out medium of the Telegram channel, and of /huy
+ZALO_OA = "zalo_oa"  # the platform of Zalo OA conversation keys ("zalo_oa:<user id>")
 
 
 def payload_chat_id(n: Notification) -> str | None:
@@ -40,7 +42,8 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
             continue
         chat = payload_chat_id(n)
         if chat is not None:
-            found[n.id] = chat
+            if platform_of(chat) == TELEGRAM:  # a Zalo conversation's answer goes by zalo_user_ids
+                found[n.id] = chat
         elif n.dossier is not None:
             wanted.append(n)
     if not wanted:
@@ -71,13 +74,22 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
 
 
 def zalo_user_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
-    """notification id -> the Zalo user who shared the dossier's phone with the OA and still follows it.
+    """notification id -> the Zalo user to write to: the conversation an answer belongs to (feedback sent
+    from Zalo), else the follower who shared the dossier's phone with the OA and still follows it.
 
     Whether the OA may write to them now (the interaction window) is the channel's check at send time."""
+    found: dict[int, str] = {}
+    for n in notifications:
+        chat = payload_chat_id(n) if n.audience == Audience.CITIZEN else None
+        if chat is not None and platform_of(chat) == ZALO_OA:
+            found[n.id] = chat_id_of(chat)
     citizens = [
         n
         for n in notifications
         if n.audience == Audience.CITIZEN and n.dossier is not None and n.dossier.phone
     ]
     users = followers_by_phone(session, {n.dossier.phone for n in citizens if n.dossier and n.dossier.phone})
-    return {n.id: users[n.dossier.phone] for n in citizens if n.dossier and n.dossier.phone in users}
+    for n in citizens:
+        if n.id not in found and n.dossier and n.dossier.phone in users:
+            found[n.id] = users[n.dossier.phone]
+    return found
