@@ -138,6 +138,10 @@ class RoutingSettings(Section):
 class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8080
+    # Request bodies over these sizes are refused (413) before they are read (notifier.web.body_limit).
+    max_body_bytes: int = Field(1_000_000, ge=1024)  # every route but imports and webhooks
+    import_max_body_bytes: int = Field(50_000_000, ge=1024)  # POST /api/v1/dossiers, officers, progress
+    webhook_max_body_bytes: int = Field(64_000, ge=1024)  # providers' receipts and inbound SMS
 
 
 class BotSettings(Section):
@@ -150,6 +154,15 @@ class BotSettings(Section):
     failed_lookup_limit: int = Field(5, ge=1)
     failed_lookup_window_seconds: int = Field(3600, ge=1)
     slowdown_seconds: int = Field(300, ge=1)
+    # Lookups of one dossier code failing this many times in the window, from any chats, slow the code
+    # down: then it answers only its linked chats, and others get one try per code_slowdown_seconds.
+    code_failed_lookup_limit: int = Field(10, ge=1)
+    code_failed_lookup_window_seconds: int = Field(86400, ge=1)
+    code_slowdown_seconds: int = Field(3600, ge=1)
+    # Feedback accepted per chat and per dossier within feedback_window_seconds; more is refused.
+    feedback_per_chat: int = Field(5, ge=1)
+    feedback_per_dossier: int = Field(10, ge=1)
+    feedback_window_seconds: int = Field(86400, ge=1)
     feedback_answer_working_days: int = Field(10, ge=1)
     feedback_agency: str | None = None  # MaDonVi that receives feedback not about a dossier
 
@@ -167,9 +180,17 @@ class AdminSettings(Section):
     # The session cookie is signed with the secret in this environment variable; without it a random
     # secret is made at start-up (sessions then end when the process restarts).
     secret_env: str = "NOTIFIER_ADMIN_SECRET"
-    cookie_secure: bool = False  # true behind HTTPS: the browser then sends the cookie only over HTTPS
+    # None: Secure unless the API listens on a loopback address ([api] host); true/false force it.
+    cookie_secure: bool | None = None
     session_max_age_seconds: int = Field(8 * 3600, ge=60)
     sms_price_vnd: int = Field(800, ge=0)  # price of one SMS segment, for the editor's cost estimate
+    # Login tries refused before any password is hashed (notifier.rules.ratelimit.LoginRules): a name
+    # from one address gets 5 failures per 15 minutes; these are the wider limits.
+    login_failures_per_address: int = Field(30, ge=1)  # any names from one client address, per 15 min
+    login_failures_per_name: int = Field(50, ge=1)  # one name from every address, per 15 min
+    login_failures_overall: int = Field(300, ge=1)  # every name from every address, per 5 min
+    login_concurrency: int = Field(2, ge=1)  # passwords hashed at once by one process; the rest wait
+    login_queue: int = Field(20, ge=0)  # tries waiting for a hash beyond which one gets 429 at once
 
 
 class DigestSettings(Section):

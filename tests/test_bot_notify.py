@@ -98,11 +98,15 @@ async def test_newest_consent_wins_and_a_stopped_chat_is_passed_over(
     # A family member proves the digits and subscribes to D1 later.
     reply = await h.say(OTHER, f"{D1} 5678")
     await h.press(OTHER, reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    # CHAT already receives D1, so the new link waits for CHAT to agree (i11c: a link never displaces).
+    assert (await _send(h, D1)).recipient == str(CHAT)
+    [ask] = [m for m in h.fake.sent(CHAT) if "Đồng ý" in str(m.get("reply_markup"))]
+    await h.press(CHAT, ask["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
     assert (await _send(h, D1)).recipient == str(OTHER)
     assert (await _send(h, D2)).recipient == str(CHAT)  # OTHER subscribed to D1 only
     await h.say(OTHER, "/huy")
     assert (await _send(h, D1)).recipient == str(CHAT)
-    assert [m.address for m in recorder.received] == [str(OTHER), str(CHAT), str(CHAT)]
+    assert [m.address for m in recorder.received] == [str(CHAT), str(OTHER), str(CHAT), str(CHAT)]
 
 
 async def test_chat_links_are_read_once_per_batch(tgn: tuple[Harness, ChatRecorder]) -> None:

@@ -106,3 +106,11 @@ def test_a_redelivered_message_is_answered_once(service: Service) -> None:
         rows = session.scalars(select(InboundMessage)).all()
     assert again.duplicate and again.reply == first.reply and again.inbound_id == first.inbound_id
     assert len(rows) == 1 and rows[0].command == "opt_out"
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [(f"TRACUU {CODE} 5678", "5678"), (f"tra cứu {CODE.lower()}  5678.", "5678"), (f"TRACUU {CODE} 567", None)],
+)
+def test_lookup_keyword_takes_the_last_four_digits(text: str, digits: str | None) -> None:
+    assert parse(text) == Command("lookup", CODE, digits)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from notifier.rules.clock import FixedClock
-from notifier.store.models import ChannelReceipt, InboundMessage, Notification
+from notifier.store.models import ChannelReceipt, InboundMessage, LookupFailure, Notification
 from notifier.web.api import create_app
 from notifier.workflows.service import Service
 from tests.fakes.esms import FakeEsms
@@ -296,6 +296,31 @@ async def test_tracuu_answers_the_dossiers_own_number_only(svc: Service) -> None
     assert "Được tiếp nhận" not in other.text
 
 
+async def test_tracuu_with_the_last_four_digits_goes_through_the_conversation_core(svc: Service) -> None:
+    received_dossier(svc)
+    stranger = "+84987654321"
+    async with client(svc) as c:
+        right = await post_twilio(
+            c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 5678", "SM-d1", sender=stranger)
+        )
+        assert f"Hồ sơ {CODE}: Được tiếp nhận." in right.text
+        # Misses are counted per sending number in the database, as for every chat platform.
+        for i in range(5):
+            wrong = await post_twilio(
+                c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 000{i}", f"SM-w{i}", sender=stranger)
+            )
+            assert f"Không tìm thấy hồ sơ {CODE}" in wrong.text
+        # A provider re-sending one of them is answered from the log and not counted again.
+        await post_twilio(c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 0000", "SM-w0", sender=stranger))
+        slowed = await post_twilio(
+            c, "/webhooks/sms_twilio/inbound", inbound_form(f"TRACUU {CODE} 5678", "SM-d2", sender=stranger)
+        )
+        assert "tra cứu sai nhiều lần" in slowed.text and "Được tiếp nhận" not in slowed.text
+    with svc.factory() as session:
+        keys = session.execute(select(LookupFailure.chat_id, func.count()).group_by(LookupFailure.chat_id)).all()
+    assert [tuple(k) for k in keys] == [(f"sms:{stranger}", 5)]
+
+
 async def test_unsigned_inbound_is_refused_and_not_acted_on(svc: Service) -> None:
     async with client(svc) as c:
         r = await post_twilio(c, "/webhooks/sms_twilio/inbound", inbound_form("HUY"), signature=None)
@@ -332,3 +357,44 @@ async def test_esms_inbound_reply_goes_out_as_a_new_sms(
     assert sent[0]["Phone"] == "0912345678" and sent[0]["Content"].startswith("Quý khách đã ngừng nhận")
     assert sent[0]["RequestId"].startswith("notifier-in-") and sent[1]["RequestId"] == sent[0]["RequestId"]
     assert opted_out(service, "+84912345678", "sms")
+
+
+# -- odd requests get a 4xx, never a 500 (issue 11) ------------------------------------------------------------
+
+
+async def test_a_superscript_digit_in_a_signed_receipts_query_is_no_500(svc: Service) -> None:
+    n = await _sent_by_twilio(svc)
+    async with client(svc) as c:
+        # "²".isdigit() is true but int("²") fails: the id is ignored and the provider's id finds the row.
+        r = await post_twilio(
+            c, "/webhooks/sms_twilio/receipt?n=%C2%B2", status_form(n.provider_id, "delivered")
+        )
+    assert r.status_code == 200 and r.json()["outcomes"] == ["moved"]
+    assert row(svc, n.id).status == "delivered"
+
+
+@pytest.mark.parametrize("kind", ["utf16", "nested", "superscript"])
+async def test_odd_bodies_to_the_zalo_receipt_route_get_a_4xx(
+    db_url: str, tmp_path: Path, clock: FixedClock, fakes: dict[str, Any], kind: str
+) -> None:
+    service = _service(db_url, tmp_path, clock, fakes, ["zalo_zns"])
+    received_dossier(service)
+    await service.dispatcher.drain()
+    [n] = notes(service)
+    body = zalo_event(n.provider_id or "", str(n.id))
+    headers = {"content-type": "application/json"}
+    if kind == "utf16":
+        body = body.decode().encode("utf-16")  # json.loads reads it; the signature's text cannot
+        expected = 400
+    elif kind == "nested":
+        body = b"[" * 20_000 + b"]" * 20_000  # under the 64 kB limit, past the recursion limit
+        expected = 422
+    else:
+        body = zalo_event("", "²")
+        expected = 200  # "²".isdigit() but no id: a receipt that matches no row (it was a 500)
+    headers["X-ZEvent-Signature"] = zalo_mac(body.decode("utf-8", "replace").encode())
+    async with client(service) as c:
+        r = await c.post("/webhooks/zalo_zns/receipt", content=body, headers=headers)
+    await service.channels.aclose()
+    assert r.status_code == expected, r.text
+    assert row(service, n.id).status == "sent"

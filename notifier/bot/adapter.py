@@ -5,14 +5,17 @@ Translation only; every decision (what to answer, who may see what, the throttle
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiogram import Bot
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Chat, Message, User
 
 from notifier.bot import keyboards
+from notifier.rules.chat_keys import TELEGRAM, platform_of
 from notifier.workflows.conversation import (
     ContactIn,
     Incoming,
@@ -23,6 +26,8 @@ from notifier.workflows.conversation import (
     Sender,
     TextIn,
 )
+
+log = logging.getLogger(__name__)
 
 
 def sender_of(chat: Chat, user: User | None) -> Sender:
@@ -88,3 +93,14 @@ async def deliver(bot: Bot, chat_id: int | str, outcome: Outcome, pressed: Messa
             )
             continue
         await bot.send_message(chat_id, reply.text, reply_markup=keyboards.markup(reply))
+    for other in outcome.elsewhere:
+        if platform_of(other.key) != TELEGRAM:
+            # Another platform's conversation: its adapter is not here; what it was asked stays pending.
+            log.info("message for %s not sent from the Telegram adapter", platform_of(other.key))
+            continue
+        try:
+            await bot.send_message(
+                int(other.key), other.reply.text, reply_markup=keyboards.markup(other.reply)
+            )
+        except TelegramAPIError as exc:  # a chat that blocked the bot cannot agree; the link stays pending
+            log.info("message to chat %s not delivered: %s", other.key, exc)

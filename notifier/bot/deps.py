@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier.config import Settings
+from notifier.workflows.chat import BotStore
 from notifier.workflows.conversation import Conversation
 
 
@@ -16,6 +17,10 @@ class BotDeps:
     @property
     def settings(self) -> Settings:
         return self.conversation.settings
+
+    @property
+    def store(self) -> BotStore:
+        return self.conversation.store
 
     def text(self, name: str, **context: Any) -> str:
         return self.conversation.text(name, **context)

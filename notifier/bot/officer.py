@@ -63,7 +63,8 @@ def build_router() -> Router:
     r.message.register(
         on_new_date_reply,
         F.reply_to_message.from_user.is_bot,
-        F.reply_to_message.text.startswith(PROMPT_HEAD),
+        # contains: a repeated prompt (after a refusal) starts with the refusal, the prompt line follows
+        F.reply_to_message.text.contains(PROMPT_HEAD),
         F.text,
     )
     return r

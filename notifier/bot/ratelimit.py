@@ -1,4 +1,4 @@
-"""The enumeration guard's settings (kept for importers; the rule now lives with the store's look-up).
+"""The enumeration guard's settings (kept for importers; the rules now live with the store's look-up).
 
 The failure count lives in the database (bot_lookup_failures), so it holds across restarts and processes;
 the dispatcher's event isolation (per chat: in memory, or Redis locks with `[bot] redis_url`) handles one
@@ -8,6 +8,6 @@ failures is written. The rule itself is `notifier.rules.lookup.Throttle`.
 
 from __future__ import annotations
 
-from notifier.workflows.chat import throttle_from
+from notifier.workflows.chat import code_throttle_from, feedback_limits_from, throttle_from
 
-__all__ = ["throttle_from"]
+__all__ = ["code_throttle_from", "feedback_limits_from", "throttle_from"]

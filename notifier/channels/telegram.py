@@ -116,7 +116,8 @@ class TelegramChannel(BaseChannel):
 
     async def send(self, message: Message) -> str:
         bot = self._bot.get()
-        chat: int | str = int(message.address) if message.address.lstrip("-").isdigit() else message.address
+        address = message.address
+        chat: int | str = int(address) if address.isascii() and address.lstrip("-").isdigit() else address
         markup = self.keyboard(message.buttons)
         try:
             try:

@@ -181,12 +181,12 @@ class TwilioSms(BaseChannel):
         n = request.query.get("n")
         code = request.param("ErrorCode")
         error = f"Twilio {code}" if code else None
-        opted_out = code is not None and code.isdigit() and int(code) == UNSUBSCRIBED
+        opted_out = code is not None and code.isascii() and code.isdigit() and int(code) == UNSUBSCRIBED
         return [
             Receipt(
                 status,  # type: ignore[arg-type]
                 provider_id=sid,
-                notification_id=int(n) if n and n.isdigit() else None,
+                notification_id=int(n) if n and n.isascii() and n.isdigit() else None,
                 error=error,
                 opt_out_address=request.param("To") if opted_out else None,
             )

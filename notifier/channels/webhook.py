@@ -74,6 +74,6 @@ def notification_id_from(key: str | None) -> int | None:
     if not key:
         return None
     head, _, tail = key.rpartition("-")
-    if head != "notifier" or not tail.isdigit():
+    if head != "notifier" or not (tail.isascii() and tail.isdigit()):
         return None
     return int(tail)

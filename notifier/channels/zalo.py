@@ -253,6 +253,6 @@ class ZaloZns(BaseChannel):
             Receipt(
                 "delivered",
                 provider_id=str(msg_id) if msg_id else None,
-                notification_id=int(tracking) if tracking.isdigit() else None,
+                notification_id=int(tracking) if tracking.isascii() and tracking.isdigit() else None,
             )
         ]

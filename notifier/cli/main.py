@@ -154,6 +154,16 @@ def user_create(
     out.print(f"user {name} created ({role_})", highlight=False)
 
 
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Lift the login locks of an account name (its failed logins from every address stop counting)."""
+    from notifier.workflows.accounts import unlock_login
+
+    service = open_service()
+    cleared = unlock_login(service.factory, username, service.clock.now(), "cli")
+    out.print(f"user {username.strip().lower()}: {cleared} failed logins cleared", highlight=False)
+
+
 @app.command()
 def scan(now: NowOpt = None) -> None:
     """Run every scan once and queue what is due."""

@@ -40,6 +40,7 @@ _WORDS = re.compile(r"[^\w.\-]+")
 class Command:
     action: Action
     argument: str | None = None  # the dossier code for a look-up
+    digits: str | None = None  # TRACUU <mã> <4 số>: the last 4 digits of the applicant's phone
 
 
 def parse(text: str) -> Command:
@@ -58,7 +59,8 @@ def parse(text: str) -> Command:
     if head in _OPT_IN:
         return Command("opt_in")
     if head in _LOOKUP:
-        return Command("lookup", rest[0][:_CODE_MAX] if rest else None)
+        digits = rest[1] if len(rest) > 1 and rest[1].isdigit() and len(rest[1]) == 4 else None
+        return Command("lookup", rest[0][:_CODE_MAX] if rest else None, digits)
     return Command("unknown")
 
 
@@ -84,7 +86,8 @@ def reply_status(v: DossierView) -> str:
     return text
 
 
-def _normalised(sender: str) -> str | None:
+def normalised(sender: str) -> str | None:
+    """The sender's number in E.164, or None when it is not a phone number (a short code, a name)."""
     try:
         return normalize_phone(sender)
     except InvalidPhone:
@@ -101,6 +104,17 @@ def lookup(session: Session, phone: str | None, code: str) -> Dossier | None:
         if d.code.upper() == wanted:
             return d
     return None
+
+
+def seen(session: Session, channel: str, provider_id: str | None) -> Handled | None:
+    """The answer already given to this provider message id (providers re-send), or None."""
+    if not provider_id:
+        return None
+    same = (InboundMessage.channel == channel) & (InboundMessage.provider_id == provider_id)
+    row = session.scalar(select(InboundMessage).where(same))
+    if row is None:
+        return None
+    return Handled(row.reply or "", parse(row.body), row.id, duplicate=True)
 
 
 @dataclass(frozen=True)
@@ -121,21 +135,19 @@ def handle(
     calendar: WorkCalendar,
     provider_id: str | None = None,
     medium: str = "sms",
+    lookup_reply: str | None = None,
 ) -> Handled:
     """Apply one inbound SMS and return the reply; the exchange is logged in `inbound_messages`.
 
     `calendar` is the province's: a look-up's reply is read from the dossier's one view.
+    `lookup_reply`: the conversation core's answer to a TRACUU (with its throttle and the 4 digits);
+    without it a look-up answers the dossier's own phone only.
     """
-    if provider_id:
-        seen = session.scalar(
-            select(InboundMessage).where(
-                InboundMessage.channel == channel, InboundMessage.provider_id == provider_id
-            )
-        )
-        if seen is not None:
-            return Handled(seen.reply or "", parse(seen.body), seen.id, duplicate=True)
+    earlier = seen(session, channel, provider_id)
+    if earlier is not None:
+        return earlier
     command = parse(text)
-    phone = _normalised(sender)
+    phone = normalised(sender)
     address = phone or sender
     if command.action in ("opt_out", "opt_in"):
         change = record_opt_out if command.action == "opt_out" else record_opt_in
@@ -149,6 +161,8 @@ def handle(
     elif command.action == "lookup":
         if not command.argument:
             reply = REPLY_LOOKUP_USAGE
+        elif lookup_reply is not None:
+            reply = lookup_reply
         else:
             found = lookup(session, phone, command.argument)
             if found is None:

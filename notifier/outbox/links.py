@@ -42,7 +42,9 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
             continue
         chat = payload_chat_id(n)
         if chat is not None:
-            if platform_of(chat) == TELEGRAM:  # a Zalo conversation's answer goes by zalo_user_ids
+            # A conversation on another platform (Zalo: "zalo_oa:…") is not a Telegram chat: that
+            # platform's channel answers it (zalo_user_ids).
+            if platform_of(chat) == TELEGRAM:
                 found[n.id] = chat
         elif n.dossier is not None:
             wanted.append(n)
@@ -58,6 +60,8 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
         )
         .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
     ).all()
+    # Links made on other platforms name their conversation "zalo_oa:…": not Telegram chats.
+    links = [row for row in links if platform_of(row.chat_id) == TELEGRAM]
     if not links:
         return found
     stopped = {a for a, _ in opted_out_addresses(session, [(c, TELEGRAM) for c, _, _ in links])}

@@ -80,6 +80,40 @@ class Throttle:
         return allowed if now < allowed else None
 
 
+CODE_KEY_LENGTH = 64  # bot_lookup_failures.code
+
+
+def code_key(code: str) -> str:
+    """The key a code's failed lookups are counted under, from every chat: codes are printed in capitals
+    and looked up in either case, so `abc` and `ABC` are the same target."""
+    return code.upper()[:CODE_KEY_LENGTH]
+
+
+def slowed_until(
+    chat: Throttle,
+    chat_failures: tuple[int, datetime | None],
+    code: Throttle,
+    code_failures: tuple[int, datetime | None],
+    now: datetime,
+) -> datetime | None:
+    """When a chat that is not linked to the dossier may try its digits again, or None if now.
+
+    Two rules, whichever waits longer: the chat's own failures (one chat guessing many codes), and the
+    failures on this code from every chat (many chats guessing one code's four digits, 223 guesses from
+    45 chats once). Once a code is slowed it answers only its linked chats until its cool-down is over.
+    """
+    waits = [
+        w for w in (chat.retry_at(*chat_failures, now), code.retry_at(*code_failures, now)) if w is not None
+    ]
+    return max(waits, default=None)
+
+
+def link_needs_consent(linked_chats: Iterable[str], chat_id: str) -> bool:
+    """A chat proving the digits of a dossier that other chats already receive does not take it over: the
+    chats already linked are asked first (notifications go to one chat, the newest consent)."""
+    return any(c != chat_id for c in linked_chats)
+
+
 @dataclass(frozen=True)
 class CitizenView:
     """What a citizen sees about one dossier; the lookup_result text renders it."""

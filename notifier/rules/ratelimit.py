@@ -237,3 +237,29 @@ class FailureLimit:
 
 # The admin page: five wrong passwords lock an account name for 15 minutes (README "Admin page").
 ADMIN_LOGIN = FailureLimit(max_failures=5, window=timedelta(minutes=15))
+
+
+@dataclass(frozen=True)
+class LoginRules:
+    """Every limit a login try must pass before its password is hashed (Argon2 costs a core for a moment,
+    so a flood of tries must be refused before it, not after).
+
+    - `name_and_address`: a name's tries from one client address. A stranger who fails five times locks
+      the name only for themselves, never for the admin at another address.
+    - `address`: tries of any names from one address (a client spraying random names).
+    - `name`: a name's tries from every address (guessing spread over many addresses); `notifier user
+      unlock NAME` clears it (and the name's other counts) for an admin locked out by such a flood.
+    - `overall`: tries of every name from every address, the last guard of the CPU.
+    """
+
+    name_and_address: FailureLimit = ADMIN_LOGIN
+    address: FailureLimit = FailureLimit(max_failures=30, window=timedelta(minutes=15))
+    name: FailureLimit = FailureLimit(max_failures=50, window=timedelta(minutes=15))
+    overall: FailureLimit = FailureLimit(max_failures=300, window=timedelta(minutes=5))
+
+    @property
+    def longest(self) -> timedelta:
+        return max(r.window for r in (self.name_and_address, self.address, self.name, self.overall))
+
+
+ADMIN_LOGIN_RULES = LoginRules()

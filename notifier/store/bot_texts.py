@@ -129,6 +129,9 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
         "stopped": [{}],
         "resumed": [{}],
         "subscribed": [{"code": "000.00.30.H26-270115-0012"}],
+        "link_pending": [{"code": "000.00.30.H26-270115-0012"}],
+        "link_request": [{"code": "000.00.30.H26-270115-0012"}],
+        "link_confirmed": [{"code": "000.00.30.H26-270115-0012"}],
         "action_expired": [{}],
         "feedback_choose": [{"has_dossiers": True}, {"has_dossiers": False}],
         "feedback_ask_text": [
@@ -141,6 +144,7 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
             {"id": 28, "agency_name": None, "deadline_at": _SAMPLE_NOW + timedelta(days=14)},
         ],
         "feedback_cancelled": [{}],
+        "feedback_limited": [{"retry_at": _SAMPLE_NOW + timedelta(hours=20)}],
         "error": [{}],
         # Zalo OA (notifier.workflows.zalo_oa)
         "zalo_phone_request": [{}],

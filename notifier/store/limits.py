@@ -18,8 +18,9 @@ import math
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, false, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,7 @@ from notifier.rules.ratelimit import (
     ChannelLimiter,
     FailureLimit,
     Limits,
+    LoginRules,
     Monotonic,
     RateLimited,
 )
@@ -143,7 +145,7 @@ def _locked_buckets(session: Session, channel_name: str, keys: list[str]) -> dic
 
 class LoginFailures:
     """Failed admin logins in the `login_failures` table: every process serving the admin page counts
-    the same rows, so a name gets its `limit.max_failures` tries in all, not that many per process.
+    the same rows, so the limits (`LoginRules`) hold for all of them together, not per process.
 
     A try is written before its password is checked and counts as a failure until `succeeded` says
     otherwise: tries sent at the same moment cannot all pass the count before any of them is written.
@@ -155,19 +157,22 @@ class LoginFailures:
     NAME_LENGTH = 128  # the column's length; longer names are no account anyway
     ADDRESS_LENGTH = 64  # an IPv6 address with a zone fits
 
-    def __init__(self, factory: sessionmaker[Session], limit: FailureLimit) -> None:
+    def __init__(self, factory: sessionmaker[Session], limit: FailureLimit | LoginRules) -> None:
         self.factory = factory
-        self.limit = limit
+        # A single limit is the name-and-address rule alone (the other rules out of reach).
+        self.rules = limit if isinstance(limit, LoginRules) else _only(limit)
         self._pruned_at: datetime | None = None
 
     def begin(self, username: str, address: str | None, now: datetime) -> int | None:
-        """Count one try of `username` from `address`: its id, or None when the name is locked."""
+        """Count one try of `username` from `address`: its id, or None when a rule refuses it."""
         name = username[: self.NAME_LENGTH]
         address = address[: self.ADDRESS_LENGTH] if address else None
+        rules = self.rules
         with self.factory() as session, session.begin():
             if is_postgres(session):
                 # Tries of one name take turns: under READ COMMITTED two of them could otherwise count
-                # the same rows and both go on.
+                # the same rows and both go on. (Tries of different names may overshoot the address and
+                # overall counts by the few that run at the same instant.)
                 session.execute(select(func.pg_advisory_xact_lock(LOGIN_LOCK_SPACE, _lock_key(name))))
             # On SQLite this insert is the transaction's first write: it takes the database's write lock.
             try_id: int | None = session.scalar(
@@ -176,22 +181,40 @@ class LoginFailures:
                 .returning(LoginFailure.id)
             )
             assert try_id is not None
-            recent = session.scalar(
-                select(func.count())
-                .select_from(LoginFailure)
-                .where(
-                    LoginFailure.username == name,
-                    LoginFailure.cleared.is_(False),
-                    LoginFailure.at > self.limit.since(now),
-                    LoginFailure.id != try_id,
-                )
-            )
-            if self.limit.locked(recent or 0):
+            f = LoginFailure
+            same_name = (f.username == name) & f.cleared.is_(False)
+            same_address = f.address == address if address is not None else false()
+
+            def within(rule: FailureLimit, *where: ColumnElement[bool]) -> Any:
+                return func.coalesce(func.sum(case((and_(f.at > rule.since(now), *where), 1), else_=0)), 0)
+
+            counts = session.execute(
+                select(
+                    within(rules.name_and_address, same_name, same_address),
+                    within(rules.address, same_address),
+                    within(rules.name, same_name),
+                    within(rules.overall),
+                ).where(f.at > now - rules.longest, f.id != try_id)
+            ).one()
+            limits = (rules.name_and_address, rules.address, rules.name, rules.overall)
+            if any(rule.locked(int(n)) for rule, n in zip(limits, counts, strict=True)):
                 # A refused try checks no password, so it is no failure either.
                 session.execute(delete(LoginFailure).where(LoginFailure.id == try_id))
                 return None
         self._prune(now)
         return try_id
+
+    def unlock(self, username: str) -> int:
+        """Clear the name's failures (`notifier user unlock`): its own locks lift at once; the rows stay
+        for the address and overall counts. The number of failures cleared."""
+        name = username[: self.NAME_LENGTH]
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(LoginFailure)
+                .where(LoginFailure.username == name, LoginFailure.cleared.is_(False))
+                .values(cleared=True)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def succeeded(self, username: str, try_id: int) -> None:
         """The password was right: the try was no failure, and the name starts afresh."""
@@ -221,6 +244,11 @@ class LoginFailures:
 # pg_advisory_xact_lock(int, int) keys do not overlap the one-bigint keys (the scans' lock); the first
 # int keeps login names apart from any other two-int lock.
 LOGIN_LOCK_SPACE = 0x6C6F67  # "log"
+
+
+def _only(limit: FailureLimit) -> LoginRules:
+    never = FailureLimit(max_failures=2**31, window=limit.window)
+    return LoginRules(name_and_address=limit, address=never, name=never, overall=never)
 
 
 def _lock_key(name: str) -> int:

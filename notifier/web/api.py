@@ -14,6 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from notifier.web.bodies import DossierBatch, OfficerBatch
+from notifier.web.body_limit import BodyLimitMiddleware, BodyLimits
 from notifier.web.deps import Caller, body_errors, import_response, refusal
 from notifier.workflows.dossier_status import DossierLookup
 from notifier.workflows.errors import DomainError, NotFound
@@ -28,6 +29,7 @@ def create_app(
 ) -> FastAPI:
     """The API, webhooks, metrics and the admin page; `routers` adds routes of other interfaces (the
     Telegram webhook, wired by `jobs.processes`)."""
+
     @asynccontextmanager
     async def default_lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -38,6 +40,11 @@ def create_app(
         title="notifier", version="0.1.0", lifespan=lifespan or default_lifespan, strict_content_type=False
     )
     app.state.service = service
+    api = service.settings.api
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limits=BodyLimits(api.max_body_bytes, api.import_max_body_bytes, api.webhook_max_body_bytes),
+    )
 
     @app.exception_handler(DomainError)
     async def refused(_request: Request, exc: DomainError) -> JSONResponse:

@@ -24,8 +24,10 @@ from notifier.channels.abilities import TakesEvents, TakesInbound, TakesReceipts
 from notifier.channels.base import Channel, ChannelError
 from notifier.channels.registry import ChannelConfigError, UnknownChannel
 from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
-from notifier.outbox.inbound import Handled, handle
+from notifier.outbox.inbound import Handled, handle, seen
 from notifier.outbox.receipts import record_receipt
+from notifier.workflows.conversation import Conversation
+from notifier.workflows.conversation.sms import lookup_reply
 from notifier.workflows.service import Service
 from notifier.workflows.zalo_oa import InboxWriter
 
@@ -41,15 +43,22 @@ def _scalars(data: dict[str, Any]) -> dict[str, str]:
 
 
 async def webhook_request(request: Request) -> WebhookRequest:
+    """The request as the channel reads it. The body is at most `webhook_max_body_bytes` (the body limit
+    refuses more before it is read), and UTF-8: every provider posts UTF-8, and a channel computing its
+    signature over the text must not meet other bytes (a UTF-16 body was a 500)."""
     body = await request.body()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(400, f"body: not UTF-8 (invalid byte at {exc.start})") from exc
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     form: dict[str, str] = {}
     if content_type == "application/x-www-form-urlencoded":
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     elif content_type.endswith("json") and body:
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             parsed = None
         if isinstance(parsed, dict):
             form = _scalars(parsed)
@@ -62,6 +71,16 @@ async def webhook_request(request: Request) -> WebhookRequest:
         form=form,
         body=body,
     )
+
+
+def _conversation(request: Request) -> Conversation:
+    """The app's conversation core for inbound SMS, built once (it caches the bot texts)."""
+    conv = getattr(request.app.state, "sms_conversation", None)
+    if conv is None:
+        # SMS replies carry no buttons, so nothing is signed: the secret only fills the parameter.
+        conv = Conversation.from_service(_service(request), "inbound-sms")
+        request.app.state.sms_conversation = conv
+    return conv
 
 
 def _service(request: Request) -> Service:
@@ -90,6 +109,10 @@ def _parse(name: str, what: str, parse: Callable[[WebhookRequest], T], req: Webh
         raise HTTPException(403, "signature check failed") from exc
     except WebhookInvalid as exc:
         raise HTTPException(422, str(exc)) from exc
+    except (ValueError, RecursionError) as exc:
+        # A value no channel expected (a superscript digit, JSON nested too deep): the sender's fault.
+        log.warning("%s for %s unreadable: %r", what, name, exc)
+        raise HTTPException(422, f"{what}: unreadable request") from exc
 
 
 @router.get("/{name}/receipt", operation_id="webhook_receipt_get")
@@ -155,12 +178,22 @@ async def inbound(name: str, request: Request) -> Response:
         raise HTTPException(404, f"channel '{name}': takes no inbound messages")
     sms = _parse(name, "inbound", channel.parse_inbound, await webhook_request(request))
 
+    def earlier() -> Handled | None:
+        with service.factory() as session:
+            return seen(session, name, sms.provider_id)
+
+    # A look-up goes through the conversation core (4 digits, the shared slow-down); a provider's
+    # re-delivery is answered from the log without counting again.
+    lookup = None
+    if await run_in_threadpool(earlier) is None:
+        lookup = await lookup_reply(_conversation(request), sms.sender, sms.text)
+
     def apply() -> Handled:
         now = service.clock.now()
         with service.factory() as session, session.begin():
             return handle(
                 session, name, sms.sender, sms.text, now, calendar=service.calendar,
-                provider_id=sms.provider_id, medium=channel.medium,
+                provider_id=sms.provider_id, medium=channel.medium, lookup_reply=lookup,
             )  # fmt: skip
 
     handled = await run_in_threadpool(apply)

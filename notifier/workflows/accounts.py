@@ -9,9 +9,12 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.rules.ratelimit import ADMIN_LOGIN
+from notifier.store import audit
+from notifier.store.limits import LoginFailures
 from notifier.store.models import Agency, User
 
 ROLES = ("admin", "agency")
@@ -112,3 +115,13 @@ def set_password(session: Session, user: User, password: str) -> None:
     check_password_rules(password)
     user.password_hash = hash_password(password)
     session.flush()
+
+
+def unlock_login(factory: sessionmaker[Session], username: str, now: datetime, by: str) -> int:
+    """Lift the login locks of `username` (its failures from every address no longer count): the way back
+    for an admin whom someone keeps locked out. The number of failures cleared; audited."""
+    name = username.strip().lower()
+    cleared = LoginFailures(factory, ADMIN_LOGIN).unlock(name)
+    with factory() as session, session.begin():
+        audit.record(session, now, by, "user.unlock", name, cleared=cleared)
+    return cleared

@@ -16,14 +16,30 @@ from notifier.config import BotSettings
 from notifier.outbox.links import TELEGRAM
 from notifier.outbox.views import agency_ns, dossier_view
 from notifier.rules.chat_keys import platform_of
-from notifier.rules.lookup import CitizenView, Query, Throttle, describe, digits_match
+from notifier.rules.lookup import (
+    CitizenView,
+    Query,
+    Throttle,
+    code_key,
+    describe,
+    digits_match,
+    link_needs_consent,
+    slowed_until,
+)
 from notifier.rules.phones import mask_phone
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
 from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification
-from notifier.workflows.feedback import Submitted, answer_deadline, submit
+from notifier.workflows.feedback import (
+    DEFAULT_FEEDBACK_LIMITS,
+    FeedbackLimits,
+    Submitted,
+    answer_deadline,
+    submit,
+)
 
+PENDING = "pending"  # chat_links.source of a link waiting for a linked chat's consent
 MAX_LISTED = 20  # dossiers shown by /hoso; Telegram's message and keyboard limits come first
 
 
@@ -43,6 +59,28 @@ class LookupResult:
 
 
 @dataclass(frozen=True)
+class Subscribed:
+    """A subscribe button pressed: linked at once, or `pending` until a chat in `ask` agrees."""
+
+    code: str
+    pending: bool = False
+    link_id: int | None = None
+    ask: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A linked chat agreed to a pending link: `chat_id` now receives `code`'s notices too."""
+
+    code: str
+    chat_id: str
+
+
+# Failed lookups by code from every chat; a day, so a slow spread-out guess is still counted.
+DEFAULT_CODE_THROTTLE = Throttle(limit=10, window=timedelta(days=1), slowdown=timedelta(hours=1))
+
+
+@dataclass(frozen=True)
 class LinkResult:
     phone_masked: str
     dossiers: list[CitizenView] = field(default_factory=list)
@@ -57,9 +95,34 @@ def throttle_from(settings: BotSettings) -> Throttle:
     )
 
 
+def code_throttle_from(settings: BotSettings) -> Throttle:
+    """Failed lookups of one dossier code from every chat (notifier.rules.lookup.slowed_until)."""
+    return Throttle(
+        limit=settings.code_failed_lookup_limit,
+        window=timedelta(seconds=settings.code_failed_lookup_window_seconds),
+        slowdown=timedelta(seconds=settings.code_slowdown_seconds),
+    )
+
+
+def feedback_limits_from(settings: BotSettings) -> FeedbackLimits:
+    return FeedbackLimits(
+        per_chat=settings.feedback_per_chat,
+        per_dossier=settings.feedback_per_dossier,
+        window=timedelta(seconds=settings.feedback_window_seconds),
+    )
+
+
 def _actor(chat_key: str) -> str:
     """The audit actor of a conversation: "telegram:5001", "zalo_oa:3456…"."""
     return chat_key if platform_of(chat_key) != TELEGRAM else f"{TELEGRAM}:{chat_key}"
+
+
+def same_platform(chat_key: str) -> ColumnElement[bool]:
+    """Chat links whose conversation is on the platform of `chat_key` (bare ids: Telegram)."""
+    platform = platform_of(chat_key)
+    if platform == TELEGRAM:
+        return ~ChatLink.chat_id.contains(":")
+    return ChatLink.chat_id.startswith(f"{platform}:", autoescape=True)  # "_" is a LIKE wildcard
 
 
 def _with_relations() -> list[ExecutableOption]:
@@ -67,10 +130,19 @@ def _with_relations() -> list[ExecutableOption]:
 
 
 class BotStore:
-    def __init__(self, factory: sessionmaker[Session], calendar: WorkCalendar, throttle: Throttle) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        calendar: WorkCalendar,
+        throttle: Throttle,
+        code_throttle: Throttle = DEFAULT_CODE_THROTTLE,
+        feedback_limits: FeedbackLimits = DEFAULT_FEEDBACK_LIMITS,
+    ) -> None:
         self.factory = factory
         self.calendar = calendar
         self.throttle = throttle
+        self.code_throttle = code_throttle
+        self.feedback_limits = feedback_limits
 
     # -- reading ----------------------------------------------------------------------------------------
     def _view(
@@ -171,12 +243,24 @@ class BotStore:
             hit = self._find(session, query.code, chat_id, now)
             if hit is not None and (hit[1].linked or (phone is not None and hit[0].phone == phone)):
                 return LookupResult("found", hit[1])
-            recent = session.execute(
-                select(func.count(), func.max(LookupFailure.at)).where(
-                    LookupFailure.chat_id == chat_id, LookupFailure.at > now - self.throttle.window
-                )
-            ).one()
-            retry_at = self.throttle.retry_at(recent[0], recent[1], now)
+            # Counted under the stored code when it exists, so every spelling of it adds up.
+            key = code_key(hit[0].code if hit is not None else query.code)
+
+            def failures(where: ColumnElement[bool], window: timedelta) -> tuple[int, datetime | None]:
+                count, latest = session.execute(
+                    select(func.count(), func.max(LookupFailure.at)).where(
+                        where, LookupFailure.at > now - window
+                    )
+                ).one()
+                return int(count), latest
+
+            retry_at = slowed_until(
+                self.throttle,
+                failures(LookupFailure.chat_id == chat_id, self.throttle.window),
+                self.code_throttle,
+                failures(LookupFailure.code == key, self.code_throttle.window),
+                now,
+            )
             if retry_at is not None:
                 return LookupResult("slowed", retry_at=retry_at)
             if query.digits is None:
@@ -184,13 +268,10 @@ class BotStore:
                 return LookupResult("need_digits")
             if hit is not None and digits_match(hit[0].phone, query.digits):
                 return LookupResult("found", hit[1])
-            session.add(LookupFailure(chat_id=chat_id, at=now, code=query.code[:64]))
-            # Old misses no longer count; drop them so the table stays the size of one window.
-            session.execute(
-                delete(LookupFailure).where(
-                    LookupFailure.chat_id == chat_id, LookupFailure.at <= now - self.throttle.window
-                )
-            )
+            session.add(LookupFailure(chat_id=chat_id, at=now, code=key))
+            # Old misses no longer count under either rule; drop them so the table stays one window big.
+            keep = max(self.throttle.window, self.code_throttle.window)
+            session.execute(delete(LookupFailure).where(LookupFailure.at <= now - keep))
             return LookupResult("not_found")
 
     def _found(self, session: Session, d: Dossier, now: datetime, *, linked: bool) -> Found:
@@ -221,10 +302,16 @@ class BotStore:
     ) -> LinkResult:
         """Link every dossier of `phone` (E.164, verified by the platform as the user's own) to the chat."""
         with self.factory() as session, session.begin():
-            # Telegram gives a number to one account at a time: other chats holding it lost it.
+            # A platform gives a number to one account at a time: other chats of the same platform holding
+            # it lost it. The citizen's chats on other platforms keep it (Telegram and Zalo side by side).
             session.execute(
                 update(ChatLink)
-                .where(ChatLink.phone == phone, ChatLink.chat_id != chat_id, ChatLink.active)
+                .where(
+                    ChatLink.phone == phone,
+                    ChatLink.chat_id != chat_id,
+                    ChatLink.active,
+                    same_platform(chat_id),
+                )
                 .values(active=False, updated_at=now)
             )
             link = session.scalar(
@@ -242,10 +329,21 @@ class BotStore:
             dossiers = [d for d in dossiers if d.phone == phone]
             return LinkResult(mask_phone(phone), self._views(session, dossiers, now))
 
+    def _chats_of(self, session: Session, d: Dossier) -> list[str]:
+        """The chats actively linked to the dossier, by the dossier itself or by its phone."""
+        match = ChatLink.dossier_id == d.id
+        if d.phone:
+            match = or_(match, ChatLink.phone == d.phone)
+        return sorted(set(session.scalars(select(ChatLink.chat_id).where(ChatLink.active, match))))
+
     def subscribe(
         self, chat_id: str, user_id: str, dossier_id: int, now: datetime, *, medium: str = TELEGRAM
-    ) -> str | None:
-        """Link one dossier to the chat (after a lookup that proved the digits); its code, or None."""
+    ) -> Subscribed | None:
+        """Link one dossier to the chat (after a lookup that proved the digits); None if it is gone.
+
+        When other chats already receive the dossier, the link waits (`pending`) until one of them agrees
+        (`confirm_link`): proving four digits must not take a citizen's notices away from their chat.
+        """
         with self.factory() as session, session.begin():
             d = session.get(Dossier, dossier_id)
             if d is None:
@@ -253,13 +351,42 @@ class BotStore:
             link = session.scalar(
                 select(ChatLink).where(ChatLink.chat_id == chat_id, ChatLink.dossier_id == dossier_id)
             )
+            if link is not None and link.active:
+                return Subscribed(d.code)
+            others = self._chats_of(session, d)
             if link is None:
                 link = ChatLink(chat_id=chat_id, dossier_id=dossier_id, source="lookup", created_at=now)
                 session.add(link)
-            link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
+            link.user_id, link.consent_at, link.updated_at = user_id, now, now
+            if link_needs_consent(others, chat_id):
+                link.active, link.source = False, PENDING
+                session.flush()
+                audit.record(session, now, _actor(chat_id), "bot.subscribe_pending", d.code)
+                return Subscribed(
+                    d.code, pending=True, link_id=link.id, ask=[c for c in others if c != chat_id]
+                )
+            link.active, link.source = True, "lookup"
             record_opt_in(session, chat_id, medium, now, reason=f"subscribed to {d.code}", source="bot")
             audit.record(session, now, _actor(chat_id), "bot.subscribe", d.code)
-            return d.code
+            return Subscribed(d.code)
+
+    def confirm_link(self, chat_id: str, link_id: int, now: datetime) -> Confirmed | None:
+        """A chat linked to the pending link's dossier agrees to it; None if the link is gone or already
+        decided, or this chat is not one that may agree."""
+        with self.factory() as session, session.begin():
+            link = session.get(ChatLink, link_id)
+            if link is None or link.active or link.source != PENDING or link.dossier_id is None:
+                return None
+            d = session.get(Dossier, link.dossier_id)
+            if d is None or chat_id not in self._chats_of(session, d):
+                return None
+            link.active, link.source, link.consent_at, link.updated_at = True, "lookup", now, now
+            new_chat = link.chat_id
+            # The new chat's opt-in is for its own platform's medium.
+            reason = f"subscribed to {d.code}"
+            record_opt_in(session, new_chat, platform_of(new_chat), now, reason=reason, source="bot")
+            audit.record(session, now, _actor(chat_id), "bot.confirm_link", d.code, chat=new_chat)
+            return Confirmed(d.code, new_chat)
 
     def set_stopped(
         self, chat_id: str, stopped: bool, now: datetime, *, medium: str = TELEGRAM, reason: str | None = None
@@ -298,6 +425,7 @@ class BotStore:
             deadline = answer_deadline(self.calendar, now, working_days, day_end)
             return submit(
                 session,
+                limits=self.feedback_limits,
                 chat_id=chat_id,
                 user_id=user_id,
                 text=text,

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from notifier.outbox.enqueue import NewNotification, enqueue
@@ -32,6 +32,46 @@ class FeedbackError(ValueError):
         shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
         super().__init__(f"field {field}: value {shown!r}: {reason}")
         self.field, self.value, self.reason = field, value, reason
+
+
+class FeedbackLimited(FeedbackError):
+    """Too much feedback lately from this chat, or about this dossier: refused until `retry_at`."""
+
+    def __init__(self, field: str, value: object, reason: str, retry_at: datetime) -> None:
+        super().__init__(field, value, reason)
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class FeedbackLimits:
+    """At most `per_chat` feedback from one chat and `per_dossier` about one dossier (from every chat)
+    within `window`: a citizen has a few things to say, a spammer fills the officers' queue."""
+
+    per_chat: int
+    per_dossier: int
+    window: timedelta
+
+
+DEFAULT_FEEDBACK_LIMITS = FeedbackLimits(per_chat=5, per_dossier=10, window=timedelta(days=1))
+
+
+def _check_limits(
+    session: Session, limits: FeedbackLimits, chat_id: str, dossier: Dossier | None, now: datetime
+) -> None:
+    since = now - limits.window
+    checks: list[tuple[str, object, ColumnElement[bool], int]] = [
+        ("chat_id", chat_id, Feedback.chat_id == chat_id, limits.per_chat)
+    ]
+    if dossier is not None:
+        checks.append(("MaHoSo", dossier.code, Feedback.dossier_id == dossier.id, limits.per_dossier))
+    for field_name, value, where, limit in checks:
+        count, oldest = session.execute(
+            select(func.count(), func.min(Feedback.created_at)).where(where, Feedback.created_at > since)
+        ).one()
+        if count >= limit and oldest is not None:
+            raise FeedbackLimited(
+                field_name, value, f"at most {limit} feedback per {limits.window}", oldest + limits.window
+            )
 
 
 class FeedbackNotFound(LookupError):
@@ -109,9 +149,12 @@ def submit(
     default_agency_code: str | None,
     now: datetime,
     deadline_at: datetime,
+    limits: FeedbackLimits = DEFAULT_FEEDBACK_LIMITS,
 ) -> Submitted:
-    """Store the feedback and queue a `feedback_received` notice for each officer who should answer it."""
+    """Store the feedback and queue a `feedback_received` notice for each officer who should answer it;
+    FeedbackLimited past the chat's or the dossier's limit."""
     body = clean_text(text, "text", MAX_LENGTH, MIN_LENGTH)
+    _check_limits(session, limits, chat_id, dossier, now)
     agency: Agency | None
     if dossier is not None:
         agency = dossier.agency

@@ -419,6 +419,12 @@ class ZaloOaInbox:
             if text.strip() == SHARE_PHONE:
                 return "phone_requested"
             return TextIn(sender, text)
+        if name == "user_send_business_card":
+            # A contact card forwarded by the follower: a phone the platform does not vouch for as theirs
+            # (the core refuses to link it). The card's fields are assumed (SDKs), not confirmed.
+            cards = (event.get("message") or {}).get("attachments") or [{}]
+            phone = str((cards[0].get("payload") or {}).get("phone") or "")
+            return ContactIn(sender, phone, owner_id=None) if phone else OtherIn(sender)
         if name in ACTIVE:
             return OtherIn(sender)
         return None  # OA-side events (oa_send_text…): nothing to answer

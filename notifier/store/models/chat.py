@@ -44,7 +44,11 @@ class LookupFailure(Base):
     """One failed "MAHOSO 1234" lookup; counted per chat within a window to slow enumeration down."""
 
     __tablename__ = "bot_lookup_failures"
-    __table_args__ = (Index("ix_bot_lookup_failures_chat_at", "chat_id", "at"),)
+    __table_args__ = (
+        Index("ix_bot_lookup_failures_chat_at", "chat_id", "at"),
+        # Failures on one code from every chat (guessing one dossier's digits from many chats).
+        Index("ix_bot_lookup_failures_code_at", "code", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     chat_id: Mapped[str] = mapped_column(String(64))
@@ -56,7 +60,12 @@ class Feedback(Base):
     """A citizen's phản ánh, kiến nghị, routed to an agency, with the answer once an officer gives it."""
 
     __tablename__ = "feedback"
-    __table_args__ = (Index("ix_feedback_status_deadline", "status", "deadline_at"),)
+    __table_args__ = (
+        Index("ix_feedback_status_deadline", "status", "deadline_at"),
+        # The spam limits count a chat's and a dossier's recent feedback.
+        Index("ix_feedback_chat_created", "chat_id", "created_at"),
+        Index("ix_feedback_dossier_created", "dossier_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     chat_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -34,6 +34,19 @@ def session_secret(service: Service) -> str:
     return secrets.token_urlsafe(48)
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def cookie_secure(service: Service) -> bool:
+    """`[admin] cookie_secure`, or by default Secure unless the API listens on loopback only (a server
+    reached from other hosts sits behind HTTPS; a cookie sent over plain HTTP could be read on the way)."""
+    forced = service.settings.admin.cookie_secure
+    if forced is not None:
+        return forced
+    host = service.settings.api.host
+    return not (host in LOOPBACK or host.startswith("127."))
+
+
 def create_admin_app(service: Service) -> FastAPI:
     admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     admin.state.service = service
@@ -46,7 +59,7 @@ def create_admin_app(service: Service) -> FastAPI:
         max_age=settings.session_max_age_seconds,
         path=PREFIX,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=cookie_secure(service),
     )
 
     @admin.middleware("http")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from notifier.rules.ratelimit import ADMIN_LOGIN
+from notifier.config import AdminSettings
+from notifier.rules.ratelimit import ADMIN_LOGIN, FailureLimit, LoginRules
 from notifier.store.limits import LoginFailures
 from notifier.store.models import Agency, User
 from notifier.web.admin.web import csrf_token, page
@@ -154,13 +156,45 @@ class Locked:
     """The name had too many failures lately: no password is checked."""
 
 
+def login_rules(settings: AdminSettings) -> LoginRules:
+    five = ADMIN_LOGIN
+    return LoginRules(
+        name_and_address=five,
+        address=FailureLimit(settings.login_failures_per_address, five.window),
+        name=FailureLimit(settings.login_failures_per_name, five.window),
+        overall=FailureLimit(settings.login_failures_overall, LoginRules().overall.window),
+    )
+
+
 class LoginThrottle:
-    """Failed logins per user name (rule: `ADMIN_LOGIN`), kept in the database with the client's address,
-    so every process serving the admin page counts them together."""
+    """Failed logins (rules: `LoginRules`), kept in the database with the client's address, so every
+    process serving the admin page counts them together; and at most `login_concurrency` passwords
+    hashed at once in this process, so a flood of tries waits here instead of filling the thread pool
+    that every other request needs."""
 
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.failures = LoginFailures(service.factory, ADMIN_LOGIN)
+        settings = service.settings.admin
+        self.failures = LoginFailures(service.factory, login_rules(settings))
+        self.hashing = asyncio.Semaphore(settings.login_concurrency)
+        self.queue = settings.login_queue
+        self.waiting = 0
+
+    async def check_async(
+        self, username: str, password: str, address: str | None
+    ) -> tuple[int, str] | Locked | None:
+        """`check` in a worker thread, after waiting for a hashing slot; Locked when too many wait."""
+        if self.hashing.locked() and self.waiting >= self.queue:
+            return Locked()
+        self.waiting += 1
+        try:
+            await self.hashing.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            return await run_in_threadpool(self.check, username, password, address)
+        finally:
+            self.hashing.release()
 
     def check(self, username: str, password: str, address: str | None) -> tuple[int, str] | Locked | None:
         """The user's id and session fingerprint, None for a wrong name or password, or Locked."""
@@ -205,7 +239,7 @@ async def login(request: Request) -> Response:
     throttle: LoginThrottle = request.app.state.login_throttle
     address = request.client.host if request.client else None
 
-    found = await run_in_threadpool(throttle.check, username, password, address)
+    found = await throttle.check_async(username, password, address)
     if isinstance(found, Locked):
         return page(
             request,

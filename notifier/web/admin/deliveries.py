@@ -103,7 +103,7 @@ class LogFilter:
 def parse_day(raw: str) -> date:
     """dd/mm/yyyy as officers write it (d/m/yyyy too); yyyy-mm-dd is accepted for links and scripts."""
     parts = raw.split("/")
-    if len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[2]) == 4:
+    if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts) and len(parts[2]) == 4:
         return date(int(parts[2]), int(parts[1]), int(parts[0]))
     return date.fromisoformat(raw)
 

@@ -49,7 +49,7 @@ def normalize_address(medium: str, raw: str) -> str:
         if "@" not in value:
             raise ContactError(f"Thư điện tử '{value}' không hợp lệ.")
         return value.lower()
-    if not value.lstrip("-").isdigit():
+    if not (value.isascii() and value.lstrip("-").isdigit()):
         raise ContactError(f"Mã chat Telegram '{value}' phải là số.")
     return value
 

@@ -35,7 +35,7 @@ def mask_address(value: str | None) -> str:
         local, domain = m.groups()
         return f"{local[0]}***@{domain}"
     digits = value.lstrip("+-")
-    if digits.isdigit():
+    if digits.isascii() and digits.isdigit():
         if value.startswith("+84") or value.startswith("0"):
             return mask_phone(value)
         # A Telegram chat id or a Zalo user id: enough to tell two apart.

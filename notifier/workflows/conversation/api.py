@@ -35,6 +35,9 @@ Rules every adapter keeps:
   MENU -> a reply-keyboard button that sends its `label` as text (a platform without one may send the
   label as text too); CONTACT -> Telegram's request_contact, Zalo's request-user-info message.
   Platforms without buttons (SMS) number them: `numbered(reply)` gives the text and the answers.
+- `Outcome.elsewhere` holds messages for other conversations; an adapter sends those whose key is of its
+  own platform (`notifier.rules.chat_keys.platform_of`) and logs the rest (not delivered: the link they
+  ask about stays pending, which loses nothing).
 - `Outcome.notice` is the short answer to a button press (Telegram answerCallbackQuery; `alert`: shown
   as a pop-up); `Reply.replace` means the reply replaces the message whose button was pressed;
   `Reply.ask_reply` (a placeholder) asks the user to answer that message (Telegram ForceReply).
@@ -153,10 +156,20 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Elsewhere:
+    """A message for another conversation, named by its stored key (`Sender.key`, `platform_of(key)`):
+    the chats already receiving a dossier are asked to agree to a new link, and told when it is made."""
+
+    key: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class Outcome:
     replies: tuple[Reply, ...] = ()
     notice: str | None = None  # the answer to a button press
     alert: bool = False  # show `notice` as a pop-up (a refusal)
+    elsewhere: tuple[Elsewhere, ...] = ()  # each adapter delivers those of its own platform
 
 
 # The main menu's labels are fixed here, not in the editable texts: the core recognises a MENU button by

@@ -13,12 +13,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from notifier.config import Settings
+from notifier.rules.chat_keys import platform_of
 from notifier.rules.clock import Clock
 from notifier.rules.lookup import Query, parse_query
 from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.store.bot_texts import BotTexts
 from notifier.workflows import feedback as fb
-from notifier.workflows.chat import BotStore, Found, LookupResult, throttle_from
+from notifier.workflows.chat import (
+    BotStore,
+    Found,
+    LookupResult,
+    code_throttle_from,
+    feedback_limits_from,
+    throttle_from,
+)
 from notifier.workflows.conversation import officer
 from notifier.workflows.conversation.api import (
     FEEDBACK,
@@ -28,6 +36,7 @@ from notifier.workflows.conversation.api import (
     Button,
     ChatState,
     ContactIn,
+    Elsewhere,
     ExtraFlow,
     Follow,
     Incoming,
@@ -60,6 +69,7 @@ STEP_FEEDBACK_TEXT = "FeedbackForm:text"
 # How a subscribe button names the platform the notices will come through.
 PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
 NO_DOSSIER = "Không gắn với hồ sơ"
+AGREE = "Đồng ý"
 CANCEL = "Hủy"
 
 
@@ -103,7 +113,13 @@ class Conversation:
         """`service`: notifier.workflows.service.Service; `secret` keys the button signatures."""
         settings: Settings = service.settings
         return cls(
-            store=BotStore(service.factory, service.calendar, throttle_from(settings.bot)),
+            store=BotStore(
+                service.factory,
+                service.calendar,
+                throttle_from(settings.bot),
+                code_throttle_from(settings.bot),
+                feedback_limits_from(settings.bot),
+            ),
             texts=BotTexts(service.factory, ttl=texts_ttl),
             settings=settings,
             clock=service.clock,
@@ -259,6 +275,8 @@ class Conversation:
         if isinstance(payload, DossierPayload):
             if payload.action == DossierAct.SUBSCRIBE:
                 return await self.subscribe(sender, payload)
+            if payload.action == DossierAct.CONFIRM:
+                return await self.confirm_link(sender, payload)
             if payload.action == DossierAct.SHOW:
                 return await self.show(sender, payload.dossier_id)
             if step == STEP_FEEDBACK_DOSSIER:
@@ -349,9 +367,9 @@ class Conversation:
         )
 
     async def subscribe(self, sender: Sender, payload: DossierPayload) -> Outcome:
-        code = None
+        done = None
         if self.signer.verify(sender.key, payload.dossier_id, payload.sig):
-            code = await self.db(
+            done = await self.db(
                 self.store.subscribe,
                 sender.key,
                 sender.user_id or sender.chat_id,
@@ -359,9 +377,38 @@ class Conversation:
                 self.clock.now(),
                 medium=self.medium(sender),
             )
-        if code is None:
+        if done is None:
             return self.say(sender, "action_expired")
-        return self.say(sender, "subscribed", code=code)
+        if not done.pending or done.link_id is None:
+            return self.say(sender, "subscribed", code=done.code)
+        # The chats already receiving the dossier are asked; the new chat waits for one of them.
+        asks = tuple(
+            Elsewhere(
+                other,
+                Reply(
+                    self.text("link_request", Platform(platform_of(other)), code=done.code),
+                    buttons=((Button(AGREE, self._confirm_payload(other, done.link_id)),),),
+                ),
+            )
+            for other in done.ask
+        )
+        pending = self.say(sender, "link_pending", code=done.code)
+        return Outcome(pending.replies, elsewhere=asks)
+
+    def _confirm_payload(self, other: str, link_id: int) -> str:
+        # Signed for the chat that may agree, with the id negated so it is never a subscribe signature.
+        return DossierPayload(DossierAct.CONFIRM, link_id, self.signer.sign(other, -link_id)).pack()
+
+    async def confirm_link(self, sender: Sender, payload: DossierPayload) -> Outcome:
+        """A linked chat agrees that another chat receives the dossier's notices too."""
+        done = None
+        if self.signer.verify(sender.key, -payload.dossier_id, payload.sig):
+            done = await self.db(self.store.confirm_link, sender.key, payload.dossier_id, self.clock.now())
+        if done is None:
+            return self.say(sender, "action_expired")
+        told = Reply(self.text("subscribed", Platform(platform_of(done.chat_id)), code=done.code))
+        agreed = self.say(sender, "link_confirmed", code=done.code)
+        return Outcome(agreed.replies, elsewhere=(Elsewhere(done.chat_id, told),))
 
     async def set_stopped(self, sender: Sender, state: ChatState, *, stopped: bool) -> Outcome:
         await state.set(None)
@@ -431,17 +478,21 @@ class Conversation:
             return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
         _, data = await state.get()
         bot = self.settings.bot
-        submitted = await self.db(
-            self.store.submit_feedback,
-            sender.key,
-            sender.user_id,
-            data.get("dossier_id"),
-            text,
-            self.clock.now(),
-            default_agency=bot.feedback_agency,
-            working_days=bot.feedback_answer_working_days,
-            day_end=self.settings.working_hours.end,
-        )
+        try:
+            submitted = await self.db(
+                self.store.submit_feedback,
+                sender.key,
+                sender.user_id,
+                data.get("dossier_id"),
+                text,
+                self.clock.now(),
+                default_agency=bot.feedback_agency,
+                working_days=bot.feedback_answer_working_days,
+                day_end=self.settings.working_hours.end,
+            )
+        except fb.FeedbackLimited as exc:
+            await state.set(None)
+            return self.say(sender, "feedback_limited", retry_at=exc.retry_at)
         await state.set(None)
         return self.say(
             sender,

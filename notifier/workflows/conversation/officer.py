@@ -32,7 +32,8 @@ from notifier.workflows.officer_actions import (
 )
 
 PROMPT_HEAD = "Đặt ngày hẹn mới cho hồ sơ "
-PROMPT_CODE = re.compile(r"^Đặt ngày hẹn mới cho hồ sơ (\S+)")
+# At the start of a line: a repeated prompt begins with the refusal, then this line.
+PROMPT_CODE = re.compile(r"^Đặt ngày hẹn mới cho hồ sơ (\S+)", re.MULTILINE)
 PROMPT_PLACEHOLDER = "dd/mm/yyyy; lý do"
 NOT_AN_OFFICER = "Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."
 STEP_NEW_DATE = "OfficerNewDate"  # the state step of a platform without replies-to-a-message
@@ -187,5 +188,5 @@ class OfficerFlows:
 
 def prompted_code(text: str | None) -> str | None:
     """The dossier code of our new-date prompt, from the text of the message being answered."""
-    match = PROMPT_CODE.match(text or "")
+    match = PROMPT_CODE.search(text or "")
     return match[1] if match else None

@@ -1,7 +1,8 @@
 """What the core's buttons carry back, packed as short strings (≤ 64 bytes, Telegram's callback limit).
 
 The formats are the ones the Telegram bot used before the core existed, so buttons already on citizens'
-phones keep working: `d:<action>:<dossier id>:<signature>` (show, sub, fb), `fb:none`, `fb:cancel`, and
+phones keep working: `d:<action>:<dossier id>:<signature>` (show, sub, fb; ok carries a pending link's
+id), `fb:none`, `fb:cancel`, and
 the officers' `oa:<action>:<dossier id>` (notifier.rules.officer_buttons).
 """
 
@@ -17,6 +18,7 @@ class DossierAct(StrEnum):
     SHOW = "show"  # details of a linked dossier
     SUBSCRIBE = "sub"  # link it (signed: the chat proved the digits)
     FEEDBACK = "fb"  # feedback about it
+    CONFIRM = "ok"  # a linked chat agrees to another chat's pending link (the id is the link's; signed)
 
 
 class FormAct(StrEnum):

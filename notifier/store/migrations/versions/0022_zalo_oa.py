@@ -1,7 +1,7 @@
 """zalo oa: webhook inbox, followers and their window, officer link codes, officers' Zalo id, message cost
 
 Revision ID: 0022
-Revises: 0008
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0008"
+down_revision = "0013"  # chained after i13a's 0013, merged into this branch (was 0008)
 branch_labels = None
 depends_on = None
 
