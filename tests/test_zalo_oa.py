@@ -457,3 +457,33 @@ async def test_citizen_sends_feedback_on_zalo_and_gets_the_officers_answer_there
     [n] = [n for n in notes(svc) if n.kind == "feedback_answer"]
     assert (n.status, n.channel, n.recipient) == ("sent", "zalo_oa", f"zalo_oa:{CITIZEN}")
     assert "Hồ sơ đang chờ ý kiến của cơ quan phối hợp." in oa.texts_to(CITIZEN)[-1]
+
+
+def test_admin_page_gives_an_officer_a_link_code_shown_once(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    from tests.browser.kit import client_for, csrf_of, ready_province
+
+    province = ready_province(db_url, tmp_path, clock)
+    try:
+        admin = client_for(province.service, "quantri")
+        token = csrf_of(admin.get("/admin/users").text)
+        with province.service.factory() as session:
+            officer = session.scalar(select(Officer.code).order_by(Officer.id))
+        shown = admin.post("/admin/users/zalo-link-code", data={"csrf_token": token, "officer": officer})
+        unknown = admin.post("/admin/users/zalo-link-code", data={"csrf_token": token, "officer": "NOBODY"})
+        agency = client_for(province.service, "stp")
+        refused = agency.post("/admin/users/zalo-link-code", data={"csrf_token": token, "officer": officer})
+    finally:
+        province.service.engine.dispose()
+    assert shown.status_code == 200 and f"Mã liên kết của {officer}: <strong>LK " in shown.text
+    assert unknown.status_code == 422 and "NOBODY" in unknown.text
+    assert refused.status_code == 403  # agency accounts cannot hand out codes
+    with province.service.factory() as session:
+        from notifier.store.models import AuditEntry, OfficerLinkCode
+
+        assert session.scalar(select(func.count()).select_from(OfficerLinkCode)) == 1
+        assert (
+            session.scalar(select(AuditEntry.actor).where(AuditEntry.action == "officer.zalo_link_code"))
+            == "quantri"
+        )
