@@ -487,3 +487,17 @@ def test_admin_page_gives_an_officer_a_link_code_shown_once(
             session.scalar(select(AuditEntry.actor).where(AuditEntry.action == "officer.zalo_link_code"))
             == "quantri"
         )
+
+
+async def test_a_claimed_event_is_left_to_its_worker_until_the_claim_runs_out(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    async with client(svc) as c:
+        body, headers = signed(event(clock, "follow", CITIZEN))
+        await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)
+    first, second = ZaloOaInbox(svc), ZaloOaInbox(svc)
+    assert first._claim(10) != []  # a worker took it, then stopped before applying it
+    assert (await second.process()).processed == 0  # another worker leaves it alone meanwhile
+    clock.advance(timedelta(minutes=3))
+    assert (await second.process()).processed == 1  # the claim ran out: applied once
+    assert [e.outcome for e in inbox(svc)] == ["follow"] and len(oa.cs) == 2

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -52,7 +52,10 @@ def store_events(session: Session, channel: str, events: Sequence[InboxRow], now
     return set(session.scalars(stmt.returning(ZaloInboxEvent.event_id)))
 
 
-def pending_events(session: Session, channel: str, limit: int, max_tries: int) -> list[ZaloInboxEvent]:
+def pending_events(
+    session: Session, channel: str, limit: int, max_tries: int, now: datetime
+) -> list[ZaloInboxEvent]:
+    """Events not applied yet and not held by another worker (its claim has not run out)."""
     return list(
         session.scalars(
             select(ZaloInboxEvent)
@@ -60,6 +63,7 @@ def pending_events(session: Session, channel: str, limit: int, max_tries: int) -
                 ZaloInboxEvent.channel == channel,
                 ZaloInboxEvent.processed_at.is_(None),
                 ZaloInboxEvent.tries < max_tries,
+                or_(ZaloInboxEvent.claimed_until.is_(None), ZaloInboxEvent.claimed_until < now),
             )
             .order_by(ZaloInboxEvent.id)
             .limit(limit)

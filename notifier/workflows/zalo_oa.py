@@ -68,6 +68,7 @@ from notifier.workflows.service import Service
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 5
+CLAIM = timedelta(minutes=2)  # how long a worker holds the events it took (one batch takes seconds)
 # "LK 4F7K2Q9M" (liên kết): the one-time code printed by `notifier officer link-code`.
 LINK = re.compile(r"^\s*(?:LK|LIENKET)\s+([A-Za-z0-9]{6,16})\s*$", re.IGNORECASE)
 LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed on a phone
@@ -310,10 +311,14 @@ class ZaloOaInbox:
         return stats
 
     def _claim(self, limit: int) -> list[int]:
+        now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
-            rows = pending_events(session, self.name, limit, MAX_TRIES)
+            # Skip-locked on PostgreSQL, and the claim itself: another worker passes over these rows until
+            # the claim runs out (a worker that died mid-batch leaves them to the next).
+            rows = pending_events(session, self.name, limit, MAX_TRIES, now)
             for row in rows:
                 row.tries += 1  # counted before applying: an event that crashes the worker stops after 5
+                row.claimed_until = now + CLAIM
             return [row.id for row in rows]
 
     def _finish(self, event_id: int, outcome: str | None, error: str) -> None:

@@ -33,6 +33,7 @@ class ZaloInboxEvent(Base):
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]  # a worker applies it until then (another may take it after)
     tries: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("received_at", _AT, nullable=False),
         sa.Column("processed_at", _AT, nullable=True),
+        sa.Column("claimed_until", _AT, nullable=True),
         sa.Column("tries", sa.Integer(), nullable=False),
         sa.Column("outcome", sa.String(length=32), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
