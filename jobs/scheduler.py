@@ -11,6 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from jobs import tasks
 from notifier.rules.clock import VN_TZ
 from notifier.workflows.service import Service
+from notifier.workflows.zalo_oa import ZaloOaInbox, zalo_oa_channels
 
 
 class _SkipOverlapNotice(logging.Filter):
@@ -67,4 +68,15 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
             name="reclaim expired leases",
             **at_start,
         )
+        inboxes = [ZaloOaInbox(service, name) for name in zalo_oa_channels(service)]
+        if inboxes:
+            # Zalo's events wait in the inbox (the webhook only stores them): applied about every second.
+            scheduler.add_job(
+                tasks.zalo_inbox,
+                IntervalTrigger(seconds=1),
+                args=[inboxes],
+                id="zalo_inbox",
+                name="apply Zalo OA events",
+                **common,
+            )
     return scheduler

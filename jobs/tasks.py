@@ -14,6 +14,7 @@ from notifier.outbox.dispatch import DispatchStats
 from notifier.outbox.scans import ScanResult
 from notifier.store.outage import Outage
 from notifier.workflows.service import Service
+from notifier.workflows.zalo_oa import ZaloOaInbox
 
 log = logging.getLogger("notifier.jobs")
 
@@ -82,3 +83,14 @@ async def _purge(service: Service) -> int:
     if count:
         log.info("retention purged the text and address of %d notifications", count)
     return count
+
+
+async def zalo_inbox(inboxes: list[ZaloOaInbox]) -> int:
+    """Apply the Zalo OA events the webhook stored (one inbox per zalo_oa channel)."""
+    done = 0
+    for inbox in inboxes:
+        stats = await inbox.process()
+        done += stats.processed
+        if stats.processed or stats.failed:
+            log.info("zalo inbox %s: %s", inbox.name, stats)
+    return done

@@ -128,13 +128,50 @@ class RenderingSettings(Section):
         )
 
 
+class RouteRule(Section):
+    """A route for some notifications: one kind, one agency (MaDonVi), or both; the most specific wins."""
+
+    audience: str = "citizen"
+    kind: str | None = None
+    agency: str | None = None
+    channels: list[str]
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        if value not in ("citizen", "officer", "head"):
+            raise ValueError(f"audience: value '{value}': expected citizen, officer or head")
+        return value
+
+
 class RoutingSettings(Section):
     citizen: list[str] = Field(default_factory=lambda: ["file"])
     officer: list[str] = Field(default_factory=lambda: ["file"])
     head: list[str] = Field(default_factory=lambda: ["file"])
+    rules: list[RouteRule] = Field(default_factory=list)
 
     def for_audience(self, audience: str) -> list[str]:
         return list(getattr(self, audience))
+
+    def for_notification(self, audience: str, kind: str, agency: str | None) -> list[str]:
+        """The route of one notification: the most specific matching rule (agency and kind, then agency,
+        then kind; the first written on a tie), else the audience's route."""
+        best: tuple[int, RouteRule] | None = None
+        for rule in self.rules:
+            if rule.audience != audience or rule.kind not in (None, kind):
+                continue
+            if rule.agency not in (None, agency):
+                continue
+            score = 2 * (rule.agency is not None) + (rule.kind is not None)
+            if best is None or score > best[0]:
+                best = (score, rule)
+        return list(best[1].channels) if best is not None else self.for_audience(audience)
+
+    def all_routes(self) -> list[tuple[str, list[str]]]:
+        """(where it is set, channels) for every route, to check them at start-up."""
+        routes = [(f"routing.{a}", self.for_audience(a)) for a in ("citizen", "officer", "head")]
+        routes += [(f"routing.rules[{i}]", r.channels) for i, r in enumerate(self.rules)]
+        return routes
 
 
 class ApiSettings(Section):

@@ -24,20 +24,28 @@ id = who). Each method returns once the event has been handled completely, so a 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import update
+import httpx
+from sqlalchemy import select, update
 
 from notifier.bot.runner import BotRuntime
 from notifier.rules.clock import FixedClock
-from notifier.store.models import Officer
+from notifier.store.models import Officer, ZaloFollower
+from notifier.web.api import create_app
+from notifier.workflows.conversation import MAIN_MENU
 from notifier.workflows.service import Service
+from notifier.workflows.zalo_oa import ZaloOaInbox
 from tests.conftest import make_settings
 from tests.fakes.bot_harness import seed
 from tests.fakes.telegram_bot_api import BOT_ID, TOKEN, FakeBotAPI
+from tests.fakes.zalo import FakeZaloOa
 
 
 @dataclass(frozen=True)
@@ -197,4 +205,127 @@ class TelegramDriver:
             )
 
 
-DRIVERS: list[type[Any]] = [TelegramDriver]
+# -- Zalo OA -------------------------------------------------------------------------------------------------
+
+ZALO_APP, ZALO_OA_SECRET = "4321", "oa-secret"
+
+
+def zalo_user(who: int) -> str:
+    return f"7301{who:015d}"
+
+
+def said_on_zalo(body: dict[str, Any], asks_reply: bool = False) -> Said:
+    message = body.get("message") or {}
+    payload = (message.get("attachment") or {}).get("payload") or {}
+    if payload.get("template_type") == "request_user_info":
+        [element] = payload.get("elements") or [{}]
+        return Said(str(element.get("title", "")))
+    buttons = tuple((b["title"], b["payload"]) for b in payload.get("buttons") or [])
+    labels = {b.label for row in MAIN_MENU for b in row}
+    return Said(
+        message.get("text", ""), buttons, menu=labels <= {t for t, _ in buttons}, asks_reply=asks_reply
+    )
+
+
+@dataclass
+class ZaloDriver:
+    """Signed events posted to the real webhook route of the app, then the inbox worker (the adapter over
+    the conversation core) applies them; its cs messages reach the loopback fake of Zalo's OA API."""
+
+    name: ClassVar[str] = "zalo_oa"
+    platform_name: ClassVar[str] = "Zalo"
+    fake: FakeZaloOa
+    service: Service
+    inbox: ZaloOaInbox
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _saved_env: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, db_url: str, tmp_path: Path, clock: FixedClock, **overrides: Any) -> ZaloDriver:
+        fake = FakeZaloOa()
+        await fake.start()
+        env = {
+            "CHAT_ZALO_SECRET": fake.app_secret,
+            "CHAT_ZALO_OA": ZALO_OA_SECRET,
+            "CHAT_ZALO_REFRESH": fake.refresh_token,
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        table = {
+            "plugin": "zalo_oa", "base_url": fake.url, "oauth_url": f"{fake.url}/v4/oa/access_token",
+            "app_id": ZALO_APP, "app_secret_env": "CHAT_ZALO_SECRET", "oa_secret_env": "CHAT_ZALO_OA",
+            "access_token_env": None, "refresh_token_env": "CHAT_ZALO_REFRESH",
+        }  # fmt: skip
+        channels = {"zalo_oa": table, **overrides.pop("channels", {})}
+        service = Service.build(make_settings(db_url, tmp_path, channels=channels, **overrides), clock)
+        service.migrate()
+        seed(service)
+        return cls(fake, service, ZaloOaInbox(service, "zalo_oa"), _saved_env=saved)
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+        await self.service.aclose()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    async def _post(self, who: int, event_name: str, **fields: Any) -> list[Said]:
+        before = len(self.replies(who))
+        ts = str(int(self.service.clock.now().timestamp() * 1000) + next(self._ids))
+        event = {"app_id": ZALO_APP, "event_name": event_name, "sender": {"id": zalo_user(who)},
+                 "recipient": {"id": "oa-1"}, "timestamp": ts, **fields}  # fmt: skip
+        body = json.dumps(event, ensure_ascii=False).encode()
+        mac = hashlib.sha256(ZALO_APP.encode() + body + ts.encode() + ZALO_OA_SECRET.encode()).hexdigest()
+        headers = {"content-type": "application/json", "X-ZEvent-Signature": f"mac={mac}"}
+        transport = httpx.ASGITransport(app=create_app(self.service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://n.internal") as c:
+            answer = await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        await self.inbox.process()
+        return self.replies(who)[before:]
+
+    async def send_text(self, who: int, text: str) -> list[Said]:
+        return await self._post(
+            who, "user_send_text", message={"msg_id": f"m{next(self._ids)}", "text": text}
+        )
+
+    async def press(self, who: int, label: str) -> list[Said]:
+        # A query button sends its payload as the follower's text message.
+        for s in reversed(self.replies(who)):
+            if any(text == label for text, _ in s.buttons):
+                return await self.send_text(who, s.button(label))
+        raise AssertionError(f"no reply to {who} has a button {label!r}")
+
+    async def press_payload(self, who: int, payload: str) -> list[Said]:
+        # A button on a pushed alert: the channel signed its payload for the officer it was sent to.
+        channel = self.inbox.channel
+        return await self.send_text(who, channel.button_payload(zalo_user(who), payload))
+
+    async def share_contact(self, who: int, phone: str, *, own: bool = True) -> list[Said]:
+        if own:  # the answer to the request-user-info message: always the submitter's own phone
+            return await self._post(who, "user_submit_info", info={"name": "Hương", "phone": phone})
+        # Someone else's number comes as a forwarded contact card.
+        card = {"type": "contact", "payload": {"phone": phone, "description": "Hương"}}
+        return await self._post(who, "user_send_business_card",
+                                message={"msg_id": f"m{next(self._ids)}", "attachments": [card]})  # fmt: skip
+
+    def replies(self, who: int) -> list[Said]:
+        uid = zalo_user(who)
+        sent = [m for m in self.fake.cs if m["recipient"]["user_id"] == uid]
+        with self.service.factory() as session:
+            step = session.scalar(select(ZaloFollower.chat_step).where(ZaloFollower.user_id == uid))
+        # Zalo has no reply-to-a-message: the core remembers what it asked (the follower's form step).
+        return [
+            said_on_zalo(m, asks_reply=i == len(sent) - 1 and step is not None) for i, m in enumerate(sent)
+        ]
+
+    def link_officer(self, who: int, officer_code: str) -> None:
+        with self.service.factory() as session, session.begin():
+            session.execute(
+                update(Officer).where(Officer.code == officer_code).values(zalo_user_id=zalo_user(who))
+            )
+
+
+DRIVERS: list[type[Any]] = [TelegramDriver, ZaloDriver]

@@ -246,7 +246,10 @@ async def test_kind_without_a_zns_template_goes_to_the_next_channel_unasked(
     await svc.channels.aclose()
     [n] = notes(svc)
     assert (n.kind, n.status, n.channel) == ("supplement_requested", "sent", "file")
-    assert zalo.received == [] and [a.channel for a in attempts(svc)] == ["file"]
+    assert zalo.received == []
+    # The hop passed over is recorded with why (routing: "each hop recorded with why").
+    assert [(a.channel, a.outcome) for a in attempts(svc)] == [("zalo_zns", "skipped"), ("file", "sent")]
+    assert attempts(svc)[0].error == "no template data for supplement_requested"
 
 
 async def test_zalo_then_sms_the_route_a_province_would_use(

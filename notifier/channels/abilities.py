@@ -8,6 +8,7 @@ than an attribute looked up by name.
 | --- | --- | --- |
 | `TakesReceipts` | `parse_receipts(request)` | the webhook `/webhooks/NAME/receipt` |
 | `TakesInbound` | `parse_inbound(request)`, `inbound_reply(...)` | the webhook `/webhooks/NAME/inbound` |
+| `TakesEvents` | `parse_events(request)`, `events_body_limit()` | `/webhooks/NAME/inbound` of a chat app |
 | `WantsTemplateData` | `data_templates(kind)` | the dispatcher, to fill `Message.data` (Zalo ZNS) |
 | `KeepsState` | `bind_storage(session_factory)` | the dispatcher, once, before the first send |
 | `HasRateLimits` | `rate_limits()` | the dispatcher's rate limiter |
@@ -24,10 +25,11 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from notifier.channels.base import Channel
+from notifier.channels.base import Channel, ChannelSettings
 from notifier.channels.webhook import InboundSms, Receipt, WebhookReply, WebhookRequest
 from notifier.rules.ratelimit import Limits
 from notifier.rules.smsbudget import SmsBudget, SmsFit
+from notifier.store.zalo import InboxRow
 
 
 @runtime_checkable
@@ -45,6 +47,16 @@ class TakesInbound(Protocol):
     def parse_inbound(self, request: WebhookRequest) -> InboundSms: ...
 
     async def inbound_reply(self, inbound: InboundSms, text: str, reply_id: str) -> WebhookReply | None: ...
+
+
+@runtime_checkable
+class TakesEvents(Protocol):
+    """Receives a chat platform's events (Zalo OA): each is checked and stored in an inbox, acknowledged at
+    once and applied later by a worker, because the platform stops calling a webhook that answers slowly."""
+
+    def parse_events(self, request: WebhookRequest) -> list[InboxRow]: ...
+
+    def events_body_limit(self) -> int: ...
 
 
 @runtime_checkable
@@ -91,6 +103,13 @@ UNCHECKED_MEDIA: frozenset[str] = frozenset({"telegram", "zalo"})
 def cannot_tell_repeats(channel: Channel) -> bool:
     """True when a resend through this channel could deliver the message twice."""
     return channel.medium in UNCHECKED_MEDIA
+
+
+def price_of(channel: Channel, segments: int | None) -> int | None:
+    """What one message costs on this channel (`price_vnd`, per part for SMS), or None when unpriced."""
+    settings = getattr(channel, "settings", None)
+    price = settings.price_vnd if isinstance(settings, ChannelSettings) else None
+    return None if price is None else price * max(segments or 1, 1)
 
 
 def rate_limits_of(channel: Channel) -> Limits | None:

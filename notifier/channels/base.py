@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from notifier.rules.clock import Clock
 
@@ -49,6 +49,7 @@ class Recipient:
     phone: str | None = None  # E.164
     email: str | None = None
     telegram_chat_id: str | None = None
+    zalo_user_id: str | None = None  # a Zalo OA follower: shared this phone, or an officer
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class ChannelSettings(BaseModel):
     plugin: str | None = None  # run a plugin under another name, e.g. two SMS gateways
     enabled: bool = True
     template: str | None = None  # template family (sms, chat, email); the class's default when unset
+    # What one message costs on this channel, in đồng (per part on an SMS channel); recorded on the
+    # attempt and the notification so the operator sees what each route costs. Unset: not recorded.
+    price_vnd: int | None = Field(None, ge=0)
 
 
 @runtime_checkable

@@ -14,12 +14,11 @@ and shared by all workers; an "access token invalid" answer (-124) refreshes onc
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -37,12 +36,13 @@ from notifier.channels.base import (
 from notifier.channels.common import ProviderSettings, check_env, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
+from notifier.channels.zalo_oauth import ZaloOAuth
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY, is_kind
 from notifier.rules.phones import InvalidPhone, to_zalo
 from notifier.rules.ratelimit import Limits
 from notifier.rules.rendering import TemplateError, render, sample_context, validate
-from notifier.store.tokens import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
+from notifier.store.tokens import Tokens
 
 TOKEN_INVALID = -124
 # The person cannot get ZNS: phone invalid, Zalo too old, inactive or refusing, no Zalo account,
@@ -80,6 +80,9 @@ class ZaloSettings(ProviderSettings):
     refresh_token_env: str = "ZALO_REFRESH_TOKEN"
     oa_secret_env: str | None = None  # verifies the OA's webhook events (X-ZEvent-Signature)
     refresh_margin_seconds: int = Field(300, ge=0)
+    # The provider_tokens row; the ZNS and OA channels of one Zalo app must share it (single-use refresh
+    # token). Unset: the channel's own name.
+    token_key: str | None = None
     kinds: dict[str, ZnsKind] = Field(default_factory=dict)
 
     @field_validator("app_secret_env", "refresh_token_env", "oa_secret_env")
@@ -133,16 +136,21 @@ class ZaloZns(BaseChannel):
             env_secret(settings.access_token_env, "access_token_env") if settings.access_token_env else None,
             env_secret(settings.refresh_token_env, "refresh_token_env"),
         )
-        self.store: TokenStore = MemoryTokenStore()
-        self._tokens: Tokens | None = None
-        self._lock = asyncio.Lock()
         self._http = HttpClient("Zalo", settings.timeout_seconds)
+        self.oauth = ZaloOAuth(
+            key=settings.token_key or self.instance_name,
+            app_id=settings.app_id,
+            app_secret=self._app_secret,
+            oauth_url=settings.oauth_url,
+            seed=self._seed,
+            clock=clock,
+            http=self._http,
+            refresh_margin_seconds=settings.refresh_margin_seconds,
+        )
 
     def bind_storage(self, factory: sessionmaker[Session]) -> None:
         """Keep tokens in the database (the dispatcher calls this with its session factory)."""
-        if not isinstance(self.store, DbTokenStore):
-            self.store = DbTokenStore(factory)
-            self._tokens = None
+        self.oauth.bind_storage(factory)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -157,61 +165,8 @@ class ZaloZns(BaseChannel):
         spec = self.s.kinds.get(kind)
         return None if spec is None else {name: spec.param(name).value for name in spec.params}
 
-    # -- tokens -------------------------------------------------------------------------------------------
-    def _current(self) -> Tokens:
-        if self._tokens is None:
-            self._tokens = self.store.load(self.instance_name) or self._seed
-        return self._tokens
-
-    def _fresh(self, tokens: Tokens) -> bool:
-        if not tokens.access_token:
-            return False
-        if tokens.expires_at is None:
-            return True
-        return self.clock.now() < tokens.expires_at - timedelta(seconds=self.s.refresh_margin_seconds)
-
     async def access_token(self, *, stale: str | None = None) -> str:
-        """A usable access token; `stale` is one the API just refused, so it is refreshed."""
-        tokens = self._current()
-        if self._fresh(tokens) and tokens.access_token != stale:
-            return tokens.access_token or ""
-        async with self._lock:
-            # Another coroutine or worker may have refreshed while we waited.
-            stored = self.store.load(self.instance_name)
-            if stored is not None and self._fresh(stored) and stored.access_token != stale:
-                self._tokens = stored
-                return stored.access_token or ""
-            self._tokens = await self._refresh(stored or tokens)
-            return self._tokens.access_token or ""
-
-    async def _refresh(self, tokens: Tokens) -> Tokens:
-        if not tokens.refresh_token:
-            raise TransientError("Zalo: no refresh token to renew the access token")
-        form = {"refresh_token": tokens.refresh_token, "app_id": self.s.app_id, "grant_type": "refresh_token"}
-        headers = {"secret_key": self._app_secret}
-        response = await self._http.post(self.s.oauth_url, form=form, headers=headers)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Zalo token refresh failed: {type(exc).__name__}: {exc}") from exc
-        if response.status != 200 or not body.get("access_token"):
-            # Refresh tokens are single-use: a worker that lost the race finds the winner's in the store.
-            stored = self.store.load(self.instance_name)
-            if stored is not None and stored.refresh_token != tokens.refresh_token and stored.access_token:
-                return stored
-            detail = (
-                body.get("error_name") or body.get("message") or body.get("error") or response.status
-            )
-            raise TransientError(f"Zalo token refresh refused: {detail}")
-        expires_in = int(body.get("expires_in") or 0)
-        now = self.clock.now()
-        fresh = Tokens(
-            body["access_token"],
-            body.get("refresh_token") or tokens.refresh_token,
-            now + timedelta(seconds=expires_in) if expires_in else None,
-        )
-        self.store.save(self.instance_name, fresh, now)
-        return fresh
+        return await self.oauth.access_token(stale=stale)
 
     # -- sending ------------------------------------------------------------------------------------------
     def template_data(self, message: Message) -> tuple[str, dict[str, str]]:

@@ -18,6 +18,7 @@ apology_app = typer.Typer(
     help='Mẫu số 04 "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết" (Circular 03/2025).',
     no_args_is_help=True,
 )
+officer_app = typer.Typer(help="Officers' accounts on the chat channels.", no_args_is_help=True)
 report_app = typer.Typer(help="Decision 766 figures per agency and procedure.", no_args_is_help=True)
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")]
@@ -139,3 +140,47 @@ def report_period(
     except InvalidInput as exc:
         raise _option_refused(exc) from exc
     _emit(report, out_file)
+
+
+@report_app.command("costs")
+def report_costs(
+    from_: Annotated[str, typer.Option("--from", help="first day, e.g. 2026-12-01")],
+    to: Annotated[str, typer.Option("--to", help="last day, included, e.g. 2026-12-31")],
+    now: NowOpt = None,
+) -> None:
+    """What the messages sent in a period cost per channel (price_vnd), and what Zalo saved against SMS."""
+    from notifier.workflows.costs import cost_summary
+    from notifier.workflows.costs import dong as money
+
+    try:
+        summary = cost_summary(open_service(now), from_, to)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"Chi phí tin nhắn {summary.period.label}", highlight=False)
+    for c in summary.channels:
+        parts = f", {c.parts} phần SMS" if c.sms else ""
+        unpriced = f" ({c.messages - c.priced} tin chưa có giá)" if c.priced < c.messages else ""
+        out.print(f"  {c.channel}: {c.messages} tin{parts}, {money(c.cost_vnd)}{unpriced}", highlight=False)
+    out.print(f"  Tổng: {money(summary.total_vnd)}", highlight=False)
+    if summary.saved_vnd is None:
+        out.print("  Tiết kiệm so với SMS: chưa tính được (kênh SMS chưa có price_vnd)", highlight=False)
+    else:
+        out.print(
+            f"  Tiết kiệm so với gửi SMS (ước tính {summary.average_parts} phần/tin, "
+            f"{money(summary.sms_price_vnd or 0)}/phần): {money(summary.saved_vnd)}",
+            highlight=False,
+        )
+
+
+@officer_app.command("link-code")
+def officer_link_code(code: str, now: NowOpt = None) -> None:
+    """A one-time code (24 h) the officer sends to the Zalo OA as "LK <code>" to link their Zalo account."""
+    from notifier.workflows.zalo_oa import new_link_code
+
+    service = open_service(now)
+    try:
+        link = new_link_code(service, code)
+    except DomainError as exc:
+        raise _refused(exc) from exc
+    until = link.expires_at.strftime("%H:%M %d/%m/%Y")
+    out.print(f"{code}: send  LK {link.code}  to the Zalo OA before {until}", highlight=False)

@@ -96,8 +96,11 @@ def _read_at_render(
     return {}
 
 
-def recipient_for(n: Notification, telegram_chat_id: str | None = None) -> Recipient:
-    """`telegram_chat_id`: the citizen's linked chat (outbox.links), found for the whole batch."""
+def recipient_for(
+    n: Notification, telegram_chat_id: str | None = None, zalo_user_id: str | None = None
+) -> Recipient:
+    """`telegram_chat_id`, `zalo_user_id`: the citizen's linked chat and Zalo OA follower (outbox.links),
+    found for the whole batch."""
     test = test_target(n.kind, n.payload)
     if test is not None:
         return Recipient(
@@ -110,15 +113,23 @@ def recipient_for(n: Notification, telegram_chat_id: str | None = None) -> Recip
     if Audience(n.audience).is_staff and n.officer is not None:
         o: Officer = n.officer
         return Recipient(
-            label=o.code, name=o.name, phone=o.phone, email=o.email, telegram_chat_id=o.telegram_chat_id
+            label=o.code,
+            name=o.name,
+            phone=o.phone,
+            email=o.email,
+            telegram_chat_id=o.telegram_chat_id,
+            zalo_user_id=o.zalo_user_id,
         )
     d = n.dossier
     if d is None:
-        return Recipient(label=str(Audience.CITIZEN), telegram_chat_id=telegram_chat_id)
+        return Recipient(
+            label=str(Audience.CITIZEN), telegram_chat_id=telegram_chat_id, zalo_user_id=zalo_user_id
+        )
     return Recipient(
         label=str(Audience.CITIZEN),
         name=d.applicant_name,
         phone=d.phone,
         email=d.email,
         telegram_chat_id=telegram_chat_id,
+        zalo_user_id=zalo_user_id,
     )

@@ -29,13 +29,14 @@ from notifier.channels.abilities import (
     WantsTemplateData,
     cannot_tell_repeats,
     fit_sms_text,
+    price_of,
     rate_limits_of,
 )
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.config import Settings
 from notifier.outbox.context import build_context, recipient_for, template_agency_id
-from notifier.outbox.links import telegram_chat_ids
+from notifier.outbox.links import telegram_chat_ids, zalo_user_ids
 from notifier.outbox.receipts import apply_pending
 from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
@@ -81,6 +82,8 @@ class Plan:
     unreachable: bool = False  # no channel of the route has an address for the recipient
     buttons: tuple[tuple[str, str], ...] = ()  # officer actions on an overdue alert (officer_actions)
     slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
+    # Channels of the route passed over before sending, with why: recorded as `skipped` attempts.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Attempt:
     finished_at: datetime | None = None
     provider_id: str | None = None
     error: str | None = None
+    cost_vnd: int | None = None  # the channel's price for it (`price_vnd`, per part for SMS)
 
 
 @dataclass
@@ -143,12 +147,12 @@ class RoutingError(ValueError):
 
 def check_routing(settings: Settings, channels: Channels) -> None:
     """Fail at start-up, naming the setting, rather than at the first message."""
-    for audience in Audience:
-        for name in settings.routing.for_audience(audience):
+    for where, route in settings.routing.all_routes():
+        for name in route:
             try:
                 channels.get(name)
             except (UnknownChannel, ChannelConfigError) as exc:
-                raise RoutingError(f"routing.{audience}: value '{name}': {exc}") from exc
+                raise RoutingError(f"{where}: value '{name}': {exc}") from exc
 
 
 class Dispatcher:
@@ -278,6 +282,7 @@ class Dispatcher:
         ).all()
         templates = TemplateCache(session)
         chats = telegram_chat_ids(session, rows)  # citizens' linked Telegram chats, one query per batch
+        zalo = zalo_user_ids(session, rows)  # citizens' Zalo OA followers, by the dossier's phone
         plans: list[Plan] = []
         routes: list[tuple[Notification, Plan, list[tuple[str, Channel, str]], list[str]]] = []
         for n in rows:
@@ -287,7 +292,7 @@ class Dispatcher:
             plan.defer_until = self._hours(n.audience, now)
             if plan.defer_until is not None:
                 continue
-            wanted, skipped = self._route(n, recipient_for(n, chats.get(n.id)))
+            wanted, skipped = self._route(n, recipient_for(n, chats.get(n.id), zalo.get(n.id)))
             routes.append((n, plan, wanted, skipped))
         # One look-up of opt-outs for the whole batch, not one per notification.
         blocked = opted_out_addresses(session, [(a, c.medium) for *_, w, _ in routes for _, c, a in w])
@@ -335,6 +340,7 @@ class Dispatcher:
                         skipped.append(f"{name}: no template data for {n.kind}")
                         continue
                 plan.candidates.append(Candidate(name, channel, address, subject, text, segments, data))
+            plan.skipped = [(hop.partition(": ")[0], hop.partition(": ")[2]) for hop in skipped]
             if plan.retry_reason is not None:
                 plan.candidates.clear()
             elif not plan.candidates and plan.fail_reason is None:
@@ -354,7 +360,8 @@ class Dispatcher:
         """The audience's channels that can reach this recipient, in order, and why the others cannot."""
         wanted: list[tuple[str, Channel, str]] = []
         skipped: list[str] = []
-        for name in self.settings.routing.for_audience(n.audience):
+        agency = n.dossier.agency.code if n.dossier is not None and n.dossier.agency is not None else None
+        for name in self.settings.routing.for_notification(n.audience, n.kind, agency):
             if not self.channels.enabled(name):
                 skipped.append(f"{name}: disabled")
                 continue
@@ -435,11 +442,28 @@ class Dispatcher:
     async def _deliver(self, plan: Plan, now: datetime) -> Outcome:
         if plan.defer_until is not None:
             return Outcome("deferred", not_before=plan.defer_until)
-        if plan.fail_reason is not None:
-            return Outcome("unreachable" if plan.unreachable else "failed", error=plan.fail_reason)
-        if plan.retry_reason is not None:
-            return self._retry(plan, now, plan.retry_reason, None, Outcome("failed"))
         outcome = Outcome("failed")
+        started = self.clock.now()
+        # Each hop the route passed over, with why: the record of how the message went where it went.
+        outcome.attempts += [
+            Attempt(
+                notification_id=plan.notification_id,
+                number=plan.attempt,
+                channel=name,
+                recipient=None,
+                started_at=started,
+                finished_at=started,
+                outcome=AttemptOutcome.SKIPPED,
+                error=why,
+            )
+            for name, why in plan.skipped
+        ]
+        if plan.fail_reason is not None:
+            outcome.status = "unreachable" if plan.unreachable else "failed"
+            outcome.error = plan.fail_reason
+            return outcome
+        if plan.retry_reason is not None:
+            return self._retry(plan, now, plan.retry_reason, None, outcome)
         for index, cand in enumerate(plan.candidates):
             wait = await self._slot(plan, index, cand)
             if isinstance(wait, RateLimited):
@@ -495,6 +519,7 @@ class Dispatcher:
                 return self._retry(plan, now, f"{cand.channel_name}: {exc}", retry_after, outcome)
             attempt.provider_id = provider_id
             attempt.finished_at = self.clock.now()
+            attempt.cost_vnd = price_of(cand.channel, cand.segments)
             outcome.status, outcome.sent, outcome.provider_id, outcome.error = "sent", cand, provider_id, None
             return outcome
         return outcome
@@ -613,6 +638,7 @@ class Dispatcher:
                 body=out.sent.text,
                 segments=out.sent.segments,
                 provider_id=out.provider_id,
+                cost_vnd=price_of(out.sent.channel, out.sent.segments),
             )
         elif out.status == "retry":
             values.update(status=S.QUEUED, not_before=out.not_before)

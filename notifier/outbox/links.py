@@ -1,4 +1,5 @@
-"""Which Telegram chat receives a citizen's notification: read by the dispatcher once per batch."""
+"""Which Telegram chat and which Zalo OA follower receive a citizen's notification: read by the dispatcher
+once per batch."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from notifier.rules.chat_keys import platform_of
+from notifier.rules.chat_keys import chat_id_of, platform_of
 from notifier.rules.kinds import Audience
 from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
 from notifier.store.models import ChatLink, Notification
+from notifier.store.zalo import followers_by_phone
 
 TELEGRAM = "telegram"  # the opt-out medium of the Telegram channel, and of /huy
+ZALO_OA = "zalo_oa"  # the platform of Zalo OA conversation keys ("zalo_oa:<user id>")
 
 
 def payload_chat_id(n: Notification) -> str | None:
@@ -40,7 +43,7 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
         chat = payload_chat_id(n)
         if chat is not None:
             # A conversation on another platform (Zalo: "zalo_oa:…") is not a Telegram chat: that
-            # platform's channel answers it.
+            # platform's channel answers it (zalo_user_ids).
             if platform_of(chat) == TELEGRAM:
                 found[n.id] = chat
         elif n.dossier is not None:
@@ -71,4 +74,26 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
             if dossier_id == d.id or (phone is not None and phone == d.phone):
                 found[n.id] = chat_id
                 break
+    return found
+
+
+def zalo_user_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
+    """notification id -> the Zalo user to write to: the conversation an answer belongs to (feedback sent
+    from Zalo), else the follower who shared the dossier's phone with the OA and still follows it.
+
+    Whether the OA may write to them now (the interaction window) is the channel's check at send time."""
+    found: dict[int, str] = {}
+    for n in notifications:
+        chat = payload_chat_id(n) if n.audience == Audience.CITIZEN else None
+        if chat is not None and platform_of(chat) == ZALO_OA:
+            found[n.id] = chat_id_of(chat)
+    citizens = [
+        n
+        for n in notifications
+        if n.audience == Audience.CITIZEN and n.dossier is not None and n.dossier.phone
+    ]
+    users = followers_by_phone(session, {n.dossier.phone for n in citizens if n.dossier and n.dossier.phone})
+    for n in citizens:
+        if n.id not in found and n.dossier and n.dossier.phone in users:
+            found[n.id] = users[n.dossier.phone]
     return found

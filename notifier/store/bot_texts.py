@@ -173,6 +173,10 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
         "privacy_not_linked": [{}],
         "privacy_correct_ask": [{}],
         "error": [{}],
+        # Zalo OA (notifier.workflows.zalo_oa)
+        "zalo_phone_request": [{}],
+        "officer_linked": [{"officer_name": "Trần Thị Bình", "code": "CB01"}],
+        "officer_link_refused": [{}],
     }
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from notifier.channels.abilities import TakesInbound, TakesReceipts, fit_sms_text
+from notifier.channels.abilities import TakesEvents, TakesInbound, TakesReceipts, fit_sms_text
 from notifier.channels.base import Channel, ChannelError
 from notifier.channels.registry import ChannelConfigError, UnknownChannel
 from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
@@ -29,6 +29,7 @@ from notifier.outbox.receipts import record_receipt
 from notifier.workflows.conversation import Conversation
 from notifier.workflows.conversation.sms import lookup_reply
 from notifier.workflows.service import Service
+from notifier.workflows.zalo_oa import InboxWriter
 
 T = TypeVar("T")
 
@@ -155,11 +156,47 @@ async def receipt(name: str, request: Request) -> JSONResponse:
     return JSONResponse({"received": len(receipts), "outcomes": outcomes})
 
 
+async def _limited_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past `limit` bytes without reading the rest into memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _events(name: str, channel: TakesEvents, request: Request, service: Service) -> JSONResponse:
+    """A chat app's events (Zalo OA): checked, stored in the inbox, acknowledged; applied by a worker."""
+    body = await _limited_body(request, channel.events_body_limit())
+    req = WebhookRequest(
+        method=request.method,
+        path=request.url.path,
+        query_string=request.url.query,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        form={},
+        body=body,
+    )
+    rows = _parse(name, "event", channel.parse_events, req)
+    writer = getattr(request.app.state, "zalo_inbox_writer", None)
+    if writer is None:
+        writer = request.app.state.zalo_inbox_writer = InboxWriter(service)
+    new = await writer.accept(name, rows)
+    return JSONResponse({"received": len(rows), "new": new})
+
+
 @router.get("/{name}/inbound", operation_id="webhook_inbound_get")
 @router.post("/{name}/inbound", operation_id="webhook_inbound_post")
 async def inbound(name: str, request: Request) -> Response:
     service = _service(request)
     channel = _channel(service, name)
+    if isinstance(channel, TakesEvents):
+        return await _events(name, channel, request, service)
     if not isinstance(channel, TakesInbound):
         raise HTTPException(404, f"channel '{name}': takes no inbound messages")
     sms = _parse(name, "inbound", channel.parse_inbound, await webhook_request(request))

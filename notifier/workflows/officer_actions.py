@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.config import Settings
+from notifier.rules.chat_keys import chat_id_of, platform_of
 from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status, status_name
@@ -76,6 +77,15 @@ def _dossier_for(session: Session, code: str, officer: Officer | None) -> Dossie
 
 
 def officer_by_chat(session: Session, chat_id: int | str) -> Officer | None:
+    """The officer writing from this conversation: a bare id is a Telegram chat (TelegramChatId), a
+    "zalo_oa:<user id>" key the Zalo account the officer linked with a one-time code."""
+    key = str(chat_id)
+    if platform_of(key) == "zalo_oa":
+        return session.scalar(
+            select(Officer)
+            .where(Officer.zalo_user_id == chat_id_of(key), Officer.active)
+            .order_by(Officer.id)
+        )
     return session.scalar(
         select(Officer).where(Officer.telegram_chat_id == str(chat_id), Officer.active).order_by(Officer.id)
     )

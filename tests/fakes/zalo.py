@@ -67,3 +67,39 @@ class FakeZalo(FakeServer):
                 "expires_in": str(self.expires_in),
             }
         )
+
+
+@dataclass
+class FakeZaloOa(FakeZalo):
+    """The same app's OA API next to ZNS: customer-service messages (text, query buttons, request-user-info).
+
+    Zalo itself refuses a cs message to a non-follower or outside the window; `refuse` scripts that answer
+    for some user ids (the channel should not even ask: it checks the window first)."""
+
+    cs: list[dict[str, Any]] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    fail_next: int = 0  # answer HTTP 500 this many times
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.app.router.add_post("/v3.0/oa/message/cs", self._cs)
+
+    async def _cs(self, request: web.Request) -> web.Response:
+        token = request.headers.get("access_token", "")
+        self.tokens_seen.append(token)
+        if token != self.access_token:
+            return web.json_response({"error": -216, "message": "Access token is invalid"})
+        if self.fail_next:
+            self.fail_next -= 1
+            return web.Response(status=500)
+        body = await request.json()
+        user = str((body.get("recipient") or {}).get("user_id") or "")
+        if user in self.refuse:
+            return web.json_response({"error": -213, "message": "User has not interacted with the OA"})
+        self.cs.append(body)
+        return web.json_response(
+            {"error": 0, "message": "Success", "data": {"message_id": f"oa-{len(self.cs)}", "user_id": user}}
+        )
+
+    def texts_to(self, user_id: str) -> list[str]:
+        return [m["message"].get("text", "") for m in self.cs if m["recipient"]["user_id"] == user_id]

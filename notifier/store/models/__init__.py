@@ -22,6 +22,7 @@ from notifier.store.models.core import (
 from notifier.store.models.limits import LoginFailure, RateBucket
 from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
 from notifier.store.models.steps import DossierStep
+from notifier.store.models.zalo import OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
 __all__ = [
     "AdminSession",
@@ -47,6 +48,7 @@ __all__ = [
     "LookupFailure",
     "Notification",
     "Officer",
+    "OfficerLinkCode",
     "PrivacyRequest",
     "Procedure",
     "ProviderToken",
@@ -54,6 +56,8 @@ __all__ = [
     "ScanState",
     "Template",
     "User",
+    "ZaloFollower",
+    "ZaloInboxEvent",
     "affected",
     "table_of",
 ]

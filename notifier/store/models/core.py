@@ -55,6 +55,7 @@ class Officer(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(255))
     telegram_chat_id: Mapped[str | None] = mapped_column(String(64))
+    zalo_user_id: Mapped[str | None] = mapped_column(String(64))  # linked with a one-time code (0022)
     is_head: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The signer's real title for documents: GIÁM ĐỐC, PHÓ GIÁM ĐỐC, CHỦ TỊCH, PHÓ CHỦ TỊCH ...
@@ -202,6 +203,7 @@ class Notification(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int | None] = mapped_column(Integer)
+    cost_vnd: Mapped[int | None] = mapped_column(Integer)  # what the channel that carried it charges (0022)
     provider_id: Mapped[str | None] = mapped_column(String(128), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -228,6 +230,7 @@ class DeliveryAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # sent, transient, permanent, skipped
     provider_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
+    cost_vnd: Mapped[int | None] = mapped_column(Integer)  # set on the attempt that was sent (0022)
 
     notification: Mapped[Notification] = relationship(back_populates="attempts_log")
 

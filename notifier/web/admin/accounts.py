@@ -13,12 +13,19 @@ from notifier.store.models import Agency, User
 from notifier.web.admin.auth import AdminViewer, NotFound, checked_form, service_of
 from notifier.web.admin.web import flash, page
 from notifier.workflows.accounts import NewUser, UserError, create_user
+from notifier.workflows.errors import DomainError
+from notifier.workflows.zalo_oa import LinkCode, new_link_code
 
 router = APIRouter()
 
 
 def _render(
-    request: Request, status_code: int = 200, error: str | None = None, form: dict[str, str] | None = None
+    request: Request,
+    status_code: int = 200,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    link: LinkCode | None = None,
+    link_error: str | None = None,
 ) -> Response:
     service = service_of(request)
     with service.factory() as session:
@@ -32,6 +39,8 @@ def _render(
         agencies=agencies,
         error=error,
         form=form or {},
+        link=link,
+        link_error=link_error,
     )
 
 
@@ -82,6 +91,19 @@ async def users_create(request: Request, viewer: AdminViewer) -> Response:
         return _render(request, 422, str(exc), values)
     flash(request, f"Đã tạo tài khoản {name}.")
     return RedirectResponse(f"{request.scope.get('root_path', '')}/users", status_code=303)
+
+
+@router.post("/users/zalo-link-code")
+async def zalo_link_code(request: Request, viewer: AdminViewer) -> Response:
+    """A one-time code the officer sends to the Zalo OA ("LK <code>"). Shown once on this page, never put
+    in the session cookie; only its hash is stored."""
+    form = await checked_form(request)
+    code = str(form.get("officer", "")).strip()
+    try:
+        link = await run_in_threadpool(new_link_code, service_of(request), code, viewer.username)
+    except DomainError:
+        return _render(request, 422, link_error=f"Mã cán bộ '{code}': không có cán bộ đang hoạt động.")
+    return _render(request, link=link)
 
 
 @router.post("/users/{user_id}/active")

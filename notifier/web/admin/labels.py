@@ -39,6 +39,7 @@ MEDIUM_LABELS: dict[str, str] = {
     "sms": "SMS",
     "telegram": "Telegram",
     "zalo": "Zalo",
+    "zalo_oa": "Zalo OA",
     "email": "Thư điện tử",
 }
 

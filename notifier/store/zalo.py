@@ -1,0 +1,151 @@
+"""Queries on the Zalo OA's tables: the webhook inbox (stored once per event), followers and their
+interaction window, and officers' one-time link codes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from notifier.store.models import Officer, OfficerLinkCode, ZaloFollower, ZaloInboxEvent
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """What the webhook stores for one event; see `ZaloInboxEvent`."""
+
+    event_id: str
+    event_name: str
+    user_id: str | None
+    occurred_at: datetime | None
+    body: str
+
+
+def store_events(session: Session, channel: str, events: Sequence[InboxRow], now: datetime) -> set[str]:
+    """Insert the events that are not stored yet; returns the ids of those that were new. A retried event
+    (same id) is left as it is: INSERT ... ON CONFLICT DO NOTHING, so two concurrent retries cannot both
+    insert (nor two copies within one batch)."""
+    if not events:
+        return set()
+    rows = [
+        {
+            "channel": channel,
+            "event_id": e.event_id,
+            "event_name": e.event_name,
+            "user_id": e.user_id,
+            "occurred_at": e.occurred_at,
+            "body": e.body,
+            "received_at": now,
+            "tries": 0,
+        }
+        for e in events
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(ZaloInboxEvent).values(rows).on_conflict_do_nothing(index_elements=["channel", "event_id"])
+    return set(session.scalars(stmt.returning(ZaloInboxEvent.event_id)))
+
+
+def pending_events(
+    session: Session, channel: str, limit: int, max_tries: int, now: datetime
+) -> list[ZaloInboxEvent]:
+    """Events not applied yet and not held by another worker (its claim has not run out)."""
+    return list(
+        session.scalars(
+            select(ZaloInboxEvent)
+            .where(
+                ZaloInboxEvent.channel == channel,
+                ZaloInboxEvent.processed_at.is_(None),
+                ZaloInboxEvent.tries < max_tries,
+                or_(ZaloInboxEvent.claimed_until.is_(None), ZaloInboxEvent.claimed_until < now),
+            )
+            .order_by(ZaloInboxEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def follower(session: Session, channel: str, user_id: str, now: datetime) -> ZaloFollower:
+    """The follower row, created on first sight (an event from someone we have not seen follow)."""
+    row = session.scalar(
+        select(ZaloFollower).where(ZaloFollower.channel == channel, ZaloFollower.user_id == user_id)
+    )
+    if row is None:
+        row = ZaloFollower(channel=channel, user_id=user_id, following=True, created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def last_interaction(session: Session, channel: str, user_id: str) -> tuple[bool, datetime | None] | None:
+    """(still following, last message) of a follower; None when we never heard from them."""
+    row = session.execute(
+        select(ZaloFollower.following, ZaloFollower.last_interaction_at).where(
+            ZaloFollower.channel == channel, ZaloFollower.user_id == user_id
+        )
+    ).first()
+    return None if row is None else (bool(row[0]), row[1])
+
+
+def followers_by_phone(session: Session, phones: Iterable[str]) -> dict[str, str]:
+    """phone -> the Zalo user id that shared it with consent and still follows (the newest interaction
+    first when several accounts shared one phone)."""
+    wanted = {p for p in phones if p}
+    if not wanted:
+        return {}
+    found: dict[str, str] = {}
+    rows = session.execute(
+        select(ZaloFollower.phone, ZaloFollower.user_id)
+        .where(ZaloFollower.phone.in_(wanted), ZaloFollower.following)
+        .order_by(ZaloFollower.last_interaction_at.desc(), ZaloFollower.id.desc())
+    ).all()
+    for phone, user_id in rows:
+        if phone:
+            found.setdefault(phone, user_id)
+    return found
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode("utf-8")).hexdigest()
+
+
+def add_link_code(session: Session, officer: Officer, code: str, now: datetime, ttl: timedelta) -> None:
+    # A new code replaces the officer's unused ones: only the latest printed code works.
+    session.execute(
+        update(OfficerLinkCode)
+        .where(OfficerLinkCode.officer_id == officer.id, OfficerLinkCode.used_at.is_(None))
+        .values(expires_at=now)
+    )
+    session.add(OfficerLinkCode(officer_id=officer.id, code_hash=hash_code(code), created_at=now,
+                                expires_at=now + ttl))  # fmt: skip
+
+
+def use_link_code(session: Session, code: str, zalo_user_id: str, now: datetime) -> Officer | None:
+    """Link the officer whose unused, unexpired code this is; None for any other code (spent, expired,
+    unknown: the same answer, so codes cannot be probed)."""
+    row = session.scalar(
+        select(OfficerLinkCode)
+        .where(OfficerLinkCode.code_hash == hash_code(code), OfficerLinkCode.used_at.is_(None))
+        .with_for_update()
+    )
+    if row is None or row.expires_at <= now:
+        return None
+    row.used_at, row.used_by = now, zalo_user_id
+    officer = session.get(Officer, row.officer_id)
+    if officer is None or not officer.active:
+        return None
+    # One Zalo account per officer, and one officer per Zalo account.
+    session.execute(update(Officer).where(Officer.zalo_user_id == zalo_user_id).values(zalo_user_id=None))
+    officer.zalo_user_id = zalo_user_id
+    return officer
+
+
+def officer_by_zalo(session: Session, zalo_user_id: str) -> Officer | None:
+    return session.scalar(select(Officer).where(Officer.zalo_user_id == zalo_user_id, Officer.active))

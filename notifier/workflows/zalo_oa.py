@@ -1,0 +1,476 @@
+"""The Zalo OA adapter: the app's webhook events, stored at once by the webhook, applied here by a worker.
+
+`accept_events` is all the webhook does (one INSERT ... ON CONFLICT DO NOTHING, so Zalo's retries are
+stored once). `ZaloOaInbox.process` applies what waits, oldest first: the follower's interaction window
+(any message they send opens it; unfollow closes it), ZNS and OA delivery events (receipts of the channel
+that sent the message), officers' one-time link codes ("LK <code>"), and everything else through the
+platform-free conversation core (notifier.workflows.conversation), translating only:
+
+- follow / unfollow / user_send_text / user_submit_info / other user_send_* -> Follow / Unfollow /
+  TextIn / ContactIn (owner: the submitting follower) / OtherIn; a text starting with "#" is a query
+  button's payload -> Press, once its mac shows it was sent to this follower;
+- the core's replies -> cs messages; ACTION buttons -> `oa.query.show` buttons with a signed payload,
+  MENU buttons -> query buttons sending their label, CONTACT -> the request-user-info message.
+
+The event is marked processed when applied; its replies go out after, so a crash never applies an event
+twice, and a reply Zalo refused is recorded on the event (`outcome = reply_failed`). The conversation's
+form step is kept on the follower's row (FollowerState), shared by every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from notifier.channels.base import ChannelError
+from notifier.channels.webhook import Receipt
+from notifier.channels.zalo_oa import ZaloOa
+from notifier.outbox.receipts import record_receipt
+from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.store.audit import record as audit
+from notifier.store.bot_texts import BotTexts
+from notifier.store.models import Officer, ZaloFollower, ZaloInboxEvent
+from notifier.store.zalo import (
+    InboxRow,
+    add_link_code,
+    follower,
+    pending_events,
+    store_events,
+    use_link_code,
+)
+from notifier.workflows.conversation import (
+    MAIN_MENU,
+    SHARE_PHONE,
+    ButtonKind,
+    ContactIn,
+    Conversation,
+    Follow,
+    Incoming,
+    OtherIn,
+    Outcome,
+    Platform,
+    Press,
+    Sender,
+    TextIn,
+    Unfollow,
+)
+from notifier.workflows.errors import NotFound
+from notifier.workflows.service import Service
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 5
+CLAIM = timedelta(minutes=2)  # how long a worker holds the events it took (one batch takes seconds)
+# "LK 4F7K2Q9M" (liên kết): the one-time code printed by `notifier officer link-code`.
+LINK = re.compile(r"^\s*(?:LK|LIENKET)\s+([A-Za-z0-9]{6,16})\s*$", re.IGNORECASE)
+LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or typed on a phone
+LINK_CODE_LENGTH = 8
+LINK_CODE_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    officer: str
+    code: str
+    expires_at: datetime
+
+
+def new_link_code(service: Service, officer_code: str, by: str = "cli") -> LinkCode:
+    """A one-time code the officer sends to the OA ("LK <code>") to link their Zalo account; it replaces
+    their earlier unused codes, lasts 24 hours and is stored only as a hash."""
+    now = service.clock.now()
+    code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+    with service.factory() as session, session.begin():
+        officer = session.scalar(select(Officer).where(Officer.code == officer_code))
+        if officer is None or not officer.active:
+            raise NotFound("officer", officer_code, "no active officer with this code (MaCanBo)")
+        add_link_code(session, officer, code, now, LINK_CODE_TTL)
+        audit(session, now, actor=by, action="officer.zalo_link_code", target=officer_code)
+    return LinkCode(officer_code, code, now + LINK_CODE_TTL)
+
+
+def zalo_oa_channels(service: Service) -> list[str]:
+    """The enabled channels run by the zalo_oa plugin (each has its own webhook URL and inbox)."""
+    return [
+        name
+        for name, table in service.settings.channels.items()
+        if table.get("plugin", name) == "zalo_oa" and service.channels.enabled(name)
+    ]
+
+
+def accept_events(service: Service, channel_name: str, rows: list[InboxRow]) -> int:
+    """Store the events; how many were new (a retried one is not)."""
+    with service.factory() as session, session.begin():
+        return len(store_events(session, channel_name, rows, service.clock.now()))
+
+
+Waiting = tuple[str, list[InboxRow], "asyncio.Future[int]"]
+
+
+class InboxWriter:
+    """The webhook's part, with group commit: calls that arrive while a write is under way share the next
+    INSERT and COMMIT, so the answer waits for one short transaction however many events come at once
+    (Zalo stops calling a slow webhook). Each call is answered only once its events are committed.
+
+    One per event loop (the web app keeps it in `app.state`)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._waiting: list[Waiting] = []
+        self._writing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, channel_name: str, rows: list[InboxRow]) -> int:
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((channel_name, rows, done))
+        if not self._writing:
+            self._writing = True
+            self._task = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    counts = await asyncio.to_thread(self._write, batch)
+                except Exception as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for (*_, done), count in zip(batch, counts, strict=True):
+                    if not done.done():
+                        done.set_result(count)
+        finally:
+            self._writing = False
+
+    def _write(self, batch: list[Waiting]) -> list[int]:
+        now = self.service.clock.now()
+        by_channel: dict[str, list[InboxRow]] = {}
+        for name, rows, _ in batch:
+            by_channel.setdefault(name, []).extend(rows)
+        with self.service.factory() as session, session.begin():
+            new = {name: store_events(session, name, rows, now) for name, rows in by_channel.items()}
+        counts = []
+        for name, rows, _ in batch:
+            fresh = new[name]
+            counts.append(sum(1 for r in rows if r.event_id in fresh))
+            fresh -= {r.event_id for r in rows}  # a copy in the same batch is not new a second time
+        return counts
+
+
+ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "user_send_link",
+          "user_send_sticker", "user_send_location", "user_send_file", "user_send_audio",
+          "user_send_gif", "user_send_video", "user_send_business_card"}  # fmt: skip
+RECEIPTS = {"user_received_message", "user_seen_message"}
+
+
+@dataclass(frozen=True)
+class Say:
+    """One message to the follower: text with query buttons (label, payload)."""
+
+    text: str
+    buttons: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PhoneRequest:
+    title: str
+    subtitle: str
+
+
+Outgoing = Say | PhoneRequest
+
+
+@dataclass
+class InboxStats:
+    processed: int = 0
+    failed: int = 0
+    replies: int = 0
+    reply_failures: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class FollowerState:
+    """The conversation's form step (ChatState), kept on the follower's row: it survives restarts and is
+    the same for every worker."""
+
+    def __init__(self, service: Service, channel: str, user_id: str) -> None:
+        self.service, self.channel, self.user_id = service, channel, user_id
+
+    async def get(self) -> tuple[str | None, dict[str, Any]]:
+        return await asyncio.to_thread(self._get)
+
+    async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None:
+        await asyncio.to_thread(self._set, step, data)
+
+    def _get(self) -> tuple[str | None, dict[str, Any]]:
+        with self.service.factory() as session:
+            row = session.execute(
+                select(ZaloFollower.chat_step, ZaloFollower.chat_data).where(
+                    ZaloFollower.channel == self.channel, ZaloFollower.user_id == self.user_id
+                )
+            ).first()
+        if row is None or row[0] is None:
+            return None, {}
+        data = json.loads(row[1] or "{}")
+        return row[0], data if isinstance(data, dict) else {}
+
+    def _set(self, step: str | None, data: dict[str, Any] | None) -> None:
+        now = self.service.clock.now()
+        with self.service.factory() as session, session.begin():
+            f = follower(session, self.channel, self.user_id, now)
+            f.chat_step = step
+            f.chat_data = json.dumps(data or {}, ensure_ascii=False) if step is not None else None
+
+
+def translate(channel: ZaloOa, user_id: str, outcome: Outcome) -> list[Outgoing]:
+    """The core's answer in what Zalo has: ACTION buttons become query buttons whose payload comes back
+    signed for this follower; MENU and CONTACT buttons query buttons that send their label back as text
+    (Zalo has no reply keyboard; the CONTACT label is answered with the request-user-info message); a
+    press's notice becomes a message."""
+    out: list[Outgoing] = []
+    for reply in outcome.replies:
+        rows = MAIN_MENU if reply.menu and not reply.buttons else reply.buttons
+        buttons: list[tuple[str, str]] = []
+        for row in rows:
+            for b in row:
+                if b.kind in (ButtonKind.MENU, ButtonKind.CONTACT):
+                    buttons.append((b.label, b.label))
+                elif b.payload is not None:
+                    buttons.append((b.label, channel.button_payload(user_id, b.payload)))
+        out.append(Say(reply.text, tuple(buttons)))
+    if outcome.notice and not outcome.replies:
+        out.append(Say(outcome.notice))
+    return out
+
+
+class ZaloOaInbox:
+    """The Zalo adapter: Zalo's events in, the conversation core's answers out, in Zalo's shapes."""
+
+    def __init__(
+        self, service: Service, channel_name: str = "zalo_oa", conversation: Conversation | None = None
+    ) -> None:
+        self.service = service
+        self.name = channel_name
+        self._conversation = conversation
+        self.texts = BotTexts(service.factory)
+
+    @property
+    def channel(self) -> ZaloOa:
+        channel = self.service.channels.get(self.name)
+        if not isinstance(channel, ZaloOa):
+            raise TypeError(f"channel '{self.name}' is not a zalo_oa channel")
+        channel.bind_storage(self.service.factory)
+        return channel
+
+    def conversation(self, channel: ZaloOa) -> Conversation:
+        if self._conversation is None:
+            self._conversation = Conversation.from_service(self.service, channel.button_secret)
+        return self._conversation
+
+    async def process(self, limit: int = 100) -> InboxStats:
+        """Apply what waits, oldest first. Events of one follower are applied one at a time, in order (the
+        core's rule: a burst of guesses cannot pass the failure count together)."""
+        stats = InboxStats()
+        channel = self.channel
+        if self.texts.stale():
+            await asyncio.to_thread(self.texts.refresh)
+        ids = await asyncio.to_thread(self._claim, limit)
+        for event_id in ids:
+            try:
+                outcome, user_id, out = await self._apply(channel, event_id)
+            except Exception as exc:  # one bad event must not stop the inbox
+                log.exception("zalo inbox event %s", event_id)
+                await asyncio.to_thread(self._finish, event_id, None, f"{type(exc).__name__}: {exc}")
+                stats.failed += 1
+                continue
+            stats.processed += 1
+            stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+            for item in out:
+                assert user_id is not None
+                try:
+                    if isinstance(item, PhoneRequest):
+                        await channel.request_phone(user_id, item.title, item.subtitle)
+                    else:
+                        await channel.reply(user_id, item.text, item.buttons)
+                    stats.replies += 1
+                except ChannelError as exc:
+                    stats.reply_failures += 1
+                    await asyncio.to_thread(self._finish, event_id, "reply_failed", str(exc))
+                    break
+        return stats
+
+    def _claim(self, limit: int) -> list[int]:
+        now = self.service.clock.now()
+        with self.service.factory() as session, session.begin():
+            # Skip-locked on PostgreSQL, and the claim itself: another worker passes over these rows until
+            # the claim runs out (a worker that died mid-batch leaves them to the next).
+            rows = pending_events(session, self.name, limit, MAX_TRIES, now)
+            for row in rows:
+                row.tries += 1  # counted before applying: an event that crashes the worker stops after 5
+                row.claimed_until = now + CLAIM
+            return [row.id for row in rows]
+
+    def _finish(self, event_id: int, outcome: str | None, error: str) -> None:
+        with self.service.factory() as session, session.begin():
+            row = session.get(ZaloInboxEvent, event_id)
+            if row is None:
+                return
+            row.error = error[:2000]
+            if outcome is not None:
+                row.outcome = outcome
+            elif row.tries >= MAX_TRIES:
+                row.outcome, row.processed_at = "failed", self.service.clock.now()
+
+    def _load(self, event_id: int) -> tuple[ZaloInboxEvent, dict[str, Any]]:
+        with self.service.factory() as session:
+            row = session.get(ZaloInboxEvent, event_id)
+            assert row is not None
+            session.expunge(row)
+        try:
+            event = json.loads(row.body)
+        except ValueError:
+            event = {}
+        return row, event if isinstance(event, dict) else {}
+
+    def _window(self, row: ZaloInboxEvent) -> None:
+        """The follower's state first: what they did opens (or closes) the window for what follows."""
+        if row.user_id is None or row.event_name in RECEIPTS:
+            return
+        now = self.service.clock.now()
+        with self.service.factory() as session, session.begin():
+            f = follower(session, self.name, row.user_id, now)
+            if row.event_name == "unfollow":
+                f.following = False
+            elif row.event_name in ACTIVE:
+                f.following = True
+                at = row.occurred_at or row.received_at
+                # Retries may arrive out of order: the window follows the latest message.
+                if f.last_interaction_at is None or at > f.last_interaction_at:
+                    f.last_interaction_at = at
+            f.updated_at = now
+
+    def _done(self, event_id: int, outcome: str) -> None:
+        with self.service.factory() as session, session.begin():
+            stored = session.get(ZaloInboxEvent, event_id)
+            if stored is not None:
+                stored.outcome, stored.processed_at = outcome, self.service.clock.now()
+
+    async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
+        """Apply one event; returns its outcome, its follower and what to send them."""
+        row, event = await asyncio.to_thread(self._load, event_id)
+        name, user_id = row.event_name, row.user_id
+        if name in RECEIPTS:
+            outcome = await asyncio.to_thread(self._receipts, channel, event)
+            await asyncio.to_thread(self._done, event_id, outcome)
+            return outcome, user_id, []
+        if user_id is None:
+            await asyncio.to_thread(self._done, event_id, "no_user")
+            return "no_user", None, []
+        await asyncio.to_thread(self._window, row)
+        sender = Sender(Platform.ZALO_OA, chat_id=user_id, user_id=user_id)
+        core = self.conversation(channel)
+        state = FollowerState(self.service, self.name, user_id)
+        label, incoming = name, self._incoming(channel, sender, name, event)
+        out: list[Outgoing] = []
+        if isinstance(incoming, str):
+            label = (
+                incoming  # handled here (link codes, the share-phone button) or refused (a foreign button)
+            )
+            if label == "phone_requested":
+                out = [self._phone_request()]
+            if (m := LINK.match(str((event.get("message") or {}).get("text") or ""))) and label == "link":
+                label, text = await asyncio.to_thread(self._link, user_id, m.group(1))
+                out = [Say(text)]
+        elif incoming is not None:
+            if isinstance(incoming, ContactIn):
+                await asyncio.to_thread(self._phone, user_id, incoming.phone)
+            out = translate(channel, user_id, await core.handle(incoming, state))
+            if isinstance(incoming, Follow):
+                out.append(self._phone_request())  # ask at once: the phone is what routes pushes here
+        await asyncio.to_thread(self._done, event_id, label)
+        return label, user_id, out
+
+    def _incoming(
+        self, channel: ZaloOa, sender: Sender, name: str, event: dict[str, Any]
+    ) -> Incoming | str | None:
+        user_id = sender.chat_id
+        if name == "follow":
+            return Follow(sender)
+        if name == "unfollow":
+            return Unfollow(sender)
+        if name == "user_submit_info":
+            info = event.get("info") or {}
+            # Zalo's user_submit_info comes from the follower who submitted: the phone is their own.
+            return ContactIn(sender, str(info.get("phone") or ""), owner_id=user_id)
+        if name == "user_send_text":
+            text = str((event.get("message") or {}).get("text") or "")
+            if text.startswith("#"):
+                payload = channel.button_data(user_id, text)
+                # Someone else's (forwarded) or a forged button: nothing happens.
+                return "button_refused" if payload is None else Press(sender, payload)
+            if LINK.match(text):
+                return "link"
+            if text.strip() == SHARE_PHONE:
+                return "phone_requested"
+            return TextIn(sender, text)
+        if name == "user_send_business_card":
+            # A contact card forwarded by the follower: a phone the platform does not vouch for as theirs
+            # (the core refuses to link it). The card's fields are assumed (SDKs), not confirmed.
+            cards = (event.get("message") or {}).get("attachments") or [{}]
+            phone = str((cards[0].get("payload") or {}).get("phone") or "")
+            return ContactIn(sender, phone, owner_id=None) if phone else OtherIn(sender)
+        if name in ACTIVE:
+            return OtherIn(sender)
+        return None  # OA-side events (oa_send_text…): nothing to answer
+
+    # -- what the adapter does itself --------------------------------------------------------------------
+    def _phone_request(self) -> PhoneRequest:
+        title, _, subtitle = self.texts.render("zalo_phone_request").strip().partition("\n")
+        return PhoneRequest(title.strip(), subtitle.strip() or title.strip())
+
+    def _receipts(self, channel: ZaloOa, event: dict[str, Any]) -> str:
+        """ZNS and OA deliveries arrive on the app's one webhook: receipts of the channel that sent them."""
+        msg = event.get("message") or {}
+        tracking = str(msg.get("tracking_id") or "")
+        ids = [str(i) for i in (msg.get("msg_ids") or [msg.get("msg_id")]) if i]
+        zns = channel.s.zns_channel
+        name, medium = (zns, "zalo") if tracking and zns else (self.name, ZaloOa.medium)
+        receipts = [
+            Receipt("delivered", provider_id=i, notification_id=int(tracking) if tracking.isdigit() else None)
+            for i in ids
+        ] or ([Receipt("delivered", notification_id=int(tracking))] if tracking.isdigit() else [])
+        now = self.service.clock.now()
+        with self.service.factory() as session, session.begin():
+            outcomes = [record_receipt(session, name, medium, r, now) for r in receipts]
+        return "receipt:" + (",".join(sorted(set(outcomes))) or "none")
+
+    def _phone(self, user_id: str, raw: str) -> None:
+        """The phone a follower shared (with Zalo's consent screen): routing finds them by it."""
+        try:
+            phone = normalize_phone(raw)
+        except InvalidPhone:
+            return  # the core answers contact_invalid
+        now = self.service.clock.now()
+        with self.service.factory() as session, session.begin():
+            f = follower(session, self.name, user_id, now)
+            f.phone, f.phone_consent_at, f.updated_at = phone, now, now
+
+    def _link(self, user_id: str, code: str) -> tuple[str, str]:
+        with self.service.factory() as session, session.begin():
+            officer = use_link_code(session, code, user_id, self.service.clock.now())
+            if officer is None:
+                return "link_refused", self.texts.render("officer_link_refused")
+            return "officer_linked", self.texts.render(
+                "officer_linked", officer_name=officer.name, code=officer.code
+            )
