@@ -31,6 +31,13 @@ async def dispatch(service: Service) -> DispatchStats:
     return stats
 
 
+async def callbacks(service: Service) -> int:
+    stats = await service.callbacks.run_once()
+    if stats.delivered:
+        log.info("callbacks delivered %d", stats.delivered)
+    return stats.delivered
+
+
 async def reclaim(service: Service) -> int:
     count = await asyncio.to_thread(service.dispatcher.reclaim_expired)
     if count:

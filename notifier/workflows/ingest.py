@@ -25,7 +25,7 @@ from notifier.rules.portal import (
     validation_errors,
 )
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
-from notifier.store.models import Agency, Dossier, DossierEvent, Officer, Procedure
+from notifier.store.models import Agency, ApiKey, Dossier, DossierEvent, Officer, Procedure
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import is_progress_file, upsert_progress
@@ -119,8 +119,18 @@ def _supplement_reset(item: PortalDossier, new_due: datetime) -> bool:
     return any(s.NgayHenTraMoi == new_due for s in item.DanhSachHoSoBoSung)
 
 
-def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, source: str) -> ImportReport:
-    """Validate every item, store the good ones (each in its own savepoint), report the bad ones."""
+def upsert(
+    session: Session,
+    items: Iterable[Mapping[str, Any]],
+    now: datetime,
+    source: str,
+    api_key: ApiKey | None = None,
+) -> ImportReport:
+    """Validate every item, store the good ones (each in its own savepoint), report the bad ones.
+
+    `api_key` is the caller's key: new dossiers remember it (its callback and test flag follow them), and
+    test and live data do not mix, so a test key never makes a live dossier send, nor a live key a test one.
+    """
     report = ImportReport()
     good, bad = parse_items(items)
     report.errors.extend(bad)
@@ -128,7 +138,7 @@ def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, 
     for row, item in good:
         try:
             with session.begin_nested():
-                outcome = _upsert_one(session, lookups, item, now, source, report)
+                outcome = _upsert_one(session, lookups, item, now, source, report, api_key)
         except Exception as exc:  # a database refusal of one row must not lose the others
             lookups = _Lookups(session)
             report.errors.append(RowError(row, item.MaHoSo, "MaHoSo", item.MaHoSo, f"not stored: {exc}"))
@@ -144,10 +154,18 @@ def upsert(session: Session, items: Iterable[Mapping[str, Any]], now: datetime, 
 
 
 def _upsert_one(
-    session: Session, lookups: _Lookups, item: PortalDossier, now: datetime, source: str, report: ImportReport
+    session: Session,
+    lookups: _Lookups,
+    item: PortalDossier,
+    now: datetime,
+    source: str,
+    report: ImportReport,
+    api_key: ApiKey | None = None,
 ) -> str:
     digest = _hash(item)
     dossier = session.scalar(select(Dossier).where(Dossier.code == item.MaHoSo))
+    if dossier is not None:
+        _check_same_world(dossier, api_key)
     if dossier is not None and dossier.payload_hash == digest:
         return "unchanged"
 
@@ -172,6 +190,7 @@ def _upsert_one(
             created_at=now,
             status=item.TrangThaiHoSo,
             status_changed_at=_status_time(item, now),
+            api_key_id=api_key.id if api_key is not None else None,
         )
         old_status: int | None = None
         old_due: datetime | None = None
@@ -233,6 +252,15 @@ def _upsert_one(
     return "created" if created else "updated"
 
 
+def _check_same_world(dossier: Dossier, api_key: ApiKey | None) -> None:
+    dossier_test = dossier.api_key is not None and dossier.api_key.test
+    caller_test = api_key is not None and api_key.test
+    if dossier_test and not caller_test:
+        raise ValueError("a test key's dossier; only test keys may change it")
+    if caller_test and not dossier_test:
+        raise ValueError("a live dossier; a test key may change only the dossiers test keys imported")
+
+
 # ------------------------------------------------------------------------------------------------- service
 
 
@@ -250,9 +278,10 @@ class ImportWorkflow:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def dossiers(self, items: Iterable[Any], source: str) -> ImportReport:
+    def dossiers(self, items: Iterable[Any], source: str, api_key_id: int | None = None) -> ImportReport:
         with self.service.factory() as session, session.begin():
-            return upsert(session, items, self.service.clock.now(), source=source)
+            key = session.get(ApiKey, api_key_id) if api_key_id is not None else None
+            return upsert(session, items, self.service.clock.now(), source=source, api_key=key)
 
     def progress(self, items: Iterable[Any], source: str) -> ImportReport:
         with self.service.factory() as session, session.begin():

@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from notifier.web.admin import accounts, dashboard, deliveries, editor, optouts
+from notifier.web.admin import accounts, apikeys, dashboard, deliveries, editor, optouts
 from notifier.web.admin.auth import CsrfFailed, Forbidden, LoginRequired, LoginThrottle, NotFound
 from notifier.web.admin.auth import router as auth_router
 from notifier.web.admin.isolated import warm_up
@@ -22,7 +22,15 @@ from notifier.workflows.service import Service
 log = logging.getLogger("notifier.web.admin")
 
 PREFIX = "/admin"
-ROUTERS = (auth_router, dashboard.router, editor.router, deliveries.router, optouts.router, accounts.router)
+ROUTERS = (
+    auth_router,
+    dashboard.router,
+    editor.router,
+    deliveries.router,
+    optouts.router,
+    accounts.router,
+    apikeys.router,
+)
 COOKIE = "notifier_admin"
 
 
