@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from notifier.rules.clock import FixedClock
 from notifier.store.models import ApiKey, Dossier, Notification
+from notifier.web.admin.auth import Viewer
+from notifier.web.admin.dashboard import figures
 from notifier.web.api import create_app
 from notifier.workflows.accounts import NewUser, create_user
 from notifier.workflows.apikeys import ApiKeys
@@ -142,6 +144,10 @@ def test_test_key_sends_only_to_the_test_channel_and_stays_out_of_reports(
         written = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text().splitlines()]
         assert written and all(x.get("dossier") in (None, "TEST-1") or "TEST-1" in json.dumps(x) for x in written)
 
+        admin = Viewer(1, "quantri", "admin", None, None, None, None, None, None)
+        with service.factory() as session:
+            today = figures(session, admin, clock.now()).today
+        assert "console" in today and "file" not in today  # the dashboard counts live messages only
         december = json.loads(ReportWorkflow(service).monthly("2026-12").body)
         assert december["total"]["received"] == 1  # LIVE-1 only
         assert "file" not in json.dumps(december["total"])  # the test key's messages are not counted
