@@ -176,3 +176,13 @@ def test_admin_page_lists_creates_and_revokes_keys(service: Service) -> None:
     assert "Đã thu hồi" in revoked.text
     assert TestClient(create_app(service)).get("/api/v1/dossiers/NONE", headers=_auth(key)).status_code == 401
     assert client.post("/admin/apikeys/nobody/revoke", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_test_key_needs_its_test_channel_configured(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    service = migrated_service(db_url, tmp_path, clock, api={"test_channel": "sandbox"})
+    try:
+        with pytest.raises(InvalidInput, match=r"api\.test_channel: value 'sandbox'"):
+            ApiKeys(service).create("thu", "t", test=True)
+        assert ApiKeys(service).create("that", "t").test is False  # live keys do not need it
+    finally:
+        service.engine.dispose()

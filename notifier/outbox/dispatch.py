@@ -147,10 +147,6 @@ def check_routing(settings: Settings, channels: Channels) -> None:
                 channels.get(name)
             except (UnknownChannel, ChannelConfigError) as exc:
                 raise RoutingError(f"routing.{audience}: value '{name}': {exc}") from exc
-    try:
-        channels.get(settings.api.test_channel)
-    except (UnknownChannel, ChannelConfigError) as exc:
-        raise RoutingError(f"api.test_channel: value '{settings.api.test_channel}': {exc}") from exc
 
 
 LAST_LANE = max(Lane)
@@ -372,7 +368,10 @@ class Dispatcher:
         skipped: list[str] = []
         names = self.settings.routing.for_audience(n.audience)
         if n.dossier is not None and n.dossier.api_key is not None and n.dossier.api_key.test:
-            names = [self.settings.api.test_channel]  # a test key's dossier never reaches a real provider
+            # A test key's dossier never reaches a real provider: the test channel or nothing.
+            names = [self.settings.api.test_channel]
+            if not self.channels.configured(names[0]):
+                return [], [f"api.test_channel: value '{names[0]}': no such channel configured"]
         for name in names:
             if not self.channels.enabled(name):
                 skipped.append(f"{name}: disabled")

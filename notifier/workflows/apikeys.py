@@ -81,6 +81,9 @@ class ApiKeys:
             raise InvalidInput("name", name, "1-128 characters: letters, digits, '.', '_', '-'")
         if callback_url is not None:
             callback_url = check_callback_url(callback_url.strip()) if callback_url.strip() else None
+        test_channel = self.service.settings.api.test_channel
+        if test and not self.service.channels.configured(test_channel):
+            raise InvalidInput("api.test_channel", test_channel, "a test key needs this channel configured")
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
             if apikeys.key_named(session, name) is not None:
