@@ -3,7 +3,9 @@
 50,000 officer digests are queued (due a minute ago); then `received` notices become due at a steady rate
 while 2 workers drain the outbox through the eSMS channel to a fixed-answer fake gateway (nginx when
 installed, else the aiohttp fake). Each notice's queue-to-provider time is `sent_at - not_before` from its
-row; the run stops when every notice is sent (digests may still be queued). The same run is repeated with
+row; the run stops when every notice is sent (digests may still be queued). Working hours are made all
+day, so the digests are really sent whatever the time of the run (on a working day; on a day off they
+are only deferred). The same run is repeated with
 the lanes flattened (every row priority 1, i.e. the claim order of before: oldest first) for comparison.
 
     .venv/bin/python -m benchmarks.priority [--digests 50000] [--rate 20] [--seconds 20] [--workers 2]
@@ -78,6 +80,10 @@ def run(lanes: bool, args: argparse.Namespace, port: int, tmp: Path) -> dict[str
         notice_lane = seed(url, args.digests, notices, lanes)
         name = "lanes" if lanes else "flat"
         config = write_config(tmp / f"{name}.toml", url, port, batch=200, concurrency=50)
+        # Officers are paged in working hours only: make it working hours all day, or the digests would
+        # only be deferred (claimed and put back), not sent, whenever the benchmark runs in the evening.
+        with config.open("a", encoding="utf-8") as fh:
+            fh.write('[working_hours]\nstart = "00:00:00"\nend = "23:59:59"\n')
         workers = [spawn_worker(config, tmp / f"{name}-{i}.log") for i in range(args.workers)]
         try:
             time.sleep(3)  # workers up and into the digests

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from notifier.channels.webhook import Receipt
@@ -18,6 +19,7 @@ from notifier.outbox.callbacks import CallbackSender, event_id
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.clock import FixedClock
 from notifier.store.models import CallbackEvent, Notification
+from notifier.web.api import create_app
 from notifier.workflows.apikeys import ApiKeys
 from notifier.workflows.ingest import ImportWorkflow
 from tests.conftest import migrated_service
@@ -145,6 +147,9 @@ async def test_a_wrong_secret_is_refused_by_the_receiver_and_retried(
             [event] = session.scalars(select(CallbackEvent)).all()
             assert not event.delivered and event.last_error and "HTTP 401" in event.last_error
             assert event.next_at == clock.now() + timedelta(seconds=5)
+        clock.advance(timedelta(seconds=30))
+        scraped = TestClient(create_app(service)).get("/metrics").text
+        assert "notifier_callbacks_pending 1.0" in scraped and "notifier_callbacks_age_seconds 30.0" in scraped
     finally:
         await sender.aclose()
         await receiver.stop()
