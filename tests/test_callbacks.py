@@ -12,13 +12,15 @@ from pathlib import Path
 
 from aiohttp import web
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from notifier.channels.webhook import Receipt
 from notifier.outbox.callbacks import CallbackSender, event_id
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.clock import FixedClock
 from notifier.store.models import CallbackEvent, Notification
+from notifier.web.admin.auth import Viewer
+from notifier.web.admin.deliveries import retry
 from notifier.web.api import create_app
 from notifier.workflows.apikeys import ApiKeys
 from notifier.workflows.ingest import ImportWorkflow
@@ -153,6 +155,31 @@ async def test_a_wrong_secret_is_refused_by_the_receiver_and_retried(
     finally:
         await sender.aclose()
         await receiver.stop()
+        service.engine.dispose()
+
+
+def test_a_retry_from_the_admin_log_tells_the_receiver_it_is_queued_again(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    service = migrated_service(db_url, tmp_path, clock)
+    try:
+        ApiKeys(service).create("motcua", "t", callback_url="http://127.0.0.1:9/cb")
+        items = [dossier("CB-0", TrangThaiHoSo=2, NgayTiepNhan="20261201080000")]
+        ImportWorkflow(service).dossiers(items, "api:motcua", new_id(service, "motcua"))
+        service.scan()
+        admin = Viewer(1, "quantri", "admin", None, None, None, None, None, None)
+        with service.factory() as session, session.begin():
+            [nid] = session.scalars(select(Notification.id)).all()
+            session.execute(update(Notification).where(Notification.id == nid).values(status="failed"))
+        clock.advance(timedelta(minutes=1))
+        with service.factory() as session, session.begin():
+            assert retry(session, admin, nid, clock.now())
+        with service.factory() as session:
+            events = session.execute(
+                select(CallbackEvent.status, CallbackEvent.occurred_at).order_by(CallbackEvent.id)
+            ).all()
+        assert [s for s, _ in events] == ["queued", "queued"] and events[1][1] == clock.now()
+    finally:
         service.engine.dispose()
 
 
