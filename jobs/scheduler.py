@@ -61,6 +61,14 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
             **at_start,
         )
         scheduler.add_job(
+            tasks.callbacks,
+            IntervalTrigger(seconds=s.callbacks.interval_seconds),
+            args=[service],
+            id="callbacks",
+            name="callbacks to API keys",
+            **common,
+        )
+        scheduler.add_job(
             tasks.reclaim,
             IntervalTrigger(seconds=max(1, s.dispatch.lease_seconds // 2)),
             args=[service],

@@ -57,6 +57,17 @@ async def _dispatch(service: Service) -> DispatchStats:
     return stats
 
 
+async def callbacks(service: Service) -> int | None:
+    return await outage_of(service).guard(lambda: _callbacks(service))
+
+
+async def _callbacks(service: Service) -> int:
+    stats = await service.callbacks.run_once()
+    if stats.delivered:
+        log.info("callbacks delivered %d", stats.delivered)
+    return stats.delivered
+
+
 async def reclaim(service: Service) -> int | None:
     return await outage_of(service).guard(lambda: _reclaim(service))
 

@@ -181,6 +181,24 @@ class ApiSettings(Section):
     max_body_bytes: int = Field(1_000_000, ge=1024)  # every route but imports and webhooks
     import_max_body_bytes: int = Field(50_000_000, ge=1024)  # POST /api/v1/dossiers, officers, progress
     webhook_max_body_bytes: int = Field(64_000, ge=1024)  # providers' receipts and inbound SMS
+    # Calls per second one API key may make, shared by every web process (bucket of `key_burst` calls).
+    key_rate_per_second: float = Field(10.0, gt=0)
+    key_burst: int = Field(50, ge=1)
+    # Everything a test key's dossiers cause is sent through this channel only (never a real provider).
+    test_channel: str = "file"
+
+
+class CallbackSettings(Section):
+    """POSTs of status changes to API keys' callback URLs (notifier.outbox.callbacks)."""
+
+    interval_seconds: float = Field(2, gt=0)
+    batch_size: int = Field(200, ge=1)
+    concurrency: int = Field(10, ge=1)
+    timeout_seconds: float = Field(10, gt=0)
+    # A receiver that does not answer 2xx is tried again after base, 2·base, 4·base … seconds, at most
+    # max apart, for as long as it takes: nothing is dropped.
+    backoff_base_seconds: float = Field(5, ge=0)
+    backoff_max_seconds: float = Field(600, ge=0)
 
 
 class BotSettings(Section):
@@ -328,6 +346,7 @@ class Settings(BaseSettings):
     )
     scan: ScanSettings = Field(default_factory=ScanSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     rendering: RenderingSettings = Field(default_factory=RenderingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # Each channel validates its own table with its own settings model (see notifier.channels.base).

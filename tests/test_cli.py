@@ -82,7 +82,7 @@ def test_apikey_create_prints_once(tmp_path: Path) -> None:
     first = _cli(tmp_path, "apikey", "create", "portal")
     assert first.returncode == 0 and first.stdout.strip().startswith("nk_")
     dup = _cli(tmp_path, "apikey", "create", "portal")
-    assert dup.returncode == 1 and "apikey: name 'portal': already exists" in dup.stderr
+    assert dup.returncode == 1 and "field name: value 'portal': an API key with this name exists already" in dup.stderr
 
 
 def test_demo_then_messages_in_the_file(tmp_path: Path) -> None:

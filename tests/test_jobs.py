@@ -107,10 +107,12 @@ def test_scheduler_registers_each_job_with_its_interval(db_url: str, tmp_path: P
         purge = (tasks.purge, timedelta(hours=6), [svc])
         dispatch = (tasks.dispatch, timedelta(seconds=2.5), [svc])
         reclaim = (tasks.reclaim, timedelta(seconds=45), [svc])  # half the lease
-        assert _jobs(svc) == {"scan": scan, "purge": purge, "dispatch": dispatch, "reclaim": reclaim}
+        callbacks = (tasks.callbacks, timedelta(seconds=2), [svc])
+        workers = {"dispatch": dispatch, "callbacks": callbacks, "reclaim": reclaim}
+        assert _jobs(svc) == {"scan": scan, "purge": purge, **workers}
         # `notifier scheduler`: scans and the purge only; `notifier worker`: the dispatcher only.
         assert _jobs(svc, dispatch=False) == {"scan": scan, "purge": purge}
-        assert _jobs(svc, scans=False) == {"dispatch": dispatch, "reclaim": reclaim}
+        assert _jobs(svc, scans=False) == workers
     finally:
         svc.engine.dispose()
 

@@ -88,11 +88,14 @@ class HttpClient:
         *,
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpAnswer:
+        """`content`: bytes sent exactly as given (a signed body must not be re-serialised)."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        data: Any = content if content is not None else form
         try:
-            async with self._session.get().post(url, json=json_body, data=form, headers=headers) as response:
+            async with self._session.get().post(url, json=json_body, data=data, headers=headers) as response:
                 body = await _read_capped(response)
                 return HttpAnswer(response.status, body, _retry_after(response.headers))
         except TimeoutError as exc:

@@ -103,6 +103,9 @@ class Channels:
             self._built[name] = build(name, self._tables[name], self._clock)
         return self._built[name]
 
+    def configured(self, name: str) -> bool:
+        return name in self._tables
+
     def enabled(self, name: str) -> bool:
         return bool(self._tables.get(name, {}).get("enabled", True))
 

@@ -106,17 +106,63 @@ def import_officers(file: Path) -> None:
 
 
 @apikey_app.command("create")
-def apikey_create(name: str) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
-    from notifier.store.apikeys import create_key
+def apikey_create(
+    name: str,
+    test: Annotated[
+        bool, typer.Option("--test", help="a test key: its messages go only to [api] test_channel")
+    ] = False,
+    callback_url: Annotated[
+        str | None, typer.Option("--callback-url", help="POST each status change of its messages here")
+    ] = None,
+) -> None:
+    """Create an API key; it (and the callback's signing secret) is printed once, the key stored as a hash."""
+    from notifier.workflows.apikeys import ApiKeys
+    from notifier.workflows.errors import DomainError
 
-    service = open_service()
     try:
-        with service.factory() as session, session.begin():
-            key = create_key(session, name, service.clock.now())
-    except ValueError as exc:
+        new = ApiKeys(open_service()).create(name, "cli", test=test, callback_url=callback_url)
+    except DomainError as exc:
         raise fail(str(exc)) from exc
-    out.print(key, highlight=False)
+    out.print(new.key, highlight=False)
+    if new.callback_secret:
+        out.print(f"callback signing secret: {new.callback_secret}", highlight=False)
+
+
+def _when(at: datetime | None) -> str:
+    from notifier.rules.clock import VN_TZ
+
+    return at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if at else "-"
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """Every API key: name, kind (test/live), created, last use, revoked, callback URL."""
+    from notifier.workflows.apikeys import ApiKeys
+
+    table = Table("name", "kind", "created", "last use", "revoked", "callback")
+    for k in ApiKeys(open_service()).list():
+        table.add_row(
+            k.name,
+            k.kind,
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at),
+            k.callback_url or "-",
+        )
+    out.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(name: str) -> None:
+    """Revoke an API key: calls with it are refused from now on."""
+    from notifier.workflows.apikeys import ApiKeys
+    from notifier.workflows.errors import DomainError
+
+    try:
+        ApiKeys(open_service()).revoke(name, "cli")
+    except DomainError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"revoked {name}", highlight=False)
 
 
 @user_app.command("create")

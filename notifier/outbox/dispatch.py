@@ -35,12 +35,13 @@ from notifier.channels.abilities import (
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.config import Settings
+from notifier.outbox.callbacks import queue_changes
 from notifier.outbox.context import build_context, recipient_for, template_agency_id
 from notifier.outbox.links import telegram_chat_ids, zalo_user_ids
 from notifier.outbox.receipts import apply_pending
 from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
-from notifier.rules.kinds import Audience
+from notifier.rules.kinds import Audience, Lane
 from notifier.rules.officer_buttons import alert_buttons
 from notifier.rules.outbox_status import AttemptOutcome, ResendPolicy
 from notifier.rules.outbox_status import NotificationStatus as S
@@ -155,6 +156,9 @@ def check_routing(settings: Settings, channels: Channels) -> None:
                 raise RoutingError(f"{where}: value '{name}': {exc}") from exc
 
 
+LAST_LANE = max(Lane)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -184,15 +188,30 @@ class Dispatcher:
     def claim(self, now: datetime, limit: int) -> list[int]:
         lease = now + timedelta(seconds=self.settings.dispatch.lease_seconds)
         with self.factory() as session, session.begin():
-            due = (
-                select(Notification.id)
-                .where(Notification.status == S.QUEUED, Notification.not_before <= now)
-                .order_by(Notification.not_before, Notification.id)
-                .limit(limit)
-                # Workers on PostgreSQL pass over each other's rows instead of waiting; SQLite ignores it.
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(session.scalars(due))
+            # Lane by lane (rules.kinds.Lane): citizens' notices before officers' alerts before digests,
+            # each lane oldest first. One range of ix_notifications_due per lane; a later lane is read only
+            # when the earlier ones leave room in the batch.
+            ids: list[int] = []
+            for lane in Lane:
+                if len(ids) >= limit:
+                    break
+                # The last lane also takes any larger number, so no row is ever left out.
+                in_lane = Notification.priority == int(lane)
+                if lane == LAST_LANE:
+                    in_lane = Notification.priority >= int(lane)
+                due = (
+                    select(Notification.id)
+                    .where(
+                        Notification.status == S.QUEUED,
+                        in_lane,
+                        Notification.not_before <= now,
+                    )
+                    .order_by(Notification.not_before, Notification.id)
+                    .limit(limit - len(ids))
+                    # Workers on PostgreSQL pass over each other's rows instead of waiting; SQLite ignores it.
+                    .with_for_update(skip_locked=True)
+                )
+                ids += session.scalars(due)
             if not ids:
                 return []
             # The guard (status still queued) matters on SQLite, which has no row locks to skip.
@@ -234,7 +253,7 @@ class Dispatcher:
                     )
                 )
                 reclaimed += affected(result)
-            result = session.execute(
+            gave_up = session.scalars(
                 update(Notification)
                 .where(*expired, Notification.attempts + 1 >= self.settings.dispatch.max_attempts)
                 .values(
@@ -247,8 +266,10 @@ class Dispatcher:
                         "times (last error: " + sa_func.coalesce(Notification.error, "none") + ")"
                     ),
                 )
-            )
-            reclaimed += affected(result)
+                .returning(Notification.id)
+            ).all()
+            reclaimed += len(gave_up)
+            queue_changes(session, gave_up)
             result = session.execute(
                 update(Notification)
                 .where(*expired)
@@ -275,6 +296,7 @@ class Dispatcher:
             .options(
                 joinedload(Notification.dossier).joinedload(Dossier.agency),
                 joinedload(Notification.dossier).joinedload(Dossier.procedure),
+                joinedload(Notification.dossier).joinedload(Dossier.api_key),
                 joinedload(Notification.officer),
                 joinedload(Notification.dossier).joinedload(Dossier.officer),
             )
@@ -361,7 +383,13 @@ class Dispatcher:
         wanted: list[tuple[str, Channel, str]] = []
         skipped: list[str] = []
         agency = n.dossier.agency.code if n.dossier is not None and n.dossier.agency is not None else None
-        for name in self.settings.routing.for_notification(n.audience, n.kind, agency):
+        names = self.settings.routing.for_notification(n.audience, n.kind, agency)
+        if n.dossier is not None and n.dossier.api_key is not None and n.dossier.api_key.test:
+            # A test key's dossier never reaches a real provider: the test channel or nothing.
+            names = [self.settings.api.test_channel]
+            if not self.channels.configured(names[0]):
+                return [], [f"api.test_channel: value '{names[0]}': no such channel configured"]
+        for name in names:
             if not self.channels.enabled(name):
                 skipped.append(f"{name}: disabled")
                 continue
@@ -609,6 +637,13 @@ class Dispatcher:
                 .values({k: bindparam(f"v_{k}") for k in keys})
             )
             session.connection().execute(stmt, rows)
+        # The one-stop system's callbacks: sent and failed rows, in this transaction (outbox.callbacks).
+        changed = [
+            p.notification_id
+            for p, o in zip(plans, outcomes, strict=True)
+            if p.notification_id in ours and o.status in ("sent", "failed")
+        ]
+        queue_changes(session, changed)
         # Receipts that beat us here (the provider called back before this batch was recorded).
         sent = [(p.notification_id, o.sent, o.provider_id) for p, o in zip(plans, outcomes, strict=True)]
         apply_pending(session, [(n, c.channel_name, pid) for n, c, pid in sent if c is not None], now)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Selectable, func, select
+from sqlalchemy import Select, Selectable, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from notifier.rules.kinds import Kind, audience_of
+from notifier.outbox.callbacks import has_callbacks, queue_changes
+from notifier.rules.kinds import LANES, Kind, Lane, audience_of, lane_of
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.payloads import Payload
 from notifier.store.models import Notification, table_of
@@ -62,8 +63,18 @@ def enqueue_select(session: Session, stmt: Selectable, *, with_payload: bool = F
     many were new."""
     columns = PAYLOAD_COLUMNS if with_payload else COLUMNS
     table = table_of(Notification)
-    ins = _insert(session).from_select(list(columns), stmt)
+    if not isinstance(stmt, Select):
+        raise TypeError(f"enqueue_select: a SELECT, got {type(stmt).__name__}")
+    # The lane follows from the kind the select names, as one more column of the same select (a subquery
+    # would lose the types its NULLs get from the insert's columns on PostgreSQL).
+    kind = list(stmt.selected_columns)[columns.index("kind")]  # by place: columns need no labels
+    lanes = case({str(k): int(lane) for k, lane in LANES.items()}, value=kind, else_=int(Lane.ALERT))
+    ins = _insert(session).from_select([*columns, "priority"], stmt.add_columns(lanes))
     ins = ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if has_callbacks(session):  # the new rows' ids are needed for their "queued" events
+        ids = list(session.scalars(ins.returning(table.c.id)))
+        queue_changes(session, ids)
+        return len(ids)
     if session.get_bind().dialect.name == "postgresql":
         # psycopg reports no rowcount for INSERT … SELECT; count in the database rather than ship every id
         counted = ins.returning(table.c.id).cte("inserted")
@@ -82,6 +93,7 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
         "ref_at": row.ref_at,
         "payload": row.payload.dump() if row.payload is not None else None,
         "status": str(NotificationStatus.QUEUED),
+        "priority": int(lane_of(row.kind)),
         "not_before": row.not_before or now,
         "attempts": 0,
         "created_at": now,
@@ -90,5 +102,8 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
     table = table_of(Notification)
     ins = _insert(session).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     new_id = session.scalar(ins.returning(table.c.id))
-    return int(new_id) if new_id is not None else None
+    if new_id is None:
+        return None
+    queue_changes(session, [int(new_id)])
+    return int(new_id)
 

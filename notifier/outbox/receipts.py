@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from notifier.channels.webhook import Receipt
+from notifier.outbox.callbacks import queue_changes
 from notifier.rules.outbox_status import MISSED_STATUSES, NotificationStatus, moves_forward
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import ChannelReceipt, Notification, affected
@@ -58,6 +59,8 @@ def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetim
             )
         )
         outcome = "moved" if moved else "stale"
+        if moved:
+            queue_changes(session, [row.id])  # delivered, undelivered, failed: told to the one-stop system
     rc.applied_at, rc.outcome = now, outcome
     if rc.notification_id is None:
         rc.notification_id = row.id

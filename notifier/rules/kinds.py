@@ -7,7 +7,7 @@ scans, the dispatcher, the templates, the admin page and the reports all read it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from notifier.rules.statuses import Status
 
@@ -47,6 +47,15 @@ class Kind(StrEnum):
     FEEDBACK_ANSWER = "feedback_answer"
 
 
+class Lane(IntEnum):
+    """The dispatcher claims due rows lane by lane, lowest first (`notifications.priority`), so a large
+    digest run never delays a citizen's status notice."""
+
+    TRANSACTIONAL = 0  # a citizen's notices: status changes, payment, apology, answers
+    ALERT = 1  # officers' and heads' alerts about one dossier
+    BULK = 2  # daily digests
+
+
 @dataclass(frozen=True)
 class KindInfo:
     kind: Kind
@@ -64,6 +73,12 @@ class KindInfo:
     # The SMS segment budget: UCS-2 parts (with diacritics, as a channel with khong_dau = false sends it)
     # that every shipped SMS template of this kind fits on every sample (tests/test_templates.py).
     sms_segments: int = 3
+
+    @property
+    def lane(self) -> Lane:
+        if self.digest:
+            return Lane.BULK
+        return Lane.TRANSACTIONAL if self.audience is Audience.CITIZEN else Lane.ALERT
 
 
 _C, _O, _H = Audience.CITIZEN, Audience.OFFICER, Audience.HEAD
@@ -149,6 +164,14 @@ def kind_info(kind: str) -> KindInfo:
 
 def audience_of(kind: str) -> Audience:
     return kind_info(kind).audience
+
+
+def lane_of(kind: str) -> Lane:
+    return kind_info(kind).lane
+
+
+# Every kind's lane, for SQL that sets `priority` from a `kind` column (INSERT … SELECT).
+LANES: dict[Kind, Lane] = {k: i.lane for k, i in REGISTRY.items()}
 
 
 def is_kind(value: str) -> bool:

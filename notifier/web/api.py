@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from notifier.web.bodies import DossierBatch, OfficerBatch
 from notifier.web.body_limit import BodyLimitMiddleware, BodyLimits
-from notifier.web.deps import Caller, DossierCode, body_errors, import_response, refusal
+from notifier.web.deps import Caller, CallerKey, DossierCode, body_errors, import_response, refusal
 from notifier.workflows.dossier_status import DossierLookup
 from notifier.workflows.errors import DomainError, NotFound
 from notifier.workflows.ingest import ImportWorkflow
@@ -100,10 +100,10 @@ def create_app(
     imports = ImportWorkflow(service)
 
     @app.post("/api/v1/dossiers")
-    async def post_dossiers(body: DossierBatch, caller: Caller) -> JSONResponse:
+    async def post_dossiers(body: DossierBatch, caller: CallerKey) -> JSONResponse:
         """Dossiers (`DongBoHoSoMC`), `{"data": [...]}` or a list: each bad item is reported with its row,
         field, value and reason (422), and the good ones are stored all the same."""
-        report = await run_in_threadpool(imports.dossiers, body.data, f"api:{caller}")
+        report = await run_in_threadpool(imports.dossiers, body.data, f"api:{caller.name}", caller.id)
         return import_response(report)
 
     @app.post("/api/v1/officers")

@@ -6,6 +6,7 @@ Every refusal answers `{"detail": [{"field", "value", "reason"}]}`, whether the 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -14,9 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
 from notifier.rules.portal import ImportReport, dossier_code, jsonable
-from notifier.store.apikeys import verify_key
+from notifier.workflows.apikeys import ApiKeys, KeyRateLimited
+from notifier.workflows.apikeys import Caller as ApiCaller
 from notifier.workflows.errors import DomainError, NotAllowed, NotFound, WrongState
-from notifier.workflows.service import Service
 
 
 def import_response(report: ImportReport) -> JSONResponse:
@@ -64,20 +65,32 @@ def body_errors(exc: RequestValidationError) -> list[dict[str, Any]] | None:
     return out
 
 
-def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The caller's key name; 401 without a valid `Authorization: Bearer <key>` (the scheme's name in any
-    case, as RFC 7235 says)."""
+def require_key_info(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiCaller:
+    """The caller's key; 401 without a valid `Authorization: Bearer <key>` (the scheme's name in any case,
+    as RFC 7235 says), 429 over the key's rate."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
-    service: Service = request.app.state.service
-    with service.factory() as session:
-        key = verify_key(session, token.strip())
-    if key is None:
+    keys: ApiKeys | None = getattr(request.app.state, "api_keys", None)
+    if keys is None:  # one per app: its rate limiter caches the limits
+        keys = request.app.state.api_keys = ApiKeys(request.app.state.service)
+    try:
+        caller = keys.authenticate(token.strip())
+    except KeyRateLimited as exc:
+        raise HTTPException(
+            429, str(exc), headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        ) from exc
+    if caller is None:
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
-    return key.name
+    return caller
 
 
+def require_key(caller: Annotated[ApiCaller, Depends(require_key_info)]) -> str:
+    """The caller's key name."""
+    return caller.name
+
+
+CallerKey = Annotated[ApiCaller, Depends(require_key_info)]
 Caller = Annotated[str, Depends(require_key)]
 
 # A dossier code in a URL path: refused (422 naming `code`) before any query when it is no code at all, a

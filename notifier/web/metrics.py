@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from notifier.rules.outbox_status import NotificationStatus
-from notifier.store.models import Notification
+from notifier.store.models import CallbackEvent, Notification
 from notifier.workflows.service import Service
 
 SCAN_SECONDS = "notifier_scan_duration_seconds"
@@ -32,6 +32,12 @@ class OutboxCollector(Collector):
             labels=["status", "kind", "channel"],
         )
         age = GaugeMetricFamily("notifier_queue_age_seconds", "Age of the oldest due queued notification")
+        callbacks = GaugeMetricFamily(
+            "notifier_callbacks_pending", "Status changes not yet taken by an API key's callback URL"
+        )
+        callback_age = GaugeMetricFamily(
+            "notifier_callbacks_age_seconds", "Age of the oldest status change not yet taken by its receiver"
+        )
         now = self.service.clock.now()
         with self.service.factory() as session:
             rows = session.execute(
@@ -44,11 +50,20 @@ class OutboxCollector(Collector):
                     Notification.status == NotificationStatus.QUEUED, Notification.not_before <= now
                 )
             )
+            pending, first = session.execute(
+                select(func.count(), func.min(CallbackEvent.occurred_at)).where(
+                    CallbackEvent.delivered.is_(False)
+                )
+            ).one()
+        callbacks.add_metric([], pending or 0)
+        callback_age.add_metric([], max(0.0, (now - first).total_seconds()) if first else 0.0)
         for status, kind, channel, count in rows:
             by_status.add_metric([status, kind, channel or ""], count)
         age.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
         yield by_status
         yield age
+        yield callbacks
+        yield callback_age
 
 
 class Metrics:

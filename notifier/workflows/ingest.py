@@ -28,7 +28,7 @@ from notifier.rules.portal import (
     validation_errors,
 )
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
-from notifier.store.models import Agency, Dossier, DossierEvent, Officer, Procedure
+from notifier.store.models import Agency, ApiKey, Dossier, DossierEvent, Officer, Procedure
 from notifier.workflows.import_files import items as file_items
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
@@ -143,11 +143,14 @@ def upsert(
     *,
     first_row: int = 1,
     seen: dict[str, int] | None = None,
+    api_key: ApiKey | None = None,
 ) -> ImportReport:
     """Validate every item, store the good ones (each in its own savepoint), report the bad ones.
 
     `first_row` numbers the items of a later batch; `seen` (MaHoSo → row) spans the batches of one import,
     so a code given twice is reported with the row that won (the last: each row overwrites the one before).
+    `api_key` is the caller's key: new dossiers remember it (its callback and test flag follow them), and
+    test and live data do not mix, so a test key never makes a live dossier send, nor a live key a test one.
     """
     report = ImportReport()
     source = fit_source(source)
@@ -165,10 +168,14 @@ def upsert(
                 f"row {row} (the later) won"
             )
         try:
-            outcome = _store_row(session, lookups, item, now, source, report)
+            outcome = _store_row(session, lookups, item, now, source, report, api_key)
         except OperationalError:
             # the database went away or stayed locked: not this row's fault, so not a row rejection
             raise
+        except RowRefused as exc:
+            lookups = _Lookups(session)
+            report.errors.append(RowError(row, item.MaHoSo, "MaHoSo", item.MaHoSo, f"not stored: {exc}"))
+            continue
         except Exception as exc:  # a database refusal of one row must not lose the others
             lookups = _Lookups(session)
             # The database's words (its SQL and parameters) go to the log, not to the sender.
@@ -188,25 +195,39 @@ def upsert(
 
 
 def _store_row(
-    session: Session, lookups: _Lookups, item: PortalDossier, now: datetime, source: str, report: ImportReport
+    session: Session,
+    lookups: _Lookups,
+    item: PortalDossier,
+    now: datetime,
+    source: str,
+    report: ImportReport,
+    api_key: ApiKey | None = None,
 ) -> str:
     """One row in its own savepoint. A unique key another import inserted meanwhile (the same MaHoSo or a
     new agency, committed after our look-up) is a race, not bad data: the row is tried once more, and
     then finds the other import's row and updates it."""
     try:
         with session.begin_nested():
-            return _upsert_one(session, lookups, item, now, source, report)
+            return _upsert_one(session, lookups, item, now, source, report, api_key)
     except IntegrityError:
         lookups.forget()
     with session.begin_nested():
-        return _upsert_one(session, lookups, item, now, source, report)
+        return _upsert_one(session, lookups, item, now, source, report, api_key)
 
 
 def _upsert_one(
-    session: Session, lookups: _Lookups, item: PortalDossier, now: datetime, source: str, report: ImportReport
+    session: Session,
+    lookups: _Lookups,
+    item: PortalDossier,
+    now: datetime,
+    source: str,
+    report: ImportReport,
+    api_key: ApiKey | None = None,
 ) -> str:
     digest = _hash(item)
     dossier = session.scalar(select(Dossier).where(Dossier.code == item.MaHoSo))
+    if dossier is not None:
+        _check_same_world(dossier, api_key)
     if dossier is not None and dossier.payload_hash == digest:
         return "unchanged"
 
@@ -231,6 +252,7 @@ def _upsert_one(
             created_at=now,
             status=item.TrangThaiHoSo,
             status_changed_at=_status_time(item, now),
+            api_key_id=api_key.id if api_key is not None else None,
         )
         old_status: int | None = None
         old_due: datetime | None = None
@@ -296,6 +318,19 @@ def _upsert_one(
     return "created" if created else "updated"
 
 
+class RowRefused(ValueError):
+    """A rule of ours refused the row (its words are for the sender), unlike a database refusal."""
+
+
+def _check_same_world(dossier: Dossier, api_key: ApiKey | None) -> None:
+    dossier_test = dossier.api_key is not None and dossier.api_key.test
+    caller_test = api_key is not None and api_key.test
+    if dossier_test and not caller_test:
+        raise RowRefused("a test key's dossier; only test keys may change it")
+    if caller_test and not dossier_test:
+        raise RowRefused("a live dossier; a test key may change only the dossiers test keys imported")
+
+
 # ------------------------------------------------------------------------------------------------- service
 
 
@@ -313,7 +348,9 @@ class ImportWorkflow:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def dossiers(self, items: Iterable[Any], source: str, batch_rows: int = BATCH_ROWS) -> ImportReport:
+    def dossiers(
+        self, items: Iterable[Any], source: str, api_key_id: int | None = None, batch_rows: int = BATCH_ROWS
+    ) -> ImportReport:
         """Items in batches of `batch_rows`, each batch one transaction: an iterator is read as it goes.
         A failure part way keeps the batches before it; importing the same data again completes it
         (items are upserted by MaHoSo; an unchanged one is counted, not written)."""
@@ -326,7 +363,8 @@ class ImportWorkflow:
                 try:
                     with self.service.factory() as session, session.begin():
                         now = self.service.clock.now()
-                        part = upsert(session, chunk, now, source, first_row=row, seen=seen)
+                        key = session.get(ApiKey, api_key_id) if api_key_id is not None else None
+                        part = upsert(session, chunk, now, source, first_row=row, seen=seen, api_key=key)
                     break
                 except OperationalError as exc:
                     # two imports inserting the same codes in another order: PostgreSQL ends one of them

@@ -44,6 +44,7 @@ from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
+from notifier.store.apikeys import live_dossier
 from notifier.store.dossier_facts import END_STATES, NEVER_ACCEPTED, dossier_facts
 from notifier.store.models import (
     Agency,
@@ -310,7 +311,8 @@ def _facts(period: Period, as_of: datetime) -> Any:
                 may_be_overdue,
                 open_at(start),
                 open_at(at),
-            )
+            ),
+            live_dossier(),  # test keys' dossiers are no one's work
         )
         .subquery("base")
     )
@@ -400,7 +402,7 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             func.coalesce(func.sum(case((ApologySlip.extension_no > 1, 1), else_=0)), 0),
         )
         .join(Dossier, Dossier.id == ApologySlip.dossier_id)
-        .where(ApologySlip.issued_at >= start, ApologySlip.issued_at < end)
+        .where(ApologySlip.issued_at >= start, ApologySlip.issued_at < end, live_dossier())
         .group_by(Dossier.agency_id, Dossier.procedure_id)
     ):
         by_key[(agency_id, procedure_id)].apologies = int(count)
@@ -423,6 +425,7 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             Notification.status.in_(SENT_STATUSES),
             Notification.sent_at >= start,
             Notification.sent_at < end,
+            live_dossier(),
         )
         .group_by(msg_agency, Dossier.procedure_id, Notification.channel)
     ):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.registry import Channels
 from notifier.config import Settings
+from notifier.outbox.callbacks import CallbackSender
 from notifier.outbox.dispatch import Dispatcher, check_routing
 from notifier.outbox.scans import ScanResult, ScanRun, scan_all
 from notifier.rules.clock import Clock, SystemClock
@@ -36,6 +37,7 @@ class Service:
     calendar: WorkCalendar
     channels: Channels
     _dispatcher: Dispatcher | None = field(default=None, repr=False)
+    _callbacks: CallbackSender | None = field(default=None, repr=False)
     metrics: Any = field(default=None, repr=False)  # notifier.web.metrics.Metrics once a web app serves them
 
     @classmethod
@@ -74,6 +76,15 @@ class Service:
             )
         return self._dispatcher
 
+    @property
+    def callbacks(self) -> CallbackSender:
+        """POSTs status changes to API keys' callback URLs (notifier.outbox.callbacks)."""
+        if self._callbacks is None:
+            self._callbacks = CallbackSender(self.factory, self.clock, self.settings.callbacks)
+        return self._callbacks
+
     async def aclose(self) -> None:
+        if self._callbacks is not None:
+            await self._callbacks.aclose()
         await self.channels.aclose()
         self.engine.dispose()

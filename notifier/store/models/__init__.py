@@ -3,6 +3,7 @@
 from notifier.store.models.accounts import AdminSession, User
 from notifier.store.models.apology import ApologyCounter, ApologySlip
 from notifier.store.models.base import AwareDateTime, Base, BigId, affected, table_of
+from notifier.store.models.callbacks import CallbackEvent
 from notifier.store.models.channels import ChannelReceipt, InboundMessage, ProviderToken
 from notifier.store.models.chat import ChatLink, Feedback, LookupFailure
 from notifier.store.models.core import (
@@ -34,6 +35,7 @@ __all__ = [
     "AwareDateTime",
     "Base",
     "BigId",
+    "CallbackEvent",
     "ChannelReceipt",
     "ChatLink",
     "ConsentRecord",

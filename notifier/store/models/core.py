@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -112,10 +113,13 @@ class Dossier(Base):
     filing_channel: Mapped[int | None] = mapped_column(Integer)
     processing_ended_at: Mapped[datetime | None]
     supplement_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The API key that imported the dossier first: its test flag and callback follow the dossier.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
 
     procedure: Mapped[Procedure] = relationship()
     agency: Mapped[Agency] = relationship()
     officer: Mapped[Officer | None] = relationship()
+    api_key: Mapped[ApiKey | None] = relationship()
 
 
 class DossierEvent(Base):
@@ -177,7 +181,8 @@ class Notification(Base):
     """The outbox. A row exists before any attempt to send it; its status only moves forward."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_due", "status", "not_before"),)
+    # The claim reads due rows lane by lane: status, then priority, then not_before (rules.kinds.Lane).
+    __table_args__ = (Index("ix_notifications_due", "status", "priority", "not_before"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -190,6 +195,9 @@ class Notification(Base):
     # What a kind needs beyond the dossier (a feedback answer, a digest's items, a step), as JSON text.
     payload: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=str(NotificationStatus.QUEUED))
+    # rules.kinds.Lane of the kind, set by the enqueue; the server default (ALERT) only serves rows written
+    # by hand (benchmarks' bulk loads).
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
     not_before: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]
@@ -244,6 +252,12 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # A test key's dossiers and messages go to `[api] test_channel` only and stay out of reports.
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[datetime | None]
+    # Where status changes of this key's messages are POSTed, signed with the secret (HMAC-SHA256).
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_secret: Mapped[str | None] = mapped_column(String(128))
 
 
 class AuditEntry(Base):

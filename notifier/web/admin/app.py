@@ -13,7 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from notifier.web.admin import accounts, dashboard, deliveries, editor, optouts, privacy
+from notifier.web.admin import accounts, apikeys, dashboard, deliveries, editor, optouts, privacy
 from notifier.web.admin.auth import CsrfFailed, Forbidden, LoginRequired, LoginThrottle, NotFound
 from notifier.web.admin.auth import router as auth_router
 from notifier.web.admin.isolated import warm_up
@@ -31,6 +31,7 @@ ROUTERS = (
     optouts.router,
     privacy.router,
     accounts.router,
+    apikeys.router,
 )
 COOKIE = "notifier_admin"
 

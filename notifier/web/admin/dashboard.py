@@ -17,6 +17,7 @@ from notifier.rules.clock import VN_TZ
 from notifier.rules.outbox_status import MISSED_STATUSES, PENDING_STATUSES, REACHED_STATUSES
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.statuses import OPEN_FOR_DEADLINE
+from notifier.store.apikeys import live_dossier
 from notifier.store.dossier_facts import dossier_facts
 from notifier.store.models import Agency, Dossier, Notification, Officer
 from notifier.web.admin.auth import AnyViewer, Viewer, service_of
@@ -49,7 +50,7 @@ def _scoped(viewer: Viewer, stmt: Any) -> Any:
     return (
         stmt.outerjoin(Dossier, Dossier.id == Notification.dossier_id)
         .outerjoin(_Officer, _Officer.id == Notification.officer_id)
-        .where(viewer.scope(func.coalesce(Dossier.agency_id, _Officer.agency_id)))
+        .where(viewer.scope(func.coalesce(Dossier.agency_id, _Officer.agency_id)), live_dossier())
     )
 
 
@@ -108,6 +109,7 @@ def figures(session: Session, viewer: Viewer, now: datetime) -> Figures:
                 Dossier.status.in_(OPEN_FOR_DEADLINE),
                 Dossier.due_at < now,
                 viewer.scope(Dossier.agency_id),
+                live_dossier(),
             )
             .group_by(Agency.name)
             .order_by(func.count(Dossier.id).desc(), Agency.name)
@@ -122,7 +124,12 @@ def figures(session: Session, viewer: Viewer, now: datetime) -> Figures:
     resolved_at = facts.selected_columns.resolved_at
     recent = (
         facts.add_columns(Dossier.agency_id.label("agency_id"))
-        .where(resolved_at >= now - ON_TIME_WINDOW, resolved_at < until, viewer.scope(Dossier.agency_id))
+        .where(
+            resolved_at >= now - ON_TIME_WINDOW,
+            resolved_at < until,
+            viewer.scope(Dossier.agency_id),
+            live_dossier(),
+        )
         .subquery("recent")
     )
     f.on_time = [

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from notifier.outbox.callbacks import queue_changes
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
@@ -316,6 +317,7 @@ def retry(session: Session, viewer: Viewer, notification_id: int, now: datetime)
     )
     if not affected(result):
         return False
+    queue_changes(session, [n.id])  # queued again: the one-stop system hears of it (outbox.callbacks)
     audit.record(session, now, viewer.username, "notification.retry", f"notification:{n.id}", **previous)
     return True
 
