@@ -128,7 +128,8 @@ def test_citizen_email_greets_with_the_right_form_of_address(kind: str) -> None:
 
     ctx = sample_context(NOW, kind, applicant_kind="business")
     _, body = _render(kind, "email", ctx)
-    assert body.startswith(f"Kính gửi Quý tổ chức {ctx['recipient_name']},")
+    # An organisation is addressed by its name ("Kính gửi: Công ty TNHH …"), not "Quý tổ chức Công ty …".
+    assert body.startswith(f"Kính gửi: {ctx['recipient_name']},")
     # The agency signs the letter.
     assert re.search(rf"Trân trọng,\n{re.escape(ctx['agency'].name)}\n", body)
 
