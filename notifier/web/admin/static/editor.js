@@ -14,7 +14,7 @@
   var seq = 0;
 
   function money(value) {
-    return String(value).replace(/\B(?=(\d{3})+(?!\d))/g, ".") + " \u20ab";
+    return String(value).replace(/\B(?=(\d{3})+(?!\d))/g, ".") + " \u0111\u1ed3ng";  // "đồng", as the server writes it
   }
   function set(id, text) {
     var el = document.getElementById(id);
