@@ -84,16 +84,41 @@ class _Lookups:
         self.agencies: dict[str, Agency] = {}
         self.procedures: dict[str, Procedure] = {}
         self.officers: dict[str, Officer | None] = {}
+        self.found_agencies: dict[str, Agency | None] = {}
+        self.found_procedures: dict[str, Procedure | None] = {}
 
     def forget(self) -> None:
         """After a rolled-back savepoint: what it created is gone, so look everything up again."""
         self.agencies.clear()
         self.procedures.clear()
         self.officers.clear()
+        self.found_agencies.clear()
+        self.found_procedures.clear()
+
+    def prefetch(self, items: list[PortalDossier]) -> None:
+        """A batch's agencies, procedures and officers in three SELECTs, not one per distinct code."""
+        # found, not yet used: `agency` and `procedure` still name a new one or rename an old one
+        agencies = {i.agency_code for i in items} - self.agencies.keys()
+        if agencies:
+            found_agencies = self.session.scalars(select(Agency).where(Agency.code.in_(agencies)))
+            self.found_agencies = dict.fromkeys(agencies) | {a.code: a for a in found_agencies}
+        procedures = {i.MaTTHC for i in items} - self.procedures.keys()
+        if procedures:
+            found_procedures = self.session.scalars(select(Procedure).where(Procedure.code.in_(procedures)))
+            self.found_procedures = dict.fromkeys(procedures) | {p.code: p for p in found_procedures}
+        officers = {i.MaCanBo for i in items if i.MaCanBo} - self.officers.keys()
+        if officers:
+            found = {
+                o.code: o for o in self.session.scalars(select(Officer).where(Officer.code.in_(officers)))
+            }
+            self.officers.update({code: found.get(code) for code in officers})
 
     def agency(self, code: str, name: str | None) -> Agency:
         if code not in self.agencies:
-            found = self.session.scalar(select(Agency).where(Agency.code == code))
+            if code in self.found_agencies:
+                found = self.found_agencies[code]
+            else:
+                found = self.session.scalar(select(Agency).where(Agency.code == code))
             if found is None:
                 found = Agency(code=code, name=name or code)
                 self.session.add(found)
@@ -105,7 +130,10 @@ class _Lookups:
 
     def procedure(self, code: str, name: str) -> Procedure:
         if code not in self.procedures:
-            found = self.session.scalar(select(Procedure).where(Procedure.code == code))
+            if code in self.found_procedures:
+                found = self.found_procedures[code]
+            else:
+                found = self.session.scalar(select(Procedure).where(Procedure.code == code))
             if found is None:
                 found = Procedure(code=code, name=name)
                 self.session.add(found)
@@ -362,6 +390,7 @@ def _store_batch(
         Dossier.code.in_([item.MaHoSo for item in items])
     )
     existing = {r.code: r for r in session.execute(known)}
+    lookups.prefetch(items)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
