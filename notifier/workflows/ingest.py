@@ -422,7 +422,11 @@ def _store_batch(
     # In code order, so two imports of overlapping files take their row locks in the same order.
     if inserts:
         inserts.sort(key=lambda f: str(f["code"]))
-        ids = session.execute(insert(Dossier).returning(Dossier.code, Dossier.id), inserts)
+        # A plain executemany and then a SELECT of the new ids: with RETURNING, SQLAlchemy sends one long
+        # multi-row INSERT whose text psycopg parses anew each time (longer than it caches), which cost
+        # more than the storing itself.
+        session.execute(insert(Dossier), inserts)
+        ids = session.execute(select(Dossier.code, Dossier.id).where(Dossier.code.in_(new_items)))
         for code, dossier_id in ids:
             item = new_items[code]
             events.append(_event(dossier_id, None, item, _status_time(item, now), now, source))
