@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event, func, select, text
 
-from notifier.store.models import Dossier, DossierEvent
+from notifier.store.models import Agency, Dossier, DossierEvent, Procedure
 from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.service import Service
 from tests.factories import dossier
@@ -129,3 +129,17 @@ def test_a_code_twice_in_one_batch_is_stored_in_order(service: Service) -> None:
         status = session.scalar(select(Dossier.status).where(Dossier.code == CODE.format(1)))
     assert status == 4  # the later row won, and its status change is an event
     assert _events(service) == 3
+
+
+def test_names_of_known_agencies_and_procedures_are_still_brought_up_to_date(service: Service) -> None:
+    workflow = ImportWorkflow(service)
+    workflow.dossiers([dossier(CODE.format(1), TenDonVi=None, DonViXuLy=None)], "test")
+    with service.factory() as session:
+        agency = session.scalar(select(Agency).where(Agency.code == dossier()["MaDonVi"]))
+        assert agency is not None and agency.name == agency.code  # no name given: the code stands in
+    workflow.dossiers([dossier(CODE.format(2), TenTTHC="Cấp Thẻ công chứng viên (sửa đổi)")], "test")
+    with service.factory() as session:
+        agency = session.scalar(select(Agency).where(Agency.code == dossier()["MaDonVi"]))
+        procedure = session.scalar(select(Procedure).where(Procedure.code == "1.001233"))
+    assert agency is not None and agency.name == dossier()["TenDonVi"]
+    assert procedure is not None and procedure.name == "Cấp Thẻ công chứng viên (sửa đổi)"
