@@ -7,7 +7,7 @@
 
 --read-only measures what of an import grows with the file, without the database: the file streamed,
 every row validated in batches, the MaHoSo of every row remembered (to report duplicates). Storing adds a
-bounded amount (one batch's session), but at the ORM's present per-row speed a 1M-row store takes hours.
+bounded amount (one batch's statements and session), now that a batch is stored set-based.
 """
 
 from __future__ import annotations
