@@ -30,6 +30,7 @@ from notifier.channels.registry import NotAChannel, available, build, load_class
 from notifier.channels.telegram import TelegramChannel
 from notifier.channels.twilio_sms import TwilioSms
 from notifier.channels.zalo import ZaloZns
+from notifier.channels.zalo_oa import ZaloOa
 from notifier.rules.clock import FixedClock
 from notifier.rules.ratelimit import Limits
 from notifier.rules.smsbudget import SmsBudget
@@ -48,11 +49,13 @@ SHIPPED: dict[str, tuple[type, frozenset[type]]] = {
     "telegram": (TelegramChannel, frozenset({HasRateLimits})),
     "zalo_zns": (ZaloZns, frozenset({TakesReceipts, WantsTemplateData, KeepsState, HasRateLimits})),
     "email": (EmailChannel, frozenset({HasRateLimits})),
+    # Its webhook is the chatbot's (events through the conversation core), not TakesInbound's SMS shape.
+    "zalo_oa": (ZaloOa, frozenset({KeepsState, HasRateLimits})),
 }
 
 # The smallest valid [channels.NAME] table of each, with the environment its secrets come from.
 ENV = {"TWILIO_AUTH_TOKEN": "t", "ESMS_API_KEY": "k", "ESMS_SECRET_KEY": "s", "ZALO_APP_SECRET": "a",
-       "ZALO_ACCESS_TOKEN": "b", "ZALO_REFRESH_TOKEN": "c", "TELEGRAM_BOT_TOKEN": "123456:abcdef"}  # fmt: skip
+       "ZALO_ACCESS_TOKEN": "b", "ZALO_REFRESH_TOKEN": "c", "TELEGRAM_BOT_TOKEN": "123456:abcdef", "ZALO_OA_SECRET": "d"}  # fmt: skip
 TABLES: dict[str, dict[str, Any]] = {
     "file": {"path": "outbox.jsonl"},
     "console": {},
@@ -61,6 +64,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "telegram": {},
     "zalo_zns": {"app_id": "4321"},
     "email": {"from_address": "thongbao@haiphong.gov.vn"},
+    "zalo_oa": {"app_id": "4321"},
 }
 
 
