@@ -40,7 +40,7 @@ def test_transactional_rows_are_claimed_before_an_older_digest_backlog(service: 
         for i in range(5):
             enqueue(session, NewNotification(f"c:{i}", Kind.PAYMENT_REQUESTED), now)
         enqueue(session, NewNotification("later", Kind.RECEIVED, not_before=now + timedelta(hours=1)), now)
-        kind_of = dict(session.execute(select(Notification.id, Notification.kind)).tuples().all())
+        kind_of = dict(session.execute(select(Notification.id, Notification.kind)).all())
 
     first = service.dispatcher.claim(now, 8)
     assert sorted(kind_of[i] for i in first) == ["overdue_alert"] * 3 + ["payment_requested"] * 5
