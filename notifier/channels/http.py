@@ -43,6 +43,19 @@ class HttpAnswer:
         """The body as JSON; ValueError when it is not (json.JSONDecodeError is one)."""
         return json.loads(self.body)
 
+    def json_object(self, provider: str) -> dict[str, Any]:
+        """The answer of an API that always answers a JSON object (Zalo's): 429, 5xx and anything that is not
+        a JSON object are worth another try later (after the provider's Retry-After, if it gave one)."""
+        if self.status == 429 or self.status >= 500:
+            raise TransientError(f"{provider} HTTP {self.status}", retry_after=self.retry_after)
+        try:
+            result = self.json()
+        except ValueError as exc:
+            raise TransientError(f"{provider} answered non-JSON (HTTP {self.status})") from exc
+        if not isinstance(result, dict):
+            raise TransientError(f"{provider} answered JSON that is not an object (HTTP {self.status})")
+        return result
+
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")

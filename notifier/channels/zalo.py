@@ -182,13 +182,7 @@ class ZaloZns(BaseChannel):
     async def _post(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.s.base_url.rstrip("/") + "/message/template"
         response = await self._http.post(url, json_body=body, headers={"access_token": token})
-        if response.status == 429 or response.status >= 500:
-            raise TransientError(f"Zalo HTTP {response.status}", retry_after=response.retry_after)
-        try:
-            result: dict[str, Any] = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Zalo answered non-JSON (HTTP {response.status})") from exc
-        return result
+        return response.json_object("Zalo")
 
     async def send(self, message: Message) -> str:
         template_id, data = self.template_data(message)

@@ -232,13 +232,7 @@ class ZaloOa(BaseChannel):
 
     async def _call(self, url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self._http.post(url, json_body=body, headers={"access_token": token})
-        if response.status == 429 or response.status >= 500:
-            raise TransientError(f"Zalo OA HTTP {response.status}", retry_after=response.retry_after)
-        try:
-            result: dict[str, Any] = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Zalo OA answered non-JSON (HTTP {response.status})") from exc
-        return result
+        return response.json_object("Zalo OA")
 
     async def send(self, message: Message) -> str:
         user_id = chat_id_of(message.address)
