@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from notifier.rules.clock import VN_TZ, FixedClock
-from notifier.rules.documents import date_words, signer_lines
+from notifier.rules.documents import date_words, issuer_header, signer_lines
 from notifier.rules.officer_buttons import alert_buttons
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, Dossier
@@ -333,3 +333,17 @@ def test_signature_lines_for_heads_deputies_and_communes() -> None:
         "PHÓ CHỦ TỊCH",
     ]
     assert signer_lines("province", None, None) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "parent", "header"),
+    [
+        ("UBND phường Lê Chân", "ỦY BAN NHÂN DÂN", "PHƯỜNG LÊ CHÂN"),
+        ("Ủy ban nhân dân phường Lê Chân", "Ủy ban nhân dân", "PHƯỜNG LÊ CHÂN"),
+        ("Phường Lê Chân", "ỦY BAN NHÂN DÂN", "PHƯỜNG LÊ CHÂN"),
+        ("Sở Tư pháp", "UBND THÀNH PHỐ HẢI PHÒNG", "SỞ TƯ PHÁP"),
+        ("Sở Tư pháp", None, "SỞ TƯ PHÁP"),
+    ],
+)
+def test_a_commune_committee_is_not_named_twice_in_the_header(name: str, parent: str | None, header: str) -> None:
+    assert issuer_header(name, parent) == header

@@ -35,3 +35,17 @@ def signer_lines(level: str, collective: str | None, title: str | None) -> list[
         lines.append("KT. " + title[len(DEPUTY_PREFIX) :])
     lines.append(title)
     return lines
+
+
+def issuer_header(name: str, parent: str | None) -> str:
+    """The issuing body's own line, in capitals, under its parent's line (Decree 30/2020: the two lines
+    together name the body). A commune's committee is often stored as "UBND phường Lê Chân" or "Ủy ban
+    nhân dân phường Lê Chân"; under the line "ỦY BAN NHÂN DÂN" its own line is "PHƯỜNG LÊ CHÂN", never the
+    committee's name a second time."""
+    header = " ".join(name.split()).upper()
+    if parent:
+        above = " ".join(parent.split()).upper()
+        for prefix in (above + " ", "UBND " if above == "ỦY BAN NHÂN DÂN" else None):
+            if prefix and header.startswith(prefix) and len(header) > len(prefix):
+                return header[len(prefix) :]
+    return header

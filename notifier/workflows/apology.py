@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.rules.clock import VN_TZ
-from notifier.rules.documents import date_words, signer_lines
+from notifier.rules.documents import date_words, issuer_header, signer_lines
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
@@ -344,7 +344,7 @@ def slip_context(slip: ApologySlip, province: str) -> dict[str, Any]:
         "issuer_name": issuer,
         # Two lines, each in capitals: the parent body above the issuing body (never one wrapped line).
         "parent_name": slip.issuer_parent_name.upper() if slip.issuer_parent_name else None,
-        "issuer_header": issuer.upper(),
+        "issuer_header": issuer_header(issuer, slip.issuer_parent_name),
         "province": province,
         "place_date": f"{slip.issuer_seat or province}, {date_words(slip.issued_at)}",
         "business": business,
