@@ -29,7 +29,7 @@ from benchmarks.common import pg_database, report, save
 from benchmarks.fake_gateway import SEND_PATH
 from benchmarks.harness import (
     counts,
-    seed_notifications,
+    migrated_outbox,
     spawn_worker,
     start_fixed_gateway,
     stop,
@@ -37,8 +37,6 @@ from benchmarks.harness import (
     write_config,
 )
 from notifier.channels.http import CONNECTIONS_PER_HOST
-from notifier.config import load_settings
-from notifier.workflows.service import Service
 
 IN_FLIGHT = 50
 TEXT = "Sở Tư pháp thành phố Hải Phòng: Hồ sơ 000.00.30.H26-261120-0001 đã được tiếp nhận."
@@ -74,14 +72,9 @@ async def bare_httpx(port: int, messages: int) -> float:
         return messages / (time.perf_counter() - start)
 
 
-def fresh_outbox(url: str, messages: int, *, queue: bool = True) -> None:
-    Service.build(load_settings(None, database={"url": url})).migrate()
-    seed_notifications(url, messages, queue=queue)
-
-
 def throughput(n_workers: int, messages: int, port: int, tmp: Path) -> float:
     with pg_database() as url:
-        fresh_outbox(url, messages)
+        migrated_outbox(url, messages)
         config = write_config(tmp / f"w{n_workers}.toml", url, port, batch=500, concurrency=IN_FLIGHT)
         start = time.perf_counter()
         workers = [spawn_worker(config, tmp / f"w{n_workers}-{i}.log") for i in range(n_workers)]
@@ -119,7 +112,7 @@ def feed(url: str, rate: int, seconds: float) -> int:
 def latency(rate: int, seconds: float, n_workers: int, port: int, tmp: Path) -> dict[str, float]:
     total = int(rate * seconds)
     with pg_database() as url:
-        fresh_outbox(url, total, queue=False)
+        migrated_outbox(url, total, queue=False)
         config = write_config(tmp / "latency.toml", url, port, batch=500, concurrency=IN_FLIGHT)
         workers = [spawn_worker(config, tmp / f"latency-{i}.log") for i in range(n_workers)]
         try:

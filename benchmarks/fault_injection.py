@@ -15,16 +15,14 @@ from benchmarks.common import PG_ADMIN, pg_database, report, save
 from benchmarks.harness import (
     counts,
     gateway_stats,
+    migrated_outbox,
     outage,
-    seed_notifications,
     spawn_worker,
     start_gateway,
     stop,
     wait_until,
     write_config,
 )
-from notifier.config import load_settings
-from notifier.workflows.service import Service
 
 
 def main() -> None:
@@ -34,8 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.notifications
     with tempfile.TemporaryDirectory() as tmp, pg_database() as url:
-        Service.build(load_settings(None, database={"url": url})).migrate()
-        seed_notifications(url, n)
+        migrated_outbox(url, n)
         gateway, port = start_gateway(delay_ms=20)
         config = write_config(Path(tmp) / "c.toml", url, port, batch=200, concurrency=50, lease_seconds=10)
         workers = [spawn_worker(config, Path(tmp) / f"w{i}.log") for i in range(3)]

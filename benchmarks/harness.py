@@ -115,6 +115,15 @@ timeout_seconds = 30
     return path
 
 
+def migrated_outbox(db_url: str, n: int, *, queue: bool = True) -> None:
+    """A fresh database migrated, then seeded as `seed_notifications` does."""
+    from notifier.config import load_settings
+    from notifier.workflows.service import Service
+
+    Service.build(load_settings(None, database={"url": db_url})).migrate()
+    seed_notifications(db_url, n, queue=queue)
+
+
 def seed_notifications(db_url: str, n: int, *, queue: bool = True) -> None:
     """n dossiers, each with one queued `received` notice (unless `queue` is false), written straight to
     the tables."""
