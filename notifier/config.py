@@ -118,7 +118,7 @@ class RenderingSettings(Section):
     # Renders stopped by the time limit are retried (a busy machine); after this many the row fails.
     max_tries: int = Field(3, ge=1)
     # The editor's preview and save checks run in a child process killed after this many seconds.
-    preview_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    preview_timeout_seconds: float = Field(4.0, gt=0, le=60)
 
     def limits(self) -> RenderLimits:
         return RenderLimits(
