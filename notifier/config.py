@@ -329,6 +329,27 @@ class PrivacySettings(Section):
     processing: list[ProcessingEntry] = Field(default_factory=lambda: shipped_processing_record())
 
 
+class PublicSettings(Section):
+    """The public dossier page (/tra-cuu) and the QR codes that open it."""
+
+    enabled: bool = True
+    # The address citizens reach the page at: printed on slips and encoded in QR codes.
+    base_url: str = "http://127.0.0.1:8080"
+    # HMAC key of the links in QR codes (notifier.rules.public_token). Unset: a key is made once and kept in
+    # link_key_file, so printed codes keep working after a restart.
+    link_secret_env: str = "NOTIFIER_PUBLIC_LINK_SECRET"
+    link_key_file: str = "var/public_link.key"
+    # A link stops opening the dossier this many days after the dossier is closed.
+    link_days_after_close: int = Field(90, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"base_url: value {value!r} is not an http(s) address")
+        return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     # extra="forbid": an unknown table or top-level key is refused like an unknown key in a table.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED, extra="forbid")
@@ -361,6 +382,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    public: PublicSettings = Field(default_factory=PublicSettings)
 
     @property
     def source(self) -> str:

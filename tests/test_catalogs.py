@@ -1,0 +1,44 @@
+"""The message catalogs (public page: ``web``, chatbot: ``chat``) hold exactly the strings the code marks,
+each translated in Vietnamese and English."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.cli import catalogs
+from notifier.rules import i18n
+
+
+@pytest.mark.parametrize("domain", i18n.DOMAINS)
+def test_catalogs_match_the_code_and_are_complete(domain: str) -> None:
+    assert catalogs.problems(domain) == []
+
+
+@pytest.mark.parametrize(
+    ("asked", "served"),
+    [(None, "vi"), ("", "vi"), ("en", "en"), ("EN-us", "en"), ("en_GB", "en"), ("vi-VN", "vi"), ("fr", "vi")],
+)
+def test_languages_fall_back_to_vietnamese(asked: str | None, served: str) -> None:
+    assert i18n.normalise_language(asked) == served
+
+
+def test_an_unknown_domain_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'sms'"):
+        i18n.translations("vi", "sms")
+
+
+def test_a_missing_entry_is_reported(tmp_path, monkeypatch) -> None:
+    # A marked string with no catalog entry: the check names it for both languages.
+    source = tmp_path / "notifier" / "probe.py"
+    source.parent.mkdir(parents=True)
+    source.write_text('t(lang, "Tra cứu hồ sơ")\n', encoding="utf-8")
+    locales = tmp_path / "notifier" / "locales"
+    locales.mkdir()
+    (locales / "web.cfg").write_text("[python: notifier/**.py]\n", encoding="utf-8")
+    monkeypatch.setattr(catalogs, "ROOT", tmp_path)
+    monkeypatch.setattr(catalogs, "LOCALES_DIR", locales)
+    monkeypatch.setattr(i18n, "LOCALES_DIR", locales)
+    assert catalogs.problems("web") == [
+        "web/vi: no catalog for 1 strings",
+        "web/en: no catalog for 1 strings",
+    ]
