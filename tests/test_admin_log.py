@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from notifier.rules.kinds import REGISTRY
 from notifier.store.contacts import opted_out_addresses
 from notifier.store.models import AuditEntry, Contact, DeliveryAttempt, Dossier, Notification
 from tests.browser.kit import REFUSED, SKH, STP, Province, client_for, csrf_of, ready_province
@@ -20,6 +21,9 @@ def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no
     p = ready_province(db_url, tmp_path, clock)
     yield p
     p.service.engine.dispose()
+
+
+KIND_LABELS = {str(k): i.label for k, i in REGISTRY.items()}
 
 
 def _ids(html: str) -> list[int]:
@@ -54,7 +58,17 @@ def test_search_by_code_phone_kind_channel_status_and_date(province: Province) -
         some = session.scalar(select(Notification).where(Notification.dossier_id.is_not(None)).order_by(Notification.id))
         assert some is not None
         code = session.scalar(select(Dossier.code).where(Dossier.id == some.dossier_id))
-        by_code = set(session.scalars(select(Notification.id).where(Notification.dossier_id == some.dossier_id)))
+        assert code is not None
+        # Part of a code: every row of every dossier whose code holds it.
+        part = code[-4:-1]  # "001" of "…-0011": the day's numbers 0010 to 0019, of every agency
+        agency_part = code.split("-", 1)[0][-6:]  # "30.H26": every dossier of that agency
+        by_code = set(
+            session.scalars(select(Notification.id).join(Dossier).where(Dossier.code.contains(code)))
+        )
+        by_part = set(session.scalars(select(Notification.id).join(Dossier).where(Dossier.code.contains(part))))
+        by_agency = set(
+            session.scalars(select(Notification.id).join(Dossier).where(Dossier.code.contains(agency_part)))
+        )
         by_phone = set(session.scalars(select(Notification.id).where(Notification.dossier_id.in_(refused_dossiers))))
     first = client.get("/admin/log").text
     assert _total(first) == len(all_ids) > 50
@@ -62,6 +76,11 @@ def test_search_by_code_phone_kind_channel_status_and_date(province: Province) -
     second = client.get("/admin/log", params={"page": 2}).text
     assert _ids(second) == sorted(all_ids, reverse=True)[50:100]
     assert set(_ids(client.get("/admin/log", params={"code": code}).text)) == by_code
+    assert by_code < by_part < all_ids  # the part is shared by other dossiers' codes, not by every one
+    assert set(_ids(client.get("/admin/log", params={"code": part}).text)) == by_part
+    assert by_code < by_agency < all_ids and len(by_agency) <= 50  # on one page
+    assert set(_ids(client.get("/admin/log", params={"code": agency_part.lower()}).text)) == by_agency
+    assert _ids(client.get("/admin/log", params={"code": "%"}).text) == []  # a LIKE wildcard is a letter
     page = client.get("/admin/log", params={"phone": "0983.000.222"})
     assert set(_ids(page.text)) == by_phone and by_phone
     assert "098****222" in page.text and "0983000222" not in page.text and REFUSED not in page.text
@@ -81,6 +100,10 @@ def test_detail_shows_attempts_and_retry_requeues_a_failed_one(province: Provinc
     n = _failed(province, STP)
     detail = client.get(f"/admin/log/{n.id}")
     assert "Lỗi vĩnh viễn" in detail.text and "21211" in detail.text and 'id="retry"' in detail.text
+    # A failed row has no channel or address of its own: the last attempt's are shown, masked.
+    assert n.channel is None and n.recipient is None
+    assert '<dd id="channel">scripted_sms</dd>' in detail.text
+    assert '<dd id="recipient">098****222</dd>' in detail.text and REFUSED not in detail.text
     token = csrf_of(detail.text)
     resp = client.post(f"/admin/log/{n.id}/retry", data={"csrf_token": token}, follow_redirects=False)
     assert resp.status_code == 303
@@ -91,6 +114,18 @@ def test_detail_shows_attempts_and_retry_requeues_a_failed_one(province: Provinc
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "notification.retry"))
         assert entry is not None and entry.actor == "quantri" and entry.target == f"notification:{n.id}"
         assert json.loads(entry.detail or "{}")["attempts"] == 1
+    history = client.get(f"/admin/log/{n.id}").text
+    assert "quantri · Gửi lại" in history and "notification.retry" not in history
+    # Without the form's token nothing moves (CSRF).
+    with province.service.factory() as session, session.begin():
+        session.get(Notification, n.id).status = "failed"  # type: ignore[union-attr]
+    forged = client.post(f"/admin/log/{n.id}/retry", data={"csrf_token": "x" * 64})
+    assert forged.status_code == 403
+    with province.service.factory() as session:
+        assert session.get(Notification, n.id).status == "failed"  # type: ignore[union-attr]
+        session_rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "notification.retry"))
+        assert len(list(session_rows)) == 1
+    client.post(f"/admin/log/{n.id}/retry", data={"csrf_token": token})
     # Only failed rows: a second click, or a sent row, changes nothing.
     again = client.post(f"/admin/log/{n.id}/retry", data={"csrf_token": token}, follow_redirects=True)
     assert "không ở trạng thái thất bại" in again.text
@@ -109,11 +144,23 @@ def test_csv_export_follows_the_filter_and_masks_phones(province: Province) -> N
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     assert resp.text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(resp.text.lstrip("\ufeff"))))
-    assert rows[0][:4] == ["id", "created_at", "dossier_code", "kind"]
+    # For people: Vietnamese headers, kinds and statuses by name.
+    assert rows[0] == [
+        "Số", "Tạo lúc", "Mã hồ sơ", "Loại tin", "Người nhận", "Kênh", "Địa chỉ nhận", "Trạng thái",
+        "Số lần gửi", "Số tin SMS", "Đã gửi lúc", "Lỗi",
+    ]  # fmt: skip
     with province.service.factory() as session:
         failed = list(session.scalars(select(Notification).where(Notification.status == "failed")))
     assert sorted(int(r[0]) for r in rows[1:]) == sorted(n.id for n in failed)
     assert {r[7] for r in rows[1:]} == {"Thất bại"} and {r[5] for r in rows[1:]} == {"scripted_sms"}
+    assert {r[3] for r in rows[1:]} <= set(KIND_LABELS.values()) and {r[4] for r in rows[1:]} == {"Công dân"}
+    # For scripts: `?headers=keys` keeps the keys and the codes.
+    keyed = client.get("/admin/log.csv", params={"status": "failed", "headers": "keys"})
+    krows = list(csv.reader(io.StringIO(keyed.text.lstrip("\ufeff"))))
+    assert krows[0][:5] == ["id", "created_at", "dossier_code", "kind", "audience"] and krows[0][7] == "status"
+    assert [r[0] for r in krows[1:]] == [r[0] for r in rows[1:]]
+    assert {r[7] for r in krows[1:]} == {"failed"} and {r[4] for r in krows[1:]} == {"citizen"}
+    assert {r[3] for r in krows[1:]} <= set(KIND_LABELS) and REFUSED not in keyed.text
     assert REFUSED not in resp.text and "0983000222" not in resp.text
     assert client.get("/admin/log.csv", params={"phone": "abc"}).status_code == 422
 

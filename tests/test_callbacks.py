@@ -19,10 +19,9 @@ from notifier.outbox.callbacks import CallbackSender, event_id
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.clock import FixedClock
 from notifier.store.models import CallbackEvent, Notification
-from notifier.web.admin.auth import Viewer
-from notifier.web.admin.deliveries import retry
 from notifier.web.api import create_app
 from notifier.workflows.apikeys import ApiKeys
+from notifier.workflows.deliveries import retry_notification
 from notifier.workflows.ingest import ImportWorkflow
 from tests.conftest import migrated_service
 from tests.factories import dossier
@@ -167,13 +166,11 @@ def test_a_retry_from_the_admin_log_tells_the_receiver_it_is_queued_again(
         items = [dossier("CB-0", TrangThaiHoSo=2, NgayTiepNhan="20261201080000")]
         ImportWorkflow(service).dossiers(items, "api:motcua", new_id(service, "motcua"))
         service.scan()
-        admin = Viewer(1, "quantri", "admin", None, None, None, None, None, None)
         with service.factory() as session, session.begin():
             [nid] = session.scalars(select(Notification.id)).all()
             session.execute(update(Notification).where(Notification.id == nid).values(status="failed"))
         clock.advance(timedelta(minutes=1))
-        with service.factory() as session, session.begin():
-            assert retry(session, admin, nid, clock.now())
+        retry_notification(service, nid, "quantri", None)
         with service.factory() as session:
             events = session.execute(
                 select(CallbackEvent.status, CallbackEvent.occurred_at).order_by(CallbackEvent.id)

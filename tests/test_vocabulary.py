@@ -41,7 +41,8 @@ from notifier.rules.outbox_status import (
 from notifier.rules.rendering import CHANNEL_TYPES, load_template_files
 from notifier.rules.statuses import Status
 from notifier.web.admin import labels
-from notifier.web.admin.deliveries import RETRYABLE, STATUSES
+from notifier.web.admin.deliveries import STATUSES
+from notifier.workflows.deliveries import RETRYABLE
 
 S = NotificationStatus
 STATUS_VALUES = [
@@ -138,6 +139,8 @@ def test_provider_receipts_speak_our_statuses() -> None:
 
 def test_admin_retry_is_a_move_the_table_allows() -> None:
     assert RETRYABLE and all(can_move(s, S.QUEUED) for s in RETRYABLE)
+    # `sending` → `queued` is the dispatcher's move (a lease, a deferral), never an operator's.
+    assert set(RETRYABLE) == {S.FAILED, S.UNKNOWN, S.UNREACHABLE}
     assert list(STATUSES) == STATUS_VALUES
 
 

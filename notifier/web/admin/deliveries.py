@@ -11,32 +11,27 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from notifier.outbox.callbacks import queue_changes
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
 from notifier.rules.outbox_status import NotificationStatus
-from notifier.store import audit
-from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer, affected
+from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer
 from notifier.web.admin import labels
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, service_of
 from notifier.web.admin.web import flash, mask_address, page, phone_or_none
+from notifier.workflows.deliveries import RETRYABLE, retry_notification
+from notifier.workflows.errors import NotFound as NoSuchRow
+from notifier.workflows.errors import WrongState
 
 router = APIRouter()
 
 PAGE_SIZE = 50
 STATUSES: tuple[NotificationStatus, ...] = tuple(NotificationStatus)
-# "Gửi lại": the statuses the transition table lets an admin put back in the queue (tests check it).
-RETRYABLE: tuple[NotificationStatus, ...] = (
-    NotificationStatus.FAILED,
-    NotificationStatus.UNKNOWN,
-    NotificationStatus.UNREACHABLE,
-)
 
 _NotifOfficer = aliased(Officer)
 
@@ -131,7 +126,8 @@ def search(viewer: Viewer, f: LogFilter) -> Select[Any]:
         .where(viewer.scope(func.coalesce(Dossier.agency_id, _NotifOfficer.agency_id)))
     )
     if f.code:
-        q = q.where(Dossier.code == f.code)
+        # Part of a code finds it ("0001", "261201-00"): officers read codes off paper, in pieces.
+        q = q.where(Dossier.code.icontains(f.code, autoescape=True))
     if f.phone:
         e164 = f.phone_e164 or "\x00no match"
         q = q.where(or_(Notification.recipient == e164, Dossier.phone == e164, _NotifOfficer.phone == e164))
@@ -217,41 +213,40 @@ def log_page(request: Request, viewer: AnyViewer) -> Response:
     )
 
 
-CSV_COLUMNS = (
-    "id",
-    "created_at",
-    "dossier_code",
-    "kind",
-    "audience",
-    "channel",
-    "recipient",
-    "status",
-    "attempts",
-    "segments",
-    "sent_at",
-    "error",
-)
+CSV_COLUMNS: tuple[str, ...] = tuple(labels.LOG_CSV_HEADERS)
 
 
-def csv_row(n: Notification) -> list[str]:
+def csv_row(n: Notification, keys: bool = False) -> list[str]:
+    """One row; `keys` (for scripts) writes kinds, audiences, channels and statuses as codes, otherwise as
+    the page names them."""
+
     def dt(value: datetime | None) -> str:
         # The filter's format (09:00 01/12/2026) without Babel's per-call cost: exports can be long.
         return value.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y") if value else ""
 
+    def name(table: dict[str, str], code: str | None) -> str:
+        return (code or "") if keys else labels.label(table, code) if code else ""
+
+    recipient = recipient_of(n)
     return [
         str(n.id),
         dt(n.created_at),
         n.dossier.code if n.dossier else "",
-        n.kind,
-        n.audience,
-        channel_of(n) or "",
-        mask_address(recipient_of(n)) if recipient_of(n) else "",
-        labels.label(labels.STATUS_LABELS, n.status),
+        name(labels.KIND_LABELS, n.kind),
+        name(labels.AUDIENCE_LABELS, n.audience),
+        name(labels.CHANNEL_LABELS, channel_of(n)),
+        mask_address(recipient) if recipient else "",
+        name(labels.STATUS_LABELS, n.status),
         str(n.attempts),
         "" if n.segments is None else str(n.segments),
         dt(n.sent_at),
         n.error or "",
     ]
+
+
+def csv_keys(request: Request) -> bool:
+    """`?headers=keys`: the machine-readable variant of an export (English keys and codes)."""
+    return request.query_params.get("headers", "") == "keys"
 
 
 @router.get("/log.csv")
@@ -260,16 +255,18 @@ def log_csv(request: Request, viewer: AnyViewer) -> Response:
     service = service_of(request)
     if f.errors:
         return Response("; ".join(f.errors), status_code=422, media_type="text/plain; charset=utf-8")
+    keys = csv_keys(request)
+    header = list(CSV_COLUMNS) if keys else [labels.LOG_CSV_HEADERS[c] for c in CSV_COLUMNS]
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         # The BOM makes Excel read the file as UTF-8, so Vietnamese names survive a double click.
         yield "\ufeff"
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(header)
         with service.factory() as session:
             for n in session.scalars(_with_parties(search(viewer, f)).execution_options(yield_per=500)):
-                writer.writerow([safe_cell(cell) for cell in csv_row(n)])
+                writer.writerow([safe_cell(cell) for cell in csv_row(n, keys)])
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -295,46 +292,35 @@ def log_detail(request: Request, viewer: AnyViewer, notification_id: int) -> Res
                 select(AuditEntry).where(AuditEntry.target == f"notification:{n.id}").order_by(AuditEntry.id)
             )
         )
-    return page(request, "log_detail.html", n=n, attempts=attempts, history=history, retryable=RETRYABLE)
-
-
-def retry(session: Session, viewer: Viewer, notification_id: int, now: datetime) -> bool:
-    """Put a failed notification back in the queue with its attempts reset; False if it is not failed."""
-    n = load(session, viewer, notification_id)
-    previous = {"attempts": n.attempts, "error": n.error, "status": n.status}
-    result = session.execute(
-        update(Notification)
-        .where(Notification.id == n.id, Notification.status.in_(RETRYABLE))
-        .values(
-            status=NotificationStatus.QUEUED,
-            attempts=0,
-            not_before=now,
-            error=None,
-            lease_until=None,
-            claimed_by=None,
-            updated_at=now,
-        )
+    return page(
+        request,
+        "log_detail.html",
+        n=n,
+        attempts=attempts,
+        history=history,
+        retryable=RETRYABLE,
+        # A row records its channel and address once sent; before that (failed, unreachable) the last
+        # attempt's are the ones tried. Shown masked like everywhere on the page (`mask`).
+        channel=channel_of(n),
+        recipient=recipient_of(n),
     )
-    if not affected(result):
-        return False
-    queue_changes(session, [n.id])  # queued again: the one-stop system hears of it (outbox.callbacks)
-    audit.record(session, now, viewer.username, "notification.retry", f"notification:{n.id}", **previous)
-    return True
 
 
 @router.post("/log/{notification_id}/retry")
 async def log_retry(request: Request, viewer: AnyViewer, notification_id: int) -> Response:
     await checked_form(request)
     service = service_of(request)
-
-    def run() -> bool:
-        with service.factory() as session, session.begin():
-            return retry(session, viewer, notification_id, service.clock.now())
-
-    if await run_in_threadpool(run):
-        flash(request, f"Đã đưa thông báo số {notification_id} trở lại hàng đợi.")
-    else:
+    if not viewer.is_admin and viewer.agency_id is None:
+        raise NotFound(f"thông báo số {notification_id}")
+    agency_id = None if viewer.is_admin else viewer.agency_id
+    try:
+        await run_in_threadpool(retry_notification, service, notification_id, viewer.username, agency_id)
+    except NoSuchRow as exc:
+        raise NotFound(f"thông báo số {notification_id}") from exc
+    except WrongState:
         flash(
             request, f"Thông báo số {notification_id} không ở trạng thái thất bại nên không gửi lại.", "error"
         )
+    else:
+        flash(request, f"Đã đưa thông báo số {notification_id} trở lại hàng đợi.")
     return RedirectResponse(f"{request.scope.get('root_path', '')}/log/{notification_id}", status_code=303)

@@ -45,6 +45,48 @@ MEDIUM_LABELS: dict[str, str] = {
 
 ROLE_LABELS: dict[str, str] = {"admin": "Quản trị toàn tỉnh", "agency": "Cán bộ đơn vị"}
 
+# A channel by the plugin it runs (`[channels.NAME]`, `plugin` defaulting to NAME): an instance of
+# another name is shown as its name.
+CHANNEL_LABELS: dict[str, str] = {
+    "file": "Ghi ra tệp (thử nghiệm)",
+    "console": "In ra màn hình (thử nghiệm)",
+    "sms_twilio": "SMS (Twilio)",
+    "sms_esms": "SMS (eSMS)",
+    "telegram": "Telegram",
+    "zalo_zns": "Zalo ZNS",
+    "zalo_oa": "Zalo OA",
+    "email": "Thư điện tử",
+}
+
+# What an admin did, as the delivery log's history shows it (`audit_log.action`).
+AUDIT_LABELS: dict[str, str] = {
+    "notification.retry": "Gửi lại",
+    "template.test": "Gửi thử mẫu tin",
+    "user.create": "Tạo tài khoản",
+    "user.lock": "Khóa tài khoản",
+    "user.unlock": "Mở khóa tài khoản",
+    "user.password": "Đổi mật khẩu",
+    "user.password_reset": "Đặt lại mật khẩu",
+    "user.totp_enable": "Bật xác thực hai lớp",
+    "user.totp_disable": "Tắt xác thực hai lớp",
+}
+
+# The delivery log's CSV columns: the key (`?headers=keys`, for scripts) and the Vietnamese header.
+LOG_CSV_HEADERS: dict[str, str] = {
+    "id": "Số",
+    "created_at": "Tạo lúc",
+    "dossier_code": "Mã hồ sơ",
+    "kind": "Loại tin",
+    "audience": "Người nhận",
+    "channel": "Kênh",
+    "recipient": "Địa chỉ nhận",
+    "status": "Trạng thái",
+    "attempts": "Số lần gửi",
+    "segments": "Số tin SMS",
+    "sent_at": "Đã gửi lúc",
+    "error": "Lỗi",
+}
+
 
 def label(table: dict[str, str], code: str | None) -> str:
     if code is None:

@@ -98,6 +98,8 @@ env.filters.update(
     outcome=lambda c: labels.label(labels.OUTCOME_LABELS, c),
     medium=lambda c: labels.label(labels.MEDIUM_LABELS, c),
     role=lambda c: labels.label(labels.ROLE_LABELS, c),
+    channel=lambda c: labels.label(labels.CHANNEL_LABELS, c),
+    audit=lambda c: labels.label(labels.AUDIT_LABELS, c),
 )
 
 
