@@ -248,6 +248,10 @@ class AdminSettings(Section):
     login_failures_overall: int = Field(300, ge=1)  # every name from every address, per 5 min
     login_concurrency: int = Field(2, ge=1)  # passwords hashed at once by one process; the rest wait
     login_queue: int = Field(20, ge=0)  # tries waiting for a hash beyond which one gets 429 at once
+    # The name an authenticator app shows beside an admin's second-factor codes (the otpauth issuer).
+    totp_issuer: str = Field("Thông báo Một cửa", min_length=1, max_length=64)
+    # How long a right password waits for its second-factor code before the login starts over.
+    totp_login_seconds: int = Field(300, ge=30)
 
 
 class DigestSettings(Section):

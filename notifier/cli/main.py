@@ -213,6 +213,32 @@ def user_unlock(username: str) -> None:
     out.print(f"user {username.strip().lower()}: {cleared} failed logins cleared", highlight=False)
 
 
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    second_factor_off: Annotated[
+        bool, typer.Option("--second-factor-off", help="also turn the account's TOTP off (a lost phone)")
+    ] = False,
+) -> None:
+    """Give an account a new password, asked for at the terminal or read from the first line of standard
+    input (never an argument: it would stay in the shell's history and in `ps`). Its sessions end."""
+    import sys
+
+    from notifier.workflows.accounts import UserError, reset_password
+
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    service = open_service()
+    try:
+        name = reset_password(service, username, password, "cli", second_factor_off)
+    except UserError as exc:
+        raise fail(str(exc)) from exc
+    off = " and its second factor turned off" if second_factor_off else ""
+    out.print(f"user {name}: password set{off}; its sessions have ended", highlight=False)
+
+
 @app.command()
 def scan(now: NowOpt = None) -> None:
     """Run every scan once and queue what is due."""

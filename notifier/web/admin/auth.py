@@ -20,7 +20,7 @@ from notifier.store.admin_sessions import open_session, revoke, session_user
 from notifier.store.limits import LoginFailures
 from notifier.store.models import Agency
 from notifier.web.admin.web import csrf_token, expected_csrf, page
-from notifier.workflows.accounts import authenticate
+from notifier.workflows.accounts import authenticate, log_in_with_code
 from notifier.workflows.service import Service
 
 CSRF_FIELD = "csrf_token"
@@ -148,6 +148,14 @@ class Locked:
     """The name had too many failures lately: no password is checked."""
 
 
+@dataclass(frozen=True)
+class CodeNeeded:
+    """The password was right and the account has a second factor: no session until its code."""
+
+    user_id: int
+    username: str
+
+
 def login_rules(settings: AdminSettings) -> LoginRules:
     five = ADMIN_LOGIN
     return LoginRules(
@@ -172,7 +180,9 @@ class LoginThrottle:
         self.queue = settings.login_queue
         self.waiting = 0
 
-    async def check_async(self, username: str, password: str, address: str | None) -> str | Locked | None:
+    async def check_async(
+        self, username: str, password: str, address: str | None
+    ) -> str | Locked | CodeNeeded | None:
         """`check`, its database steps in worker threads and its password hash after waiting for one of
         this process's hashing slots. The limits are counted first, so a refused try waits for no slot;
         Locked too when the slots already have `login_queue` tries waiting."""
@@ -193,26 +203,54 @@ class LoginThrottle:
         finally:
             self.hashing.release()
 
-    def check(self, username: str, password: str, address: str | None) -> str | Locked | None:
+    def check(self, username: str, password: str, address: str | None) -> str | Locked | CodeNeeded | None:
         """A new session's id, None for a wrong name or password, or Locked (synchronously)."""
         try_id = self.failures.begin(username, address, self.service.clock.now())
         if try_id is None:
             return Locked()
         return self._verify(username, password, try_id)
 
-    def _verify(self, username: str, password: str, try_id: int) -> str | None:
+    def _verify(self, username: str, password: str, try_id: int) -> str | CodeNeeded | None:
         service = self.service
         max_age = timedelta(seconds=service.settings.admin.session_max_age_seconds)
+        needed: CodeNeeded | None = None
         try:
             with service.factory() as session, session.begin():
                 now = service.clock.now()
                 user = authenticate(session, username, password, now)
-                found = open_session(session, user, now, max_age) if user else None
+                found = None
+                if user is not None and user.totp_enabled_at is not None:
+                    needed = CodeNeeded(user.id, user.username)
+                elif user is not None:
+                    found = open_session(session, user, now, max_age)
         except Exception:
             self.failures.withdraw(try_id)  # no answer is no failure
             raise
+        if needed is not None:
+            # A right password is no failure, but the name's earlier failures still count until the code
+            # is right too: a stolen password does not buy fresh tries at the code.
+            self.failures.withdraw(try_id)
+            return needed
         if found is not None:
             self.failures.succeeded(username, try_id)
+        return found
+
+    async def check_code_async(
+        self, pending: CodeNeeded, code: str, address: str | None
+    ) -> str | Locked | None:
+        """The second step: a session's id for the right code, None for a wrong one (counted as a failed
+        login of the name, under the same limits as passwords), Locked past them."""
+        now = self.service.clock.now()
+        try_id = await run_in_threadpool(self.failures.begin, pending.username, address, now)
+        if try_id is None:
+            return Locked()
+        try:
+            found = await run_in_threadpool(log_in_with_code, self.service, pending.user_id, code)
+        except Exception:
+            await run_in_threadpool(self.failures.withdraw, try_id)
+            raise
+        if found is not None:
+            await run_in_threadpool(self.failures.succeeded, pending.username, try_id)
         return found
 
 
@@ -242,6 +280,17 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else None
 
     found = await throttle.check_async(username, password, address)
+    if isinstance(found, CodeNeeded):
+        # The password was right: remembered in the signed cookie for a few minutes, until the code.
+        service = service_of(request)
+        request.session.clear()
+        request.session[PENDING] = {
+            "uid": found.user_id,
+            "name": found.username,
+            "until": service.clock.now().timestamp() + service.settings.admin.totp_login_seconds,
+            "next": target,
+        }
+        return RedirectResponse(request.scope.get("root_path", "") + "/login/code", status_code=303)
     if isinstance(found, Locked):
         return page(
             request,
@@ -249,7 +298,7 @@ async def login(request: Request) -> Response:
             status_code=429,
             next=target,
             username=username,
-            error="Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 15 phút.",
+            error=LOCKED_TEXT,
         )
     if found is None:
         return page(
@@ -265,6 +314,67 @@ async def login(request: Request) -> Response:
     request.session.clear()
     request.session["sid"] = found
     return RedirectResponse(target, status_code=303)
+
+
+PENDING = "pending_login"
+LOCKED_TEXT = "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 15 phút."
+
+
+def _pending(request: Request) -> tuple[CodeNeeded, str] | None:
+    """The login waiting for its second-factor code, and where it goes next; None if none or too old."""
+    held = request.session.get(PENDING)
+    if not isinstance(held, dict):
+        return None
+    try:
+        pending = CodeNeeded(int(held["uid"]), str(held["name"]))
+        until = float(held["until"])
+        target = str(held.get("next", ""))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if service_of(request).clock.now().timestamp() > until:
+        return None
+    return pending, target
+
+
+@router.get("/login/code")
+def code_form(request: Request) -> Response:
+    if _pending(request) is None:
+        request.session.pop(PENDING, None)
+        return RedirectResponse(request.scope.get("root_path", "") + "/login", status_code=303)
+    return page(request, "login_code.html", error=None)
+
+
+@router.post("/login/code")
+async def login_code(request: Request) -> Response:
+    form = await checked_form(request)
+    held = _pending(request)
+    root = request.scope.get("root_path", "")
+    if held is None:
+        request.session.pop(PENDING, None)
+        csrf_token(request)
+        return page(
+            request,
+            "login.html",
+            status_code=401,
+            next="",
+            username="",
+            error="Đã quá thời gian nhập mã. Vui lòng đăng nhập lại.",
+        )
+    pending, target = held
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else None
+    found = await throttle.check_code_async(pending, str(form.get("code", "")), address)
+    if isinstance(found, Locked):
+        request.session.pop(PENDING, None)
+        csrf_token(request)
+        return page(
+            request, "login.html", status_code=429, next="", username=pending.username, error=LOCKED_TEXT
+        )
+    if found is None:
+        return page(request, "login_code.html", status_code=401, error="Mã xác thực không đúng hoặc đã dùng.")
+    request.session.clear()
+    request.session["sid"] = found
+    return RedirectResponse(_safe_next(request, target or None) if target else root + "/", status_code=303)
 
 
 @router.post("/logout")
