@@ -251,3 +251,24 @@ def test_only_admins_enrol_and_an_admin_may_turn_anothers_totp_off(province: Pro
     off = second.post(f"/admin/users/{me.id}/second-factor-off", data={"csrf_token": token}, follow_redirects=False)
     assert off.status_code == 303 and _user(province, "quantri").totp_enabled_at is None
     assert [e.actor for e in _audit(province, "user.totp_disable")] == ["quantri2"]
+
+
+def test_user_list_tells_scripts_run_whether_a_first_admin_is_needed(
+    db_url: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import migrated_service
+
+    service = migrated_service(db_url, tmp_path, clock)
+    try:
+        monkeypatch.setenv("NOTIFIER_DATABASE__URL", str(service.settings.database.url))
+        monkeypatch.chdir(tmp_path)
+        runner = CliRunner()
+        empty = runner.invoke(cli, ["user", "list", "--names"])
+        assert empty.exit_code == 0 and empty.output.strip() == ""  # scripts/run prints the create command
+        made = runner.invoke(cli, ["user", "create", "admin", "--role", "admin"], input=f"{NEW}\n{NEW}\n")
+        assert made.exit_code == 0, made.output
+        assert runner.invoke(cli, ["user", "list", "--names"]).output.split() == ["admin"]
+        table = runner.invoke(cli, ["user", "list"]).output
+        assert "admin" in table and "off" in table and "yes" in table
+    finally:
+        service.engine.dispose()

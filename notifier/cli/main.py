@@ -213,6 +213,33 @@ def user_unlock(username: str) -> None:
     out.print(f"user {username.strip().lower()}: {cleared} failed logins cleared", highlight=False)
 
 
+@user_app.command("list")
+def user_list(
+    names: Annotated[bool, typer.Option("--names", help="the names only, one a line (for scripts)")] = False,
+) -> None:
+    """The admin page's accounts: name, role, agency, second factor, locked or not."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from notifier.store.models import User
+
+    service = open_service()
+    with service.factory() as session:
+        users = list(session.scalars(select(User).options(selectinload(User.agency)).order_by(User.username)))
+        rows = [
+            (u.username, u.role, u.agency.code if u.agency else "", u.totp_enabled_at is not None, u.active)
+            for u in users
+        ]
+    if names:
+        for name, *_ in rows:
+            out.print(name, highlight=False)
+        return
+    table = Table("username", "role", "agency", "second factor", "active")
+    for name, role, agency, totp, active in rows:
+        table.add_row(name, role, agency, "on" if totp else "off", "yes" if active else "locked")
+    out.print(table)
+
+
 @user_app.command("set-password")
 def user_set_password(
     username: str,
