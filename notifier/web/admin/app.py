@@ -8,6 +8,7 @@ import os
 import secrets
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
@@ -34,6 +35,17 @@ ROUTERS = (
     apikeys.router,
 )
 COOKIE = "notifier_admin"
+
+# What the page says for the HTTP errors Starlette raises itself (its own texts are English).
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    404: ("Không tìm thấy", "Không có trang này."),
+    405: (
+        "Không thực hiện được",
+        "Trang này không nhận thao tác theo cách vừa gửi. Vui lòng quay lại và thử lại.",
+    ),
+    413: ("Dữ liệu quá lớn", "Nội dung gửi lên vượt giới hạn cho phép."),
+    429: ("Quá nhiều yêu cầu", "Vui lòng chờ một lát rồi thử lại."),
+}
 
 
 def session_secret(service: Service) -> str:
@@ -135,11 +147,33 @@ def create_admin_app(service: Service) -> FastAPI:
 
     @admin.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            return page(
-                request, "error.html", status_code=404, title="Không tìm thấy", message="Không có trang này."
-            )
-        return page(request, "error.html", status_code=exc.status_code, title="Lỗi", message=str(exc.detail))
+        title, message = HTTP_ERRORS.get(
+            exc.status_code, ("Có lỗi xảy ra", "Yêu cầu không thực hiện được. Vui lòng thử lại sau.")
+        )
+        return page(request, "error.html", status_code=exc.status_code, title=title, message=message)
+
+    @admin.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # Starlette logs the exception and re-raises it after this answer; the officer reads Vietnamese,
+        # not "Internal Server Error".
+        return page(
+            request,
+            "error.html",
+            status_code=500,
+            title="Có lỗi xảy ra",
+            message="Hệ thống gặp lỗi khi xử lý yêu cầu. Vui lòng thử lại; nếu vẫn lỗi, báo quản trị viên.",
+        )
+
+    @admin.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, _exc: RequestValidationError) -> Response:
+        # A typed-in URL with letters where a number goes (/log/abc): a page, not FastAPI's English JSON.
+        return page(
+            request,
+            "error.html",
+            status_code=404,
+            title="Không tìm thấy",
+            message="Địa chỉ trang không đúng. Vui lòng kiểm tra lại đường dẫn.",
+        )
 
     admin.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module_router in ROUTERS:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from notifier.rules.kinds import REGISTRY, Audience
 from notifier.rules.outbox_status import AttemptOutcome, NotificationStatus
 
@@ -92,3 +95,49 @@ def label(table: dict[str, str], code: str | None) -> str:
     if code is None:
         return "—"
     return table.get(code, code)
+
+
+# The dispatcher's reasons (`notifications.error`, `delivery_attempts.error`) are written for logs, in
+# English; the page says them in Vietnamese. A provider's own words (after the channel's name) stay as the
+# provider wrote them: they are what its support desk answers to.
+_RECIPIENTS = {"citizen": "công dân", "officer": "cán bộ", "head": "lãnh đạo"}
+_ERROR_TEXTS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"^no usable channel: "), "Không có kênh gửi được: "),
+    (re.compile(r"route is empty"), "chưa cấu hình kênh gửi cho người nhận này"),
+    (
+        re.compile(r"no address for (citizen|officer|head)\b"),
+        lambda m: f"không có địa chỉ nhận của {_RECIPIENTS[m.group(1)]}",
+    ),
+    (re.compile(r"(\S+) opted out of (\w+)"), lambda m: f"{m.group(1)} đã từ chối nhận tin qua {m.group(2)}"),
+    (
+        re.compile(r"no template data for (\w+)"),
+        lambda m: f"chưa có mẫu của kênh cho loại tin “{label(KIND_LABELS, m.group(1))}”",
+    ),
+    (re.compile(r": disabled\b"), ": kênh đang tắt"),
+    (re.compile(r"^gave up after (\d+) attempts: "), r"Đã dừng sau \1 lần gửi: "),
+    (re.compile(r"^gave up after (\d+) tries: "), r"Đã dừng sau \1 lần thử: "),
+    (
+        re.compile(r"^gave up: the worker holding this row stopped (\d+) times \(last error: (.*)\)$", re.S),
+        r"Đã dừng: tiến trình gửi bị dừng giữa chừng \1 lần (lỗi cuối: \2)",
+    ),
+    (
+        re.compile(r"^reclaimed after the lease of a stopped worker expired$"),
+        "Tiến trình gửi bị dừng giữa chừng; tin đã được đưa lại vào hàng đợi",
+    ),
+    (
+        re.compile(r"^handed to (.+?) but the worker stopped before the answer;.*$", re.S),
+        r"Đã chuyển cho \1 nhưng tiến trình gửi dừng trước khi có phản hồi; nhà cung cấp này không phân biệt "
+        r"được tin gửi lặp nên chưa gửi lại: hãy hỏi người nhận, rồi gửi lại hoặc để nguyên",
+    ),
+    (re.compile(r"\bnone\)$"), "không có)"),
+)
+
+
+def error_text(raw: str | None) -> str:
+    """A delivery error as the admin page shows it (see _ERROR_TEXTS); empty for none."""
+    if not raw:
+        return ""
+    text = raw
+    for pattern, replacement in _ERROR_TEXTS:
+        text = pattern.sub(replacement, text)
+    return text

@@ -100,6 +100,7 @@ env.filters.update(
     role=lambda c: labels.label(labels.ROLE_LABELS, c),
     channel=lambda c: labels.label(labels.CHANNEL_LABELS, c),
     audit=lambda c: labels.label(labels.AUDIT_LABELS, c),
+    error_text=labels.error_text,
 )
 
 
