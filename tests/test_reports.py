@@ -224,8 +224,21 @@ def _csv_sections(text: str) -> tuple[list[dict[str, str]], list[dict[str, str]]
     return list(csv.DictReader(io.StringIO(figures))), list(csv.DictReader(io.StringIO(late)))
 
 
-def test_csv_reads_back_to_the_same_figures(october: reports.Report) -> None:
+def test_csv_is_headed_in_vietnamese_unless_keys_are_asked(october: reports.Report) -> None:
     rows, late = _csv_sections(reports.to_csv(october))
+    keyed, keyed_late = _csv_sections(reports.to_csv(october, keys=True))
+    names = dict([*reports.ROW_COLUMNS, *reports.COLUMNS])
+    assert [names[k] for k in keyed[0] if k in names] == [h for h in rows[0] if h in names.values()]
+    assert len(rows[0]) == len(keyed[0]) and list(late[0]) == [n for _, n in reports.LATE_COLUMNS]
+    assert [r["Cấp"] for r in rows] == [reports.LEVELS[r["level"]] for r in keyed]
+    assert [r["Nguồn"] for r in late] == [reports.SOURCES[r["source"]] for r in keyed_late]
+    # The figures themselves are the same.
+    assert [r["Hồ sơ tiếp nhận"] for r in rows] == [r["received"] for r in keyed]
+    assert not any(k.isascii() and "_" in k for k in rows[0])
+
+
+def test_csv_reads_back_to_the_same_figures(october: reports.Report) -> None:
+    rows, late = _csv_sections(reports.to_csv(october, keys=True))
     assert [(r["level"], r["agency_code"], r["procedure_code"]) for r in rows] == [
         ("agency", AGENCY, ""), ("procedure", AGENCY, "1.001233"), ("procedure", AGENCY, "2.000488"),
         ("agency", SXD, ""), ("procedure", SXD, "1.009972"), ("total", "", ""),
@@ -326,8 +339,11 @@ def test_reports_over_the_api(service: Service, clock: FixedClock) -> None:
     as_csv = client.get("/api/v1/reports/monthly?month=2026-10&format=csv", headers=auth)
     assert as_csv.headers["content-type"].startswith("text/csv")
     assert 'filename="bao-cao-20261001-20261031.csv"' in as_csv.headers["content-disposition"]
-    rows, _ = _csv_sections(as_csv.content.decode("utf-8"))
-    assert rows[-1]["received"] == "11"
+    vi_rows, _ = _csv_sections(as_csv.content.decode("utf-8"))
+    assert vi_rows[-1]["Hồ sơ tiếp nhận"] == "11" and vi_rows[-1]["Cấp"] == "Tổng cộng"
+    keyed = client.get("/api/v1/reports/monthly?month=2026-10&format=csv&headers=keys", headers=auth)
+    rows, _ = _csv_sections(keyed.content.decode("utf-8"))
+    assert rows[-1]["received"] == "11" and rows[-1]["level"] == "total"
     xlsx = client.get("/api/v1/reports/period?from=2026-10-01&to=2026-10-31&format=xlsx", headers=auth)
     assert load_workbook(io.BytesIO(xlsx.content))["Tổng hợp"].max_row == 9
     assert "<svg" in client.get("/api/v1/reports/monthly?month=2026-10&format=html", headers=auth).text
@@ -347,10 +363,13 @@ def test_report_command(service: Service, clock: FixedClock, tmp_path: Path, db_
                               capture_output=True, text=True, timeout=120)
 
     now = ("--now", "2026-11-05T10:00")
-    out = cli("report", "monthly", "--month", "2026-10", "--format", "csv", *now)
+    out = cli("report", "monthly", "--month", "2026-10", "--format", "csv", "--headers", "keys", *now)
     assert out.returncode == 0, out.stderr
     rows, late = _csv_sections(out.stdout)
     assert rows[-1]["resolved"] == "9" and len(late) == 5
+    vi = cli("report", "monthly", "--month", "2026-10", "--format", "csv", *now)
+    vi_rows, vi_late = _csv_sections(vi.stdout)
+    assert vi_rows[-1]["Hồ sơ đã giải quyết"] == "9" and len(vi_late) == 5 and "Mã hồ sơ" in vi_late[0]
     xl = cli("report", "monthly", "--month", "2026-10", "--format", "xlsx", *now)
     assert xl.returncode == 0 and (tmp_path / "bao-cao-20261001-20261031.xlsx").is_file()
     page = cli("report", "period", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "html", "--out", "r.html", *now)

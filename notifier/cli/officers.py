@@ -23,6 +23,9 @@ report_app = typer.Typer(help="Decision 766 figures per agency and procedure.", 
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="write to this file instead of the terminal")]
 FormatOpt = Annotated[str, typer.Option("--format", help="csv, xlsx, html or json")]
+HeadersOpt = Annotated[
+    str, typer.Option("--headers", help="a CSV's header row: vi (Vietnamese names) or keys (for scripts)")
+]
 
 
 def _refused(exc: DomainError) -> typer.Exit:
@@ -113,12 +116,13 @@ def report_monthly(
     fmt: FormatOpt = "csv",
     out_file: OutOpt = None,
     now: NowOpt = None,
+    headers: HeadersOpt = "vi",
 ) -> None:
     """One month's figures: CSV or HTML to the terminal or --out; XLSX to --out (default bao-cao-….xlsx)."""
     from notifier.workflows.reports import ReportWorkflow
 
     try:
-        report = ReportWorkflow(open_service(now)).monthly(month, fmt)
+        report = ReportWorkflow(open_service(now)).monthly(month, fmt, headers == "keys")
     except InvalidInput as exc:
         raise _option_refused(exc) from exc
     _emit(report, out_file)
@@ -131,12 +135,13 @@ def report_period(
     fmt: FormatOpt = "csv",
     out_file: OutOpt = None,
     now: NowOpt = None,
+    headers: HeadersOpt = "vi",
 ) -> None:
     """Figures for any span of days, e.g. the six-monthly report."""
     from notifier.workflows.reports import ReportWorkflow
 
     try:
-        report = ReportWorkflow(open_service(now)).span(from_, to, fmt)
+        report = ReportWorkflow(open_service(now)).span(from_, to, fmt, headers == "keys")
     except InvalidInput as exc:
         raise _option_refused(exc) from exc
     _emit(report, out_file)

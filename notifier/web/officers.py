@@ -105,9 +105,11 @@ def _report_response(report: RenderedReport) -> Response:
 
 
 @router.get("/reports/monthly")
-def get_monthly(request: Request, caller: Caller, month: str, format: str = "json") -> Response:
-    """`?month=2026-10&format=json|csv|xlsx|html`."""
-    return _report_response(ReportWorkflow(_service(request)).monthly(month, format))
+def get_monthly(
+    request: Request, caller: Caller, month: str, format: str = "json", headers: str = "vi"
+) -> Response:
+    """`?month=2026-10&format=json|csv|xlsx|html`; a CSV is headed in Vietnamese, or `&headers=keys`."""
+    return _report_response(ReportWorkflow(_service(request)).monthly(month, format, headers == "keys"))
 
 
 @router.get("/reports/period")
@@ -117,6 +119,8 @@ def get_period(
     from_: Annotated[str, Query(alias="from")],
     to: str,
     format: str = "json",
+    headers: str = "vi",
 ) -> Response:
-    """`?from=2026-01-01&to=2026-06-30&format=…`, both days included (the six-monthly report)."""
-    return _report_response(ReportWorkflow(_service(request)).span(from_, to, format))
+    """`?from=2026-01-01&to=2026-06-30&format=…`, both days included (the six-monthly report); a CSV is
+    headed in Vietnamese, or by keys with `&headers=keys`."""
+    return _report_response(ReportWorkflow(_service(request)).span(from_, to, format, headers == "keys"))

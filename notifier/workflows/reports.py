@@ -657,29 +657,38 @@ def to_json(report: Report) -> dict[str, Any]:
     }
 
 
-def to_csv(report: Report) -> str:
+# The CSV's first columns, before the figures (`_columns`).
+ROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("level", "Cấp"),
+    ("agency_code", "Mã cơ quan"),
+    ("agency_name", "Tên cơ quan"),
+    ("procedure_code", "Mã thủ tục"),
+    ("procedure_name", "Tên thủ tục"),
+)
+
+
+def to_csv(report: Report, keys: bool = False) -> str:
     """Two tables separated by an empty line: the figures, then the units and officers with late dossiers.
 
-    Column names are the keys documented in README (machine-readable); Excel opens the UTF-8 BOM correctly.
+    Headed in Vietnamese, levels and sources by name, for people; with `keys`, headed by the keys
+    documented in README, levels and sources as codes (machine-readable). Excel opens the UTF-8 BOM.
     """
     buf = io.StringIO()
     buf.write("\ufeff")
-    keys = [
-        "level",
-        "agency_code",
-        "agency_name",
-        "procedure_code",
-        "procedure_name",
-        *(k for k, _ in _columns(report.channels)),
-    ]
-    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\r\n")
-    writer.writeheader()
+    columns = [*ROW_COLUMNS, *_columns(report.channels)]
+    writer = csv.DictWriter(buf, fieldnames=[k for k, _ in columns], lineterminator="\r\n")
+    writer.writerow({k: k if keys else label for k, label in columns})
     for row in flat_rows(report):
+        if not keys:
+            row["level"] = LEVELS.get(row["level"], row["level"])
         writer.writerow({k: "" if v is None else safe_cell(v) for k, v in row.items()})
     buf.write("\r\n")
     late_writer = csv.DictWriter(buf, fieldnames=[k for k, _ in LATE_COLUMNS], lineterminator="\r\n")
-    late_writer.writeheader()
-    late_writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in late_rows(report))
+    late_writer.writerow({k: k if keys else label for k, label in LATE_COLUMNS})
+    for row in late_rows(report):
+        if not keys:
+            row["source"] = SOURCES.get(row["source"], row["source"])
+        late_writer.writerow({k: safe_cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -874,12 +883,15 @@ def to_html(report: Report, form: DocumentForm | None = None) -> str:
     return unicodedata.normalize("NFC", html)
 
 
-def render(report: Report, fmt: str, form: DocumentForm | None = None) -> tuple[bytes, str]:
-    """(body, media type) in one of FORMATS; `form` is the HTML document's header and footer."""
+def render(
+    report: Report, fmt: str, form: DocumentForm | None = None, keys: bool = False
+) -> tuple[bytes, str]:
+    """(body, media type) in one of FORMATS; `form` is the HTML document's header and footer; `keys`
+    heads a CSV with keys instead of Vietnamese names."""
     import json
 
     if fmt == "csv":
-        return to_csv(report).encode("utf-8"), "text/csv; charset=utf-8"
+        return to_csv(report, keys).encode("utf-8"), "text/csv; charset=utf-8"
     if fmt == "xlsx":
         return to_xlsx(report), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     if fmt == "html":
@@ -919,27 +931,27 @@ class ReportWorkflow:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def monthly(self, month: str, fmt: str = "json") -> RenderedReport:
+    def monthly(self, month: str, fmt: str = "json", keys: bool = False) -> RenderedReport:
         """`2026-10` (or `10/2026`)."""
         try:
             period = month_period(month)
         except ValueError as exc:
             raise _period_refused(exc, {"month": month}) from exc
-        return self.for_period(period, fmt)
+        return self.for_period(period, fmt, keys)
 
-    def span(self, from_: str, to: str, fmt: str = "json") -> RenderedReport:
+    def span(self, from_: str, to: str, fmt: str = "json", keys: bool = False) -> RenderedReport:
         """Both days included, e.g. the six-monthly report."""
         try:
             period = span_period(from_, to)
         except ValueError as exc:
             raise _period_refused(exc, {"from": from_, "to": to}) from exc
-        return self.for_period(period, fmt)
+        return self.for_period(period, fmt, keys)
 
-    def for_period(self, period: Period, fmt: str) -> RenderedReport:
+    def for_period(self, period: Period, fmt: str, keys: bool = False) -> RenderedReport:
         if fmt not in FORMATS:
             expected = f"expected one of {', '.join(FORMATS)}"
             raise InvalidInput("format", fmt, expected, refusal="report_format")
         with self.service.factory() as session:
             report = build_report(session, period, self.service.clock.now())
-        body, media_type = render(report, fmt, DocumentForm.of(self.service.settings.report))
+        body, media_type = render(report, fmt, DocumentForm.of(self.service.settings.report), keys)
         return RenderedReport(period, fmt, body, media_type)
