@@ -20,6 +20,7 @@ from jobs.cli import app as cli
 from notifier.rules.clock import FixedClock
 from notifier.store.models import AuditEntry, User
 from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
+from tests.test_admin_language import leaks, visible
 
 NEW = "mot-mat-khau-moi-2027"
 
@@ -134,6 +135,7 @@ def _enrol(province: Province, client: TestClient) -> str:
     assert started.status_code == 200
     shown = re.search(r'<code id="totp-secret">([A-Z2-7 ]+)</code>', started.text)
     assert shown and 'src="data:image/svg+xml' in started.text
+    assert not leaks(visible(started.text)[0])  # the enrolment page speaks Vietnamese too
     secret = shown.group(1).replace(" ", "")
     uri = html.unescape(re.search(r'<code class="small" id="totp-uri">([^<]+)</code>', started.text).group(1))  # type: ignore[union-attr]
     assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
@@ -170,6 +172,7 @@ def test_totp_enrolment_then_log_in_asks_the_code_after_the_password(
     first = login(browser, "quantri")
     assert first.status_code == 303 and first.headers["location"].endswith("/admin/login/code")
     assert not _logged_in(browser)  # the password alone opens nothing
+    assert not leaks(visible(browser.get("/admin/login/code").text)[0])
     wrong = _code_step(browser, "123456" if totp.now() != "123456" else "654321")
     assert wrong.status_code == 401 and "Mã xác thực không đúng" in wrong.text  # type: ignore[attr-defined]
     code = totp.at(clock.now())
