@@ -130,3 +130,16 @@ def test_search_the_log_by_part_of_a_code_and_retry(live: Live, page: Page, scre
     with live.province.service.factory() as session:
         entry = session.scalar(select(AuditEntry).where(AuditEntry.target == f"notification:{failed.id}"))
         assert entry is not None and entry.action == "notification.retry" and entry.actor == "quantri"
+
+
+def test_an_admin_resets_another_accounts_password(live: Live, page: Page, screenshots: Path) -> None:
+    password_step(page, live, "quantri", PASSWORD)
+    page.get_by_role("link", name="Tài khoản", exact=True).click()
+    expect(page.get_by_role("heading", name="Tài khoản", exact=True)).to_be_visible()
+    page.screenshot(path=str(screenshots / "users.png"), full_page=True)
+    page.get_by_label("Mật khẩu mới cho skh").fill("mat-khau-dat-lai-cho-skh")
+    page.locator('form.reset-password[data-user="skh"]').get_by_role("button", name="Đặt lại").click()
+    expect(page.get_by_role("status")).to_contain_text("Đã đặt lại mật khẩu cho tài khoản skh")
+    log_out(page)
+    password_step(page, live, "skh", "mat-khau-dat-lai-cho-skh")
+    expect(page.get_by_role("heading", name=re.compile("Tổng quan"))).to_be_visible()
