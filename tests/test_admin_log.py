@@ -304,3 +304,42 @@ def test_csv_export_shows_a_formula_in_an_error_as_text(province: Province) -> N
     text = client.get("/admin/log.csv", params={"status": "failed"}).text
     cells = [c for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for c in row]
     assert "'" + evil in cells and evil not in cells
+
+
+def test_the_retry_workflow_refuses_every_status_but_the_retryable_and_other_agencies_rows(
+    province: Province,
+) -> None:
+    from sqlalchemy import update
+
+    from notifier.rules.outbox_status import NotificationStatus
+    from notifier.store.models import Agency
+    from notifier.workflows.deliveries import RETRYABLE, retry_notification
+    from notifier.workflows.errors import NotFound, WrongState
+
+    n = _failed(province, STP)
+    for status in NotificationStatus:
+        with province.service.factory() as session, session.begin():
+            session.execute(update(Notification).where(Notification.id == n.id).values(status=status, attempts=2))
+        if status in RETRYABLE:
+            retry_notification(province.service, n.id, "quantri", None)
+            with province.service.factory() as session:
+                row = session.get(Notification, n.id)
+                assert row is not None and (row.status, row.attempts) == ("queued", 0), status
+        else:
+            with pytest.raises(WrongState):
+                retry_notification(province.service, n.id, "quantri", None)
+            with province.service.factory() as session:
+                assert session.get(Notification, n.id).status == status  # type: ignore[union-attr]
+    with province.service.factory() as session, session.begin():
+        session.execute(update(Notification).where(Notification.id == n.id).values(status="failed"))
+        stp, skh = (session.scalar(select(Agency.id).where(Agency.code == c)) for c in (STP, SKH))
+    with pytest.raises(NotFound):
+        retry_notification(province.service, n.id, "skh", skh)  # another agency's row: as if absent
+    with pytest.raises(NotFound):
+        retry_notification(province.service, 99_999_999, "quantri", None)
+    retry_notification(province.service, n.id, "stp", stp)  # its own agency's
+    with province.service.factory() as session:
+        actors = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "notification.retry").order_by(AuditEntry.id)
+        ).all()
+    assert actors == ["quantri"] * len(RETRYABLE) + ["stp"]
