@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -34,57 +36,24 @@ def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = Tr
     # triggers: the service clock may be fixed (--now) and would make this run a misfire.
     at_start = {**common, "next_run_time": datetime.now(VN_TZ)}
     s = service.settings
+
+    def every(seconds: float, job: str, name: str, func: Callable[..., Any], *args: Any, first: bool) -> None:
+        # first=True: the first run at start (see at_start); otherwise one interval after it.
+        options = at_start if first else common
+        trigger = IntervalTrigger(seconds=seconds)
+        scheduler.add_job(func, trigger, args=list(args), id=job, name=name, **options)
+
     if scans:
-        scheduler.add_job(
-            tasks.scan,
-            IntervalTrigger(seconds=s.scan.interval_seconds),
-            args=[service],
-            id="scan",
-            name="scan dossiers",
-            **at_start,
-        )
-        scheduler.add_job(
-            tasks.purge,
-            IntervalTrigger(hours=6),
-            args=[service],
-            id="purge",
-            name="retention purge",
-            **common,
-        )
+        every(s.scan.interval_seconds, "scan", "scan dossiers", tasks.scan, service, first=True)
+        every(6 * 3600, "purge", "retention purge", tasks.purge, service, first=False)
     if dispatch:
-        scheduler.add_job(
-            tasks.dispatch,
-            IntervalTrigger(seconds=s.dispatch.interval_seconds),
-            args=[service],
-            id="dispatch",
-            name="dispatch outbox",
-            **at_start,
-        )
-        scheduler.add_job(
-            tasks.callbacks,
-            IntervalTrigger(seconds=s.callbacks.interval_seconds),
-            args=[service],
-            id="callbacks",
-            name="callbacks to API keys",
-            **common,
-        )
-        scheduler.add_job(
-            tasks.reclaim,
-            IntervalTrigger(seconds=max(1, s.dispatch.lease_seconds // 2)),
-            args=[service],
-            id="reclaim",
-            name="reclaim expired leases",
-            **at_start,
-        )
+        every(s.dispatch.interval_seconds, "dispatch", "dispatch outbox", tasks.dispatch, service, first=True)
+        callbacks = s.callbacks.interval_seconds
+        every(callbacks, "callbacks", "callbacks to API keys", tasks.callbacks, service, first=False)
+        lease = max(1, s.dispatch.lease_seconds // 2)
+        every(lease, "reclaim", "reclaim expired leases", tasks.reclaim, service, first=True)
         inboxes = [ZaloOaInbox(service, name) for name in zalo_oa_channels(service)]
         if inboxes:
             # Zalo's events wait in the inbox (the webhook only stores them): applied about every second.
-            scheduler.add_job(
-                tasks.zalo_inbox,
-                IntervalTrigger(seconds=1),
-                args=[inboxes],
-                id="zalo_inbox",
-                name="apply Zalo OA events",
-                **common,
-            )
+            every(1, "zalo_inbox", "apply Zalo OA events", tasks.zalo_inbox, inboxes, first=False)
     return scheduler

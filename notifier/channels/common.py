@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import Field, field_validator
 
-from notifier.channels.base import ChannelSettings
+from notifier.channels.addresses import mobile_of
+from notifier.channels.base import BaseChannel, ChannelSettings, Recipient
+from notifier.rules.clock import Clock
 from notifier.rules.ratelimit import Limits
 from notifier.rules.smsbudget import SmsBudget, segment_limit
 
@@ -102,3 +104,47 @@ class LoopBound(Generic[T]):
         value, self._value = self._value, None
         if value is not None and self._loop is asyncio.get_running_loop():
             await self._close(value)
+
+
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+S = TypeVar("S", bound=ProviderSettings)
+C = TypeVar("C", bound=Closable)
+
+
+class ProviderChannel(BaseChannel, Generic[S]):
+    """A channel that talks to a provider: its settings typed as `self.s`, rate limits from its table,
+    and the clients it holds open closed with it."""
+
+    def __init__(self, settings: S, clock: Clock, instance_name: str | None = None) -> None:
+        super().__init__(settings, clock, instance_name)
+        self.s: S = settings
+        self._held: list[Closable] = []
+
+    def holds(self, client: C) -> C:
+        """Register a client (HTTP session, loop-bound SDK client) to be closed by `aclose`."""
+        self._held.append(client)
+        return client
+
+    def rate_limits(self) -> Limits:
+        return self.s.rate_limits()
+
+    async def aclose(self) -> None:
+        for client in self._held:
+            await client.aclose()
+
+
+SS = TypeVar("SS", bound=SmsSettings)
+
+
+class SmsChannel(ProviderChannel[SS]):
+    """An SMS provider: mobile numbers only (a landline falls through to the next channel), and the
+    per-kind segment budget from its table."""
+
+    def address_for(self, recipient: Recipient) -> str | None:
+        return mobile_of(recipient)
+
+    def sms_budget(self, kind: str) -> SmsBudget:
+        return self.s.sms_budget(kind)

@@ -15,15 +15,13 @@ import aiosmtplib
 from pydantic import Field, field_validator
 
 from notifier.channels.base import (
-    BaseChannel,
     ChannelSettings,
     Message,
     PermanentError,
     Recipient,
     TransientError,
 )
-from notifier.channels.common import ProviderSettings, check_env, env_secret
-from notifier.rules.ratelimit import Limits
+from notifier.channels.common import ProviderChannel, ProviderSettings, check_env, env_secret
 
 
 class EmailSettings(ProviderSettings):
@@ -51,7 +49,7 @@ class EmailSettings(ProviderSettings):
         return value
 
 
-class EmailChannel(BaseChannel):
+class EmailChannel(ProviderChannel[EmailSettings]):
     name: ClassVar[str] = "email"
     medium: ClassVar[str] = "email"
     settings_model: ClassVar[type[ChannelSettings]] = EmailSettings
@@ -59,15 +57,11 @@ class EmailChannel(BaseChannel):
 
     def __init__(self, settings: EmailSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
-        self.s = settings
         self._password = env_secret(settings.password_env, "password_env")
         self._domain = settings.from_address.rsplit("@", 1)[1]
 
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.email
-
-    def rate_limits(self) -> Limits:
-        return self.s.rate_limits()
 
     def message_id(self, notification_id: int) -> str:
         return f"<notifier-{notification_id}@{self._domain}>"

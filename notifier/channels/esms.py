@@ -17,16 +17,13 @@ from urllib.parse import urlencode
 
 from pydantic import Field, field_validator
 
-from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
-    BaseChannel,
     ChannelSettings,
     Message,
     PermanentError,
-    Recipient,
     TransientError,
 )
-from notifier.channels.common import SmsSettings, check_env, env_secret
+from notifier.channels.common import SmsChannel, SmsSettings, check_env, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import (
     InboundSms,
@@ -38,8 +35,6 @@ from notifier.channels.webhook import (
     notification_id_from,
 )
 from notifier.rules.phones import InvalidPhone, stored_national
-from notifier.rules.ratelimit import Limits
-from notifier.rules.smsbudget import SmsBudget
 from notifier.rules.smstext import is_gsm7
 
 OK = "100"
@@ -81,7 +76,7 @@ class EsmsSettings(SmsSettings):
         return check_env(value)
 
 
-class EsmsSms(BaseChannel):
+class EsmsSms(SmsChannel[EsmsSettings]):
     name: ClassVar[str] = "sms_esms"
     medium: ClassVar[str] = "sms"
     settings_model: ClassVar[type[ChannelSettings]] = EsmsSettings
@@ -89,23 +84,10 @@ class EsmsSms(BaseChannel):
 
     def __init__(self, settings: EsmsSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
-        self.s = settings
         self._api_key = env_secret(settings.api_key_env, "api_key_env") or ""
         self._secret_key = env_secret(settings.secret_key_env, "secret_key_env") or ""
         self._callback_token = env_secret(settings.callback_token_env, "callback_token_env")
-        self._http = HttpClient("eSMS", settings.timeout_seconds, settings.base_url)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    def address_for(self, recipient: Recipient) -> str | None:
-        return mobile_of(recipient)  # never a landline (routing falls through)
-
-    def rate_limits(self) -> Limits:
-        return self.s.rate_limits()
-
-    def sms_budget(self, kind: str) -> SmsBudget:
-        return self.s.sms_budget(kind)
+        self._http = self.holds(HttpClient("eSMS", settings.timeout_seconds, settings.base_url))
 
     def callback_url(self) -> str | None:
         """Where the gateway reports delivery; none without a token, since unsigned callbacks are refused."""

@@ -33,15 +33,13 @@ from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import Field, ValidationInfo, field_validator
 
 from notifier.channels.base import (
-    BaseChannel,
     ChannelSettings,
     Message,
     PermanentError,
     Recipient,
     TransientError,
 )
-from notifier.channels.common import LoopBound, ProviderSettings, check_env, env_secret
-from notifier.rules.ratelimit import Limits
+from notifier.channels.common import LoopBound, ProviderChannel, ProviderSettings, check_env, env_secret
 
 # A bad request that is about the chat (not the text): another channel may still reach the person.
 _CHAT_GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked", "have no rights")
@@ -72,7 +70,7 @@ class TelegramSettings(ProviderSettings):
         return value
 
 
-class TelegramChannel(BaseChannel):
+class TelegramChannel(ProviderChannel[TelegramSettings]):
     name: ClassVar[str] = "telegram"
     medium: ClassVar[str] = "telegram"
     settings_model: ClassVar[type[ChannelSettings]] = TelegramSettings
@@ -80,9 +78,8 @@ class TelegramChannel(BaseChannel):
 
     def __init__(self, settings: TelegramSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
-        self.s = settings
         self._token = settings.token or env_secret(settings.token_env, "token_env") or ""
-        self._bot: LoopBound[Bot] = LoopBound(self._make_bot, lambda bot: bot.session.close())
+        self._bot: LoopBound[Bot] = self.holds(LoopBound(self._make_bot, lambda bot: bot.session.close()))
 
     def _make_bot(self) -> Bot:
         kwargs: dict[str, Any] = {"timeout": self.s.timeout_seconds}
@@ -90,14 +87,8 @@ class TelegramChannel(BaseChannel):
             kwargs["api"] = TelegramAPIServer.from_base(self.s.base_url)
         return Bot(self._token, session=AiohttpSession(**kwargs))
 
-    async def aclose(self) -> None:
-        await self._bot.aclose()
-
     def address_for(self, recipient: Recipient) -> str | None:
         return recipient.telegram_chat_id
-
-    def rate_limits(self) -> Limits:
-        return self.s.rate_limits()
 
     @staticmethod
     def keyboard(buttons: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:

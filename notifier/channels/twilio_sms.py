@@ -20,16 +20,13 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
-    BaseChannel,
     ChannelSettings,
     Message,
     PermanentError,
-    Recipient,
     TransientError,
 )
-from notifier.channels.common import LoopBound, SmsSettings, check_env, env_secret
+from notifier.channels.common import LoopBound, SmsChannel, SmsSettings, check_env, env_secret
 from notifier.channels.webhook import (
     InboundSms,
     Receipt,
@@ -38,8 +35,6 @@ from notifier.channels.webhook import (
     WebhookReply,
     WebhookRequest,
 )
-from notifier.rules.ratelimit import Limits
-from notifier.rules.smsbudget import SmsBudget
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) that say "not this recipient".
 INVALID_NUMBER = {21211, 21214, 21217, 21407, 21408, 21612, 21614}
@@ -73,7 +68,7 @@ class TwilioSettings(SmsSettings):
         return value
 
 
-class TwilioSms(BaseChannel):
+class TwilioSms(SmsChannel[TwilioSettings]):
     name: ClassVar[str] = "sms_twilio"
     medium: ClassVar[str] = "sms"
     settings_model: ClassVar[type[ChannelSettings]] = TwilioSettings
@@ -81,10 +76,9 @@ class TwilioSms(BaseChannel):
 
     def __init__(self, settings: TwilioSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
-        self.s = settings
         self._token = env_secret(settings.auth_token_env, "auth_token_env") or ""
         self._validator = RequestValidator(self._token)
-        self._client: LoopBound[Client] = LoopBound(self._make_client, self._close_client)
+        self._client: LoopBound[Client] = self.holds(LoopBound(self._make_client, self._close_client))
 
     def _make_client(self) -> Client:
         http = AsyncTwilioHttpClient(timeout=self.s.timeout_seconds)
@@ -96,18 +90,6 @@ class TwilioSms(BaseChannel):
     @staticmethod
     async def _close_client(client: Client) -> None:
         await client.http_client.close()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def address_for(self, recipient: Recipient) -> str | None:
-        return mobile_of(recipient)  # never a landline (routing falls through)
-
-    def rate_limits(self) -> Limits:
-        return self.s.rate_limits()
-
-    def sms_budget(self, kind: str) -> SmsBudget:
-        return self.s.sms_budget(kind)
 
     def callback_url(self, notification_id: int) -> str | None:
         base = self.s.status_callback_url or self.s.webhook_url(self.instance_name, "receipt")

@@ -26,23 +26,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
-    BaseChannel,
     ChannelSettings,
     Message,
     PermanentError,
     Recipient,
     TransientError,
 )
-from notifier.channels.common import ProviderSettings, check_env, env_secret
+from notifier.channels.common import ProviderChannel, check_env, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
-from notifier.channels.zalo_oauth import ZaloOAuth
+from notifier.channels.zalo_oauth import ZaloAppSettings
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY, is_kind
 from notifier.rules.phones import InvalidPhone, to_zalo
-from notifier.rules.ratelimit import Limits
 from notifier.rules.rendering import TemplateError, render, sample_context, validate
-from notifier.store.tokens import Tokens
 
 TOKEN_INVALID = -124
 # The person cannot get ZNS: phone invalid, Zalo too old, inactive or refusing, no Zalo account,
@@ -70,22 +67,12 @@ class ZnsKind(BaseModel):
         return p if isinstance(p, ZnsParam) else ZnsParam(value=p)
 
 
-class ZaloSettings(ProviderSettings):
+class ZaloSettings(ZaloAppSettings):
     base_url: str = "https://business.openapi.zalo.me"
-    oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
-    app_id: str
-    app_secret_env: str = "ZALO_APP_SECRET"
-    # The first tokens; once refreshed, the stored copy (provider_tokens) wins over these.
-    access_token_env: str | None = "ZALO_ACCESS_TOKEN"
-    refresh_token_env: str = "ZALO_REFRESH_TOKEN"
     oa_secret_env: str | None = None  # verifies the OA's webhook events (X-ZEvent-Signature)
-    refresh_margin_seconds: int = Field(300, ge=0)
-    # The provider_tokens row; the ZNS and OA channels of one Zalo app must share it (single-use refresh
-    # token). Unset: the channel's own name.
-    token_key: str | None = None
     kinds: dict[str, ZnsKind] = Field(default_factory=dict)
 
-    @field_validator("app_secret_env", "refresh_token_env", "oa_secret_env")
+    @field_validator("oa_secret_env")
     @classmethod
     def _secret_present(cls, value: str | None) -> str | None:
         return check_env(value)
@@ -121,7 +108,7 @@ def truncate(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
-class ZaloZns(BaseChannel):
+class ZaloZns(ProviderChannel[ZaloSettings]):
     name: ClassVar[str] = "zalo_zns"
     medium: ClassVar[str] = "zalo"
     settings_model: ClassVar[type[ChannelSettings]] = ZaloSettings
@@ -129,37 +116,16 @@ class ZaloZns(BaseChannel):
 
     def __init__(self, settings: ZaloSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
-        self.s = settings
-        self._app_secret = env_secret(settings.app_secret_env, "app_secret_env") or ""
         self._oa_secret = env_secret(settings.oa_secret_env, "oa_secret_env")
-        self._seed = Tokens(
-            env_secret(settings.access_token_env, "access_token_env") if settings.access_token_env else None,
-            env_secret(settings.refresh_token_env, "refresh_token_env"),
-        )
-        self._http = HttpClient("Zalo", settings.timeout_seconds)
-        self.oauth = ZaloOAuth(
-            key=settings.token_key or self.instance_name,
-            app_id=settings.app_id,
-            app_secret=self._app_secret,
-            oauth_url=settings.oauth_url,
-            seed=self._seed,
-            clock=clock,
-            http=self._http,
-            refresh_margin_seconds=settings.refresh_margin_seconds,
-        )
+        self._http = self.holds(HttpClient("Zalo", settings.timeout_seconds))
+        self.oauth = settings.oauth(self.instance_name, clock, self._http)
 
     def bind_storage(self, factory: sessionmaker[Session]) -> None:
         """Keep tokens in the database (the dispatcher calls this with its session factory)."""
         self.oauth.bind_storage(factory)
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     def address_for(self, recipient: Recipient) -> str | None:
         return mobile_of(recipient)  # never a landline (routing falls through)
-
-    def rate_limits(self) -> Limits:
-        return self.s.rate_limits()
 
     def data_templates(self, kind: str) -> Mapping[str, str] | None:
         spec = self.s.kinds.get(kind)

@@ -31,21 +31,18 @@ from pydantic import Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.base import (
-    BaseChannel,
     ChannelSettings,
     Message,
     PermanentError,
     Recipient,
     TransientError,
 )
-from notifier.channels.common import ProviderSettings, check_env, env_secret
+from notifier.channels.common import ProviderChannel, check_env, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
-from notifier.channels.zalo_oauth import ZaloOAuth
+from notifier.channels.zalo_oauth import ZaloAppSettings
 from notifier.rules.chat_keys import chat_id_of, conversation_key
 from notifier.rules.clock import VN_TZ, Clock
-from notifier.rules.ratelimit import Limits
-from notifier.store.tokens import Tokens
 from notifier.store.zalo import InboxRow, last_interaction
 
 # "Access token invalid": -124 on the ZNS API, -216 on the OA API (SDKs of 2025; unconfirmed): refresh once.
@@ -56,23 +53,16 @@ ZALO_OA = "zalo_oa"  # the platform's name in conversation keys (notifier.rules.
 MAC_LENGTH = 16  # hex characters of the button mac: 64 bits, enough against guessing within a chat
 
 
-class ZaloOaSettings(ProviderSettings):
+class ZaloOaSettings(ZaloAppSettings):
     base_url: str = "https://openapi.zalo.me"
-    oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
-    app_id: str
-    app_secret_env: str = "ZALO_APP_SECRET"
     oa_secret_env: str = "ZALO_OA_SECRET"  # verifies webhook events and signs buttons
-    access_token_env: str | None = "ZALO_ACCESS_TOKEN"
-    refresh_token_env: str = "ZALO_REFRESH_TOKEN"
-    refresh_margin_seconds: int = Field(300, ge=0)
-    token_key: str | None = None  # the provider_tokens row shared with the app's ZNS channel
     window_hours: float = Field(48, gt=0)  # cs messages only this long after the follower's last message
     max_body_bytes: int = Field(65536, ge=1024)  # a webhook body above this is refused (413)
     zns_channel: str | None = "zalo_zns"  # ZNS delivery events on this webhook are receipts of that channel
 
-    @field_validator("app_secret_env", "refresh_token_env", "oa_secret_env")
+    @field_validator("oa_secret_env")
     @classmethod
-    def _secret_present(cls, value: str | None) -> str | None:
+    def _oa_secret_present(cls, value: str | None) -> str | None:
         return check_env(value)
 
 
@@ -101,7 +91,7 @@ def _when(event: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(int(raw) / 1000, tz=VN_TZ)
 
 
-class ZaloOa(BaseChannel):
+class ZaloOa(ProviderChannel[ZaloOaSettings]):
     name: ClassVar[str] = "zalo_oa"
     medium: ClassVar[str] = "zalo_oa"  # unfollowing the OA is the opt-out; ZNS by phone is "zalo"
     settings_model: ClassVar[type[ChannelSettings]] = ZaloOaSettings
@@ -109,33 +99,15 @@ class ZaloOa(BaseChannel):
 
     def __init__(self, settings: ZaloOaSettings, clock: Clock, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
-        self.s = settings
         self._oa_secret = env_secret(settings.oa_secret_env, "oa_secret_env") or ""
-        self._http = HttpClient("Zalo OA", settings.timeout_seconds)
-        self.oauth = ZaloOAuth(
-            key=settings.token_key or self.instance_name,
-            app_id=settings.app_id,
-            app_secret=env_secret(settings.app_secret_env, "app_secret_env") or "",
-            oauth_url=settings.oauth_url,
-            seed=Tokens(
-                env_secret(settings.access_token_env, "access_token_env")
-                if settings.access_token_env
-                else None,
-                env_secret(settings.refresh_token_env, "refresh_token_env"),
-            ),
-            clock=clock,
-            http=self._http,
-            refresh_margin_seconds=settings.refresh_margin_seconds,
-        )
+        self._http = self.holds(HttpClient("Zalo OA", settings.timeout_seconds))
+        self.oauth = settings.oauth(self.instance_name, clock, self._http)
         self.factory: sessionmaker[Session] | None = None
 
     def bind_storage(self, factory: sessionmaker[Session]) -> None:
         """Tokens and the followers' windows live in the database."""
         self.oauth.bind_storage(factory)
         self.factory = factory
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def address_for(self, recipient: Recipient) -> str | None:
         # The conversation key ("zalo_oa:<user id>"): the chatbot records opt-outs ("Hủy nhận tin") under it.
@@ -146,9 +118,6 @@ class ZaloOa(BaseChannel):
     def button_secret(self) -> str:
         """Keys the conversation core's own button signatures for this OA."""
         return self._oa_secret
-
-    def rate_limits(self) -> Limits:
-        return self.s.rate_limits()
 
     # -- the window --------------------------------------------------------------------------------------
     def window_closes(self, last: datetime | None) -> datetime | None:

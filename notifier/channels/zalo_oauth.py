@@ -11,12 +11,50 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from pydantic import Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.base import TransientError
+from notifier.channels.common import ProviderSettings, check_env, env_secret
 from notifier.channels.http import HttpClient
 from notifier.rules.clock import Clock
 from notifier.store.tokens import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
+
+
+class ZaloAppSettings(ProviderSettings):
+    """What both Zalo channels (ZNS and the Official Account) know of their Zalo app."""
+
+    oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
+    app_id: str
+    app_secret_env: str = "ZALO_APP_SECRET"
+    # The first tokens; once refreshed, the stored copy (provider_tokens) wins over these.
+    access_token_env: str | None = "ZALO_ACCESS_TOKEN"
+    refresh_token_env: str = "ZALO_REFRESH_TOKEN"
+    refresh_margin_seconds: int = Field(300, ge=0)
+    # The provider_tokens row; the ZNS and OA channels of one Zalo app must share it (single-use refresh
+    # token). Unset: the channel's own name.
+    token_key: str | None = None
+
+    @field_validator("app_secret_env", "refresh_token_env")
+    @classmethod
+    def _secret_present(cls, value: str | None) -> str | None:
+        return check_env(value)
+
+    def oauth(self, instance_name: str, clock: Clock, http: HttpClient) -> ZaloOAuth:
+        """The token keeper of this app, seeded from the environment."""
+        return ZaloOAuth(
+            key=self.token_key or instance_name,
+            app_id=self.app_id,
+            app_secret=env_secret(self.app_secret_env, "app_secret_env") or "",
+            oauth_url=self.oauth_url,
+            seed=Tokens(
+                env_secret(self.access_token_env, "access_token_env") if self.access_token_env else None,
+                env_secret(self.refresh_token_env, "refresh_token_env"),
+            ),
+            clock=clock,
+            http=http,
+            refresh_margin_seconds=self.refresh_margin_seconds,
+        )
 
 
 class ZaloOAuth:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from sqlalchemy.orm import Session
 
 from notifier.rules.dossier_view import DossierRecord, DossierView, view_dossier
-from notifier.rules.payloads import StepPayload
+from notifier.rules.payloads import AgencyFacts, StepPayload
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Agency, Dossier, DossierStep, Officer
 
@@ -85,19 +85,14 @@ def dossier_ns(
     )
 
 
+def agency_facts(a: Agency) -> AgencyFacts:
+    """The agency as payloads carry it; `desk_name` and the header facts may be None (templates fall back)."""
+    return AgencyFacts.model_validate(a, from_attributes=True)
+
+
 def agency_ns(a: Agency) -> SimpleNamespace:
-    """The agency as templates see it; `desk_name` and the header facts may be None (templates fall back)."""
-    return SimpleNamespace(
-        code=a.code,
-        name=a.name,
-        phone=a.phone,
-        address=a.address,
-        level=a.level,
-        parent_name=a.parent_name,
-        short_name=a.short_name,
-        seat=a.seat,
-        desk_name=a.desk_name,
-    )
+    """The agency as templates see it."""
+    return SimpleNamespace(**agency_facts(a).model_dump())
 
 
 def step_ns(

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from notifier.outbox.enqueue import NewNotification, enqueue
+from notifier.outbox.views import agency_facts
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import Kind
 from notifier.rules.payloads import AgencyFacts, FeedbackFacts, FeedbackPayload
@@ -136,17 +137,7 @@ def _feedback_facts(fb: Feedback) -> FeedbackFacts:
 def _agency_facts(agency: Agency | None, fallback_name: str) -> AgencyFacts:
     if agency is None:
         return AgencyFacts(code="", name=fallback_name)
-    return AgencyFacts(
-        code=agency.code,
-        name=agency.name,
-        phone=agency.phone,
-        address=agency.address,
-        level=agency.level,
-        parent_name=agency.parent_name,
-        short_name=agency.short_name,
-        seat=agency.seat,
-        desk_name=agency.desk_name,
-    )
+    return agency_facts(agency)
 
 
 def submit(
