@@ -305,3 +305,21 @@ def test_cli_prints_the_code_the_slip_and_the_days_slips(db_url: str, tmp_path: 
     needs_out = _cli(tmp_path, "qr", CODE, "--format", "pdf")
     assert needs_out.returncode == 2 and "need --out FILE" in needs_out.stderr
     assert _cli(tmp_path, "qr", CODE, "--agency", AGENCY, "--date", "20/11/2026", "--out", "x.pdf").returncode == 2
+
+
+def test_a_code_with_a_slash_gets_no_link_and_does_not_cost_the_day_its_other_slips(qsvc: Service) -> None:
+    from notifier.workflows.errors import WrongState
+
+    # The portal allows "/" in codes; the public link's token does not (notifier.rules.public_token).
+    _seed(qsvc, *_receipts(), dossier("HS/2026/0001", NgayTiepNhan=ts(2026, 11, 20, 9, 0)))
+    with pytest.raises(WrongState, match=re.escape("field MaHoSo: value 'HS/2026/0001': no public link for this code")):
+        QrWorkflow(qsvc).qr("HS/2026/0001", QrFormat.SVG)
+    done = QrWorkflow(qsvc).day_slips(AGENCY, "20/11/2026")
+    assert done.count == 3 and done.skipped == ("HS/2026/0001",)
+    assert "HS/2026/0001" not in _pdf_text(done.content)
+    with qsvc.factory() as session, session.begin():
+        key = create_key(session, "desk", qsvc.clock.now())
+    day = TestClient(create_app(qsvc)).get(
+        f"/api/v1/agencies/{AGENCY}/qr-slips", params={"date": "20/11/2026"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert day.status_code == 200 and day.headers["x-slips-skipped"] == "HS/2026/0001"

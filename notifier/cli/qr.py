@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli.common import NowOpt, fail, open_service, out
+from notifier.cli.common import NowOpt, err, fail, open_service, out
 
 
 def qr(
@@ -64,5 +64,9 @@ def qr(
         sys.stdout.write(done.content.decode("utf-8"))
         return
     out_file.write_bytes(done.content)
+    for skipped in done.skipped:
+        err.print(
+            f"warning: MaHoSo '{skipped}': no slip, its code cannot be put in a public link", markup=False
+        )
     what = f"{done.count} slips" if batch else ("the slip" if chosen is QrFormat.PDF else "the QR code")
     out.print(f"{what} written to {out_file}", highlight=False)

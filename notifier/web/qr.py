@@ -20,6 +20,8 @@ router = APIRouter(prefix="/api/v1", tags=["qr"])
 def _answer(done: Rendered) -> Response:
     # inline: a browser shows the code or the slip; the name is what "save as" offers
     headers = {"Content-Disposition": f'inline; filename="{done.filename}"', "X-Slip-Count": str(done.count)}
+    if done.skipped:  # dossiers of the day left without a slip: their codes cannot be put in a link
+        headers["X-Slips-Skipped"] = ",".join(done.skipped)
     return Response(done.content, media_type=done.media_type, headers=headers)
 
 

@@ -28,7 +28,7 @@ from notifier.rules.clock import VN_TZ
 from notifier.rules.rendering import format_date
 from notifier.store.models import Agency, Dossier
 from notifier.workflows.apology import PdfUnavailable, find_font, font_variant
-from notifier.workflows.errors import InvalidInput, NotFound
+from notifier.workflows.errors import InvalidInput, NotFound, WrongState
 from notifier.workflows.public_link_interim import public_url
 from notifier.workflows.service import Service
 
@@ -60,6 +60,7 @@ class Rendered:
     media_type: str
     filename: str
     count: int = 1  # slips in it
+    skipped: tuple[str, ...] = ()  # dossiers of the day whose code cannot be put in a link (no slip)
 
 
 @dataclass(frozen=True)
@@ -261,9 +262,16 @@ class QrWorkflow:
 
     def _facts(self, d: Dossier, issued: date) -> SlipFacts:
         settings = self.service.settings
+        try:
+            url = public_url(settings, d.code, issued)
+        except ValueError as exc:
+            # The portal allows "/" in codes, the link's token does not (notifier.rules.public_token).
+            raise WrongState(
+                "MaHoSo", d.code, f"no public link for this code: {exc}", refusal="no_link"
+            ) from exc
         return SlipFacts(
             code=d.code,
-            url=public_url(settings, d.code, issued),
+            url=url,
             due_date=format_date(d.due_at) if d.due_at else "",
             agency_name=d.agency.name,
             desk_name=d.agency.desk_name or "",
@@ -319,17 +327,25 @@ class QrWorkflow:
                 .order_by(Dossier.received_at, Dossier.code)
             ).all()
             issued = self._today()
-            slips = [self._facts(d, issued) for d in dossiers]
+            slips: list[SlipFacts] = []
+            skipped: list[str] = []
+            for d in dossiers:
+                try:
+                    slips.append(self._facts(d, issued))
+                except WrongState:  # one odd code does not cost the desk the day's other slips
+                    skipped.append(d.code)
         if not slips:
-            raise NotFound(
-                "date",
-                format_date(when),
-                f"agency {agency.code} received no dossiers that day: no slips to print",
-                refusal="no_receipts",
-            )
+            reason = f"agency {agency.code} received no dossiers that day: no slips to print"
+            if skipped:
+                reason = f"no slips to print: no public link for the codes {', '.join(skipped)}"
+            raise NotFound("date", format_date(when), reason, refusal="no_receipts")
         content = render_slips(
             slips, four_up=True, font=self.service.settings.apology.pdf_font, made=self.service.clock.now()
         )
         return Rendered(
-            content, MEDIA_TYPES[QrFormat.PDF], f"phieu-qr-{agency.code}-{when:%Y%m%d}.pdf", len(slips)
+            content,
+            MEDIA_TYPES[QrFormat.PDF],
+            f"phieu-qr-{agency.code}-{when:%Y%m%d}.pdf",
+            len(slips),
+            tuple(skipped),
         )
