@@ -149,7 +149,7 @@ class Asker:
 
 
 def _closed_loop_worker(
-    db_url: str, n: int, args: dict[str, Any], wid: int, go: Any, out: Any
+    db_url: str, n: int, args: dict[str, Any], wid: int, go: Any, out: Any, release: Any
 ) -> None:  # a child process
     service, store = _store(db_url, Path(tempfile.mkdtemp()))
     outcomes: Counter[str] = Counter()
@@ -183,14 +183,15 @@ def _closed_loop_worker(
     for t in threads:
         t.join()
     cpu = time.process_time() - cpu0
-    service.engine.dispose()
     out.put((latencies, dict(outcomes), cpu))
+    release.wait(60)  # the connections stay until the parent has read their server processes' CPU
+    service.engine.dispose()
 
 
 def sustained(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     """Look-ups/s with every worker asking back to back."""
     ctx = multiprocessing.get_context("fork")
-    go, out = ctx.Event(), ctx.Queue()
+    go, release, out = ctx.Event(), ctx.Event(), ctx.Queue()
     opts = {
         "wrong_every": args.wrong_every,
         "clients": args.clients,
@@ -198,15 +199,19 @@ def sustained(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
     }
     procs = [
-        ctx.Process(target=_closed_loop_worker, args=(db_url, n, opts, w, go, out))
+        ctx.Process(target=_closed_loop_worker, args=(db_url, n, opts, w, go, out, release))
         for w in range(args.workers)
     ]
     for p in procs:
         p.start()
     time.sleep(3)  # the workers connect and warm up
     load = os.getloadavg()[0]
+    backends = _backends(db_url)
+    pg_before = sum(_cpu_seconds(pid) for pid in backends)
     go.set()
     results = [out.get(timeout=args.seconds + 120) for _ in procs]
+    pg_cpu = sum(_cpu_seconds(pid) for pid in backends) - pg_before
+    release.set()
     for p in procs:
         p.join(30)
     latencies = [x for lat, _, _ in results for x in lat]
@@ -226,8 +231,34 @@ def sustained(db_url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
         # Python CPU per look-up in the asking processes (SQLAlchemy, psycopg, the rules), PostgreSQL's not
         # included: with the machine to itself, one core does about 1000 / this look-ups per second.
         "python_cpu_ms_per_lookup": round(cpu * 1000 / max(len(ms), 1), 2),
+        # CPU of the PostgreSQL server processes serving those connections, per look-up.
+        "postgres_cpu_ms_per_lookup": round(pg_cpu * 1000 / max(len(ms), 1), 2),
+        # What the two together would allow on this machine's cores were nothing else running on them (an
+        # estimate from CPU time, not a measured rate).
+        "estimated_lookups_per_second_on_idle_cores": round(
+            (os.cpu_count() or 1) * 1000 / max((cpu + pg_cpu) * 1000 / max(len(ms), 1), 1e-6)
+        ),
         "load_average_1min_before": round(load, 1),
     }
+
+
+def _backends(db_url: str) -> list[int]:
+    """The server processes of the workers' connections (this script's own connection left out)."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc); 0 for one that is gone or not readable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fixed_rate(db_url: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
