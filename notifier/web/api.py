@@ -132,6 +132,10 @@ def create_app(
 
     app.include_router(officer_router)
 
+    from notifier.web.qr import router as qr_router  # QR codes of public links, printable slips
+
+    app.include_router(qr_router)
+
     if service.settings.admin.enabled:
         from notifier.web.admin import mount_admin  # the admin web page at /admin
 

@@ -472,7 +472,7 @@ def find_font(configured: str | None) -> Path:
     )
 
 
-def _variant(regular: Path, style: str) -> Path | None:
+def font_variant(regular: Path, style: str) -> Path | None:
     """The bold ("Bold") or italic ("Italic") file next to `regular`, as font families name them."""
     stem = regular.stem
     short = {"Bold": "bd", "Italic": "i"}[style]
@@ -503,9 +503,9 @@ def render_slip_pdf(slip: ApologySlip, province: str, font: str | None = None) -
     pdf.set_margins(MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT)
     pdf.set_auto_page_break(True, MARGIN_BOTTOM)
     pdf.add_font("Body", "", str(regular))
-    pdf.add_font("Body", "B", str(_variant(regular, "Bold") or regular))
-    pdf.add_font("Body", "I", str(_variant(regular, "Italic") or regular))
-    pdf.add_font("Body", "BI", str(_variant(regular, "Bold") or regular))
+    pdf.add_font("Body", "B", str(font_variant(regular, "Bold") or regular))
+    pdf.add_font("Body", "I", str(font_variant(regular, "Italic") or regular))
+    pdf.add_font("Body", "BI", str(font_variant(regular, "Bold") or regular))
     pdf.set_title(f"{s['title'][0]} số {c['number']}")
     pdf.set_creator("notifier")
     pdf.add_page()

@@ -48,6 +48,8 @@ class LookupFailure(Base):
         Index("ix_bot_lookup_failures_chat_at", "chat_id", "at"),
         # Failures on one code from every chat (guessing one dossier's digits from many chats).
         Index("ix_bot_lookup_failures_code_at", "code", "at"),
+        # Each miss deletes the misses older than the window: a range on `at`, not a scan of the table.
+        Index("ix_bot_lookup_failures_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
