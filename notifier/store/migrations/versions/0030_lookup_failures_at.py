@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0030"
-down_revision = "0024"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
