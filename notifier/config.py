@@ -341,6 +341,8 @@ class PublicSettings(Section):
     link_key_file: str = "var/public_link.key"
     # A link stops opening the dossier this many days after the dossier is closed.
     link_days_after_close: int = Field(90, ge=0)
+    # A look-up or a QR link lets that browser see the one dossier for this long (a signed cookie).
+    pass_minutes: int = Field(30, ge=1, le=24 * 60)
 
     @field_validator("base_url")
     @classmethod

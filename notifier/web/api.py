@@ -132,6 +132,11 @@ def create_app(
 
     app.include_router(officer_router)
 
+    if service.settings.public.enabled:
+        from notifier.web.public.app import router as public_router  # the public dossier page at /tra-cuu
+
+        app.include_router(public_router, include_in_schema=False)
+
     if service.settings.admin.enabled:
         from notifier.web.admin import mount_admin  # the admin web page at /admin
 
