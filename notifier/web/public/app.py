@@ -437,7 +437,7 @@ async def feedback(request: Request) -> Response:
             back=True,
             warn=True,
         )
-    except DomainError:
+    except (fb.FeedbackError, DomainError):
         return message(
             request,
             _("Chưa gửi được"),
