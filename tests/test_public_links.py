@@ -115,3 +115,25 @@ def test_open_token_refuses_forged_closed_and_revoked(db_url: str, tmp_path: Pat
         assert open_token(svc, tomorrow) is None
     finally:
         svc.engine.dispose()
+
+
+def test_cli_revoke_stops_todays_links(tmp_path: Path, monkeypatch) -> None:
+    from tests.test_cli import _cli, _config
+
+    monkeypatch.delenv("NOTIFIER_PUBLIC_LINK_SECRET", raising=False)
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    svc = _service(tmp_path, FixedClock(T0), db)
+    try:
+        _config(tmp_path, db)
+        with (tmp_path / "config.toml").open("a", encoding="utf-8") as f:
+            f.write(f'[public]\nlink_key_file = "{tmp_path / "link.key"}"\n')
+        token = _token(svc, T0.date())
+        assert open_token(svc, token) == CODE
+        done = _cli(tmp_path, "public", "revoke", CODE, "--by", "CB01", "--now", "2026-12-01T10:00")
+        assert done.returncode == 0, done.stderr
+        assert "01/12/2026" in done.stdout
+        assert open_token(svc, token) is None
+        unknown = _cli(tmp_path, "public", "revoke", "KHONG-CO-1", "--now", "2026-12-01T10:00")
+        assert unknown.returncode == 1 and "KHONG-CO-1" in unknown.stderr
+    finally:
+        svc.engine.dispose()
