@@ -268,3 +268,27 @@ def test_english_view_is_kept_in_a_cookie(svc: Service) -> None:
     again = c.get("/tra-cuu/ho-so")
     assert 'lang="en"' in again.text
     assert 'lang="vi"' in c.get("/tra-cuu?lang=vi").text
+
+
+def test_parallel_guesses_from_one_client_cannot_pass_the_count(svc: Service, db_url: str) -> None:
+    """Requests of one browser arrive in parallel (the chat's events come one at a time): the look-ups of
+    one client and one code take turns, so a burst records `LIMIT` failures and slows the rest."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers itself; the turns are PostgreSQL advisory locks")
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from notifier.workflows.public_page import PublicPage
+
+    page = PublicPage(svc)
+    burst = 12
+    start = threading.Barrier(burst)
+
+    def guess(i: int) -> str:
+        start.wait()
+        return page.lookup("203.0.113.50", CODE, f"{1000 + i}").outcome
+
+    with ThreadPoolExecutor(burst) as pool:
+        outcomes = list(pool.map(guess, range(burst)))
+    assert sorted(outcomes) == ["not_found"] * LIMIT + ["slowed"] * (burst - LIMIT)
+    assert failures(svc) == LIMIT

@@ -108,7 +108,7 @@ class PublicPage:
         if query is None or query.digits is None:
             return LookupResult("not_found")
         now = self.service.clock.now()
-        return self.store.lookup(client_key(client), Query(query.code, query.digits), now)
+        return self.store.lookup(client_key(client), Query(query.code, query.digits), now, serialize=True)
 
     # -- the view -----------------------------------------------------------------------------------------
     def dossier(self, code: str) -> PublicDossier:
