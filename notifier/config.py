@@ -343,6 +343,9 @@ class PublicSettings(Section):
     link_days_after_close: int = Field(90, ge=0)
     # A look-up or a QR link lets that browser see the one dossier for this long (a signed cookie).
     pass_minutes: int = Field(30, ge=1, le=24 * 60)
+    # The Zalo OA's address (https://zalo.me/<OA id>) the page's "follow on Zalo" opens, with a one-time
+    # code to send to it ("LK <code>"); empty: the page offers no Zalo.
+    zalo_url: str = ""
 
     @field_validator("base_url")
     @classmethod

@@ -292,3 +292,29 @@ def test_parallel_guesses_from_one_client_cannot_pass_the_count(svc: Service, db
         outcomes = list(pool.map(guess, range(burst)))
     assert sorted(outcomes) == ["not_found"] * LIMIT + ["slowed"] * (burst - LIMIT)
     assert failures(svc) == LIMIT
+
+
+def test_follow_on_zalo_gives_a_one_time_code(svc: Service, db_url: str, tmp_path: Path) -> None:
+    c = opened(svc)
+    assert "/tra-cuu/ho-so/zalo" not in c.get("/tra-cuu/ho-so").text  # no OA configured: no Zalo action
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        public={"link_key_file": str(tmp_path / "link.key"), "zalo_url": "https://zalo.me/4321000000000000"},
+    )
+    with_oa = Service.build(settings, svc.clock)
+    try:
+        z = opened(with_oa)
+        token = token_of(z, "/tra-cuu/ho-so")
+        page = z.post("/tra-cuu/ho-so/zalo", data={"csrf_token": token})
+        assert page.status_code == 200 and 'href="https://zalo.me/4321000000000000"' in page.text
+        match = re.search(r"<strong>LK ([A-Z2-9]{8})</strong>", page.text)
+        assert match is not None
+        from notifier.store.models import DossierLinkCode
+        from notifier.store.zalo import hash_code
+
+        with with_oa.factory() as session:
+            row = session.scalars(select(DossierLinkCode)).one()
+            assert row.code_hash == hash_code(match[1]) and row.used_at is None
+    finally:
+        with_oa.engine.dispose()

@@ -96,4 +96,23 @@ def zalo_user_ids(session: Session, notifications: Sequence[Notification]) -> di
     for n in citizens:
         if n.id not in found and n.dossier and n.dossier.phone in users:
             found[n.id] = users[n.dossier.phone]
+    # Followers linked to the dossier itself (a one-time code from the public page), newest consent first.
+    rest = {n.dossier_id: n for n in notifications if n.id not in found and n.audience == Audience.CITIZEN}
+    rest.pop(None, None)
+    if rest:
+        linked: dict[int, str] = {}
+        for chat, dossier_id in session.execute(
+            select(ChatLink.chat_id, ChatLink.dossier_id)
+            .where(
+                ChatLink.active,
+                ChatLink.dossier_id.in_(list(rest)),
+                ChatLink.chat_id.startswith(f"{ZALO_OA}:", autoescape=True),
+            )
+            .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
+        ):
+            if dossier_id is not None:
+                linked.setdefault(dossier_id, chat_id_of(chat))
+        for n in notifications:
+            if n.id not in found and n.audience == Audience.CITIZEN and n.dossier_id in linked:
+                found[n.id] = linked[n.dossier_id]
     return found

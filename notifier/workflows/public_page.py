@@ -40,6 +40,7 @@ from notifier.workflows.errors import InvalidInput, NotFound
 from notifier.workflows.officer_actions import ApologyWorkflow, SlipDocument
 from notifier.workflows.privacy import submit as submit_privacy
 from notifier.workflows.service import Service
+from notifier.workflows.zalo_oa import LinkCode, new_dossier_link_code
 
 CLIENT_PREFIX = "web:"
 CLIENT_LENGTH = 64  # bot_lookup_failures.chat_id, feedback.chat_id
@@ -170,6 +171,11 @@ class PublicPage:
                 returned_at=d.returned_at,
             )
             return PublicDossier(view, agency_ns(d.agency), lines, slips, contacts)
+
+    def zalo_code(self, code: str, client: str | None) -> LinkCode:
+        """A one-time code for the Zalo OA ("LK <code>") that makes the follower who sends it receive this
+        dossier's notices (notifier.workflows.zalo_oa, the officers' link-code mechanism)."""
+        return new_dossier_link_code(self.service, code, by=client_key(client))
 
     def apology_pdf(self, code: str) -> SlipDocument:
         """The dossier's latest Mẫu 04 letter as a PDF (the officers' own workflow renders it)."""

@@ -22,7 +22,7 @@ from notifier.store.models.core import (
 )
 from notifier.store.models.limits import LoginFailure, RateBucket
 from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
-from notifier.store.models.public import PublicLinkRevocation
+from notifier.store.models.public import DossierLinkCode, PublicLinkRevocation
 from notifier.store.models.steps import DossierStep
 from notifier.store.models.zalo import OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
@@ -44,6 +44,7 @@ __all__ = [
     "DeliveryAttempt",
     "Dossier",
     "DossierEvent",
+    "DossierLinkCode",
     "DossierStep",
     "Feedback",
     "InboundMessage",

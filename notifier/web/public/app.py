@@ -340,7 +340,7 @@ async def dossier(request: Request) -> Response:
         privacy_kinds=[(str(k), t(lang, label)) for k, label in PRIVACY_LABELS],
         fb_min=fb.MIN_LENGTH,
         fb_max=fb.MAX_LENGTH,
-        zalo_url=None,
+        zalo=bool(service.settings.public.zalo_url),
         money=env_money,
     )
 
@@ -494,6 +494,23 @@ async def privacy(request: Request) -> Response:
         _("Cơ quan đã nhận yêu cầu về dữ liệu cá nhân và sẽ trả lời trong thời hạn luật định."),
         back=True,
     )
+
+
+@router.post(PREFIX + "/ho-so/zalo")
+async def zalo(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return _expired(request)
+    code = _code_of(request)
+    service = _service(request)
+    if code is None or not service.settings.public.zalo_url:
+        return _no_pass(request)
+    client = request.client.host if request.client else None
+    try:
+        link = await run_in_threadpool(PublicPage(service).zalo_code, code, client)
+    except DomainError:
+        return _no_pass(request)
+    return render(request, "zalo.html", zalo_url=service.settings.public.zalo_url, link=link)
 
 
 @router.post(PREFIX + "/thoat")

@@ -1,4 +1,4 @@
-"""public page: when a dossier's QR links were revoked
+"""public page: when a dossier's QR links were revoked; one-time codes linking a Zalo follower to a dossier
 
 Revision ID: 0026
 Revises: 0024
@@ -25,7 +25,25 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["dossier_id"], ["dossiers.id"]),
         sa.PrimaryKeyConstraint("dossier_id"),
     )
+    op.create_table(
+        "dossier_link_codes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("dossier_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("used_by", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(["dossier_id"], ["dossiers.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("code_hash"),
+    )
+    op.create_index(
+        op.f("ix_dossier_link_codes_dossier_id"), "dossier_link_codes", ["dossier_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_dossier_link_codes_dossier_id"), table_name="dossier_link_codes")
+    op.drop_table("dossier_link_codes")
     op.drop_table("public_link_revocations")
