@@ -245,6 +245,11 @@ def test_feedback_and_privacy_request_go_through_their_workflows(svc: Service) -
         assert fb.text == text and fb.dossier is not None and fb.dossier.code == CODE
         req = session.scalars(select(PrivacyRequest)).one()
         assert (req.kind, req.channel, req.dossier_code) == ("access", "web", CODE)
+        consents = session.scalars(select(ConsentRecord).order_by(ConsentRecord.id)).all()
+        assert [(c.address, c.medium, c.channel, c.purpose) for c in consents] == [
+            ("+84912345678", "sms", "web", svc.settings.public.feedback_consent_purpose),
+            ("+84912345678", "sms", "web", svc.settings.public.privacy_consent_purpose),
+        ]
 
 
 def test_apology_letter_downloads_as_pdf(svc: Service) -> None:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from types import SimpleNamespace
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from notifier.outbox.views import agency_ns, dossier_view
 from notifier.rules.lookup import CitizenView, Query, describe, parse_query
@@ -26,7 +26,7 @@ from notifier.rules.privacy import RequestKind
 from notifier.rules.public_page import Event, Line, Transfer, timeline
 from notifier.store import audit
 from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
-from notifier.store.models import Dossier, DossierEvent, DossierStep, Notification
+from notifier.store.models import ConsentRecord, Dossier, DossierEvent, DossierStep, Notification
 from notifier.store.queries import slips_for
 from notifier.workflows import feedback as fb
 from notifier.workflows.chat import (
@@ -188,6 +188,19 @@ class PublicPage:
             raise InvalidInput("medium", str(medium), "the dossier has no such contact", refusal="no_contact")
         return address
 
+    @staticmethod
+    def _consent(session: Session, d: Dossier, purpose: str, now: datetime) -> None:
+        """The consent a form's box gave, kept with the contact the answer will use (phone, else e-mail)."""
+        pairs = [(d.phone, str(Medium.SMS)), (d.email, str(Medium.EMAIL))]
+        for address, medium in pairs:
+            if address:
+                session.add(
+                    ConsentRecord(
+                        address=address, medium=medium, purpose=purpose, channel="web", given_at=now
+                    )
+                )
+                return
+
     def set_notices(self, code: str, medium: Medium, wanted: bool, client: str | None) -> None:
         """Receive (with consent recorded in consent_records) or stop the dossier's notices on `medium`,
         at the phone or e-mail the applicant filed."""
@@ -226,6 +239,7 @@ class PublicPage:
             deadline = fb.answer_deadline(
                 self.service.calendar, now, s.bot.feedback_answer_working_days, s.working_hours.end
             )
+            self._consent(session, d, s.public.feedback_consent_purpose, now)
             return fb.submit(
                 session,
                 limits=self.store.feedback_limits,
@@ -246,6 +260,10 @@ class PublicPage:
         s = self.service.settings
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
+            d = session.scalar(select(Dossier).where(Dossier.code == code))
+            if d is None:
+                raise NotFound("MaHoSo", code, "no dossier with this code", refusal="unknown_dossier")
+            self._consent(session, d, s.public.privacy_consent_purpose, now)
             req = submit_privacy(
                 session,
                 kind=kind,
