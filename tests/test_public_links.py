@@ -137,3 +137,44 @@ def test_cli_revoke_stops_todays_links(tmp_path: Path, monkeypatch) -> None:
         assert unknown.returncode == 1 and "KHONG-CO-1" in unknown.stderr
     finally:
         svc.engine.dispose()
+
+
+def test_admin_button_revokes_links(db_url: str, tmp_path: Path, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from notifier.store.models import AuditEntry, Dossier
+    from tests.browser.kit import client_for, csrf_of, ready_province
+
+    monkeypatch.setenv("NOTIFIER_PUBLIC_LINK_SECRET", "khoa-thu")
+    province = ready_province(db_url, tmp_path, clock)
+    svc = province.service
+    try:
+        with svc.factory() as session:
+            code = session.scalars(select(Dossier.code).order_by(Dossier.id)).first()
+        assert code is not None
+        token = _token_for(svc, code)
+        assert open_token(svc, token) == code
+        agency = client_for(svc, "stp")
+        refused = agency.post("/admin/public-links/revoke", data={"csrf_token": "x", "dossier": code})
+        assert refused.status_code in (403, 303)
+        assert open_token(svc, token) == code
+        admin = client_for(svc, "quantri")
+        form = csrf_of(admin.get("/admin/privacy").text)
+        done = admin.post("/admin/public-links/revoke", data={"csrf_token": form, "dossier": code})
+        assert (
+            done.status_code == 200 and f"Đã thu hồi liên kết tra cứu (mã QR) của hồ sơ {code}." in done.text
+        )
+        assert open_token(svc, token) is None
+        unknown = admin.post("/admin/public-links/revoke", data={"csrf_token": form, "dossier": "KHONG-CO-1"})
+        assert unknown.status_code == 422 and "KHONG-CO-1" in unknown.text
+        with svc.factory() as session:
+            entry = session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "public.revoke_links")
+            ).one()
+            assert (entry.actor, entry.target) == ("quantri", code)
+    finally:
+        svc.engine.dispose()
+
+
+def _token_for(svc: Service, code: str) -> str:
+    return unquote(public_url(svc.settings, code, svc.clock.now().date()).rsplit("/", 1)[1])
