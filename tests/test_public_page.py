@@ -273,6 +273,19 @@ def test_english_view_is_kept_in_a_cookie(svc: Service) -> None:
     again = c.get("/tra-cuu/ho-so")
     assert 'lang="en"' in again.text
     assert 'lang="vi"' in c.get("/tra-cuu?lang=vi").text
+    # After a form (a POST), the language link leads to a page that can be fetched, in English.
+    token = token_of(c, "/tra-cuu/ho-so")
+    done = c.post("/tra-cuu/ho-so/thong-bao", data={"csrf_token": token, "kenh": "sms", "lam": "tat"})
+    switch = re.search(r'<a href="([^"]+)" hreflang="en"', done.text)
+    assert switch is not None and switch[1] == "/tra-cuu/ho-so?lang=en"
+    failed = look_up(c, OTHER, "0000")
+    switch = re.search(r'<a href="([^"]+)" hreflang="en"', failed.text)
+    assert switch is not None and switch[1] == "/tra-cuu?lang=en"
+    assert c.get(switch[1]).status_code == 200
+    # A QR link opened in English keeps English on the dossier's page.
+    fresh = client(svc, "198.51.100.20")
+    opened_en = fresh.get(qr_path(svc) + "?lang=en")
+    assert 'lang="en"' in opened_en.text and "Application" in opened_en.text
 
 
 def test_parallel_guesses_from_one_client_cannot_pass_the_count(svc: Service, db_url: str) -> None:

@@ -123,6 +123,14 @@ def _service(request: Request) -> Service:
     return service
 
 
+def _page(request: Request) -> PublicPage:
+    """The page's workflow, one per app (it holds the look-up's prepared rules)."""
+    page: PublicPage | None = getattr(request.app.state, "public_page", None)
+    if page is None:
+        page = request.app.state.public_page = PublicPage(_service(request))
+    return page
+
+
 def _language(request: Request) -> str:
     asked = request.query_params.get("lang")
     return i18n.normalise_language(asked if asked is not None else request.cookies.get(LANG_COOKIE))
@@ -162,7 +170,16 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     key = link_key(service.settings)
     css, _style = _css()
     template = env.get_template(name)
+    # The other language's address: this page again (GET), or after a form the page the form came from.
+    other = "en" if lang == "vi" else "vi"
+    if request.method == "GET":
+        switch = f"?lang={other}"
+    else:
+        on_dossier = request.url.path.startswith(f"{PREFIX}/ho-so") and _code_of(request) is not None
+        back = f"{PREFIX}/ho-so" if on_dossier else PREFIX
+        switch = f"{request.scope.get('root_path', '')}{back}?lang={other}"
     html = template.render(
+        switch=switch,
         _=lambda message: t(lang, message),
         lang=lang,
         css=css,
@@ -220,7 +237,11 @@ def _with_pass(request: Request, code: str) -> Response:
     service = _service(request)
     minutes = service.settings.public.pass_minutes
     expires = service.clock.now() + timedelta(minutes=minutes)
-    response = _headers(RedirectResponse(f"{request.scope.get('root_path', '')}{PREFIX}/ho-so", 303))
+    # A QR link opened with ?lang=en keeps the language on the dossier's page.
+    asked = request.query_params.get("lang")
+    query = f"?lang={i18n.normalise_language(asked)}" if asked is not None else ""
+    target = f"{request.scope.get('root_path', '')}{PREFIX}/ho-so{query}"
+    response = _headers(RedirectResponse(target, 303))
     response.set_cookie(
         PASS_COOKIE,
         sign_pass(link_key(service.settings), code, expires),
@@ -275,9 +296,10 @@ async def lookup(request: Request) -> Response:
     form = await _form(request)
     if form is None:
         return _expired(request)
-    page = PublicPage(_service(request))
     client = request.client.host if request.client else None
-    result = await run_in_threadpool(page.lookup, client, _field(form, "ma_ho_so"), _field(form, "so_cuoi"))
+    result = await run_in_threadpool(
+        _page(request).lookup, client, _field(form, "ma_ho_so"), _field(form, "so_cuoi")
+    )
     if result.outcome == "found" and result.found is not None:
         return _with_pass(request, result.found.view.code)
     lang = _language(request)
@@ -313,7 +335,7 @@ async def dossier(request: Request) -> Response:
         return _no_pass(request)
     service = _service(request)
     try:
-        d = await run_in_threadpool(PublicPage(service).dossier, code)
+        d = await run_in_threadpool(_page(request).dossier, code)
     except DomainError:
         return _no_pass(request)
     lang = _language(request)
@@ -351,7 +373,7 @@ async def apology_pdf(request: Request) -> Response:
     if code is None:
         return _no_pass(request)
     try:
-        doc = await run_in_threadpool(PublicPage(_service(request)).apology_pdf, code)
+        doc = await run_in_threadpool(_page(request).apology_pdf, code)
     except DomainError:
         return message(
             request, _("Không có văn bản"), _("Hồ sơ này chưa có văn bản xin lỗi."), 404, back=True
@@ -398,7 +420,7 @@ async def notices(request: Request) -> Response:
         )
     client = request.client.host if request.client else None
     try:
-        await run_in_threadpool(PublicPage(_service(request)).set_notices, code, medium, wanted, client)
+        await run_in_threadpool(_page(request).set_notices, code, medium, wanted, client)
     except DomainError:
         return _no_pass(request)
     if wanted:
@@ -425,9 +447,7 @@ async def feedback(request: Request) -> Response:
         )
     client = request.client.host if request.client else None
     try:
-        await run_in_threadpool(
-            PublicPage(_service(request)).feedback, code, _field(form, "noi_dung"), client
-        )
+        await run_in_threadpool(_page(request).feedback, code, _field(form, "noi_dung"), client)
     except fb.FeedbackLimited:
         return message(
             request,
@@ -478,7 +498,7 @@ async def privacy(request: Request) -> Response:
     detail = _field(form, "chi_tiet").strip() or None
     client = request.client.host if request.client else None
     try:
-        await run_in_threadpool(PublicPage(_service(request)).privacy, code, kind, detail, client)
+        await run_in_threadpool(_page(request).privacy, code, kind, detail, client)
     except DomainError:
         return message(
             request,
@@ -507,7 +527,7 @@ async def zalo(request: Request) -> Response:
         return _no_pass(request)
     client = request.client.host if request.client else None
     try:
-        link = await run_in_threadpool(PublicPage(service).zalo_code, code, client)
+        link = await run_in_threadpool(_page(request).zalo_code, code, client)
     except DomainError:
         return _no_pass(request)
     return render(request, "zalo.html", zalo_url=service.settings.public.zalo_url, link=link)
