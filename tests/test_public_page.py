@@ -336,3 +336,67 @@ def test_follow_on_zalo_gives_a_one_time_code(svc: Service, db_url: str, tmp_pat
             assert row.code_hash == hash_code(match[1]) and row.used_at is None
     finally:
         with_oa.engine.dispose()
+
+
+SERVE = """
+import sys, uvicorn
+from notifier.config import load_settings
+from notifier.web.api import create_app
+from notifier.workflows.service import Service
+uvicorn.run(create_app(Service.build(load_settings(sys.argv[1]))), host="127.0.0.1", port=int(sys.argv[2]),
+            log_level="warning", lifespan="off")
+"""
+
+
+def test_throttle_holds_across_two_uvicorn_processes(svc: Service, db_url: str, tmp_path: Path) -> None:
+    """Two real server processes on one database: failures through one slow the client down on both."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    config = tmp_path / "two.toml"
+    config.write_text(
+        f'[database]\nurl = "{db_url}"\n[channels.file]\npath = "{tmp_path / "o.jsonl"}"\n'
+        f'[public]\nlink_key_file = "{tmp_path / "link.key"}"\n[bot]\nfailed_lookup_limit = {LIMIT}\n',
+        encoding="utf-8",
+    )
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", SERVE, str(config), str(p)], env=env, start_new_session=True)
+        for p in ports
+    ]
+    try:
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports]
+        deadline = time.monotonic() + 60
+        for c in clients:
+            while True:
+                try:
+                    if c.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        tokens = [CSRF.search(c.get("/tra-cuu").text)[1] for c in clients]  # type: ignore[index]
+
+        def post(i: int, digits: str) -> int:
+            data = {"ma_ho_so": CODE, "so_cuoi": digits, "csrf_token": tokens[i]}
+            return clients[i].post("/tra-cuu", data=data, follow_redirects=False).status_code
+
+        assert [post(i % 2, f"000{i}") for i in range(LIMIT)] == [200] * LIMIT
+        assert post(0, "5678") == 429 and post(1, "5678") == 429
+        assert failures(svc) == LIMIT
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
