@@ -342,7 +342,6 @@ async def dossier(request: Request) -> Response:
     v = d.view
     left = v.working_days_left
     overdue = v.working_days_overdue
-    env_money = _money(lang)
     consent = service.settings.privacy.consent_purpose
     return render(
         request,
@@ -363,7 +362,7 @@ async def dossier(request: Request) -> Response:
         fb_min=fb.MIN_LENGTH,
         fb_max=fb.MAX_LENGTH,
         zalo=bool(service.settings.public.zalo_url),
-        money=env_money,
+        money=_money(lang),
     )
 
 
