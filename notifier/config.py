@@ -345,6 +345,15 @@ class PublicSettings(Section):
     link_key_file: str = "var/public_link.key"
     # A link stops opening the dossier this many days after the dossier is closed.
     link_days_after_close: int = Field(90, ge=0)
+    # A look-up or a QR link lets that browser see the one dossier for this long (a signed cookie).
+    pass_minutes: int = Field(30, ge=1, le=24 * 60)
+    # The Zalo OA's address (https://zalo.me/<OA id>) the page's "follow on Zalo" opens, with a one-time
+    # code to send to it ("LK <code>"); empty: the page offers no Zalo.
+    zalo_url: str = ""
+    # What a citizen agrees to when sending feedback or a data-subject request from the page (kept in
+    # consent_records with the dossier's phone, else its e-mail).
+    feedback_consent_purpose: str = "Xử lý và trả lời phản ánh, kiến nghị về hồ sơ"
+    privacy_consent_purpose: str = "Xử lý yêu cầu của chủ thể dữ liệu cá nhân về hồ sơ"
 
     @field_validator("base_url")
     @classmethod

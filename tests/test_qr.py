@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from notifier.rules.clock import FixedClock
 from notifier.store.apikeys import create_key
 from notifier.web.api import create_app
 from notifier.workflows.ingest import upsert
-from notifier.workflows.public_link_interim import link_key, public_url
+from notifier.workflows.public_links import public_url
 from notifier.workflows.qr_slips import QrFormat, QrWorkflow
 from notifier.workflows.service import Service
 from tests.conftest import migrated_service
@@ -190,20 +189,6 @@ def test_the_days_slips_are_the_agencys_receipts_of_that_day_four_to_a_sheet(qsv
     assert re.findall(r"Mã hồ sơ: (\S+)", _pdf_text(QrWorkflow(qsvc).day_slips(AGENCY, "2026-11-21").content)) == [
         "000.00.30.H26-261121-0001"
     ]
-
-
-def test_the_key_file_is_made_once_private_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from notifier.config import load_settings
-
-    monkeypatch.delenv("NOTIFIER_PUBLIC_LINK_SECRET", raising=False)
-    path = tmp_path / "var" / "public_link.key"
-    settings = load_settings(Path(__file__).parent / "empty.toml", public={"link_key_file": str(path)})
-    first = public_url(settings, CODE, date(2026, 12, 1))
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(path.read_text().strip()) == 64
-    assert public_url(settings, CODE, date(2026, 12, 1)) == first  # the same key the second time
-    assert public_token.verify(path.read_bytes().strip(), unquote(first.rsplit("/", 1)[1])) is not None
-    monkeypatch.setenv("NOTIFIER_PUBLIC_LINK_SECRET", SECRET)
-    assert link_key(settings) == SECRET.encode()  # the environment variable wins over the file
 
 
 def test_unknown_dossier_agency_bad_date_and_empty_day_are_named(qsvc: Service) -> None:

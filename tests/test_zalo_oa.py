@@ -501,3 +501,32 @@ async def test_a_claimed_event_is_left_to_its_worker_until_the_claim_runs_out(
     clock.advance(timedelta(minutes=3))
     assert (await second.process()).processed == 1  # the claim ran out: applied once
     assert [e.outcome for e in inbox(svc)] == ["follow"] and len(oa.cs) == 2
+
+
+async def test_public_page_code_links_a_follower_to_one_dossier(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    """The public page's "follow on Zalo": a one-time code sent as "LK <code>" links the follower to the
+    dossier (no phone shared), records the consent, and the dossier's next notice goes to that follower."""
+    from notifier.store.models import ChatLink, ConsentRecord
+    from notifier.workflows.public_page import PublicPage
+
+    code = "000.00.30.H26-261120-0001"
+    received_dossier(svc, code, SoDienThoai="0977000111")
+    await svc.dispatcher.drain()
+    await deliver(svc, event(clock, "follow", CITIZEN))
+    link = PublicPage(svc).zalo_code(code, "203.0.113.7")
+    await deliver(svc, text(clock, CITIZEN, f"LK {link.code.lower()}", "m-1"))
+    assert f"Đã đăng ký nhận thông báo về hồ sơ {code} qua Zalo" in oa.texts_to(CITIZEN)[-1]
+    # Spent: the same code from someone else is refused like any wrong code.
+    await deliver(svc, text(clock, INTRUDER, f"LK {link.code}", "m-2"))
+    assert "không đúng hoặc đã hết hạn" in oa.texts_to(INTRUDER)[-1]
+    with svc.factory() as session:
+        [chat] = session.scalars(select(ChatLink).where(ChatLink.chat_id == f"zalo_oa:{CITIZEN}")).all()
+        assert chat.active and chat.dossier_id is not None and chat.phone is None
+        consent = session.scalars(select(ConsentRecord).where(ConsentRecord.address == f"zalo_oa:{CITIZEN}"))
+        assert [c.channel for c in consent] == ["web"]
+    received_dossier(svc, code, TrangThaiHoSo=5)
+    await svc.dispatcher.drain()
+    last = notes(svc)[-1]
+    assert (last.kind, last.channel, last.recipient) == ("supplement_requested", "zalo_oa", f"zalo_oa:{CITIZEN}")

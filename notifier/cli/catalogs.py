@@ -83,10 +83,11 @@ def problems(domain: str) -> list[str]:
 
 
 def update(domain: str) -> None:
-    template = extract(domain)
     for language in LANGUAGES:
         old = load(language, domain) or Catalog(locale=language, domain=domain, project="notifier")
-        old.update(template, no_fuzzy_matching=True)
+        # A fresh template per language: a new catalog takes the template's Message objects themselves, so
+        # the Vietnamese msgstr = msgid below would otherwise become the English catalog's text too.
+        old.update(extract(domain), no_fuzzy_matching=True)
         old.obsolete.clear()
         if language == "vi":
             for message in old:

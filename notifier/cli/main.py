@@ -17,6 +17,7 @@ from rich.table import Table
 from notifier.cli.common import ConfigOpt, NowOpt, err, fail, open_service, options, out
 from notifier.cli.officers import apology_app, officer_app, report_app
 from notifier.cli.privacy import privacy_app
+from notifier.cli.public import public_app
 from notifier.cli.qr import qr
 from notifier.rules import logmask
 
@@ -37,6 +38,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(officer_app, name="officer")
 app.command("qr")(qr)
+app.add_typer(public_app, name="public")
 
 
 @app.callback()

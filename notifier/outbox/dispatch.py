@@ -303,8 +303,9 @@ class Dispatcher:
             .order_by(Notification.id)
         ).all()
         templates = TemplateCache(session)
-        chats = telegram_chat_ids(session, rows)  # citizens' linked Telegram chats, one query per batch
-        zalo = zalo_user_ids(session, rows)  # citizens' Zalo OA followers, by the dossier's phone
+        zalo_linked: dict[int, str] = {}  # followers linked to a dossier itself, read with the chats
+        chats = telegram_chat_ids(session, rows, zalo_linked)  # citizens' linked Telegram chats, one query
+        zalo = zalo_user_ids(session, rows, zalo_linked)  # citizens' Zalo OA followers, by phone or link
         plans: list[Plan] = []
         routes: list[tuple[Notification, Plan, list[tuple[str, Channel, str]], list[str]]] = []
         for n in rows:

@@ -28,8 +28,13 @@ def payload_chat_id(n: Notification) -> str | None:
     return payload.chat_id if isinstance(payload, FeedbackPayload) else None
 
 
-def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
+def telegram_chat_ids(
+    session: Session, notifications: Sequence[Notification], zalo_linked: dict[int, str] | None = None
+) -> dict[int, str]:
     """notification id -> chat id for citizen notifications whose dossier a chat is linked to.
+
+    `zalo_linked`, when given, is filled from the same query with dossier id -> the Zalo OA follower
+    linked to that dossier itself (newest consent first), for `zalo_user_ids`.
 
     Two queries for the whole batch. A chat is linked by the dossier's phone (shared contact) or to the
     dossier itself (a proven lookup); the newest consent wins, and a chat that said /huy is passed over
@@ -60,6 +65,10 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
         )
         .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
     ).all()
+    if zalo_linked is not None:
+        for chat_id, dossier_id, _ in links:
+            if dossier_id is not None and platform_of(chat_id) == ZALO_OA:
+                zalo_linked.setdefault(dossier_id, chat_id_of(chat_id))
     # Links made on other platforms name their conversation "zalo_oa:…": not Telegram chats.
     links = [row for row in links if platform_of(row.chat_id) == TELEGRAM]
     if not links:
@@ -77,7 +86,9 @@ def telegram_chat_ids(session: Session, notifications: Sequence[Notification]) -
     return found
 
 
-def zalo_user_ids(session: Session, notifications: Sequence[Notification]) -> dict[int, str]:
+def zalo_user_ids(
+    session: Session, notifications: Sequence[Notification], linked: dict[int, str] | None = None
+) -> dict[int, str]:
     """notification id -> the Zalo user to write to: the conversation an answer belongs to (feedback sent
     from Zalo), else the follower who shared the dossier's phone with the OA and still follows it.
 
@@ -96,4 +107,24 @@ def zalo_user_ids(session: Session, notifications: Sequence[Notification]) -> di
     for n in citizens:
         if n.id not in found and n.dossier and n.dossier.phone in users:
             found[n.id] = users[n.dossier.phone]
+    # Followers linked to the dossier itself (a one-time code from the public page), newest consent first;
+    # `linked` when the caller read them with the Telegram links (telegram_chat_ids), else read here.
+    rest = {n.dossier_id: n for n in notifications if n.id not in found and n.audience == Audience.CITIZEN}
+    rest.pop(None, None)
+    if rest and linked is None:
+        linked = {}
+        for chat, dossier_id in session.execute(
+            select(ChatLink.chat_id, ChatLink.dossier_id)
+            .where(
+                ChatLink.active,
+                ChatLink.dossier_id.in_(list(rest)),
+                ChatLink.chat_id.startswith(f"{ZALO_OA}:", autoescape=True),
+            )
+            .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
+        ):
+            if dossier_id is not None:
+                linked.setdefault(dossier_id, chat_id_of(chat))
+    for n in notifications:
+        if n.id not in found and n.audience == Audience.CITIZEN and linked and n.dossier_id in linked:
+            found[n.id] = linked[n.dossier_id]
     return found

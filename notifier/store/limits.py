@@ -246,6 +246,20 @@ class LoginFailures:
 LOGIN_LOCK_SPACE = 0x6C6F67  # "log"
 
 
+# Look-ups of the public page take turns per client and per dossier code (notifier.workflows.chat).
+LOOKUP_LOCK_SPACE = 0x6C6B70  # "lkp"
+
+
+def take_turns(session: Session, space: int, names: Sequence[str]) -> None:
+    """On PostgreSQL, wait for the transaction-long locks on `names` (in one order, so two transactions
+    cannot deadlock): transactions that name one of them run one after the other. SQLite serialises
+    writers already, so nothing is taken there."""
+    if not is_postgres(session):
+        return
+    for key in sorted({_lock_key(n) for n in names}):
+        session.execute(select(func.pg_advisory_xact_lock(space, key)))
+
+
 def _only(limit: FailureLimit) -> LoginRules:
     never = FailureLimit(max_failures=2**31, window=limit.window)
     return LoginRules(name_and_address=limit, address=never, name=never, overall=never)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from notifier.store.models import Officer, OfficerLinkCode, ZaloFollower, ZaloInboxEvent
+from notifier.store.models import DossierLinkCode, Officer, OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
 
 @dataclass(frozen=True)
@@ -149,3 +149,24 @@ def use_link_code(session: Session, code: str, zalo_user_id: str, now: datetime)
 
 def officer_by_zalo(session: Session, zalo_user_id: str) -> Officer | None:
     return session.scalar(select(Officer).where(Officer.zalo_user_id == zalo_user_id, Officer.active))
+
+
+def add_dossier_link_code(
+    session: Session, dossier_id: int, code: str, now: datetime, ttl: timedelta
+) -> None:
+    """A citizen's code for one dossier (the public page); several may be live (two family members)."""
+    session.add(DossierLinkCode(dossier_id=dossier_id, code_hash=hash_code(code), created_at=now,
+                                expires_at=now + ttl))  # fmt: skip
+
+
+def use_dossier_link_code(session: Session, code: str, zalo_user_id: str, now: datetime) -> int | None:
+    """The dossier whose unused, unexpired code this is (now spent); None for any other code."""
+    row = session.scalar(
+        select(DossierLinkCode)
+        .where(DossierLinkCode.code_hash == hash_code(code), DossierLinkCode.used_at.is_(None))
+        .with_for_update()
+    )
+    if row is None or row.expires_at <= now:
+        return None
+    row.used_at, row.used_by = now, zalo_user_id
+    return row.dossier_id

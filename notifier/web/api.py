@@ -135,6 +135,10 @@ def create_app(
     from notifier.web.qr import router as qr_router  # QR codes of public links, printable slips
 
     app.include_router(qr_router)
+    if service.settings.public.enabled:
+        from notifier.web.public.app import router as public_router  # the public dossier page at /tra-cuu
+
+        app.include_router(public_router, include_in_schema=False)
 
     if service.settings.admin.enabled:
         from notifier.web.admin import mount_admin  # the admin web page at /admin

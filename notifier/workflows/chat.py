@@ -30,6 +30,7 @@ from notifier.rules.phones import mask_phone
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
+from notifier.store.limits import LOOKUP_LOCK_SPACE, take_turns
 from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification, PrivacyRequest
 from notifier.workflows.feedback import (
     DEFAULT_FEEDBACK_LIMITS,
@@ -252,13 +253,24 @@ class BotStore:
         )
 
     # -- lookups ----------------------------------------------------------------------------------------
-    def lookup(self, chat_id: str, query: Query, now: datetime, *, phone: str | None = None) -> LookupResult:
+    def lookup(
+        self,
+        chat_id: str,
+        query: Query,
+        now: datetime,
+        *,
+        phone: str | None = None,
+        serialize: bool = False,
+    ) -> LookupResult:
         """Reveal a dossier only to a linked chat or for the right phone digits; count the misses.
 
         `phone`: a number the platform vouches for as the sender's (an SMS's sender): its own dossiers
-        count as linked.
+        count as linked. `serialize`: look-ups of the same chat or code wait for each other, for callers
+        whose events are not handled one at a time (a web page gets parallel requests from one client).
         """
         with self.factory() as session, session.begin():
+            if serialize:
+                take_turns(session, LOOKUP_LOCK_SPACE, [chat_id, code_key(query.code)])
             hit = self._find(session, query.code, chat_id, now)
             if hit is not None and (hit[1].linked or (phone is not None and hit[0].phone == phone)):
                 return LookupResult("found", hit[1])

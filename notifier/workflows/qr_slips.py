@@ -29,7 +29,7 @@ from notifier.rules.rendering import format_date
 from notifier.store.models import Agency, Dossier
 from notifier.workflows.apology import PdfUnavailable, find_font, font_variant
 from notifier.workflows.errors import InvalidInput, NotFound, WrongState
-from notifier.workflows.public_link_interim import public_url
+from notifier.workflows.public_links import public_url
 from notifier.workflows.service import Service
 
 PRINT_TEMPLATES = Path(__file__).parents[1] / "templates" / "print"

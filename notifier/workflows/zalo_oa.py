@@ -29,21 +29,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from notifier.channels.base import ChannelError
 from notifier.channels.webhook import Receipt
 from notifier.channels.zalo_oa import ZaloOa
 from notifier.outbox.receipts import record_receipt
+from notifier.rules.chat_keys import conversation_key
 from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
-from notifier.store.models import Officer, ZaloFollower, ZaloInboxEvent
+from notifier.store.contacts import record_opt_in
+from notifier.store.models import ChatLink, Dossier, Officer, ZaloFollower, ZaloInboxEvent
 from notifier.store.zalo import (
     InboxRow,
+    add_dossier_link_code,
     add_link_code,
     follower,
     pending_events,
     store_events,
+    use_dossier_link_code,
     use_link_code,
 )
 from notifier.workflows.conversation import (
@@ -95,6 +100,23 @@ def new_link_code(service: Service, officer_code: str, by: str = "cli") -> LinkC
         add_link_code(session, officer, code, now, LINK_CODE_TTL)
         audit(session, now, actor=by, action="officer.zalo_link_code", target=officer_code)
     return LinkCode(officer_code, code, now + LINK_CODE_TTL)
+
+
+DOSSIER_CODE_TTL = timedelta(hours=24)
+
+
+def new_dossier_link_code(service: Service, dossier_code: str, by: str = "web") -> LinkCode:
+    """A one-time code that makes the Zalo follower who sends "LK <code>" to the OA receive one dossier's
+    notices (the public page gives it after a look-up or a QR link); officers' codes work the same way."""
+    now = service.clock.now()
+    code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+    with service.factory() as session, session.begin():
+        dossier_id = session.scalar(select(Dossier.id).where(Dossier.code == dossier_code))
+        if dossier_id is None:
+            raise NotFound("MaHoSo", dossier_code, "no dossier with this code", refusal="unknown_dossier")
+        add_dossier_link_code(session, dossier_id, code, now, DOSSIER_CODE_TTL)
+        audit(session, now, actor=by, action="public.zalo_link_code", target=dossier_code)
+    return LinkCode(dossier_code, code, now + DOSSIER_CODE_TTL)
 
 
 def zalo_oa_channels(service: Service) -> list[str]:
@@ -434,6 +456,28 @@ class ZaloOaInbox:
             return OtherIn(sender)
         return None  # OA-side events (oa_send_text…): nothing to answer
 
+    def _link_dossier(self, session: Session, code: str, user_id: str, now: datetime) -> str | None:
+        """A citizen's code from the public page: this follower receives the dossier's notices (with the
+        consent recorded). The dossier's code, or None when the code is no live dossier code."""
+        dossier_id = use_dossier_link_code(session, code, user_id, now)
+        dossier = session.get(Dossier, dossier_id) if dossier_id is not None else None
+        if dossier is None:
+            return None
+        key = conversation_key(ZaloOa.medium, user_id)
+        link = session.scalar(
+            select(ChatLink).where(ChatLink.chat_id == key, ChatLink.dossier_id == dossier.id)
+        )
+        if link is None:
+            link = ChatLink(chat_id=key, dossier_id=dossier.id, source="web", created_at=now)
+            session.add(link)
+        link.user_id, link.active, link.consent_at, link.updated_at = user_id, True, now, now
+        record_opt_in(
+            session, key, ZaloOa.medium, now, reason=f"subscribed to {dossier.code}", source="web",
+            purpose=self.service.settings.privacy.consent_purpose,
+        )  # fmt: skip
+        audit(session, now, actor=key, action="public.zalo_linked", target=dossier.code)
+        return dossier.code
+
     # -- what the adapter does itself --------------------------------------------------------------------
     def _phone_request(self) -> PhoneRequest:
         title, _, subtitle = self.texts.render("zalo_phone_request").strip().partition("\n")
@@ -468,8 +512,14 @@ class ZaloOaInbox:
 
     def _link(self, user_id: str, code: str) -> tuple[str, str]:
         with self.service.factory() as session, session.begin():
-            officer = use_link_code(session, code, user_id, self.service.clock.now())
+            now = self.service.clock.now()
+            officer = use_link_code(session, code, user_id, now)
             if officer is None:
+                dossier_code = self._link_dossier(session, code, user_id, now)
+                if dossier_code is not None:
+                    return "dossier_linked", self.texts.render(
+                        "subscribed", code=dossier_code, platform="Zalo"
+                    )
                 return "link_refused", self.texts.render("officer_link_refused")
             return "officer_linked", self.texts.render(
                 "officer_linked", officer_name=officer.name, code=officer.code

@@ -22,6 +22,7 @@ from notifier.store.models.core import (
 )
 from notifier.store.models.limits import LoginFailure, RateBucket
 from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
+from notifier.store.models.public import DossierLinkCode, PublicLinkRevocation
 from notifier.store.models.steps import DossierStep
 from notifier.store.models.zalo import OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
@@ -43,6 +44,7 @@ __all__ = [
     "DeliveryAttempt",
     "Dossier",
     "DossierEvent",
+    "DossierLinkCode",
     "DossierStep",
     "Feedback",
     "InboundMessage",
@@ -54,6 +56,7 @@ __all__ = [
     "PrivacyRequest",
     "Procedure",
     "ProviderToken",
+    "PublicLinkRevocation",
     "RateBucket",
     "ScanState",
     "Template",

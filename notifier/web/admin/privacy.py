@@ -106,3 +106,19 @@ async def privacy_done(request: Request, request_id: int, viewer: AdminViewer) -
         return _page(request, "open", error=str(exc))
     shown = json.dumps(result, ensure_ascii=False, indent=2) if done["kind"] == "access" else None
     return _page(request, "open", result=shown, done_id=request_id)
+
+
+@router.post("/public-links/revoke")
+async def public_links_revoke(request: Request, viewer: AdminViewer) -> Response:
+    """Stop the dossier's QR links issued up to today (a receipt lost or shared; notifier.workflows.
+    public_links): the citizen gets a working link on a receipt printed from tomorrow on."""
+    from notifier.workflows.public_links import revoke
+
+    form = await checked_form(request)
+    code = str(form.get("dossier", "")).strip()
+    try:
+        await run_in_threadpool(revoke, service_of(request), code, viewer.username)
+    except DomainError:
+        return _page(request, "open", error=f"Không có hồ sơ mã '{code}'.")
+    flash(request, f"Đã thu hồi liên kết tra cứu (mã QR) của hồ sơ {code}.")
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/privacy", status_code=303)
