@@ -11,7 +11,7 @@ no filters to learn. The syntax:
 - `((!ten_truong??văn bản))` shows `văn bản` only when the field *is* empty (the "otherwise" branch);
 - `((# ghi chú ))` is a note for the next clerk, never sent;
 - a backslash makes the next bracket plain text: `\\((` writes `((`, `\\)` a `)` that closes nothing. A run
-  of closing brackets closes with its last two, so `((x??(có ghi chú)))` needs no backslash.
+  of closing brackets closes in pairs from its end, so `((x??(có ghi chú)))` needs no backslash.
 
 A source compiles to Jinja for the one sandboxed renderer (notifier.rules.rendering), keeping every line
 break where it was, so a renderer error names the clerk's own line. This module is pure and imports no
@@ -100,6 +100,23 @@ _COMMON: tuple[Field, ...] = (
 _CITIZEN: tuple[Field, ...] = (
     _f("nguoi_nop", "Tên người nộp hồ sơ (không nên đưa vào SMS)", _of("dossier", "applicant_name")),
     _f("xung_ho", "Cách xưng hô: “Ông/Bà”, hoặc “Quý tổ chức” với doanh nghiệp", _XUNG_HO),
+    _f(
+        "la_to_chuc",
+        "“có” khi người nộp là tổ chức, doanh nghiệp; trống với công dân (dùng trong đoạn điều kiện)",
+        '(("có" if dossier.applicant_kind == "business" else "") if dossier else none)',
+    ),
+    _f(
+        "noi_tra_ket_qua",
+        "Nơi nhận kết quả trực tiếp của cơ quan (trống khi chưa khai báo)",
+        _of("agency", "desk_name"),
+    ),
+    _f(
+        "thoi_diem_tiep_nhan",
+        "Giờ và ngày tiếp nhận (09:15 20/01/2027)",
+        _of("dossier", "received_at"),
+        "datetime",
+    ),
+    _f("ngay_tra_ket_qua", "Ngày đã trả kết quả (dd/MM/yyyy)", _of("dossier", "returned_at"), "date"),
 )
 
 _STAFF: tuple[Field, ...] = (
@@ -118,7 +135,11 @@ _MONEY: tuple[Field, ...] = (
 )
 
 _LATE: tuple[Field, ...] = (
-    _f("ly_do_tre", "Lý do trễ hẹn", _of("dossier", "delay_reason")),
+    _f(
+        "ly_do_tre",
+        "Lý do trễ hẹn (không có dấu chấm cuối)",
+        '((dossier.delay_reason|trim|trim(".")) if dossier and dossier.delay_reason else none)',
+    ),
     _f(
         "ngay_hen_cu",
         "Ngày hẹn trả đã lỡ (dd/MM/yyyy)",
@@ -261,10 +282,11 @@ class _Parser:
                     out.append(node)
                 continue
             if inside is not None and s.startswith("))", self.i):
-                # The last two brackets of a run close: "(có ghi chú)))" keeps its own ")".
+                # Brackets close in pairs, so a run of an odd length starts with the text's own ")":
+                # "(có ghi chú)))" keeps it, "))))" closes two conditionals (the rest is left to the outer).
                 run = len(s[self.i :]) - len(s[self.i :].lstrip(")"))
-                buf.append(")" * (run - 2))
-                self.i += run
+                buf.append(")" * (run % 2))
+                self.i += run % 2 + 2
                 flush()
                 return out, True
             buf.append(ch)
@@ -408,6 +430,23 @@ def _emit(nodes: list[_Node]) -> str:
     return "".join(out)
 
 
+def _whole_lines(nodes: list[_Node]) -> list[_Node]:
+    """Conditional text alone on its line takes that line's break with it, so an empty field leaves no
+    blank line: `Ngày hẹn: ((ngay_hen_tra))` on a line of its own as `((ngay_hen_tra??Ngày hẹn: …))`."""
+    out: list[_Node] = []
+    for i, node in enumerate(nodes):
+        if isinstance(node, _Use) and node.body is not None:
+            node = _Use(node.name, node.line, node.negated, tuple(_whole_lines(list(node.body))))
+            before = out[-1] if out else None
+            after = nodes[i + 1] if i + 1 < len(nodes) else None
+            starts_line = before is None or (isinstance(before, _Text) and before.text.endswith("\n"))
+            if starts_line and isinstance(after, _Text) and after.text.startswith("\n"):
+                node = _Use(node.name, node.line, node.negated, (*node.body, _Text("\n")))
+                nodes[i + 1] = _Text(after.text[1:])
+        out.append(node)
+    return out
+
+
 @functools.lru_cache(maxsize=512)
 def to_jinja(source: str) -> str:
     """The Jinja text `source` stands for; ClerkSyntaxError (the first mistake) when it has one."""
@@ -417,4 +456,4 @@ def to_jinja(source: str) -> str:
             errors.append(ClerkSyntaxError(_unknown(use.name, None), use.line))
     if errors:
         raise min(errors, key=lambda e: e.line)
-    return _emit(nodes)
+    return _emit(_whole_lines(nodes))
