@@ -117,6 +117,12 @@ _CITIZEN: tuple[Field, ...] = (
         "datetime",
     ),
     _f("ngay_tra_ket_qua", "Ngày đã trả kết quả (dd/MM/yyyy)", _of("dossier", "returned_at"), "date"),
+    _f(
+        "thoi_diem_tra_ket_qua",
+        "Giờ và ngày đã trả kết quả (08:40 03/02/2027)",
+        _of("dossier", "returned_at"),
+        "datetime",
+    ),
 )
 
 _STAFF: tuple[Field, ...] = (
@@ -435,11 +441,23 @@ def _whole_lines(nodes: list[_Node]) -> list[_Node]:
     blank line: `Ngày hẹn: ((ngay_hen_tra))` on a line of its own as `((ngay_hen_tra??Ngày hẹn: …))`."""
     out: list[_Node] = []
     for i, node in enumerate(nodes):
+        if isinstance(node, _Text) and not node.text:
+            continue  # the line break a conditional before it took
         if isinstance(node, _Use) and node.body is not None:
             node = _Use(node.name, node.line, node.negated, tuple(_whole_lines(list(node.body))))
             before = out[-1] if out else None
             after = nodes[i + 1] if i + 1 < len(nodes) else None
-            starts_line = before is None or (isinstance(before, _Text) and before.text.endswith("\n"))
+            starts_line = (
+                before is None
+                or (isinstance(before, _Text) and before.text.endswith("\n"))
+                # the line before was conditional text that took its line break: this one starts a line
+                or (
+                    isinstance(before, _Use)
+                    and bool(before.body)
+                    and isinstance(before.body[-1], _Text)
+                    and before.body[-1].text.endswith("\n")
+                )
+            )
             if starts_line and isinstance(after, _Text) and after.text.startswith("\n"):
                 node = _Use(node.name, node.line, node.negated, (*node.body, _Text("\n")))
                 nodes[i + 1] = _Text(after.text[1:])
