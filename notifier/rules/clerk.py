@@ -436,6 +436,11 @@ def _emit(nodes: list[_Node]) -> str:
     return "".join(out)
 
 
+def _ends_line(use: _Use) -> bool:
+    last = use.body[-1] if use.body else None
+    return isinstance(last, _Text) and last.text.endswith("\n")
+
+
 def _whole_lines(nodes: list[_Node]) -> list[_Node]:
     """Conditional text alone on its line takes that line's break with it, so an empty field leaves no
     blank line: `Ngày hẹn: ((ngay_hen_tra))` on a line of its own as `((ngay_hen_tra??Ngày hẹn: …))`."""
@@ -444,22 +449,18 @@ def _whole_lines(nodes: list[_Node]) -> list[_Node]:
         if isinstance(node, _Text) and not node.text:
             continue  # the line break a conditional before it took
         if isinstance(node, _Use) and node.body is not None:
-            node = _Use(node.name, node.line, node.negated, tuple(_whole_lines(list(node.body))))
+            body = tuple(_whole_lines(list(node.body)))
+            node = _Use(node.name, node.line, node.negated, body)
             before = out[-1] if out else None
             after = nodes[i + 1] if i + 1 < len(nodes) else None
             starts_line = (
                 before is None
                 or (isinstance(before, _Text) and before.text.endswith("\n"))
                 # the line before was conditional text that took its line break: this one starts a line
-                or (
-                    isinstance(before, _Use)
-                    and bool(before.body)
-                    and isinstance(before.body[-1], _Text)
-                    and before.body[-1].text.endswith("\n")
-                )
+                or (isinstance(before, _Use) and _ends_line(before))
             )
             if starts_line and isinstance(after, _Text) and after.text.startswith("\n"):
-                node = _Use(node.name, node.line, node.negated, (*node.body, _Text("\n")))
+                node = _Use(node.name, node.line, node.negated, (*body, _Text("\n")))
                 nodes[i + 1] = _Text(after.text[1:])
         out.append(node)
     return out
