@@ -52,6 +52,7 @@ __all__ = [
     "format_date",
     "format_datetime",
     "format_money",
+    "jinja_source",
     "load_template_files",
     "mask_phone",
     "render",
