@@ -78,7 +78,7 @@ def test_errors_name_the_clerks_line() -> None:
 @pytest.mark.parametrize(
     ("source", "line", "expected"),
     [
-        ("Hồ sơ ((ma_ho_s))", 1, "không có trường ((“ma_ho_s”)); có phải ý bạn là ((ma_ho_so))?"),
+        ("Hồ sơ ((ma_ho_s))", 1, "không có trường ((ma_ho_s)); có phải ý bạn là ((ma_ho_so))?"),
         ("a\n((ngay_hen_tr??x))", 2, "có phải ý bạn là ((ngay_hen_tra))?"),
         ("Dòng một\nHồ sơ ((ma_ho_so đã nhận", 2, "“((” chưa được đóng"),
         ("a\nb\n((ma_ho_so?? chưa đóng", 3, "chưa được đóng"),

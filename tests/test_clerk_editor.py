@@ -72,7 +72,7 @@ def test_a_refused_save_says_chua_luu_keeps_the_text_and_names_the_line(province
     assert resp.status_code == 422
     page = html.unescape(resp.text)
     assert "Chưa lưu." in page
-    assert "Nội dung, dòng 2: không có trường ((“ma_ho_s”)); có phải ý bạn là ((ma_ho_so))?" in page
+    assert "Nội dung, dòng 2: không có trường ((ma_ho_s)); có phải ý bạn là ((ma_ho_so))?" in page
     assert f">{body}</textarea>" in page  # the typed text, not the stored one
     assert '<span class="err">2</span>' in page  # the gutter marks the line without JavaScript
     assert _newest(province).version == 1

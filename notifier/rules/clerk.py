@@ -359,7 +359,7 @@ class _Parser:
         body, closed = self.nodes(start)
         if not closed:
             self.errors.append(
-                ClerkSyntaxError(f"văn bản điều kiện của ((“{name}??…”)) chưa được đóng: thiếu “))”", line)
+                ClerkSyntaxError(f"văn bản điều kiện của (({name}??…)) chưa được đóng: thiếu “))”", line)
             )
         return _Use(name, line, negated, tuple(body))
 
@@ -380,7 +380,7 @@ def _uses(nodes: Iterable[_Node]) -> Iterable[_Use]:
 
 def _unknown(name: str, kind: str | None) -> str:
     known = fields_for(kind) if kind is not None else ALL_FIELDS
-    message = f"không có trường ((“{name}”))"
+    message = f"không có trường (({name}))"
     if kind is not None and name in ALL_FIELDS:
         message = f"trường (({name})) không dùng được cho loại tin này"
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
