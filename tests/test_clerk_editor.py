@@ -15,7 +15,7 @@ from notifier.store.models import Notification, Template
 from notifier.web.admin.auth import Viewer
 from notifier.web.admin.dashboard import figures
 from notifier.workflows.costs import cost_summary
-from tests.browser.kit import Province, client_for, csrf_of, ready_province
+from tests.browser.kit import STP, Province, client_for, csrf_of, ready_province
 
 URL = "/admin/templates/sms/received"
 
@@ -139,3 +139,28 @@ async def test_a_test_send_of_unsaved_text_is_delivered_and_counted_nowhere(prov
     assert export == export_before and message.text not in export
     # The log itself still lists it, so the admin sees the test arrive.
     assert f"/admin/log/{n.id}" in client.get("/admin/log").text
+
+
+def test_a_clerk_cannot_roll_back_to_an_advanced_version_of_a_simple_template(province: Province) -> None:
+    admin = client_for(province.service, "quantri")
+    url = f"{URL}?agency={STP}"
+    token = csrf_of(admin.get(url).text)
+    data = {
+        "csrf_token": token,
+        "agency": STP,
+        "base_version": "0",
+        "syntax": "jinja",
+        "body": "{{ dossier.code }}",
+    }
+    assert admin.post(f"{URL}/save", data=data, follow_redirects=False).status_code == 303
+    clerk = client_for(province.service, "stp")
+    token = csrf_of(clerk.get(URL).text)
+    data = {"csrf_token": token, "base_version": "1", "syntax": "simple", "body": "Hồ sơ ((ma_ho_so))."}
+    assert clerk.post(f"{URL}/save", data=data, follow_redirects=False).status_code == 303
+    back = clerk.post(f"{URL}/rollback", data={"csrf_token": token, "version": "1"}, follow_redirects=True)
+    assert "chỉ quản trị viên mới chuyển được mẫu sang chế độ này" in html.unescape(back.text)
+    with province.service.factory() as session:
+        rows = session.scalars(
+            select(Template).where(Template.agency_id.is_not(None)).order_by(Template.version)
+        )
+        assert [(t.version, t.syntax) for t in rows] == [(1, "jinja"), (2, "simple")]

@@ -591,6 +591,12 @@ async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind:
                 raise NotFound(f"phiên bản {version}")
             if old.version == history[0].version:
                 return target, f"Phiên bản {version} đang là bản mới nhất."
+            if old.syntax == Syntax.JINJA and history[0].syntax != Syntax.JINJA and not viewer.is_admin:
+                # Going back to an advanced version is switching to the advanced mode: admins only.
+                return target, (
+                    f"Không khôi phục được phiên bản {version}: bản này viết ở chế độ nâng cao (Jinja), "
+                    "chỉ quản trị viên mới chuyển được mẫu sang chế độ này."
+                )
             try:
                 row = template_store.save(
                     session,
