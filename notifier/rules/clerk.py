@@ -77,6 +77,7 @@ _COMMON: tuple[Field, ...] = (
     _f("ten_thu_tuc", "Tên thủ tục hành chính", _of("dossier", "procedure_name")),
     _f("ma_thu_tuc", "Mã thủ tục hành chính", _of("dossier", "procedure_code")),
     _f("trang_thai", "Trạng thái hồ sơ", _of("dossier", "status_name")),
+    _f("nguoi_nop", "Tên người nộp hồ sơ (không đưa vào SMS)", _of("dossier", "applicant_name")),
     _f("ngay_tiep_nhan", "Ngày tiếp nhận hồ sơ (dd/MM/yyyy)", _of("dossier", "received_at"), "date"),
     _f("ngay_hen_tra", "Ngày hẹn trả kết quả (dd/MM/yyyy)", _of("dossier", "due_at"), "date"),
     _f("gio_hen_tra", "Giờ và ngày hẹn trả kết quả (09:00 03/02/2027)", _of("dossier", "due_at"), "datetime"),
@@ -98,7 +99,6 @@ _COMMON: tuple[Field, ...] = (
 )
 
 _CITIZEN: tuple[Field, ...] = (
-    _f("nguoi_nop", "Tên người nộp hồ sơ (không nên đưa vào SMS)", _of("dossier", "applicant_name")),
     _f("xung_ho", "Cách xưng hô: “Ông/Bà”, hoặc “Quý tổ chức” với doanh nghiệp", _XUNG_HO),
     _f(
         "la_to_chuc",
