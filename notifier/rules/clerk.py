@@ -79,6 +79,12 @@ _COMMON: tuple[Field, ...] = (
     _f("trang_thai", "Trạng thái hồ sơ", _of("dossier", "status_name")),
     _f("nguoi_nop", "Tên người nộp hồ sơ (không đưa vào SMS)", _of("dossier", "applicant_name")),
     _f("ngay_tiep_nhan", "Ngày tiếp nhận hồ sơ (dd/MM/yyyy)", _of("dossier", "received_at"), "date"),
+    _f(
+        "thoi_diem_tiep_nhan",
+        "Giờ và ngày tiếp nhận (09:15 20/01/2027)",
+        _of("dossier", "received_at"),
+        "datetime",
+    ),
     _f("ngay_hen_tra", "Ngày hẹn trả kết quả (dd/MM/yyyy)", _of("dossier", "due_at"), "date"),
     _f("gio_hen_tra", "Giờ và ngày hẹn trả kết quả (09:00 03/02/2027)", _of("dossier", "due_at"), "datetime"),
     _f("co_quan", "Tên cơ quan giải quyết", _of("agency", "name")),
@@ -109,12 +115,6 @@ _CITIZEN: tuple[Field, ...] = (
         "noi_tra_ket_qua",
         "Nơi nhận kết quả trực tiếp của cơ quan (trống khi chưa khai báo)",
         _of("agency", "desk_name"),
-    ),
-    _f(
-        "thoi_diem_tiep_nhan",
-        "Giờ và ngày tiếp nhận (09:15 20/01/2027)",
-        _of("dossier", "received_at"),
-        "datetime",
     ),
     _f("ngay_tra_ket_qua", "Ngày đã trả kết quả (dd/MM/yyyy)", _of("dossier", "returned_at"), "date"),
     _f(
