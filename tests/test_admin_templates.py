@@ -159,7 +159,8 @@ def test_an_agency_override_wins_for_that_agency_only(province: Province) -> Non
     client = client_for(province.service, "stp")
     editor = client.get("/admin/templates/sms/received")  # an agency user edits its own override
     assert "Đơn vị chưa có mẫu riêng" in editor.text and 'name="agency" value="000.00.30.H26"' in editor.text
-    resp = _save(client, "STP: hồ sơ {{ dossier.code }} đã được tiếp nhận.", base_version=0, agency=STP)
+    # An agency clerk writes in the clerks' language (switching to Jinja is for admins: test_clerk_editor.py).
+    resp = _save(client, "STP: hồ sơ ((ma_ho_so)) đã được tiếp nhận.", base_version=0, agency=STP, syntax="simple")
     assert resp.status_code == 303
     with province.service.factory() as session:
         stp = session.scalar(select(Agency.id).where(Agency.code == STP))
