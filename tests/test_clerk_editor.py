@@ -4,18 +4,23 @@ and a test send of unsaved text that counts in no export, report or dashboard.""
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from notifier.outbox.enqueue import NewNotification, enqueue
 from notifier.rules.clerk import fields_for
+from notifier.rules.kinds import Kind
+from notifier.rules.payloads import TestPayload, TestTarget, TestText
 from notifier.store.models import Notification, Template
 from notifier.web.admin.auth import Viewer
 from notifier.web.admin.dashboard import figures
 from notifier.workflows.costs import cost_summary
 from tests.browser.kit import STP, Province, client_for, csrf_of, ready_province
+from tests.conftest import migrated_service
 
 URL = "/admin/templates/sms/received"
 
@@ -164,3 +169,34 @@ def test_a_clerk_cannot_roll_back_to_an_advanced_version_of_a_simple_template(pr
             select(Template).where(Template.agency_id.is_not(None)).order_by(Template.version)
         )
         assert [(t.version, t.syntax) for t in rows] == [(1, "jinja"), (2, "simple")]
+
+
+async def test_a_test_send_goes_first_through_a_channel_of_its_texts_type(
+    db_url: str, tmp_path: Path, clock
+) -> None:  # type: ignore[no-untyped-def]
+    # Citizens are routed SMS first, chat second; the test carries a chat text, so the chat channel takes it.
+    channels = {
+        "file_sms": {"plugin": "file", "path": str(tmp_path / "sms.jsonl")},
+        "file_chat": {"plugin": "file", "path": str(tmp_path / "chat.jsonl"), "template": "chat"},
+    }
+    service = migrated_service(
+        db_url, tmp_path, clock, channels=channels, routing={"citizen": ["file_sms", "file_chat"]}
+    )
+    try:
+        now = service.clock.now()
+        payload = TestPayload(
+            test=TestTarget(by="quantri", phone="+84912000999"),
+            text=TestText(channel_type="chat", body="Thử chat ((ma_ho_so)) ((xung_ho))", syntax="simple"),
+        )
+        with service.factory() as session, session.begin():
+            new_id = enqueue(
+                session, NewNotification("test:quantri:1", Kind.RECEIVED, payload=payload, is_test=True), now
+            )
+        await service.dispatcher.drain()
+        with service.factory() as session:
+            row = session.get(Notification, new_id)
+            assert row is not None and row.status == "sent" and row.channel == "file_chat"
+            assert re.fullmatch(r"Thử chat \S+ Ông/Bà", row.body or ""), row.body
+        assert not (tmp_path / "sms.jsonl").exists()
+    finally:
+        service.engine.dispose()

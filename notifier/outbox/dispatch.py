@@ -402,6 +402,11 @@ class Dispatcher:
                 skipped.append(f"{name}: {NO_ADDRESS} for {recipient.label}")
                 continue
             wanted.append((name, channel, address))
+        if n.is_test:
+            # An admin's test send carries the editor's text for one channel type: its channels go first,
+            # so the text on the screen is what arrives (the others keep their saved template as fallback).
+            typed = [w for w in wanted if test_text(n, w[1].channel_type) is not None]
+            wanted = typed + [w for w in wanted if w not in typed]
         return wanted, skipped
 
     def _channel(self, name: str) -> Channel:
