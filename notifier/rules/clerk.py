@@ -162,8 +162,14 @@ _SUPPLEMENT: tuple[Field, ...] = (
 
 _FEEDBACK: tuple[Field, ...] = (
     _f("ma_phan_anh", "Mã phản ánh, kiến nghị", _of("feedback", "id")),
-    _f("noi_dung_phan_anh", "Nội dung phản ánh, kiến nghị", _of("feedback", "text")),
+    _f("noi_dung_phan_anh", "Nội dung phản ánh, kiến nghị", "((feedback.text|trim) if feedback else none)"),
     _f("han_tra_loi", "Hạn trả lời phản ánh (dd/MM/yyyy)", _of("feedback", "deadline_at"), "date"),
+    _f(
+        "thoi_diem_gui_phan_anh",
+        "Giờ và ngày người dân gửi phản ánh",
+        _of("feedback", "created_at"),
+        "datetime",
+    ),
     _f("noi_dung_tra_loi", "Nội dung trả lời của cơ quan", _of("feedback", "answer")),
 )
 
