@@ -38,7 +38,8 @@ def sms_economics() -> None:
             continue
         row = [0, 0, 0]
         for applicant in ("citizen", "business"):
-            text = render(tf.body, sample_context(NOW, tf.kind, applicant_kind=applicant), field="body")
+            context = sample_context(NOW, tf.kind, applicant_kind=applicant)
+            text = render(tf.body, context, field="body", syntax=tf.syntax)
             row[0] += fit_sms(text).segments
             row[1] += fit_sms(text, mode=True).segments
             row[2] += fit_sms(text, mode="auto", max_segments=1).segments

@@ -18,15 +18,19 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from notifier.rules.clerk import REQUIRED_FILTER
 from notifier.rules.clock import VN_TZ
 from notifier.rules.rendering import (
+    clerk_required,
     format_date,
     format_datetime,
     format_money,
+    jinja_source,
     load_template_files,
     mask_phone,
     render,
     sample_context,
+    whole_phrases,
 )
 
 
@@ -37,6 +41,8 @@ def _plain_environment() -> ImmutableSandboxedEnvironment:
     env.filters.update(
         {"date": format_date, "datetime": format_datetime, "money": format_money, "mask_phone": mask_phone}
     )
+    env.filters[REQUIRED_FILTER] = clerk_required  # what the clerks' templates compile to calls
+    env.filters["whole_phrases"] = whole_phrases
     return env
 
 
@@ -48,9 +54,10 @@ def main() -> None:
     jobs: list[tuple[str, dict[str, Any]]] = []
     for f in load_template_files():
         context = sample_context(now, f.kind)
-        jobs.append((f.body, context))
+        # The clerks' templates as the Jinja they compile to, so both environments render the same text.
+        jobs.append((jinja_source(f.body, f.syntax), context))
         if f.subject:
-            jobs.append((f.subject, context))
+            jobs.append((jinja_source(f.subject, f.syntax), context))
     plain = _plain_environment()
     compiled = [(plain.from_string(source), context) for source, context in jobs]
     for source, context in jobs:  # warm both caches

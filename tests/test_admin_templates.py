@@ -29,7 +29,7 @@ def _token(client: TestClient) -> str:
 def _preview(client: TestClient, body: str, **extra: str) -> dict:
     resp = client.post(
         "/admin/templates/sms/received/preview",
-        json={"body": body, **extra},
+        json={"body": body, "syntax": "jinja", **extra},
         headers={"X-CSRF-Token": _token(client)},
     )
     assert resp.status_code == 200, resp.text
@@ -47,7 +47,8 @@ def _versions(province: Province, kind: str = "received", ct: str = "sms", agenc
 
 
 def _save(client: TestClient, body: str, base_version: int, ct: str = "sms", **extra: str):  # type: ignore[no-untyped-def]
-    data = {"csrf_token": _token(client), "body": body, "base_version": str(base_version), **extra}
+    # These texts are Jinja: the advanced mode an admin may choose (the clerks' language: tests/test_clerk_editor.py).
+    data = {"csrf_token": _token(client), "body": body, "base_version": str(base_version), "syntax": "jinja", **extra}
     return client.post(f"/admin/templates/{ct}/received/save", data=data, follow_redirects=False)
 
 
@@ -136,7 +137,7 @@ def test_save_makes_a_version_with_author_and_rollback_makes_another(province: P
     assert [t.version for t in v] == [1, 2, 3] and v[2].body == original.body and v[2].author == "quantri"
     with province.service.factory() as session:
         actions = [(a.action, a.target, json.loads(a.detail or "{}")) for a in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-        assert ("template.save", "received/sms/province", {"version": 2}) in actions
+        assert ("template.save", "received/sms/province", {"version": 2, "syntax": "jinja"}) in actions
         assert ("template.rollback", "received/sms/province", {"from_version": 1, "version": 3}) in actions
         # The dispatcher now renders version 3.
         assert TemplateCache(session).get("received", "sms", None).version == 3
@@ -158,7 +159,8 @@ def test_an_agency_override_wins_for_that_agency_only(province: Province) -> Non
     client = client_for(province.service, "stp")
     editor = client.get("/admin/templates/sms/received")  # an agency user edits its own override
     assert "Đơn vị chưa có mẫu riêng" in editor.text and 'name="agency" value="000.00.30.H26"' in editor.text
-    resp = _save(client, "STP: hồ sơ {{ dossier.code }} đã được tiếp nhận.", base_version=0, agency=STP)
+    # An agency clerk writes in the clerks' language (switching to Jinja is for admins: test_clerk_editor.py).
+    resp = _save(client, "STP: hồ sơ ((ma_ho_so)) đã được tiếp nhận.", base_version=0, agency=STP, syntax="simple")
     assert resp.status_code == 303
     with province.service.factory() as session:
         stp = session.scalar(select(Agency.id).where(Agency.code == STP))
@@ -173,18 +175,19 @@ def test_an_agency_override_wins_for_that_agency_only(province: Province) -> Non
 
 async def test_send_a_test_goes_through_the_outbox_to_the_admins_phone(province: Province) -> None:
     client = client_for(province.service, "quantri")
-    save = _save(client, "THU NGHIEM {{ dossier.code }} {{ recipient_name }}", base_version=1)
-    assert save.status_code == 303
+    # The text on the screen is sent, saved or not (here: never saved), and stays on the screen.
+    body = "THU NGHIEM {{ dossier.code }} {{ recipient_name }}"
     resp = client.post(
         "/admin/templates/sms/received/test",
-        data={"csrf_token": _token(client), "agency": ""},
+        data={"csrf_token": _token(client), "agency": "", "body": body, "syntax": "jinja"},
         follow_redirects=False,
     )
-    assert resp.status_code == 303
-    assert "Đã xếp tin thử" in client.get(resp.headers["location"]).text
+    assert resp.status_code == 200
+    assert "Đã xếp tin thử" in resp.text and html.escape(body) in resp.text
+    assert [t.version for t in _versions(province)] == [1]
     with province.service.factory() as session:
         n = session.scalar(select(Notification).where(Notification.dedupe_key.startswith("test:quantri:")))
-        assert n is not None and n.dossier_id is None and n.status == "queued"
+        assert n is not None and n.dossier_id is None and n.status == "queued" and n.is_test
     before = len(province.sms.received)
     await province.service.dispatcher.drain()
     sent = province.sms.received[before:]
@@ -193,7 +196,9 @@ async def test_send_a_test_goes_through_the_outbox_to_the_admins_phone(province:
     # An account without any address is told so, and nothing is queued.
     skh = client_for(province.service, "skh")
     refused = skh.post(
-        "/admin/templates/sms/received/test", data={"csrf_token": _token(skh), "agency": ""}, follow_redirects=True
+        "/admin/templates/sms/received/test",
+        data={"csrf_token": _token(skh), "agency": "", "body": "((ma_ho_so))"},
+        follow_redirects=True,
     )
     assert "chưa có số điện thoại" in refused.text
     with province.service.factory() as session:

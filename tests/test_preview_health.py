@@ -90,7 +90,7 @@ async def test_healthz_answers_while_hostile_previews_run(tmp_path: Path) -> Non
                 await asyncio.sleep(0.1)
             token = await _login(client)
             # One ordinary preview first: the forkserver is up and the pages are warm.
-            warm = await client.post("/admin/templates/sms/received/preview", json={"body": "Hồ sơ {{ dossier.code }}"},
+            warm = await client.post("/admin/templates/sms/received/preview", json={"body": "Hồ sơ {{ dossier.code }}", "syntax": "jinja"},
                                      headers={"X-CSRF-Token": token})  # fmt: skip
             assert warm.json()["ok"] is True
 
@@ -98,7 +98,7 @@ async def test_healthz_answers_while_hostile_previews_run(tmp_path: Path) -> Non
                 started = time.monotonic()
                 answer = await client.post(
                     "/admin/templates/sms/received/preview",
-                    json={"body": body},
+                    json={"body": body, "syntax": "jinja"},
                     headers={"X-CSRF-Token": token},
                 )
                 return time.monotonic() - started, answer.json()

@@ -382,11 +382,12 @@ def _write(root: Path, relative: str, text: str = "x") -> None:
 def test_load_template_files_pairs_email_subjects_with_bodies(tmp_path: Path) -> None:
     _write(tmp_path, "email/received.j2", "thân thư")
     _write(tmp_path, "email/received.subject.j2", "tiêu đề")
-    _write(tmp_path, "sms/received.j2", "tin nhắn")
+    _write(tmp_path, "sms/received.txt", "tin nhắn ((ma_ho_so))")
     files = load_template_files(tmp_path)
+    # The extension says the syntax: .j2 Jinja, .txt the clerks' language.
     assert sorted(files) == [
-        ("received", "email", "tiêu đề", "thân thư"),
-        ("received", "sms", None, "tin nhắn"),
+        ("received", "email", "tiêu đề", "thân thư", "jinja"),
+        ("received", "sms", None, "tin nhắn ((ma_ho_so))", "simple"),
     ]
 
 
@@ -398,6 +399,8 @@ def test_load_template_files_pairs_email_subjects_with_bodies(tmp_path: Path) ->
         (["sms/birthday.j2"], "unknown kind"),
         (["fax/received.j2"], "unknown channel type"),
         (["sms/received.j2", "sms/received.subject.j2"], "only email"),
+        (["sms/received.j2", "sms/received.txt"], "written in both"),
+        (["email/received.txt", "email/received.subject.j2"], "written like its body"),
     ],
 )
 def test_load_template_files_rejects_misnamed_files(tmp_path: Path, files: list[str], message: str) -> None:

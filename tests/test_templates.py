@@ -44,8 +44,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def _render(kind: str, channel: str, ctx: dict[str, Any]) -> tuple[str | None, str]:
     template = TEMPLATES[(kind, channel)]
-    subject = None if template.subject is None else render(template.subject, ctx, field="subject")
-    return subject, render(template.body, ctx, field="body")
+    syntax = template.syntax
+    subject = None if template.subject is None else render(template.subject, ctx, field="subject", syntax=syntax)
+    return subject, render(template.body, ctx, field="body", syntax=syntax)
 
 
 def _all(kind: str, ctx: dict[str, Any]) -> dict[str, str]:
@@ -68,7 +69,7 @@ def test_only_email_templates_have_a_subject() -> None:
 
 
 def test_template_files_are_nfc_utf8() -> None:
-    for path in TEMPLATES_DIR.rglob("*.j2"):
+    for path in [*TEMPLATES_DIR.rglob("*.j2"), *TEMPLATES_DIR.rglob("*.txt")]:
         text = path.read_text(encoding="utf-8")
         assert unicodedata.is_normalized("NFC", text), path
 
@@ -76,11 +77,12 @@ def test_template_files_are_nfc_utf8() -> None:
 @pytest.mark.parametrize(("kind", "channel"), sorted(TEMPLATES))
 def test_every_shipped_template_passes_validate(kind: str, channel: str) -> None:
     template = TEMPLATES[(kind, channel)]
-    assert validate(template.body, "body", kind=kind, channel_type=channel) == []
+    syntax = template.syntax
+    assert validate(template.body, "body", kind=kind, channel_type=channel, syntax=syntax) == []
     # Without a kind the trial render uses every audience's data: a shipped template must survive it too.
-    assert validate(template.body, "body", channel_type=channel) == []
+    assert validate(template.body, "body", channel_type=channel, syntax=syntax) == []
     if template.subject is not None:
-        assert validate(template.subject, "subject", kind=kind) == []
+        assert validate(template.subject, "subject", kind=kind, syntax=syntax) == []
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -264,8 +266,11 @@ def test_validate_refuses_an_sms_over_its_kind_budget() -> None:
         "xin chân thành cảm ơn Ông/Bà rất nhiều."
     )
     problems = validate(body, "body", kind="received", channel_type="sms")
+    # By how many characters: what two concatenated UCS-2 parts hold (2 × 67) against the sample's text.
+    units = sms_info(render(body, for_sms(sample_context(datetime(2027, 2, 3, 9, tzinfo=UTC), "received")))).units
     assert [p.message for p in problems] == [
-        "SMS takes 3 UCS-2 parts, over the budget of 2 for received (sample: received, citizen)"
+        f"SMS takes 3 UCS-2 parts, over the budget of 2 for received: {units} characters, {units - 134} more "
+        "than the 134 that fit (sample: received, citizen)"
     ]
     assert validate(body, "body", kind="payment_requested", channel_type="sms") == []
 
@@ -430,7 +435,7 @@ def test_any_names_render_nfc_and_intact(name: str, reason: str) -> None:
 
 def test_no_shipped_text_speaks_of_the_old_one_stop_desk_or_provincial_portal() -> None:
     # Since 01/7/2025: the Trung tâm Phục vụ hành chính công, and the national portal only.
-    for path in TEMPLATES_DIR.rglob("*.j2"):
+    for path in [*TEMPLATES_DIR.rglob("*.j2"), *TEMPLATES_DIR.rglob("*.txt")]:
         text = path.read_text(encoding="utf-8")
         assert "Bộ phận Một cửa" not in text, path
         assert "haiphong.gov.vn" not in text and "Cổng DVC" not in text, path

@@ -17,6 +17,8 @@ from notifier.rules.payloads import (
     FeedbackPayload,
     Payload,
     StepPayload,
+    TestPayload,
+    TestText,
     parse_payload,
     test_target,
 )
@@ -32,6 +34,14 @@ def template_agency_id(n: Notification) -> int | None:
     if test is not None:
         return test.agency_id
     return n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
+
+
+def test_text(n: Notification, channel_type: str) -> TestText | None:
+    """The unsaved text a test send carries for `channel_type`, or None (then the saved template is used)."""
+    payload = parse_payload(n.kind, n.payload) if n.is_test else None
+    if isinstance(payload, TestPayload) and payload.text is not None:
+        return payload.text if payload.text.channel_type == channel_type else None
+    return None
 
 
 def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:

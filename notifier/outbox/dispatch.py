@@ -36,7 +36,7 @@ from notifier.channels.base import Channel, Message, PermanentError, Recipient, 
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
 from notifier.config import Settings
 from notifier.outbox.callbacks import queue_changes
-from notifier.outbox.context import build_context, recipient_for, template_agency_id
+from notifier.outbox.context import build_context, recipient_for, template_agency_id, test_text
 from notifier.outbox.links import telegram_chat_ids, zalo_user_ids
 from notifier.outbox.receipts import apply_pending
 from notifier.rules.clock import Clock
@@ -331,10 +331,13 @@ class Dispatcher:
                 if channel.channel_type == "sms":
                     seen = for_sms(context, payment_links=self.settings.messages.sms_payment_links)
                 try:
-                    source = templates.get(n.kind, channel.channel_type, agency_id)
-                    text = render(source.body, seen, field="body", limits=limits)
+                    # An admin's test send carries the editor's text (saved or not); else the stored one.
+                    source = test_text(n, channel.channel_type) or templates.get(
+                        n.kind, channel.channel_type, agency_id
+                    )
+                    text = render(source.body, seen, field="body", limits=limits, syntax=source.syntax)
                     subject = (
-                        render(source.subject, seen, field="subject", limits=limits)
+                        render(source.subject, seen, field="subject", limits=limits, syntax=source.syntax)
                         if source.subject
                         else None
                     )
@@ -400,6 +403,11 @@ class Dispatcher:
                 skipped.append(f"{name}: {NO_ADDRESS} for {recipient.label}")
                 continue
             wanted.append((name, channel, address))
+        if n.is_test:
+            # An admin's test send carries the editor's text for one channel type: its channels go first,
+            # so the text on the screen is what arrives (the others keep their saved template as fallback).
+            typed = [w for w in wanted if test_text(n, w[1].channel_type) is not None]
+            wanted = typed + [w for w in wanted if w not in typed]
         return wanted, skipped
 
     def _channel(self, name: str) -> Channel:

@@ -50,6 +50,7 @@ class NewNotification:
     ref_at: datetime | None = None
     payload: Payload | None = None
     not_before: datetime | None = None  # default: now
+    is_test: bool = False  # an admin's test send: left out of exports, reports and dashboards
 
 
 def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
@@ -92,6 +93,7 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
         "officer_id": row.officer_id,
         "ref_at": row.ref_at,
         "payload": row.payload.dump() if row.payload is not None else None,
+        "is_test": row.is_test,
         "status": str(NotificationStatus.QUEUED),
         "priority": int(lane_of(row.kind)),
         "not_before": row.not_before or now,

@@ -68,10 +68,21 @@ class TestTarget(_Payload):
     email: str | None = None
 
 
+class TestText(_Payload):
+    """The text on the editor's screen, saved or not, for one channel type (rules.clerk.Syntax names
+    `syntax`); other channel types of the route use their saved template."""
+
+    channel_type: str
+    body: str
+    subject: str | None = None
+    syntax: str = "jinja"
+
+
 class TestPayload(_Payload):
     """An admin's "send a test": the row is about no dossier and reaches the admin, not a citizen."""
 
     test: TestTarget
+    text: TestText | None = None  # None: the saved template (tests queued before the editor sent its text)
 
 
 Payload = FeedbackPayload | DigestPayload | StepPayload | TestPayload

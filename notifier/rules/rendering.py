@@ -23,6 +23,7 @@ from babel.dates import format_datetime as _babel_datetime
 from babel.numbers import format_decimal as _babel_decimal
 from jinja2 import meta, nodes
 
+from notifier.rules.clerk import REQUIRED_FILTER, ClerkSyntaxError, Syntax, parse_problems, to_jinja
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY, Audience, Kind, is_kind, kind_info
 from notifier.rules.sandbox import (
@@ -43,6 +44,7 @@ __all__ = [
     "TEMPLATES_DIR",
     "TOP_LEVEL_NAMES",
     "RenderLimits",
+    "Syntax",
     "TemplateError",
     "TemplateFile",
     "TemplateTimeout",
@@ -50,6 +52,7 @@ __all__ = [
     "format_date",
     "format_datetime",
     "format_money",
+    "jinja_source",
     "load_template_files",
     "mask_phone",
     "render",
@@ -170,6 +173,8 @@ class TemplateFile(NamedTuple):
     channel_type: str
     subject: str | None
     body: str
+    # `.txt` files are in the clerks' language (notifier.rules.clerk), `.j2` files in Jinja.
+    syntax: Syntax = Syntax.JINJA
 
 
 # ---------------------------------------------------------------------------------------------- filters
@@ -283,6 +288,15 @@ def mask_phone(value: object) -> str:
     return digits[:3] + "*" * (len(digits) - 6) + digits[-3:]
 
 
+def clerk_required(value: object, name: str) -> object:
+    """A clerk's unconditional `((name))`: an empty value stops the render, naming the field as written."""
+    if value is None or value == "":
+        raise TemplateError(
+            f"trường (({name})) đang trống ở tin này; hãy đặt phần cần nó trong (({name}??…))"
+        )
+    return value
+
+
 def _finalize(value: object) -> object:
     # `{{ dossier.payment_link }}` printing "None" into a citizen's SMS is the same silent bug as a
     # filter swallowing None.
@@ -335,6 +349,7 @@ def _make_environment() -> BoundedEnvironment:
             "money": format_money,
             "mask_phone": mask_phone,
             "whole_phrases": whole_phrases,
+            REQUIRED_FILTER: clerk_required,
         }
     )
     env.guard_filters()
@@ -419,14 +434,33 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 
+def jinja_source(source: str, syntax: str = Syntax.JINJA, field: str = "template") -> str:
+    """The Jinja text the renderer runs for `source` written in `syntax` (a clerk's text is compiled)."""
+    if syntax == Syntax.JINJA:
+        return source
+    if syntax != Syntax.SIMPLE:
+        raise TemplateError(f"unknown template syntax {syntax!r}", field=field)
+    try:
+        return to_jinja(source)
+    except ClerkSyntaxError as exc:
+        raise TemplateError(exc.message, field=field, line=exc.line) from exc
+
+
 def render(
-    source: str, context: Mapping[str, Any], *, field: str = "template", limits: RenderLimits | None = None
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    field: str = "template",
+    limits: RenderLimits | None = None,
+    syntax: str = Syntax.JINJA,
 ) -> str:
     """Render `source` with `context`; the result is stripped, has no run of blank lines, and is NFC.
 
+    `syntax` says how `source` is written (Jinja, or the clerks' language compiled to it first).
     The render is bounded by `limits` (defaults: `RenderLimits()`); inside `validate` the trial renders
     share one deadline. Past a limit it raises TemplateError, or TemplateTimeout for the time limit.
     """
+    source = jinja_source(source, syntax, field)
     try:
         with bounded(limits, deadline=active_deadline()):
             text = _compile(source).render(dict(context))
@@ -545,6 +579,7 @@ def validate(
     kind: str | None = None,
     channel_type: str | None = None,
     limits: RenderLimits | None = None,
+    syntax: str = Syntax.JINJA,
 ) -> list[TemplateError]:
     """Every problem an officer should fix before saving `source`; [] when it is fit to send.
 
@@ -554,6 +589,15 @@ def validate(
     """
     if kind is not None:
         kind_info(kind)  # ValueError naming the kind
+    if syntax == Syntax.SIMPLE:
+        # The clerk's own mistakes first, in the clerk's terms; the compiled text is then checked like any.
+        mistakes = parse_problems(source, kind)
+        if mistakes:
+            return [TemplateError(m.message, field=field, line=m.line) for m in mistakes]
+    try:
+        source = jinja_source(source, syntax, field)
+    except TemplateError as exc:
+        return [exc]
     try:
         ast = _ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -625,15 +669,20 @@ def _over_budget(
 ) -> TemplateError | None:
     """The kind's SMS budget, on what the dispatcher sends by default (no payment link)."""
     try:
-        parts = sms_info(render(source, for_sms(context), field=field, limits=limits)).segments
+        info = sms_info(render(source, for_sms(context), field=field, limits=limits))
     except TemplateError as exc:
         cls = TemplateTimeout if isinstance(exc, TemplateTimeout) else TemplateError
         return cls(f"{exc.message} (sample: {label})", field=field, line=exc.line)
     budget = kind_info(kind).sms_segments
-    if parts <= budget:
+    if info.segments <= budget:
         return None
+    # What fits the budget: one whole part, or `budget` concatenated parts (each a little shorter).
+    single, per_part = (70, 67) if info.encoding == "UCS-2" else (160, 153)
+    most = single if budget == 1 else per_part * budget
     return TemplateError(
-        f"SMS takes {parts} UCS-2 parts, over the budget of {budget} for {kind} (sample: {label})",
+        f"SMS takes {info.segments} {info.encoding} parts, over the budget of {budget} for {kind}: "
+        f"{info.units} characters, {info.units - most} more than the {most} that fit "
+        f"(sample: {label})",
         field=field,
     )
 
@@ -873,11 +922,16 @@ def _sample_feedback(now: datetime, kind: str) -> SimpleNamespace | None:
 # ------------------------------------------------------------------------------------------ file seeds
 
 
-def load_template_files(root: Path | None = None) -> list[TemplateFile]:
-    """Every `<channel_type>/<kind>.j2` under `root`, with the email subject from `<kind>.subject.j2`.
+# A shipped template's syntax is its file's extension: `.txt` the clerks' language, `.j2` Jinja.
+_EXTENSIONS: dict[str, Syntax] = {".txt": Syntax.SIMPLE, ".j2": Syntax.JINJA}
 
-    Unknown kinds, channel types and orphaned subject files raise ValueError: a misspelt file name would
-    otherwise be seeded as a template nobody ever sends.
+
+def load_template_files(root: Path | None = None) -> list[TemplateFile]:
+    """Every `<channel_type>/<kind>.txt` (clerks' language) or `.j2` (Jinja) under `root`, with the email
+    subject from `<kind>.subject.txt` or `.j2` (in the body's syntax).
+
+    Unknown kinds, channel types, orphaned subject files and a kind in both syntaxes raise ValueError: a
+    misspelt file name would otherwise be seeded as a template nobody ever sends.
     """
     root = TEMPLATES_DIR if root is None else root
     found: list[TemplateFile] = []
@@ -888,21 +942,40 @@ def load_template_files(root: Path | None = None) -> list[TemplateFile]:
         if channel_type not in CHANNEL_TYPES:
             expected = ", ".join(CHANNEL_TYPES)
             raise ValueError(f"{channel_dir}: unknown channel type; expected one of {expected}")
-        subjects = {p.name.removesuffix(".subject.j2"): p for p in channel_dir.glob("*.subject.j2")}
-        bodies = {
-            p.name.removesuffix(".j2"): p for p in channel_dir.glob("*.j2") if p not in subjects.values()
-        }
+        subjects: dict[str, Path] = {}
+        bodies: dict[str, Path] = {}
+        for path in sorted(channel_dir.iterdir()):
+            if path.suffix not in _EXTENSIONS:
+                continue
+            stem = path.name.removesuffix(path.suffix)
+            table, name = (
+                (subjects, stem.removesuffix(".subject")) if stem.endswith(".subject") else (bodies, stem)
+            )
+            if name in table:
+                raise ValueError(
+                    f"{path}: {channel_type}/{name} is written in both {table[name].name} and {path.name}"
+                )
+            table[name] = path
         for kind in sorted(set(bodies) | set(subjects)):
             if not is_kind(kind):
                 raise ValueError(f"{channel_dir}/{kind}: unknown kind; expected one of {', '.join(REGISTRY)}")
             if kind not in bodies:
                 raise ValueError(f"{subjects[kind]}: subject without a body template")
+            syntax = _EXTENSIONS[bodies[kind].suffix]
             subject: str | None = None
             if channel_type == "email":
                 if kind not in subjects:
-                    raise ValueError(f"{bodies[kind]}: email template without {kind}.subject.j2")
+                    raise ValueError(
+                        f"{bodies[kind]}: email template without {kind}.subject{bodies[kind].suffix}"
+                    )
+                if _EXTENSIONS[subjects[kind].suffix] is not syntax:
+                    raise ValueError(
+                        f"{subjects[kind]}: the subject must be written like its body ({bodies[kind].name})"
+                    )
                 subject = subjects[kind].read_text(encoding="utf-8")
             elif kind in subjects:
                 raise ValueError(f"{subjects[kind]}: only email templates have a subject")
-            found.append(TemplateFile(kind, channel_type, subject, bodies[kind].read_text(encoding="utf-8")))
+            found.append(
+                TemplateFile(kind, channel_type, subject, bodies[kind].read_text(encoding="utf-8"), syntax)
+            )
     return found

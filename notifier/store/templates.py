@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from notifier.rules.rendering import TemplateError, TemplateFile, load_template_files, validate
+from notifier.rules.rendering import Syntax, TemplateError, TemplateFile, load_template_files, validate
 from notifier.store.models import Template
 
 
@@ -22,6 +22,7 @@ class TemplateSource:
     body: str
     version: int
     agency_id: int | None
+    syntax: str = Syntax.JINJA
 
 
 def seed_defaults(session: Session, now: datetime, files: Iterable[TemplateFile]) -> int:
@@ -43,6 +44,7 @@ def seed_defaults(session: Session, now: datetime, files: Iterable[TemplateFile]
                 version=1,
                 subject=tf.subject,
                 body=tf.body,
+                syntax=str(tf.syntax),
                 author="system",
                 created_at=now,
             )
@@ -61,14 +63,15 @@ def save(
     body: str,
     author: str,
     now: datetime,
+    syntax: str = Syntax.JINJA,
 ) -> Template:
     """Validate, then store as a new version; nothing is stored when invalid."""
-    errors = validate(body, field="body", kind=kind, channel_type=channel_type)
+    errors = validate(body, field="body", kind=kind, channel_type=channel_type, syntax=syntax)
     if subject:
-        errors += validate(subject, field="subject", kind=kind, channel_type=channel_type)
+        errors += validate(subject, field="subject", kind=kind, channel_type=channel_type, syntax=syntax)
     if errors:
         raise errors[0]
-    return store_version(session, kind, channel_type, agency_id, subject, body, author, now)
+    return store_version(session, kind, channel_type, agency_id, subject, body, author, now, syntax)
 
 
 def store_version(
@@ -80,6 +83,7 @@ def store_version(
     body: str,
     author: str,
     now: datetime,
+    syntax: str = Syntax.JINJA,
 ) -> Template:
     """Append a version after the newest one; callers validate first."""
     latest = session.scalar(
@@ -96,6 +100,7 @@ def store_version(
         version=(latest or 0) + 1,
         subject=subject,
         body=body,
+        syntax=str(Syntax(syntax)),
         author=author,
         created_at=now,
     )
@@ -138,7 +143,7 @@ class TemplateCache:
         ).all()
         self._by_key = {
             (t.kind, t.channel_type, t.agency_id): TemplateSource(
-                t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id
+                t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id, t.syntax
             )
             for t in rows
         }
@@ -154,4 +159,4 @@ class TemplateCache:
             raise TemplateError(
                 f"no template for kind '{kind}' and channel type '{channel_type}'", field="template"
             )
-        return TemplateSource(kind, channel_type, f.subject, f.body, 0, None)
+        return TemplateSource(kind, channel_type, f.subject, f.body, 0, None, f.syntax)

@@ -82,6 +82,7 @@ def cost_summary(service: Service, from_: str, to: str) -> CostSummary:
                 Notification.sent_at >= period.start_at,
                 Notification.sent_at < period.end_at,
                 Notification.channel.is_not(None),
+                Notification.is_test.is_(False),
             )
             .group_by(Notification.channel)
             .order_by(Notification.channel)

@@ -425,6 +425,7 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             Notification.status.in_(SENT_STATUSES),
             Notification.sent_at >= start,
             Notification.sent_at < end,
+            Notification.is_test.is_(False),  # an admin's test sends cost the province nothing to report
             live_dossier(),
         )
         .group_by(msg_agency, Dossier.procedure_id, Notification.channel)

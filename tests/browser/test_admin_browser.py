@@ -51,6 +51,9 @@ def test_edit_preview_save_and_roll_back(live: Live, page: Page, screenshots: Pa
     before = versions(live)
     assert [t.version for t in before] == [1]
 
+    # These texts are Jinja: the advanced mode, which an admin may choose (the clerks' language:
+    # tests/browser/test_clerk_browser.py).
+    page.locator("#syntax").select_option("jinja")
     # Live preview: a short text is one SMS; the long one with diacritics needs more UCS-2 parts.
     body = page.locator("#body")
     body.fill("Hồ sơ {{ dossier.code }} đã được tiếp nhận.")
@@ -66,7 +69,7 @@ def test_edit_preview_save_and_roll_back(live: Live, page: Page, screenshots: Pa
     expect(page.locator("#kd-text")).to_contain_text("Nguyen Thi Huong da duoc So Xay dung")
     # Three parts is over the `received` kind's SMS budget of two: the editor says so, in Vietnamese.
     expect(page.locator("#preview-problems li")).to_have_count(1)
-    expect(page.locator("#preview-problems li")).to_contain_text("vượt định mức 2 tin")
+    expect(page.locator("#preview-problems li")).to_contain_text("vượt định mức 2 phần")
 
     # A real dossier instead of sample data.
     with live.province.service.factory() as session:
@@ -87,7 +90,7 @@ def test_edit_preview_save_and_roll_back(live: Live, page: Page, screenshots: Pa
     expect(page.locator("#sms-segments")).to_have_text("3")
     page.screenshot(path=str(screenshots / "editor.png"), full_page=True)
     page.get_by_role("button", name="Lưu phiên bản mới").click()  # over the budget: refused
-    expect(page.locator("#preview-problems")).to_contain_text("vượt định mức 2 tin")
+    expect(page.locator("#preview-problems")).to_contain_text("vượt định mức 2 phần")
     assert [t.version for t in versions(live)] == [1]
     body.fill(SAVED_BODY)
     page.get_by_role("button", name="Lưu phiên bản mới").click()

@@ -15,11 +15,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from notifier.rules.agencies import AgencyLevel
+from notifier.rules.clerk import Syntax
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.store.models.base import Base, BigId
 
@@ -173,6 +175,9 @@ class Template(Base):
     version: Mapped[int] = mapped_column(Integer)
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    # How subject and body are written (rules.clerk.Syntax): the clerks' language, or Jinja ("nâng cao"),
+    # which only an admin may choose. Rows from before 0027 are Jinja.
+    syntax: Mapped[str] = mapped_column(String(16), default=str(Syntax.JINJA))
     author: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
 
@@ -194,6 +199,9 @@ class Notification(Base):
     ref_at: Mapped[datetime | None]
     # What a kind needs beyond the dossier (a feedback answer, a digest's items, a step), as JSON text.
     payload: Mapped[str | None] = mapped_column(Text)
+    # An admin's "Gửi thử cho tôi" from the template editor: counted in no export, report or dashboard.
+    # The server default serves rows written by hand, like `priority`'s.
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default=str(NotificationStatus.QUEUED))
     # rules.kinds.Lane of the kind, set by the enqueue; the server default (ALERT) only serves rows written
     # by hand (benchmarks' bulk loads).

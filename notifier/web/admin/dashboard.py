@@ -51,6 +51,7 @@ def _scoped(viewer: Viewer, stmt: Any) -> Any:
         stmt.outerjoin(Dossier, Dossier.id == Notification.dossier_id)
         .outerjoin(_Officer, _Officer.id == Notification.officer_id)
         .where(viewer.scope(func.coalesce(Dossier.agency_id, _Officer.agency_id)), live_dossier())
+        .where(Notification.is_test.is_(False))  # an admin's test sends are not the service's work
     )
 
 

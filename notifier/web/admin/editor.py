@@ -17,8 +17,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from notifier.outbox.context import build_context
 from notifier.outbox.enqueue import NewNotification, enqueue
 from notifier.outbox.views import dossier_view
+from notifier.rules.clerk import Syntax, fields_for
 from notifier.rules.kinds import REGISTRY, Audience, Kind, audience_of, is_kind, kind_info
-from notifier.rules.payloads import TestPayload, TestTarget
+from notifier.rules.payloads import TestPayload, TestTarget, TestText
 from notifier.rules.rendering import (
     CHANNEL_TYPES,
     TemplateError,
@@ -32,7 +33,7 @@ from notifier.store import templates as template_store
 from notifier.store.models import Agency, Dossier, Notification, Officer, Template
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, checked_json, service_of
 from notifier.web.admin.isolated import check_isolated, preview_isolated
-from notifier.web.admin.preview import Preview, Problem
+from notifier.web.admin.preview import Preview, Problem, vietnamese
 from notifier.web.admin.web import flash, page
 from notifier.workflows.service import Service
 
@@ -140,19 +141,34 @@ class Starting:
     body: str
     version: int  # the target's newest version; 0 when it has none yet
     inherited_from: str | None  # "province" or "file" when the text is not the target's own
+    syntax: str = Syntax.SIMPLE
 
 
 def starting_text(session: Session, target: Target, history: list[Template]) -> Starting:
     if history:
-        return Starting(history[0].subject, history[0].body, history[0].version, None)
+        t = history[0]
+        return Starting(t.subject, t.body, t.version, None, t.syntax)
     if target.agency is not None:
         province = versions(session, Target(target.kind, target.channel_type, None))
         if province:
-            return Starting(province[0].subject, province[0].body, 0, "province")
+            return Starting(province[0].subject, province[0].body, 0, "province", province[0].syntax)
     for f in load_template_files():
         if (f.kind, f.channel_type) == (target.kind, target.channel_type):
-            return Starting(f.subject, f.body, 0, "file")
+            return Starting(f.subject, f.body, 0, "file", f.syntax)
     return Starting(None, "", 0, "file")
+
+
+SYNTAX_NAMES = {Syntax.SIMPLE: "Đơn giản", Syntax.JINJA: "Nâng cao (Jinja)"}
+
+
+def chosen_syntax(viewer: Viewer, requested: object, start: Starting) -> tuple[str, list[Problem]]:
+    """The syntax a form asks for, and why it may not have it: only an admin switches a template to
+    the advanced mode (an agency clerk keeps an advanced text advanced, or makes it simple)."""
+    syntax = str(requested) if str(requested) in {str(s) for s in Syntax} else start.syntax
+    if syntax == Syntax.JINJA and start.syntax != Syntax.JINJA and not viewer.is_admin:
+        message = "chỉ quản trị viên mới chuyển được mẫu sang chế độ nâng cao (Jinja)"
+        return str(start.syntax), [Problem("body", None, message)]
+    return syntax, []
 
 
 # ---------------------------------------------------------------------------------------------- context
@@ -202,6 +218,7 @@ def preview_for(
     subject: str | None,
     source: str,
     dossier_code: str,
+    syntax: str = Syntax.JINJA,
 ) -> Preview:
     now = service.clock.now()
     price = service.settings.admin.sms_price_vnd
@@ -232,6 +249,7 @@ def preview_for(
         price,
         limits=r.limits(),
         timeout=r.preview_timeout_seconds,
+        syntax=syntax,
     )
 
 
@@ -301,7 +319,12 @@ def _editor(
     dossier_code: str = "",
     problems: list[Problem] | None = None,
     status_code: int = 200,
+    syntax: str | None = None,
+    unsaved: str | None = None,
+    notice: str | None = None,
 ) -> Response:
+    """The editor page. `unsaved` heads a refusal ("Chưa lưu", "Chưa gửi thử") listing `problems`;
+    `notice` says what was done with the text kept on the screen (a test send)."""
     service = service_of(request)
     with service.factory() as session:
         history = versions(session, target)
@@ -309,7 +332,8 @@ def _editor(
         dossiers = recent_dossiers(session, viewer)
     body = start.body if body is None else body
     subject = start.subject if subject is None else subject
-    preview = preview_for(service, viewer, target, body, subject, source, dossier_code)
+    syntax = start.syntax if syntax is None else syntax
+    preview = preview_for(service, viewer, target, body, subject, source, dossier_code, syntax)
     if problems:
         # The save's own findings come first (the conflict message, for one); the preview adds the rest.
         seen = {(p.field, p.line, p.message) for p in problems}
@@ -333,6 +357,16 @@ def _editor(
         dossiers=dossiers,
         price=service.settings.admin.sms_price_vnd,
         audience=audience_of(target.kind),
+        syntax=syntax,
+        syntax_names=SYNTAX_NAMES,
+        # An agency clerk may not switch to advanced: offered only to admins, or kept when it already is.
+        can_advance=viewer.is_admin or start.syntax == Syntax.JINJA,
+        fields=list(fields_for(target.kind).values()),
+        line_count=max(body.count("\n") + 1, 14),
+        error_lines={p.line for p in preview.problems if p.line and p.field == "body"},
+        save_refusal=list(problems or []) if unsaved else [],
+        unsaved=unsaved,
+        notice=notice,
     )
 
 
@@ -356,6 +390,8 @@ async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: 
     def run() -> dict[str, Any]:
         with service.factory() as session:
             target = resolve(session, viewer, kind, channel_type, str(data.get("agency") or ""))
+            start = starting_text(session, target, versions(session, target))
+        syntax, refused = chosen_syntax(viewer, data.get("syntax"), start)
         source = str(data.get("source") or "sample")
         if source not in SOURCES:
             source = "sample"
@@ -367,7 +403,9 @@ async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: 
             str(data.get("subject") or "") or None,
             source,
             str(data.get("dossier") or ""),
+            syntax,
         )
+        result.problems = refused + result.problems
         return result.as_dict()
 
     return JSONResponse(await run_in_threadpool(run))
@@ -386,12 +424,22 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
     except ValueError:
         base_version = 0
 
-    def store() -> tuple[Target, int | None, list[Problem], int]:
+    def store() -> tuple[Target, int | None, list[Problem], int, str]:
         subject_ = subject if channel_type == "email" else None
         r = service.settings.rendering
+        with service.factory() as session:
+            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
+            start = starting_text(session, target, versions(session, target))
+        syntax, refused = chosen_syntax(viewer, form.get("syntax"), start)
         # Before the transaction: the check runs in a child process for up to the preview timeout.
-        checked = check_isolated(
-            body, subject_, kind, channel_type, limits=r.limits(), timeout=r.preview_timeout_seconds
+        checked = refused or check_isolated(
+            body,
+            subject_,
+            kind,
+            channel_type,
+            limits=r.limits(),
+            timeout=r.preview_timeout_seconds,
+            syntax=syntax,
         )
         with service.factory() as session, session.begin():
             target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
@@ -399,15 +447,20 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
             history = versions(session, target)
             latest = history[0] if history else None
             if problems:
-                return target, None, problems, latest.version if latest else 0
+                return target, None, problems, latest.version if latest else 0, syntax
             if latest is not None and latest.version != base_version:
                 message = (
                     f"{latest.author} đã lưu phiên bản {latest.version} trong lúc bạn sửa; "
                     "hãy xem lịch sử rồi bấm Lưu lần nữa nếu vẫn muốn lưu nội dung của bạn."
                 )
-                return target, None, [Problem("body", None, message)], latest.version
-            if latest is not None and latest.body == body and (latest.subject or None) == subject_:
-                return target, latest.version, [], latest.version
+                return target, None, [Problem("body", None, message)], latest.version, syntax
+            if (
+                latest is not None
+                and latest.body == body
+                and (latest.subject or None) == subject_
+                and latest.syntax == syntax
+            ):
+                return target, latest.version, [], latest.version, syntax
             try:
                 row = template_store.save(
                     session,
@@ -418,9 +471,16 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
                     body,
                     viewer.username,
                     service.clock.now(),
+                    syntax,
                 )
             except TemplateError as exc:  # the store's own check; `check` should have caught it
-                return target, None, [Problem(exc.field, exc.line, exc.message)], base_version
+                return (
+                    target,
+                    None,
+                    [Problem(exc.field, exc.line, vietnamese(exc.message))],
+                    base_version,
+                    syntax,
+                )
             audit.record(
                 session,
                 service.clock.now(),
@@ -428,10 +488,11 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
                 "template.save",
                 target.name,
                 version=row.version,
+                syntax=syntax,
             )
-            return target, row.version, [], row.version
+            return target, row.version, [], row.version, syntax
 
-    target, saved, problems, latest_version = await run_in_threadpool(store)
+    target, saved, problems, latest_version, syntax = await run_in_threadpool(store)
     if problems:
         return _editor(
             request,
@@ -444,6 +505,8 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
             dossier_code=dossier_code,
             problems=problems,
             status_code=422,
+            syntax=syntax,
+            unsaved="Chưa lưu",
         )
     if saved == base_version:
         flash(request, "Không có thay đổi nào để lưu.", "info")
@@ -528,6 +591,12 @@ async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind:
                 raise NotFound(f"phiên bản {version}")
             if old.version == history[0].version:
                 return target, f"Phiên bản {version} đang là bản mới nhất."
+            if old.syntax == Syntax.JINJA and history[0].syntax != Syntax.JINJA and not viewer.is_admin:
+                # Going back to an advanced version is switching to the advanced mode: admins only.
+                return target, (
+                    f"Không khôi phục được phiên bản {version}: bản này viết ở chế độ nâng cao (Jinja), "
+                    "chỉ quản trị viên mới chuyển được mẫu sang chế độ này."
+                )
             try:
                 row = template_store.save(
                     session,
@@ -538,10 +607,12 @@ async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind:
                     old.body,
                     viewer.username,
                     service.clock.now(),
+                    old.syntax,
                 )
             except TemplateError as exc:
                 # Placeholders the current schema no longer has: the old text cannot come back as it was.
-                return target, f"Không khôi phục được phiên bản {version}: {exc}"
+                where = f" (dòng {exc.line})" if exc.line else ""
+                return target, f"Không khôi phục được phiên bản {version}{where}: {vietnamese(exc.message)}"
             audit.record(
                 session,
                 service.clock.now(),
@@ -560,19 +631,49 @@ async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind:
 
 @router.post("/templates/{channel_type}/{kind}/test")
 async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
-    """Queue the saved template, with sample data, to the viewer's own phone/chat/e-mail via the outbox."""
+    """Queue the text on the screen (saved or not), with sample data, to the viewer's own phone/chat/e-mail
+    through the outbox, marked as a test; the editor comes back with the text as it was typed."""
     form = await checked_form(request)
     service = service_of(request)
+    body = str(form.get("body", "")).replace("\r\n", "\n")
+    subject = str(form.get("subject", "")).replace("\r\n", "\n") or None
+    source = str(form.get("source", "sample"))
+    dossier_code = str(form.get("dossier", ""))
+    try:
+        base_version = int(str(form.get("base_version", "0")))
+    except ValueError:
+        base_version = 0
 
-    def queue() -> tuple[Target, str, str]:
-        with service.factory() as session, session.begin():
+    def queue() -> tuple[Target, str, list[Problem], str | None]:
+        subject_ = subject if channel_type == "email" else None
+        r = service.settings.rendering
+        with service.factory() as session:
             target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
-            if not (viewer.phone or viewer.telegram_chat_id or viewer.email):
-                return (
-                    target,
-                    "Tài khoản của bạn chưa có số điện thoại, Telegram hay thư điện tử để gửi thử.",
-                    "error",
-                )
+            start = starting_text(session, target, versions(session, target))
+        syntax, refused = chosen_syntax(viewer, form.get("syntax"), start)
+        if not body.strip():
+            return (
+                target,
+                syntax,
+                [Problem("body", None, "nội dung mẫu đang trống, không có gì để gửi thử")],
+                None,
+            )
+        if not (viewer.phone or viewer.telegram_chat_id or viewer.email):
+            message = "tài khoản của bạn chưa có số điện thoại, Telegram hay thư điện tử để nhận tin thử"
+            return target, syntax, [Problem("body", None, message)], None
+        # A text that could not be saved is not sent either: the dispatcher would only fail it.
+        problems = refused or check_isolated(
+            body,
+            subject_,
+            kind,
+            channel_type,
+            limits=r.limits(),
+            timeout=r.preview_timeout_seconds,
+            syntax=syntax,
+        )
+        if problems:
+            return target, syntax, problems, None
+        with service.factory() as session, session.begin():
             now = service.clock.now()
             payload = TestPayload(
                 test=TestTarget(
@@ -581,22 +682,36 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
                     phone=viewer.phone,
                     telegram_chat_id=viewer.telegram_chat_id,
                     email=viewer.email,
-                )
+                ),
+                text=TestText(channel_type=channel_type, body=body, subject=subject_, syntax=syntax),
             )
             key = f"test:{viewer.username}:{uuid.uuid4().hex}"
-            new_id = enqueue(session, NewNotification(key, Kind(kind), payload=payload), now)
+            new_id = enqueue(session, NewNotification(key, Kind(kind), payload=payload, is_test=True), now)
             if new_id is None:  # the key carries a fresh uuid: only a bug can repeat it
                 raise RuntimeError(f"test send {key}: the dedupe key is already in the outbox")
             audit.record(session, now, viewer.username, "template.test", target.name, notification_id=new_id)
-            audience = audience_of(kind)
-            route = ", ".join(service.settings.routing.for_audience(audience))
-            return (
-                target,
-                f"Đã xếp tin thử số {new_id} vào hàng đợi, gửi qua kênh của đối tượng "
-                f"'{audience}' ({route}) với dữ liệu mẫu và bản mẫu đã lưu.",
-                "ok",
-            )
+        route = ", ".join(service.settings.routing.for_audience(audience_of(kind)))
+        return (
+            target,
+            syntax,
+            [],
+            f"Đã xếp tin thử số {new_id} vào hàng đợi với nội dung đang soạn (chưa lưu cũng được) và dữ liệu "
+            f"mẫu, gửi tới địa chỉ của bạn qua các kênh {route}. Tin thử không tính vào báo cáo.",
+        )
 
-    target, message, kind_ = await run_in_threadpool(queue)
-    flash(request, message, kind_)
-    return RedirectResponse(target.url(request.scope.get("root_path", "")), status_code=303)
+    target, syntax, problems, notice = await run_in_threadpool(queue)
+    return _editor(
+        request,
+        viewer,
+        target,
+        body=body,
+        subject=subject,
+        base_version=base_version,
+        source=source,
+        dossier_code=dossier_code,
+        problems=problems,
+        status_code=422 if problems else 200,
+        syntax=syntax,
+        unsaved="Chưa gửi thử" if problems else None,
+        notice=notice,
+    )

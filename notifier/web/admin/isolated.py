@@ -125,6 +125,7 @@ def preview_isolated(
     *,
     limits: RenderLimits,
     timeout: float,
+    syntax: str = "jinja",
 ) -> Preview:
     """`build_preview` in a child process: a template that does not finish gets a refusal, not a hang."""
     try:
@@ -137,6 +138,7 @@ def preview_isolated(
             context,
             price_per_segment,
             limits,
+            syntax,
             timeout=timeout,
         )
     except IsolatedFailure as failure:
@@ -144,10 +146,17 @@ def preview_isolated(
 
 
 def check_isolated(
-    body: str, subject: str | None, kind: str, channel_type: str, *, limits: RenderLimits, timeout: float
+    body: str,
+    subject: str | None,
+    kind: str,
+    channel_type: str,
+    *,
+    limits: RenderLimits,
+    timeout: float,
+    syntax: str = "jinja",
 ) -> list[Problem]:
     """`check` (the save's validation) in a child process, like `preview_isolated`."""
     try:
-        return run_isolated(check, body, subject, kind, channel_type, limits, timeout=timeout)
+        return run_isolated(check, body, subject, kind, channel_type, limits, syntax, timeout=timeout)
     except IsolatedFailure as failure:
         return [refusal(failure, timeout)]
