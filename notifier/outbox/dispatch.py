@@ -250,7 +250,7 @@ class Dispatcher:
         reclaimed = 0
         with self.factory() as session, session.begin():
             if self.settings.dispatch.unconfirmed_resend == ResendPolicy.CHECK:
-                result = session.execute(
+                unknown = session.scalars(
                     update(Notification)
                     .where(*expired, Notification.handed_off_at.is_not(None))
                     .values(
@@ -264,8 +264,10 @@ class Dispatcher:
                             "repeat, so it was not resent: check with the recipient, then resend or close"
                         ),
                     )
-                )
-                reclaimed += affected(result)
+                    .returning(Notification.id)
+                ).all()
+                reclaimed += len(unknown)
+                queue_changes(session, unknown)  # the one-stop system hears "unknown" (outbox.callbacks)
             gave_up = session.scalars(
                 update(Notification)
                 .where(*expired, Notification.attempts + 1 >= self.settings.dispatch.max_attempts)
@@ -686,11 +688,12 @@ class Dispatcher:
                 .values({k: bindparam(f"v_{k}") for k in keys})
             )
             session.connection().execute(stmt, rows)
-        # The one-stop system's callbacks: sent and failed rows, in this transaction (outbox.callbacks).
+        # The one-stop system's callbacks: sent, failed and unreachable rows, in this transaction
+        # (outbox.callbacks).
         changed = [
             p.notification_id
             for p, o in zip(plans, outcomes, strict=True)
-            if p.notification_id in ours and o.status in ("sent", "failed")
+            if p.notification_id in ours and o.status in ("sent", "failed", "unreachable")
         ]
         queue_changes(session, changed)
         if self.spend.enabled:
