@@ -7,11 +7,17 @@ has no SMS parts, so every message costs exactly the price); `mail` is free and 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from notifier.config import ConfigError, SpendSettings
@@ -23,10 +29,13 @@ from notifier.rules.outbox_status import AttemptOutcome
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.spend import SpendState, Standing, month_bounds, month_key
 from notifier.store.models import DeliveryAttempt, Dossier, Notification, Officer, SpendMonth
+from notifier.web.api import create_app
 from notifier.workflows.accounts import NewUser, create_user
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.reports import ReportWorkflow
 from notifier.workflows.service import Service
+from tests.browser.kit import client_for, login
 from tests.conftest import make_settings
 from tests.factories import AGENCY, dossier, officers, ts
 from tests.fakes.helpers import build
@@ -344,3 +353,45 @@ def test_a_budget_on_a_channel_not_configured_is_refused_at_start(
     )
     with pytest.raises(RoutingError, match=f"spend.agencies.{AGENCY}: value 'sms_esms': no such channel"):
         check_routing(bad, svc.channels)
+
+
+async def test_dashboard_report_and_metrics_show_the_months_spend(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc = spend_service(db_url, tmp_path, clock, budget=5 * PRICE)
+    queue_citizen_notices(svc, 4)
+    await svc.dispatcher.drain()
+    await svc.dispatcher.drain()
+
+    client = client_for(svc)
+    assert login(client, "quantri", "mật-khẩu-dài-1").status_code == 303
+    page = client.get("/admin/").text
+    table = page[page.index('id="spend-table"') : page.index("</table>", page.index('id="spend-table"'))]
+    assert "Chi phí gửi tin tháng 12/2026" in page
+    row = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table))
+    assert "Sở Tư pháp thành phố Hải Phòng sms 4.000 5.000 80,0% Đã đến ngưỡng cảnh báo" in row
+
+    report = json.loads(ReportWorkflow(svc).monthly("2026-12", "json").body)
+    [agency] = report["agencies"]
+    assert agency["cost_vnd"] == 4 * PRICE == report["total"]["cost_vnd"]
+    assert [p["cost_vnd"] for p in agency["procedures"]] == [4 * PRICE]
+    html = ReportWorkflow(svc).monthly("2026-12", "html").body.decode("utf-8")
+    assert "Chi phí gửi tin (đồng)" in html and "4.000" in html
+
+    scraped = TestClient(create_app(svc)).get("/metrics").text
+    assert f'notifier_spend_vnd{{agency="{AGENCY}",channel="sms"}} 4000.0' in scraped
+    assert f'notifier_spend_budget_vnd{{agency="{AGENCY}",channel="sms"}} 5000.0' in scraped
+
+    # The same report from the command line (a process of its own, on the same database).
+    (tmp_path / "config.toml").write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "report", "monthly", "--month", "2026-12", "--format", "json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["agencies"][0]["cost_vnd"] == 4 * PRICE
