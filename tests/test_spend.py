@@ -49,6 +49,7 @@ def spend_service(
     clock: FixedClock,
     budget: int = 5 * PRICE,
     officer: list[str] | None = None,
+    dispatch: dict[str, Any] | None = None,
     **spend: Any,
 ) -> Service:
     channels = {
@@ -69,6 +70,7 @@ def spend_service(
         citizen=["sms", "mail"],
         officer=officer or ["file"],
         spend={"budgets": {"sms": budget}, **spend},
+        **({"dispatch": dispatch} if dispatch else {}),
     )
     with svc.factory() as session, session.begin():
         upsert_officers(session, officers())  # LD01 is the agency's head
@@ -395,3 +397,25 @@ async def test_dashboard_report_and_metrics_show_the_months_spend(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["agencies"][0]["cost_vnd"] == 4 * PRICE
+
+
+async def test_a_dead_workers_holds_stop_counting_once_its_rows_are_reclaimed(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    # One reclaim is the last: the dead worker's rows fail, so no later check plans them (and drops their
+    # holds) again; only the rows' status tells that those holds no longer count.
+    svc = spend_service(db_url, tmp_path, clock, budget=2 * PRICE, dispatch={"max_attempts": 1})
+    queue_citizen_notices(svc, 2)
+    dead = Dispatcher(svc.factory, svc.settings, clock, svc.channels, svc.calendar, worker_id="dead")
+    # The worker claims the rows and holds their cost, then stops before sending anything.
+    ids = dead.claim(clock.now(), 10)
+    plans = dead._plan_batch(ids, clock.now())
+    dead._check_spend(plans, clock.now())
+    assert [p.candidates[0].channel_name for p in plans if p.audience == "citizen"] == ["sms", "sms"]
+    clock.advance(timedelta(seconds=svc.settings.dispatch.lease_seconds + 1))
+    assert svc.dispatcher.reclaim_expired() == len(ids)
+    assert {n.status for n in citizen_rows(svc)} == {S.FAILED}
+    queue_citizen_notices(svc, 2, start=10)
+    await svc.dispatcher.drain()
+    assert by_channel(svc) == {"sms": 2}  # the dead worker's holds did not count against the budget
+    assert counter(svc).spent_vnd == 2 * PRICE

@@ -90,10 +90,6 @@ class SpendGate:
         if not asks:
             return verdicts
         month = month_key(now)
-        # A row planned again (its earlier worker's lease ran out) holds anew.
-        session.execute(
-            delete(SpendHold).where(SpendHold.notification_id.in_([a.notification_id for a in asks]))
-        )
         found = session.execute(
             select(Agency.id, Agency.code).where(Agency.id.in_({a.agency_id for a in asks}))
         )
@@ -106,6 +102,10 @@ class SpendGate:
         }
         if not pairs:
             return verdicts
+        # A row planned again (its earlier worker's lease ran out) holds anew.
+        session.execute(
+            delete(SpendHold).where(SpendHold.notification_id.in_([a.notification_id for a in asks]))
+        )
         counters = self._lock(session, sorted(pairs), month, codes, now)
         holds: list[dict[str, object]] = []
         for ask, verdict in zip(asks, verdicts, strict=True):
@@ -165,12 +165,20 @@ class SpendGate:
         now: datetime,
     ) -> dict[tuple[int, str], _Counter]:
         start, end = month_bounds(now)
+        key = (tuple_(SpendMonth.agency_id, SpendMonth.channel).in_(pairs), SpendMonth.month == month)
+        # The month's sum is read only for a row not made yet (the first message of the month, or the first
+        # since a budget was set), not at every batch.
+        found = session.execute(select(SpendMonth.agency_id, SpendMonth.channel).where(*key))
+        existing = {(agency_id, channel) for agency_id, channel in found}
         for agency_id, channel in pairs:
-            self._create(session, agency_id, channel, month, start, end, now)
+            if (agency_id, channel) not in existing:
+                self._create(session, agency_id, channel, month, start, end, now)
         rows = session.scalars(
             select(SpendMonth)
-            .where(tuple_(SpendMonth.agency_id, SpendMonth.channel).in_(pairs), SpendMonth.month == month)
-            .order_by(SpendMonth.id)  # one order for every worker: no deadlock between two batches
+            .where(*key)
+            # One order for every worker and for the record step's updates (SpendGate.record): two
+            # transactions never wait on each other's rows crosswise.
+            .order_by(SpendMonth.agency_id, SpendMonth.channel)
             .with_for_update()
         ).all()
         sums = session.execute(
