@@ -33,7 +33,7 @@ from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.payloads import Addressee, AgencyFacts, SpendPayload
-from notifier.rules.spend import OnCap, SpendLevel, Standing, month_bounds, month_key, month_label
+from notifier.rules.spend import OnCap, SpendLevel, SpendState, Standing, month_bounds, month_key, month_label
 from notifier.store.models import (
     Agency,
     Dossier,
@@ -227,7 +227,7 @@ class SpendGate:
         row, budget = counter.row, counter.budget
         standing = Standing(counter.used, budget, self.settings.warn_percent)
         levels: list[SpendLevel] = []
-        if row.warned_at is None and standing.state is not standing.state.OK:
+        if row.warned_at is None and standing.state is not SpendState.OK:
             levels.append(SpendLevel.WARN)
         if row.capped_at is None and (counter.refused or counter.used >= budget):
             levels.append(SpendLevel.CAP)
