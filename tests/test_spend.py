@@ -28,7 +28,7 @@ from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import AttemptOutcome
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.spend import SpendState, Standing, month_bounds, month_key
-from notifier.store.models import DeliveryAttempt, Dossier, Notification, Officer, SpendMonth
+from notifier.store.models import Agency, DeliveryAttempt, Dossier, Notification, Officer, SpendMonth
 from notifier.web.api import create_app
 from notifier.workflows.accounts import NewUser, create_user
 from notifier.workflows.ingest import upsert
@@ -372,6 +372,15 @@ async def test_dashboard_report_and_metrics_show_the_months_spend(
     assert "Chi phí gửi tin tháng 12/2026" in page
     row = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table))
     assert "Sở Tư pháp thành phố Hải Phòng sms 4.000 5.000 80,0% Đã đến ngưỡng cảnh báo" in row
+
+    # An account of another agency sees none of it.
+    with svc.factory() as session, session.begin():
+        session.add(Agency(code="000.00.13.H26", name="Sở Tài chính thành phố Hải Phòng"))
+        session.flush()
+        create_user(session, NewUser("skh", "agency", "000.00.13.H26"), "mật-khẩu-dài-3", clock.now())
+    other = client_for(svc)
+    assert login(other, "skh", "mật-khẩu-dài-3").status_code == 303
+    assert "Tháng này chưa có tin nào tính phí." in other.get("/admin/").text
 
     report = json.loads(ReportWorkflow(svc).monthly("2026-12", "json").body)
     [agency] = report["agencies"]
