@@ -20,9 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from notifier.channels.webhook import Receipt
 from notifier.config import ConfigError, SpendSettings
 from notifier.outbox.dispatch import Dispatcher, RoutingError, check_routing
 from notifier.outbox.enqueue import NewNotification, enqueue
+from notifier.outbox.receipts import record_receipt
 from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import AttemptOutcome
@@ -128,7 +130,7 @@ def counter(svc: Service, channel: str = "sms") -> SpendMonth:
 def by_channel(svc: Service) -> dict[str | None, int]:
     out: dict[str | None, int] = {}
     for n in citizen_rows(svc):
-        if n.status == S.SENT:
+        if n.status in (S.SENT, S.DELIVERED):
             out[n.channel] = out.get(n.channel, 0) + 1
     return out
 
@@ -428,3 +430,27 @@ async def test_a_dead_workers_holds_stop_counting_once_its_rows_are_reclaimed(
     await svc.dispatcher.drain()
     assert by_channel(svc) == {"sms": 2}  # the dead worker's holds did not count against the budget
     assert counter(svc).spent_vnd == 2 * PRICE
+
+
+async def test_a_cost_the_provider_reports_replaces_the_estimate(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc = spend_service(db_url, tmp_path, clock, budget=5 * PRICE)
+    queue_citizen_notices(svc, 2)
+    await svc.dispatcher.drain()
+    first, _ = citizen_rows(svc)
+    assert (first.cost_vnd, counter(svc).spent_vnd) == (PRICE, 2 * PRICE)
+    # The provider bills the first for less than the list price (a ZNS-style charge, say), and a repeat of
+    # the same receipt changes nothing more.
+    for _ in range(2):
+        with svc.factory() as session, session.begin():
+            receipt = Receipt("delivered", notification_id=first.id, cost_vnd=600)
+            record_receipt(session, "sms", "file", receipt, clock.now())
+    assert [n.cost_vnd for n in citizen_rows(svc)] == [600, PRICE]
+    assert counter(svc).spent_vnd == 600 + PRICE == sms_spend(svc)
+    # 600 + 4 × 1.000 = 4.600 of 5.000: three more go by sms (the estimates alone would have let two),
+    # then the next would pass the budget and takes e-mail.
+    queue_citizen_notices(svc, 4, start=10)
+    await svc.dispatcher.drain()
+    assert by_channel(svc) == {"sms": 5, "mail": 1}
+    assert counter(svc).spent_vnd == 600 + 4 * PRICE

@@ -333,6 +333,25 @@ class SpendGate:
                 )
 
 
+def actual_cost(session: Session, row: Notification, delta: int, now: datetime) -> None:
+    """A provider's receipt changed what `row` cost by `delta` đồng: the agency's row of the month the
+    message was sent in follows (if there is one; a row made later sums the corrected costs itself)."""
+    if not delta or row.channel is None or row.sent_at is None:
+        return
+    agency_id = row.dossier.agency_id if row.dossier else (row.officer.agency_id if row.officer else None)
+    if agency_id is None:
+        return
+    session.execute(
+        update(SpendMonth)
+        .where(
+            SpendMonth.agency_id == agency_id,
+            SpendMonth.channel == row.channel,
+            SpendMonth.month == month_key(row.sent_at),
+        )
+        .values(spent_vnd=SpendMonth.spent_vnd + delta, updated_at=now)
+    )
+
+
 def _vnd(amount: int) -> str:
     """1500000 -> "1.500.000 đồng"."""
     return f"{amount:,}".replace(",", ".") + " đồng"

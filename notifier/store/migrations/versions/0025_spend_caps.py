@@ -1,4 +1,5 @@
-"""spend caps: each agency's spend per channel and month, and the estimates of messages being sent
+"""spend caps: each agency's spend per channel and month, the estimates of messages being sent, and
+the cost a provider's receipt reports
 
 Revision ID: 0025
 Revises: 0024
@@ -42,9 +43,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("notification_id"),
     )
     op.create_index(op.f("ix_spend_holds_spend_month_id"), "spend_holds", ["spend_month_id"], unique=False)
+    # A provider's own figure for what a message cost, when its receipt carries one.
+    with op.batch_alter_table("channel_receipts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cost_vnd", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("channel_receipts", schema=None) as batch_op:
+        batch_op.drop_column("cost_vnd")
     op.drop_index(op.f("ix_spend_holds_spend_month_id"), table_name="spend_holds")
     op.drop_table("spend_holds")
     op.drop_table("spend_months")
