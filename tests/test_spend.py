@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from notifier.channels.webhook import Receipt
 from notifier.config import ConfigError, SpendSettings
-from notifier.outbox.dispatch import Dispatcher, RoutingError, check_routing
+from notifier.outbox.dispatch import Dispatcher, DispatchStats, RoutingError, check_routing
 from notifier.outbox.enqueue import NewNotification, enqueue
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.clock import VN_TZ, FixedClock
@@ -454,3 +454,26 @@ async def test_a_cost_the_provider_reports_replaces_the_estimate(
     await svc.dispatcher.drain()
     assert by_channel(svc) == {"sms": 5, "mail": 1}
     assert counter(svc).spent_vnd == 600 + 4 * PRICE
+
+
+async def test_a_cost_in_a_receipt_that_beat_the_record_step_is_applied_with_it(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc = spend_service(db_url, tmp_path, clock, budget=5 * PRICE)
+    queue_citizen_notices(svc, 1)
+    d = svc.dispatcher
+    now = clock.now()
+    # run_once, step by step, with the provider's receipt arriving while the row is still `sending`.
+    ids = d.claim(now, 10)
+    plans = d._plan_batch(ids, now)
+    d._check_spend(plans, now)
+    d._reserve_first(plans)
+    outcomes = [await d._deliver(p, now) for p in plans]
+    [citizen] = citizen_rows(svc)
+    with svc.factory() as session, session.begin():
+        receipt = Receipt("delivered", notification_id=citizen.id, cost_vnd=700)
+        assert record_receipt(session, "sms", "file", receipt, now) == "pending"
+    d._record_batch(plans, outcomes, now, DispatchStats())
+    [citizen] = citizen_rows(svc)
+    assert (citizen.status, citizen.cost_vnd) == (S.DELIVERED, 700)
+    assert counter(svc).spent_vnd == 700 == sms_spend(svc)
