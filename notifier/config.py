@@ -336,10 +336,6 @@ class SpendSettings(Section):
     def enabled(self) -> bool:
         return any(self.budgets.values()) or any(any(t.values()) for t in self.agencies.values())
 
-    def channels(self) -> set[str]:
-        """Every channel named by a budget, to check at start-up."""
-        return set(self.budgets) | {c for table in self.agencies.values() for c in table}
-
 
 PROCESSING_RECORD = Path(__file__).parent / "templates" / "privacy" / "processing_record.toml"
 
