@@ -16,7 +16,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,7 @@ from pydantic_settings import (
 from notifier.rules.outbox_status import ResendPolicy
 from notifier.rules.sandbox import RenderLimits
 from notifier.rules.slip_numbers import check_number_format
+from notifier.rules.spend import OnCap
 
 DEFAULT_CONFIG = Path("config.toml")
 ENV_PREFIX = "NOTIFIER_"
@@ -310,6 +311,36 @@ class ReportSettings(Section):
     signer_name: str = ""
 
 
+class SpendSettings(Section):
+    """Monthly SMS (and other paid channel) budgets per agency (notifier.outbox.spend): in đồng, per
+    calendar month in Vietnam time, per channel; 0 or absent is no cap."""
+
+    # Every agency's monthly budget per channel name, e.g. {sms_esms = 5000000}.
+    budgets: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    # Per agency (MaDonVi) and channel: replaces the default for that agency (0: no cap for it).
+    agencies: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
+    # The agency's head and the admins are warned once when this share of a budget is spent, and once
+    # when all of it is.
+    warn_percent: int = Field(80, ge=1, le=99)
+    # A spent budget: citizen messages take the next channel of their route ("fallback", and wait when
+    # none is left) or stay queued ("wait"). Officer and head messages are never held.
+    on_cap: OnCap = OnCap.FALLBACK
+    # A waiting message is looked at again after this long (a raised budget is seen then) and at the
+    # start of the next month, whichever comes first.
+    wait_recheck_seconds: int = Field(900, ge=1)
+
+    def budget_for(self, agency_code: str | None, channel: str) -> int:
+        """The monthly cap of one agency on one channel in đồng; 0 when there is none."""
+        own = self.agencies.get(agency_code or "", {})
+        if channel in own:
+            return own[channel]
+        return self.budgets.get(channel, 0)
+
+    @property
+    def enabled(self) -> bool:
+        return any(self.budgets.values()) or any(any(t.values()) for t in self.agencies.values())
+
+
 PROCESSING_RECORD = Path(__file__).parent / "templates" / "privacy" / "processing_record.toml"
 
 
@@ -396,6 +427,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     public: PublicSettings = Field(default_factory=PublicSettings)
+    spend: SpendSettings = Field(default_factory=SpendSettings)
 
     @property
     def source(self) -> str:

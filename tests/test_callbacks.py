@@ -23,6 +23,8 @@ from notifier.web.api import create_app
 from notifier.workflows.apikeys import ApiKeys
 from notifier.workflows.deliveries import retry_notification
 from notifier.workflows.ingest import ImportWorkflow
+from notifier.workflows.officer_actions import cancel_queued
+from notifier.workflows.service import Service
 from tests.conftest import migrated_service
 from tests.factories import dossier
 from tests.fakes.server import FakeServer
@@ -187,3 +189,85 @@ def new_id(service, name: str) -> int:  # type: ignore[no-untyped-def]
         row = key_named(session, name)
         assert row is not None
         return row.id
+
+
+def _one_queued_row(service: Service, code: str = "CB-0") -> int:
+    ApiKeys(service).create("motcua", "t", callback_url="http://127.0.0.1:9/cb")
+    items = [dossier(code, TrangThaiHoSo=2, NgayTiepNhan="20261201080000")]
+    ImportWorkflow(service).dossiers(items, "api:motcua", new_id(service, "motcua"))
+    service.scan()
+    with service.factory() as session:
+        [nid] = session.scalars(select(Notification.id)).all()
+        return nid
+
+
+def _events(service: Service) -> list[tuple[str, object]]:
+    with service.factory() as session:
+        rows = session.execute(
+            select(CallbackEvent.status, CallbackEvent.occurred_at).order_by(CallbackEvent.id)
+        )
+        return [(status, at) for status, at in rows]
+
+
+def test_a_cancelled_notice_is_told_to_the_receiver(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    service = migrated_service(db_url, tmp_path, clock)
+    try:
+        nid = _one_queued_row(service)
+        clock.advance(timedelta(minutes=1))
+        with service.factory() as session, session.begin():
+            dossier_id = session.scalar(select(Notification.dossier_id).where(Notification.id == nid))
+            assert dossier_id is not None
+            assert cancel_queued(session, dossier_id, ("received",), clock.now(), "test") == 1
+        assert _events(service) == [
+            ("queued", clock.now() - timedelta(minutes=1)),
+            ("cancelled", clock.now()),
+        ]
+    finally:
+        service.engine.dispose()
+
+
+def test_a_row_left_unknown_by_a_dead_worker_is_told_to_the_receiver(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    service = migrated_service(db_url, tmp_path, clock)
+    try:
+        nid = _one_queued_row(service)
+        # A worker took the row, handed it to a provider that cannot tell a repeat, and died.
+        with service.factory() as session, session.begin():
+            session.execute(
+                update(Notification)
+                .where(Notification.id == nid)
+                .values(
+                    status="sending",
+                    claimed_by="dead",
+                    lease_until=clock.now(),
+                    handed_off_at=clock.now(),
+                    handed_to="telegram",
+                )
+            )
+        clock.advance(timedelta(minutes=10))
+        assert service.dispatcher.reclaim_expired() == 1
+        assert [s for s, _ in _events(service)] == ["queued", "unknown"]
+        assert _events(service)[1][1] == clock.now()
+    finally:
+        service.engine.dispose()
+
+
+async def test_an_unreachable_citizen_is_told_to_the_receiver(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    service = migrated_service(db_url, tmp_path, clock)
+    try:
+        ApiKeys(service).create("motcua", "t", callback_url="http://127.0.0.1:9/cb")
+        # A landline and no e-mail: no channel of the route can reach the applicant.
+        items = [
+            dossier(
+                "CB-1", TrangThaiHoSo=2, NgayTiepNhan="20261201080000", SoDienThoai="02253842666", Email=None
+            )
+        ]
+        ImportWorkflow(service).dossiers(items, "api:motcua", new_id(service, "motcua"))
+        service.scan()
+        await service.dispatcher.drain()
+        assert [s for s, _ in _events(service)] == ["queued", "unreachable"]
+    finally:
+        service.engine.dispose()

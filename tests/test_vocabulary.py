@@ -189,6 +189,7 @@ EXPECTED_KINDS: dict[str, tuple[str, bool, bool, bool, bool]] = {
     "step_overdue": ("officer", False, False, False, False),
     "feedback_received": ("officer", False, False, True, False),
     "feedback_answer": ("citizen", False, False, True, False),
+    "spend_warning": ("head", False, False, False, False),
 }
 TEMPLATE_FILES = {(t.kind, t.channel_type) for t in load_template_files()}
 

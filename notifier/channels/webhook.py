@@ -53,6 +53,9 @@ class Receipt:
     notification_id: int | None = None  # when the provider echoes our id (callback URL, RequestId, ...)
     error: str | None = None
     opt_out_address: str | None = None  # the provider says the recipient unsubscribed (Twilio 21610)
+    # What the provider charged for the message, in đồng, when its receipt says: replaces the estimate
+    # (price_vnd × parts) in the notification's cost and the agency's monthly spend (outbox.spend).
+    cost_vnd: int | None = None
     raw: Mapping[str, str] = field(default_factory=dict)
 
 

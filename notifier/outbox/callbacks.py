@@ -1,9 +1,10 @@
 """Status changes POSTed to the one-stop system: queued in the transaction of the change, sent by a job.
 
-`queue_changes` is the one way an event is made: the enqueue, the dispatcher's record step and the receipts
-call it right after they move rows, in the same transaction, so a change is never without its event nor
-an event without its change. It snapshots each row's status and channel as they are now, for rows of
-dossiers imported by an API key that has a callback URL and is not revoked.
+`queue_changes` is the one way an event is made: the enqueue, the dispatcher's record step and reclaim
+(`unknown`), the receipts, and the cancellations (officer actions, erasure) call it right after they move
+rows, in the same transaction, so a change is never without its event nor an event without its change. It
+snapshots each row's status and channel as they are now, for rows of dossiers imported by an API key that
+has a callback URL and is not revoked.
 
 `CallbackSender.run_once` claims due events, POSTs each signed (see `sign`), and records the answer: 2xx
 delivers it, anything else tries again after an exponential backoff, for as long as it takes (a receiver

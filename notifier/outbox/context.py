@@ -16,6 +16,7 @@ from notifier.rules.payloads import (
     DigestPayload,
     FeedbackPayload,
     Payload,
+    SpendPayload,
     StepPayload,
     TestPayload,
     TestText,
@@ -23,6 +24,7 @@ from notifier.rules.payloads import (
     test_target,
 )
 from notifier.rules.rendering import sample_context
+from notifier.rules.spend import OnCap, SpendLevel, month_label
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Notification, Officer
 from notifier.store.queries import slip_number
@@ -57,6 +59,13 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
     feedback = payload if isinstance(payload, FeedbackPayload) else None
     if agency is None and feedback is not None and feedback.agency is not None:
         agency = SimpleNamespace(**feedback.agency.model_dump())
+    # A spend warning to an admin names its agency in the payload (it reaches no officer of it).
+    spend = payload if isinstance(payload, SpendPayload) else None
+    if agency is None and spend is not None:
+        agency = SimpleNamespace(**spend.agency.model_dump())
+    # Whom the message greets: the officer, the applicant, or the admin a spend warning reaches.
+    addressee = spend.to.name if spend is not None and spend.to is not None else ""
+    name = officer.name if officer else (d.applicant_name if d else addressee)
     return {
         "dossier": dossier,
         "agency": agency,
@@ -64,19 +73,35 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "officer": _officer_ns(officer),
         "recipient": SimpleNamespace(
             code=officer.code if officer else None,
-            name=officer.name if officer else (d.applicant_name if d else ""),
+            name=name,
             title=officer.title if officer else None,
         ),
         # Not the addressee: an escalation reaches the head but must name who holds the dossier.
         "assigned_officer": _officer_ns(d.officer) if d is not None else None,
-        "recipient_name": officer.name if officer else (d.applicant_name if d else ""),
+        "recipient_name": name,
         "working_days_left": dossier.working_days_left if dossier else None,
         "working_days_overdue": dossier.working_days_overdue if dossier else None,
         "now": now,
         "items": [],
         "step": None,
+        "spend": _spend_ns(spend),
         **_read_at_render(n, payload, dossier, calendar, now),
     }
+
+
+def _spend_ns(spend: SpendPayload | None) -> SimpleNamespace | None:
+    if spend is None:
+        return None
+    return SimpleNamespace(
+        channel=spend.channel,
+        month=month_label(spend.month),
+        percent=spend.spent_vnd * 100 // spend.budget_vnd if spend.budget_vnd else 0,
+        spent_vnd=spend.spent_vnd,
+        budget_vnd=spend.budget_vnd,
+        warn_percent=spend.warn_percent,
+        capped=spend.level == SpendLevel.CAP,
+        fallback=spend.on_cap == OnCap.FALLBACK,
+    )
 
 
 def _officer_ns(o: Officer | None) -> SimpleNamespace | None:
@@ -130,6 +155,21 @@ def recipient_for(
             telegram_chat_id=o.telegram_chat_id,
             zalo_user_id=o.zalo_user_id,
         )
+    if n.kind == Kind.SPEND_WARNING and n.officer is None:
+        # A spend warning to an admin: the address was copied from the account when it was queued.
+        try:
+            payload = parse_payload(n.kind, n.payload)
+        except ValueError:
+            payload = None
+        to = payload.to if isinstance(payload, SpendPayload) else None
+        if to is not None:
+            return Recipient(
+                label=f"admin:{to.name}",
+                name=to.name,
+                phone=to.phone,
+                email=to.email,
+                telegram_chat_id=to.telegram_chat_id,
+            )
     d = n.dossier
     if d is None:
         return Recipient(

@@ -39,12 +39,14 @@ from notifier.outbox.callbacks import queue_changes
 from notifier.outbox.context import build_context, recipient_for, template_agency_id, test_text
 from notifier.outbox.links import telegram_chat_ids, zalo_user_ids
 from notifier.outbox.receipts import apply_pending
+from notifier.outbox.spend import Ask, SpendGate
 from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
 from notifier.rules.kinds import Audience, Lane
 from notifier.rules.officer_buttons import alert_buttons
 from notifier.rules.outbox_status import AttemptOutcome, ResendPolicy
 from notifier.rules.outbox_status import NotificationStatus as S
+from notifier.rules.payloads import test_target
 from notifier.rules.ratelimit import RateLimited, Reservations
 from notifier.rules.rendering import TemplateError, TemplateTimeout, for_sms, render
 from notifier.rules.workdays import WorkCalendar
@@ -85,6 +87,9 @@ class Plan:
     slot: Slot | None = None  # the first candidate's rate-limit slot, reserved with the rest of the batch
     # Channels of the route passed over before sending, with why: recorded as `skipped` attempts.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Whose spend the message counts in (the dossier's agency, else the officer's; None for a test send).
+    agency_id: int | None = None
+    defer_reason: str | None = None  # why a deferred row waits, when it is worth telling (a spent budget)
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,13 @@ def check_routing(settings: Settings, channels: Channels) -> None:
                 channels.get(name)
             except (UnknownChannel, ChannelConfigError) as exc:
                 raise RoutingError(f"{where}: value '{name}': {exc}") from exc
+    # A budget on a channel that does not exist would never cap anything: a misspelt name must not pass.
+    spend = settings.spend
+    named = [("spend.budgets", name) for name in spend.budgets]
+    named += [(f"spend.agencies.{code}", name) for code, table in spend.agencies.items() for name in table]
+    for where, name in named:
+        if not channels.configured(name):
+            raise RoutingError(f"{where}: value '{name}': no such channel configured")
 
 
 LAST_LANE = max(Lane)
@@ -181,6 +193,7 @@ class Dispatcher:
         self.limits: Reservations = limits or SharedRateLimits(factory)
         self._bound: set[str] = set()
         self._building = threading.Lock()
+        self.spend = SpendGate(settings.spend)
         bind = factory.kw.get("bind")
         self._postgres = bind is not None and is_postgres(bind)
 
@@ -237,7 +250,7 @@ class Dispatcher:
         reclaimed = 0
         with self.factory() as session, session.begin():
             if self.settings.dispatch.unconfirmed_resend == ResendPolicy.CHECK:
-                result = session.execute(
+                unknown = session.scalars(
                     update(Notification)
                     .where(*expired, Notification.handed_off_at.is_not(None))
                     .values(
@@ -251,8 +264,10 @@ class Dispatcher:
                             "repeat, so it was not resent: check with the recipient, then resend or close"
                         ),
                     )
-                )
-                reclaimed += affected(result)
+                    .returning(Notification.id)
+                ).all()
+                reclaimed += len(unknown)
+                queue_changes(session, unknown)  # the one-stop system hears "unknown" (outbox.callbacks)
             gave_up = session.scalars(
                 update(Notification)
                 .where(*expired, Notification.attempts + 1 >= self.settings.dispatch.max_attempts)
@@ -311,6 +326,10 @@ class Dispatcher:
         for n in rows:
             plan = Plan(n.id, n.kind, n.audience, n.dossier.code if n.dossier else None, n.attempts + 1)
             plan.buttons = alert_buttons(n.kind, n.dossier_id)
+            if test_target(n.kind, n.payload) is None:
+                plan.agency_id = (
+                    n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
+                )
             plans.append(plan)
             plan.defer_until = self._hours(n.audience, now)
             if plan.defer_until is not None:
@@ -445,6 +464,38 @@ class Dispatcher:
         w = self.settings.working_hours
         return officer_next_allowed(now, self.calendar, w.start, w.end)
 
+    # -- spend caps -------------------------------------------------------------------------------------
+    def _check_spend(self, plans: list[Plan], now: datetime) -> None:
+        """Citizen messages on a channel with a budget: hold their estimate, or pass the channel over
+        (`[spend] on_cap = "fallback"`) or wait ("wait", or no channel left); see outbox.spend."""
+        sendable = [
+            p
+            for p in plans
+            if p.audience == Audience.CITIZEN
+            and p.agency_id is not None
+            and p.defer_until is None
+            and p.fail_reason is None
+            and p.retry_reason is None
+            and p.candidates
+        ]
+        if not sendable:
+            return
+        asks = [
+            Ask(
+                p.notification_id,
+                p.agency_id or 0,
+                [(c.channel_name, price_of(c.channel, c.segments)) for c in p.candidates],
+            )
+            for p in sendable
+        ]
+        with self.factory() as session, session.begin():
+            verdicts = self.spend.check(session, asks, now)
+        for plan, verdict in zip(sendable, verdicts, strict=True):
+            plan.skipped += verdict.over
+            plan.candidates = plan.candidates[verdict.keep_from :]
+            if verdict.wait_until is not None:
+                plan.defer_until, plan.defer_reason = verdict.wait_until, verdict.wait_reason
+
     # -- rate limits ------------------------------------------------------------------------------------
     def _reserve_first(self, plans: list[Plan]) -> None:
         """Reserve the first candidate's slot of every sendable plan: one reservation per channel for the
@@ -478,7 +529,7 @@ class Dispatcher:
     # -- sending ----------------------------------------------------------------------------------------
     async def _deliver(self, plan: Plan, now: datetime) -> Outcome:
         if plan.defer_until is not None:
-            return Outcome("deferred", not_before=plan.defer_until)
+            return Outcome("deferred", not_before=plan.defer_until, error=plan.defer_reason)
         outcome = Outcome("failed")
         started = self.clock.now()
         # Each hop the route passed over, with why: the record of how the message went where it went.
@@ -646,13 +697,21 @@ class Dispatcher:
                 .values({k: bindparam(f"v_{k}") for k in keys})
             )
             session.connection().execute(stmt, rows)
-        # The one-stop system's callbacks: sent and failed rows, in this transaction (outbox.callbacks).
+        # The one-stop system's callbacks: sent, failed and unreachable rows, in this transaction
+        # (outbox.callbacks).
         changed = [
             p.notification_id
             for p, o in zip(plans, outcomes, strict=True)
-            if p.notification_id in ours and o.status in ("sent", "failed")
+            if p.notification_id in ours and o.status in ("sent", "failed", "unreachable")
         ]
         queue_changes(session, changed)
+        if self.spend.enabled:
+            sent_costs = [
+                (p.agency_id, o.sent.channel_name, price_of(o.sent.channel, o.sent.segments) or 0)
+                for p, o in zip(plans, outcomes, strict=True)
+                if p.notification_id in ours and o.sent is not None and p.agency_id is not None
+            ]
+            self.spend.record(session, ours, sent_costs, now)
         # Receipts that beat us here (the provider called back before this batch was recorded).
         sent = [(p.notification_id, o.sent, o.provider_id) for p, o in zip(plans, outcomes, strict=True)]
         apply_pending(session, [(n, c.channel_name, pid) for n, c, pid in sent if c is not None], now)
@@ -668,6 +727,8 @@ class Dispatcher:
         }
         if out.status == "deferred":
             values.update(status=S.QUEUED, not_before=out.not_before)
+            if out.error is not None:  # waiting for budget: the operator sees why it is still queued
+                values["error"] = out.error
             return values
         values["attempts"] = plan.attempt
         values["error"] = out.error
@@ -709,6 +770,9 @@ class Dispatcher:
             self._release(ids, now)
             raise
         try:
+            if self.spend.enabled:
+                # Before the rate limits: a channel over its budget is not the one to reserve a slot on.
+                await asyncio.to_thread(self._check_spend, plans, now)
             # Off the event loop: on a shared database it may wait for another worker's reservation.
             await asyncio.to_thread(self._reserve_first, plans)
         except Exception:

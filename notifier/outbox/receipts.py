@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from notifier.channels.webhook import Receipt
 from notifier.outbox.callbacks import queue_changes
+from notifier.outbox.spend import actual_cost
 from notifier.rules.outbox_status import MISSED_STATUSES, NotificationStatus, moves_forward
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import ChannelReceipt, Notification, affected
@@ -61,6 +62,11 @@ def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetim
         outcome = "moved" if moved else "stale"
         if moved:
             queue_changes(session, [row.id])  # delivered, undelivered, failed: told to the one-stop system
+    if outcome != "other_channel" and rc.cost_vnd is not None and rc.cost_vnd != row.cost_vnd:
+        # The provider's figure, whatever order the receipts came in: the agency's spend follows it.
+        delta = rc.cost_vnd - (row.cost_vnd or 0)  # before the update refreshes `row`
+        session.execute(update(Notification).where(Notification.id == row.id).values(cost_vnd=rc.cost_vnd))
+        actual_cost(session, row, delta, now)
     rc.applied_at, rc.outcome = now, outcome
     if rc.notification_id is None:
         rc.notification_id = row.id
@@ -77,6 +83,7 @@ def record_receipt(session: Session, channel: str, medium: str, receipt: Receipt
         notification_id=receipt.notification_id,
         status=receipt.status,
         error=receipt.error,
+        cost_vnd=receipt.cost_vnd,
         received_at=now,
     )
     if rc.notification_id is not None and session.get(Notification, rc.notification_id) is None:

@@ -45,6 +45,7 @@ class Kind(StrEnum):
     STEP_OVERDUE = "step_overdue"
     FEEDBACK_RECEIVED = "feedback_received"
     FEEDBACK_ANSWER = "feedback_answer"
+    SPEND_WARNING = "spend_warning"
 
 
 class Lane(IntEnum):
@@ -140,6 +141,9 @@ REGISTRY: dict[Kind, KindInfo] = {
         KindInfo(Kind.STEP_OVERDUE, _O, "Bước liên thông quá hạn (cán bộ)"),
         KindInfo(Kind.FEEDBACK_RECEIVED, _O, "Phản ánh, kiến nghị mới (cán bộ)", feedback=True),
         KindInfo(Kind.FEEDBACK_ANSWER, _C, "Trả lời phản ánh, kiến nghị", feedback=True),
+        # An agency's monthly budget of a channel is nearly or wholly spent (notifier.outbox.spend): to its
+        # heads and the admins, about no dossier (the figures are in the payload).
+        KindInfo(Kind.SPEND_WARNING, _H, "Cảnh báo chi phí gửi tin theo ngân sách tháng", sms_segments=2),
     )
 }
 

@@ -3,6 +3,7 @@
 - feedback kinds: the feedback (and the agency, and the chat that asked, for an answer);
 - digests: the day and the end of the window the scan chose (written in SQL by the digest scan);
 - step_overdue: the step (written in SQL by the step scan);
+- spend_warning: the agency, channel, month and figures, and the admin to reach (outbox.spend);
 - a test send from the admin page: whom to reach and whose template to use (any kind).
 
 One parser for all of them, so a payload is read in one place and a malformed one fails with its kind.
@@ -60,6 +61,30 @@ class StepPayload(_Payload):
     step_id: int
 
 
+class Addressee(_Payload):
+    """Someone reached by address rather than as an officer (an admin warned of an agency's spend)."""
+
+    name: str
+    phone: str | None = None
+    telegram_chat_id: str | None = None
+    email: str | None = None
+
+
+class SpendPayload(_Payload):
+    """A spend warning: whose budget, which channel and month, how far; `to` an admin (None: the row's
+    officer, a head of the agency)."""
+
+    agency: AgencyFacts
+    channel: str
+    month: str  # YYYY-MM
+    level: str  # rules.spend.SpendLevel
+    spent_vnd: int
+    budget_vnd: int
+    warn_percent: int
+    on_cap: str  # rules.spend.OnCap
+    to: Addressee | None = None
+
+
 class TestTarget(_Payload):
     by: str
     agency_id: int | None = None
@@ -85,7 +110,7 @@ class TestPayload(_Payload):
     text: TestText | None = None  # None: the saved template (tests queued before the editor sent its text)
 
 
-Payload = FeedbackPayload | DigestPayload | StepPayload | TestPayload
+Payload = FeedbackPayload | DigestPayload | StepPayload | TestPayload | SpendPayload
 
 
 class PayloadError(ValueError):
@@ -109,6 +134,8 @@ def parse_payload(kind: str, text: str | None) -> Payload | None:
             return DigestPayload.model_validate_json(text)
         if info.kind is Kind.STEP_OVERDUE:
             return StepPayload.model_validate_json(text)
+        if info.kind is Kind.SPEND_WARNING:
+            return SpendPayload.model_validate_json(text)
     except ValidationError as exc:
         raise PayloadError(f"notification payload of kind {kind}: {exc.errors()[0]['msg']}") from exc
     return None

@@ -125,6 +125,12 @@ SCHEMA: dict[str, frozenset[str]] = {
     "step": frozenset(
         {"unit", "handler_name", "handler_title", "content", "started_at", "deadline", "working_days_overdue"}
     ),
+    # An agency's monthly budget of a channel (spend_warning only; None otherwise): month "12/2026",
+    # percent spent (whole number), capped (all of it spent), fallback (citizen messages take the next
+    # channel of their route; false: they wait).
+    "spend": frozenset(
+        {"channel", "month", "percent", "spent_vnd", "budget_vnd", "warn_percent", "capped", "fallback"}
+    ),
 }
 
 TOP_LEVEL_NAMES: frozenset[str] = frozenset(
@@ -141,6 +147,7 @@ TOP_LEVEL_NAMES: frozenset[str] = frozenset(
         "items",
         "feedback",
         "step",
+        "spend",
     }
 )
 
@@ -878,7 +885,23 @@ def sample_context(
         "items": items,
         "feedback": _sample_feedback(now, kind),
         "step": _sample_step(now, kind, minimal),
+        "spend": _sample_spend(kind),
     }
+
+
+def _sample_spend(kind: str) -> SimpleNamespace | None:
+    if kind != Kind.SPEND_WARNING:
+        return None
+    return SimpleNamespace(
+        channel="sms_esms",
+        month="12/2026",
+        percent=82,
+        spent_vnd=4_100_000,
+        budget_vnd=5_000_000,
+        warn_percent=80,
+        capped=False,
+        fallback=True,
+    )
 
 
 def _sample_step(now: datetime, kind: str, minimal: bool) -> SimpleNamespace | None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.store.models import CallbackEvent, Notification
 from notifier.workflows.service import Service
+from notifier.workflows.spend import counters
 
 SCAN_SECONDS = "notifier_scan_duration_seconds"
 
@@ -38,8 +39,19 @@ class OutboxCollector(Collector):
         callback_age = GaugeMetricFamily(
             "notifier_callbacks_age_seconds", "Age of the oldest status change not yet taken by its receiver"
         )
+        spend = GaugeMetricFamily(
+            "notifier_spend_vnd",
+            "What an agency's messages on a channel with a budget cost this month (đồng, Vietnam time)",
+            labels=["agency", "channel"],
+        )
+        budget = GaugeMetricFamily(
+            "notifier_spend_budget_vnd",
+            "The agency's monthly budget on that channel (đồng; [spend])",
+            labels=["agency", "channel"],
+        )
         now = self.service.clock.now()
         with self.service.factory() as session:
+            spend_lines = counters(session, self.service.settings.spend, now)
             rows = session.execute(
                 select(Notification.status, Notification.kind, Notification.channel, func.count()).group_by(
                     Notification.status, Notification.kind, Notification.channel
@@ -64,6 +76,11 @@ class OutboxCollector(Collector):
         yield age
         yield callbacks
         yield callback_age
+        for line in spend_lines:
+            spend.add_metric([line.agency_code, line.channel], line.spent_vnd)
+            budget.add_metric([line.agency_code, line.channel], line.budget_vnd)
+        yield spend
+        yield budget
 
 
 class Metrics:

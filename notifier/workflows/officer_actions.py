@@ -18,13 +18,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.config import Settings
+from notifier.outbox.callbacks import queue_changes
 from notifier.rules.chat_keys import chat_id_of, platform_of
 from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
-from notifier.store.models import Dossier, DossierEvent, Notification, Officer, affected
+from notifier.store.models import Dossier, DossierEvent, Notification, Officer
 from notifier.store.queries import slips_for
 from notifier.workflows.apology import (
     Appointment,
@@ -155,10 +156,13 @@ def cancel_queued(
     )
     if ref_at is not None:
         stmt = stmt.where(Notification.ref_at == ref_at)
-    result = session.execute(
-        stmt.values(status=NotificationStatus.CANCELLED, error=f"cancelled: {why}", updated_at=now)
-    )
-    return affected(result)
+    cancelled = session.scalars(
+        stmt.values(status=NotificationStatus.CANCELLED, error=f"cancelled: {why}", updated_at=now).returning(
+            Notification.id
+        )
+    ).all()
+    queue_changes(session, cancelled)  # the one-stop system hears "cancelled" (outbox.callbacks)
+    return len(cancelled)
 
 
 @dataclass

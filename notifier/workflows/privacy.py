@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.config import Settings
+from notifier.outbox.callbacks import queue_changes
 from notifier.outbox.links import TELEGRAM
 from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import FINAL_STATUSES, NotificationStatus
@@ -335,18 +336,19 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
     own = _in(Notification.dossier_id, s.dossier_ids) | _in(Notification.recipient, s.phones | s.chat_ids)
     ids = select(Notification.id).where(own).scalar_subquery()
     # Messages not sent yet would go to an address that must no longer be used.
-    counts["cancelled"] = affected(
-        session.execute(
-            update(Notification)
-            .where(
-                own,
-                Notification.status.not_in(FINAL_STATUSES),
-                Notification.status != NotificationStatus.SENDING,
-            )
-            .values(status=str(NotificationStatus.CANCELLED), error=ERASED, updated_at=now)
-            .execution_options(synchronize_session=False)
+    cancelled = session.scalars(
+        update(Notification)
+        .where(
+            own,
+            Notification.status.not_in(FINAL_STATUSES),
+            Notification.status != NotificationStatus.SENDING,
         )
-    )
+        .values(status=str(NotificationStatus.CANCELLED), error=ERASED, updated_at=now)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    counts["cancelled"] = len(cancelled)
+    queue_changes(session, cancelled)  # the one-stop system hears "cancelled" (outbox.callbacks)
     session.execute(
         update(DeliveryAttempt)
         .where(DeliveryAttempt.notification_id.in_(ids))

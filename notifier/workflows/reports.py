@@ -150,6 +150,7 @@ class Figures:
     paid_online: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     sms_segments: int = 0
+    cost_vnd: int = 0  # what the messages sent cost (notifications.cost_vnd; channels' price_vnd)
     # Decision 766 (indicator 2.1 and the portal's published table): ended at least a day early, still
     # being processed within the deadline at the end, open at the start (carried over), received by channel.
     early: int = 0
@@ -192,6 +193,7 @@ class Figures:
             "with_fees",
             "paid_online",
             "sms_segments",
+            "cost_vnd",
             "early",
             "in_progress_on_time",
             "carried_over",
@@ -410,13 +412,14 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
 
     msg_agency = func.coalesce(Dossier.agency_id, Officer.agency_id)
     channels: set[str] = set()
-    for agency_id, procedure_id, channel, count, segments in session.execute(
+    for agency_id, procedure_id, channel, count, segments, cost in session.execute(
         select(
             msg_agency,
             Dossier.procedure_id,
             Notification.channel,
             func.count(Notification.id),
             func.coalesce(func.sum(Notification.segments), 0),
+            func.coalesce(func.sum(Notification.cost_vnd), 0),
         )
         .select_from(Notification)
         .outerjoin(Dossier, Dossier.id == Notification.dossier_id)
@@ -435,6 +438,7 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
         f = by_key[(agency_id, procedure_id)]
         f.sent[name] = f.sent.get(name, 0) + int(count)
         f.sms_segments += int(segments or 0)
+        f.cost_vnd += int(cost or 0)
 
     agency_ids = {a for a, _ in by_key if a is not None}
     procedure_ids = {p for _, p in by_key if p is not None}
@@ -567,6 +571,7 @@ def figure_values(f: Figures, channels: list[str]) -> dict[str, Any]:
         out[f"sent_{channel}"] = f.sent.get(channel, 0)
     out["sent_total"] = f.sent_total
     out["sms_segments"] = f.sms_segments
+    out["cost_vnd"] = f.cost_vnd
     return out
 
 
@@ -576,6 +581,7 @@ def _columns(channels: list[str]) -> list[tuple[str, str]]:
         *((f"sent_{c}", f"Tin đã gửi qua {c}") for c in channels),
         ("sent_total", "Tổng tin đã gửi"),
         ("sms_segments", "Số phần tin SMS"),
+        ("cost_vnd", "Chi phí gửi tin (đồng)"),
     ]
 
 

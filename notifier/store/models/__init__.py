@@ -23,6 +23,7 @@ from notifier.store.models.core import (
 from notifier.store.models.limits import LoginFailure, RateBucket
 from notifier.store.models.privacy import ConsentRecord, PrivacyRequest
 from notifier.store.models.public import DossierLinkCode, PublicLinkRevocation
+from notifier.store.models.spend import SpendHold, SpendMonth
 from notifier.store.models.steps import DossierStep
 from notifier.store.models.zalo import OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
@@ -59,6 +60,8 @@ __all__ = [
     "PublicLinkRevocation",
     "RateBucket",
     "ScanState",
+    "SpendHold",
+    "SpendMonth",
     "Template",
     "User",
     "ZaloFollower",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from notifier.store.models.base import Base, BigId
@@ -42,6 +42,9 @@ class ChannelReceipt(Base):
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # What the provider says the message actually cost, in đồng, when it says (0025): it replaces the
+    # estimate in notifications.cost_vnd and in the agency's spend.
+    cost_vnd: Mapped[int | None] = mapped_column(Integer)
     received_at: Mapped[datetime]
     applied_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))  # moved, stale, unknown

@@ -24,6 +24,7 @@ from notifier.web.admin.auth import AnyViewer, Viewer, service_of
 from notifier.web.admin.chart import Bar, rate_bars
 from notifier.web.admin.deliveries import effective_channel
 from notifier.web.admin.web import page
+from notifier.workflows.spend import month_spend
 
 router = APIRouter()
 
@@ -156,4 +157,11 @@ def dashboard(request: Request, viewer: AnyViewer) -> Response:
     now = service.clock.now()
     with service.factory() as session:
         f = figures(session, viewer, now)
-    return page(request, "dashboard.html", f=f, now=now, chart=on_time_chart(f))
+        scope = None if viewer.is_admin else ([viewer.agency_id] if viewer.agency_id is not None else [])
+        spend = month_spend(session, service.settings.spend, now, scope)
+    chart = on_time_chart(f)
+    return page(request, "dashboard.html", f=f, now=now, chart=chart, spend=spend, states=SPEND_STATES)
+
+
+# How each agency stands against its monthly budget of a channel (notifier.rules.spend.SpendState).
+SPEND_STATES = {"ok": "Trong ngân sách", "warned": "Đã đến ngưỡng cảnh báo", "capped": "Hết ngân sách"}
