@@ -37,9 +37,10 @@ from sqlalchemy import select, update
 
 from notifier.bot.runner import BotRuntime
 from notifier.rules.clock import FixedClock
+from notifier.rules.i18n import LANGUAGES
 from notifier.store.models import Officer, ZaloFollower
 from notifier.web.api import create_app
-from notifier.workflows.conversation import MAIN_MENU
+from notifier.workflows.conversation import main_menu
 from notifier.workflows.service import Service
 from notifier.workflows.zalo_oa import ZaloOaInbox
 from tests.conftest import make_settings
@@ -221,10 +222,9 @@ def said_on_zalo(body: dict[str, Any], asks_reply: bool = False) -> Said:
         [element] = payload.get("elements") or [{}]
         return Said(str(element.get("title", "")))
     buttons = tuple((b["title"], b["payload"]) for b in payload.get("buttons") or [])
-    labels = {b.label for row in MAIN_MENU for b in row}
-    return Said(
-        message.get("text", ""), buttons, menu=labels <= {t for t, _ in buttons}, asks_reply=asks_reply
-    )
+    sent = {t for t, _ in buttons}
+    menu = any({b.label for row in main_menu(lang) for b in row} <= sent for lang in LANGUAGES)
+    return Said(message.get("text", ""), buttons, menu=menu, asks_reply=asks_reply)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from babel.numbers import format_decimal as _babel_decimal
 from jinja2 import meta, nodes
 
 from notifier.rules.clock import VN_TZ
+from notifier.rules.i18n import translations
 from notifier.rules.kinds import REGISTRY, Audience, Kind, is_kind, kind_info
 from notifier.rules.sandbox import (
     BoundedEnvironment,
@@ -50,6 +51,7 @@ __all__ = [
     "format_date",
     "format_datetime",
     "format_money",
+    "format_money_en",
     "load_template_files",
     "mask_phone",
     "render",
@@ -237,6 +239,13 @@ def format_money(value: int | None) -> str:
     return f"{_babel_decimal(value, locale=LOCALE)} đồng"
 
 
+def format_money_en(value: int | None) -> str:
+    """`1,500,000 VND`: the chatbot's English texts, for readers who group thousands with commas and know
+    the currency by its ISO code rather than by "đồng"."""
+    text = format_money(value)  # the same checks and refusals
+    return text.removesuffix(" đồng").replace(".", ",") + " VND"
+
+
 # Where a phrase of free text (an officer's reason) may end: after these, before a space.
 _PHRASE_END = re.compile(r"[,;:.!?](?=\s)|\s[-–](?=\s)")
 
@@ -317,10 +326,12 @@ def for_sms(context: Mapping[str, Any], *, payment_links: bool = False) -> dict[
 # ------------------------------------------------------------------------------------------ environment
 
 
-def _make_environment() -> BoundedEnvironment:
+def _make_environment(language: str | None = None) -> BoundedEnvironment:
     # Immutable sandbox (a template must not mutate the caller's lists, `items.append(…)`) with every render
     # bounded in time and size: templates are edited by agency users and must not stall the service.
+    # With a `language` (the chatbot's texts), `_("…")` translates through that language's `chat` catalog.
     env = BoundedEnvironment(
+        extensions=["jinja2.ext.i18n"] if language is not None else [],
         autoescape=False,  # plain text for sms/chat/email; HTML would need its own environment
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
@@ -332,12 +343,16 @@ def _make_environment() -> BoundedEnvironment:
         {
             "date": format_date,
             "datetime": format_datetime,
-            "money": format_money,
+            "money": format_money_en if language == "en" else format_money,
             "mask_phone": mask_phone,
             "whole_phrases": whole_phrases,
         }
     )
     env.guard_filters()
+    if language is not None:
+        # newstyle: `_("Hồ sơ %(code)s", code=…)` formats after translating, so a translation may move
+        # the placeholder; the msgid is the Vietnamese text (notifier.rules.i18n).
+        env.install_gettext_translations(translations(language, "chat"), newstyle=True)  # type: ignore[attr-defined]
     return env
 
 
@@ -345,10 +360,16 @@ _ENV = _make_environment()
 _TEMPLATE_FILENAME = "<template>"  # what Jinja names string templates in rewritten tracebacks
 
 
+@functools.cache
+def _chat_environment(language: str) -> BoundedEnvironment:
+    return _make_environment(language)
+
+
 @functools.lru_cache(maxsize=512)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str, language: str | None = None) -> jinja2.Template:
     # The dispatcher renders the same few dozen sources thousands of times; compiling is the slow part.
-    return _ENV.from_string(source)
+    env = _ENV if language is None else _chat_environment(language)
+    return env.from_string(source)
 
 
 def _template_line(tb: TracebackType | None) -> int | None:
@@ -420,16 +441,23 @@ _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 
 def render(
-    source: str, context: Mapping[str, Any], *, field: str = "template", limits: RenderLimits | None = None
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    field: str = "template",
+    limits: RenderLimits | None = None,
+    language: str | None = None,
 ) -> str:
     """Render `source` with `context`; the result is stripped, has no run of blank lines, and is NFC.
 
     The render is bounded by `limits` (defaults: `RenderLimits()`); inside `validate` the trial renders
     share one deadline. Past a limit it raises TemplateError, or TemplateTimeout for the time limit.
+    `language` ("vi", "en"): a chatbot text, whose `_("…")` are translated through the `chat` catalog and
+    whose amounts are written that language's way; None: a notification template (Vietnamese only).
     """
     try:
         with bounded(limits, deadline=active_deadline()):
-            text = _compile(source).render(dict(context))
+            text = _compile(source, language).render(dict(context))
     except Exception as exc:
         raise _as_template_error(exc, source, field) from exc
     cap = (limits or RenderLimits()).max_output
