@@ -56,6 +56,7 @@ class Said:
     text: str
     buttons: tuple[tuple[str, str], ...] = ()  # (label, payload) of the buttons under the message
     menu: bool = False  # the main menu came with it
+    menu_labels: tuple[str, ...] = ()  # its labels (the language it is drawn in)
     asks_reply: bool = False  # the user is asked to answer this message
 
     def button(self, label: str) -> str:
@@ -91,6 +92,7 @@ def said_on_telegram(params: dict[str, Any]) -> Said:
         buttons,
         menu="keyboard" in markup,
         asks_reply=bool(markup.get("force_reply")),
+        menu_labels=tuple(b["text"] for row in markup.get("keyboard") or [] for b in row),
     )
 
 
@@ -106,6 +108,7 @@ class TelegramDriver:
     service: Service
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_prompt: dict[int, str] = field(default_factory=dict)
+    language_codes: dict[int, str] = field(default_factory=dict)  # the user's app language; else "vi"
 
     @classmethod
     async def start(cls, db_url: str, tmp_path: Path, clock: FixedClock, **overrides: Any) -> TelegramDriver:
@@ -128,7 +131,12 @@ class TelegramDriver:
             "message_id": next(self._ids),
             "date": 0,
             "chat": {"id": who, "type": "private", "first_name": "Hương"},
-            "from": {"id": who, "is_bot": False, "first_name": "Hương", "language_code": "vi"},
+            "from": {
+                "id": who,
+                "is_bot": False,
+                "first_name": "Hương",
+                "language_code": self.language_codes.get(who, "vi"),
+            },
             **body,
         }
 
@@ -224,7 +232,8 @@ def said_on_zalo(body: dict[str, Any], asks_reply: bool = False) -> Said:
     buttons = tuple((b["title"], b["payload"]) for b in payload.get("buttons") or [])
     sent = {t for t, _ in buttons}
     menu = any({b.label for row in main_menu(lang) for b in row} <= sent for lang in LANGUAGES)
-    return Said(message.get("text", ""), buttons, menu=menu, asks_reply=asks_reply)
+    labels = tuple(t for t, _ in buttons) if menu else ()
+    return Said(message.get("text", ""), buttons, menu=menu, asks_reply=asks_reply, menu_labels=labels)
 
 
 @dataclass
