@@ -13,16 +13,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.rules.i18n import gettext
 from notifier.rules.rendering import render
 from notifier.rules.statuses import STATUS_NAMES
 from notifier.store.bot_texts import BotTexts, samples, save_text
-from notifier.store.models import Template
+from notifier.store.models import ChatPreference, Template
 from notifier.workflows.conversation import Conversation, MemoryChatState, Platform, Sender, TextIn
 from notifier.workflows.conversation.core import STATUS_WORDS, localised
+from notifier.workflows.privacy import PrivacyWorkflow
 from tests.chat_drivers import TelegramDriver
 from tests.fakes.bot_harness import CHAT, OTHER
 
@@ -157,3 +158,22 @@ async def test_a_seeded_copy_of_an_old_file_does_not_hide_the_shipped_text(teleg
         )
     [vi] = await telegram.send_text(CHAT, "xin chào")
     assert vi.text.startswith("Để tra cứu, vui lòng gửi mã hồ sơ và 4 số cuối số điện thoại")
+
+
+async def test_the_language_is_in_the_chats_record_and_erased_with_it(telegram: TelegramDriver) -> None:
+    await telegram.send_text(CHAT, "/english")
+    await telegram.share_contact(CHAT, "0912345678")
+    [asked] = await telegram.send_text(CHAT, "/xemdulieu")
+    assert asked.text == (
+        "Your request to see personal data is recorded as number 1.\nIt will be handled by 03/12/2026 at the latest."
+    )
+    workflow = PrivacyWorkflow.of(telegram.service)
+    _, data = workflow.done(1, "admin")
+    assert data["chat_languages"] == [
+        {"chat_id": str(CHAT), "language": "en", "chosen_at": telegram.service.clock.now().isoformat()}
+    ]
+    await telegram.send_text(CHAT, "/xoadulieu")
+    _, erased = workflow.done(2, "admin")
+    assert erased["chat_languages"] == 1
+    with telegram.service.factory() as session:
+        assert session.scalar(select(func.count()).select_from(ChatPreference)) == 0
