@@ -24,7 +24,7 @@ from notifier.store.models import ChatPreference, Template
 from notifier.workflows.conversation import Conversation, MemoryChatState, Platform, Sender, TextIn
 from notifier.workflows.conversation.core import STATUS_WORDS, localised
 from notifier.workflows.privacy import PrivacyWorkflow
-from tests.chat_drivers import TelegramDriver
+from tests.chat_drivers import TelegramDriver, ZaloDriver
 from tests.fakes.bot_harness import CHAT, OTHER
 
 # The one Vietnamese phrase an English text keeps: the name of the language to switch back to.
@@ -177,3 +177,18 @@ async def test_the_language_is_in_the_chats_record_and_erased_with_it(telegram: 
     assert erased["chat_languages"] == 1
     with telegram.service.factory() as session:
         assert session.scalar(select(func.count()).select_from(ChatPreference)) == 0
+
+
+async def test_zalo_share_phone_button_in_english_asks_in_english(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    zalo = await ZaloDriver.start(db_url, tmp_path, clock)
+    try:
+        [help_en] = await zalo.send_text(OTHER, "English")
+        assert "Share my phone number" in help_en.menu_labels
+        [ask] = await zalo.send_text(OTHER, "Share my phone number")  # the English menu button's text
+        assert ask.text == "Application updates on Zalo"  # the request-user-info message's title
+        [ask_vi] = await zalo.send_text(CHAT, "Chia sẻ số điện thoại")
+        assert ask_vi.text == "Nhận thông báo hồ sơ qua Zalo"
+    finally:
+        await zalo.stop()
