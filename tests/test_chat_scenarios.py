@@ -263,3 +263,16 @@ async def test_linking_asks_the_linked_chat_in_its_own_language(chat: ChatDriver
 def _rows(chat: ChatDriver, model: Any) -> list[Any]:
     with chat.service.factory() as session:
         return list(session.scalars(select(model)).all())
+
+
+async def test_officer_sets_a_new_date_in_english(chat: ChatDriver) -> None:
+    chat.link_officer(OFFICER, "CB02")
+    await chat.send_text(OFFICER, "/english")
+    with chat.service.factory() as session:
+        d3 = session.scalar(select(Dossier.id).where(Dossier.code == D3))
+    [ask] = await chat.press_payload(OFFICER, f"oa:n:{d3}")
+    assert ask.text.startswith(f"Set a new due date for application {D3}\nReply to this message as:")
+    [refused] = await chat.send_text(OFFICER, "yesterday; slow")
+    assert refused.text.startswith("Not done: 'yesterday' is not a valid date (dd/mm/yyyy).")
+    [done] = await chat.send_text(OFFICER, "10/12/2026; Chờ ý kiến của cơ quan phối hợp")
+    assert done.text.startswith(f"New due date 10/12/2026 set for application {D3}.")

@@ -83,8 +83,11 @@ def problems(domain: str) -> list[str]:
 
 
 def update(domain: str) -> None:
-    template = extract(domain)
     for language in LANGUAGES:
+        # A fresh template per language: Catalog.update adds the template's own Message objects, so one
+        # template shared by both would carry the vi fill-in (msgstr = msgid) into the en catalog, where an
+        # untranslated string would then pass for translated.
+        template = extract(domain)
         old = load(language, domain) or Catalog(locale=language, domain=domain, project="notifier")
         old.update(template, no_fuzzy_matching=True)
         old.obsolete.clear()
