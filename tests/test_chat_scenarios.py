@@ -276,3 +276,14 @@ async def test_officer_sets_a_new_date_in_english(chat: ChatDriver) -> None:
     assert refused.text.startswith("Not done: 'yesterday' is not a valid date (dd/mm/yyyy).")
     [done] = await chat.send_text(OFFICER, "10/12/2026; Chờ ý kiến của cơ quan phối hợp")
     assert done.text.startswith(f"New due date 10/12/2026 set for application {D3}.")
+
+
+async def test_a_stranger_pressing_an_officers_button_is_named_by_their_own_platform(
+    chat: ChatDriver,
+) -> None:
+    with chat.service.factory() as session:
+        d3 = session.scalar(select(Dossier.id).where(Dossier.code == D3))
+    said = await chat.press_payload(OTHER, f"oa:n:{d3}")
+    # Telegram answers a press with a pop-up (answerCallbackQuery); Zalo with a message.
+    told = said[-1].text if said else chat.notices()[-1]  # type: ignore[attr-defined]
+    assert told == f"Tài khoản {chat.platform_name} này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."

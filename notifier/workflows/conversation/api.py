@@ -83,6 +83,10 @@ class Platform(StrEnum):
     SMS = "sms"
 
 
+# How texts name each platform ("qua Zalo này"): the same in both languages.
+PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
+
+
 @dataclass(frozen=True)
 class Sender:
     platform: Platform

@@ -36,6 +36,7 @@ from notifier.workflows.conversation.api import (
     LANGUAGE_COMMANDS,
     LOOKUP,
     MY_DOSSIERS,
+    PLATFORM_NAMES,
     STOP,
     Button,
     ChatState,
@@ -74,8 +75,6 @@ T = TypeVar("T")
 STEP_FEEDBACK_DOSSIER = "FeedbackForm:dossier"
 STEP_FEEDBACK_TEXT = "FeedbackForm:text"
 
-# How a subscribe button names the platform the notices will come through.
-PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
 # The data-subject requests (notifier.workflows.privacy), by their command word.
 PRIVACY_COMMANDS = {
     "xemdulieu": RequestKind.ACCESS,

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.rules.chat_keys import TELEGRAM
+from notifier.rules.chat_keys import TELEGRAM, platform_of
 from notifier.rules.clock import VN_TZ
 from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
 from notifier.rules.officer_buttons import callback_data, parse_callback
 from notifier.rules.statuses import status_name
-from notifier.workflows.conversation.api import Button, Outcome, Reply, Sender, t
+from notifier.workflows.conversation.api import PLATFORM_NAMES, Button, Outcome, Reply, Sender, t
 from notifier.workflows.errors import DomainError
 from notifier.workflows.officer_actions import (
     Actor,
@@ -46,7 +46,7 @@ def _(message: str) -> str:
 PROMPT = _("Đặt ngày hẹn mới cho hồ sơ %(code)s")
 PROMPT_HEAD = "Đặt ngày hẹn mới cho hồ sơ "  # its Vietnamese head (the stand-alone router's filter)
 PROMPT_PLACEHOLDER = _("dd/mm/yyyy; lý do")
-NOT_AN_OFFICER = _("Tài khoản Telegram này chưa được đăng ký là cán bộ trên hệ thống nhắc việc.")
+NOT_AN_OFFICER = _("Tài khoản %(platform)s này chưa được đăng ký là cán bộ trên hệ thống nhắc việc.")
 STEP_NEW_DATE = "OfficerNewDate"  # the state step of a platform without replies-to-a-message
 
 
@@ -65,13 +65,20 @@ def _vn_date(value: Any) -> str:
     return f"{value.astimezone(VN_TZ):%d/%m/%Y}"
 
 
+def _not_an_officer(exc: DomainError, language: str) -> str:
+    # The refusal names the chat (its conversation key): the account is named by its own platform.
+    head = platform_of(str(exc.value))
+    platform = next((name for p, name in PLATFORM_NAMES.items() if p.value == head), "Telegram")
+    return t(language, NOT_AN_OFFICER) % {"platform": platform}
+
+
 def _status(language: str, code: Any) -> str:
     return t(language, status_name(code))
 
 
 # A workflow's refusal in the officer's words, by the rule that refused (DomainError.refusal).
 _WORDS: dict[str, Callable[[DomainError, str], str]] = {
-    "not_an_officer": lambda e, lang: t(lang, NOT_AN_OFFICER),
+    "not_an_officer": lambda e, lang: _not_an_officer(e, lang),
     # a button names the dossier by its id, which means nothing to the officer
     "dossier_unknown": lambda e, lang: (
         t(lang, "Không tìm thấy hồ sơ %(code)s.") % {"code": e.value}
@@ -120,7 +127,7 @@ def words(exc: DomainError, language: str = DEFAULT_LANGUAGE) -> str:
 def refusal_text(exc: DomainError, language: str = DEFAULT_LANGUAGE) -> str:
     """A refused action; a chat that is no officer's is told so plainly, as when pressing a button."""
     if exc.refusal == "not_an_officer":
-        return t(language, NOT_AN_OFFICER)
+        return _not_an_officer(exc, language)
     return t(language, "Không thực hiện được: %(why)s") % {"why": words(exc, language)}
 
 
