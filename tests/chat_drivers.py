@@ -37,9 +37,10 @@ from sqlalchemy import select, update
 
 from notifier.bot.runner import BotRuntime
 from notifier.rules.clock import FixedClock
+from notifier.rules.i18n import LANGUAGES
 from notifier.store.models import Officer, ZaloFollower
 from notifier.web.api import create_app
-from notifier.workflows.conversation import MAIN_MENU
+from notifier.workflows.conversation import main_menu
 from notifier.workflows.service import Service
 from notifier.workflows.zalo_oa import ZaloOaInbox
 from tests.conftest import make_settings
@@ -55,6 +56,7 @@ class Said:
     text: str
     buttons: tuple[tuple[str, str], ...] = ()  # (label, payload) of the buttons under the message
     menu: bool = False  # the main menu came with it
+    menu_labels: tuple[str, ...] = ()  # its labels (the language it is drawn in)
     asks_reply: bool = False  # the user is asked to answer this message
 
     def button(self, label: str) -> str:
@@ -90,6 +92,7 @@ def said_on_telegram(params: dict[str, Any]) -> Said:
         buttons,
         menu="keyboard" in markup,
         asks_reply=bool(markup.get("force_reply")),
+        menu_labels=tuple(b["text"] for row in markup.get("keyboard") or [] for b in row),
     )
 
 
@@ -105,6 +108,7 @@ class TelegramDriver:
     service: Service
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_prompt: dict[int, str] = field(default_factory=dict)
+    language_codes: dict[int, str] = field(default_factory=dict)  # the user's app language; else "vi"
 
     @classmethod
     async def start(cls, db_url: str, tmp_path: Path, clock: FixedClock, **overrides: Any) -> TelegramDriver:
@@ -127,7 +131,12 @@ class TelegramDriver:
             "message_id": next(self._ids),
             "date": 0,
             "chat": {"id": who, "type": "private", "first_name": "Hương"},
-            "from": {"id": who, "is_bot": False, "first_name": "Hương", "language_code": "vi"},
+            "from": {
+                "id": who,
+                "is_bot": False,
+                "first_name": "Hương",
+                "language_code": self.language_codes.get(who, "vi"),
+            },
             **body,
         }
 
@@ -221,10 +230,10 @@ def said_on_zalo(body: dict[str, Any], asks_reply: bool = False) -> Said:
         [element] = payload.get("elements") or [{}]
         return Said(str(element.get("title", "")))
     buttons = tuple((b["title"], b["payload"]) for b in payload.get("buttons") or [])
-    labels = {b.label for row in MAIN_MENU for b in row}
-    return Said(
-        message.get("text", ""), buttons, menu=labels <= {t for t, _ in buttons}, asks_reply=asks_reply
-    )
+    sent = {t for t, _ in buttons}
+    menu = any({b.label for row in main_menu(lang) for b in row} <= sent for lang in LANGUAGES)
+    labels = tuple(t for t, _ in buttons) if menu else ()
+    return Said(message.get("text", ""), buttons, menu=menu, asks_reply=asks_reply, menu_labels=labels)
 
 
 @dataclass

@@ -57,9 +57,10 @@ async def test_a_new_link_waits_for_the_linked_chat_to_agree(tg: Harness) -> Non
     data = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     before = len(tg.fake.sent(CHAT))
     pending = await tg.press(OTHER, data)
-    assert "đã được một tài khoản Telegram khác đăng ký" in pending["text"]
+    assert "đã được một tài khoản khác đăng ký" in pending["text"] and "qua Telegram này" in pending["text"]
     [asked] = (await tg.fake.wait_sent(CHAT, before + 1))[before:]
     assert D1 in asked["text"] and "Đồng ý" in str(asked["reply_markup"])
+    assert asked["text"].startswith("Một tài khoản Telegram khác vừa tra cứu")  # the asking chat's platform
     # Nothing changed for the notices: the applicant's chat still gets them, the new one does not.
     notice = queue_notice(tg.service, D1)
     with tg.service.factory() as session:
@@ -70,7 +71,7 @@ async def test_a_new_link_waits_for_the_linked_chat_to_agree(tg: Harness) -> Non
     confirm = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert (await tg.press(OTHER, confirm))["text"].startswith("Thao tác này không còn hiệu lực")  # not theirs
     agreed = await tg.press(CHAT, confirm)
-    assert agreed["text"].startswith("Đã đồng ý.")
+    assert agreed["text"].startswith("Đã đồng ý. Tài khoản Telegram kia")
     told = await tg.fake.wait_sent(OTHER, len(tg.fake.sent(OTHER)))
     assert told[-1]["text"].startswith(f"Đã đăng ký nhận thông báo về hồ sơ {D1}")
     with tg.service.factory() as session:

@@ -33,8 +33,13 @@ tg = bot_harness.tg  # the running bot (fixture)
 
 async def test_polling_mode_clears_a_webhook_and_sets_the_command_menu(tg: Harness) -> None:
     assert tg.fake.calls_to("deleteWebhook")
-    [menu] = tg.fake.calls_to("setMyCommands")
-    assert [c["command"] for c in menu["commands"]] == ["tracuu", "hoso", "phananh", "huy", "batdau"]
+    menu, menu_en = tg.fake.calls_to("setMyCommands")
+    names = ["tracuu", "hoso", "phananh", "huy", "batdau", "english", "tiengviet"]
+    assert [c["command"] for c in menu["commands"]] == names and "language_code" not in menu
+    assert menu["commands"][1]["description"] == "Hồ sơ của tôi"
+    # The same commands described in English for apps set to English.
+    assert [c["command"] for c in menu_en["commands"]] == names and menu_en["language_code"] == "en"
+    assert menu_en["commands"][1]["description"] == "My applications"
     assert (await tg.say(CHAT, "/start"))["text"].startswith("Xin chào")
 
 

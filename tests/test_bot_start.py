@@ -11,12 +11,15 @@ from notifier.store.models import Template
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, Harness
 
-MENU = ["Tra cứu hồ sơ", "Hồ sơ của tôi", "Chia sẻ số điện thoại", "Gửi phản ánh, kiến nghị", "Hủy nhận tin"]
+# The five actions, then the switch to English (named in English, as language pickers do).
+MENU = [
+    "Tra cứu hồ sơ", "Hồ sơ của tôi", "Chia sẻ số điện thoại", "Gửi phản ánh, kiến nghị", "Hủy nhận tin", "English"
+]  # fmt: skip
 
 tg = bot_harness.tg  # the running bot (fixture)
 
 
-async def test_start_greets_in_vietnamese_with_the_five_button_menu(tg: Harness) -> None:
+async def test_start_greets_in_vietnamese_with_the_menu_and_its_language_switch(tg: Harness) -> None:
     reply = await tg.say(CHAT, "/start", first_name="Hương")
     assert reply["text"].startswith("Xin chào Hương!")
     assert "Hải Phòng" in reply["text"] and "4 số cuối" in reply["text"]

@@ -42,3 +42,21 @@ def test_a_missing_entry_is_reported(tmp_path, monkeypatch) -> None:
         "web/vi: no catalog for 1 strings",
         "web/en: no catalog for 1 strings",
     ]
+
+
+def test_a_new_string_waits_untranslated_in_english(tmp_path, monkeypatch) -> None:
+    # The update fills Vietnamese with the msgid; English must stay empty (and be reported) until translated.
+    source = tmp_path / "notifier" / "probe.py"
+    source.parent.mkdir(parents=True)
+    source.write_text('t(lang, "Tra cứu hồ sơ")\n', encoding="utf-8")
+    locales = tmp_path / "notifier" / "locales"
+    locales.mkdir()
+    (locales / "web.cfg").write_text("[python: notifier/**.py]\n", encoding="utf-8")
+    monkeypatch.setattr(catalogs, "ROOT", tmp_path)
+    monkeypatch.setattr(catalogs, "LOCALES_DIR", locales)
+    monkeypatch.setattr(i18n, "LOCALES_DIR", locales)
+    catalogs.update("web")
+    vi, en = catalogs.load("vi", "web"), catalogs.load("en", "web")
+    assert vi is not None and en is not None
+    assert (vi["Tra cứu hồ sơ"].string, en["Tra cứu hồ sơ"].string) == ("Tra cứu hồ sơ", "")
+    assert catalogs.problems("web") == ["web/en: untranslated 'Tra cứu hồ sơ'"]

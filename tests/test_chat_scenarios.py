@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from notifier.rules.clock import VN_TZ, FixedClock
-from notifier.store.models import ChatLink, Contact, Dossier, Feedback, LookupFailure
+from notifier.store.models import ChatLink, ChatPreference, Contact, Dossier, Feedback, LookupFailure
 from tests.chat_drivers import DRIVERS, ChatDriver
 from tests.fakes.bot_harness import CHAT, D1, D2, D3, OTHER
 
@@ -158,3 +158,132 @@ async def test_officer_marks_a_dossier_done_after_confirming(chat: ChatDriver) -
         status = session.scalar(select(Dossier.status).where(Dossier.id == d3))
     assert status == 9
     assert chat.replies(OFFICER)[-1].text.startswith(f"Đã ghi nhận hồ sơ {D3} đã xử lý xong")
+
+
+# -- the same scenarios in English (the chat catalog's "en"; tests/test_chat_languages.py checks the texts) --
+
+EN_MENU = [
+    "Look up an application",
+    "My applications",
+    "Share my phone number",
+    "Send feedback",
+    "Stop updates",
+]
+
+
+async def test_english_chosen_with_the_menu_button_and_kept_in_the_database(chat: ChatDriver) -> None:
+    [hello] = await chat.send_text(OTHER, "/start")
+    assert hello.text.startswith("Xin chào") and hello.menu_labels[-1] == "English"
+    [help_en] = await chat.send_text(OTHER, "English")  # what the language button sends
+    assert help_en.text.startswith("To look up an application, send its code and the last 4 digits")
+    assert "/tiengviet (Tiếng Việt)" in help_en.text
+    assert list(help_en.menu_labels) == [*EN_MENU, "Tiếng Việt"]
+    with chat.service.factory() as session:
+        stored = session.scalar(select(ChatPreference.language).where(ChatPreference.chat_id.like("%5002")))
+    assert stored == "en"
+    # Anything not understood gets the English help; the Vietnamese switch works typed without diacritics.
+    [again] = await chat.send_text(OTHER, "hello?")
+    assert again.text == help_en.text
+    [back] = await chat.send_text(OTHER, "tieng viet")
+    assert back.text.startswith("Để tra cứu, vui lòng gửi mã hồ sơ") and back.menu_labels[-1] == "English"
+    [en_again] = await chat.send_text(OTHER, "/english")
+    assert en_again.text == help_en.text
+
+
+async def test_lookup_and_subscribe_in_english(chat: ChatDriver) -> None:
+    await chat.send_text(OTHER, "/english")
+    [unknown] = await chat.send_text(OTHER, "000.00.30.H26-261120-9999 5678")
+    [wrong] = await chat.send_text(OTHER, f"{D1} 0000")
+    assert unknown.text == wrong.text
+    assert wrong.text.startswith("No application matches the code and the last 4 phone digits you sent.")
+    [found] = await chat.send_text(OTHER, f"{D1} 5678")
+    assert found.text.startswith(f"Application {D1}\nProcedure: ")
+    assert "Status: In progress" in found.text and "Result due: 04/12/2026" in found.text
+    label = f"Get updates on {chat.platform_name}"
+    assert [b for b, _ in found.buttons] == [label]
+    [done] = await chat.press(OTHER, label)
+    assert (
+        done.text
+        == f"You will receive updates on application {D1} on {chat.platform_name}. Send /huy to stop them."
+    )
+    assert _count(chat, ChatLink, ChatLink.active) == 1
+
+
+async def test_my_applications_in_english_with_amounts_in_vnd(chat: ChatDriver) -> None:
+    await chat.send_text(CHAT, "English")
+    [linked] = await chat.share_contact(CHAT, "0912345678")
+    assert linked.text.startswith(
+        f"The number 091****678 is now linked to this {chat.platform_name} account."
+    )
+    assert f"- {D1}: In progress" in linked.text
+    [mine] = await chat.send_text(CHAT, "My applications")  # the English menu button
+    assert mine.text.startswith(f"Applications linked to this {chat.platform_name} account (2):")
+    assert f"- {D1}: In progress, due 04/12/2026" in mine.text
+    [details] = await chat.press(CHAT, D2)
+    assert "Status: Waiting for payment of fees" in details.text
+    assert "The application is waiting for you to pay the fees: 200,000 VND." in details.text
+    # The Vietnamese labels still work (keyboards already sent stay on phones), answering in English.
+    [mine_vi] = await chat.send_text(CHAT, "Hồ sơ của tôi")
+    assert mine_vi.text == mine.text
+
+
+async def test_feedback_in_english(chat: ChatDriver) -> None:
+    await chat.send_text(CHAT, "/english")
+    await chat.share_contact(CHAT, "0912345678")
+    [choose] = await chat.send_text(CHAT, "Send feedback")
+    assert "Which application is it about?" in choose.text
+    assert [b for b, _ in choose.buttons][2:] == ["Not about an application", "Cancel"]
+    [ask] = await chat.press(CHAT, D1)
+    assert ask.text.startswith(f"Feedback on application {D1}.\nPlease write your feedback in one message")
+    [short] = await chat.send_text(CHAT, "too slow")
+    assert short.text.startswith("Feedback must be 10 to 2000 characters long.")
+    [sent] = await chat.send_text(CHAT, TEXT)
+    [row] = _rows(chat, Feedback)
+    assert sent.text.startswith(f"Feedback number {row.id} received and passed to ")
+    assert sent.text.endswith(f"here on {chat.platform_name} by 15/12/2026 at the latest.")
+
+
+async def test_linking_asks_the_linked_chat_in_its_own_language(chat: ChatDriver) -> None:
+    await chat.share_contact(CHAT, "0912345678")  # the applicant's chat, in Vietnamese
+    await chat.send_text(OTHER, "/english")
+    await chat.send_text(OTHER, f"{D1} 5678")
+    [pending] = await chat.press(OTHER, f"Get updates on {chat.platform_name}")
+    assert pending.text.startswith(f"Another account already receives updates on application {D1}.")
+    assert f"you will hear here on {chat.platform_name} when it is accepted" in pending.text
+    if chat.name != "telegram":
+        return  # the Zalo adapter does not deliver messages for other conversations (Outcome.elsewhere)
+    asked = chat.replies(CHAT)[-1]
+    assert asked.text.startswith(f"Một tài khoản {chat.platform_name} khác vừa tra cứu đúng hồ sơ {D1}")
+    [agreed] = await chat.press(CHAT, "Đồng ý")
+    assert agreed.text == f"Đã đồng ý. Tài khoản {chat.platform_name} kia sẽ nhận thông báo về hồ sơ {D1}."
+    told = chat.replies(OTHER)[-1]
+    assert told.text.startswith(f"You will receive updates on application {D1} on {chat.platform_name}.")
+
+
+def _rows(chat: ChatDriver, model: Any) -> list[Any]:
+    with chat.service.factory() as session:
+        return list(session.scalars(select(model)).all())
+
+
+async def test_officer_sets_a_new_date_in_english(chat: ChatDriver) -> None:
+    chat.link_officer(OFFICER, "CB02")
+    await chat.send_text(OFFICER, "/english")
+    with chat.service.factory() as session:
+        d3 = session.scalar(select(Dossier.id).where(Dossier.code == D3))
+    [ask] = await chat.press_payload(OFFICER, f"oa:n:{d3}")
+    assert ask.text.startswith(f"Set a new due date for application {D3}\nReply to this message as:")
+    [refused] = await chat.send_text(OFFICER, "yesterday; slow")
+    assert refused.text.startswith("Not done: 'yesterday' is not a valid date (dd/mm/yyyy).")
+    [done] = await chat.send_text(OFFICER, "10/12/2026; Chờ ý kiến của cơ quan phối hợp")
+    assert done.text.startswith(f"New due date 10/12/2026 set for application {D3}.")
+
+
+async def test_a_stranger_pressing_an_officers_button_is_named_by_their_own_platform(
+    chat: ChatDriver,
+) -> None:
+    with chat.service.factory() as session:
+        d3 = session.scalar(select(Dossier.id).where(Dossier.code == D3))
+    said = await chat.press_payload(OTHER, f"oa:n:{d3}")
+    # Telegram answers a press with a pop-up (answerCallbackQuery); Zalo with a message.
+    told = said[-1].text if said else chat.notices()[-1]  # type: ignore[attr-defined]
+    assert told == f"Tài khoản {chat.platform_name} này chưa được đăng ký là cán bộ trên hệ thống nhắc việc."

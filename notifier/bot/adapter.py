@@ -38,6 +38,8 @@ def sender_of(chat: Chat, user: User | None) -> Sender:
         first_name=user.first_name if user is not None else None,
         private=chat.type == ChatType.PRIVATE,
         threads_replies=True,
+        # The app's language: the chat's first language until the citizen chooses (/english, /tiengviet).
+        language=user.language_code if user is not None else None,
     )
 
 
@@ -60,7 +62,7 @@ def event_of_callback(query: CallbackQuery) -> Press:
     if chat is None:  # the message is too old for Telegram to hand back: the user's own chat
         sender = Sender(
             Platform.TELEGRAM, str(query.from_user.id), str(query.from_user.id), query.from_user.first_name,
-            threads_replies=True,
+            threads_replies=True, language=query.from_user.language_code,
         )  # fmt: skip
     else:
         sender = sender_of(chat, query.from_user)

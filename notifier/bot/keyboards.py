@@ -8,6 +8,8 @@ below parse the same strings, so the routers accept only data of our own shapes.
 
 from __future__ import annotations
 
+import functools
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     ForceReply,
@@ -17,7 +19,8 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from notifier.workflows.conversation import MAIN_MENU, ButtonKind, Reply, Rows, Signer
+from notifier.workflows.conversation import ButtonKind, Reply, Rows, Signer
+from notifier.workflows.conversation import main_menu as menu_rows
 from notifier.workflows.conversation.api import FEEDBACK, LOOKUP, MY_DOSSIERS, SHARE_PHONE, STOP
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ForceReply | None
@@ -58,11 +61,9 @@ def _reply_keyboard(rows: Rows) -> ReplyKeyboardMarkup:
     )
 
 
-_MAIN_MENU = _reply_keyboard(MAIN_MENU)  # drawn once: the same keyboard goes with many replies
-
-
-def main_menu() -> ReplyKeyboardMarkup:
-    return _MAIN_MENU
+@functools.cache  # drawn once per language: the same keyboard goes with many replies
+def main_menu(language: str = "vi") -> ReplyKeyboardMarkup:
+    return _reply_keyboard(menu_rows(language))
 
 
 def inline(rows: Rows) -> InlineKeyboardMarkup:
@@ -80,5 +81,5 @@ def markup(reply: Reply) -> Markup:
     if reply.ask_reply is not None:
         return ForceReply(input_field_placeholder=reply.ask_reply)
     if reply.menu:
-        return main_menu()
+        return main_menu(reply.language)
     return None

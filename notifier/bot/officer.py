@@ -20,7 +20,13 @@ from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 
 from notifier.bot.adapter import deliver, event_of_callback, sender_of
-from notifier.workflows.conversation.officer import PROMPT_HEAD, OfficerFlows, prompted_code, refusal_text
+from notifier.workflows.conversation.officer import (
+    PROMPT_CODE,
+    PROMPT_HEAD,
+    OfficerFlows,
+    prompted_code,
+    refusal_text,
+)
 from notifier.workflows.officer_actions import Wiring
 
 
@@ -63,8 +69,9 @@ def build_router() -> Router:
     r.message.register(
         on_new_date_reply,
         F.reply_to_message.from_user.is_bot,
-        # contains: a repeated prompt (after a refusal) starts with the refusal, the prompt line follows
-        F.reply_to_message.text.contains(PROMPT_HEAD),
+        # search: a repeated prompt (after a refusal) starts with the refusal, the prompt line follows;
+        # the prompt's line is recognised in either language (the officer's chat may read English)
+        F.reply_to_message.text.regexp(PROMPT_CODE, mode="search"),
         F.text,
     )
     return r

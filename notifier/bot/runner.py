@@ -22,8 +22,9 @@ from aiogram.types import BotCommand, ErrorEvent, Message, TelegramObject, Updat
 from notifier.bot.config import BotConfigError, BotConnection, connection, webhook_path
 from notifier.bot.deps import BotDeps
 from notifier.bot.routers import citizen_router
+from notifier.rules.i18n import DEFAULT_LANGUAGE
 from notifier.store.outage import Outage, is_outage
-from notifier.workflows.conversation import Conversation
+from notifier.workflows.conversation import Conversation, t
 from notifier.workflows.service import Service
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,23 @@ log = logging.getLogger(__name__)
 # bot uses keeps them built once.
 _RESPONSE_TYPES = tuple(Response[t] for t in (Message, bool, Message | bool, User, list[Update]))  # type: ignore[valid-type]
 
-COMMANDS = [
-    BotCommand(command="tracuu", description="Tra cứu hồ sơ: /tracuu MAHOSO 1234"),
-    BotCommand(command="hoso", description="Hồ sơ của tôi"),
-    BotCommand(command="phananh", description="Gửi phản ánh, kiến nghị"),
-    BotCommand(command="huy", description="Dừng nhận thông báo qua Telegram"),
-    BotCommand(command="batdau", description="Nhận lại thông báo qua Telegram"),
-]
+
+
+def commands(language: str = DEFAULT_LANGUAGE) -> list[BotCommand]:
+    """The command menu Telegram shows, in `language` (the `chat` catalog); the commands stay the same."""
+    return [
+        BotCommand(command="tracuu", description=t(language, "Tra cứu hồ sơ: /tracuu MAHOSO 1234")),
+        BotCommand(command="hoso", description=t(language, "Hồ sơ của tôi")),
+        BotCommand(command="phananh", description=t(language, "Gửi phản ánh, kiến nghị")),
+        BotCommand(command="huy", description=t(language, "Dừng nhận thông báo qua Telegram")),
+        BotCommand(command="batdau", description=t(language, "Nhận lại thông báo qua Telegram")),
+        # Each named in its own language, as the menu's language button is.
+        BotCommand(command="english", description="English"),
+        BotCommand(command="tiengviet", description="Tiếng Việt"),
+    ]
+
+
+COMMANDS = commands()
 
 
 def build_bot(conn: BotConnection) -> Bot:
@@ -135,6 +146,8 @@ class BotRuntime:
     async def _announce_commands(self) -> None:
         try:
             await self.bot.set_my_commands(COMMANDS)
+            # Users whose app is in English see the English descriptions (Telegram picks by language_code).
+            await self.bot.set_my_commands(commands("en"), language_code="en")
         except Exception as exc:  # the menu is a convenience; the bot works without it
             log.warning("could not set the bot's command menu: %s", exc)
 

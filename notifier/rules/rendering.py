@@ -25,6 +25,7 @@ from jinja2 import meta, nodes
 
 from notifier.rules.clerk import REQUIRED_FILTER, ClerkSyntaxError, Syntax, parse_problems, to_jinja
 from notifier.rules.clock import VN_TZ
+from notifier.rules.i18n import translations
 from notifier.rules.kinds import REGISTRY, Audience, Kind, is_kind, kind_info
 from notifier.rules.sandbox import (
     BoundedEnvironment,
@@ -52,6 +53,7 @@ __all__ = [
     "format_date",
     "format_datetime",
     "format_money",
+    "format_money_en",
     "jinja_source",
     "load_template_files",
     "mask_phone",
@@ -249,6 +251,13 @@ def format_money(value: int | None) -> str:
     return f"{_babel_decimal(value, locale=LOCALE)} đồng"
 
 
+def format_money_en(value: int | None) -> str:
+    """`1,500,000 VND`: the chatbot's English texts, for readers who group thousands with commas and know
+    the currency by its ISO code rather than by "đồng"."""
+    text = format_money(value)  # the same checks and refusals
+    return text.removesuffix(" đồng").replace(".", ",") + " VND"
+
+
 # Where a phrase of free text (an officer's reason) may end: after these, before a space.
 _PHRASE_END = re.compile(r"[,;:.!?](?=\s)|\s[-–](?=\s)")
 
@@ -338,10 +347,12 @@ def for_sms(context: Mapping[str, Any], *, payment_links: bool = False) -> dict[
 # ------------------------------------------------------------------------------------------ environment
 
 
-def _make_environment() -> BoundedEnvironment:
+def _make_environment(language: str | None = None) -> BoundedEnvironment:
     # Immutable sandbox (a template must not mutate the caller's lists, `items.append(…)`) with every render
     # bounded in time and size: templates are edited by agency users and must not stall the service.
+    # With a `language` (the chatbot's texts), `_("…")` translates through that language's `chat` catalog.
     env = BoundedEnvironment(
+        extensions=["jinja2.ext.i18n"] if language is not None else [],
         autoescape=False,  # plain text for sms/chat/email; HTML would need its own environment
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
@@ -353,13 +364,17 @@ def _make_environment() -> BoundedEnvironment:
         {
             "date": format_date,
             "datetime": format_datetime,
-            "money": format_money,
+            "money": format_money_en if language == "en" else format_money,
             "mask_phone": mask_phone,
             "whole_phrases": whole_phrases,
             REQUIRED_FILTER: clerk_required,
         }
     )
     env.guard_filters()
+    if language is not None:
+        # newstyle: `_("Hồ sơ %(code)s", code=…)` formats after translating, so a translation may move
+        # the placeholder; the msgid is the Vietnamese text (notifier.rules.i18n).
+        env.install_gettext_translations(translations(language, "chat"), newstyle=True)  # type: ignore[attr-defined]
     return env
 
 
@@ -367,10 +382,16 @@ _ENV = _make_environment()
 _TEMPLATE_FILENAME = "<template>"  # what Jinja names string templates in rewritten tracebacks
 
 
+@functools.cache
+def _chat_environment(language: str) -> BoundedEnvironment:
+    return _make_environment(language)
+
+
 @functools.lru_cache(maxsize=512)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str, language: str | None = None) -> jinja2.Template:
     # The dispatcher renders the same few dozen sources thousands of times; compiling is the slow part.
-    return _ENV.from_string(source)
+    env = _ENV if language is None else _chat_environment(language)
+    return env.from_string(source)
 
 
 def _template_line(tb: TracebackType | None) -> int | None:
@@ -460,17 +481,20 @@ def render(
     field: str = "template",
     limits: RenderLimits | None = None,
     syntax: str = Syntax.JINJA,
+    language: str | None = None,
 ) -> str:
     """Render `source` with `context`; the result is stripped, has no run of blank lines, and is NFC.
 
     `syntax` says how `source` is written (Jinja, or the clerks' language compiled to it first).
     The render is bounded by `limits` (defaults: `RenderLimits()`); inside `validate` the trial renders
     share one deadline. Past a limit it raises TemplateError, or TemplateTimeout for the time limit.
+    `language` ("vi", "en"): a chatbot text, whose `_("…")` are translated through the `chat` catalog and
+    whose amounts are written that language's way; None: a notification template (Vietnamese only).
     """
     source = jinja_source(source, syntax, field)
     try:
         with bounded(limits, deadline=active_deadline()):
-            text = _compile(source).render(dict(context))
+            text = _compile(source, language).render(dict(context))
     except Exception as exc:
         raise _as_template_error(exc, source, field) from exc
     cap = (limits or RenderLimits()).max_output

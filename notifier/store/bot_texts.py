@@ -3,6 +3,14 @@
 
 Every text has sample contexts; a source is valid when it renders with all of them. An admin's edit that
 breaks at run time falls back to the shipped file rather than silencing the bot.
+
+Languages: the shipped texts mark their sentences `{{ _("…") }}` (the Vietnamese text is the msgid of the
+`chat` catalog, notifier/locales), so one source serves a Vietnamese and an English chat. An admin's edit
+is Vietnamese: Vietnamese chats see it; English chats keep the shipped text in English, since the catalog
+has no translation of wording it has never seen (an edit that keeps the `_("…")` of shipped sentences
+still reads translated there if rendered, but the rule stays simple: edits are for Vietnamese chats).
+The versions the database was seeded with (author "system") are copies of the files of their day, not
+edits: the files win over them, so a corrected shipped text reaches deployments seeded before it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.rules.clock import VN_TZ
+from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from notifier.rules.lookup import CitizenView
 from notifier.rules.rendering import TEMPLATES_DIR, TemplateError, TemplateFile, render
 from notifier.store.models import Template
@@ -28,6 +37,7 @@ from notifier.store.templates import store_version
 log = logging.getLogger(__name__)
 
 CHANNEL_TYPE = "bot"
+SEEDED_BY = "system"  # the author of the versions seeded from the files (notifier.store.templates)
 TEXTS_DIR = TEMPLATES_DIR / CHANNEL_TYPE
 PLATFORMS = ("Telegram", "Zalo", "SMS")  # as notifier.workflows.conversation names them
 _SAMPLE_NOW = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)
@@ -144,8 +154,9 @@ def base_samples() -> dict[str, list[dict[str, Any]]]:
         "subscribed": [{"code": "000.00.30.H26-270115-0012"}],
         "contact_moved": [{"phone_masked": "091****678"}],
         "link_pending": [{"code": "000.00.30.H26-270115-0012"}],
-        "link_request": [{"code": "000.00.30.H26-270115-0012"}],
-        "link_confirmed": [{"code": "000.00.30.H26-270115-0012"}],
+        # requester: the platform of the chat asking to receive the dossier too (it may differ from ours)
+        "link_request": [{"code": "000.00.30.H26-270115-0012", "requester": p} for p in PLATFORMS[:2]],
+        "link_confirmed": [{"code": "000.00.30.H26-270115-0012", "requester": p} for p in PLATFORMS[:2]],
         "action_expired": [{}],
         "feedback_choose": [{"has_dossiers": True}, {"has_dossiers": False}],
         "feedback_ask_text": [
@@ -205,14 +216,15 @@ def load_text_files(root: Path | None = None) -> list[TemplateFile]:
 
 
 def validate_text(name: str, source: str) -> list[TemplateError]:
-    """[] when `source` renders with every sample context of text `name`."""
+    """[] when `source` renders with every sample context of text `name` (in Vietnamese: an admin's edit
+    is shown to Vietnamese chats only)."""
     if name not in NAMES:
         raise ValueError(f"unknown bot text {name!r}; expected one of {', '.join(sorted(NAMES))}")
     errors: list[TemplateError] = []
     seen: set[str] = set()
     for i, context in enumerate(samples()[name], start=1):
         try:
-            text = render(source, context, field="body")
+            text = render(source, context, field="body", language=DEFAULT_LANGUAGE)
         except TemplateError as exc:
             if str(exc) not in seen:
                 seen.add(str(exc))
@@ -253,12 +265,12 @@ class BotTexts:
         )
         with self._factory() as session:
             rows = session.execute(
-                select(Template.kind, Template.body)
+                select(Template.kind, Template.body, Template.author)
                 .join(newest, (Template.kind == newest.c.kind) & (Template.version == newest.c.v))
                 .where(Template.channel_type == CHANNEL_TYPE, Template.agency_id.is_(None))
             ).all()
         with self._lock:
-            self._stored = {kind: body for kind, body in rows}
+            self._stored = {kind: body for kind, body, author in rows if author != SEEDED_BY}
             self._loaded_at = _time.monotonic()
 
     def stale(self) -> bool:
@@ -266,14 +278,18 @@ class BotTexts:
             self._loaded_at is None or _time.monotonic() - self._loaded_at >= self._ttl
         )
 
-    def render(self, name: str, **context: Any) -> str:
+    def render(self, name: str, *, language: str = DEFAULT_LANGUAGE, **context: Any) -> str:
+        """Text `name` in `language` ("vi", "en"); an admin's edit only in Vietnamese (see the module)."""
         if name not in NAMES:
             raise KeyError(f"unknown bot text {name!r}")
-        source = self._stored.get(name) or self._files[name]
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}")
+        edited = self._stored.get(name) if language == DEFAULT_LANGUAGE else None
+        source = edited or self._files[name]
         try:
-            return render(source, context, field=name)
+            return render(source, context, field=name, language=language)
         except (TemplateError, jinja2.TemplateError) as exc:
             if source is self._files[name]:
                 raise
             log.error("bot text %s: the stored version fails (%s); using the shipped one", name, exc)
-            return render(self._files[name], context, field=name)
+            return render(self._files[name], context, field=name, language=language)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -31,7 +32,14 @@ from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.contacts import opted_out_addresses, record_opt_in, record_opt_out
 from notifier.store.limits import LOOKUP_LOCK_SPACE, take_turns
-from notifier.store.models import ChatLink, Dossier, LookupFailure, Notification, PrivacyRequest
+from notifier.store.models import (
+    ChatLink,
+    ChatPreference,
+    Dossier,
+    LookupFailure,
+    Notification,
+    PrivacyRequest,
+)
 from notifier.workflows.feedback import (
     DEFAULT_FEEDBACK_LIMITS,
     FeedbackLimits,
@@ -467,6 +475,35 @@ class BotStore:
                 )
             actor = _actor(chat_id) if medium != "sms" else "citizen-sms"
             audit.record(session, now, actor, "bot.stop" if stopped else "bot.resume", chat_id)
+
+    # -- the chat's language ------------------------------------------------------------------------------
+    def chat_language(self, chat_id: str) -> str | None:
+        """The language the chat chose (/english, /tiengviet), or None if it never chose."""
+        with self.factory() as session:
+            return session.scalar(select(ChatPreference.language).where(ChatPreference.chat_id == chat_id))
+
+    def chat_languages(self, chat_ids: list[str]) -> dict[str, str]:
+        with self.factory() as session:
+            rows = session.execute(
+                select(ChatPreference.chat_id, ChatPreference.language).where(
+                    ChatPreference.chat_id.in_(chat_ids)
+                )
+            ).all()
+        return {chat_id: language for chat_id, language in rows}
+
+    def set_chat_language(self, chat_id: str, language: str, now: datetime) -> None:
+        for attempt in (1, 2):
+            try:
+                with self.factory() as session, session.begin():
+                    row = session.get(ChatPreference, chat_id)
+                    if row is None:
+                        session.add(ChatPreference(chat_id=chat_id, language=language, updated_at=now))
+                    else:
+                        row.language, row.updated_at = language, now
+                return
+            except IntegrityError:  # another process stored the first choice at the same moment
+                if attempt == 2:
+                    raise
 
     # -- feedback ---------------------------------------------------------------------------------------
     def submit_feedback(

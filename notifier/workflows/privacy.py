@@ -47,6 +47,7 @@ from notifier.store.contacts import record_opt_out
 from notifier.store.models import (
     ApologySlip,
     ChatLink,
+    ChatPreference,
     ConsentRecord,
     Contact,
     DeliveryAttempt,
@@ -294,6 +295,15 @@ def _access(session: Session, s: Subject) -> dict[str, Any]:
         "sms_received": [
             {"sender": m.sender, "body": m.body, "received_at": _iso(m.received_at)} for m in inbound
         ],
+        # The language each of the subject's chats chose for the chatbot (/english, /tiengviet).
+        "chat_languages": [
+            {"chat_id": p.chat_id, "language": p.language, "chosen_at": _iso(p.updated_at)}
+            for p in session.scalars(
+                select(ChatPreference)
+                .where(_in(ChatPreference.chat_id, s.chat_ids))
+                .order_by(ChatPreference.chat_id)
+            )
+        ],
     }
 
 
@@ -404,6 +414,13 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
                 | _in(ChatLink.phone, s.phones)
                 | _in(ChatLink.dossier_id, s.dossier_ids)
             )
+            .execution_options(synchronize_session=False)
+        )
+    )
+    counts["chat_languages"] = affected(
+        session.execute(
+            delete(ChatPreference)
+            .where(_in(ChatPreference.chat_id, s.chat_ids))
             .execution_options(synchronize_session=False)
         )
     )

@@ -52,7 +52,6 @@ from notifier.store.zalo import (
     use_link_code,
 )
 from notifier.workflows.conversation import (
-    MAIN_MENU,
     SHARE_PHONE,
     ButtonKind,
     ContactIn,
@@ -66,6 +65,8 @@ from notifier.workflows.conversation import (
     Sender,
     TextIn,
     Unfollow,
+    main_menu,
+    menu_item,
 )
 from notifier.workflows.errors import NotFound
 from notifier.workflows.service import Service
@@ -262,7 +263,7 @@ def translate(channel: ZaloOa, user_id: str, outcome: Outcome) -> list[Outgoing]
     press's notice becomes a message."""
     out: list[Outgoing] = []
     for reply in outcome.replies:
-        rows = MAIN_MENU if reply.menu and not reply.buttons else reply.buttons
+        rows = main_menu(reply.language) if reply.menu and not reply.buttons else reply.buttons
         buttons: list[tuple[str, str]] = []
         for row in rows:
             for b in row:
@@ -410,7 +411,7 @@ class ZaloOaInbox:
                 incoming  # handled here (link codes, the share-phone button) or refused (a foreign button)
             )
             if label == "phone_requested":
-                out = [self._phone_request()]
+                out = [self._phone_request(await core.language(sender))]
             if (m := LINK.match(str((event.get("message") or {}).get("text") or ""))) and label == "link":
                 label, text = await asyncio.to_thread(self._link, user_id, m.group(1))
                 out = [Say(text)]
@@ -419,7 +420,8 @@ class ZaloOaInbox:
                 await asyncio.to_thread(self._phone, user_id, incoming.phone)
             out = translate(channel, user_id, await core.handle(incoming, state))
             if isinstance(incoming, Follow):
-                out.append(self._phone_request())  # ask at once: the phone is what routes pushes here
+                # ask at once: the phone is what routes pushes here
+                out.append(self._phone_request(await core.language(sender)))
         await asyncio.to_thread(self._done, event_id, label)
         return label, user_id, out
 
@@ -443,7 +445,7 @@ class ZaloOaInbox:
                 return "button_refused" if payload is None else Press(sender, payload)
             if LINK.match(text):
                 return "link"
-            if text.strip() == SHARE_PHONE:
+            if menu_item(text) == SHARE_PHONE:  # its label in either language
                 return "phone_requested"
             return TextIn(sender, text)
         if name == "user_send_business_card":
@@ -479,8 +481,10 @@ class ZaloOaInbox:
         return dossier.code
 
     # -- what the adapter does itself --------------------------------------------------------------------
-    def _phone_request(self) -> PhoneRequest:
-        title, _, subtitle = self.texts.render("zalo_phone_request").strip().partition("\n")
+    def _phone_request(self, language: str) -> PhoneRequest:
+        title, _, subtitle = (
+            self.texts.render("zalo_phone_request", language=language).strip().partition("\n")
+        )
         return PhoneRequest(title.strip(), subtitle.strip() or title.strip())
 
     def _receipts(self, channel: ZaloOa, event: dict[str, Any]) -> str:

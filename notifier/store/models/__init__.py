@@ -5,7 +5,7 @@ from notifier.store.models.apology import ApologyCounter, ApologySlip
 from notifier.store.models.base import AwareDateTime, Base, BigId, affected, table_of
 from notifier.store.models.callbacks import CallbackEvent
 from notifier.store.models.channels import ChannelReceipt, InboundMessage, ProviderToken
-from notifier.store.models.chat import ChatLink, Feedback, LookupFailure
+from notifier.store.models.chat import ChatLink, ChatPreference, Feedback, LookupFailure
 from notifier.store.models.core import (
     Agency,
     ApiKey,
@@ -40,6 +40,7 @@ __all__ = [
     "CallbackEvent",
     "ChannelReceipt",
     "ChatLink",
+    "ChatPreference",
     "ConsentRecord",
     "Contact",
     "DeliveryAttempt",

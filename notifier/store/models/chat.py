@@ -1,4 +1,5 @@
-"""The chatbot's tables: chats linked to phones or dossiers, failed lookups, citizens' feedback."""
+"""The chatbot's tables: chats linked to phones or dossiers, failed lookups, citizens' feedback, and each
+chat's own choices (its language)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,15 @@ class Feedback(Base):
 
     dossier: Mapped[Dossier | None] = relationship()
     agency: Mapped[Agency | None] = relationship()
+
+
+class ChatPreference(Base):
+    """What a citizen chose for their conversation (`chat_id`: the conversation key, "5001" on Telegram,
+    "zalo_oa:…" on Zalo): the language the chatbot answers in. No row: Vietnamese, or the platform's hint.
+    Stored, not kept in a process, so every bot process and a restart answer in the same language."""
+
+    __tablename__ = "chat_preferences"
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))  # notifier.rules.i18n.LANGUAGES
+    updated_at: Mapped[datetime]

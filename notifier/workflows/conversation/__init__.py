@@ -27,7 +27,10 @@ from notifier.workflows.conversation.api import (
     Sender,
     TextIn,
     Unfollow,
+    main_menu,
+    menu_item,
     numbered,
+    t,
 )
 from notifier.workflows.conversation.core import Conversation
 from notifier.workflows.conversation.payloads import Signer
@@ -36,5 +39,5 @@ __all__ = [
     "FEEDBACK", "LOOKUP", "MAIN_MENU", "MENU_LABELS", "MY_DOSSIERS", "SHARE_PHONE", "STOP",
     "Button", "ButtonKind", "ChatState", "ContactIn", "Conversation", "Follow", "Incoming",
     "MemoryChatState", "MemoryStates", "OtherIn", "Outcome", "Platform", "Press", "Reply", "Rows",
-    "Sender", "Signer", "TextIn", "Unfollow", "numbered",
+    "Sender", "Signer", "TextIn", "Unfollow", "main_menu", "menu_item", "numbered", "t",
 ]  # fmt: skip

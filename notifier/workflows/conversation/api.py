@@ -42,6 +42,13 @@ Rules every adapter keeps:
   as a pop-up); `Reply.replace` means the reply replaces the message whose button was pressed;
   `Reply.ask_reply` (a placeholder) asks the user to answer that message (Telegram ForceReply).
 
+Languages: a chat reads Vietnamese unless it chose English ("English" / "Tiếng Việt" in the menu,
+/english, /tiengviet, or the same words typed); the choice is stored per conversation. `Sender.language`
+is the platform's hint for a chat that never chose (Telegram's language_code); the core replaces it with
+the chat's language, and every Reply carries the language it is written in (`Reply.language`), so an
+adapter draws `main_menu(reply.language)`. Labels of both languages are understood (`menu_item`), as
+keyboards already sent stay on phones.
+
 Data-subject requests (/dulieu, /xemdulieu, /suadulieu …, /xoadulieu, /rutdongy) are core flows over
 notifier.workflows.privacy. `Conversation.extra_commands` (a command word -> an async flow) adds further
 flows without touching the adapters.
@@ -52,15 +59,32 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol
 
 from notifier.rules.chat_keys import conversation_key
+from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext
+
+
+def t(language: str, message: str) -> str:
+    """`message` (Vietnamese, a msgid of the `chat` catalog) in `language`; scripts/i18n extracts it."""
+    return gettext(language, "chat", message)
+
+
+def _(message: str) -> str:
+    """Marks a msgid for scripts/i18n where the text is fixed before any language is known (the menu's
+    labels); `t(language, …)` translates it where it is shown."""
+    return message
 
 
 class Platform(StrEnum):
     TELEGRAM = "telegram"
     ZALO_OA = "zalo_oa"
     SMS = "sms"
+
+
+# How texts name each platform ("qua Zalo này"): the same in both languages.
+PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,9 @@ class Sender:
     # True: the platform says which of our messages a text answers (TextIn.reply_to, Telegram replies);
     # False: the core remembers what it asked in the state (the officer's new-date prompt).
     threads_replies: bool = False
+    # From an adapter: the platform's idea of the user's language (Telegram's language_code), used only
+    # while the chat has chosen none. Inside the core: the chat's language ("vi", "en").
+    language: str | None = None
 
     @property
     def key(self) -> str:
@@ -154,6 +181,7 @@ class Reply:
     menu: bool = False  # show the main menu (MAIN_MENU) with it; never together with `buttons`
     ask_reply: str | None = None  # a placeholder: the user should answer this message
     replace: bool = False  # replaces the message whose button was pressed (if the platform can)
+    language: str = DEFAULT_LANGUAGE  # what the text is written in: the main menu is drawn in it too
 
 
 @dataclass(frozen=True)
@@ -174,20 +202,58 @@ class Outcome:
 
 
 # The main menu's labels are fixed here, not in the editable texts: the core recognises a MENU button by
-# its label, and keyboards already sent stay on citizens' phones after an edit.
-LOOKUP = "Tra cứu hồ sơ"
-SHARE_PHONE = "Chia sẻ số điện thoại"
-MY_DOSSIERS = "Hồ sơ của tôi"
-FEEDBACK = "Gửi phản ánh, kiến nghị"
-STOP = "Hủy nhận tin"
+# its label, and keyboards already sent stay on citizens' phones after an edit. These are the Vietnamese
+# labels (msgids); `main_menu(language)` draws them in a chat's language.
+LOOKUP = _("Tra cứu hồ sơ")
+SHARE_PHONE = _("Chia sẻ số điện thoại")
+MY_DOSSIERS = _("Hồ sơ của tôi")
+FEEDBACK = _("Gửi phản ánh, kiến nghị")
+STOP = _("Hủy nhận tin")
 MENU_LABELS = frozenset({LOOKUP, SHARE_PHONE, MY_DOSSIERS, FEEDBACK, STOP})
+# The language switch names the other language in that language (as language pickers do): not translated.
+LANGUAGE_LABELS = {"vi": "English", "en": "Tiếng Việt"}  # the button shown to a chat reading the key
+LANGUAGE_COMMANDS = {"english": "en", "tiengviet": "vi"}  # /english, /tiengviet
+# The same, typed (Zalo has no commands menu; some keyboards drop diacritics): folded to lower case.
+LANGUAGE_WORDS = {
+    "english": "en",
+    "tiếng anh": "en",
+    "tiếng việt": "vi",
+    "tieng viet": "vi",
+    "tiengviet": "vi",
+}
 
-MAIN_MENU: Rows = (
-    (Button(LOOKUP, kind=ButtonKind.MENU), Button(MY_DOSSIERS, kind=ButtonKind.MENU)),
-    (Button(SHARE_PHONE, kind=ButtonKind.CONTACT),),
-    (Button(FEEDBACK, kind=ButtonKind.MENU),),
-    (Button(STOP, kind=ButtonKind.MENU),),
-)
+
+@cache
+def main_menu(language: str = DEFAULT_LANGUAGE) -> Rows:
+    """The main menu in `language`, with the switch to the other language last."""
+    return (
+        (
+            Button(t(language, LOOKUP), kind=ButtonKind.MENU),
+            Button(t(language, MY_DOSSIERS), kind=ButtonKind.MENU),
+        ),
+        (Button(t(language, SHARE_PHONE), kind=ButtonKind.CONTACT),),
+        (Button(t(language, FEEDBACK), kind=ButtonKind.MENU),),
+        (Button(t(language, STOP), kind=ButtonKind.MENU),),
+        (Button(LANGUAGE_LABELS[language], kind=ButtonKind.MENU),),
+    )
+
+
+MAIN_MENU: Rows = main_menu(DEFAULT_LANGUAGE)
+
+
+@cache
+def _labels() -> dict[str, str]:
+    return {t(language, label): label for label in MENU_LABELS for language in LANGUAGES}
+
+
+def menu_item(text: str) -> str | None:
+    """The main-menu entry (its Vietnamese label, e.g. LOOKUP) a text is the label of, in any language."""
+    return _labels().get(text.strip())
+
+
+def language_asked(text: str) -> str | None:
+    """The language a typed word or a language button asks for ("English", "tiếng việt"), else None."""
+    return LANGUAGE_WORDS.get(" ".join(text.split()).lower())
 
 
 def numbered(reply: Reply) -> tuple[str, dict[str, Button]]:

@@ -8,6 +8,7 @@ then a short help for anything else. See `api` for what goes in and out.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,7 +16,8 @@ from typing import Any, TypeVar
 from notifier.config import Settings
 from notifier.rules.chat_keys import platform_of
 from notifier.rules.clock import Clock
-from notifier.rules.lookup import Query, parse_query
+from notifier.rules.i18n import DEFAULT_LANGUAGE, normalise_language
+from notifier.rules.lookup import CitizenView, Query, parse_query
 from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.rules.privacy import RequestKind
 from notifier.store.bot_texts import BotTexts
@@ -31,8 +33,10 @@ from notifier.workflows.chat import (
 from notifier.workflows.conversation import officer
 from notifier.workflows.conversation.api import (
     FEEDBACK,
+    LANGUAGE_COMMANDS,
     LOOKUP,
     MY_DOSSIERS,
+    PLATFORM_NAMES,
     STOP,
     Button,
     ChatState,
@@ -50,6 +54,9 @@ from notifier.workflows.conversation.api import (
     Sender,
     TextIn,
     Unfollow,
+    language_asked,
+    menu_item,
+    t,
 )
 from notifier.workflows.conversation.payloads import (
     DossierAct,
@@ -68,8 +75,6 @@ T = TypeVar("T")
 STEP_FEEDBACK_DOSSIER = "FeedbackForm:dossier"
 STEP_FEEDBACK_TEXT = "FeedbackForm:text"
 
-# How a subscribe button names the platform the notices will come through.
-PLATFORM_NAMES = {Platform.TELEGRAM: "Telegram", Platform.ZALO_OA: "Zalo", Platform.SMS: "SMS"}
 # The data-subject requests (notifier.workflows.privacy), by their command word.
 PRIVACY_COMMANDS = {
     "xemdulieu": RequestKind.ACCESS,
@@ -77,13 +82,57 @@ PRIVACY_COMMANDS = {
     "xoadulieu": RequestKind.ERASE,
     "rutdongy": RequestKind.WITHDRAW,
 }
-NO_DOSSIER = "Không gắn với hồ sơ"
-AGREE = "Đồng ý"
-CANCEL = "Hủy"
 
 
-def subscribe_label(platform: Platform) -> str:
-    return f"Nhận thông báo hồ sơ này qua {PLATFORM_NAMES[platform]}"
+def _(message: str) -> str:
+    """Marks a msgid for scripts/i18n (see api._); translated where shown."""
+    return message
+
+
+NO_DOSSIER = _("Không gắn với hồ sơ")
+AGREE = _("Đồng ý")
+CANCEL = _("Hủy")
+
+
+# The national portal's status names (notifier.rules.statuses.STATUS_NAMES), as msgids: a chat reading
+# English sees their translation (tests/test_chat_languages.py checks the two lists agree).
+STATUS_WORDS = (
+    _("Mới đăng ký"),
+    _("Được tiếp nhận"),
+    _("Không được tiếp nhận"),
+    _("Đang xử lý"),
+    _("Yêu cầu bổ sung giấy tờ"),
+    _("Yêu cầu thực hiện nghĩa vụ tài chính"),
+    _("Công dân yêu cầu rút hồ sơ"),
+    _("Dừng xử lý"),
+    _("Đã xử lý xong"),
+    _("Đã trả kết quả"),
+)
+
+
+def localised(language: str, context: dict[str, Any]) -> dict[str, Any]:
+    """A text's context with the dossiers' status names in `language` (the rest is data: codes, names)."""
+    if language == DEFAULT_LANGUAGE:
+        return context
+    out = dict(context)
+    if isinstance(out.get("dossier"), CitizenView):
+        out["dossier"] = _in(language, out["dossier"])
+    if isinstance(out.get("items"), list):
+        out["items"] = [_in(language, v) if isinstance(v, CitizenView) else v for v in out["items"]]
+    return out
+
+
+def _in(language: str, view: CitizenView) -> CitizenView:
+    return dataclasses.replace(view, status_name=t(language, view.status_name))
+
+
+def subscribe_label(platform: Platform, language: str = DEFAULT_LANGUAGE) -> str:
+    return t(language, "Nhận thông báo hồ sơ này qua %(platform)s") % {"platform": PLATFORM_NAMES[platform]}
+
+
+def language_of(sender: Sender) -> str:
+    """The language the core answers `sender` in (after `Conversation.handle` resolved it)."""
+    return normalise_language(sender.language)
 
 
 def _command(text: str) -> tuple[str, str] | None:
@@ -138,15 +187,38 @@ class Conversation:
         )
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def text(self, name: str, platform: Platform = Platform.TELEGRAM, **context: Any) -> str:
+    def text(
+        self,
+        name: str,
+        platform: Platform = Platform.TELEGRAM,
+        language: str = DEFAULT_LANGUAGE,
+        **context: Any,
+    ) -> str:
         """A reply text; `platform` names where the citizen is reading ("qua Zalo này")."""
-        return self.texts.render(name, platform=PLATFORM_NAMES[platform], **context)
+        context = localised(language, context)
+        return self.texts.render(name, language=language, platform=PLATFORM_NAMES[platform], **context)
 
     def say(
         self, sender: Sender, name: str, *, menu: bool = False, buttons: Rows = (), **context: Any
     ) -> Outcome:
-        text = self.text(name, sender.platform, **context)
-        return Outcome((Reply(text, buttons=buttons, menu=menu),))
+        language = language_of(sender)
+        text = self.text(name, sender.platform, language, **context)
+        return Outcome((Reply(text, buttons=buttons, menu=menu, language=language),))
+
+    async def language(self, sender: Sender) -> str:
+        """The chat's language: its stored choice, else the platform's hint, else Vietnamese."""
+        chosen = await self.db(self.store.chat_language, sender.key)
+        return chosen or normalise_language(sender.language)
+
+    async def languages(self, keys: list[str]) -> dict[str, str]:
+        """Other conversations' languages (messages `elsewhere`): their stored choice, else Vietnamese."""
+        chosen = await self.db(self.store.chat_languages, keys) if keys else {}
+        return {key: chosen.get(key) or DEFAULT_LANGUAGE for key in keys}
+
+    async def set_language(self, sender: Sender, state: ChatState, language: str) -> Outcome:
+        await state.set(None)
+        await self.db(self.store.set_chat_language, sender.key, language, self.clock.now())
+        return self.say(dataclasses.replace(sender, language=language), "help", menu=True)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a synchronous store method in a thread, keeping the event loop free for other chats."""
@@ -175,6 +247,9 @@ class Conversation:
     # -- the entry point ---------------------------------------------------------------------------------
     async def handle(self, event: Incoming, state: ChatState) -> Outcome:
         await self.refresh_texts()
+        if not isinstance(event, Unfollow):  # an unfollowed account is not written to
+            sender = dataclasses.replace(event.sender, language=await self.language(event.sender))
+            event = dataclasses.replace(event, sender=sender)
         if isinstance(event, Press):
             return await self._press(event, state)
         sender = event.sender
@@ -211,7 +286,9 @@ class Conversation:
         step, _ = await state.get()
         if step == STEP_FEEDBACK_TEXT:
             # A photo or sticker: the form takes text only (attachments would need storage and scanning).
-            return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
+            return self.say(
+                sender, "feedback_invalid", buttons=self._cancel_row(language_of(sender)), **self._limits()
+            )
         return self.say(sender, "help", menu=True)
 
     async def _text(self, event: TextIn, state: ChatState) -> Outcome:
@@ -228,6 +305,10 @@ class Conversation:
             return out
         command = _command(text)
         name, args = command if command is not None else ("", "")
+        asked = LANGUAGE_COMMANDS.get(name) or (language_asked(text) if command is None else None)
+        if asked is not None:
+            return await self.set_language(sender, state, asked)
+        item = menu_item(text)  # a main-menu label, in either language: the Vietnamese one
         extra = self.extra_commands.get(name) or self.extra_commands.get(text.strip().lower())
         if extra is not None:
             await state.set(None)
@@ -244,14 +325,14 @@ class Conversation:
         if name in ("help", "trogiup"):
             await state.set(None)
             return self.say(sender, "help", menu=True)
-        if text == LOOKUP:
+        if item == LOOKUP:
             await state.set(None)
             return self.say(sender, "lookup_prompt", menu=True)
-        if name == "huy" or text == STOP:
+        if name == "huy" or item == STOP:
             return await self.set_stopped(sender, state, stopped=True)
         if name == "batdau":
             return await self.set_stopped(sender, state, stopped=False)
-        if name == "hoso" or text == MY_DOSSIERS:
+        if name == "hoso" or item == MY_DOSSIERS:
             await state.set(None)
             return await self.my_dossiers(sender)
         if name == "dulieu":
@@ -268,7 +349,7 @@ class Conversation:
         if name in PRIVACY_COMMANDS:
             await state.set(None)
             return await self.privacy_request(sender, PRIVACY_COMMANDS[name], args or None)
-        if name == "phananh" or text == FEEDBACK:
+        if name == "phananh" or item == FEEDBACK:
             return await self.feedback_begin(sender, state)
         if name == "tracuu":
             await state.set(None)
@@ -337,15 +418,17 @@ class Conversation:
         text = self.text(
             "lookup_result",
             sender.platform,
+            language_of(sender),
             dossier=found.view,
             agency=found.agency,
             subscribable=not found.linked,
         )
         if found.linked:
-            return Reply(text)
+            return Reply(text, language=language_of(sender))
         sig = self.signer.sign(sender.key, found.dossier_id)
         data = DossierPayload(DossierAct.SUBSCRIBE, found.dossier_id, sig).pack()
-        return Reply(text, buttons=((Button(subscribe_label(sender.platform), data),),))
+        label = subscribe_label(sender.platform, language_of(sender))
+        return Reply(text, buttons=((Button(label, data),),), language=language_of(sender))
 
     async def show(self, sender: Sender, dossier_id: int) -> Outcome:
         # The id comes from the client: the store answers only if this chat is linked to that dossier.
@@ -390,9 +473,11 @@ class Conversation:
             sender, "contact_linked", menu=True, phone_masked=result.phone_masked, items=result.dossiers
         )
         # The chats that had this number (on this platform) are told it moved: a takeover is never silent.
+        languages = await self.languages(list(result.displaced))
         moved = tuple(
             Elsewhere(
-                other, Reply(self.text("contact_moved", sender.platform, phone_masked=result.phone_masked))
+                other,
+                self._reply_to(other, languages[other], "contact_moved", phone_masked=result.phone_masked),
             )
             for other in result.displaced
         )
@@ -413,19 +498,32 @@ class Conversation:
             return self.say(sender, "action_expired")
         if not done.pending or done.link_id is None:
             return self.say(sender, "subscribed", code=done.code)
-        # The chats already receiving the dossier are asked; the new chat waits for one of them.
+        # The chats already receiving the dossier are asked, each in its language; the new chat waits.
+        languages = await self.languages(list(done.ask))
+        requester = PLATFORM_NAMES[sender.platform]
         asks = tuple(
             Elsewhere(
                 other,
-                Reply(
-                    self.text("link_request", Platform(platform_of(other)), code=done.code),
-                    buttons=((Button(AGREE, self._confirm_payload(other, done.link_id)),),),
+                self._reply_to(
+                    other,
+                    languages[other],
+                    "link_request",
+                    buttons=(
+                        (Button(t(languages[other], AGREE), self._confirm_payload(other, done.link_id)),),
+                    ),
+                    code=done.code,
+                    requester=requester,
                 ),
             )
             for other in done.ask
         )
         pending = self.say(sender, "link_pending", code=done.code)
         return Outcome(pending.replies, elsewhere=asks)
+
+    def _reply_to(self, key: str, language: str, name: str, *, buttons: Rows = (), **context: Any) -> Reply:
+        """A message for another conversation (`key`), in its platform's words and its language."""
+        text = self.text(name, Platform(platform_of(key)), language, **context)
+        return Reply(text, buttons=buttons, language=language)
 
     def _confirm_payload(self, other: str, link_id: int) -> str:
         # Signed for the chat that may agree, with the id negated so it is never a subscribe signature.
@@ -438,8 +536,10 @@ class Conversation:
             done = await self.db(self.store.confirm_link, sender.key, payload.dossier_id, self.clock.now())
         if done is None:
             return self.say(sender, "action_expired")
-        told = Reply(self.text("subscribed", Platform(platform_of(done.chat_id)), code=done.code))
-        agreed = self.say(sender, "link_confirmed", code=done.code)
+        languages = await self.languages([done.chat_id])
+        told = self._reply_to(done.chat_id, languages[done.chat_id], "subscribed", code=done.code)
+        requester = PLATFORM_NAMES[Platform(platform_of(done.chat_id))]
+        agreed = self.say(sender, "link_confirmed", code=done.code, requester=requester)
         return Outcome(agreed.replies, elsewhere=(Elsewhere(done.chat_id, told),))
 
     async def set_stopped(self, sender: Sender, state: ChatState, *, stopped: bool) -> Outcome:
@@ -483,8 +583,8 @@ class Conversation:
         return {"min_length": fb.MIN_LENGTH, "max_length": fb.MAX_LENGTH}
 
     @staticmethod
-    def _cancel_row() -> Rows:
-        return ((Button(CANCEL, FormPayload(FormAct.CANCEL).pack()),),)
+    def _cancel_row(language: str = DEFAULT_LANGUAGE) -> Rows:
+        return ((Button(t(language, CANCEL), FormPayload(FormAct.CANCEL).pack()),),)
 
     async def _choose(self, sender: Sender) -> Outcome:
         rows, _ = await self.db(
@@ -498,13 +598,19 @@ class Conversation:
             (Button(v.code, DossierPayload(DossierAct.FEEDBACK, i).pack()),) for i, v in rows
         )
         buttons += (
-            (Button(NO_DOSSIER, FormPayload(FormAct.NO_DOSSIER).pack()),),
-            *self._cancel_row(),
+            (Button(t(language_of(sender), NO_DOSSIER), FormPayload(FormAct.NO_DOSSIER).pack()),),
+            *self._cancel_row(language_of(sender)),
         )
         return self.say(sender, "feedback_choose", buttons=buttons, has_dossiers=bool(rows))
 
     def _ask_text(self, sender: Sender, code: str | None) -> Outcome:
-        return self.say(sender, "feedback_ask_text", buttons=self._cancel_row(), code=code, **self._limits())
+        return self.say(
+            sender,
+            "feedback_ask_text",
+            buttons=self._cancel_row(language_of(sender)),
+            code=code,
+            **self._limits(),
+        )
 
     async def feedback_begin(self, sender: Sender, state: ChatState) -> Outcome:
         await state.set(STEP_FEEDBACK_DOSSIER)
@@ -531,7 +637,9 @@ class Conversation:
     async def feedback_text(self, sender: Sender, text: str, state: ChatState) -> Outcome:
         text = text.strip()
         if not fb.MIN_LENGTH <= len(text) <= fb.MAX_LENGTH:
-            return self.say(sender, "feedback_invalid", buttons=self._cancel_row(), **self._limits())
+            return self.say(
+                sender, "feedback_invalid", buttons=self._cancel_row(language_of(sender)), **self._limits()
+            )
         _, data = await state.get()
         bot = self.settings.bot
         try:
