@@ -238,3 +238,19 @@ def test_cli_creates_users(province: Province, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("SHORT_PW", "ngan")
     short = runner.invoke(cli, ["user", "create", "x5", "--role", "admin", "--password-env", "SHORT_PW"])
     assert short.exit_code == 1 and "at least 10" in short.output
+
+
+def test_each_error_is_answered_with_its_own_page(province: Province) -> None:
+    """The error pages of app.FIXED_ERRORS and the two that name what went wrong: status and words."""
+    admin = client_for(province.service, "quantri")
+    agency = client_for(province.service, "stp")
+    cases = {
+        "Trang này chỉ dành cho quản trị viên toàn tỉnh.": (agency.get("/admin/users"), 403),
+        "Phiên làm việc đã hết hạn": (admin.post("/admin/users", data={"username": "x"}), 403),
+        "Địa chỉ trang không đúng.": (admin.get("/admin/log/abc"), 404),
+        "Không có trang này.": (admin.get("/admin/khong-co-trang-nay"), 404),
+        "Không tìm thấy thông báo": (admin.get("/admin/log/99999999"), 404),
+    }
+    for words, (resp, status) in cases.items():
+        assert resp.status_code == status, (words, resp.status_code)
+        assert words in resp.text, (words, resp.text[:300])
