@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from notifier.cli.common import NowOpt, fail, open_service, out
+from notifier.cli.common import NowOpt, fail, open_service, out, write_out
 from notifier.workflows.errors import DomainError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -88,21 +87,13 @@ def apology_print(
         raise fail(f"{exc.field} '{exc.value}': {exc.reason}") from exc
     except PdfUnavailable as exc:
         raise fail(str(exc)) from exc
-    if out_file is None:
-        sys.stdout.write(slip.content.decode("utf-8"))
-        return
-    out_file.write_bytes(slip.content)
-    out.print(f"Mẫu 04 {slip.number} written to {out_file}", highlight=False)
+    write_out(slip.content, out_file, f"Mẫu 04 {slip.number}")
 
 
 def _emit(report: RenderedReport, out_file: Path | None) -> None:
     if out_file is None and report.fmt == "xlsx":
         out_file = Path(report.filename)
-    if out_file is None:
-        sys.stdout.write(report.body.decode("utf-8"))
-        return
-    out_file.write_bytes(report.body)
-    out.print(f"report {report.period.label} written to {out_file}", highlight=False)
+    write_out(report.body, out_file, f"report {report.period.label}")
 
 
 def _option_refused(exc: InvalidInput) -> typer.Exit:
