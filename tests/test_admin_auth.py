@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -19,9 +20,11 @@ from notifier.store.engine import make_engine, session_factory
 from notifier.store.limits import LoginFailures
 from notifier.store.models import LoginFailure, User
 from notifier.web.admin.app import ROUTERS
+from notifier.web.api import create_app
 from notifier.workflows.accounts import set_password
 from notifier.workflows.service import Service
 from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
+from tests.conftest import T0, make_settings
 
 
 @pytest.fixture
@@ -238,3 +241,30 @@ def test_cli_creates_users(province: Province, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("SHORT_PW", "ngan")
     short = runner.invoke(cli, ["user", "create", "x5", "--role", "admin", "--password-env", "SHORT_PW"])
     assert short.exit_code == 1 and "at least 10" in short.output
+
+
+def test_each_error_is_answered_with_its_own_page(province: Province) -> None:
+    """The error pages of app.FIXED_ERRORS and the two that name what went wrong: status and words."""
+    admin = client_for(province.service, "quantri")
+    agency = client_for(province.service, "stp")
+    cases = {
+        "Trang này chỉ dành cho quản trị viên toàn tỉnh.": (agency.get("/admin/users"), 403),
+        "Phiên làm việc đã hết hạn": (admin.post("/admin/users", data={"username": "x"}), 403),
+        "Địa chỉ trang không đúng.": (admin.get("/admin/log/abc"), 404),
+        "Không có trang này.": (admin.get("/admin/khong-co-trang-nay"), 404),
+        "Không tìm thấy thông báo": (admin.get("/admin/log/99999999"), 404),
+    }
+    for words, (resp, status) in cases.items():
+        assert resp.status_code == status, (words, resp.status_code)
+        assert words in resp.text, (words, resp.text[:300])
+
+
+def test_an_unexpected_error_is_answered_with_the_admin_error_page(tmp_path: Path) -> None:
+    # The login form reaches for a database nobody listens for: the error nobody planned for.
+    dead = "postgresql://postgres@127.0.0.1:1/notifier"
+    service = Service.build(make_settings(dead, tmp_path), FixedClock(T0))
+    client = TestClient(create_app(service), raise_server_exceptions=False)
+    token = csrf_of(client.get("/admin/login").text)
+    resp = client.post("/admin/login", data={"csrf_token": token, "username": "quantri", "password": PASSWORD})
+    assert resp.status_code == 500 and resp.headers["content-type"].startswith("text/html")
+    assert "Hệ thống gặp lỗi khi xử lý yêu cầu." in resp.text and "Internal Server Error" not in resp.text

@@ -308,7 +308,7 @@ def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Pat
     assert to_stdout.returncode == 0 and "Số: 01/VBXL" in to_stdout.stdout
 
     pdf = _cli(tmp_path, "apology", "print", code, "--pdf", "--out", "slip.pdf")
-    assert pdf.returncode == 0, pdf.stderr
+    assert pdf.returncode == 0 and "Mẫu 04 01/VBXL written to slip.pdf" in pdf.stdout, pdf.stderr
     data = (tmp_path / "slip.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and b"/FontFile2" in data and b"/ToUnicode" in data
     assert _cli(tmp_path, "apology", "print", "NOPE").returncode == 1

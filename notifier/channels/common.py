@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Generic, Literal, Protocol, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from notifier.channels.addresses import mobile_of
 from notifier.channels.base import BaseChannel, ChannelSettings, Recipient
@@ -32,6 +32,10 @@ def check_env(value: str | None) -> str | None:
     if value and not os.environ.get(value):
         raise ValueError(f"environment variable '{value}' is not set")
     return value
+
+
+# A `*_env` setting: the name of the environment variable that holds a secret, which must be set.
+SecretEnv = Annotated[str, AfterValidator(check_env)]
 
 
 class ProviderSettings(ChannelSettings):

@@ -21,25 +21,20 @@ from notifier.channels.base import (
     Recipient,
     TransientError,
 )
-from notifier.channels.common import ProviderChannel, ProviderSettings, check_env, env_secret
+from notifier.channels.common import ProviderChannel, ProviderSettings, SecretEnv, env_secret
 
 
 class EmailSettings(ProviderSettings):
     host: str = "localhost"
     port: int = Field(25, ge=1, le=65535)
     username: str | None = None
-    password_env: str | None = None
+    password_env: SecretEnv | None = None
     use_tls: bool = False  # implicit TLS (port 465)
     start_tls: bool | None = None  # None: STARTTLS when the server offers it
     validate_certs: bool = True
     from_address: str
     from_name: str | None = None
     reply_to: str | None = None
-
-    @field_validator("password_env")
-    @classmethod
-    def _secret_present(cls, value: str | None) -> str | None:
-        return check_env(value)
 
     @field_validator("from_address")
     @classmethod

@@ -15,7 +15,7 @@ import hmac
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from notifier.channels.base import (
     ChannelSettings,
@@ -23,7 +23,7 @@ from notifier.channels.base import (
     PermanentError,
     TransientError,
 )
-from notifier.channels.common import SmsChannel, SmsSettings, check_env, env_secret
+from notifier.channels.common import SecretEnv, SmsChannel, SmsSettings, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import (
     InboundSms,
@@ -62,18 +62,13 @@ _SEND_STATUS = {"5": "delivered", "4": "failed"}
 class EsmsSettings(SmsSettings):
     base_url: str = "https://rest.esms.vn"
     send_path: str = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
-    api_key_env: str = "ESMS_API_KEY"
-    secret_key_env: str = "ESMS_SECRET_KEY"
+    api_key_env: SecretEnv = "ESMS_API_KEY"
+    secret_key_env: SecretEnv = "ESMS_SECRET_KEY"
     brandname: str = Field(..., min_length=1, max_length=11)
     sms_type: str = "2"  # customer care
     sandbox: bool = False
     callback_url: str | None = None  # default: {public_base_url}/webhooks/{name}/receipt?token=…
-    callback_token_env: str | None = None  # required to take callbacks and inbound messages
-
-    @field_validator("api_key_env", "secret_key_env", "callback_token_env")
-    @classmethod
-    def _secret_present(cls, value: str | None) -> str | None:
-        return check_env(value)
+    callback_token_env: SecretEnv | None = None  # required to take callbacks and inbound messages
 
 
 class EsmsSms(SmsChannel[EsmsSettings]):

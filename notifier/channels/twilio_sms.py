@@ -26,7 +26,7 @@ from notifier.channels.base import (
     PermanentError,
     TransientError,
 )
-from notifier.channels.common import LoopBound, SmsChannel, SmsSettings, check_env, env_secret
+from notifier.channels.common import LoopBound, SecretEnv, SmsChannel, SmsSettings, env_secret
 from notifier.channels.webhook import (
     InboundSms,
     Receipt,
@@ -48,17 +48,12 @@ _STATUS = {"sent": "sent", "delivered": "delivered", "read": "delivered", "undel
 
 class TwilioSettings(SmsSettings):
     account_sid: str
-    auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    auth_token_env: SecretEnv = "TWILIO_AUTH_TOKEN"
     from_number: str | None = None  # E.164 or an alphanumeric sender id
     messaging_service_sid: str | None = Field(None, validate_default=True)
     base_url: str | None = None  # the SDK's default (Twilio's API host) when unset
     status_callback_url: str | None = None  # default: {public_base_url}/webhooks/{name}/receipt
     validate_signatures: bool = True
-
-    @field_validator("auth_token_env")
-    @classmethod
-    def _secret_present(cls, value: str) -> str | None:
-        return check_env(value)
 
     @field_validator("messaging_service_sid")
     @classmethod

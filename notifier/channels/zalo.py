@@ -32,7 +32,7 @@ from notifier.channels.base import (
     Recipient,
     TransientError,
 )
-from notifier.channels.common import ProviderChannel, check_env, env_secret
+from notifier.channels.common import ProviderChannel, SecretEnv, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import Receipt, WebhookInvalid, WebhookRejected, WebhookRequest
 from notifier.channels.zalo_oauth import ZaloAppSettings
@@ -69,13 +69,8 @@ class ZnsKind(BaseModel):
 
 class ZaloSettings(ZaloAppSettings):
     base_url: str = "https://business.openapi.zalo.me"
-    oa_secret_env: str | None = None  # verifies the OA's webhook events (X-ZEvent-Signature)
+    oa_secret_env: SecretEnv | None = None  # verifies the OA's webhook events (X-ZEvent-Signature)
     kinds: dict[str, ZnsKind] = Field(default_factory=dict)
-
-    @field_validator("oa_secret_env")
-    @classmethod
-    def _secret_present(cls, value: str | None) -> str | None:
-        return check_env(value)
 
     @field_validator("kinds")
     @classmethod

@@ -27,7 +27,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.base import (
@@ -37,7 +37,7 @@ from notifier.channels.base import (
     Recipient,
     TransientError,
 )
-from notifier.channels.common import ProviderChannel, check_env, env_secret
+from notifier.channels.common import ProviderChannel, SecretEnv, env_secret
 from notifier.channels.http import HttpClient
 from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRequest
 from notifier.channels.zalo_oauth import ZaloAppSettings
@@ -55,15 +55,10 @@ MAC_LENGTH = 16  # hex characters of the button mac: 64 bits, enough against gue
 
 class ZaloOaSettings(ZaloAppSettings):
     base_url: str = "https://openapi.zalo.me"
-    oa_secret_env: str = "ZALO_OA_SECRET"  # verifies webhook events and signs buttons
+    oa_secret_env: SecretEnv = "ZALO_OA_SECRET"  # verifies webhook events and signs buttons
     window_hours: float = Field(48, gt=0)  # cs messages only this long after the follower's last message
     max_body_bytes: int = Field(65536, ge=1024)  # a webhook body above this is refused (413)
     zns_channel: str | None = "zalo_zns"  # ZNS delivery events on this webhook are receipts of that channel
-
-    @field_validator("oa_secret_env")
-    @classmethod
-    def _oa_secret_present(cls, value: str | None) -> str | None:
-        return check_env(value)
 
 
 def event_mac(app_id: str, body: bytes, timestamp: str, oa_secret: str) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.base import TransientError
-from notifier.channels.common import ProviderSettings, check_env, env_secret
+from notifier.channels.common import ProviderSettings, SecretEnv, env_secret
 from notifier.channels.http import HttpClient
 from notifier.rules.clock import Clock
 from notifier.store.tokens import DbTokenStore, MemoryTokenStore, Tokens, TokenStore
@@ -26,19 +26,15 @@ class ZaloAppSettings(ProviderSettings):
 
     oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
     app_id: str
-    app_secret_env: str = "ZALO_APP_SECRET"
+    app_secret_env: SecretEnv = "ZALO_APP_SECRET"
     # The first tokens; once refreshed, the stored copy (provider_tokens) wins over these.
     access_token_env: str | None = "ZALO_ACCESS_TOKEN"
-    refresh_token_env: str = "ZALO_REFRESH_TOKEN"
+    refresh_token_env: SecretEnv = "ZALO_REFRESH_TOKEN"
     refresh_margin_seconds: int = Field(300, ge=0)
     # The provider_tokens row; the ZNS and OA channels of one Zalo app must share it (single-use refresh
     # token). Unset: the channel's own name.
     token_key: str | None = None
 
-    @field_validator("app_secret_env", "refresh_token_env")
-    @classmethod
-    def _secret_present(cls, value: str | None) -> str | None:
-        return check_env(value)
 
     def oauth(self, instance_name: str, clock: Clock, http: HttpClient) -> ZaloOAuth:
         """The token keeper of this app, seeded from the environment."""

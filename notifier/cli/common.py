@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -47,3 +49,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error; raise the result to end the command with `code`."""
     err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
+
+
+def write_out(content: bytes, out_file: Path | None, what: str) -> None:
+    """`content` (UTF-8 text when no file is given) to standard output, or to `out_file` saying `what` was
+    written there."""
+    if out_file is None:
+        sys.stdout.write(content.decode("utf-8"))
+        return
+    out_file.write_bytes(content)
+    out.print(f"{what} written to {out_file}", highlight=False)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from notifier.cli.common import NowOpt, fail, open_service, out
+from notifier.cli.common import NowOpt, fail, open_service, out, write_out
 from notifier.workflows.errors import DomainError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from notifier.workflows.reports import RenderedReport
+    from notifier.workflows.reports import RenderedReport, ReportWorkflow
 
 apology_app = typer.Typer(
     help='Mẫu số 04 "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết" (Circular 03/2025).',
@@ -88,26 +88,23 @@ def apology_print(
         raise fail(f"{exc.field} '{exc.value}': {exc.reason}") from exc
     except PdfUnavailable as exc:
         raise fail(str(exc)) from exc
-    if out_file is None:
-        sys.stdout.write(slip.content.decode("utf-8"))
-        return
-    out_file.write_bytes(slip.content)
-    out.print(f"Mẫu 04 {slip.number} written to {out_file}", highlight=False)
+    write_out(slip.content, out_file, f"Mẫu 04 {slip.number}")
 
 
-def _emit(report: RenderedReport, out_file: Path | None) -> None:
+def _report(
+    now: str | None, out_file: Path | None, build: Callable[[ReportWorkflow], RenderedReport]
+) -> None:
+    """The report `build` makes, to the terminal or --out (an XLSX always to a file)."""
+    from notifier.workflows.reports import ReportWorkflow
+
+    try:
+        report = build(ReportWorkflow(open_service(now)))
+    except InvalidInput as exc:
+        # Every input of a report is an option: a usage error (2), named as the option.
+        raise fail(f"--{exc.field}: value '{exc.value}': {exc.reason}", 2) from exc
     if out_file is None and report.fmt == "xlsx":
         out_file = Path(report.filename)
-    if out_file is None:
-        sys.stdout.write(report.body.decode("utf-8"))
-        return
-    out_file.write_bytes(report.body)
-    out.print(f"report {report.period.label} written to {out_file}", highlight=False)
-
-
-def _option_refused(exc: InvalidInput) -> typer.Exit:
-    # Every input of a report is an option: a usage error (2), named as the option.
-    return fail(f"--{exc.field}: value '{exc.value}': {exc.reason}", 2)
+    write_out(report.body, out_file, f"report {report.period.label}")
 
 
 @report_app.command("monthly")
@@ -119,13 +116,7 @@ def report_monthly(
     headers: HeadersOpt = "vi",
 ) -> None:
     """One month's figures: CSV or HTML to the terminal or --out; XLSX to --out (default bao-cao-….xlsx)."""
-    from notifier.workflows.reports import ReportWorkflow
-
-    try:
-        report = ReportWorkflow(open_service(now)).monthly(month, fmt, headers == "keys")
-    except InvalidInput as exc:
-        raise _option_refused(exc) from exc
-    _emit(report, out_file)
+    _report(now, out_file, lambda reports: reports.monthly(month, fmt, headers == "keys"))
 
 
 @report_app.command("period")
@@ -138,13 +129,7 @@ def report_period(
     headers: HeadersOpt = "vi",
 ) -> None:
     """Figures for any span of days, e.g. the six-monthly report."""
-    from notifier.workflows.reports import ReportWorkflow
-
-    try:
-        report = ReportWorkflow(open_service(now)).span(from_, to, fmt, headers == "keys")
-    except InvalidInput as exc:
-        raise _option_refused(exc) from exc
-    _emit(report, out_file)
+    _report(now, out_file, lambda reports: reports.span(from_, to, fmt, headers == "keys"))
 
 
 @report_app.command("costs")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from notifier.cli.common import NowOpt, err, fail, open_service, out
+from notifier.cli.common import NowOpt, err, fail, open_service, write_out
 
 
 def qr(
@@ -60,13 +59,10 @@ def qr(
         raise fail(f"{exc.field} '{exc.value}': {exc.reason}") from exc
     except PdfUnavailable as exc:
         raise fail(str(exc)) from exc
-    if out_file is None:
-        sys.stdout.write(done.content.decode("utf-8"))
-        return
-    out_file.write_bytes(done.content)
+    # Only a day's slips skip codes, and they always go to --out.
     for skipped in done.skipped:
         err.print(
             f"warning: MaHoSo '{skipped}': no slip, its code cannot be put in a public link", markup=False
         )
     what = f"{done.count} slips" if batch else ("the slip" if chosen is QrFormat.PDF else "the QR code")
-    out.print(f"{what} written to {out_file}", highlight=False)
+    write_out(done.content, out_file, what)

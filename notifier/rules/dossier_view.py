@@ -8,7 +8,7 @@ preview. `outbox.views.dossier_view` builds it from a stored row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from notifier.rules.phones import mask_phone
@@ -19,15 +19,13 @@ BUSINESS = 2  # LoaiDoiTuong: 1 citizen, 2 business
 
 
 @dataclass(frozen=True)
-class DossierRecord:
-    """A stored dossier's own values, as plain data."""
+class DossierFacts:
+    """What a stored dossier and its view both carry, unchanged from one to the other."""
 
     code: str
     procedure_code: str
     procedure_name: str
     applicant_name: str
-    applicant_kind: int
-    phone: str | None
     email: str | None
     status: int
     received_at: datetime | None
@@ -43,28 +41,20 @@ class DossierRecord:
 
 
 @dataclass(frozen=True)
-class DossierView:
+class DossierRecord(DossierFacts):
+    """A stored dossier's own values, as plain data."""
+
+    applicant_kind: int
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class DossierView(DossierFacts):
     """One dossier as shown at one moment. The phone appears only masked."""
 
-    code: str
-    procedure_code: str
-    procedure_name: str
-    applicant_name: str
     applicant_kind: str  # "citizen" or "business"
     phone_masked: str | None
-    email: str | None
-    status: int
     status_name: str
-    received_at: datetime | None
-    due_at: datetime | None
-    returned_at: datetime | None
-    fee_amount: int | None
-    fee_paid: bool
-    payment_link: str | None
-    supplement_note: str | None
-    delay_reason: str | None
-    apology_old_due_at: datetime | None
-    apology_new_due_at: datetime | None
     # Counted from the appointment whatever the status: templates read them as counted (an alert rendered
     # after the dossier moved to 5 still has its figure); see days_left for the running deadline.
     working_days_left: int | None
@@ -97,25 +87,10 @@ class DossierView:
 def view_dossier(record: DossierRecord, calendar: WorkCalendar, now: datetime) -> DossierView:
     left, overdue = working_days(calendar, record.due_at, now)
     return DossierView(
-        code=record.code,
-        procedure_code=record.procedure_code,
-        procedure_name=record.procedure_name,
-        applicant_name=record.applicant_name,
+        **{f.name: getattr(record, f.name) for f in fields(DossierFacts)},
         applicant_kind="business" if record.applicant_kind == BUSINESS else "citizen",
         phone_masked=mask_phone(record.phone) if record.phone else None,
-        email=record.email,
-        status=record.status,
         status_name=status_name(record.status),
-        received_at=record.received_at,
-        due_at=record.due_at,
-        returned_at=record.returned_at,
-        fee_amount=record.fee_amount,
-        fee_paid=record.fee_paid,
-        payment_link=record.payment_link,
-        supplement_note=record.supplement_note,
-        delay_reason=record.delay_reason,
-        apology_old_due_at=record.apology_old_due_at,
-        apology_new_due_at=record.apology_new_due_at,
         working_days_left=left,
         working_days_overdue=overdue,
         deadline_running=record.status in OPEN_FOR_DEADLINE,

@@ -382,10 +382,10 @@ def _print_env(autoescape: bool) -> Any:
 _SECTION = re.compile(r"^\[([a-z_]+)\]$")
 
 
-def document_sections(slip: ApologySlip, province: str) -> dict[str, list[str]]:
-    """The document's words by section (`templates/print/apology_document.txt.j2`): what both the HTML
-    page and the PDF show."""
-    text = _print_env(False).get_template("apology_document.txt.j2").render(**slip_context(slip, province))
+def print_sections(template: str, **context: Any) -> dict[str, list[str]]:
+    """The words of a text template in `templates/print/` by section: a line `[name]` opens a section, every
+    other non-blank line belongs to the one open. The HTML page and the PDF of a document both show them."""
+    text = _print_env(False).get_template(template).render(**context)
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for raw in unicodedata.normalize("NFC", text).splitlines():
@@ -395,6 +395,11 @@ def document_sections(slip: ApologySlip, province: str) -> dict[str, list[str]]:
         elif line and current is not None:
             current.append(line)
     return sections
+
+
+def document_sections(slip: ApologySlip, province: str) -> dict[str, list[str]]:
+    """Mẫu 04's words by section (`templates/print/apology_document.txt.j2`)."""
+    return print_sections("apology_document.txt.j2", **slip_context(slip, province))
 
 
 def render_slip_html(slip: ApologySlip, province: str) -> str:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import segno
@@ -27,12 +25,11 @@ from sqlalchemy.orm import Session, joinedload
 from notifier.rules.clock import VN_TZ
 from notifier.rules.rendering import format_date
 from notifier.store.models import Agency, Dossier
-from notifier.workflows.apology import PdfUnavailable, find_font, font_variant
+from notifier.workflows.apology import PdfUnavailable, find_font, font_variant, print_sections
 from notifier.workflows.errors import InvalidInput, NotFound, WrongState
 from notifier.workflows.public_links import public_url
 from notifier.workflows.service import Service
 
-PRINT_TEMPLATES = Path(__file__).parents[1] / "templates" / "print"
 QR_ERROR = "Q"  # recovers 25% of the modules: a stapled or creased slip still scans
 QUIET_ZONE = 4  # modules of white around the code, as ISO/IEC 18004 asks
 PNG_SCALE = 10  # pixels per module: about 4 cm wide for a typical link, sharp when printed
@@ -111,36 +108,17 @@ def parse_day(value: str | date) -> date:
 
 # ------------------------------------------------------------------------------------------------ the words
 
-_SECTION = re.compile(r"^\[([a-z_]+)\]$")
-
 
 def slip_sections(facts: SlipFacts) -> dict[str, list[str]]:
     """The slip's lines by section, from `templates/print/qr_slip.txt.j2`."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(PRINT_TEMPLATES),
-        autoescape=False,  # a PDF, not HTML
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    text = env.get_template("qr_slip.txt.j2").render(
+    return print_sections(
+        "qr_slip.txt.j2",
         agency_name=facts.agency_name,
         desk_name=facts.desk_name,
         code=facts.code,
         due_date=facts.due_date,
         lookup_url=facts.lookup_url,
     )
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in unicodedata.normalize("NFC", text).splitlines():
-        line = raw.strip()
-        if m := _SECTION.match(line):
-            current = sections.setdefault(m.group(1), [])
-        elif line and current is not None:
-            current.append(line)
-    return sections
 
 
 # -------------------------------------------------------------------------------------------------- the PDF

@@ -16,13 +16,11 @@ from sqlalchemy.orm import Session, aliased
 
 from notifier.outbox.scans.common import (
     Window,
-    dedupe_key,
+    dossier_row_values,
     insert_rows,
     open_for_deadline,
-    row_values,
-    ts_key,
 )
-from notifier.rules.kinds import Kind, audience_of
+from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import REACHED_STATUSES
 from notifier.store.models import Dossier, Notification
 
@@ -34,29 +32,13 @@ def scan_apologies(session: Session, now: datetime, window: Window | None = None
     passed without one."""
     window = window or Window(now)
     # Issuing Mẫu 04 moves due_at to the new date, so an appointment still in due_at when it passes had none.
-    open_overdue = select(
-        *row_values(
-            dedupe_key(NOTICE, Dossier.id, ts_key(session, Dossier.due_at)),
-            NOTICE,
-            audience_of(NOTICE),
-            None,
-            Dossier.due_at,
-            now,
-        )
-    ).where(
+    open_overdue = select(*dossier_row_values(session, NOTICE, Dossier.due_at, Dossier.due_at, now)).where(
         open_for_deadline(),
         window.crossed(Dossier.due_at, now, window.last),
     )
     # A Mẫu 04 was issued (by an officer or through the portal): the citizen gets it, once per document.
     moved = select(
-        *row_values(
-            dedupe_key(APOLOGY, Dossier.id, ts_key(session, Dossier.apology_old_due_at)),
-            APOLOGY,
-            audience_of(APOLOGY),
-            None,
-            Dossier.apology_old_due_at,
-            now,
-        )
+        *dossier_row_values(session, APOLOGY, Dossier.apology_old_due_at, Dossier.apology_old_due_at, now)
     ).where(Dossier.apology_old_due_at.is_not(None), window.changed())
     return {str(NOTICE): insert_rows(session, open_overdue), str(APOLOGY): insert_rows(session, moved)}
 
@@ -77,14 +59,7 @@ def scan_new_appointments(session: Session, now: datetime, window: Window | None
         .exists()
     )
     stmt = select(
-        *row_values(
-            dedupe_key(NEW_DATE, Dossier.id, ts_key(session, Dossier.apology_new_due_at)),
-            NEW_DATE,
-            audience_of(NEW_DATE),
-            None,
-            Dossier.apology_old_due_at,
-            now,
-        )
+        *dossier_row_values(session, NEW_DATE, Dossier.apology_new_due_at, Dossier.apology_old_due_at, now)
     ).where(
         Dossier.apology_new_due_at.is_not(None),
         # the condition turns true when the new date is set (the apology was sent before that)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from notifier.outbox.enqueue import enqueue_select
 from notifier.rules.clock import VN_TZ
-from notifier.rules.kinds import Audience, Kind
+from notifier.rules.kinds import Audience, Kind, audience_of
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.statuses import OPEN_FOR_DEADLINE
 from notifier.store.models import AwareDateTime, Dossier
@@ -106,6 +106,20 @@ def row_values(
         when(now),
         when(now),
     ]
+
+
+def dossier_row_values(
+    session: Session,
+    kind: Kind,
+    keyed_on: SQLColumnExpression[Any],
+    ref_at: SQLColumnExpression[Any],
+    now: datetime,
+) -> list[SQLColumnExpression[Any]]:
+    """The row of a kind that goes to the kind's own audience (no officer) once per dossier and per value
+    of the stored time `keyed_on`."""
+    return row_values(
+        dedupe_key(kind, Dossier.id, ts_key(session, keyed_on)), kind, audience_of(kind), None, ref_at, now
+    )
 
 
 def queued_literal() -> ColumnElement[str]:

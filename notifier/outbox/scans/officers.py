@@ -67,53 +67,32 @@ def scan_officer_alerts(
 ) -> dict[str, int]:
     window = window or Window(now)
     open_ = open_for_deadline()
+    last = window.last
 
-    def soon_at(t: datetime) -> datetime:
-        return day_start(calendar.due_soon_cutoff(t.date(), due_soon_days) + timedelta(days=1))
+    def within(days: int) -> ColumnElement[bool]:
+        """Open, not yet due, and due within `days` working days: newly so since the last scan."""
 
-    def prompt_at(t: datetime) -> datetime:
-        return day_start(calendar.due_soon_cutoff(t.date(), apology_days) + timedelta(days=1))
+        def at(t: datetime) -> datetime:
+            return day_start(calendar.due_soon_cutoff(t.date(), days) + timedelta(days=1))
+
+        return and_(
+            open_,
+            Dossier.due_at >= when(now),
+            window.crossed(Dossier.due_at, at(now), at(last) if last else None),
+        )
 
     def esc_at(t: datetime) -> datetime:
         return day_start(calendar.overdue_cutoff(t.date(), escalation_days) + timedelta(days=1))
 
-    last = window.last
-    return {
-        str(Kind.DUE_SOON): _officer_alert(
-            session,
-            Kind.DUE_SOON,
-            and_(
-                open_,
-                Dossier.due_at >= when(now),
-                window.crossed(Dossier.due_at, soon_at(now), soon_at(last) if last else None),
-            ),
-            now,
-        ),
+    conditions = {
+        Kind.DUE_SOON: within(due_soon_days),
         # Time to issue Mẫu 04 if the appointment cannot be kept (Decree 118/2025: before the deadline).
-        str(Kind.APOLOGY_DUE): _officer_alert(
-            session,
-            Kind.APOLOGY_DUE,
-            and_(
-                open_,
-                Dossier.due_at >= when(now),
-                window.crossed(Dossier.due_at, prompt_at(now), prompt_at(last) if last else None),
-            ),
-            now,
-        ),
-        str(Kind.OVERDUE_ALERT): _officer_alert(
-            session,
-            Kind.OVERDUE_ALERT,
-            and_(open_, window.crossed(Dossier.due_at, now, last)),
-            now,
-        ),
-        str(Kind.ESCALATION): _officer_alert(
-            session,
-            Kind.ESCALATION,
-            and_(
-                open_,
-                Dossier.due_at < when(now),
-                window.crossed(Dossier.due_at, esc_at(now), esc_at(last) if last else None),
-            ),
-            now,
+        Kind.APOLOGY_DUE: within(apology_days),
+        Kind.OVERDUE_ALERT: and_(open_, window.crossed(Dossier.due_at, now, last)),
+        Kind.ESCALATION: and_(
+            open_,
+            Dossier.due_at < when(now),
+            window.crossed(Dossier.due_at, esc_at(now), esc_at(last) if last else None),
         ),
     }
+    return {str(kind): _officer_alert(session, kind, where, now) for kind, where in conditions.items()}

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier.outbox.scans.common import Window, day_start, dedupe_key, insert_rows, row_values, ts_key
-from notifier.rules.kinds import Kind, audience_of
+from notifier.outbox.scans.common import Window, day_start, dossier_row_values, insert_rows
+from notifier.rules.kinds import Kind
 from notifier.rules.statuses import Status
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier
@@ -24,13 +24,8 @@ def scan_payment_reminders(
 
     last_cutoff = cutoff_at(window.last) if window.last else None
     stmt = select(
-        *row_values(
-            dedupe_key(Kind.PAYMENT_REMINDER, Dossier.id, ts_key(session, Dossier.status_changed_at)),
-            Kind.PAYMENT_REMINDER,
-            audience_of(Kind.PAYMENT_REMINDER),
-            None,
-            Dossier.status_changed_at,
-            now,
+        *dossier_row_values(
+            session, Kind.PAYMENT_REMINDER, Dossier.status_changed_at, Dossier.status_changed_at, now
         )
     ).where(
         Dossier.status == int(Status.PAYMENT_REQUESTED),

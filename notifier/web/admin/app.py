@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,6 +47,45 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     413: ("Dữ liệu quá lớn", "Nội dung gửi lên vượt giới hạn cho phép."),
     429: ("Quá nhiều yêu cầu", "Vui lòng chờ một lát rồi thử lại."),
 }
+
+
+# The pages for errors whose words do not depend on the error.
+FIXED_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
+    Forbidden: (403, "Không có quyền", "Trang này chỉ dành cho quản trị viên toàn tỉnh."),
+    CsrfFailed: (
+        403,
+        "Yêu cầu không hợp lệ",
+        "Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.",
+    ),
+    # Starlette logs the exception and re-raises it after this answer; the officer reads Vietnamese,
+    # not "Internal Server Error".
+    Exception: (
+        500,
+        "Có lỗi xảy ra",
+        "Hệ thống gặp lỗi khi xử lý yêu cầu. Vui lòng thử lại; nếu vẫn lỗi, báo quản trị viên.",
+    ),
+    # A typed-in URL with letters where a number goes (/log/abc): a page, not FastAPI's English JSON.
+    RequestValidationError: (
+        404,
+        "Không tìm thấy",
+        "Địa chỉ trang không đúng. Vui lòng kiểm tra lại đường dẫn.",
+    ),
+}
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
+    return page(request, "error.html", status_code=status_code, title=title, message=message)
+
+
+def fixed_error(
+    status_code: int, title: str, message: str
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """An exception handler answering every error of its class with the same page."""
+
+    async def handler(request: Request, _exc: Exception) -> Response:
+        return error_page(request, status_code, title, message)
+
+    return handler
 
 
 def session_secret(service: Service) -> str:
@@ -115,65 +155,19 @@ def create_admin_app(service: Service) -> FastAPI:
 
         return RedirectResponse(f"{root}/login?next={quote(target)}", status_code=303)
 
-    @admin.exception_handler(Forbidden)
-    async def _forbidden(request: Request, _exc: Forbidden) -> Response:
-        return page(
-            request,
-            "error.html",
-            status_code=403,
-            title="Không có quyền",
-            message="Trang này chỉ dành cho quản trị viên toàn tỉnh.",
-        )
-
     @admin.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
-        return page(
-            request,
-            "error.html",
-            status_code=404,
-            title="Không tìm thấy",
-            message=f"Không tìm thấy {exc.what}.",
-        )
-
-    @admin.exception_handler(CsrfFailed)
-    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
-        return page(
-            request,
-            "error.html",
-            status_code=403,
-            title="Yêu cầu không hợp lệ",
-            message="Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Vui lòng tải lại trang.",
-        )
+        return error_page(request, 404, "Không tìm thấy", f"Không tìm thấy {exc.what}.")
 
     @admin.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         title, message = HTTP_ERRORS.get(
             exc.status_code, ("Có lỗi xảy ra", "Yêu cầu không thực hiện được. Vui lòng thử lại sau.")
         )
-        return page(request, "error.html", status_code=exc.status_code, title=title, message=message)
+        return error_page(request, exc.status_code, title, message)
 
-    @admin.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> Response:
-        # Starlette logs the exception and re-raises it after this answer; the officer reads Vietnamese,
-        # not "Internal Server Error".
-        return page(
-            request,
-            "error.html",
-            status_code=500,
-            title="Có lỗi xảy ra",
-            message="Hệ thống gặp lỗi khi xử lý yêu cầu. Vui lòng thử lại; nếu vẫn lỗi, báo quản trị viên.",
-        )
-
-    @admin.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, _exc: RequestValidationError) -> Response:
-        # A typed-in URL with letters where a number goes (/log/abc): a page, not FastAPI's English JSON.
-        return page(
-            request,
-            "error.html",
-            status_code=404,
-            title="Không tìm thấy",
-            message="Địa chỉ trang không đúng. Vui lòng kiểm tra lại đường dẫn.",
-        )
+    for exc_class, (status_code, title, message) in FIXED_ERRORS.items():
+        admin.add_exception_handler(exc_class, fixed_error(status_code, title, message))
 
     admin.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module_router in ROUTERS:
