@@ -1,5 +1,6 @@
-"""The words code puts into notifications (status names, the money unit, the salutation) come from the
-`messages` catalog: an edited catalog changes what is sent, and English is complete."""
+"""The words code puts into notifications (status names, the money unit, the salutation, the officers'
+alert buttons) come from the `messages` catalog: an edited catalog changes what is sent, and English is
+complete."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from notifier.rules import i18n, phrases
 from notifier.rules.clerk import business_flag_expression, fields_for, salutation_expression
 from notifier.rules.clock import FixedClock
 from notifier.rules.kinds import Kind
+from notifier.rules.officer_buttons import BUTTON_NEW_DATE, BUTTON_RESOLVED, alert_buttons
 from notifier.rules.rendering import format_money, render
 from notifier.rules.statuses import STATUS_NAMES, status_name
 from notifier.workflows.ingest import upsert
@@ -74,6 +76,11 @@ def test_the_money_unit_and_the_salutation_come_from_the_catalog(edited_catalog:
     assert render("{{ " + salutation_expression() + " }}", citizen) == "«Ông/Bà»"
     assert render("{{ " + business_flag_expression() + " }}", business) == "«có»"
     assert render("{{ " + business_flag_expression() + " }}", citizen) == ""
+    # The buttons an officer's alert carries in chat.
+    assert [label for label, _ in alert_buttons(Kind.APOLOGY_DUE, 7)] == [
+        f"«{BUTTON_NEW_DATE}»",
+        f"«{BUTTON_RESOLVED}»",
+    ]
 
 
 def test_the_shipped_vietnamese_is_the_msgid() -> None:
@@ -97,6 +104,10 @@ def test_english_is_complete_and_free_of_vietnamese() -> None:
     citizen = {"dossier": SimpleNamespace(applicant_kind="citizen")}
     assert render("{{ " + salutation_expression("en") + " }}", business) == english["Quý tổ chức"]
     assert render("{{ " + salutation_expression("en") + " }}", citizen) == english["Ông/Bà"]
+    assert [label for label, _ in alert_buttons(Kind.APOLOGY_DUE, 7, "en")] == [
+        english[BUTTON_NEW_DATE],
+        english[BUTTON_RESOLVED],
+    ]
 
 
 async def test_dispatched_messages_carry_the_catalog_words(
