@@ -1,5 +1,5 @@
-"""The message catalogs (public page: ``web``, chatbot: ``chat``) hold exactly the strings the code marks,
-each translated in Vietnamese and English."""
+"""The message catalogs (public page: ``web``, chatbot: ``chat``, words code puts into notifications:
+``messages``) hold exactly the strings the code marks, each translated in Vietnamese and English."""
 
 from __future__ import annotations
 

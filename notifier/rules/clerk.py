@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from notifier.rules.kinds import REGISTRY, Audience, Kind, kind_info
+from notifier.rules.phrases import DEFAULT_LANGUAGE, t
 
 __all__ = [
     "ALL_FIELDS",
@@ -69,7 +70,25 @@ def _of(obj: str, attr: str) -> str:
     return f"({obj}.{attr} if {obj} else none)"
 
 
-_XUNG_HO = '(("Quý tổ chức" if dossier.applicant_kind == "business" else "Ông/Bà") if dossier else none)'
+def _literal(text: str) -> str:
+    """`text` as a Jinja string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def salutation_expression(language: str = DEFAULT_LANGUAGE) -> str:
+    """((xung_ho)): how a message addresses the applicant, in the `messages` catalog's words."""
+    business, person = _literal(t(language, "Quý tổ chức")), _literal(t(language, "Ông/Bà"))
+    return f'(({business} if dossier.applicant_kind == "business" else {person}) if dossier else none)'
+
+
+def business_flag_expression(language: str = DEFAULT_LANGUAGE) -> str:
+    """((la_to_chuc)): a word for business applicants, empty for citizens (a condition more than a text)."""
+    word = _literal(t(language, "có"))
+    return f'(({word} if dossier.applicant_kind == "business" else "") if dossier else none)'
+
+
+# Notifications are Vietnamese: the words are looked up once, when the field table is built.
+_XUNG_HO = salutation_expression()
 
 # Every message is about an agency and, almost always, a dossier.
 _COMMON: tuple[Field, ...] = (
@@ -109,7 +128,7 @@ _CITIZEN: tuple[Field, ...] = (
     _f(
         "la_to_chuc",
         "“có” khi người nộp là tổ chức, doanh nghiệp; trống với công dân (dùng trong đoạn điều kiện)",
-        '(("có" if dossier.applicant_kind == "business" else "") if dossier else none)',
+        business_flag_expression(),
     ),
     _f(
         "noi_tra_ket_qua",

@@ -1,5 +1,6 @@
-"""Message catalogs: the user-facing strings of the public page (domain ``web``) and the chatbot
-(domain ``chat``), in Vietnamese and English.
+"""Message catalogs: the user-facing strings of the public page (domain ``web``), the chatbot
+(domain ``chat``) and the words code puts into notifications (domain ``messages``, see
+``notifier.rules.phrases``), in Vietnamese and English.
 
 The msgids are the Vietnamese texts themselves, so the code reads as the citizen sees it; the ``vi``
 catalog is still complete (msgstr = msgid) so that a missing entry is caught by the catalog test rather
@@ -23,7 +24,7 @@ from babel.support import NullTranslations, Translations
 LOCALES_DIR: Final = Path(__file__).resolve().parent.parent / "locales"
 DEFAULT_LANGUAGE: Final = "vi"
 LANGUAGES: Final = ("vi", "en")
-DOMAINS: Final = ("web", "chat")
+DOMAINS: Final = ("web", "chat", "messages")
 
 
 def normalise_language(value: str | None) -> str:

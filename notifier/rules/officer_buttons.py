@@ -9,10 +9,18 @@ bytes, Telegram's limit for callback data; ids keep it short whatever the length
 from __future__ import annotations
 
 from notifier.rules.kinds import is_kind, kind_info
+from notifier.rules.phrases import DEFAULT_LANGUAGE, t
+
+
+def _(message: str) -> str:
+    """Marks a msgid of the `messages` catalog (the buttons travel with a notification); `alert_buttons`
+    translates it."""
+    return message
+
 
 CALLBACK_PREFIX = "oa"
-BUTTON_NEW_DATE = "Lập Mẫu 04 (xin lỗi, gia hạn)"
-BUTTON_RESOLVED = "Đã xử lý xong"
+BUTTON_NEW_DATE = _("Lập Mẫu 04 (xin lỗi, gia hạn)")
+BUTTON_RESOLVED = _("Đã xử lý xong")
 ACTIONS = {"n": "new_date", "r": "resolve", "rc": "resolve_confirmed", "x": "cancel"}
 
 
@@ -32,11 +40,14 @@ def parse_callback(data: str | None) -> tuple[str, int] | None:
     return parts[1], int(parts[2])
 
 
-def alert_buttons(kind: str, dossier_id: int | None) -> tuple[tuple[str, str], ...]:
-    """The inline buttons an officer's alert carries (chat channels show them, others ignore them)."""
+def alert_buttons(
+    kind: str, dossier_id: int | None, language: str = DEFAULT_LANGUAGE
+) -> tuple[tuple[str, str], ...]:
+    """The inline buttons an officer's alert carries (chat channels show them, others ignore them), labelled
+    in `language` by the `messages` catalog."""
     if not is_kind(kind) or not kind_info(kind).actionable or dossier_id is None:
         return ()
     return (
-        (BUTTON_NEW_DATE, callback_data("n", dossier_id)),
-        (BUTTON_RESOLVED, callback_data("r", dossier_id)),
+        (t(language, BUTTON_NEW_DATE), callback_data("n", dossier_id)),
+        (t(language, BUTTON_RESOLVED), callback_data("r", dossier_id)),
     )

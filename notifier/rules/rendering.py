@@ -27,6 +27,7 @@ from notifier.rules.clerk import REQUIRED_FILTER, ClerkSyntaxError, Syntax, pars
 from notifier.rules.clock import VN_TZ
 from notifier.rules.i18n import translations
 from notifier.rules.kinds import REGISTRY, Audience, Kind, is_kind, kind_info
+from notifier.rules.phrases import DEFAULT_LANGUAGE, t
 from notifier.rules.sandbox import (
     BoundedEnvironment,
     RenderLimits,
@@ -35,7 +36,7 @@ from notifier.rules.sandbox import (
     bounded,
 )
 from notifier.rules.smstext import sms_info
-from notifier.rules.statuses import STATUS_NAMES, Status
+from notifier.rules.statuses import Status, status_name
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -239,23 +240,25 @@ def format_datetime(value: datetime | None) -> str:
     return _babel_datetime(_to_local(value, "datetime"), "HH:mm dd/MM/yyyy", locale=LOCALE)
 
 
-def format_money(value: int | None) -> str:
+def format_money(value: int | None, language: str = DEFAULT_LANGUAGE) -> str:
     """`1.500.000 đồng`, as administrative documents write amounts (không dấu: `1.500.000 dong`); the
-    thousands dot comes from Babel's vi_VN locale. Not "₫": official texts spell the unit out."""
+    thousands dot comes from Babel's vi_VN locale. Not "₫": official texts spell the unit out. The unit
+    is the `messages` catalog's (notifier.rules.phrases); another `language` groups its own way."""
     _refuse_undefined(value)
     if value is None:
         raise _none_error("money")
     # bool is an int subclass; `True|money` would print "1 ₫". Floats would hide rounding: VND has no cents.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TemplateError(f"filter 'money' expects an integer amount of VND, got {type(value).__name__}")
-    return f"{_babel_decimal(value, locale=LOCALE)} đồng"
+    number = _babel_decimal(value, locale=LOCALE if language == DEFAULT_LANGUAGE else language)
+    unit = t(language, "đồng")
+    return f"{number} {unit}"
 
 
 def format_money_en(value: int | None) -> str:
     """`1,500,000 VND`: the chatbot's English texts, for readers who group thousands with commas and know
-    the currency by its ISO code rather than by "đồng"."""
-    text = format_money(value)  # the same checks and refusals
-    return text.removesuffix(" đồng").replace(".", ",") + " VND"
+    the currency by its ISO code rather than by "đồng" (the English `messages` catalog's unit)."""
+    return format_money(value, "en")
 
 
 # Where a phrase of free text (an officer's reason) may end: after these, before a space.
@@ -787,7 +790,7 @@ def _sample_dossier(
         "phone_masked": mask_phone("0912345678"),
         "email": "lienhe@cangxanh.example" if applicant_kind == "business" else "huong.nguyen@example.com",
         "status": status,
-        "status_name": STATUS_NAMES[status],
+        "status_name": status_name(status),
         "received_at": received_at,
         # After the apology the portal moves the appointment itself; before it, due_at is the missed one.
         "due_at": new_due if kind == Kind.NEW_APPOINTMENT else _at(due_day, 16, 30),
