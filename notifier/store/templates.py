@@ -115,32 +115,37 @@ def _shipped_files() -> dict[tuple[str, str], TemplateFile]:
     return {(f.kind, f.channel_type): f for f in load_template_files()}
 
 
-class TemplateCache:
-    """The newest version of every template, read in one query per dispatch batch."""
-
-    def __init__(self, session: Session) -> None:
-        newest = (
-            select(
-                Template.kind,
-                Template.channel_type,
-                Template.agency_id,
-                func.max(Template.version).label("v"),
-            )
-            .group_by(Template.kind, Template.channel_type, Template.agency_id)
-            .subquery()
+def newest_versions(session: Session) -> list[Template]:
+    """The newest version of every template family (kind, channel type, agency), in one query."""
+    # GROUP BY puts every NULL agency (the province defaults) in one group.
+    newest = (
+        select(
+            Template.kind,
+            Template.channel_type,
+            Template.agency_id,
+            func.max(Template.version).label("v"),
         )
-        rows = session.scalars(
+        .group_by(Template.kind, Template.channel_type, Template.agency_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
             select(Template).join(
                 newest,
                 (Template.kind == newest.c.kind)
                 & (Template.channel_type == newest.c.channel_type)
                 & (Template.version == newest.c.v)
-                & (
-                    (Template.agency_id == newest.c.agency_id)
-                    | (Template.agency_id.is_(None) & newest.c.agency_id.is_(None))
-                ),
+                & Template.agency_id.is_not_distinct_from(newest.c.agency_id),
             )
-        ).all()
+        )
+    )
+
+
+class TemplateCache:
+    """The newest version of every template, read in one query per dispatch batch."""
+
+    def __init__(self, session: Session) -> None:
+        rows = newest_versions(session)
         self._by_key = {
             (t.kind, t.channel_type, t.agency_id): TemplateSource(
                 t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id, t.syntax

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -113,23 +113,7 @@ def versions(session: Session, target: Target) -> list[Template]:
 
 
 def latest_by_family(session: Session) -> dict[tuple[str, str, int | None], Template]:
-    # GROUP BY puts every NULL agency (the province defaults) in one group.
-    newest = (
-        select(
-            Template.kind, Template.channel_type, Template.agency_id, func.max(Template.version).label("v")
-        )
-        .group_by(Template.kind, Template.channel_type, Template.agency_id)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(Template).join(
-            newest,
-            (Template.kind == newest.c.kind)
-            & (Template.channel_type == newest.c.channel_type)
-            & Template.agency_id.is_not_distinct_from(newest.c.agency_id)
-            & (Template.version == newest.c.v),
-        )
-    )
+    rows = template_store.newest_versions(session)
     return {(t.kind, t.channel_type, t.agency_id): t for t in rows}
 
 
