@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from notifier.outbox.context import build_context
@@ -291,16 +292,67 @@ def template_list(request: Request, viewer: AnyViewer, agency: str | None = None
     )
 
 
+@dataclass(frozen=True)
+class Draft:
+    """The editor's form as posted: the text on the screen and the preview's choices."""
+
+    body: str
+    subject: str | None
+    source: str
+    dossier_code: str
+    base_version: int
+
+    @classmethod
+    def of(cls, form: FormData) -> Draft:
+        try:
+            base_version = int(str(form.get("base_version", "0")))
+        except ValueError:
+            base_version = 0
+        return cls(
+            body=str(form.get("body", "")).replace("\r\n", "\n"),
+            subject=str(form.get("subject", "")).replace("\r\n", "\n") or None,
+            source=str(form.get("source", "sample")),
+            dossier_code=str(form.get("dossier", "")),
+            base_version=base_version,
+        )
+
+    def subject_for(self, channel_type: str) -> str | None:
+        """Only e-mail has a subject; another channel's form may still carry the field."""
+        return self.subject if channel_type == "email" else None
+
+
+def target_and_syntax(
+    service: Service, viewer: Viewer, kind: str, channel_type: str, agency: str, requested_syntax: object
+) -> tuple[Target, str, list[Problem]]:
+    """The family a form names, the syntax it may use, and why it may not have the one it asked for."""
+    with service.factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+        start = starting_text(session, target, versions(session, target))
+    syntax, refused = chosen_syntax(viewer, requested_syntax, start)
+    return target, syntax, refused
+
+
+def check_draft(service: Service, draft: Draft, kind: str, channel_type: str, syntax: str) -> list[Problem]:
+    """Whether the draft could be saved; the check runs in a child process for up to the preview timeout."""
+    r = service.settings.rendering
+    return check_isolated(
+        draft.body,
+        draft.subject_for(channel_type),
+        kind,
+        channel_type,
+        limits=r.limits(),
+        timeout=r.preview_timeout_seconds,
+        syntax=syntax,
+    )
+
+
 def _editor(
     request: Request,
     viewer: Viewer,
     target: Target,
     *,
-    body: str | None = None,
-    subject: str | None = None,
+    draft: Draft | None = None,
     base_version: int | None = None,
-    source: str = "sample",
-    dossier_code: str = "",
     problems: list[Problem] | None = None,
     status_code: int = 200,
     syntax: str | None = None,
@@ -314,8 +366,10 @@ def _editor(
         history = versions(session, target)
         start = starting_text(session, target, history)
         dossiers = recent_dossiers(session, viewer)
-    body = start.body if body is None else body
-    subject = start.subject if subject is None else subject
+    body = start.body if draft is None else draft.body
+    subject = start.subject if draft is None else draft.subject
+    source = "sample" if draft is None else draft.source
+    dossier_code = "" if draft is None else draft.dossier_code
     syntax = start.syntax if syntax is None else syntax
     preview = preview_for(service, viewer, target, body, subject, source, dossier_code, syntax)
     if problems:
@@ -372,10 +426,9 @@ async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: 
     service = service_of(request)
 
     def run() -> dict[str, Any]:
-        with service.factory() as session:
-            target = resolve(session, viewer, kind, channel_type, str(data.get("agency") or ""))
-            start = starting_text(session, target, versions(session, target))
-        syntax, refused = chosen_syntax(viewer, data.get("syntax"), start)
+        target, syntax, refused = target_and_syntax(
+            service, viewer, kind, channel_type, str(data.get("agency") or ""), data.get("syntax")
+        )
         source = str(data.get("source") or "sample")
         if source not in SOURCES:
             source = "sample"
@@ -399,32 +452,15 @@ async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: 
 async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
     form = await checked_form(request)
     service = service_of(request)
-    body = str(form.get("body", "")).replace("\r\n", "\n")
-    subject = str(form.get("subject", "")).replace("\r\n", "\n") or None
-    source = str(form.get("source", "sample"))
-    dossier_code = str(form.get("dossier", ""))
-    try:
-        base_version = int(str(form.get("base_version", "0")))
-    except ValueError:
-        base_version = 0
+    draft = Draft.of(form)
+    body, subject_, base_version = draft.body, draft.subject_for(channel_type), draft.base_version
 
     def store() -> tuple[Target, int | None, list[Problem], int, str]:
-        subject_ = subject if channel_type == "email" else None
-        r = service.settings.rendering
-        with service.factory() as session:
-            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
-            start = starting_text(session, target, versions(session, target))
-        syntax, refused = chosen_syntax(viewer, form.get("syntax"), start)
-        # Before the transaction: the check runs in a child process for up to the preview timeout.
-        checked = refused or check_isolated(
-            body,
-            subject_,
-            kind,
-            channel_type,
-            limits=r.limits(),
-            timeout=r.preview_timeout_seconds,
-            syntax=syntax,
+        target, syntax, refused = target_and_syntax(
+            service, viewer, kind, channel_type, str(form.get("agency", "")), form.get("syntax")
         )
+        # Before the transaction: the check runs in a child process for up to the preview timeout.
+        checked = refused or check_draft(service, draft, kind, channel_type, syntax)
         with service.factory() as session, session.begin():
             target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
             problems = checked
@@ -482,11 +518,8 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
             request,
             viewer,
             target,
-            body=body,
-            subject=subject,
+            draft=draft,
             base_version=latest_version,
-            source=source,
-            dossier_code=dossier_code,
             problems=problems,
             status_code=422,
             syntax=syntax,
@@ -619,22 +652,13 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
     through the outbox, marked as a test; the editor comes back with the text as it was typed."""
     form = await checked_form(request)
     service = service_of(request)
-    body = str(form.get("body", "")).replace("\r\n", "\n")
-    subject = str(form.get("subject", "")).replace("\r\n", "\n") or None
-    source = str(form.get("source", "sample"))
-    dossier_code = str(form.get("dossier", ""))
-    try:
-        base_version = int(str(form.get("base_version", "0")))
-    except ValueError:
-        base_version = 0
+    draft = Draft.of(form)
+    body, subject_ = draft.body, draft.subject_for(channel_type)
 
     def queue() -> tuple[Target, str, list[Problem], str | None]:
-        subject_ = subject if channel_type == "email" else None
-        r = service.settings.rendering
-        with service.factory() as session:
-            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
-            start = starting_text(session, target, versions(session, target))
-        syntax, refused = chosen_syntax(viewer, form.get("syntax"), start)
+        target, syntax, refused = target_and_syntax(
+            service, viewer, kind, channel_type, str(form.get("agency", "")), form.get("syntax")
+        )
         if not body.strip():
             return (
                 target,
@@ -646,15 +670,7 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
             message = "tài khoản của bạn chưa có số điện thoại, Telegram hay thư điện tử để nhận tin thử"
             return target, syntax, [Problem("body", None, message)], None
         # A text that could not be saved is not sent either: the dispatcher would only fail it.
-        problems = refused or check_isolated(
-            body,
-            subject_,
-            kind,
-            channel_type,
-            limits=r.limits(),
-            timeout=r.preview_timeout_seconds,
-            syntax=syntax,
-        )
+        problems = refused or check_draft(service, draft, kind, channel_type, syntax)
         if problems:
             return target, syntax, problems, None
         with service.factory() as session, session.begin():
@@ -688,11 +704,8 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
         request,
         viewer,
         target,
-        body=body,
-        subject=subject,
-        base_version=base_version,
-        source=source,
-        dossier_code=dossier_code,
+        draft=draft,
+        base_version=draft.base_version,
         problems=problems,
         status_code=422 if problems else 200,
         syntax=syntax,
