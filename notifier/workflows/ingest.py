@@ -343,13 +343,7 @@ def _upsert_one(
     fields = _fields(lookups, item, digest, now, report.warnings)
     created = dossier is None
     if dossier is None:
-        dossier = Dossier(
-            code=item.MaHoSo,
-            created_at=now,
-            status=item.TrangThaiHoSo,
-            status_changed_at=_status_time(item, now),
-            api_key_id=api_key.id if api_key is not None else None,
-        )
+        dossier = Dossier(**_new_dossier(item, now, api_key))
         old_status: int | None = None
         old_due: datetime | None = None
     else:
@@ -365,14 +359,7 @@ def _upsert_one(
         session.add(dossier)
         session.flush()
         session.add(
-            DossierEvent(
-                dossier_id=dossier.id,
-                from_status=old_status,
-                to_status=item.TrangThaiHoSo,
-                occurred_at=dossier.status_changed_at,
-                recorded_at=now,
-                source=source,
-            )
+            DossierEvent(**_event(dossier.id, old_status, item, dossier.status_changed_at, now, source))
         )
     else:
         session.add(dossier)
@@ -457,13 +444,7 @@ def _store_batch(
             continue
         fields = _fields(lookups, item, digest, now, warnings)
         if old is None:
-            fields.update(
-                code=item.MaHoSo,
-                created_at=now,
-                status=item.TrangThaiHoSo,
-                status_changed_at=_status_time(item, now),
-                api_key_id=api_key.id if api_key is not None else None,
-            )
+            fields.update(_new_dossier(item, now, api_key))
             inserts.append(fields)
             new_items[item.MaHoSo] = item
             counts["created"] += 1
@@ -492,6 +473,17 @@ def _store_batch(
     if events:
         session.execute(insert(DossierEvent), events)
     return counts, warnings
+
+
+def _new_dossier(item: PortalDossier, now: datetime, api_key: ApiKey | None) -> dict[str, Any]:
+    """The columns a dossier gets when it is first imported (the others come from `_fields`)."""
+    return {
+        "code": item.MaHoSo,
+        "created_at": now,
+        "status": item.TrangThaiHoSo,
+        "status_changed_at": _status_time(item, now),
+        "api_key_id": api_key.id if api_key is not None else None,
+    }
 
 
 def _event(
