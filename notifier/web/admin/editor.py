@@ -484,14 +484,9 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
             try:
                 row = template_store.save(
                     session,
-                    kind,
-                    channel_type,
-                    target.agency_id,
-                    subject_,
-                    body,
+                    template_store.NewVersion(kind, channel_type, target.agency_id, subject_, body, syntax),
                     viewer.username,
                     service.clock.now(),
-                    syntax,
                 )
             except TemplateError as exc:  # the store's own check; `check` should have caught it
                 return (
@@ -617,14 +612,11 @@ async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind:
             try:
                 row = template_store.save(
                     session,
-                    kind,
-                    channel_type,
-                    target.agency_id,
-                    old.subject,
-                    old.body,
+                    template_store.NewVersion(
+                        kind, channel_type, target.agency_id, old.subject, old.body, old.syntax
+                    ),
                     viewer.username,
                     service.clock.now(),
-                    old.syntax,
                 )
             except TemplateError as exc:
                 # Placeholders the current schema no longer has: the old text cannot come back as it was.
