@@ -527,14 +527,20 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
     return RedirectResponse(target.url(request.scope.get("root_path", "")), status_code=303)
 
 
+def _family(
+    request: Request, viewer: Viewer, kind: str, channel_type: str, agency: str | None
+) -> tuple[Target, list[Template]]:
+    """The template family a page's address names, and its versions, newest first."""
+    with service_of(request).factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+        return target, versions(session, target)
+
+
 @router.get("/templates/{channel_type}/{kind}/history")
 def history(
     request: Request, viewer: AnyViewer, channel_type: str, kind: str, agency: str | None = None
 ) -> Response:
-    service = service_of(request)
-    with service.factory() as session:
-        target = resolve(session, viewer, kind, channel_type, agency)
-        rows = versions(session, target)
+    target, rows = _family(request, viewer, kind, channel_type, agency)
     return page(request, "history.html", target=target, versions=rows)
 
 
@@ -574,10 +580,8 @@ def diff(
     against: int | None = None,
     agency: str | None = None,
 ) -> Response:
-    service = service_of(request)
-    with service.factory() as session:
-        target = resolve(session, viewer, kind, channel_type, agency)
-        by_version = {t.version: t for t in versions(session, target)}
+    target, rows = _family(request, viewer, kind, channel_type, agency)
+    by_version = {t.version: t for t in rows}
     new = by_version.get(v)
     if new is None:
         raise NotFound(f"phiên bản {v}")
