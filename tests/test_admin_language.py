@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from notifier.rules.kinds import REGISTRY
 from notifier.store.models import Notification, Template, User
-from notifier.store.templates import store_version
+from notifier.store.templates import NewVersion, store_version
 from tests.browser.kit import Province, client_for, csrf_of, ready_province
 
 # Whole words, as they would show on the page.
@@ -133,7 +133,7 @@ def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no
             select(Template).where(Template.kind == "received", Template.channel_type == "sms", Template.agency_id.is_(None))
         )
         assert first is not None
-        store_version(session, "received", "sms", None, None, first.body, "quantri", clock.now())
+        store_version(session, NewVersion("received", "sms", None, None, first.body), "quantri", clock.now())
     yield p
     p.service.engine.dispose()
 

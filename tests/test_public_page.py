@@ -15,11 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from notifier.rules.clock import FixedClock
+from notifier.rules.privacy import RequestKind
 from notifier.store.models import ConsentRecord, Contact, Feedback, LookupFailure, PrivacyRequest
 from notifier.web.api import create_app
+from notifier.workflows.errors import NotFound
 from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.officer_actions import Actor, ApologyWorkflow
 from notifier.workflows.public_links import public_url, revoke
+from notifier.workflows.public_page import Medium, PublicPage
 from notifier.workflows.service import Service
 from tests.conftest import T0, make_settings
 from tests.factories import dossier, officers, ts
@@ -199,6 +202,25 @@ def test_no_pass_no_dossier(svc: Service) -> None:
     assert c.get("/tra-cuu/ho-so").status_code == 200
     svc.clock.advance(timedelta(minutes=svc.settings.public.pass_minutes + 1))  # type: ignore[attr-defined]
     assert c.get("/tra-cuu/ho-so").status_code == 403
+
+
+def test_every_action_refuses_a_dossier_that_is_gone_alike(svc: Service) -> None:
+    # A pass outlives its dossier only if the dossier goes (erased); each action then says "unknown dossier".
+    page = PublicPage(svc)
+    gone = "000.00.30.H26-261120-9999"
+    actions = {
+        "dossier": lambda: page.dossier(gone),
+        "notices": lambda: page.set_notices(gone, Medium.SMS, True, "203.0.113.7"),
+        "feedback": lambda: page.feedback(gone, "Hồ sơ của tôi đã quá hạn trả kết quả.", "203.0.113.7"),
+        "privacy": lambda: page.privacy(gone, RequestKind.ACCESS, None, "203.0.113.7"),
+    }
+    for name, action in actions.items():
+        with pytest.raises(NotFound) as refused:
+            action()
+        assert refused.value.refusal == "unknown_dossier", name
+    with svc.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Feedback)) == 0
+        assert session.scalar(select(func.count()).select_from(PrivacyRequest)) == 0
 
 
 def opened(service: Service, code: str = CODE, digits: str = "5678") -> TestClient:

@@ -32,7 +32,7 @@ from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from notifier.rules.lookup import CitizenView
 from notifier.rules.rendering import TEMPLATES_DIR, TemplateError, TemplateFile, render
 from notifier.store.models import Template
-from notifier.store.templates import store_version
+from notifier.store.templates import NewVersion, store_version
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def save_text(session: Session, name: str, body: str, author: str, now: datetime
     errors = validate_text(name, body)
     if errors:
         raise errors[0]
-    return store_version(session, name, CHANNEL_TYPE, None, None, body, author, now)
+    return store_version(session, NewVersion(name, CHANNEL_TYPE, None, None, body), author, now)
 
 
 class BotTexts:

@@ -54,53 +54,47 @@ def seed_defaults(session: Session, now: datetime, files: Iterable[TemplateFile]
     return added
 
 
-def save(
-    session: Session,
-    kind: str,
-    channel_type: str,
-    agency_id: int | None,
-    subject: str | None,
-    body: str,
-    author: str,
-    now: datetime,
-    syntax: str = Syntax.JINJA,
-) -> Template:
+@dataclass(frozen=True)
+class NewVersion:
+    """The text of a template version to store, for one family (kind, channel type, agency or None for the
+    province); the store gives it the next version number."""
+
+    kind: str
+    channel_type: str
+    agency_id: int | None
+    subject: str | None
+    body: str
+    syntax: str = Syntax.JINJA
+
+
+def save(session: Session, text: NewVersion, author: str, now: datetime) -> Template:
     """Validate, then store as a new version; nothing is stored when invalid."""
-    errors = validate(body, field="body", kind=kind, channel_type=channel_type, syntax=syntax)
-    if subject:
-        errors += validate(subject, field="subject", kind=kind, channel_type=channel_type, syntax=syntax)
+    kind, channel_type, syntax = text.kind, text.channel_type, text.syntax
+    errors = validate(text.body, field="body", kind=kind, channel_type=channel_type, syntax=syntax)
+    if text.subject:
+        errors += validate(text.subject, field="subject", kind=kind, channel_type=channel_type, syntax=syntax)
     if errors:
         raise errors[0]
-    return store_version(session, kind, channel_type, agency_id, subject, body, author, now, syntax)
+    return store_version(session, text, author, now)
 
 
-def store_version(
-    session: Session,
-    kind: str,
-    channel_type: str,
-    agency_id: int | None,
-    subject: str | None,
-    body: str,
-    author: str,
-    now: datetime,
-    syntax: str = Syntax.JINJA,
-) -> Template:
+def store_version(session: Session, text: NewVersion, author: str, now: datetime) -> Template:
     """Append a version after the newest one; callers validate first."""
     latest = session.scalar(
         select(func.max(Template.version)).where(
-            Template.kind == kind,
-            Template.channel_type == channel_type,
-            Template.agency_id.is_(None) if agency_id is None else Template.agency_id == agency_id,
+            Template.kind == text.kind,
+            Template.channel_type == text.channel_type,
+            Template.agency_id.is_(None) if text.agency_id is None else Template.agency_id == text.agency_id,
         )
     )
     row = Template(
-        kind=kind,
-        channel_type=channel_type,
-        agency_id=agency_id,
+        kind=text.kind,
+        channel_type=text.channel_type,
+        agency_id=text.agency_id,
         version=(latest or 0) + 1,
-        subject=subject,
-        body=body,
-        syntax=str(Syntax(syntax)),
+        subject=text.subject,
+        body=text.body,
+        syntax=str(Syntax(text.syntax)),
         author=author,
         created_at=now,
     )
@@ -115,32 +109,37 @@ def _shipped_files() -> dict[tuple[str, str], TemplateFile]:
     return {(f.kind, f.channel_type): f for f in load_template_files()}
 
 
-class TemplateCache:
-    """The newest version of every template, read in one query per dispatch batch."""
-
-    def __init__(self, session: Session) -> None:
-        newest = (
-            select(
-                Template.kind,
-                Template.channel_type,
-                Template.agency_id,
-                func.max(Template.version).label("v"),
-            )
-            .group_by(Template.kind, Template.channel_type, Template.agency_id)
-            .subquery()
+def newest_versions(session: Session) -> list[Template]:
+    """The newest version of every template family (kind, channel type, agency), in one query."""
+    # GROUP BY puts every NULL agency (the province defaults) in one group.
+    newest = (
+        select(
+            Template.kind,
+            Template.channel_type,
+            Template.agency_id,
+            func.max(Template.version).label("v"),
         )
-        rows = session.scalars(
+        .group_by(Template.kind, Template.channel_type, Template.agency_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
             select(Template).join(
                 newest,
                 (Template.kind == newest.c.kind)
                 & (Template.channel_type == newest.c.channel_type)
                 & (Template.version == newest.c.v)
-                & (
-                    (Template.agency_id == newest.c.agency_id)
-                    | (Template.agency_id.is_(None) & newest.c.agency_id.is_(None))
-                ),
+                & Template.agency_id.is_not_distinct_from(newest.c.agency_id),
             )
-        ).all()
+        )
+    )
+
+
+class TemplateCache:
+    """The newest version of every template, read in one query per dispatch batch."""
+
+    def __init__(self, session: Session) -> None:
+        rows = newest_versions(session)
         self._by_key = {
             (t.kind, t.channel_type, t.agency_id): TemplateSource(
                 t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id, t.syntax

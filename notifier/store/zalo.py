@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,6 +15,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from notifier.store.models import DossierLinkCode, Officer, OfficerLinkCode, ZaloFollower, ZaloInboxEvent
+
+Code = TypeVar("Code", OfficerLinkCode, DossierLinkCode)
 
 
 @dataclass(frozen=True)
@@ -127,17 +130,23 @@ def add_link_code(session: Session, officer: Officer, code: str, now: datetime, 
                                 expires_at=now + ttl))  # fmt: skip
 
 
-def use_link_code(session: Session, code: str, zalo_user_id: str, now: datetime) -> Officer | None:
-    """Link the officer whose unused, unexpired code this is; None for any other code (spent, expired,
-    unknown: the same answer, so codes cannot be probed)."""
+def _spend(session: Session, table: type[Code], code: str, zalo_user_id: str, now: datetime) -> Code | None:
+    """The unused, unexpired row of this code, now spent by the follower; None for any other code (spent,
+    expired, unknown: the same answer, so codes cannot be probed)."""
     row = session.scalar(
-        select(OfficerLinkCode)
-        .where(OfficerLinkCode.code_hash == hash_code(code), OfficerLinkCode.used_at.is_(None))
-        .with_for_update()
+        select(table).where(table.code_hash == hash_code(code), table.used_at.is_(None)).with_for_update()
     )
     if row is None or row.expires_at <= now:
         return None
     row.used_at, row.used_by = now, zalo_user_id
+    return row
+
+
+def use_link_code(session: Session, code: str, zalo_user_id: str, now: datetime) -> Officer | None:
+    """Link the officer whose unused, unexpired code this is; None for any other code."""
+    row = _spend(session, OfficerLinkCode, code, zalo_user_id, now)
+    if row is None:
+        return None
     officer = session.get(Officer, row.officer_id)
     if officer is None or not officer.active:
         return None
@@ -161,12 +170,5 @@ def add_dossier_link_code(
 
 def use_dossier_link_code(session: Session, code: str, zalo_user_id: str, now: datetime) -> int | None:
     """The dossier whose unused, unexpired code this is (now spent); None for any other code."""
-    row = session.scalar(
-        select(DossierLinkCode)
-        .where(DossierLinkCode.code_hash == hash_code(code), DossierLinkCode.used_at.is_(None))
-        .with_for_update()
-    )
-    if row is None or row.expires_at <= now:
-        return None
-    row.used_at, row.used_by = now, zalo_user_id
-    return row.dossier_id
+    row = _spend(session, DossierLinkCode, code, zalo_user_id, now)
+    return None if row is None else row.dossier_id

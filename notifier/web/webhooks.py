@@ -85,6 +85,10 @@ async def webhook_request(request: Request) -> WebhookRequest:
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     elif content_type.endswith("json") and body:
         form = JsonFields(body)  # parsed only if the channel asks, i.e. after its signature check
+    return _as_webhook_request(request, body, form)
+
+
+def _as_webhook_request(request: Request, body: bytes, form: Mapping[str, str]) -> WebhookRequest:
     return WebhookRequest(
         method=request.method,
         path=request.url.path,
@@ -173,15 +177,7 @@ async def _limited_body(request: Request, limit: int) -> bytes:
 async def _events(name: str, channel: TakesEvents, request: Request, service: Service) -> JSONResponse:
     """A chat app's events (Zalo OA): checked, stored in the inbox, acknowledged; applied by a worker."""
     body = await _limited_body(request, channel.events_body_limit())
-    req = WebhookRequest(
-        method=request.method,
-        path=request.url.path,
-        query_string=request.url.query,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params),
-        form={},
-        body=body,
-    )
+    req = _as_webhook_request(request, body, {})
     rows = _parse(name, "event", channel.parse_events, req)
     writer = getattr(request.app.state, "zalo_inbox_writer", None)
     if writer is None:

@@ -149,6 +149,17 @@ class _Lookups:
         return self.officers[code]
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What every row of one import batch is stored with."""
+
+    session: Session
+    lookups: _Lookups
+    now: datetime
+    source: str
+    api_key: ApiKey | None
+
+
 def _status_time(item: PortalDossier, now: datetime) -> datetime:
     """When the current status began, as far as the payload tells; otherwise when we learned of it."""
     if item.TrangThaiHoSo == Status.RETURNED and item.NgayTra:
@@ -186,7 +197,7 @@ def upsert(
     here: dict[str, int] = {}  # added to `seen` once the batch is through, so a batch tried again is clean
     good, bad = parse_items(items, first_row)
     report.errors.extend(bad)
-    lookups = _Lookups(session)
+    batch = _Batch(session, _Lookups(session), now, source, api_key)
     twice = False
     for row, item in good:
         earlier = here.get(item.MaHoSo) or seen.get(item.MaHoSo)
@@ -198,7 +209,7 @@ def upsert(
                 f"row {row} (the later) won"
             )
     # A code twice in one batch is stored row by row, in order (the later row updates the earlier one).
-    stored = None if twice or not good else _try_batch(session, lookups, good, now, source, api_key)
+    stored = None if twice or not good else _try_batch(batch, good)
     if stored is not None:
         counts, warnings = stored
         report.created += counts["created"]
@@ -207,19 +218,19 @@ def upsert(
         report.warnings.extend(warnings)
         good = []
     else:
-        lookups.forget()
+        batch.lookups.forget()
     for row, item in good:
         try:
-            outcome = _store_row(session, lookups, item, now, source, report, api_key)
+            outcome = _store_row(batch, item, report)
         except OperationalError:
             # the database went away or stayed locked: not this row's fault, so not a row rejection
             raise
         except RowRefused as exc:
-            lookups = _Lookups(session)
+            batch.lookups.forget()
             report.errors.append(RowError(row, item.MaHoSo, "MaHoSo", item.MaHoSo, f"not stored: {exc}"))
             continue
         except Exception as exc:  # a database refusal of one row must not lose the others
-            lookups = _Lookups(session)
+            batch.lookups.forget()
             # The database's words (its SQL and parameters) go to the log, not to the sender.
             log.warning("row %d (MaHoSo %s) not stored: %s", row, item.MaHoSo, exc)
             reason = f"not stored: the database refused the row ({type(exc).__name__})"
@@ -236,25 +247,17 @@ def upsert(
     return report
 
 
-def _store_row(
-    session: Session,
-    lookups: _Lookups,
-    item: PortalDossier,
-    now: datetime,
-    source: str,
-    report: ImportReport,
-    api_key: ApiKey | None = None,
-) -> str:
+def _store_row(batch: _Batch, item: PortalDossier, report: ImportReport) -> str:
     """One row in its own savepoint. A unique key another import inserted meanwhile (the same MaHoSo or a
     new agency, committed after our look-up) is a race, not bad data: the row is tried once more, and
     then finds the other import's row and updates it."""
     try:
-        with session.begin_nested():
-            return _upsert_one(session, lookups, item, now, source, report, api_key)
+        with batch.session.begin_nested():
+            return _upsert_one(batch, item, report)
     except IntegrityError:
-        lookups.forget()
-    with session.begin_nested():
-        return _upsert_one(session, lookups, item, now, source, report, api_key)
+        batch.lookups.forget()
+    with batch.session.begin_nested():
+        return _upsert_one(batch, item, report)
 
 
 def _officer(lookups: _Lookups, item: PortalDossier, warnings: list[str]) -> Officer | None:
@@ -324,59 +327,40 @@ def _apology(
     return {}
 
 
-def _upsert_one(
-    session: Session,
-    lookups: _Lookups,
-    item: PortalDossier,
-    now: datetime,
-    source: str,
-    report: ImportReport,
-    api_key: ApiKey | None = None,
-) -> str:
+def _upsert_one(batch: _Batch, item: PortalDossier, report: ImportReport) -> str:
     digest = _hash(item)
-    dossier = session.scalar(select(Dossier).where(Dossier.code == item.MaHoSo))
+    dossier = batch.session.scalar(select(Dossier).where(Dossier.code == item.MaHoSo))
     if dossier is not None:
-        _check_same_world(dossier, api_key)
+        _check_same_world(dossier, batch.api_key)
     if dossier is not None and dossier.payload_hash == digest:
         return "unchanged"
 
-    fields = _fields(lookups, item, digest, now, report.warnings)
+    fields = _fields(batch.lookups, item, digest, batch.now, report.warnings)
     created = dossier is None
     if dossier is None:
-        dossier = Dossier(
-            code=item.MaHoSo,
-            created_at=now,
-            status=item.TrangThaiHoSo,
-            status_changed_at=_status_time(item, now),
-            api_key_id=api_key.id if api_key is not None else None,
-        )
+        dossier = Dossier(**_new_dossier(item, batch.now, batch.api_key))
         old_status: int | None = None
         old_due: datetime | None = None
     else:
         old_status = dossier.status
         old_due = dossier.due_at
-    fields.update(_apology(item, old_status, old_due, now))
+    fields.update(_apology(item, old_status, old_due, batch.now))
     for name, value in fields.items():
         setattr(dossier, name, value)
 
     if created or old_status != item.TrangThaiHoSo:
         dossier.status = item.TrangThaiHoSo
-        dossier.status_changed_at = _status_time(item, now)
-        session.add(dossier)
-        session.flush()
-        session.add(
+        dossier.status_changed_at = _status_time(item, batch.now)
+        batch.session.add(dossier)
+        batch.session.flush()
+        batch.session.add(
             DossierEvent(
-                dossier_id=dossier.id,
-                from_status=old_status,
-                to_status=item.TrangThaiHoSo,
-                occurred_at=dossier.status_changed_at,
-                recorded_at=now,
-                source=source,
+                **_event(dossier.id, old_status, item, dossier.status_changed_at, batch.now, batch.source)
             )
         )
     else:
-        session.add(dossier)
-    session.flush()
+        batch.session.add(dossier)
+    batch.session.flush()
     return "created" if created else "updated"
 
 
@@ -394,19 +378,14 @@ def _check_same_world(dossier: Dossier, api_key: ApiKey | None) -> None:
 
 
 def _try_batch(
-    session: Session,
-    lookups: _Lookups,
-    good: list[tuple[int, PortalDossier]],
-    now: datetime,
-    source: str,
-    api_key: ApiKey | None = None,
+    batch: _Batch, good: list[tuple[int, PortalDossier]]
 ) -> tuple[dict[str, int], list[str]] | None:
     """The batch stored set-based in one savepoint, or None when the database refused it: then nothing of
     it was kept and the caller stores it row by row, so a bad row (or a code another import inserted
     meanwhile, or a dossier of the other kind of key) rejects or retries only itself."""
     try:
-        with session.begin_nested():
-            return _store_batch(session, lookups, [item for _, item in good], now, source, api_key)
+        with batch.session.begin_nested():
+            return _store_batch(batch, [item for _, item in good])
     except OperationalError:
         raise  # the database went away or a deadlock: the whole batch is tried again by the caller
     except Exception as exc:
@@ -414,14 +393,7 @@ def _try_batch(
         return None
 
 
-def _store_batch(
-    session: Session,
-    lookups: _Lookups,
-    items: list[PortalDossier],
-    now: datetime,
-    source: str,
-    api_key: ApiKey | None = None,
-) -> tuple[dict[str, int], list[str]]:
+def _store_batch(batch: _Batch, items: list[PortalDossier]) -> tuple[dict[str, int], list[str]]:
     """What `_upsert_one` does for each item, with one SELECT of the batch's dossiers, one INSERT of the new
     ones, one UPDATE per set of changed columns and one INSERT of the events (executemany), instead of a
     SELECT and two or three flushes per row. The codes must be distinct."""
@@ -439,12 +411,12 @@ def _store_batch(
         .outerjoin(ApiKey, ApiKey.id == Dossier.api_key_id)
         .where(Dossier.code.in_([item.MaHoSo for item in items]))
     )
-    existing = {r.code: r for r in session.execute(known)}
-    caller_test = api_key is not None and api_key.test
+    existing = {r.code: r for r in batch.session.execute(known)}
+    caller_test = batch.api_key is not None and batch.api_key.test
     if any(bool(r.key_test) != caller_test for r in existing.values()):
         # Test and live dossiers do not mix: the row-by-row path refuses each such row with its reason.
         raise RowRefused("a dossier of the other kind of key in the batch")
-    lookups.prefetch(items)
+    batch.lookups.prefetch(items)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -455,23 +427,19 @@ def _store_batch(
         if old is not None and old.payload_hash == digest:
             counts["unchanged"] += 1
             continue
-        fields = _fields(lookups, item, digest, now, warnings)
+        fields = _fields(batch.lookups, item, digest, batch.now, warnings)
         if old is None:
-            fields.update(
-                code=item.MaHoSo,
-                created_at=now,
-                status=item.TrangThaiHoSo,
-                status_changed_at=_status_time(item, now),
-                api_key_id=api_key.id if api_key is not None else None,
-            )
+            fields.update(_new_dossier(item, batch.now, batch.api_key))
             inserts.append(fields)
             new_items[item.MaHoSo] = item
             counts["created"] += 1
             continue
-        fields.update(_apology(item, old.status, old.due_at, now), id=old.id)
+        fields.update(_apology(item, old.status, old.due_at, batch.now), id=old.id)
         if old.status != item.TrangThaiHoSo:
-            fields.update(status=item.TrangThaiHoSo, status_changed_at=_status_time(item, now))
-            events.append(_event(old.id, old.status, item, fields["status_changed_at"], now, source))
+            fields.update(status=item.TrangThaiHoSo, status_changed_at=_status_time(item, batch.now))
+            events.append(
+                _event(old.id, old.status, item, fields["status_changed_at"], batch.now, batch.source)
+            )
         updates.append(fields)
         counts["updated"] += 1
     # In code order, so two imports of overlapping files take their row locks in the same order.
@@ -480,18 +448,31 @@ def _store_batch(
         # A plain executemany and then a SELECT of the new ids: with RETURNING, SQLAlchemy sends one long
         # multi-row INSERT whose text psycopg parses anew each time (longer than it caches), which cost
         # more than the storing itself.
-        session.execute(insert(Dossier), inserts)
-        ids = session.execute(select(Dossier.code, Dossier.id).where(Dossier.code.in_(new_items)))
+        batch.session.execute(insert(Dossier), inserts)
+        ids = batch.session.execute(select(Dossier.code, Dossier.id).where(Dossier.code.in_(new_items)))
         for code, dossier_id in ids:
             item = new_items[code]
-            events.append(_event(dossier_id, None, item, _status_time(item, now), now, source))
+            events.append(
+                _event(dossier_id, None, item, _status_time(item, batch.now), batch.now, batch.source)
+            )
     if updates:
         # rows with the same columns go in one executemany (a reason or an apology adds columns)
         updates.sort(key=lambda f: (sorted(f), f["id"]))
-        session.execute(update(Dossier), updates)
+        batch.session.execute(update(Dossier), updates)
     if events:
-        session.execute(insert(DossierEvent), events)
+        batch.session.execute(insert(DossierEvent), events)
     return counts, warnings
+
+
+def _new_dossier(item: PortalDossier, now: datetime, api_key: ApiKey | None) -> dict[str, Any]:
+    """The columns a dossier gets when it is first imported (the others come from `_fields`)."""
+    return {
+        "code": item.MaHoSo,
+        "created_at": now,
+        "status": item.TrangThaiHoSo,
+        "status_changed_at": _status_time(item, now),
+        "api_key_id": api_key.id if api_key is not None else None,
+    }
 
 
 def _event(

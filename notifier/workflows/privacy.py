@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Delete, Update, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.config import Settings
@@ -331,13 +331,14 @@ def _correct(session: Session, s: Subject, changes: Mapping[str, str]) -> dict[s
     if not s.dossier_ids:
         raise WrongState("subject", "", "no dossier of this subject to correct", refusal="no_dossier")
     # The portal stays the source: its next payload for these dossiers wins, so it must be corrected too.
-    result = session.execute(
-        update(Dossier)
-        .where(_in(Dossier.id, s.dossier_ids))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return {"dossiers": affected(result), "fields": sorted(changes)}
+    changed = _bulk(session, update(Dossier).where(_in(Dossier.id, s.dossier_ids)).values(**values))
+    return {"dossiers": changed, "fields": sorted(changes)}
+
+
+def _bulk(session: Session, statement: Update | Delete) -> int:
+    """Run a bulk UPDATE or DELETE and count the rows it changed. The session is not synchronised: a
+    request's work does not read those rows back through it."""
+    return affected(session.execute(statement.execution_options(synchronize_session=False)))
 
 
 def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
@@ -359,105 +360,60 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
     ).all()
     counts["cancelled"] = len(cancelled)
     queue_changes(session, cancelled)  # the one-stop system hears "cancelled" (outbox.callbacks)
-    session.execute(
-        update(DeliveryAttempt)
-        .where(DeliveryAttempt.notification_id.in_(ids))
-        .values(recipient=None)
-        .execution_options(synchronize_session=False)
+    _bulk(
+        session,
+        update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(ids)).values(recipient=None),
     )
-    counts["messages"] = affected(
-        session.execute(
-            update(Notification)
-            .where(own)
-            .values(body=None, subject=None, recipient=None, payload=None)
-            .execution_options(synchronize_session=False)
-        )
+    counts["messages"] = _bulk(
+        session, update(Notification).where(own).values(body=None, subject=None, recipient=None, payload=None)
     )
-    counts["dossiers"] = affected(
-        session.execute(
-            update(Dossier)
-            .where(_in(Dossier.id, s.dossier_ids))
-            .values(applicant_name=ERASED_NAME, phone=None, email=None, payment_link=None, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    counts["dossiers"] = _bulk(
+        session,
+        update(Dossier)
+        .where(_in(Dossier.id, s.dossier_ids))
+        .values(applicant_name=ERASED_NAME, phone=None, email=None, payment_link=None, updated_at=now),
     )
     # The document itself stays with the agency's records; notifier's copy keeps number, dates, reason.
-    counts["apology_documents"] = affected(
-        session.execute(
-            update(ApologySlip)
-            .where(_in(ApologySlip.dossier_id, s.dossier_ids))
-            .values(addressee=ERASED_NAME, phone=None, email=None)
-            .execution_options(synchronize_session=False)
-        )
+    counts["apology_documents"] = _bulk(
+        session,
+        update(ApologySlip)
+        .where(_in(ApologySlip.dossier_id, s.dossier_ids))
+        .values(addressee=ERASED_NAME, phone=None, email=None),
     )
-    counts["sms_received"] = affected(
-        session.execute(
-            update(InboundMessage)
-            .where(_in(InboundMessage.sender, s.phones))
-            .values(sender="", body=ERASED, reply=None)
-            .execution_options(synchronize_session=False)
-        )
+    counts["sms_received"] = _bulk(
+        session,
+        update(InboundMessage)
+        .where(_in(InboundMessage.sender, s.phones))
+        .values(sender="", body=ERASED, reply=None),
     )
-    counts["feedback"] = affected(
-        session.execute(
-            update(Feedback)
-            .where(_in(Feedback.chat_id, s.chat_ids))
-            .values(text=ERASED, answer=None, chat_id="", user_id=None)
-            .execution_options(synchronize_session=False)
-        )
+    counts["feedback"] = _bulk(
+        session,
+        update(Feedback)
+        .where(_in(Feedback.chat_id, s.chat_ids))
+        .values(text=ERASED, answer=None, chat_id="", user_id=None),
     )
-    counts["chat_links"] = affected(
-        session.execute(
-            delete(ChatLink)
-            .where(
-                _in(ChatLink.chat_id, s.chat_ids)
-                | _in(ChatLink.phone, s.phones)
-                | _in(ChatLink.dossier_id, s.dossier_ids)
-            )
-            .execution_options(synchronize_session=False)
-        )
+    counts["chat_links"] = _bulk(
+        session,
+        delete(ChatLink).where(
+            _in(ChatLink.chat_id, s.chat_ids)
+            | _in(ChatLink.phone, s.phones)
+            | _in(ChatLink.dossier_id, s.dossier_ids)
+        ),
     )
-    counts["chat_languages"] = affected(
-        session.execute(
-            delete(ChatPreference)
-            .where(_in(ChatPreference.chat_id, s.chat_ids))
-            .execution_options(synchronize_session=False)
-        )
+    counts["chat_languages"] = _bulk(
+        session, delete(ChatPreference).where(_in(ChatPreference.chat_id, s.chat_ids))
     )
     addresses = s.phones | s.chat_ids | s.emails
-    counts["contacts"] = affected(
-        session.execute(
-            delete(Contact)
-            .where(_in(Contact.address, addresses))
-            .execution_options(synchronize_session=False)
-        )
-    )
-    counts["consents"] = affected(
-        session.execute(
-            delete(ConsentRecord)
-            .where(_in(ConsentRecord.address, addresses))
-            .execution_options(synchronize_session=False)
-        )
-    )
-    session.execute(
-        delete(LookupFailure)
-        .where(_in(LookupFailure.chat_id, s.chat_ids))
-        .execution_options(synchronize_session=False)
-    )
+    counts["contacts"] = _bulk(session, delete(Contact).where(_in(Contact.address, addresses)))
+    counts["consents"] = _bulk(session, delete(ConsentRecord).where(_in(ConsentRecord.address, addresses)))
+    _bulk(session, delete(LookupFailure).where(_in(LookupFailure.chat_id, s.chat_ids)))
     # Earlier requests of the same subject keep their kind and dates, not the number or the chat.
     for phone in s.phones:
-        session.execute(
-            update(PrivacyRequest)
-            .where(PrivacyRequest.phone == phone)
-            .values(phone=mask_phone(phone))
-            .execution_options(synchronize_session=False)
+        _bulk(
+            session,
+            update(PrivacyRequest).where(PrivacyRequest.phone == phone).values(phone=mask_phone(phone)),
         )
-    session.execute(
-        update(PrivacyRequest)
-        .where(_in(PrivacyRequest.chat_id, s.chat_ids))
-        .values(chat_id=None)
-        .execution_options(synchronize_session=False)
-    )
+    _bulk(session, update(PrivacyRequest).where(_in(PrivacyRequest.chat_id, s.chat_ids)).values(chat_id=None))
     return counts
 
 
@@ -470,13 +426,11 @@ def _withdraw(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
     )
     for address, medium in sorted(pairs):
         record_opt_out(session, address, medium, now, reason="privacy: consent withdrawn", source="privacy")
-    stopped = affected(
-        session.execute(
-            update(ChatLink)
-            .where(_in(ChatLink.chat_id, s.chat_ids) | _in(ChatLink.phone, s.phones))
-            .values(active=False, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    stopped = _bulk(
+        session,
+        update(ChatLink)
+        .where(_in(ChatLink.chat_id, s.chat_ids) | _in(ChatLink.phone, s.phones))
+        .values(active=False, updated_at=now),
     )
     return {"opted_out": len(pairs), "chat_links": stopped}
 

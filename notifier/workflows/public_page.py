@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.base import ExecutableOption
 
 from notifier.outbox.views import agency_ns, dossier_view
 from notifier.rules.lookup import CitizenView, Query, describe, parse_query
@@ -86,6 +87,14 @@ class PublicDossier:
     contacts: list[Contact]
 
 
+def _by_code(session: Session, code: str, *options: ExecutableOption) -> Dossier:
+    """The dossier the browser's pass names; one erased since is refused as unknown."""
+    d = session.scalar(select(Dossier).where(Dossier.code == code).options(*options))
+    if d is None:
+        raise NotFound("MaHoSo", code, "no dossier with this code", refusal="unknown_dossier")
+    return d
+
+
 class PublicPage:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -115,13 +124,7 @@ class PublicPage:
     def dossier(self, code: str) -> PublicDossier:
         now = self.service.clock.now()
         with self.service.factory() as session:
-            d = session.scalar(
-                select(Dossier)
-                .where(Dossier.code == code)
-                .options(joinedload(Dossier.agency), joinedload(Dossier.procedure))
-            )
-            if d is None:
-                raise NotFound("MaHoSo", code, "no dossier with this code", refusal="unknown_dossier")
+            d = _by_code(session, code, joinedload(Dossier.agency), joinedload(Dossier.procedure))
             sent = dict(
                 session.execute(
                     select(Notification.kind, func.max(Notification.sent_at))
@@ -206,9 +209,7 @@ class PublicPage:
         at the phone or e-mail the applicant filed."""
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
-            d = session.scalar(select(Dossier).where(Dossier.code == code))
-            if d is None:
-                raise NotFound("MaHoSo", code, "no dossier with this code", refusal="unknown_dossier")
+            d = _by_code(session, code)
             address = self._address(d, medium)
             if wanted:
                 record_opt_in(
@@ -231,11 +232,7 @@ class PublicPage:
         s = self.service.settings
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
-            d = session.scalar(
-                select(Dossier).where(Dossier.code == code).options(joinedload(Dossier.agency))
-            )
-            if d is None:
-                raise NotFound("MaHoSo", code, "no dossier with this code", refusal="unknown_dossier")
+            d = _by_code(session, code, joinedload(Dossier.agency))
             deadline = fb.answer_deadline(
                 self.service.calendar, now, s.bot.feedback_answer_working_days, s.working_hours.end
             )
@@ -260,9 +257,7 @@ class PublicPage:
         s = self.service.settings
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
-            d = session.scalar(select(Dossier).where(Dossier.code == code))
-            if d is None:
-                raise NotFound("MaHoSo", code, "no dossier with this code", refusal="unknown_dossier")
+            d = _by_code(session, code)
             self._consent(session, d, s.public.privacy_consent_purpose, now)
             req = submit_privacy(
                 session,

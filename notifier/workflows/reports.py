@@ -40,9 +40,9 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from notifier.config import ReportSettings
+from notifier.outbox.spend import spent_query
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
-from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.apikeys import live_dossier
 from notifier.store.dossier_facts import END_STATES, NEVER_ACCEPTED, dossier_facts
@@ -412,8 +412,10 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
 
     msg_agency = func.coalesce(Dossier.agency_id, Officer.agency_id)
     channels: set[str] = set()
+    # The messages the spending caps count (outbox.spend), so the report's cost and the caps agree.
     for agency_id, procedure_id, channel, count, segments, cost in session.execute(
-        select(
+        spent_query(period.start_at, period.end_at)
+        .with_only_columns(
             msg_agency,
             Dossier.procedure_id,
             Notification.channel,
@@ -421,13 +423,7 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
             func.coalesce(func.sum(Notification.segments), 0),
             func.coalesce(func.sum(Notification.cost_vnd), 0),
         )
-        .select_from(Notification)
-        .outerjoin(Dossier, Dossier.id == Notification.dossier_id)
-        .outerjoin(Officer, Officer.id == Notification.officer_id)
         .where(
-            Notification.status.in_(SENT_STATUSES),
-            Notification.sent_at >= start,
-            Notification.sent_at < end,
             Notification.is_test.is_(False),  # an admin's test sends cost the province nothing to report
             live_dossier(),
         )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import BigInteger, CursorResult, DateTime, Integer, Result, Table, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import BigInteger, CursorResult, DateTime, Integer, Result, String, Table, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from notifier.rules.clock import VN_TZ
 
@@ -39,6 +39,18 @@ class AwareDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: AwareDateTime}
+
+
+class OneTimeCode:
+    """The columns of a one-time code table (officers' and dossiers' Zalo link codes): only the code's hash
+    is kept; spending it fills `used_at` and `used_by` (notifier.store.zalo)."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(64))
 
 
 def table_of(model: type[Base]) -> Table:

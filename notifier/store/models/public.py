@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.store.models.base import Base, BigId
+from notifier.store.models.base import Base, BigId, OneTimeCode
 
 
 class PublicLinkRevocation(Base):
@@ -22,17 +22,11 @@ class PublicLinkRevocation(Base):
     revoked_by: Mapped[str] = mapped_column(String(128))
 
 
-class DossierLinkCode(Base):
+class DossierLinkCode(OneTimeCode, Base):
     """A one-time code the page gives a citizen who proved a dossier (look-up or QR link): sent to the
     Zalo OA as "LK <code>", it makes that follower receive the dossier's notices. Only its hash is kept,
     as for officers' codes (OfficerLinkCode)."""
 
     __tablename__ = "dossier_link_codes"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-    used_by: Mapped[str | None] = mapped_column(String(64))

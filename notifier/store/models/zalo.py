@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from notifier.store.models.base import Base, BigId
+from notifier.store.models.base import Base, BigId, OneTimeCode
 
 
 class ZaloInboxEvent(Base):
@@ -62,15 +62,9 @@ class ZaloFollower(Base):
     updated_at: Mapped[datetime]
 
 
-class OfficerLinkCode(Base):
+class OfficerLinkCode(OneTimeCode, Base):
     """A one-time code an officer sends to the OA to link their Zalo account; only its hash is kept."""
 
     __tablename__ = "officer_link_codes"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-    used_by: Mapped[str | None] = mapped_column(String(64))

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from notifier.outbox.context import build_context
@@ -113,23 +114,7 @@ def versions(session: Session, target: Target) -> list[Template]:
 
 
 def latest_by_family(session: Session) -> dict[tuple[str, str, int | None], Template]:
-    # GROUP BY puts every NULL agency (the province defaults) in one group.
-    newest = (
-        select(
-            Template.kind, Template.channel_type, Template.agency_id, func.max(Template.version).label("v")
-        )
-        .group_by(Template.kind, Template.channel_type, Template.agency_id)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(Template).join(
-            newest,
-            (Template.kind == newest.c.kind)
-            & (Template.channel_type == newest.c.channel_type)
-            & Template.agency_id.is_not_distinct_from(newest.c.agency_id)
-            & (Template.version == newest.c.v),
-        )
-    )
+    rows = template_store.newest_versions(session)
     return {(t.kind, t.channel_type, t.agency_id): t for t in rows}
 
 
@@ -307,16 +292,67 @@ def template_list(request: Request, viewer: AnyViewer, agency: str | None = None
     )
 
 
+@dataclass(frozen=True)
+class Draft:
+    """The editor's form as posted: the text on the screen and the preview's choices."""
+
+    body: str
+    subject: str | None
+    source: str
+    dossier_code: str
+    base_version: int
+
+    @classmethod
+    def of(cls, form: FormData) -> Draft:
+        try:
+            base_version = int(str(form.get("base_version", "0")))
+        except ValueError:
+            base_version = 0
+        return cls(
+            body=str(form.get("body", "")).replace("\r\n", "\n"),
+            subject=str(form.get("subject", "")).replace("\r\n", "\n") or None,
+            source=str(form.get("source", "sample")),
+            dossier_code=str(form.get("dossier", "")),
+            base_version=base_version,
+        )
+
+    def subject_for(self, channel_type: str) -> str | None:
+        """Only e-mail has a subject; another channel's form may still carry the field."""
+        return self.subject if channel_type == "email" else None
+
+
+def target_and_syntax(
+    service: Service, viewer: Viewer, kind: str, channel_type: str, agency: str, requested_syntax: object
+) -> tuple[Target, str, list[Problem]]:
+    """The family a form names, the syntax it may use, and why it may not have the one it asked for."""
+    with service.factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+        start = starting_text(session, target, versions(session, target))
+    syntax, refused = chosen_syntax(viewer, requested_syntax, start)
+    return target, syntax, refused
+
+
+def check_draft(service: Service, draft: Draft, kind: str, channel_type: str, syntax: str) -> list[Problem]:
+    """Whether the draft could be saved; the check runs in a child process for up to the preview timeout."""
+    r = service.settings.rendering
+    return check_isolated(
+        draft.body,
+        draft.subject_for(channel_type),
+        kind,
+        channel_type,
+        limits=r.limits(),
+        timeout=r.preview_timeout_seconds,
+        syntax=syntax,
+    )
+
+
 def _editor(
     request: Request,
     viewer: Viewer,
     target: Target,
     *,
-    body: str | None = None,
-    subject: str | None = None,
+    draft: Draft | None = None,
     base_version: int | None = None,
-    source: str = "sample",
-    dossier_code: str = "",
     problems: list[Problem] | None = None,
     status_code: int = 200,
     syntax: str | None = None,
@@ -330,8 +366,10 @@ def _editor(
         history = versions(session, target)
         start = starting_text(session, target, history)
         dossiers = recent_dossiers(session, viewer)
-    body = start.body if body is None else body
-    subject = start.subject if subject is None else subject
+    body = start.body if draft is None else draft.body
+    subject = start.subject if draft is None else draft.subject
+    source = "sample" if draft is None else draft.source
+    dossier_code = "" if draft is None else draft.dossier_code
     syntax = start.syntax if syntax is None else syntax
     preview = preview_for(service, viewer, target, body, subject, source, dossier_code, syntax)
     if problems:
@@ -388,10 +426,9 @@ async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: 
     service = service_of(request)
 
     def run() -> dict[str, Any]:
-        with service.factory() as session:
-            target = resolve(session, viewer, kind, channel_type, str(data.get("agency") or ""))
-            start = starting_text(session, target, versions(session, target))
-        syntax, refused = chosen_syntax(viewer, data.get("syntax"), start)
+        target, syntax, refused = target_and_syntax(
+            service, viewer, kind, channel_type, str(data.get("agency") or ""), data.get("syntax")
+        )
         source = str(data.get("source") or "sample")
         if source not in SOURCES:
             source = "sample"
@@ -415,32 +452,15 @@ async def preview(request: Request, viewer: AnyViewer, channel_type: str, kind: 
 async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str) -> Response:
     form = await checked_form(request)
     service = service_of(request)
-    body = str(form.get("body", "")).replace("\r\n", "\n")
-    subject = str(form.get("subject", "")).replace("\r\n", "\n") or None
-    source = str(form.get("source", "sample"))
-    dossier_code = str(form.get("dossier", ""))
-    try:
-        base_version = int(str(form.get("base_version", "0")))
-    except ValueError:
-        base_version = 0
+    draft = Draft.of(form)
+    body, subject_, base_version = draft.body, draft.subject_for(channel_type), draft.base_version
 
     def store() -> tuple[Target, int | None, list[Problem], int, str]:
-        subject_ = subject if channel_type == "email" else None
-        r = service.settings.rendering
-        with service.factory() as session:
-            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
-            start = starting_text(session, target, versions(session, target))
-        syntax, refused = chosen_syntax(viewer, form.get("syntax"), start)
-        # Before the transaction: the check runs in a child process for up to the preview timeout.
-        checked = refused or check_isolated(
-            body,
-            subject_,
-            kind,
-            channel_type,
-            limits=r.limits(),
-            timeout=r.preview_timeout_seconds,
-            syntax=syntax,
+        target, syntax, refused = target_and_syntax(
+            service, viewer, kind, channel_type, str(form.get("agency", "")), form.get("syntax")
         )
+        # Before the transaction: the check runs in a child process for up to the preview timeout.
+        checked = refused or check_draft(service, draft, kind, channel_type, syntax)
         with service.factory() as session, session.begin():
             target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
             problems = checked
@@ -464,14 +484,9 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
             try:
                 row = template_store.save(
                     session,
-                    kind,
-                    channel_type,
-                    target.agency_id,
-                    subject_,
-                    body,
+                    template_store.NewVersion(kind, channel_type, target.agency_id, subject_, body, syntax),
                     viewer.username,
                     service.clock.now(),
-                    syntax,
                 )
             except TemplateError as exc:  # the store's own check; `check` should have caught it
                 return (
@@ -498,11 +513,8 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
             request,
             viewer,
             target,
-            body=body,
-            subject=subject,
+            draft=draft,
             base_version=latest_version,
-            source=source,
-            dossier_code=dossier_code,
             problems=problems,
             status_code=422,
             syntax=syntax,
@@ -515,14 +527,20 @@ async def save(request: Request, viewer: AnyViewer, channel_type: str, kind: str
     return RedirectResponse(target.url(request.scope.get("root_path", "")), status_code=303)
 
 
+def _family(
+    request: Request, viewer: Viewer, kind: str, channel_type: str, agency: str | None
+) -> tuple[Target, list[Template]]:
+    """The template family a page's address names, and its versions, newest first."""
+    with service_of(request).factory() as session:
+        target = resolve(session, viewer, kind, channel_type, agency)
+        return target, versions(session, target)
+
+
 @router.get("/templates/{channel_type}/{kind}/history")
 def history(
     request: Request, viewer: AnyViewer, channel_type: str, kind: str, agency: str | None = None
 ) -> Response:
-    service = service_of(request)
-    with service.factory() as session:
-        target = resolve(session, viewer, kind, channel_type, agency)
-        rows = versions(session, target)
+    target, rows = _family(request, viewer, kind, channel_type, agency)
     return page(request, "history.html", target=target, versions=rows)
 
 
@@ -562,10 +580,8 @@ def diff(
     against: int | None = None,
     agency: str | None = None,
 ) -> Response:
-    service = service_of(request)
-    with service.factory() as session:
-        target = resolve(session, viewer, kind, channel_type, agency)
-        by_version = {t.version: t for t in versions(session, target)}
+    target, rows = _family(request, viewer, kind, channel_type, agency)
+    by_version = {t.version: t for t in rows}
     new = by_version.get(v)
     if new is None:
         raise NotFound(f"phiên bản {v}")
@@ -600,14 +616,11 @@ async def rollback(request: Request, viewer: AnyViewer, channel_type: str, kind:
             try:
                 row = template_store.save(
                     session,
-                    kind,
-                    channel_type,
-                    target.agency_id,
-                    old.subject,
-                    old.body,
+                    template_store.NewVersion(
+                        kind, channel_type, target.agency_id, old.subject, old.body, old.syntax
+                    ),
                     viewer.username,
                     service.clock.now(),
-                    old.syntax,
                 )
             except TemplateError as exc:
                 # Placeholders the current schema no longer has: the old text cannot come back as it was.
@@ -635,22 +648,13 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
     through the outbox, marked as a test; the editor comes back with the text as it was typed."""
     form = await checked_form(request)
     service = service_of(request)
-    body = str(form.get("body", "")).replace("\r\n", "\n")
-    subject = str(form.get("subject", "")).replace("\r\n", "\n") or None
-    source = str(form.get("source", "sample"))
-    dossier_code = str(form.get("dossier", ""))
-    try:
-        base_version = int(str(form.get("base_version", "0")))
-    except ValueError:
-        base_version = 0
+    draft = Draft.of(form)
+    body, subject_ = draft.body, draft.subject_for(channel_type)
 
     def queue() -> tuple[Target, str, list[Problem], str | None]:
-        subject_ = subject if channel_type == "email" else None
-        r = service.settings.rendering
-        with service.factory() as session:
-            target = resolve(session, viewer, kind, channel_type, str(form.get("agency", "")))
-            start = starting_text(session, target, versions(session, target))
-        syntax, refused = chosen_syntax(viewer, form.get("syntax"), start)
+        target, syntax, refused = target_and_syntax(
+            service, viewer, kind, channel_type, str(form.get("agency", "")), form.get("syntax")
+        )
         if not body.strip():
             return (
                 target,
@@ -662,15 +666,7 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
             message = "tài khoản của bạn chưa có số điện thoại, Telegram hay thư điện tử để nhận tin thử"
             return target, syntax, [Problem("body", None, message)], None
         # A text that could not be saved is not sent either: the dispatcher would only fail it.
-        problems = refused or check_isolated(
-            body,
-            subject_,
-            kind,
-            channel_type,
-            limits=r.limits(),
-            timeout=r.preview_timeout_seconds,
-            syntax=syntax,
-        )
+        problems = refused or check_draft(service, draft, kind, channel_type, syntax)
         if problems:
             return target, syntax, problems, None
         with service.factory() as session, session.begin():
@@ -704,11 +700,8 @@ async def send_test(request: Request, viewer: AnyViewer, channel_type: str, kind
         request,
         viewer,
         target,
-        body=body,
-        subject=subject,
-        base_version=base_version,
-        source=source,
-        dossier_code=dossier_code,
+        draft=draft,
+        base_version=draft.base_version,
         problems=problems,
         status_code=422 if problems else 200,
         syntax=syntax,

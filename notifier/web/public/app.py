@@ -269,6 +269,30 @@ def _no_pass(request: Request) -> Response:
     )
 
 
+def _refused(request: Request, title: str, text: str, status_code: int) -> Response:
+    """A form on the dossier's page that was not accepted: a warning with a way back to the page."""
+    return message(request, title, text, status_code, back=True, warn=True)
+
+
+def _not_agreed(request: Request) -> Response:
+    return _refused(request, _("Chưa đồng ý"), _("Vui lòng đánh dấu ô đồng ý trước khi gửi."), 422)
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _dossier_form(request: Request) -> tuple[FormData, str] | Response:
+    """A form posted from the dossier's page, and the dossier its pass names; else the page that says why."""
+    form = await _form(request)
+    if form is None:
+        return _expired(request)
+    code = _code_of(request)
+    if code is None:
+        return _no_pass(request)
+    return form, code
+
+
 def _lines(lang: str, lines: list[Line]) -> list[dict[str, Any]]:
     out = []
     for line in lines:
@@ -296,7 +320,7 @@ async def lookup(request: Request) -> Response:
     form = await _form(request)
     if form is None:
         return _expired(request)
-    client = request.client.host if request.client else None
+    client = _client(request)
     result = await run_in_threadpool(
         _page(request).lookup, client, _field(form, "ma_ho_so"), _field(form, "so_cuoi")
     )
@@ -397,27 +421,18 @@ async def apology_pdf(request: Request) -> Response:
 
 @router.post(PREFIX + "/ho-so/thong-bao")
 async def notices(request: Request) -> Response:
-    form = await _form(request)
-    if form is None:
-        return _expired(request)
-    code = _code_of(request)
-    if code is None:
-        return _no_pass(request)
+    posted = await _dossier_form(request)
+    if isinstance(posted, Response):
+        return posted
+    form, code = posted
     try:
         medium = Medium(_field(form, "kenh"))
     except ValueError:
         return _expired(request)
     wanted = _field(form, "lam") != "tat"
     if wanted and _field(form, "dong_y") != "1":
-        return message(
-            request,
-            _("Chưa đồng ý"),
-            _("Vui lòng đánh dấu ô đồng ý trước khi gửi."),
-            422,
-            back=True,
-            warn=True,
-        )
-    client = request.client.host if request.client else None
+        return _not_agreed(request)
+    client = _client(request)
     try:
         await run_in_threadpool(_page(request).set_notices, code, medium, wanted, client)
     except DomainError:
@@ -429,42 +444,21 @@ async def notices(request: Request) -> Response:
 
 @router.post(PREFIX + "/ho-so/phan-anh")
 async def feedback(request: Request) -> Response:
-    form = await _form(request)
-    if form is None:
-        return _expired(request)
-    code = _code_of(request)
-    if code is None:
-        return _no_pass(request)
+    posted = await _dossier_form(request)
+    if isinstance(posted, Response):
+        return posted
+    form, code = posted
     if _field(form, "dong_y") != "1":
-        return message(
-            request,
-            _("Chưa đồng ý"),
-            _("Vui lòng đánh dấu ô đồng ý trước khi gửi."),
-            422,
-            back=True,
-            warn=True,
-        )
-    client = request.client.host if request.client else None
+        return _not_agreed(request)
+    client = _client(request)
     try:
         await run_in_threadpool(_page(request).feedback, code, _field(form, "noi_dung"), client)
     except fb.FeedbackLimited:
-        return message(
-            request,
-            _("Chưa gửi được"),
-            _("Bạn đã gửi nhiều phản ánh. Vui lòng thử lại sau."),
-            429,
-            back=True,
-            warn=True,
+        return _refused(
+            request, _("Chưa gửi được"), _("Bạn đã gửi nhiều phản ánh. Vui lòng thử lại sau."), 429
         )
     except (fb.FeedbackError, DomainError):
-        return message(
-            request,
-            _("Chưa gửi được"),
-            _("Nội dung phản ánh cần từ 10 đến 2000 ký tự."),
-            422,
-            back=True,
-            warn=True,
-        )
+        return _refused(request, _("Chưa gửi được"), _("Nội dung phản ánh cần từ 10 đến 2000 ký tự."), 422)
     return message(
         request,
         _("Đã gửi phản ánh"),
@@ -475,38 +469,22 @@ async def feedback(request: Request) -> Response:
 
 @router.post(PREFIX + "/ho-so/du-lieu")
 async def privacy(request: Request) -> Response:
-    form = await _form(request)
-    if form is None:
-        return _expired(request)
-    code = _code_of(request)
-    if code is None:
-        return _no_pass(request)
+    posted = await _dossier_form(request)
+    if isinstance(posted, Response):
+        return posted
+    form, code = posted
     try:
         kind = RequestKind(_field(form, "loai"))
     except ValueError:
         return _expired(request)
     if _field(form, "dong_y") != "1":
-        return message(
-            request,
-            _("Chưa đồng ý"),
-            _("Vui lòng đánh dấu ô đồng ý trước khi gửi."),
-            422,
-            back=True,
-            warn=True,
-        )
+        return _not_agreed(request)
     detail = _field(form, "chi_tiet").strip() or None
-    client = request.client.host if request.client else None
+    client = _client(request)
     try:
         await run_in_threadpool(_page(request).privacy, code, kind, detail, client)
     except DomainError:
-        return message(
-            request,
-            _("Chưa gửi được"),
-            _("Yêu cầu chưa hợp lệ. Vui lòng kiểm tra lại."),
-            422,
-            back=True,
-            warn=True,
-        )
+        return _refused(request, _("Chưa gửi được"), _("Yêu cầu chưa hợp lệ. Vui lòng kiểm tra lại."), 422)
     return message(
         request,
         _("Đã nhận yêu cầu"),
@@ -524,7 +502,7 @@ async def zalo(request: Request) -> Response:
     service = _service(request)
     if code is None or not service.settings.public.zalo_url:
         return _no_pass(request)
-    client = request.client.host if request.client else None
+    client = _client(request)
     try:
         link = await run_in_threadpool(_page(request).zalo_code, code, client)
     except DomainError:
