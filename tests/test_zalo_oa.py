@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from notifier.config import RoutingSettings
 from notifier.rules.clock import FixedClock
-from notifier.store.models import ApologySlip, Dossier, Officer, ZaloFollower, ZaloInboxEvent
+from notifier.store.models import ApologySlip, ChatFormState, Dossier, Officer, ZaloFollower, ZaloInboxEvent
 from notifier.web.api import create_app
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
@@ -319,8 +319,8 @@ async def test_officer_links_gets_an_overdue_alert_and_sets_a_new_date_from_a_bu
     await deliver(svc, text(clock, OFFICER, new_date, "m-7"))
     assert "Đặt ngày hẹn mới cho hồ sơ A" in oa.texts_to(OFFICER)[-1]
     with svc.factory() as session:
-        asked = session.scalar(select(ZaloFollower).where(ZaloFollower.user_id == OFFICER))
-        assert asked is not None and asked.chat_step == "OfficerNewDate"
+        asked = session.get(ChatFormState, ("zalo_oa", f"zalo_oa:{OFFICER}"))
+        assert asked is not None and asked.step == "OfficerNewDate"
     await deliver(svc, text(clock, OFFICER, "10/12/2026; Chờ kết quả xác minh của Công an", "m-8"))
     assert "10/12/2026" in oa.texts_to(OFFICER)[-1]
     with svc.factory() as session:

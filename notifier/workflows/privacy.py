@@ -46,6 +46,7 @@ from notifier.store import audit
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import (
     ApologySlip,
+    ChatFormState,
     ChatLink,
     ChatPreference,
     ConsentRecord,
@@ -421,6 +422,14 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
         session.execute(
             delete(ChatPreference)
             .where(_in(ChatPreference.chat_id, s.chat_ids))
+            .execution_options(synchronize_session=False)
+        )
+    )
+    # A form left half-way may hold what the citizen was writing (a feedback's dossier).
+    counts["chat_states"] = affected(
+        session.execute(
+            delete(ChatFormState)
+            .where(_in(ChatFormState.chat_id, s.chat_ids))
             .execution_options(synchronize_session=False)
         )
     )

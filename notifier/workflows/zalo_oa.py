@@ -14,7 +14,8 @@ platform-free conversation core (notifier.workflows.conversation), translating o
 
 The event is marked processed when applied; its replies go out after, so a crash never applies an event
 twice, and a reply Zalo refused is recorded on the event (`outcome = reply_failed`). The conversation's
-form step is kept on the follower's row (FollowerState), shared by every worker.
+form step is kept in the database (StoredChatState, table chat_states, with the chat's language read in
+the same statement), shared by every worker and kept over a restart.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
 from notifier.store.contacts import record_opt_in
-from notifier.store.models import ChatLink, Dossier, Officer, ZaloFollower, ZaloInboxEvent
+from notifier.store.models import ChatLink, Dossier, Officer, ZaloInboxEvent
 from notifier.store.zalo import (
     InboxRow,
     add_dossier_link_code,
@@ -63,6 +64,7 @@ from notifier.workflows.conversation import (
     Platform,
     Press,
     Sender,
+    StoredChatState,
     TextIn,
     Unfollow,
     main_menu,
@@ -223,39 +225,6 @@ class InboxStats:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-class FollowerState:
-    """The conversation's form step (ChatState), kept on the follower's row: it survives restarts and is
-    the same for every worker."""
-
-    def __init__(self, service: Service, channel: str, user_id: str) -> None:
-        self.service, self.channel, self.user_id = service, channel, user_id
-
-    async def get(self) -> tuple[str | None, dict[str, Any]]:
-        return await asyncio.to_thread(self._get)
-
-    async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None:
-        await asyncio.to_thread(self._set, step, data)
-
-    def _get(self) -> tuple[str | None, dict[str, Any]]:
-        with self.service.factory() as session:
-            row = session.execute(
-                select(ZaloFollower.chat_step, ZaloFollower.chat_data).where(
-                    ZaloFollower.channel == self.channel, ZaloFollower.user_id == self.user_id
-                )
-            ).first()
-        if row is None or row[0] is None:
-            return None, {}
-        data = json.loads(row[1] or "{}")
-        return row[0], data if isinstance(data, dict) else {}
-
-    def _set(self, step: str | None, data: dict[str, Any] | None) -> None:
-        now = self.service.clock.now()
-        with self.service.factory() as session, session.begin():
-            f = follower(session, self.channel, self.user_id, now)
-            f.chat_step = step
-            f.chat_data = json.dumps(data or {}, ensure_ascii=False) if step is not None else None
-
-
 def translate(channel: ZaloOa, user_id: str, outcome: Outcome) -> list[Outgoing]:
     """The core's answer in what Zalo has: ACTION buttons become query buttons whose payload comes back
     signed for this follower; MENU and CONTACT buttons query buttons that send their label back as text
@@ -403,7 +372,8 @@ class ZaloOaInbox:
         await asyncio.to_thread(self._window, row)
         sender = Sender(Platform.ZALO_OA, chat_id=user_id, user_id=user_id)
         core = self.conversation(channel)
-        state = FollowerState(self.service, self.name, user_id)
+        ttl = timedelta(seconds=self.service.settings.bot.chat_state_ttl_seconds)
+        state = StoredChatState(self.service.factory, self.service.clock, sender, ttl)
         label, incoming = name, self._incoming(channel, sender, name, event)
         out: list[Outgoing] = []
         if isinstance(incoming, str):
@@ -411,7 +381,7 @@ class ZaloOaInbox:
                 incoming  # handled here (link codes, the share-phone button) or refused (a foreign button)
             )
             if label == "phone_requested":
-                out = [self._phone_request(await core.language(sender))]
+                out = [self._phone_request(await core.language(sender, state))]
             if (m := LINK.match(str((event.get("message") or {}).get("text") or ""))) and label == "link":
                 label, text = await asyncio.to_thread(self._link, user_id, m.group(1))
                 out = [Say(text)]
@@ -421,7 +391,7 @@ class ZaloOaInbox:
             out = translate(channel, user_id, await core.handle(incoming, state))
             if isinstance(incoming, Follow):
                 # ask at once: the phone is what routes pushes here
-                out.append(self._phone_request(await core.language(sender)))
+                out.append(self._phone_request(await core.language(sender, state)))
         await asyncio.to_thread(self._done, event_id, label)
         return label, user_id, out
 
