@@ -38,6 +38,7 @@ from notifier.channels.zalo_oa import ZaloOa
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.chat_keys import conversation_key
 from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.store import chat_states
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
 from notifier.store.contacts import record_opt_in
@@ -197,6 +198,7 @@ ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "us
           "user_send_sticker", "user_send_location", "user_send_file", "user_send_audio",
           "user_send_gif", "user_send_video", "user_send_business_card"}  # fmt: skip
 RECEIPTS = {"user_received_message", "user_seen_message"}
+Preloaded = tuple[str | None, dict[str, Any], str | None]  # a conversation's step, data and language
 
 
 @dataclass(frozen=True)
@@ -324,33 +326,38 @@ class ZaloOaInbox:
             elif row.tries >= MAX_TRIES:
                 row.outcome, row.processed_at = "failed", self.service.clock.now()
 
-    def _load(self, event_id: int) -> tuple[ZaloInboxEvent, dict[str, Any]]:
-        with self.service.factory() as session:
+    def _begin(self, event_id: int) -> tuple[ZaloInboxEvent, dict[str, Any], Preloaded | None]:
+        """The event, the follower's window updated for it and the conversation's state (with the chat's
+        language), in one transaction: fewer round trips per event for the worker."""
+        now = self.service.clock.now()
+        preloaded = None
+        with self.service.factory() as session, session.begin():
             row = session.get(ZaloInboxEvent, event_id)
             assert row is not None
+            if row.user_id is not None and row.event_name not in RECEIPTS:
+                self._window(session, row, now)
+                key = conversation_key(ZaloOa.medium, row.user_id)
+                preloaded = chat_states.load(session, Platform.ZALO_OA.value, key, now)
             session.expunge(row)
         try:
             event = json.loads(row.body)
         except ValueError:
             event = {}
-        return row, event if isinstance(event, dict) else {}
+        return row, event if isinstance(event, dict) else {}, preloaded
 
-    def _window(self, row: ZaloInboxEvent) -> None:
+    def _window(self, session: Session, row: ZaloInboxEvent, now: datetime) -> None:
         """The follower's state first: what they did opens (or closes) the window for what follows."""
-        if row.user_id is None or row.event_name in RECEIPTS:
-            return
-        now = self.service.clock.now()
-        with self.service.factory() as session, session.begin():
-            f = follower(session, self.name, row.user_id, now)
-            if row.event_name == "unfollow":
-                f.following = False
-            elif row.event_name in ACTIVE:
-                f.following = True
-                at = row.occurred_at or row.received_at
-                # Retries may arrive out of order: the window follows the latest message.
-                if f.last_interaction_at is None or at > f.last_interaction_at:
-                    f.last_interaction_at = at
-            f.updated_at = now
+        assert row.user_id is not None
+        f = follower(session, self.name, row.user_id, now)
+        if row.event_name == "unfollow":
+            f.following = False
+        elif row.event_name in ACTIVE:
+            f.following = True
+            at = row.occurred_at or row.received_at
+            # Retries may arrive out of order: the window follows the latest message.
+            if f.last_interaction_at is None or at > f.last_interaction_at:
+                f.last_interaction_at = at
+        f.updated_at = now
 
     def _done(self, event_id: int, outcome: str) -> None:
         with self.service.factory() as session, session.begin():
@@ -360,7 +367,7 @@ class ZaloOaInbox:
 
     async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
         """Apply one event; returns its outcome, its follower and what to send them."""
-        row, event = await asyncio.to_thread(self._load, event_id)
+        row, event, preloaded = await asyncio.to_thread(self._begin, event_id)
         name, user_id = row.event_name, row.user_id
         if name in RECEIPTS:
             outcome = await asyncio.to_thread(self._receipts, channel, event)
@@ -369,11 +376,10 @@ class ZaloOaInbox:
         if user_id is None:
             await asyncio.to_thread(self._done, event_id, "no_user")
             return "no_user", None, []
-        await asyncio.to_thread(self._window, row)
         sender = Sender(Platform.ZALO_OA, chat_id=user_id, user_id=user_id)
         core = self.conversation(channel)
         ttl = timedelta(seconds=self.service.settings.bot.chat_state_ttl_seconds)
-        state = StoredChatState(self.service.factory, self.service.clock, sender, ttl)
+        state = StoredChatState(self.service.factory, self.service.clock, sender, ttl, preloaded)
         label, incoming = name, self._incoming(channel, sender, name, event)
         out: list[Outgoing] = []
         if isinstance(incoming, str):

@@ -21,10 +21,19 @@ from notifier.workflows.conversation.api import Sender
 class StoredChatState:
     """One conversation's ChatState, for one event: read once (with the language), written through."""
 
-    def __init__(self, factory: sessionmaker[Session], clock: Clock, sender: Sender, ttl: timedelta) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        clock: Clock,
+        sender: Sender,
+        ttl: timedelta,
+        preloaded: tuple[str | None, dict[str, Any], str | None] | None = None,
+    ) -> None:
+        """`preloaded`: what `notifier.store.chat_states.load` gave the adapter in a transaction of its
+        own (the Zalo inbox reads it with the event), so it is not read again."""
         self.factory, self.clock, self.ttl = factory, clock, ttl
         self.platform, self.key = sender.platform.value, sender.key
-        self._read: tuple[str | None, dict[str, Any], str | None] | None = None
+        self._read: tuple[str | None, dict[str, Any], str | None] | None = preloaded
 
     async def _loaded(self) -> tuple[str | None, dict[str, Any], str | None]:
         if self._read is None:
