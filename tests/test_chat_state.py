@@ -18,6 +18,7 @@ from notifier.bot.adapter import FsmState
 from notifier.rules.clock import FixedClock
 from notifier.store import chat_states
 from notifier.store.models import ChatFormState, ChatPreference, Feedback
+from notifier.workflows.privacy import PrivacyWorkflow
 from notifier.workflows.service import Service
 from notifier.workflows.zalo_oa import ZaloOaInbox
 from tests.chat_drivers import ZaloDriver
@@ -104,3 +105,17 @@ async def test_telegram_keeps_the_language_beside_its_step_and_reads_it_again_la
     assert await state.chosen_language() == (True, None)  # "never chose" is cached too
     clock.advance(FsmState.LANGUAGE_TTL + timedelta(seconds=1))
     assert await state.chosen_language() == (False, None)  # an erasure elsewhere is seen in time
+
+
+async def test_an_erasure_drops_the_chats_half_filled_forms(zalo: ZaloDriver, clock: FixedClock) -> None:
+    await zalo.share_contact(CHAT, "0912345678")
+    await zalo.send_text(CHAT, "/xoadulieu")  # the request; the officer carries it out later
+    # Meanwhile the follower starts a feedback form and leaves it half-way.
+    await zalo.send_text(CHAT, "/phananh")
+    await zalo.press(CHAT, "Không gắn với hồ sơ")
+    with zalo.service.factory() as session:
+        assert session.scalar(select(func.count()).select_from(ChatFormState)) == 1
+    _, erased = PrivacyWorkflow.of(zalo.service).done(1, "admin")
+    assert erased["chat_states"] == 1
+    with zalo.service.factory() as session:
+        assert session.scalar(select(func.count()).select_from(ChatFormState)) == 0
