@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from notifier.channels.base import ChannelError
@@ -199,6 +199,11 @@ ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "us
           "user_send_gif", "user_send_video", "user_send_business_card"}  # fmt: skip
 RECEIPTS = {"user_received_message", "user_seen_message"}
 Preloaded = tuple[str | None, dict[str, Any], str | None]  # a conversation's step, data and language
+DONE = (
+    update(ZaloInboxEvent)
+    .where(ZaloInboxEvent.id == bindparam("b_id"))
+    .values(outcome=bindparam("b_outcome"), processed_at=bindparam("b_at"))
+)
 
 
 @dataclass(frozen=True)
@@ -360,10 +365,9 @@ class ZaloOaInbox:
         f.updated_at = now
 
     def _done(self, event_id: int, outcome: str) -> None:
+        params = {"b_id": event_id, "b_outcome": outcome, "b_at": self.service.clock.now()}
         with self.service.factory() as session, session.begin():
-            stored = session.get(ZaloInboxEvent, event_id)
-            if stored is not None:
-                stored.outcome, stored.processed_at = outcome, self.service.clock.now()
+            session.connection().execute(DONE, params)  # one prepared UPDATE: no row loaded
 
     async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
         """Apply one event; returns its outcome, its follower and what to send them."""
