@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from notifier.channels.base import ChannelError
@@ -42,7 +42,7 @@ from notifier.store import chat_states
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
 from notifier.store.contacts import record_opt_in
-from notifier.store.models import ChatLink, Dossier, Officer, ZaloInboxEvent
+from notifier.store.models import AwareDateTime, ChatLink, Dossier, Officer, ZaloFollower, ZaloInboxEvent
 from notifier.store.zalo import (
     InboxRow,
     add_dossier_link_code,
@@ -199,6 +199,22 @@ ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "us
           "user_send_gif", "user_send_video", "user_send_business_card"}  # fmt: skip
 RECEIPTS = {"user_received_message", "user_seen_message"}
 Preloaded = tuple[str | None, dict[str, Any], str | None]  # a conversation's step, data and language
+_WHO = (ZaloFollower.channel == bindparam("b_channel")) & (ZaloFollower.user_id == bindparam("b_user"))
+_AT = bindparam("b_at", type_=AwareDateTime())
+_LATEST = or_(ZaloFollower.last_interaction_at.is_(None), ZaloFollower.last_interaction_at < _AT)
+# The window's statements (ZaloOaInbox._window), built once: a message opens it (retries may arrive out
+# of order, so it follows the latest), an unfollow closes it.
+INTERACTED = (
+    update(ZaloFollower)
+    .where(_WHO)
+    .values(
+        following=True,
+        last_interaction_at=case((_LATEST, _AT), else_=ZaloFollower.last_interaction_at),
+        updated_at=bindparam("b_now"),
+    )
+)
+UNFOLLOWED = update(ZaloFollower).where(_WHO).values(following=False, updated_at=bindparam("b_now"))
+TOUCHED = update(ZaloFollower).where(_WHO).values(updated_at=bindparam("b_now"))
 DONE = (
     update(ZaloInboxEvent)
     .where(ZaloInboxEvent.id == bindparam("b_id"))
@@ -353,6 +369,17 @@ class ZaloOaInbox:
     def _window(self, session: Session, row: ZaloInboxEvent, now: datetime) -> None:
         """The follower's state first: what they did opens (or closes) the window for what follows."""
         assert row.user_id is not None
+        at = row.occurred_at or row.received_at
+        if row.event_name == "unfollow":
+            statement = UNFOLLOWED
+        elif row.event_name in ACTIVE:
+            statement = INTERACTED
+        else:
+            statement = TOUCHED
+        params = {"b_channel": self.name, "b_user": row.user_id, "b_at": at, "b_now": now}
+        # A known follower (nearly every event) is one UPDATE; one seen for the first time is created.
+        if int(getattr(session.connection().execute(statement, params), "rowcount", 0) or 0):
+            return
         f = follower(session, self.name, row.user_id, now)
         if row.event_name == "unfollow":
             f.following = False
