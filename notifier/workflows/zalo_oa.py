@@ -300,10 +300,11 @@ class ZaloOaInbox:
         channel = self.channel
         if self.texts.stale():
             await asyncio.to_thread(self.texts.refresh)
-        ids = await asyncio.to_thread(self._claim, limit)
-        for event_id in ids:
+        claimed = await asyncio.to_thread(self._claim, limit)
+        for row in claimed:
+            event_id = row.id
             try:
-                outcome, user_id, out = await self._apply(channel, event_id)
+                outcome, user_id, out = await self._apply(channel, row)
             except Exception as exc:  # one bad event must not stop the inbox
                 log.exception("zalo inbox event %s", event_id)
                 await asyncio.to_thread(self._finish, event_id, None, f"{type(exc).__name__}: {exc}")
@@ -325,7 +326,8 @@ class ZaloOaInbox:
                     break
         return stats
 
-    def _claim(self, limit: int) -> list[int]:
+    def _claim(self, limit: int) -> list[ZaloInboxEvent]:
+        """The events this worker takes, detached with their bodies (not read again one by one)."""
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
             # Skip-locked on PostgreSQL, and the claim itself: another worker passes over these rows until
@@ -334,7 +336,10 @@ class ZaloOaInbox:
             for row in rows:
                 row.tries += 1  # counted before applying: an event that crashes the worker stops after 5
                 row.claimed_until = now + CLAIM
-            return [row.id for row in rows]
+            session.flush()
+            for row in rows:
+                session.expunge(row)
+            return rows
 
     def _finish(self, event_id: int, outcome: str | None, error: str) -> None:
         with self.service.factory() as session, session.begin():
@@ -347,24 +352,21 @@ class ZaloOaInbox:
             elif row.tries >= MAX_TRIES:
                 row.outcome, row.processed_at = "failed", self.service.clock.now()
 
-    def _begin(self, event_id: int) -> tuple[ZaloInboxEvent, dict[str, Any], Preloaded | None]:
-        """The event, the follower's window updated for it and the conversation's state (with the chat's
-        language), in one transaction: fewer round trips per event for the worker."""
+    def _begin(self, row: ZaloInboxEvent) -> tuple[dict[str, Any], Preloaded | None]:
+        """The claimed event's body, the follower's window updated for it and the conversation's state
+        (with the chat's language), in one transaction: fewer round trips per event for the worker."""
         now = self.service.clock.now()
         preloaded = None
-        with self.service.factory() as session, session.begin():
-            row = session.get(ZaloInboxEvent, event_id)
-            assert row is not None
-            if row.user_id is not None and row.event_name not in RECEIPTS:
+        if row.user_id is not None and row.event_name not in RECEIPTS:
+            with self.service.factory() as session, session.begin():
                 self._window(session, row, now)
                 key = conversation_key(ZaloOa.medium, row.user_id)
                 preloaded = chat_states.load(session, Platform.ZALO_OA.value, key, now)
-            session.expunge(row)
         try:
             event = json.loads(row.body)
         except ValueError:
             event = {}
-        return row, event if isinstance(event, dict) else {}, preloaded
+        return event if isinstance(event, dict) else {}, preloaded
 
     def _window(self, session: Session, row: ZaloInboxEvent, now: datetime) -> None:
         """The follower's state first: what they did opens (or closes) the window for what follows."""
@@ -396,9 +398,10 @@ class ZaloOaInbox:
         with self.service.factory() as session, session.begin():
             session.connection().execute(DONE, params)  # one prepared UPDATE: no row loaded
 
-    async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
+    async def _apply(self, channel: ZaloOa, row: ZaloInboxEvent) -> tuple[str, str | None, list[Outgoing]]:
         """Apply one event; returns its outcome, its follower and what to send them."""
-        row, event, preloaded = await asyncio.to_thread(self._begin, event_id)
+        event_id = row.id
+        event, preloaded = await asyncio.to_thread(self._begin, row)
         name, user_id = row.event_name, row.user_id
         if name in RECEIPTS:
             outcome = await asyncio.to_thread(self._receipts, channel, event)
