@@ -208,6 +208,9 @@ class BotSettings(Section):
     webhook_url: str | None = None  # unset: long polling; set: Telegram posts updates to this URL
     webhook_secret: str | None = None  # required with webhook_url; Telegram echoes it in a header
     redis_url: str | None = None  # FSM storage shared by several processes; unset: in memory
+    # A form left half-way (feedback, an officer's new date) is forgotten after this long; Zalo's steps
+    # are kept in the database (chat_states), Telegram's in the FSM storage.
+    chat_state_ttl_seconds: int = Field(86400, ge=60)
     # Lookups that fail this many times in the window slow the chat down to one try per slowdown.
     failed_lookup_limit: int = Field(5, ge=1)
     failed_lookup_window_seconds: int = Field(3600, ge=1)

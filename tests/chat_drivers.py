@@ -38,7 +38,7 @@ from sqlalchemy import select, update
 from notifier.bot.runner import BotRuntime
 from notifier.rules.clock import FixedClock
 from notifier.rules.i18n import LANGUAGES
-from notifier.store.models import Officer, ZaloFollower
+from notifier.store.models import ChatFormState, Officer
 from notifier.web.api import create_app
 from notifier.workflows.conversation import main_menu
 from notifier.workflows.service import Service
@@ -324,7 +324,9 @@ class ZaloDriver:
         uid = zalo_user(who)
         sent = [m for m in self.fake.cs if m["recipient"]["user_id"] == uid]
         with self.service.factory() as session:
-            step = session.scalar(select(ZaloFollower.chat_step).where(ZaloFollower.user_id == uid))
+            step = session.scalar(
+                select(ChatFormState.step).where(ChatFormState.chat_id == f"zalo_oa:{uid}")
+            )
         # Zalo has no reply-to-a-message: the core remembers what it asked (the follower's form step).
         return [
             said_on_zalo(m, asks_reply=i == len(sent) - 1 and step is not None) for i, m in enumerate(sent)

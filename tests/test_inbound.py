@@ -8,8 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from notifier.outbox.inbound import REPLY_OPT_IN, REPLY_OPT_OUT, Command, handle, parse
+from notifier.outbox.inbound import REPLY_OPT_IN, REPLY_OPT_OUT, Command, Handled, handle, parse
+from notifier.rules.clock import FixedClock
 from notifier.store.models import AuditEntry, Contact, InboundMessage
+from notifier.workflows.conversation import Conversation
+from notifier.workflows.conversation.sms import reply
 from notifier.workflows.ingest import upsert
 from notifier.workflows.service import Service
 from tests.factories import dossier
@@ -55,53 +58,57 @@ def _seed(service: Service) -> None:
         assert not report.errors
 
 
-def test_lookup_answers_only_the_dossiers_own_phone(service: Service) -> None:
-    _seed(service)
-    now = service.clock.now()
+async def _sms(service: Service, channel: str, number: str, text: str, provider_id: str | None = None) -> Handled:
+    """One inbound SMS as the webhook applies it: the conversation core answers, the exchange is logged."""
+    answer = await reply(Conversation.from_service(service, "test"), number, text)
     with service.factory() as session, session.begin():
-        own = handle(session, "sms", "+84912345678", f"tracuu {CODE.lower()}", now, calendar=service.calendar)
-        other = handle(session, "sms", "+84987654321", f"TRACUU {CODE}", now, calendar=service.calendar)
-        missing = handle(session, "sms", "+84912345678", "TRACUU 000.00.30.H26-999999-9999", now, calendar=service.calendar)
+        return handle(session, channel, number, text, service.clock.now(), reply=answer, provider_id=provider_id)
+
+
+async def test_lookup_answers_only_the_dossiers_own_phone(service: Service) -> None:
+    _seed(service)
+    own = await _sms(service, "sms", "+84912345678", f"tracuu {CODE.lower()}")
+    other = await _sms(service, "sms", "+84987654321", f"TRACUU {CODE}")
+    missing = await _sms(service, "sms", "+84912345678", "TRACUU 000.00.30.H26-999999-9999")
     assert own.reply == f"Hồ sơ {CODE}: Đang xử lý. Hẹn trả kết quả: 04/12/2026."
     assert own.reply == unicodedata.normalize("NFC", own.reply)
-    # a stranger learns nothing: same answer as for a code that does not exist
-    assert other.reply == f"Không tìm thấy hồ sơ {CODE} gắn với số điện thoại này."
-    assert missing.reply == "Không tìm thấy hồ sơ 000.00.30.H26-999999-9999 gắn với số điện thoại này."
+    # a stranger learns nothing about the dossier (the core asks for the 4 digits, whether it exists or not)
+    assert other.reply.startswith(f"Không tìm thấy hồ sơ {CODE} gắn với số điện thoại này.")
+    # the same words for a code that does not exist
+    assert missing.reply == other.reply.replace(CODE, "000.00.30.H26-999999-9999")
 
 
-def test_national_form_of_the_sender_is_accepted(service: Service) -> None:
+async def test_national_form_of_the_sender_is_accepted(service: Service) -> None:
     _seed(service)
-    with service.factory() as session, session.begin():
-        got = handle(session, "sms", "0912 345 678", f"TRACUU {CODE}", service.clock.now(), calendar=service.calendar)
+    got = await _sms(service, "sms", "0912 345 678", f"TRACUU {CODE}")
     assert got.reply.startswith(f"Hồ sơ {CODE}: Đang xử lý.")
 
 
-def test_opt_out_then_in_is_recorded_and_audited(service: Service) -> None:
+async def test_opt_out_then_in_is_recorded_and_audited(service: Service, clock: FixedClock) -> None:
     now = service.clock.now()
-    with service.factory() as session, session.begin():
-        out = handle(session, "sms_twilio", "+84912345678", "Hủy", now, provider_id="SM1", calendar=service.calendar)
+    out = await _sms(service, "sms_twilio", "+84912345678", "Hủy", provider_id="SM1")
     with service.factory() as session:
         contact = session.scalar(select(Contact).where(Contact.address == "+84912345678"))
         assert contact is not None and contact.medium == "sms" and contact.opted_out_at == now
-        assert contact.source == "inbound:sms_twilio"
-    later = now + timedelta(days=1)
-    with service.factory() as session, session.begin():
-        back = handle(session, "sms_twilio", "+84912345678", "DK", later, provider_id="SM2", calendar=service.calendar)
+    clock.advance(timedelta(days=1))
+    later = service.clock.now()
+    back = await _sms(service, "sms_twilio", "+84912345678", "DK", provider_id="SM2")
     with service.factory() as session:
         contact = session.scalar(select(Contact).where(Contact.address == "+84912345678"))
         assert contact is not None and contact.opted_out_at is None and contact.consent_at == later
         audit = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
-        assert [(a.actor, a.action) for a in audit] == [("citizen-sms", "opt_out"), ("citizen-sms", "opt_in")]
-        assert "+84912345678" not in (audit[0].detail or "")  # masked in the audit trail
+        assert [(a.actor, a.action) for a in audit] == [("citizen-sms", "bot.stop"), ("citizen-sms", "bot.resume")]
+        assert all("+84912345678" not in (a.target or "") + (a.detail or "") for a in audit)  # masked
+        assert [m.command for m in session.scalars(select(InboundMessage).order_by(InboundMessage.id))] == [
+            "opt_out", "opt_in",
+        ]
     assert (out.reply, back.reply) == (REPLY_OPT_OUT, REPLY_OPT_IN)
 
 
-def test_a_redelivered_message_is_answered_once(service: Service) -> None:
-    now = service.clock.now()
+async def test_a_redelivered_message_is_answered_once(service: Service) -> None:
+    first = await _sms(service, "sms", "+84912345678", "HUY", provider_id="SM9")
     with service.factory() as session, session.begin():
-        first = handle(session, "sms", "+84912345678", "HUY", now, provider_id="SM9", calendar=service.calendar)
-    with service.factory() as session, session.begin():
-        again = handle(session, "sms", "+84912345678", "HUY", now, provider_id="SM9", calendar=service.calendar)
+        again = handle(session, "sms", "+84912345678", "HUY", service.clock.now(), reply="-", provider_id="SM9")
     with service.factory() as session:
         rows = session.scalars(select(InboundMessage)).all()
     assert again.duplicate and again.reply == first.reply and again.inbound_id == first.inbound_id

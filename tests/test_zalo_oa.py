@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import func, select
 
 from notifier.config import RoutingSettings
-from notifier.rules.clock import FixedClock
-from notifier.store.models import ApologySlip, Dossier, Officer, ZaloFollower, ZaloInboxEvent
+from notifier.rules.clock import VN_TZ, FixedClock
+from notifier.store.models import ApologySlip, ChatFormState, Dossier, Officer, ZaloFollower, ZaloInboxEvent
 from notifier.web.api import create_app
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
@@ -319,8 +319,8 @@ async def test_officer_links_gets_an_overdue_alert_and_sets_a_new_date_from_a_bu
     await deliver(svc, text(clock, OFFICER, new_date, "m-7"))
     assert "Đặt ngày hẹn mới cho hồ sơ A" in oa.texts_to(OFFICER)[-1]
     with svc.factory() as session:
-        asked = session.scalar(select(ZaloFollower).where(ZaloFollower.user_id == OFFICER))
-        assert asked is not None and asked.chat_step == "OfficerNewDate"
+        asked = session.get(ChatFormState, ("zalo_oa", f"zalo_oa:{OFFICER}"))
+        assert asked is not None and asked.step == "OfficerNewDate"
     await deliver(svc, text(clock, OFFICER, "10/12/2026; Chờ kết quả xác minh của Công an", "m-8"))
     assert "10/12/2026" in oa.texts_to(OFFICER)[-1]
     with svc.factory() as session:
@@ -530,3 +530,22 @@ async def test_public_page_code_links_a_follower_to_one_dossier(
     await svc.dispatcher.drain()
     last = notes(svc)[-1]
     assert (last.kind, last.channel, last.recipient) == ("supplement_requested", "zalo_oa", f"zalo_oa:{CITIZEN}")
+
+
+async def test_the_window_follows_the_latest_message_when_retries_come_out_of_order(
+    svc: Service, clock: FixedClock
+) -> None:
+    newer = text(clock, CITIZEN, "xin chào", "m-new")
+    clock.advance(timedelta(hours=-3))
+    older = text(clock, CITIZEN, "chào", "m-old")  # sent earlier, delivered later (a retry)
+    clock.advance(timedelta(hours=3))
+    await deliver(svc, newer)  # the first event creates the follower
+    await deliver(svc, older)  # a known follower: one UPDATE, which must keep the later time
+    with svc.factory() as session:
+        f = session.scalar(select(ZaloFollower).where(ZaloFollower.user_id == CITIZEN))
+        assert f is not None and f.following
+        assert f.last_interaction_at == datetime.fromtimestamp(int(newer["timestamp"]) / 1000, VN_TZ)
+    await deliver(svc, event(clock, "unfollow", CITIZEN))
+    with svc.factory() as session:
+        f = session.scalar(select(ZaloFollower).where(ZaloFollower.user_id == CITIZEN))
+        assert f is not None and not f.following

@@ -6,6 +6,7 @@ Translation only; every decision (what to answer, who may see what, the throttle
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -16,6 +17,7 @@ from aiogram.types import CallbackQuery, Chat, Message, User
 
 from notifier.bot import keyboards
 from notifier.rules.chat_keys import TELEGRAM, platform_of
+from notifier.rules.clock import Clock
 from notifier.workflows.conversation import (
     ContactIn,
     Incoming,
@@ -70,20 +72,44 @@ def event_of_callback(query: CallbackQuery) -> Press:
 
 
 class FsmState:
-    """The core's ChatState in aiogram's FSM storage (memory, or Redis shared by several processes)."""
+    """The core's ChatState in aiogram's FSM storage (memory, or Redis shared by several processes).
 
-    def __init__(self, context: FSMContext) -> None:
-        self.context = context
+    It keeps the chat's chosen language beside the step (KnowsLanguage), so a look-up costs no query for
+    it. The choice is changed only through this same chat, which updates the cache; an erasure of the
+    chat's data (notifier.workflows.privacy, in another process) reaches it when the cache is re-read,
+    after LANGUAGE_TTL."""
+
+    LANGUAGE = "_language"  # the key in the FSM data: [choice ("" for none), when it was read]
+    LANGUAGE_TTL = timedelta(minutes=10)
+
+    def __init__(self, context: FSMContext, clock: Clock) -> None:
+        self.context, self.clock = context, clock
 
     async def get(self) -> tuple[str | None, dict[str, Any]]:
-        return await self.context.get_state(), await self.context.get_data()
+        data = await self.context.get_data()
+        data.pop(self.LANGUAGE, None)
+        return await self.context.get_state(), data
 
     async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None:
-        if step is None:
-            await self.context.clear()
-            return
+        kept = {k: v for k, v in (await self.context.get_data()).items() if k == self.LANGUAGE}
         await self.context.set_state(step)
-        await self.context.set_data(data or {})
+        await self.context.set_data({**(data or {}), **kept} if step is not None else kept)
+
+    async def chosen_language(self) -> tuple[bool, str | None]:
+        cached = (await self.context.get_data()).get(self.LANGUAGE)
+        if not isinstance(cached, list) or len(cached) != 2:
+            return False, None
+        choice, read_at = cached
+        if not isinstance(read_at, int | float) or self.clock.now().timestamp() - read_at > self.ttl_seconds:
+            return False, None
+        return True, choice or None
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self.LANGUAGE_TTL.total_seconds()
+
+    async def remember_language(self, language: str | None) -> None:
+        await self.context.update_data({self.LANGUAGE: [language or "", self.clock.now().timestamp()]})
 
 
 async def deliver(bot: Bot, chat_id: int | str, outcome: Outcome, pressed: Message | None = None) -> None:

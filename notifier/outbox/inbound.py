@@ -1,9 +1,9 @@
 """SMS a citizen sends us: HUY/STOP (stop SMS), DK (start again), TRACUU <MaHoSo> (status look-up).
 
 `parse` is pure: any case, with or without diacritics ("Hủy", "huỷ", "HUY"), extra spaces and
-punctuation. `handle` applies a command to the database and returns the Vietnamese reply. A look-up
-answers only when the sender's number is the dossier's own; any other case gets the same neutral
-"not found", so the reply never tells a stranger that a dossier exists.
+punctuation. What a command does (the opt-out, the look-up with its anti-enumeration rules) is the
+conversation core's (notifier.workflows.conversation.sms); `handle` logs the exchange with the reply the
+core gave, and `seen` answers a provider's re-delivery from that log without applying it again.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifier.outbox.views import dossier_view
 from notifier.rules.dossier_view import DossierView
-from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
+from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.rules.rendering import format_date
 from notifier.rules.smstext import khong_dau
-from notifier.rules.workdays import WorkCalendar
-from notifier.store.audit import record as audit
-from notifier.store.contacts import record_opt_in, record_opt_out
-from notifier.store.models import Dossier, InboundMessage
+from notifier.store.models import InboundMessage
 
 Action = Literal["opt_out", "opt_in", "lookup", "unknown"]
 
@@ -94,18 +90,6 @@ def normalised(sender: str) -> str | None:
         return None
 
 
-def lookup(session: Session, phone: str | None, code: str) -> Dossier | None:
-    """The dossier with `code` whose phone is `phone`, else None (same answer for both misses)."""
-    if phone is None:
-        return None
-    # The phone column is indexed; the code compare is case-insensitive (citizens type "h26").
-    wanted = code.upper()
-    for d in session.scalars(select(Dossier).where(Dossier.phone == phone)):
-        if d.code.upper() == wanted:
-            return d
-    return None
-
-
 def seen(session: Session, channel: str, provider_id: str | None) -> Handled | None:
     """The answer already given to this provider message id (providers re-send), or None."""
     if not provider_id:
@@ -132,49 +116,18 @@ def handle(
     text: str,
     now: datetime,
     *,
-    calendar: WorkCalendar,
+    reply: str,
     provider_id: str | None = None,
-    medium: str = "sms",
-    lookup_reply: str | None = None,
 ) -> Handled:
-    """Apply one inbound SMS and return the reply; the exchange is logged in `inbound_messages`.
-
-    `calendar` is the province's: a look-up's reply is read from the dossier's one view.
-    `lookup_reply`: the conversation core's answer to a TRACUU (with its throttle and the 4 digits);
-    without it a look-up answers the dossier's own phone only.
-    """
+    """Log one inbound SMS and the `reply` the conversation core gave it in `inbound_messages`."""
     earlier = seen(session, channel, provider_id)
     if earlier is not None:
         return earlier
     command = parse(text)
-    phone = normalised(sender)
-    address = phone or sender
-    if command.action in ("opt_out", "opt_in"):
-        change = record_opt_out if command.action == "opt_out" else record_opt_in
-        reason = f"SMS: {text.strip()[:40]}"
-        contact = change(session, address, medium, now, reason=reason, source=f"inbound:{channel}")
-        audit(
-            session, now, "citizen-sms", command.action, f"contacts/{contact.id}",
-            medium=medium, phone=mask_phone(address), channel=channel,
-        )  # fmt: skip
-        reply = REPLY_OPT_OUT if command.action == "opt_out" else REPLY_OPT_IN
-    elif command.action == "lookup":
-        if not command.argument:
-            reply = REPLY_LOOKUP_USAGE
-        elif lookup_reply is not None:
-            reply = lookup_reply
-        else:
-            found = lookup(session, phone, command.argument)
-            if found is None:
-                reply = reply_not_found(command.argument)
-            else:
-                reply = reply_status(dossier_view(found, calendar, now))
-    else:
-        reply = REPLY_HELP
     row = InboundMessage(
         channel=channel,
         provider_id=provider_id,
-        sender=address[:32],
+        sender=(normalised(sender) or sender)[:32],
         body=text,
         command=command.action,
         reply=unicodedata.normalize("NFC", reply),

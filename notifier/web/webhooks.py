@@ -2,8 +2,9 @@
 
 - `GET|POST /webhooks/{channel}/receipt`: the channel checks the provider's signature or token (403 and
   nothing changes otherwise) and reads the receipts; each moves its notification forward only.
-- `GET|POST /webhooks/{channel}/inbound`: an SMS from a citizen (HUY/STOP, DK, TRACUU <MaHoSo>); the reply
-  goes back in the webhook's response (TwiML for Twilio) or as a new SMS through the channel.
+- `GET|POST /webhooks/{channel}/inbound`: an SMS from a citizen (HUY/STOP, DK, TRACUU <MaHoSo>), applied by
+  the conversation core; the reply goes back in the webhook's response (TwiML for Twilio) or as a new SMS
+  through the channel.
 
 `{channel}` is the name of a `[channels.NAME]` table, so two gateways of the same plugin get two URLs.
 """
@@ -27,7 +28,7 @@ from notifier.channels.webhook import WebhookInvalid, WebhookRejected, WebhookRe
 from notifier.outbox.inbound import Handled, handle, seen
 from notifier.outbox.receipts import record_receipt
 from notifier.workflows.conversation import Conversation
-from notifier.workflows.conversation.sms import lookup_reply
+from notifier.workflows.conversation.sms import reply as sms_reply
 from notifier.workflows.service import Service
 from notifier.workflows.zalo_oa import InboxWriter
 
@@ -201,21 +202,21 @@ async def inbound(name: str, request: Request) -> Response:
         with service.factory() as session:
             return seen(session, name, sms.provider_id)
 
-    # A look-up goes through the conversation core (4 digits, the shared slow-down); a provider's
-    # re-delivery is answered from the log without counting again.
-    lookup = None
-    if await run_in_threadpool(earlier) is None:
-        lookup = await lookup_reply(_conversation(request), sms.sender, sms.text)
+    # Every keyword goes through the conversation core (HUY/DK: the opt-out and opt-in; TRACUU: the 4
+    # digits, the shared slow-down); a provider's re-delivery is answered from the log without applying
+    # it again.
+    handled = await run_in_threadpool(earlier)
+    if handled is None:
+        answer = await sms_reply(_conversation(request), sms.sender, sms.text)
 
-    def apply() -> Handled:
-        now = service.clock.now()
-        with service.factory() as session, session.begin():
-            return handle(
-                session, name, sms.sender, sms.text, now, calendar=service.calendar,
-                provider_id=sms.provider_id, medium=channel.medium, lookup_reply=lookup,
-            )  # fmt: skip
+        def log_exchange() -> Handled:
+            now = service.clock.now()
+            with service.factory() as session, session.begin():
+                return handle(
+                    session, name, sms.sender, sms.text, now, reply=answer, provider_id=sms.provider_id
+                )
 
-    handled = await run_in_threadpool(apply)
+        handled = await run_in_threadpool(log_exchange)
     # The reply is an SMS too: it follows the channel's không dấu setting.
     text = fit_sms_text(channel, handled.reply, "inbound_reply").text
     try:

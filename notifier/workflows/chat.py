@@ -473,8 +473,10 @@ class BotStore:
                     source="bot",
                     purpose=self.consent_purpose,
                 )
-            actor = _actor(chat_id) if medium != "sms" else "citizen-sms"
-            audit.record(session, now, actor, "bot.stop" if stopped else "bot.resume", chat_id)
+            # An SMS's address is the citizen's phone number: the audit trail names it masked.
+            sms = medium == "sms"
+            actor, target = ("citizen-sms", mask_phone(chat_id)) if sms else (_actor(chat_id), chat_id)
+            audit.record(session, now, actor, "bot.stop" if stopped else "bot.resume", target)
 
     # -- the chat's language ------------------------------------------------------------------------------
     def chat_language(self, chat_id: str) -> str | None:

@@ -46,6 +46,7 @@ from notifier.store import audit
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import (
     ApologySlip,
+    ChatFormState,
     ChatLink,
     ChatPreference,
     ConsentRecord,
@@ -402,6 +403,14 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
     )
     counts["chat_languages"] = _bulk(
         session, delete(ChatPreference).where(_in(ChatPreference.chat_id, s.chat_ids))
+    )
+    # A form left half-way may hold what the citizen was writing (a feedback's dossier).
+    counts["chat_states"] = affected(
+        session.execute(
+            delete(ChatFormState)
+            .where(_in(ChatFormState.chat_id, s.chat_ids))
+            .execution_options(synchronize_session=False)
+        )
     )
     addresses = s.phones | s.chat_ids | s.emails
     counts["contacts"] = _bulk(session, delete(Contact).where(_in(Contact.address, addresses)))

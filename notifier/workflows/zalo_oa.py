@@ -14,7 +14,8 @@ platform-free conversation core (notifier.workflows.conversation), translating o
 
 The event is marked processed when applied; its replies go out after, so a crash never applies an event
 twice, and a reply Zalo refused is recorded on the event (`outcome = reply_failed`). The conversation's
-form step is kept on the follower's row (FollowerState), shared by every worker.
+form step is kept in the database (StoredChatState, table chat_states, with the chat's language read in
+the same statement), shared by every worker and kept over a restart.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from notifier.channels.base import ChannelError
@@ -37,10 +38,11 @@ from notifier.channels.zalo_oa import ZaloOa
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.chat_keys import conversation_key
 from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.store import chat_states
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
 from notifier.store.contacts import record_opt_in
-from notifier.store.models import ChatLink, Dossier, Officer, ZaloFollower, ZaloInboxEvent
+from notifier.store.models import AwareDateTime, ChatLink, Dossier, Officer, ZaloFollower, ZaloInboxEvent
 from notifier.store.zalo import (
     InboxRow,
     add_dossier_link_code,
@@ -63,6 +65,7 @@ from notifier.workflows.conversation import (
     Platform,
     Press,
     Sender,
+    StoredChatState,
     TextIn,
     Unfollow,
     main_menu,
@@ -195,6 +198,28 @@ ACTIVE = {"user_send_text", "user_submit_info", "follow", "user_send_image", "us
           "user_send_sticker", "user_send_location", "user_send_file", "user_send_audio",
           "user_send_gif", "user_send_video", "user_send_business_card"}  # fmt: skip
 RECEIPTS = {"user_received_message", "user_seen_message"}
+Preloaded = tuple[str | None, dict[str, Any], str | None]  # a conversation's step, data and language
+_WHO = (ZaloFollower.channel == bindparam("b_channel")) & (ZaloFollower.user_id == bindparam("b_user"))
+_AT = bindparam("b_at", type_=AwareDateTime())
+_LATEST = or_(ZaloFollower.last_interaction_at.is_(None), ZaloFollower.last_interaction_at < _AT)
+# The window's statements (ZaloOaInbox._window), built once: a message opens it (retries may arrive out
+# of order, so it follows the latest), an unfollow closes it.
+INTERACTED = (
+    update(ZaloFollower)
+    .where(_WHO)
+    .values(
+        following=True,
+        last_interaction_at=case((_LATEST, _AT), else_=ZaloFollower.last_interaction_at),
+        updated_at=bindparam("b_now"),
+    )
+)
+UNFOLLOWED = update(ZaloFollower).where(_WHO).values(following=False, updated_at=bindparam("b_now"))
+TOUCHED = update(ZaloFollower).where(_WHO).values(updated_at=bindparam("b_now"))
+DONE = (
+    update(ZaloInboxEvent)
+    .where(ZaloInboxEvent.id == bindparam("b_id"))
+    .values(outcome=bindparam("b_outcome"), processed_at=bindparam("b_at"))
+)
 
 
 @dataclass(frozen=True)
@@ -221,39 +246,6 @@ class InboxStats:
     replies: int = 0
     reply_failures: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-
-
-class FollowerState:
-    """The conversation's form step (ChatState), kept on the follower's row: it survives restarts and is
-    the same for every worker."""
-
-    def __init__(self, service: Service, channel: str, user_id: str) -> None:
-        self.service, self.channel, self.user_id = service, channel, user_id
-
-    async def get(self) -> tuple[str | None, dict[str, Any]]:
-        return await asyncio.to_thread(self._get)
-
-    async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None:
-        await asyncio.to_thread(self._set, step, data)
-
-    def _get(self) -> tuple[str | None, dict[str, Any]]:
-        with self.service.factory() as session:
-            row = session.execute(
-                select(ZaloFollower.chat_step, ZaloFollower.chat_data).where(
-                    ZaloFollower.channel == self.channel, ZaloFollower.user_id == self.user_id
-                )
-            ).first()
-        if row is None or row[0] is None:
-            return None, {}
-        data = json.loads(row[1] or "{}")
-        return row[0], data if isinstance(data, dict) else {}
-
-    def _set(self, step: str | None, data: dict[str, Any] | None) -> None:
-        now = self.service.clock.now()
-        with self.service.factory() as session, session.begin():
-            f = follower(session, self.channel, self.user_id, now)
-            f.chat_step = step
-            f.chat_data = json.dumps(data or {}, ensure_ascii=False) if step is not None else None
 
 
 def translate(channel: ZaloOa, user_id: str, outcome: Outcome) -> list[Outgoing]:
@@ -308,10 +300,11 @@ class ZaloOaInbox:
         channel = self.channel
         if self.texts.stale():
             await asyncio.to_thread(self.texts.refresh)
-        ids = await asyncio.to_thread(self._claim, limit)
-        for event_id in ids:
+        claimed = await asyncio.to_thread(self._claim, limit)
+        for row in claimed:
+            event_id = row.id
             try:
-                outcome, user_id, out = await self._apply(channel, event_id)
+                outcome, user_id, out = await self._apply(channel, row)
             except Exception as exc:  # one bad event must not stop the inbox
                 log.exception("zalo inbox event %s", event_id)
                 await asyncio.to_thread(self._finish, event_id, None, f"{type(exc).__name__}: {exc}")
@@ -333,7 +326,8 @@ class ZaloOaInbox:
                     break
         return stats
 
-    def _claim(self, limit: int) -> list[int]:
+    def _claim(self, limit: int) -> list[ZaloInboxEvent]:
+        """The events this worker takes, detached with their bodies (not read again one by one)."""
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():
             # Skip-locked on PostgreSQL, and the claim itself: another worker passes over these rows until
@@ -342,7 +336,10 @@ class ZaloOaInbox:
             for row in rows:
                 row.tries += 1  # counted before applying: an event that crashes the worker stops after 5
                 row.claimed_until = now + CLAIM
-            return [row.id for row in rows]
+            session.flush()
+            for row in rows:
+                session.expunge(row)
+            return rows
 
     def _finish(self, event_id: int, outcome: str | None, error: str) -> None:
         with self.service.factory() as session, session.begin():
@@ -355,43 +352,56 @@ class ZaloOaInbox:
             elif row.tries >= MAX_TRIES:
                 row.outcome, row.processed_at = "failed", self.service.clock.now()
 
-    def _load(self, event_id: int) -> tuple[ZaloInboxEvent, dict[str, Any]]:
-        with self.service.factory() as session:
-            row = session.get(ZaloInboxEvent, event_id)
-            assert row is not None
-            session.expunge(row)
+    def _begin(self, row: ZaloInboxEvent) -> tuple[dict[str, Any], Preloaded | None]:
+        """The claimed event's body, the follower's window updated for it and the conversation's state
+        (with the chat's language), in one transaction: fewer round trips per event for the worker."""
+        now = self.service.clock.now()
+        preloaded = None
+        if row.user_id is not None and row.event_name not in RECEIPTS:
+            with self.service.factory() as session, session.begin():
+                self._window(session, row, now)
+                key = conversation_key(ZaloOa.medium, row.user_id)
+                preloaded = chat_states.load(session, Platform.ZALO_OA.value, key, now)
         try:
             event = json.loads(row.body)
         except ValueError:
             event = {}
-        return row, event if isinstance(event, dict) else {}
+        return event if isinstance(event, dict) else {}, preloaded
 
-    def _window(self, row: ZaloInboxEvent) -> None:
+    def _window(self, session: Session, row: ZaloInboxEvent, now: datetime) -> None:
         """The follower's state first: what they did opens (or closes) the window for what follows."""
-        if row.user_id is None or row.event_name in RECEIPTS:
+        assert row.user_id is not None
+        at = row.occurred_at or row.received_at
+        if row.event_name == "unfollow":
+            statement = UNFOLLOWED
+        elif row.event_name in ACTIVE:
+            statement = INTERACTED
+        else:
+            statement = TOUCHED
+        params = {"b_channel": self.name, "b_user": row.user_id, "b_at": at, "b_now": now}
+        # A known follower (nearly every event) is one UPDATE; one seen for the first time is created.
+        if int(getattr(session.connection().execute(statement, params), "rowcount", 0) or 0):
             return
-        now = self.service.clock.now()
-        with self.service.factory() as session, session.begin():
-            f = follower(session, self.name, row.user_id, now)
-            if row.event_name == "unfollow":
-                f.following = False
-            elif row.event_name in ACTIVE:
-                f.following = True
-                at = row.occurred_at or row.received_at
-                # Retries may arrive out of order: the window follows the latest message.
-                if f.last_interaction_at is None or at > f.last_interaction_at:
-                    f.last_interaction_at = at
-            f.updated_at = now
+        f = follower(session, self.name, row.user_id, now)
+        if row.event_name == "unfollow":
+            f.following = False
+        elif row.event_name in ACTIVE:
+            f.following = True
+            at = row.occurred_at or row.received_at
+            # Retries may arrive out of order: the window follows the latest message.
+            if f.last_interaction_at is None or at > f.last_interaction_at:
+                f.last_interaction_at = at
+        f.updated_at = now
 
     def _done(self, event_id: int, outcome: str) -> None:
+        params = {"b_id": event_id, "b_outcome": outcome, "b_at": self.service.clock.now()}
         with self.service.factory() as session, session.begin():
-            stored = session.get(ZaloInboxEvent, event_id)
-            if stored is not None:
-                stored.outcome, stored.processed_at = outcome, self.service.clock.now()
+            session.connection().execute(DONE, params)  # one prepared UPDATE: no row loaded
 
-    async def _apply(self, channel: ZaloOa, event_id: int) -> tuple[str, str | None, list[Outgoing]]:
+    async def _apply(self, channel: ZaloOa, row: ZaloInboxEvent) -> tuple[str, str | None, list[Outgoing]]:
         """Apply one event; returns its outcome, its follower and what to send them."""
-        row, event = await asyncio.to_thread(self._load, event_id)
+        event_id = row.id
+        event, preloaded = await asyncio.to_thread(self._begin, row)
         name, user_id = row.event_name, row.user_id
         if name in RECEIPTS:
             outcome = await asyncio.to_thread(self._receipts, channel, event)
@@ -400,10 +410,10 @@ class ZaloOaInbox:
         if user_id is None:
             await asyncio.to_thread(self._done, event_id, "no_user")
             return "no_user", None, []
-        await asyncio.to_thread(self._window, row)
         sender = Sender(Platform.ZALO_OA, chat_id=user_id, user_id=user_id)
         core = self.conversation(channel)
-        state = FollowerState(self.service, self.name, user_id)
+        ttl = timedelta(seconds=self.service.settings.bot.chat_state_ttl_seconds)
+        state = StoredChatState(self.service.factory, self.service.clock, sender, ttl, preloaded)
         label, incoming = name, self._incoming(channel, sender, name, event)
         out: list[Outgoing] = []
         if isinstance(incoming, str):
@@ -411,7 +421,7 @@ class ZaloOaInbox:
                 incoming  # handled here (link codes, the share-phone button) or refused (a foreign button)
             )
             if label == "phone_requested":
-                out = [self._phone_request(await core.language(sender))]
+                out = [self._phone_request(await core.language(sender, state))]
             if (m := LINK.match(str((event.get("message") or {}).get("text") or ""))) and label == "link":
                 label, text = await asyncio.to_thread(self._link, user_id, m.group(1))
                 out = [Say(text)]
@@ -421,7 +431,7 @@ class ZaloOaInbox:
             out = translate(channel, user_id, await core.handle(incoming, state))
             if isinstance(incoming, Follow):
                 # ask at once: the phone is what routes pushes here
-                out.append(self._phone_request(await core.language(sender)))
+                out.append(self._phone_request(await core.language(sender, state)))
         await asyncio.to_thread(self._done, event_id, label)
         return label, user_id, out
 

@@ -12,13 +12,14 @@ from notifier.bot.keyboards import DossierAction, FeedbackAction, OfficerAction
 
 
 async def on_message(message: Message, deps: BotDeps, state: FSMContext, bot: Bot) -> None:
-    outcome = await deps.conversation.handle(event_of_message(message), FsmState(state))
+    chat_state = FsmState(state, deps.conversation.clock)
+    outcome = await deps.conversation.handle(event_of_message(message), chat_state)
     await deliver(bot, message.chat.id, outcome)
 
 
 async def on_press(query: CallbackQuery, deps: BotDeps, state: FSMContext, bot: Bot) -> None:
     event = event_of_callback(query)
-    outcome = await deps.conversation.handle(event, FsmState(state))
+    outcome = await deps.conversation.handle(event, FsmState(state, deps.conversation.clock))
     # Telegram shows a spinner on the button until the press is answered.
     await query.answer(outcome.notice, show_alert=outcome.alert or None)
     pressed = query.message if isinstance(query.message, Message) else None

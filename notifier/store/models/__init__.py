@@ -5,7 +5,7 @@ from notifier.store.models.apology import ApologyCounter, ApologySlip
 from notifier.store.models.base import AwareDateTime, Base, BigId, affected, table_of
 from notifier.store.models.callbacks import CallbackEvent
 from notifier.store.models.channels import ChannelReceipt, InboundMessage, ProviderToken
-from notifier.store.models.chat import ChatLink, ChatPreference, Feedback, LookupFailure
+from notifier.store.models.chat import ChatFormState, ChatLink, ChatPreference, Feedback, LookupFailure
 from notifier.store.models.core import (
     Agency,
     ApiKey,
@@ -39,6 +39,7 @@ __all__ = [
     "BigId",
     "CallbackEvent",
     "ChannelReceipt",
+    "ChatFormState",
     "ChatLink",
     "ChatPreference",
     "ConsentRecord",

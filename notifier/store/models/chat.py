@@ -1,5 +1,5 @@
-"""The chatbot's tables: chats linked to phones or dossiers, failed lookups, citizens' feedback, and each
-chat's own choices (its language)."""
+"""The chatbot's tables: chats linked to phones or dossiers, failed lookups, citizens' feedback, each
+chat's own choices (its language) and its form step (chat_states)."""
 
 from __future__ import annotations
 
@@ -96,4 +96,20 @@ class ChatPreference(Base):
 
     chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     language: Mapped[str] = mapped_column(String(8))  # notifier.rules.i18n.LANGUAGES
+    updated_at: Mapped[datetime]
+
+
+class ChatFormState(Base):
+    """A conversation's form step and its data (the core's ChatState: the feedback form, an officer's
+    pending new date), keyed by platform and conversation key. Stored so that the next message is
+    understood by any process, and after a restart; `expires_at` ends a form left half-way (read as no
+    step). A conversation with no step has no row."""
+
+    __tablename__ = "chat_states"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)  # Platform: "zalo_oa", "sms"…
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the conversation key (Sender.key)
+    step: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)  # JSON object
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]

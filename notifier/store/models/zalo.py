@@ -56,8 +56,6 @@ class ZaloFollower(Base):
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164, from user_submit_info only
     phone_consent_at: Mapped[datetime | None]
     last_interaction_at: Mapped[datetime | None]
-    chat_step: Mapped[str | None] = mapped_column(String(64))  # the conversation's form step (ChatState)
-    chat_data: Mapped[str | None] = mapped_column(Text)  # its data, JSON
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -16,6 +16,7 @@ from notifier.workflows.conversation.api import (
     ContactIn,
     Follow,
     Incoming,
+    KnowsLanguage,
     MemoryChatState,
     MemoryStates,
     OtherIn,
@@ -34,10 +35,12 @@ from notifier.workflows.conversation.api import (
 )
 from notifier.workflows.conversation.core import Conversation
 from notifier.workflows.conversation.payloads import Signer
+from notifier.workflows.conversation.state import StoredChatState
 
 __all__ = [
     "FEEDBACK", "LOOKUP", "MAIN_MENU", "MENU_LABELS", "MY_DOSSIERS", "SHARE_PHONE", "STOP",
     "Button", "ButtonKind", "ChatState", "ContactIn", "Conversation", "Follow", "Incoming",
-    "MemoryChatState", "MemoryStates", "OtherIn", "Outcome", "Platform", "Press", "Reply", "Rows",
-    "Sender", "Signer", "TextIn", "Unfollow", "main_menu", "menu_item", "numbered", "t",
+    "KnowsLanguage", "MemoryChatState", "MemoryStates", "OtherIn", "Outcome", "Platform", "Press",
+    "Reply", "Rows",
+    "Sender", "Signer", "StoredChatState", "TextIn", "Unfollow", "main_menu", "menu_item", "numbered", "t",
 ]  # fmt: skip

@@ -30,7 +30,9 @@ Rules every adapter keeps:
   forwarded to, or forged by, someone else does nothing.
 - `state` is the conversation's form step (the feedback form, an officer's pending new date): an object
   with `get()` / `set()` (ChatState). Telegram keeps it in aiogram's FSM storage (memory or Redis);
-  MemoryChatState serves one process.
+  Zalo in the database (`state.StoredChatState`, table chat_states, shared by every worker, with an
+  expiry); MemoryChatState serves one process. A state that is also KnowsLanguage keeps the chat's
+  language with it, which saves the core a query per event.
 - Buttons map to what the platform has: ACTION -> inline / query button sending `payload`;
   MENU -> a reply-keyboard button that sends its `label` as text (a platform without one may send the
   label as text too); CONTACT -> Telegram's request_contact, Zalo's request-user-info message.
@@ -60,7 +62,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from notifier.rules.chat_keys import conversation_key
 from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext
@@ -277,6 +279,18 @@ class ChatState(Protocol):
     async def get(self) -> tuple[str | None, dict[str, Any]]: ...
 
     async def set(self, step: str | None, data: dict[str, Any] | None = None) -> None: ...
+
+
+@runtime_checkable
+class KnowsLanguage(Protocol):
+    """A ChatState that also keeps the chat's chosen language (read with the step, or cached beside it),
+    so the core does not query it for every event."""
+
+    async def chosen_language(self) -> tuple[bool, str | None]:
+        """(known, the chat's choice or None); not known: the core reads it and calls remember_language."""
+        ...
+
+    async def remember_language(self, language: str | None) -> None: ...
 
 
 @dataclass

@@ -45,6 +45,7 @@ from notifier.workflows.conversation.api import (
     ExtraFlow,
     Follow,
     Incoming,
+    KnowsLanguage,
     OtherIn,
     Outcome,
     Platform,
@@ -205,9 +206,14 @@ class Conversation:
         text = self.text(name, sender.platform, language, **context)
         return Outcome((Reply(text, buttons=buttons, menu=menu, language=language),))
 
-    async def language(self, sender: Sender) -> str:
-        """The chat's language: its stored choice, else the platform's hint, else Vietnamese."""
-        chosen = await self.db(self.store.chat_language, sender.key)
+    async def language(self, sender: Sender, state: ChatState | None = None) -> str:
+        """The chat's language: its stored choice, else the platform's hint, else Vietnamese. A state that
+        keeps the choice (KnowsLanguage) answers without a query of its own."""
+        known, chosen = await state.chosen_language() if isinstance(state, KnowsLanguage) else (False, None)
+        if not known:
+            chosen = await self.db(self.store.chat_language, sender.key)
+            if isinstance(state, KnowsLanguage):
+                await state.remember_language(chosen)
         return chosen or normalise_language(sender.language)
 
     async def languages(self, keys: list[str]) -> dict[str, str]:
@@ -218,6 +224,8 @@ class Conversation:
     async def set_language(self, sender: Sender, state: ChatState, language: str) -> Outcome:
         await state.set(None)
         await self.db(self.store.set_chat_language, sender.key, language, self.clock.now())
+        if isinstance(state, KnowsLanguage):
+            await state.remember_language(language)
         return self.say(dataclasses.replace(sender, language=language), "help", menu=True)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -248,7 +256,7 @@ class Conversation:
     async def handle(self, event: Incoming, state: ChatState) -> Outcome:
         await self.refresh_texts()
         if not isinstance(event, Unfollow):  # an unfollowed account is not written to
-            sender = dataclasses.replace(event.sender, language=await self.language(event.sender))
+            sender = dataclasses.replace(event.sender, language=await self.language(event.sender, state))
             event = dataclasses.replace(event, sender=sender)
         if isinstance(event, Press):
             return await self._press(event, state)
