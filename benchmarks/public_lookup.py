@@ -10,17 +10,22 @@ Every `--wrong-every`th look-up has wrong digits (recorded as a miss, as an enum
 the client addresses are spread over `--clients`, and the failures table starts with `--failures` recent
 misses (a busy day's worth), so the throttles' counting and clean-up run on a table of realistic size.
 
-Mode (b), with `--http BASE_URL` (a running app) or `--serve` (this script starts the app under uvicorn in
-a process of its own on the seeded database): the page itself, `GET /tra-cuu` for the form (its cookie and
-hidden fields, a CSRF token if it has one, are sent back), then `POST /tra-cuu` with `ma_ho_so` and
-`so_cuoi`: open-loop at `--rate` for p95, then closed-loop with `--concurrency` clients for the maximum
-sustained rate. Skipped with a message when `/tra-cuu` answers 404 (the page is not there yet).
+Mode (b), with `--http BASE_URL` (a running app) or `--serve` (this script starts the app on the seeded
+database as a deployment on this machine would: `--server-processes` (2, one per core) processes, each
+the app under uvicorn with `notifier run`'s server settings, sharing one listening socket, as uvicorn's
+`--workers` does): the page itself, `GET /tra-cuu` for the form (its cookie and hidden fields, a CSRF token
+if it has one, are sent back), then `POST /tra-cuu` with `ma_ho_so` and `so_cuoi`: open-loop at `--rate`
+for p95, then closed-loop with `--concurrency` clients for the maximum sustained rate. One look-up is one
+POST, answered by the 303 to the dossier's page with its pass cookie (or the "not found" page, 200); the
+redirect is not followed. The client runs in this script's process, apart from the app's; the CPU of the
+client, of the app's processes and of PostgreSQL's processes serving them is reported per request, with
+the connections opened on the database meanwhile. Skipped with a message when `/tra-cuu` answers 404.
 
 The plans of the statements one look-up runs (EXPLAIN ANALYZE at the seeded size) are printed, so index use
 can be checked.
 
     .venv/bin/python -m benchmarks.public_lookup [--dossiers 1000000] [--seconds 20] [--rate 100]
-        [--workers 2] [--threads 4] [--db URL] [--http BASE_URL | --serve]
+        [--workers 2] [--threads 4] [--db URL] [--http BASE_URL | --serve [--server-processes 2]]
 
 Targets: ≥ 400 look-ups/s sustained; p95 ≤ 50 ms at 100 look-ups/s.
 """
