@@ -10,17 +10,22 @@ Every `--wrong-every`th look-up has wrong digits (recorded as a miss, as an enum
 the client addresses are spread over `--clients`, and the failures table starts with `--failures` recent
 misses (a busy day's worth), so the throttles' counting and clean-up run on a table of realistic size.
 
-Mode (b), with `--http BASE_URL` (a running app) or `--serve` (this script starts the app under uvicorn in
-a process of its own on the seeded database): the page itself, `GET /tra-cuu` for the form (its cookie and
-hidden fields, a CSRF token if it has one, are sent back), then `POST /tra-cuu` with `ma_ho_so` and
-`so_cuoi`: open-loop at `--rate` for p95, then closed-loop with `--concurrency` clients for the maximum
-sustained rate. Skipped with a message when `/tra-cuu` answers 404 (the page is not there yet).
+Mode (b), with `--http BASE_URL` (a running app) or `--serve` (this script starts the app on the seeded
+database as a deployment on this machine would: `--server-processes` (2, one per core) processes, each
+the app under uvicorn with `notifier run`'s server settings, sharing one listening socket, as uvicorn's
+`--workers` does): the page itself, `GET /tra-cuu` for the form (its cookie and hidden fields, a CSRF token
+if it has one, are sent back), then `POST /tra-cuu` with `ma_ho_so` and `so_cuoi`: open-loop at `--rate`
+for p95, then closed-loop with `--concurrency` clients for the maximum sustained rate. One look-up is one
+POST, answered by the 303 to the dossier's page with its pass cookie (or the "not found" page, 200); the
+redirect is not followed. The client runs in this script's process, apart from the app's; the CPU of the
+client, of the app's processes and of PostgreSQL's processes serving them is reported per request, with
+the connections opened on the database meanwhile. Skipped with a message when `/tra-cuu` answers 404.
 
 The plans of the statements one look-up runs (EXPLAIN ANALYZE at the seeded size) are printed, so index use
 can be checked.
 
     .venv/bin/python -m benchmarks.public_lookup [--dossiers 1000000] [--seconds 20] [--rate 100]
-        [--workers 2] [--threads 4] [--db URL] [--http BASE_URL | --serve]
+        [--workers 2] [--threads 4] [--db URL] [--http BASE_URL | --serve [--server-processes 2]]
 
 Targets: ≥ 400 look-ups/s sustained; p95 ≤ 50 ms at 100 look-ups/s.
 """
@@ -399,7 +404,9 @@ class PageClient:
         await self.client.aclose()
 
 
-async def _http(base: str, n: int, args: argparse.Namespace) -> dict[str, Any] | None:
+async def _http(
+    base: str, n: int, args: argparse.Namespace, servers: list[int], db_url: str | None
+) -> dict[str, Any] | None:
     asker = Asker(n, args.wrong_every, args.clients, 11)
     clients = [PageClient(base) for _ in range(args.concurrency)]
     try:
@@ -427,7 +434,10 @@ async def _http(base: str, n: int, args: argparse.Namespace) -> dict[str, Any] |
             statuses[status] += 1
             latencies.append(time.perf_counter() - planned)
 
+        load = os.getloadavg()[0]
+        cpu = _CpuMeter(servers, db_url)
         await asyncio.gather(*(one(i) for i in range(total)))
+        fixed_cpu = cpu.per_request(len(latencies))
         ms = [x * 1000 for x in latencies]
         fixed = {
             "rate_per_second": args.rate,
@@ -436,6 +446,8 @@ async def _http(base: str, n: int, args: argparse.Namespace) -> dict[str, Any] |
             "p95_ms": round(_pct(ms, 95), 1),
             "p99_ms": round(_pct(ms, 99), 1),
             "statuses": dict(statuses),
+            **fixed_cpu,
+            "load_average_1min_before": round(load, 1),
         }
         # Closed-loop: every client posts back to back; the rate answered is the maximum sustained.
         done: Counter[int] = Counter()
@@ -445,20 +457,62 @@ async def _http(base: str, n: int, args: argparse.Namespace) -> dict[str, Any] |
             while time.monotonic() < deadline:
                 done[await c.ask(*query())] += 1
 
+        load = os.getloadavg()[0]
+        cpu = _CpuMeter(servers, db_url)
         t0 = time.perf_counter()
         await asyncio.gather(*(loop(c) for c in clients))
         elapsed = time.perf_counter() - t0
         return {
             **{f"fixed_{k}": v for k, v in fixed.items()},
+            "server_processes": len(servers) or "external",
             "max_concurrency": args.concurrency,
             "max_requests_per_second": round(sum(done.values()) / elapsed, 1),
             "max_statuses": dict(done),
+            **{f"max_{k}": v for k, v in cpu.per_request(sum(done.values())).items()},
+            "max_load_average_1min_before": round(load, 1),
         }
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
 
 
-def _serve(db_url: str, port: int, tmp: str) -> None:  # a child process
+class _CpuMeter:
+    """CPU used from now on by this process (the HTTP client), by the app's processes and by the
+    PostgreSQL server processes of the app's connections, per request."""
+
+    def __init__(self, servers: list[int], db_url: str | None) -> None:
+        self.servers, self.db_url = servers, db_url
+        self.client0 = time.process_time()
+        self.server0 = sum(_cpu_seconds(pid) for pid in servers)
+        self.pg0 = {pid: _cpu_seconds(pid) for pid in _backends(db_url)} if db_url else {}
+        self.sessions0 = _sessions(db_url) if db_url else 0
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        per = 1000 / max(requests, 1)
+        client = time.process_time() - self.client0
+        out = {"client_cpu_ms_per_request": round(client * per, 2)}
+        if self.servers:
+            server = sum(_cpu_seconds(pid) for pid in self.servers) - self.server0
+            out["app_cpu_ms_per_request"] = round(server * per, 2)
+        if self.db_url:
+            # Connections opened meanwhile count from zero; one closed meanwhile is missed (pools keep theirs).
+            pg = sum(_cpu_seconds(pid) - self.pg0.get(pid, 0.0) for pid in _backends(self.db_url))
+            out["postgres_cpu_ms_per_request"] = round(pg * per, 2)
+            # Connections opened on the database meanwhile (each starts a PostgreSQL process, whose CPU the
+            # line above misses once it has ended): a pool that holds its connections opens none.
+            out["postgres_connections_opened"] = _sessions(self.db_url) - self.sessions0
+        return out
+
+
+def _sessions(db_url: str) -> int:
+    """Connections opened on the database so far (PostgreSQL ≥ 14), this script's own included."""
+    with psycopg.connect(db_url) as conn:
+        [n] = conn.execute(  # type: ignore[misc]
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(n)
+
+
+def _serve(db_url: str, sock: socket.socket, tmp: str) -> None:  # a child process
     import uvicorn
 
     from notifier.rules.clock import SystemClock
@@ -466,36 +520,45 @@ def _serve(db_url: str, port: int, tmp: str) -> None:  # a child process
     from notifier.workflows.service import Service
 
     service = Service.build(_settings(db_url, Path(tmp)), SystemClock())
-    uvicorn.Server(
-        uvicorn.Config(
-            create_app(service), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
-    ).run()
+    # The server settings of `notifier run` (jobs.processes): uvicorn's defaults at log level "warning".
+    uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning")).run(sockets=[sock])
 
 
 @contextmanager
-def served(db_url: str, tmp: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = multiprocessing.get_context("fork").Process(
-        target=_serve, args=(db_url, port, str(tmp)), daemon=True
-    )
-    proc.start()
+def served(db_url: str, tmp: Path, processes: int) -> Iterator[tuple[str, list[int]]]:
+    """The app on a free port of 127.0.0.1, in `processes` processes of its own sharing one listening
+    socket (as uvicorn's --workers or several `notifier run` behind one port would): its address and the
+    processes' ids."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    port = int(sock.getsockname()[1])
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_serve, args=(db_url, sock, str(tmp)), daemon=True) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    sock.close()  # the children hold it
     try:
+        import urllib.request
+
         deadline = time.monotonic() + 60
         while True:
+            # The socket accepts connections before any process serves them: wait for an answer.
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/tra-cuu", timeout=5).close()
                 break
             except OSError:
-                if time.monotonic() > deadline or not proc.is_alive():
+                if time.monotonic() > deadline or not all(p.is_alive() for p in procs):
                     raise RuntimeError("the app did not start") from None
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        time.sleep(2)  # the other processes finish starting (they build the same app)
+        yield f"http://127.0.0.1:{port}", [p.pid for p in procs if p.pid is not None]
     finally:
-        proc.terminate()
-        proc.join(10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(10)
 
 
 # -------------------------------------------------------------------------------------------------- main
@@ -526,6 +589,9 @@ def main() -> None:
     parser.add_argument("--http", metavar="BASE_URL", help="also drive the page of the app at this address")
     parser.add_argument("--serve", action="store_true", help="also drive the page, starting the app itself")
     parser.add_argument("--concurrency", type=int, default=16, help="HTTP clients for the maximum rate")
+    parser.add_argument(
+        "--server-processes", type=int, default=2, help="with --serve: app processes (one per core)"
+    )
     parser.add_argument("--skip-workflow", action="store_true", help="only the HTTP mode")
     args = parser.parse_args()
 
@@ -555,8 +621,12 @@ def main() -> None:
             report("against the targets", [(k, str(v)) for k, v in figures["ratios"].items()])
 
         if args.http or args.serve:
-            base = args.http.rstrip("/") if args.http else stack.enter_context(served(db_url, tmp))
-            page = asyncio.run(_http(base, n, args))
+            if args.http:
+                base, servers = args.http.rstrip("/"), []
+            else:
+                base, servers = stack.enter_context(served(db_url, tmp, args.server_processes))
+            # The database's CPU is counted only for an app this script started on it.
+            page = asyncio.run(_http(base, n, args, servers, None if args.http else db_url))
             if page is None:
                 print(
                     f"\nHTTP mode skipped: {base}/tra-cuu answered 404 (the public page is not in this app yet)"

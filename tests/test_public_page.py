@@ -422,3 +422,52 @@ def test_throttle_holds_across_two_uvicorn_processes(svc: Service, db_url: str, 
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+def test_parallel_look_ups_share_the_pooled_connections(svc: Service) -> None:
+    """A burst of look-ups waits for the engine's pooled connections instead of opening one more per
+    request (each would start a PostgreSQL process and end it after the look-up)."""
+    import asyncio
+
+    import httpx
+    from sqlalchemy import event
+
+    app = create_app(svc)
+    opened: list[object] = []
+    event.listen(svc.engine, "connect", lambda conn, _record: opened.append(conn))
+    burst = 24
+    pool_size = svc.engine.pool.size()  # type: ignore[attr-defined]
+
+    async def main() -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.60", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://tracuu.example.vn") as c:
+            match = CSRF.search((await c.get("/tra-cuu")).text)
+            assert match is not None
+            data = {"ma_ho_so": CODE, "so_cuoi": "5678", "csrf_token": match[1]}
+            answers = await asyncio.gather(*(c.post("/tra-cuu", data=data) for _ in range(burst)))
+            return [a.status_code for a in answers]
+
+    statuses = asyncio.run(main())
+    assert statuses == [303] * burst
+    assert 1 <= len(opened) <= pool_size < burst
+
+
+def test_turns_are_taken_in_one_statement(svc: Service, db_url: str) -> None:
+    """Both names' locks are held after one round trip, until the transaction ends."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the turns are PostgreSQL advisory locks")
+    from sqlalchemy import event, text
+
+    from notifier.store.limits import LOOKUP_LOCK_SPACE, take_turns
+
+    statements: list[str] = []
+    event.listen(svc.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+    with svc.factory() as session, session.begin():
+        session.execute(text("SELECT 1"))
+        statements.clear()
+        take_turns(session, LOOKUP_LOCK_SPACE, ["web:203.0.113.9", "code:X", "web:203.0.113.9"])
+        assert len(statements) == 1
+        assert session.scalar(text(held)) == 2
+    with svc.factory() as session, session.begin():
+        assert session.scalar(text(held)) == 0

@@ -256,8 +256,12 @@ def take_turns(session: Session, space: int, names: Sequence[str]) -> None:
     writers already, so nothing is taken there."""
     if not is_postgres(session):
         return
-    for key in sorted({_lock_key(n) for n in names}):
-        session.execute(select(func.pg_advisory_xact_lock(space, key)))
+    keys = sorted({_lock_key(n) for n in names})
+    if not keys:
+        return
+    # One statement for all of them (one round trip, not one per name): PostgreSQL evaluates a select
+    # list left to right, so the locks are still taken in key order.
+    session.execute(select(*(func.pg_advisory_xact_lock(space, key) for key in keys)))
 
 
 def _only(limit: FailureLimit) -> LoginRules:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 KEY_BYTES = 32
 _lock = threading.Lock()
 _file_keys: dict[Path, bytes] = {}
+# The same keys by the setting as written and the working directory it is relative to: every page request
+# asks for the key (form tokens, passes), and resolving the path is a few stat calls each time.
+_keys_by_setting: dict[tuple[str, str], bytes] = {}
 
 
 def _key_path(settings: Settings) -> Path:
@@ -52,10 +55,15 @@ def link_key(settings: Settings) -> bytes:
     secret = os.environ.get(settings.public.link_secret_env, "")
     if secret:
         return secret.encode("utf-8")
+    setting = (settings.public.link_key_file, os.getcwd())
+    known = _keys_by_setting.get(setting)
+    if known is not None:
+        return known
     path = _key_path(settings)
     with _lock:
         cached = _file_keys.get(path)
         if cached is not None:
+            _keys_by_setting[setting] = cached
             return cached
         key = _read_key(path)
         if key is None:
@@ -66,6 +74,7 @@ def link_key(settings: Settings) -> bytes:
                 path,
             )
         _file_keys[path] = key
+        _keys_by_setting[setting] = key
         return key
 
 

@@ -12,6 +12,7 @@ not refilled with what was typed, and nothing in the page depends on the dossier
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -19,8 +20,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +47,7 @@ PASS_COOKIE = "tc_pass"
 LANG_COOKIE = "tc_lang"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 8 * 1024
+T = TypeVar("T")
 
 
 def _(message: str) -> str:
@@ -110,6 +113,8 @@ env = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # The templates ship with the code: no stat of each file on every render to see whether it changed.
+    auto_reload=False,
 )
 env.filters["datetime"] = lambda v: format_datetime(v) if v is not None else "—"
 
@@ -129,6 +134,32 @@ def _page(request: Request) -> PublicPage:
     if page is None:
         page = request.app.state.public_page = PublicPage(_service(request))
     return page
+
+
+def _database_threads(request: Request) -> CapacityLimiter:
+    """The threads the page's database work runs in, one per pooled connection of this process.
+
+    Starlette's shared pool runs up to 40 at once: past the engine's pool size every further thread opens
+    a connection of its own and closes it after the request (a PostgreSQL process started and ended per
+    look-up under load, several times the look-up's own cost). Requests past the pool wait here instead,
+    in the event loop, for a pooled connection to come free."""
+    loop = asyncio.get_running_loop()
+    # One per event loop (a limiter's waiters belong to the loop they wait in; tests run several).
+    known: tuple[asyncio.AbstractEventLoop, CapacityLimiter] | None = getattr(
+        request.app.state, "public_threads", None
+    )
+    if known is not None and known[0] is loop:
+        return known[1]
+    size = getattr(_service(request).engine.pool, "size", None)
+    threads = size() if callable(size) else 0
+    limiter = CapacityLimiter(max(threads, 1))
+    request.app.state.public_threads = (loop, limiter)
+    return limiter
+
+
+async def _in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in one of the page's database threads (it blocks on the database)."""
+    return await to_thread.run_sync(fn, *args, limiter=_database_threads(request))
 
 
 def _language(request: Request) -> str:
@@ -321,8 +352,8 @@ async def lookup(request: Request) -> Response:
     if form is None:
         return _expired(request)
     client = _client(request)
-    result = await run_in_threadpool(
-        _page(request).lookup, client, _field(form, "ma_ho_so"), _field(form, "so_cuoi")
+    result = await _in_thread(
+        request, _page(request).lookup, client, _field(form, "ma_ho_so"), _field(form, "so_cuoi")
     )
     if result.outcome == "found" and result.found is not None:
         return _with_pass(request, result.found.view.code)
@@ -340,7 +371,7 @@ async def lookup(request: Request) -> Response:
 
 @router.get(PREFIX + "/q/{token}")
 async def qr_link(request: Request, token: str) -> Response:
-    code = await run_in_threadpool(open_token, _service(request), token)
+    code = await _in_thread(request, open_token, _service(request), token)
     if code is None:
         return message(
             request,
@@ -359,7 +390,7 @@ async def dossier(request: Request) -> Response:
         return _no_pass(request)
     service = _service(request)
     try:
-        d = await run_in_threadpool(_page(request).dossier, code)
+        d = await _in_thread(request, _page(request).dossier, code)
     except DomainError:
         return _no_pass(request)
     lang = _language(request)
@@ -396,6 +427,7 @@ async def apology_pdf(request: Request) -> Response:
     if code is None:
         return _no_pass(request)
     try:
+        # Not in the database threads: rendering a PDF takes seconds, look-ups must not wait behind it.
         doc = await run_in_threadpool(_page(request).apology_pdf, code)
     except DomainError:
         return message(
@@ -434,7 +466,7 @@ async def notices(request: Request) -> Response:
         return _not_agreed(request)
     client = _client(request)
     try:
-        await run_in_threadpool(_page(request).set_notices, code, medium, wanted, client)
+        await _in_thread(request, _page(request).set_notices, code, medium, wanted, client)
     except DomainError:
         return _no_pass(request)
     if wanted:
@@ -452,7 +484,7 @@ async def feedback(request: Request) -> Response:
         return _not_agreed(request)
     client = _client(request)
     try:
-        await run_in_threadpool(_page(request).feedback, code, _field(form, "noi_dung"), client)
+        await _in_thread(request, _page(request).feedback, code, _field(form, "noi_dung"), client)
     except fb.FeedbackLimited:
         return _refused(
             request, _("Chưa gửi được"), _("Bạn đã gửi nhiều phản ánh. Vui lòng thử lại sau."), 429
@@ -482,7 +514,7 @@ async def privacy(request: Request) -> Response:
     detail = _field(form, "chi_tiet").strip() or None
     client = _client(request)
     try:
-        await run_in_threadpool(_page(request).privacy, code, kind, detail, client)
+        await _in_thread(request, _page(request).privacy, code, kind, detail, client)
     except DomainError:
         return _refused(request, _("Chưa gửi được"), _("Yêu cầu chưa hợp lệ. Vui lòng kiểm tra lại."), 422)
     return message(
@@ -504,7 +536,7 @@ async def zalo(request: Request) -> Response:
         return _no_pass(request)
     client = _client(request)
     try:
-        link = await run_in_threadpool(_page(request).zalo_code, code, client)
+        link = await _in_thread(request, _page(request).zalo_code, code, client)
     except DomainError:
         return _no_pass(request)
     return render(request, "zalo.html", zalo_url=service.settings.public.zalo_url, link=link)
