@@ -51,7 +51,7 @@ from notifier.rules.ratelimit import RateLimited, Reservations
 from notifier.rules.rendering import TemplateError, TemplateTimeout, for_sms, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
-from notifier.store.engine import is_postgres
+from notifier.store.engine import among, is_postgres
 from notifier.store.limits import SharedRateLimits
 from notifier.store.models import DeliveryAttempt, Dossier, Notification, affected, table_of
 from notifier.store.templates import TemplateCache
@@ -230,9 +230,10 @@ class Dispatcher:
             # The guard (status still queued) matters on SQLite, which has no row locks to skip.
             claimed = session.execute(
                 update(Notification)
-                .where(Notification.id.in_(ids), Notification.status == S.QUEUED)
+                .where(among(Notification.id, ids, self._postgres), Notification.status == S.QUEUED)
                 .values(status=S.SENDING, claimed_by=self.worker_id, lease_until=lease, updated_at=now)
                 .returning(Notification.id)
+                .execution_options(synchronize_session=False)
             )
             return sorted(claimed.scalars())
 
@@ -305,7 +306,7 @@ class Dispatcher:
     def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
         rows = session.scalars(
             select(Notification)
-            .where(Notification.id.in_(ids))
+            .where(among(Notification.id, ids, self._postgres))
             # Each of these is one row per notification: joined into the one query, where IN-list loads
             # would send the batch's ids three more times.
             .options(
@@ -657,12 +658,13 @@ class Dispatcher:
             session.scalars(
                 update(Notification)
                 .where(
-                    Notification.id.in_(ids),
+                    among(Notification.id, ids, self._postgres),
                     Notification.status == S.SENDING,
                     Notification.claimed_by == self.worker_id,
                 )
                 .values(updated_at=now)
                 .returning(Notification.id)
+                .execution_options(synchronize_session=False)
             )
         )
         shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
@@ -799,11 +801,12 @@ class Dispatcher:
             session.execute(
                 update(Notification)
                 .where(
-                    Notification.id.in_(ids),
+                    among(Notification.id, ids, self._postgres),
                     Notification.status == S.SENDING,
                     Notification.claimed_by == self.worker_id,
                 )
                 .values(status=S.QUEUED, claimed_by=None, lease_until=None, updated_at=now)
+                .execution_options(synchronize_session=False)
             )
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
