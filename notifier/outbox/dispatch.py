@@ -31,6 +31,7 @@ from notifier.channels.abilities import (
     fit_sms_text,
     price_of,
     rate_limits_of,
+    wants_template_data,
 )
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
@@ -380,7 +381,7 @@ class Dispatcher:
                     if fit.over_budget:
                         log.warning("notification %s: %s SMS parts, over %s's budget", n.id, segments, name)
                 data = None
-                if isinstance(channel, WantsTemplateData):
+                if wants_template_data(channel):
                     data = self._template_data(name, channel, n.kind, context)
                     if data is None:
                         skipped.append(f"{name}: no template data for {n.kind}")
@@ -780,14 +781,19 @@ class Dispatcher:
         except Exception:
             self._release(ids, now)
             raise
-        gate = asyncio.Semaphore(self.settings.dispatch.concurrency)
+        # `concurrency` lanes taking the next plan in turn, rather than a task per plan queued on a semaphore:
+        # the same sends in flight, without a batch's worth of tasks and wake-ups on the event loop.
+        outcomes: list[Outcome | None] = [None] * len(plans)
+        turns = iter(range(len(plans)))  # shared by the lanes; one event loop, so no two take the same
 
-        async def one(plan: Plan) -> Outcome:
-            async with gate:
-                return await self._deliver(plan, now)
+        async def lane() -> None:
+            for i in turns:
+                outcomes[i] = await self._deliver(plans[i], now)
 
-        outcomes = await asyncio.gather(*(one(p) for p in plans))
-        await asyncio.to_thread(self._record_batch, plans, list(outcomes), now, stats)
+        await asyncio.gather(*(lane() for _ in range(min(self.settings.dispatch.concurrency, len(plans)))))
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(plans)  # every lane ran to its end (an error would have raised above)
+        await asyncio.to_thread(self._record_batch, plans, done, now, stats)
         return stats
 
     def _record_batch(
