@@ -759,7 +759,9 @@ class Dispatcher:
     async def run_once(self, limit: int | None = None) -> DispatchStats:
         stats = DispatchStats()
         now = self.clock.now()
-        ids = self.claim(now, limit or self.settings.dispatch.batch_size)
+        # Off the event loop too: a claim waits on the database, and the other batch's sends (see drain)
+        # would stall behind it. A worker killed meanwhile leaves its claim to the lease, like any other.
+        ids = await asyncio.to_thread(self.claim, now, limit or self.settings.dispatch.batch_size)
         stats.claimed = len(ids)
         if not ids:
             return stats
