@@ -818,19 +818,24 @@ class Dispatcher:
             )
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
-        """Send everything due now; stops when a batch comes back empty.
+        """Send everything due now; stops when a batch comes back empty with no other batch in flight.
 
         On PostgreSQL two batches are in flight: one is claimed, planned and recorded while the other's
         messages are on the wire, so the provider connection never idles between batches. SQLite has one
         writer, so its batches take turns.
+
+        An empty claim while the other batch is in flight only means that batch holds what was due: the
+        rows that become due meanwhile are looked for once it is done, rather than left to the next poll
+        (at a steady trickle the two claims meet at once, and stopping there put an interval on every
+        row's wait).
         """
         total = DispatchStats()
-        started, exhausted = 0, False
+        started, exhausted, waiting = 0, False, False
         running: set[asyncio.Task[DispatchStats]] = set()
         in_flight = 2 if self._postgres else 1
         try:
             while True:
-                while not exhausted and len(running) < in_flight and (
+                while not exhausted and not waiting and len(running) < in_flight and (
                     max_batches is None or started < max_batches
                 ):
                     running.add(asyncio.create_task(self.run_once()))
@@ -841,7 +846,11 @@ class Dispatcher:
                 for task in done:
                     stats = task.result()
                     total.add(stats)
-                    exhausted = exhausted or stats.claimed == 0
+                    if stats.claimed == 0:
+                        exhausted = exhausted or not running
+                        waiting = bool(running)
+                if not running:
+                    waiting = False
         finally:
             # An error in one batch: let the other finish recording what it sent, then raise.
             if running:
