@@ -129,8 +129,17 @@ class TemplateCache:
             .group_by(Template.kind, Template.channel_type, Template.agency_id)
             .subquery()
         )
-        rows = session.scalars(
-            select(Template).join(
+        # Plain rows of the columns a render needs: ORM objects of every template, each batch, cost more.
+        rows = session.execute(
+            select(
+                Template.kind,
+                Template.channel_type,
+                Template.subject,
+                Template.body,
+                Template.version,
+                Template.agency_id,
+                Template.syntax,
+            ).join(
                 newest,
                 (Template.kind == newest.c.kind)
                 & (Template.channel_type == newest.c.channel_type)
@@ -142,10 +151,10 @@ class TemplateCache:
             )
         ).all()
         self._by_key = {
-            (t.kind, t.channel_type, t.agency_id): TemplateSource(
-                t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id, t.syntax
+            (kind, channel_type, agency_id): TemplateSource(
+                kind, channel_type, subject, body, version, agency_id, syntax
             )
-            for t in rows
+            for kind, channel_type, subject, body, version, agency_id, syntax in rows
         }
         self._files = _shipped_files()
 
