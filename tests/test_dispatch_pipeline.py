@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from notifier.channels.base import Message, TransientError
 from notifier.rules.clock import FixedClock
@@ -69,3 +71,50 @@ async def test_the_next_batch_is_sent_while_the_first_is_still_sending(
         # One writer: SQLite's batches take turns, so the held message waits in vain and is retried.
         assert not gateway.overlapped
         assert (stats.sent, stats.retried) == (5, 1)
+
+
+class MakesOneDue(ScriptedSms):
+    """On the first send, makes a waiting row due: a row that becomes due while a batch is on the wire."""
+
+    def __init__(self, svc: Any, row_id: int) -> None:
+        super().__init__()
+        self.svc, self.row_id, self.done = svc, row_id, False
+
+    async def send(self, message: Message) -> str:
+        if not self.done:
+            self.done = True
+            with self.svc.factory() as session, session.begin():
+                session.execute(
+                    update(Notification)
+                    .where(Notification.id == self.row_id)
+                    .values(not_before=self.svc.clock.now() - timedelta(seconds=1))
+                )
+        return await super().send(message)
+
+
+async def test_a_row_that_becomes_due_during_a_batch_goes_in_the_same_drain(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    # With two batches in flight the second claim finds nothing (the first holds it all); the drain must
+    # look again once the first is done instead of leaving the new row to the next poll.
+    svc = migrated_service(
+        db_url, tmp_path, clock, routing={"citizen": ["scripted"], "officer": ["file"], "head": ["file"]},
+        dispatch={"batch_size": 10},
+    )
+    with svc.factory() as session, session.begin():
+        items = [dossier(f"{i:04d}", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0)) for i in range(3)]
+        assert not upsert(session, items, clock.now(), source="test").errors
+    svc.scan()
+    with svc.factory() as session, session.begin():
+        ids = sorted(session.scalars(select(Notification.id)))
+        session.execute(
+            update(Notification).where(Notification.id == ids[-1]).values(not_before=clock.now() + timedelta(days=1))
+        )
+    gateway = MakesOneDue(svc, ids[-1])
+    svc.channels.put("scripted", gateway)
+    svc.settings.channels["scripted"] = {}
+
+    stats = await svc.dispatcher.drain()
+
+    assert stats.sent == 3
+    assert sorted(m.notification_id for m in gateway.received) == ids

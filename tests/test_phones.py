@@ -11,6 +11,7 @@ from notifier.rules.phones import (
     last_digits,
     mask_phone,
     normalize_phone,
+    stored_is_mobile,
     stored_national,
     to_national,
     to_zalo,
@@ -323,3 +324,22 @@ def test_stored_national_of_other_numbers_is_to_national() -> None:
         assert stored_national(e164) == to_national(e164)
     with pytest.raises(InvalidPhone):
         stored_national("not a phone")
+
+
+@given(st.text("0123456789+", min_size=8, max_size=13))
+def test_stored_is_mobile_agrees_with_is_mobile_on_every_storable_number(raw: str) -> None:
+    # What can be stored is what normalize_phone accepts; on those the fast path must say what is_mobile
+    # says (a landline, a service number, a number phonenumbers does not know, an old 11-digit mobile).
+    try:
+        stored = normalize_phone(raw)
+    except InvalidPhone:
+        stored_is_mobile(raw)  # never raises; such a value is never stored (ingest refuses it)
+        return
+    assert stored_is_mobile(stored) == is_mobile(stored)
+
+
+@pytest.mark.parametrize(("prefix", "rest"), sorted(DOMAIN_MOBILE_SAMPLES.items()))
+def test_stored_is_mobile_knows_every_mobile_prefix(prefix: str, rest: str) -> None:
+    stored = normalize_phone(prefix + rest)
+    assert stored_is_mobile(stored) and is_mobile(stored)
+    assert not stored_is_mobile("+842253842222")  # a landline in stored form: still not a mobile

@@ -21,7 +21,7 @@ built on those settings its one-line implementation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,12 +112,30 @@ def price_of(channel: Channel, segments: int | None) -> int | None:
     return None if price is None else price * max(segments or 1, 1)
 
 
+_DECLARED: dict[tuple[type, type], bool] = {}
+
+
+def declares(channel: Channel, ability: type) -> bool:
+    """`isinstance(channel, ability)`, answered once per channel class: a protocol check looks up every
+    method each time, and the dispatcher asks several per message. Channels declare an ability by the
+    methods of their class (see above), so every instance of a class answers alike."""
+    key = (type(channel), ability)
+    found = _DECLARED.get(key)
+    if found is None:
+        found = _DECLARED[key] = isinstance(channel, ability)
+    return found
+
+
+def wants_template_data(channel: Channel) -> TypeGuard[WantsTemplateData]:
+    return declares(channel, WantsTemplateData)
+
+
 def rate_limits_of(channel: Channel) -> Limits | None:
     """The channel's rate limits; None (unlimited) for a channel that declares none."""
-    return channel.rate_limits() if isinstance(channel, HasRateLimits) else None
+    return channel.rate_limits() if declares(channel, HasRateLimits) else None  # type: ignore[attr-defined]
 
 
 def fit_sms_text(channel: Channel, text: str, kind: str) -> SmsFit:
     """The SMS text to send for one kind on this channel; unchanged for a channel without an SMS budget."""
-    budget = channel.sms_budget(kind) if isinstance(channel, HasSmsBudget) else SmsBudget()
+    budget = channel.sms_budget(kind) if declares(channel, HasSmsBudget) else SmsBudget()  # type: ignore[attr-defined]
     return budget.fit(text)

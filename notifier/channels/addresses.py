@@ -8,13 +8,13 @@ next channel, and a recipient that no channel can reach is recorded as unreachab
 from __future__ import annotations
 
 from notifier.channels.base import Recipient
-from notifier.rules.phones import is_mobile
+from notifier.rules.phones import stored_is_mobile
 
 
 def mobile_of(recipient: Recipient) -> str | None:
     """The recipient's phone when it is a Vietnamese mobile number, else None."""
     phone = recipient.phone
-    return phone if phone and is_mobile(phone) else None
+    return phone if phone and stored_is_mobile(phone) else None
 
 
 def any_address(recipient: Recipient) -> str | None:

@@ -31,6 +31,7 @@ from notifier.channels.http import HttpClient
 from notifier.config import CallbackSettings
 from notifier.rules.clock import VN_TZ, Clock
 from notifier.rules.hours import backoff
+from notifier.store.engine import among, is_postgres
 from notifier.store.models import ApiKey, CallbackEvent, Dossier, Notification, table_of
 
 log = logging.getLogger("notifier.callbacks")
@@ -70,7 +71,7 @@ def queue_changes(session: Session, notification_ids: Sequence[int]) -> None:
         .join(Dossier, Dossier.id == Notification.dossier_id)
         .join(ApiKey, ApiKey.id == Dossier.api_key_id)
         .where(
-            Notification.id.in_(list(notification_ids)),
+            among(Notification.id, notification_ids, is_postgres(session)),
             ApiKey.callback_url.is_not(None),
             ApiKey.revoked_at.is_(None),
         )

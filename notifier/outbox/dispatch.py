@@ -31,6 +31,7 @@ from notifier.channels.abilities import (
     fit_sms_text,
     price_of,
     rate_limits_of,
+    wants_template_data,
 )
 from notifier.channels.base import Channel, Message, PermanentError, Recipient, TransientError
 from notifier.channels.registry import ChannelConfigError, Channels, UnknownChannel
@@ -51,7 +52,7 @@ from notifier.rules.ratelimit import RateLimited, Reservations
 from notifier.rules.rendering import TemplateError, TemplateTimeout, for_sms, render
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
-from notifier.store.engine import is_postgres
+from notifier.store.engine import among, is_postgres
 from notifier.store.limits import SharedRateLimits
 from notifier.store.models import DeliveryAttempt, Dossier, Notification, affected, table_of
 from notifier.store.templates import TemplateCache
@@ -230,9 +231,10 @@ class Dispatcher:
             # The guard (status still queued) matters on SQLite, which has no row locks to skip.
             claimed = session.execute(
                 update(Notification)
-                .where(Notification.id.in_(ids), Notification.status == S.QUEUED)
+                .where(among(Notification.id, ids, self._postgres), Notification.status == S.QUEUED)
                 .values(status=S.SENDING, claimed_by=self.worker_id, lease_until=lease, updated_at=now)
                 .returning(Notification.id)
+                .execution_options(synchronize_session=False)
             )
             return sorted(claimed.scalars())
 
@@ -305,7 +307,7 @@ class Dispatcher:
     def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
         rows = session.scalars(
             select(Notification)
-            .where(Notification.id.in_(ids))
+            .where(among(Notification.id, ids, self._postgres))
             # Each of these is one row per notification: joined into the one query, where IN-list loads
             # would send the batch's ids three more times.
             .options(
@@ -379,7 +381,7 @@ class Dispatcher:
                     if fit.over_budget:
                         log.warning("notification %s: %s SMS parts, over %s's budget", n.id, segments, name)
                 data = None
-                if isinstance(channel, WantsTemplateData):
+                if wants_template_data(channel):
                     data = self._template_data(name, channel, n.kind, context)
                     if data is None:
                         skipped.append(f"{name}: no template data for {n.kind}")
@@ -657,12 +659,13 @@ class Dispatcher:
             session.scalars(
                 update(Notification)
                 .where(
-                    Notification.id.in_(ids),
+                    among(Notification.id, ids, self._postgres),
                     Notification.status == S.SENDING,
                     Notification.claimed_by == self.worker_id,
                 )
                 .values(updated_at=now)
                 .returning(Notification.id)
+                .execution_options(synchronize_session=False)
             )
         )
         shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
@@ -756,7 +759,9 @@ class Dispatcher:
     async def run_once(self, limit: int | None = None) -> DispatchStats:
         stats = DispatchStats()
         now = self.clock.now()
-        ids = self.claim(now, limit or self.settings.dispatch.batch_size)
+        # Off the event loop too: a claim waits on the database, and the other batch's sends (see drain)
+        # would stall behind it. A worker killed meanwhile leaves its claim to the lease, like any other.
+        ids = await asyncio.to_thread(self.claim, now, limit or self.settings.dispatch.batch_size)
         stats.claimed = len(ids)
         if not ids:
             return stats
@@ -778,14 +783,19 @@ class Dispatcher:
         except Exception:
             self._release(ids, now)
             raise
-        gate = asyncio.Semaphore(self.settings.dispatch.concurrency)
+        # `concurrency` lanes taking the next plan in turn, rather than a task per plan queued on a semaphore:
+        # the same sends in flight, without a batch's worth of tasks and wake-ups on the event loop.
+        outcomes: list[Outcome | None] = [None] * len(plans)
+        turns = iter(range(len(plans)))  # shared by the lanes; one event loop, so no two take the same
 
-        async def one(plan: Plan) -> Outcome:
-            async with gate:
-                return await self._deliver(plan, now)
+        async def lane() -> None:
+            for i in turns:
+                outcomes[i] = await self._deliver(plans[i], now)
 
-        outcomes = await asyncio.gather(*(one(p) for p in plans))
-        await asyncio.to_thread(self._record_batch, plans, list(outcomes), now, stats)
+        await asyncio.gather(*(lane() for _ in range(min(self.settings.dispatch.concurrency, len(plans)))))
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(plans)  # every lane ran to its end (an error would have raised above)
+        await asyncio.to_thread(self._record_batch, plans, done, now, stats)
         return stats
 
     def _record_batch(
@@ -799,27 +809,33 @@ class Dispatcher:
             session.execute(
                 update(Notification)
                 .where(
-                    Notification.id.in_(ids),
+                    among(Notification.id, ids, self._postgres),
                     Notification.status == S.SENDING,
                     Notification.claimed_by == self.worker_id,
                 )
                 .values(status=S.QUEUED, claimed_by=None, lease_until=None, updated_at=now)
+                .execution_options(synchronize_session=False)
             )
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
-        """Send everything due now; stops when a batch comes back empty.
+        """Send everything due now; stops when a batch comes back empty with no other batch in flight.
 
         On PostgreSQL two batches are in flight: one is claimed, planned and recorded while the other's
         messages are on the wire, so the provider connection never idles between batches. SQLite has one
         writer, so its batches take turns.
+
+        An empty claim while the other batch is in flight only means that batch holds what was due: the
+        rows that become due meanwhile are looked for once it is done, rather than left to the next poll
+        (at a steady trickle the two claims meet at once, and stopping there put an interval on every
+        row's wait).
         """
         total = DispatchStats()
-        started, exhausted = 0, False
+        started, exhausted, waiting = 0, False, False
         running: set[asyncio.Task[DispatchStats]] = set()
         in_flight = 2 if self._postgres else 1
         try:
             while True:
-                while not exhausted and len(running) < in_flight and (
+                while not exhausted and not waiting and len(running) < in_flight and (
                     max_batches is None or started < max_batches
                 ):
                     running.add(asyncio.create_task(self.run_once()))
@@ -830,7 +846,11 @@ class Dispatcher:
                 for task in done:
                     stats = task.result()
                     total.add(stats)
-                    exhausted = exhausted or stats.claimed == 0
+                    if stats.claimed == 0:
+                        exhausted = exhausted or not running
+                        waiting = bool(running)
+                if not running:
+                    waiting = False
         finally:
             # An error in one batch: let the other finish recording what it sent, then raise.
             if running:

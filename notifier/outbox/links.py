@@ -12,6 +12,7 @@ from notifier.rules.chat_keys import chat_id_of, platform_of
 from notifier.rules.kinds import Audience
 from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
+from notifier.store.engine import among, is_postgres
 from notifier.store.models import ChatLink, Notification
 from notifier.store.zalo import followers_by_phone
 
@@ -57,11 +58,12 @@ def telegram_chat_ids(
         return found
     dossier_ids = {n.dossier.id for n in wanted if n.dossier is not None}
     phones = {n.dossier.phone for n in wanted if n.dossier is not None and n.dossier.phone}
+    pg = is_postgres(session)
     links = session.execute(
         select(ChatLink.chat_id, ChatLink.dossier_id, ChatLink.phone)
         .where(
             ChatLink.active,
-            or_(ChatLink.dossier_id.in_(dossier_ids), ChatLink.phone.in_(phones or {""})),
+            or_(among(ChatLink.dossier_id, dossier_ids, pg), among(ChatLink.phone, phones or {""}, pg)),
         )
         .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
     ).all()
@@ -117,7 +119,7 @@ def zalo_user_ids(
             select(ChatLink.chat_id, ChatLink.dossier_id)
             .where(
                 ChatLink.active,
-                ChatLink.dossier_id.in_(list(rest)),
+                among(ChatLink.dossier_id, rest, is_postgres(session)),
                 ChatLink.chat_id.startswith(f"{ZALO_OA}:", autoescape=True),
             )
             .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())

@@ -222,6 +222,18 @@ def stored_national(phone: str) -> str:
     return to_national(phone)
 
 
+def stored_is_mobile(phone: str) -> bool:
+    """`is_mobile` of a number as notifier stores it, without parsing a stored mobile number again.
+
+    As for `stored_national`: stored numbers were validated when stored, so a stored mobile is known by its
+    form and prefix alone (phonenumbers parsed each new number three times, the dispatcher's largest cost
+    per message); any other form is judged by `is_mobile`.
+    """
+    if isinstance(phone, str) and _STORED_MOBILE.fullmatch(phone) and phone[3:5] in MOBILE_PREFIXES:
+        return True
+    return is_mobile(phone)
+
+
 def to_zalo(e164: str) -> str:
     """Zalo form, e.g. "84912345678": ZNS wants the country code without "+"."""
     return str(VN_COUNTRY_CODE) + _national_of(e164)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from notifier.store.engine import among, is_postgres
 from notifier.store.models import ConsentRecord, Contact
 
 
@@ -81,9 +82,14 @@ def opted_out_addresses(session: Session, pairs: Iterable[tuple[str, str]]) -> s
     wanted = list(set(pairs))
     if not wanted:
         return set()
+    # By address and medium apart, then the pairs: a tuple IN list is two parameters a pair, each batch.
+    pg = is_postgres(session)
     rows = session.execute(
         select(Contact.address, Contact.medium).where(
-            tuple_(Contact.address, Contact.medium).in_(wanted), Contact.opted_out_at.is_not(None)
+            among(Contact.address, {a for a, _ in wanted}, pg),
+            among(Contact.medium, {m for _, m in wanted}, pg),
+            Contact.opted_out_at.is_not(None),
         )
     ).all()
-    return {(a, m) for a, m in rows}
+    asked = set(wanted)
+    return {(a, m) for a, m in rows if (a, m) in asked}

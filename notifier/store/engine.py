@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ARRAY, ColumnElement, Engine, any_, bindparam, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,3 +104,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def is_postgres(engine_or_session: Engine | Session) -> bool:
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+def among(column: Any, values: Iterable[Any], postgres: bool) -> ColumnElement[bool]:
+    """`column IN values`, as one array parameter (`= ANY(…)`) on PostgreSQL.
+
+    An IN list of a batch's 500 ids is 500 parameters: SQLAlchemy expands them and psycopg re-parses the
+    long statement on every execution (it caches only short ones), milliseconds per query of a batch.
+    The array keeps the statement short and the same. ORM UPDATEs using it need
+    `synchronize_session=False` (the session cannot evaluate `ANY` on objects it holds).
+    """
+    values = list(values)
+    if postgres:
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]

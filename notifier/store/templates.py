@@ -6,8 +6,9 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from notifier.rules.rendering import Syntax, TemplateError, TemplateFile, load_template_files, validate
@@ -109,8 +110,12 @@ def _shipped_files() -> dict[tuple[str, str], TemplateFile]:
     return {(f.kind, f.channel_type): f for f in load_template_files()}
 
 
-def newest_versions(session: Session) -> list[Template]:
-    """The newest version of every template family (kind, channel type, agency), in one query."""
+Q = TypeVar("Q", bound=Select)  # any select: of Template or of its columns
+
+
+def _newest(query: Q) -> Q:
+    """`query` (of Template or of its columns) kept to the newest version of every template family (kind,
+    channel type, agency)."""
     # GROUP BY puts every NULL agency (the province defaults) in one group.
     newest = (
         select(
@@ -122,29 +127,41 @@ def newest_versions(session: Session) -> list[Template]:
         .group_by(Template.kind, Template.channel_type, Template.agency_id)
         .subquery()
     )
-    return list(
-        session.scalars(
-            select(Template).join(
-                newest,
-                (Template.kind == newest.c.kind)
-                & (Template.channel_type == newest.c.channel_type)
-                & (Template.version == newest.c.v)
-                & Template.agency_id.is_not_distinct_from(newest.c.agency_id),
-            )
-        )
+    return query.join(
+        newest,
+        (Template.kind == newest.c.kind)
+        & (Template.channel_type == newest.c.channel_type)
+        & (Template.version == newest.c.v)
+        & Template.agency_id.is_not_distinct_from(newest.c.agency_id),
     )
+
+
+def newest_versions(session: Session) -> list[Template]:
+    """The newest version of every template family, in one query."""
+    return list(session.scalars(_newest(select(Template))))
 
 
 class TemplateCache:
     """The newest version of every template, read in one query per dispatch batch."""
 
     def __init__(self, session: Session) -> None:
-        rows = newest_versions(session)
+        # Plain rows of the columns a render needs: ORM objects of every template, each batch, cost more.
+        columns = (
+            Template.kind,
+            Template.channel_type,
+            Template.subject,
+            Template.body,
+            Template.version,
+            Template.agency_id,
+            Template.syntax,
+        )
         self._by_key = {
-            (t.kind, t.channel_type, t.agency_id): TemplateSource(
-                t.kind, t.channel_type, t.subject, t.body, t.version, t.agency_id, t.syntax
+            (kind, channel_type, agency_id): TemplateSource(
+                kind, channel_type, subject, body, version, agency_id, syntax
             )
-            for t in rows
+            for kind, channel_type, subject, body, version, agency_id, syntax in session.execute(
+                _newest(select(*columns))
+            )
         }
         self._files = _shipped_files()
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from notifier.store.engine import among, is_postgres
 from notifier.store.models import DossierLinkCode, Officer, OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
 Code = TypeVar("Code", OfficerLinkCode, DossierLinkCode)
@@ -106,7 +107,7 @@ def followers_by_phone(session: Session, phones: Iterable[str]) -> dict[str, str
     found: dict[str, str] = {}
     rows = session.execute(
         select(ZaloFollower.phone, ZaloFollower.user_id)
-        .where(ZaloFollower.phone.in_(wanted), ZaloFollower.following)
+        .where(among(ZaloFollower.phone, wanted, is_postgres(session)), ZaloFollower.following)
         .order_by(ZaloFollower.last_interaction_at.desc(), ZaloFollower.id.desc())
     ).all()
     for phone, user_id in rows:
