@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from notifier.config import SpendSettings
 from notifier.outbox.enqueue import NewNotification, enqueue
+from notifier.outbox.views import agency_facts
 from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.outbox_status import NotificationStatus as S
-from notifier.rules.payloads import Addressee, AgencyFacts, SpendPayload
+from notifier.rules.payloads import Addressee, SpendPayload
 from notifier.rules.spend import OnCap, SpendLevel, SpendState, Standing, month_bounds, month_key, month_label
 from notifier.store.models import (
     Agency,
@@ -264,19 +265,8 @@ class SpendGate:
         agency = session.get(Agency, agency_id)
         if agency is None:
             return 0
-        facts = AgencyFacts(
-            code=agency.code,
-            name=agency.name,
-            phone=agency.phone,
-            address=agency.address,
-            level=agency.level,
-            parent_name=agency.parent_name,
-            short_name=agency.short_name,
-            seat=agency.seat,
-            desk_name=agency.desk_name,
-        )
         base = SpendPayload(
-            agency=facts,
+            agency=agency_facts(agency),
             channel=row.channel,
             month=row.month,
             level=str(level),
