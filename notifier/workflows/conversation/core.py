@@ -26,9 +26,6 @@ from notifier.workflows.chat import (
     BotStore,
     Found,
     LookupResult,
-    code_throttle_from,
-    feedback_limits_from,
-    throttle_from,
 )
 from notifier.workflows.conversation import officer
 from notifier.workflows.conversation.api import (
@@ -172,14 +169,7 @@ class Conversation:
         """`service`: notifier.workflows.service.Service; `secret` keys the button signatures."""
         settings: Settings = service.settings
         return cls(
-            store=BotStore(
-                service.factory,
-                service.calendar,
-                throttle_from(settings.bot),
-                code_throttle_from(settings.bot),
-                feedback_limits_from(settings.bot),
-                consent_purpose=settings.privacy.consent_purpose,
-            ),
+            store=BotStore.from_settings(service.factory, service.calendar, settings),
             texts=BotTexts(service.factory, ttl=texts_ttl),
             settings=settings,
             clock=service.clock,
