@@ -312,15 +312,7 @@ class SpendGate:
         month = month_key(now)
         for (agency_id, channel), amount in sorted(totals.items()):
             if amount:
-                session.execute(
-                    update(SpendMonth)
-                    .where(
-                        SpendMonth.agency_id == agency_id,
-                        SpendMonth.channel == channel,
-                        SpendMonth.month == month,
-                    )
-                    .values(spent_vnd=SpendMonth.spent_vnd + amount, updated_at=now)
-                )
+                _add_spent(session, agency_id, channel, month, amount, now)
 
 
 def actual_cost(session: Session, row: Notification, delta: int, now: datetime) -> None:
@@ -331,14 +323,18 @@ def actual_cost(session: Session, row: Notification, delta: int, now: datetime) 
     agency_id = row.dossier.agency_id if row.dossier else (row.officer.agency_id if row.officer else None)
     if agency_id is None:
         return
+    _add_spent(session, agency_id, row.channel, month_key(row.sent_at), delta, now)
+
+
+def _add_spent(
+    session: Session, agency_id: int, channel: str, month: str, amount: int, now: datetime
+) -> None:
+    """`amount` đồng (negative: a receipt said less) onto the agency's row of `month`, if it exists: a
+    row made later sums the month's costs itself."""
     session.execute(
         update(SpendMonth)
-        .where(
-            SpendMonth.agency_id == agency_id,
-            SpendMonth.channel == row.channel,
-            SpendMonth.month == month_key(row.sent_at),
-        )
-        .values(spent_vnd=SpendMonth.spent_vnd + delta, updated_at=now)
+        .where(SpendMonth.agency_id == agency_id, SpendMonth.channel == channel, SpendMonth.month == month)
+        .values(spent_vnd=SpendMonth.spent_vnd + amount, updated_at=now)
     )
 
 
