@@ -34,6 +34,7 @@ from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.payloads import Addressee, SpendPayload
+from notifier.rules.rendering import format_money
 from notifier.rules.spend import OnCap, SpendLevel, SpendState, Standing, month_bounds, month_key, month_label
 from notifier.store.models import (
     Agency,
@@ -145,7 +146,8 @@ class SpendGate:
             counter.refused = True
             why = (
                 f"{OVER_BUDGET} tháng {month_label(month)}: "
-                f"đã dùng {_vnd(counter.used)} / {_vnd(counter.budget)}, tin này {_vnd(cost)}"
+                f"đã dùng {format_money(counter.used)} / {format_money(counter.budget)}, "
+                f"tin này {format_money(cost)}"
             )
             verdict.over.append((name, why))
             if self.settings.on_cap == OnCap.WAIT:
@@ -336,11 +338,6 @@ def _add_spent(
         .where(SpendMonth.agency_id == agency_id, SpendMonth.channel == channel, SpendMonth.month == month)
         .values(spent_vnd=SpendMonth.spent_vnd + amount, updated_at=now)
     )
-
-
-def _vnd(amount: int) -> str:
-    """1500000 -> "1.500.000 đồng"."""
-    return f"{amount:,}".replace(",", ".") + " đồng"
 
 
 def _admins(session: Session) -> list[User]:
