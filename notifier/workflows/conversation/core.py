@@ -435,14 +435,18 @@ class Conversation:
             return self.say(sender, "action_expired")
         return Outcome((self.found_reply(sender, found),))
 
-    async def my_dossiers(self, sender: Sender) -> Outcome:
-        rows, stopped = await self.db(
+    async def _dossiers_of(self, sender: Sender) -> tuple[list[tuple[int, CitizenView]], bool]:
+        """The chat's linked dossiers and whether it stopped notices on its own medium (store.my_dossiers)."""
+        return await self.db(
             self.store.my_dossiers,
             sender.key,
             self.clock.now(),
             medium=self.medium(sender),
             address=self.address(sender),
         )
+
+    async def my_dossiers(self, sender: Sender) -> Outcome:
+        rows, stopped = await self._dossiers_of(sender)
         if not rows:
             return self.say(sender, "my_dossiers_empty", menu=True)
         buttons = tuple((Button(view.code, DossierPayload(DossierAct.SHOW, i).pack()),) for i, view in rows)
@@ -585,13 +589,7 @@ class Conversation:
         return ((Button(t(language, CANCEL), FormPayload(FormAct.CANCEL).pack()),),)
 
     async def _choose(self, sender: Sender) -> Outcome:
-        rows, _ = await self.db(
-            self.store.my_dossiers,
-            sender.key,
-            self.clock.now(),
-            medium=self.medium(sender),
-            address=self.address(sender),
-        )
+        rows, _ = await self._dossiers_of(sender)
         buttons: Rows = tuple(
             (Button(v.code, DossierPayload(DossierAct.FEEDBACK, i).pack()),) for i, v in rows
         )
