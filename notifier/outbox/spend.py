@@ -29,10 +29,12 @@ from sqlalchemy.orm import Session
 
 from notifier.config import SpendSettings
 from notifier.outbox.enqueue import NewNotification, enqueue
+from notifier.outbox.views import agency_facts
 from notifier.rules.kinds import Kind
 from notifier.rules.outbox_status import SENT_STATUSES
 from notifier.rules.outbox_status import NotificationStatus as S
-from notifier.rules.payloads import Addressee, AgencyFacts, SpendPayload
+from notifier.rules.payloads import Addressee, SpendPayload
+from notifier.rules.rendering import format_money
 from notifier.rules.spend import OnCap, SpendLevel, SpendState, Standing, month_bounds, month_key, month_label
 from notifier.store.models import (
     Agency,
@@ -144,7 +146,8 @@ class SpendGate:
             counter.refused = True
             why = (
                 f"{OVER_BUDGET} tháng {month_label(month)}: "
-                f"đã dùng {_vnd(counter.used)} / {_vnd(counter.budget)}, tin này {_vnd(cost)}"
+                f"đã dùng {format_money(counter.used)} / {format_money(counter.budget)}, "
+                f"tin này {format_money(cost)}"
             )
             verdict.over.append((name, why))
             if self.settings.on_cap == OnCap.WAIT:
@@ -264,19 +267,8 @@ class SpendGate:
         agency = session.get(Agency, agency_id)
         if agency is None:
             return 0
-        facts = AgencyFacts(
-            code=agency.code,
-            name=agency.name,
-            phone=agency.phone,
-            address=agency.address,
-            level=agency.level,
-            parent_name=agency.parent_name,
-            short_name=agency.short_name,
-            seat=agency.seat,
-            desk_name=agency.desk_name,
-        )
         base = SpendPayload(
-            agency=facts,
+            agency=agency_facts(agency),
             channel=row.channel,
             month=row.month,
             level=str(level),
@@ -322,15 +314,7 @@ class SpendGate:
         month = month_key(now)
         for (agency_id, channel), amount in sorted(totals.items()):
             if amount:
-                session.execute(
-                    update(SpendMonth)
-                    .where(
-                        SpendMonth.agency_id == agency_id,
-                        SpendMonth.channel == channel,
-                        SpendMonth.month == month,
-                    )
-                    .values(spent_vnd=SpendMonth.spent_vnd + amount, updated_at=now)
-                )
+                _add_spent(session, agency_id, channel, month, amount, now)
 
 
 def actual_cost(session: Session, row: Notification, delta: int, now: datetime) -> None:
@@ -341,20 +325,19 @@ def actual_cost(session: Session, row: Notification, delta: int, now: datetime) 
     agency_id = row.dossier.agency_id if row.dossier else (row.officer.agency_id if row.officer else None)
     if agency_id is None:
         return
+    _add_spent(session, agency_id, row.channel, month_key(row.sent_at), delta, now)
+
+
+def _add_spent(
+    session: Session, agency_id: int, channel: str, month: str, amount: int, now: datetime
+) -> None:
+    """`amount` đồng (negative: a receipt said less) onto the agency's row of `month`, if it exists: a
+    row made later sums the month's costs itself."""
     session.execute(
         update(SpendMonth)
-        .where(
-            SpendMonth.agency_id == agency_id,
-            SpendMonth.channel == row.channel,
-            SpendMonth.month == month_key(row.sent_at),
-        )
-        .values(spent_vnd=SpendMonth.spent_vnd + delta, updated_at=now)
+        .where(SpendMonth.agency_id == agency_id, SpendMonth.channel == channel, SpendMonth.month == month)
+        .values(spent_vnd=SpendMonth.spent_vnd + amount, updated_at=now)
     )
-
-
-def _vnd(amount: int) -> str:
-    """1500000 -> "1.500.000 đồng"."""
-    return f"{amount:,}".replace(",", ".") + " đồng"
 
 
 def _admins(session: Session) -> list[User]:

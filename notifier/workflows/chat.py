@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
-from notifier.config import BotSettings
+from notifier.config import BotSettings, Settings
 from notifier.outbox.links import TELEGRAM
 from notifier.outbox.views import agency_ns, dossier_view
 from notifier.rules.chat_keys import platform_of
@@ -196,6 +196,20 @@ class BotStore:
         self.code_throttle = code_throttle
         self.feedback_limits = feedback_limits
         self.consent_purpose = consent_purpose  # [privacy] consent_purpose, kept with each consent
+
+    @classmethod
+    def from_settings(
+        cls, factory: sessionmaker[Session], calendar: WorkCalendar, settings: Settings
+    ) -> BotStore:
+        """The store with `[bot]`'s limits and `[privacy]`'s consent purpose (chat and public page)."""
+        return cls(
+            factory,
+            calendar,
+            throttle_from(settings.bot),
+            code_throttle_from(settings.bot),
+            feedback_limits_from(settings.bot),
+            consent_purpose=settings.privacy.consent_purpose,
+        )
 
     # -- reading ----------------------------------------------------------------------------------------
     def _view(

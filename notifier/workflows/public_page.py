@@ -33,9 +33,6 @@ from notifier.workflows import feedback as fb
 from notifier.workflows.chat import (
     BotStore,
     LookupResult,
-    code_throttle_from,
-    feedback_limits_from,
-    throttle_from,
 )
 from notifier.workflows.errors import InvalidInput, NotFound
 from notifier.workflows.officer_actions import ApologyWorkflow, SlipDocument
@@ -98,15 +95,7 @@ def _by_code(session: Session, code: str, *options: ExecutableOption) -> Dossier
 class PublicPage:
     def __init__(self, service: Service) -> None:
         self.service = service
-        settings = service.settings
-        self.store = BotStore(
-            service.factory,
-            service.calendar,
-            throttle_from(settings.bot),
-            code_throttle_from(settings.bot),
-            feedback_limits_from(settings.bot),
-            consent_purpose=settings.privacy.consent_purpose,
-        )
+        self.store = BotStore.from_settings(service.factory, service.calendar, service.settings)
 
     # -- look-up ------------------------------------------------------------------------------------------
     def lookup(self, client: str | None, code: str, digits: str) -> LookupResult:

@@ -100,11 +100,7 @@ def row_values(
         Dossier.id,
         officer_id if officer_id is not None else literal(None),
         ref_at if ref_at is not None else literal(None, AwareDateTime()),
-        queued_literal(),
-        when(now),
-        literal(0),
-        when(now),
-        when(now),
+        *queued_state(now),
     ]
 
 
@@ -122,9 +118,10 @@ def dossier_row_values(
     )
 
 
-def queued_literal() -> ColumnElement[str]:
-    """The status every scanned row starts in (enqueue's own rule, in SQL)."""
-    return literal(str(NotificationStatus.QUEUED), String)
+def queued_state(now: datetime) -> list[SQLColumnExpression[Any]]:
+    """The last columns of every scanned row (`enqueue.COLUMNS[6:]`): queued, due now, no attempt yet,
+    created and updated now (enqueue's own rule, in SQL)."""
+    return [literal(str(NotificationStatus.QUEUED), String), when(now), literal(0), when(now), when(now)]
 
 
 def day_start(d: date) -> datetime:

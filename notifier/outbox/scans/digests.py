@@ -19,7 +19,7 @@ from notifier.outbox.scans.common import (
     dedupe_key,
     insert_with_payload,
     open_for_deadline,
-    queued_literal,
+    queued_state,
     when,
 )
 from notifier.rules.clock import VN_TZ
@@ -82,11 +82,7 @@ def scan_digests(
             Officer.id,
             when(now),
             payload,
-            queued_literal(),
-            when(now),
-            literal(0),
-            when(now),
-            when(now),
+            *queued_state(now),
         ).where(
             Officer.active,
             Officer.is_head if heads else ~Officer.is_head,

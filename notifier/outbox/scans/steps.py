@@ -12,7 +12,7 @@ from notifier.outbox.scans.common import (
     insert_with_payload,
     json_payload,
     open_for_deadline,
-    queued_literal,
+    queued_state,
     ts_key,
     when,
 )
@@ -41,11 +41,7 @@ def scan_step_overdue(session: Session, now: datetime) -> int:
             Officer.id,
             DossierStep.deadline,
             json_payload("step_id", DossierStep.id),
-            queued_literal(),
-            when(now),
-            literal(0),
-            when(now),
-            when(now),
+            *queued_state(now),
         )
         .join_from(DossierStep, Dossier, DossierStep.dossier_id == Dossier.id)
         .join(Officer, recipients)

@@ -103,7 +103,7 @@ def _money(lang: str) -> Callable[[int | None], str]:
         if value is None:
             return "—"
         # English readers (foreign investors) read 1,500,000 VND; Vietnamese texts write 1.500.000 đồng.
-        return f"{value:,} VND" if lang == "en" else format_money(value)
+        return format_money(value, lang)
 
     return money
 

@@ -26,9 +26,6 @@ from notifier.workflows.chat import (
     BotStore,
     Found,
     LookupResult,
-    code_throttle_from,
-    feedback_limits_from,
-    throttle_from,
 )
 from notifier.workflows.conversation import officer
 from notifier.workflows.conversation.api import (
@@ -172,14 +169,7 @@ class Conversation:
         """`service`: notifier.workflows.service.Service; `secret` keys the button signatures."""
         settings: Settings = service.settings
         return cls(
-            store=BotStore(
-                service.factory,
-                service.calendar,
-                throttle_from(settings.bot),
-                code_throttle_from(settings.bot),
-                feedback_limits_from(settings.bot),
-                consent_purpose=settings.privacy.consent_purpose,
-            ),
+            store=BotStore.from_settings(service.factory, service.calendar, settings),
             texts=BotTexts(service.factory, ttl=texts_ttl),
             settings=settings,
             clock=service.clock,
@@ -445,14 +435,18 @@ class Conversation:
             return self.say(sender, "action_expired")
         return Outcome((self.found_reply(sender, found),))
 
-    async def my_dossiers(self, sender: Sender) -> Outcome:
-        rows, stopped = await self.db(
+    async def _dossiers_of(self, sender: Sender) -> tuple[list[tuple[int, CitizenView]], bool]:
+        """The chat's linked dossiers and whether it stopped notices on its own medium (store.my_dossiers)."""
+        return await self.db(
             self.store.my_dossiers,
             sender.key,
             self.clock.now(),
             medium=self.medium(sender),
             address=self.address(sender),
         )
+
+    async def my_dossiers(self, sender: Sender) -> Outcome:
+        rows, stopped = await self._dossiers_of(sender)
         if not rows:
             return self.say(sender, "my_dossiers_empty", menu=True)
         buttons = tuple((Button(view.code, DossierPayload(DossierAct.SHOW, i).pack()),) for i, view in rows)
@@ -595,13 +589,7 @@ class Conversation:
         return ((Button(t(language, CANCEL), FormPayload(FormAct.CANCEL).pack()),),)
 
     async def _choose(self, sender: Sender) -> Outcome:
-        rows, _ = await self.db(
-            self.store.my_dossiers,
-            sender.key,
-            self.clock.now(),
-            medium=self.medium(sender),
-            address=self.address(sender),
-        )
+        rows, _ = await self._dossiers_of(sender)
         buttons: Rows = tuple(
             (Button(v.code, DossierPayload(DossierAct.FEEDBACK, i).pack()),) for i, v in rows
         )

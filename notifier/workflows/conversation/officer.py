@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier.rules.chat_keys import TELEGRAM, platform_of
-from notifier.rules.clock import VN_TZ
 from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
 from notifier.rules.officer_buttons import callback_data, parse_callback
+from notifier.rules.rendering import format_date, format_datetime
 from notifier.rules.statuses import status_name
 from notifier.workflows.conversation.api import PLATFORM_NAMES, Button, Outcome, Reply, Sender, t
 from notifier.workflows.errors import DomainError
@@ -59,10 +59,6 @@ def _prompt_heads() -> tuple[str, ...]:
 PROMPT_CODE = re.compile(
     r"^(?:" + "|".join(re.escape(head) for head in _prompt_heads()) + r")(\S+)", re.MULTILINE
 )
-
-
-def _vn_date(value: Any) -> str:
-    return f"{value.astimezone(VN_TZ):%d/%m/%Y}"
 
 
 def _not_an_officer(exc: DomainError, language: str) -> str:
@@ -103,10 +99,10 @@ _WORDS: dict[str, Callable[[DomainError, str], str]] = {
     "no_appointment": lambda e, lang: t(lang, "Hồ sơ chưa có ngày hẹn trả để hẹn lại."),
     "date_past": lambda e, lang: t(lang, "Ngày hẹn mới phải sau thời điểm hiện tại."),
     "not_working_day": lambda e, lang: (
-        t(lang, "Ngày %(date)s không phải ngày làm việc.") % {"date": _vn_date(e.facts["new_due"])}
+        t(lang, "Ngày %(date)s không phải ngày làm việc.") % {"date": format_date(e.facts["new_due"])}
     ),
     "date_not_after_old": lambda e, lang: (
-        t(lang, "Ngày hẹn mới phải sau ngày hẹn cũ (%(date)s).") % {"date": _vn_date(e.facts["old_due"])}
+        t(lang, "Ngày hẹn mới phải sau ngày hẹn cũ (%(date)s).") % {"date": format_date(e.facts["old_due"])}
     ),
     "date_unchanged": lambda e, lang: t(lang, "Hồ sơ đã có đúng ngày hẹn này."),
     "already_resolved": lambda e, lang: (
@@ -183,12 +179,11 @@ class OfficerFlows:
             done = ResolveWorkflow(self.wiring).resolve(check.code, by)
         except DomainError as exc:
             return Step(False, refusal_text(exc, language), check.code)
-        at = done.at.astimezone(VN_TZ)
         done_text = t(
             language,
             "Đã ghi nhận hồ sơ %(code)s đã xử lý xong lúc %(at)s. Người nộp sẽ được thông báo có kết quả.",
         )
-        return Step(True, done_text % {"code": check.code, "at": f"{at:%H:%M %d/%m/%Y}"}, check.code)
+        return Step(True, done_text % {"code": check.code, "at": format_datetime(done.at)}, check.code)
 
     def _new_date(self, by: Actor, code: str, answer: str, language: str = DEFAULT_LANGUAGE) -> Step:
         date_text, sep, reason = answer.partition(";")
@@ -210,7 +205,7 @@ class OfficerFlows:
                 "Đã đặt ngày hẹn trả mới %(date)s cho hồ sơ %(code)s. Văn bản xin lỗi và đề nghị gia hạn "
                 "(Mẫu 04) số %(number)s đã được lập; người nộp sẽ nhận văn bản và ngày hẹn mới.",
             )
-        text %= {"date": _vn_date(done.new_due_at), "code": code, "number": done.number}
+        text %= {"date": format_date(done.new_due_at), "code": code, "number": done.number}
         if not done.compliant:
             note = t(
                 language,
