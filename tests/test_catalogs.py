@@ -60,3 +60,18 @@ def test_a_new_string_waits_untranslated_in_english(tmp_path, monkeypatch) -> No
     assert vi is not None and en is not None
     assert (vi["Tra cứu hồ sơ"].string, en["Tra cứu hồ sơ"].string) == ("Tra cứu hồ sơ", "")
     assert catalogs.problems("web") == ["web/en: untranslated 'Tra cứu hồ sơ'"]
+
+
+def test_a_status_reads_the_same_in_every_catalog_that_holds_it() -> None:
+    # The page, the chatbot and the notifications each mark the portal's status names in their own files;
+    # a citizen who reads a status on the page and in a chat must read the same words.
+    from notifier.rules.statuses import STATUS_NAMES
+
+    for language in i18n.LANGUAGES:
+        for name in STATUS_NAMES.values():
+            held = {
+                domain: i18n.gettext(language, domain, name)
+                for domain in i18n.DOMAINS
+                if catalogs.load(language, domain) is not None and catalogs.load(language, domain).get(name)
+            }
+            assert len(set(held.values())) <= 1, (language, name, held)
