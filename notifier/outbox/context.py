@@ -6,7 +6,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from notifier.channels.base import Recipient
 from notifier.outbox.digests import digest_items
@@ -26,11 +26,12 @@ from notifier.rules.payloads import (
 from notifier.rules.rendering import sample_context
 from notifier.rules.spend import OnCap, SpendLevel, month_label
 from notifier.rules.workdays import WorkCalendar
-from notifier.store.models import Notification, Officer
+from notifier.store.models import Notification
+from notifier.store.planning import NotificationLike, OfficerLike
 from notifier.store.queries import slip_number
 
 
-def template_agency_id(n: Notification) -> int | None:
+def template_agency_id(n: NotificationLike) -> int | None:
     """Whose template renders `n`: the dossier's agency, the officer's, or the one a test names."""
     test = test_target(n.kind, n.payload)
     if test is not None:
@@ -38,7 +39,7 @@ def template_agency_id(n: Notification) -> int | None:
     return n.dossier.agency_id if n.dossier else (n.officer.agency_id if n.officer else None)
 
 
-def test_text(n: Notification, channel_type: str) -> TestText | None:
+def test_text(n: NotificationLike, channel_type: str) -> TestText | None:
     """The unsaved text a test send carries for `channel_type`, or None (then the saved template is used)."""
     payload = parse_payload(n.kind, n.payload) if n.is_test else None
     if isinstance(payload, TestPayload) and payload.text is not None:
@@ -46,7 +47,13 @@ def test_text(n: Notification, channel_type: str) -> TestText | None:
     return None
 
 
-def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+def build_context(
+    n: NotificationLike, calendar: WorkCalendar, now: datetime, session: Session | None = None
+) -> dict[str, Any]:
+    """`session`: where digests, steps and slip numbers are read; by default the ORM row's own (a plain row
+    from store.planning has none)."""
+    if session is None and isinstance(n, Notification):
+        session = object_session(n)
     if n.dossier is None and test_target(n.kind, n.payload) is not None:
         # A test message is about no real dossier (it must not count in any dossier's history).
         return sample_context(now, n.kind)
@@ -85,7 +92,7 @@ def build_context(n: Notification, calendar: WorkCalendar, now: datetime) -> dic
         "items": [],
         "step": None,
         "spend": _spend_ns(spend),
-        **_read_at_render(n, payload, dossier, calendar, now),
+        **_read_at_render(session, n, payload, dossier, calendar, now),
     }
 
 
@@ -104,19 +111,19 @@ def _spend_ns(spend: SpendPayload | None) -> SimpleNamespace | None:
     )
 
 
-def _officer_ns(o: Officer | None) -> SimpleNamespace | None:
+def _officer_ns(o: OfficerLike | None) -> SimpleNamespace | None:
     return SimpleNamespace(code=o.code, name=o.name, title=o.title) if o is not None else None
 
 
 def _read_at_render(
-    n: Notification,
+    session: Session | None,
+    n: NotificationLike,
     payload: Payload | None,
     dossier: SimpleNamespace | None,
     calendar: WorkCalendar,
     now: datetime,
 ) -> dict[str, Any]:
     """Digest items, the overdue step, the apology slip number: read when the message is rendered."""
-    session = object_session(n)
     if session is None:
         return {}
     info = kind_info(n.kind)
@@ -132,7 +139,7 @@ def _read_at_render(
 
 
 def recipient_for(
-    n: Notification, telegram_chat_id: str | None = None, zalo_user_id: str | None = None
+    n: NotificationLike, telegram_chat_id: str | None = None, zalo_user_id: str | None = None
 ) -> Recipient:
     """`telegram_chat_id`, `zalo_user_id`: the citizen's linked chat and Zalo OA follower (outbox.links),
     found for the whole batch."""
@@ -146,7 +153,7 @@ def recipient_for(
             telegram_chat_id=test.telegram_chat_id,
         )
     if Audience(n.audience).is_staff and n.officer is not None:
-        o: Officer = n.officer
+        o = n.officer
         return Recipient(
             label=o.code,
             name=o.name,

@@ -14,13 +14,14 @@ from notifier.outbox.scans.digests import officer_scope
 from notifier.outbox.views import dossier_ns
 from notifier.rules.kinds import Kind
 from notifier.rules.workdays import WorkCalendar
-from notifier.store.models import Dossier, Officer
+from notifier.store.models import Dossier
+from notifier.store.planning import OfficerLike
 
 
 def digest_items(
     session: Session,
     kind: str,
-    officer: Officer | None,
+    officer: OfficerLike | None,
     until: datetime,
     calendar: WorkCalendar,
     now: datetime,

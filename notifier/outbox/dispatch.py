@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import func as sa_func
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.abilities import (
     KeepsState,
@@ -54,7 +54,8 @@ from notifier.rules.workdays import WorkCalendar
 from notifier.store.contacts import opted_out_addresses, record_opt_out
 from notifier.store.engine import among, is_postgres
 from notifier.store.limits import SharedRateLimits
-from notifier.store.models import DeliveryAttempt, Dossier, Notification, affected, table_of
+from notifier.store.models import DeliveryAttempt, Notification, affected, table_of
+from notifier.store.planning import PlainNotification, planning_rows
 from notifier.store.templates import TemplateCache
 
 log = logging.getLogger(__name__)
@@ -305,26 +306,14 @@ class Dispatcher:
 
     # -- planning ---------------------------------------------------------------------------------------
     def _plan(self, session: Session, ids: list[int], now: datetime) -> list[Plan]:
-        rows = session.scalars(
-            select(Notification)
-            .where(among(Notification.id, ids, self._postgres))
-            # Each of these is one row per notification: joined into the one query, where IN-list loads
-            # would send the batch's ids three more times.
-            .options(
-                joinedload(Notification.dossier).joinedload(Dossier.agency),
-                joinedload(Notification.dossier).joinedload(Dossier.procedure),
-                joinedload(Notification.dossier).joinedload(Dossier.api_key),
-                joinedload(Notification.officer),
-                joinedload(Notification.dossier).joinedload(Dossier.officer),
-            )
-            .order_by(Notification.id)
-        ).all()
+        # Plain rows, not ORM objects: building and reading ORM instances was a quarter of planning.
+        rows = planning_rows(session, ids, self._postgres)
         templates = TemplateCache(session)
         zalo_linked: dict[int, str] = {}  # followers linked to a dossier itself, read with the chats
         chats = telegram_chat_ids(session, rows, zalo_linked)  # citizens' linked Telegram chats, one query
         zalo = zalo_user_ids(session, rows, zalo_linked)  # citizens' Zalo OA followers, by phone or link
         plans: list[Plan] = []
-        routes: list[tuple[Notification, Plan, list[tuple[str, Channel, str]], list[str]]] = []
+        routes: list[tuple[PlainNotification, Plan, list[tuple[str, Channel, str]], list[str]]] = []
         for n in rows:
             plan = Plan(n.id, n.kind, n.audience, n.dossier.code if n.dossier else None, n.attempts + 1)
             plan.buttons = alert_buttons(n.kind, n.dossier_id)
@@ -342,7 +331,7 @@ class Dispatcher:
         blocked = opted_out_addresses(session, [(a, c.medium) for *_, w, _ in routes for _, c, a in w])
         limits = self.settings.rendering.limits()
         for n, plan, wanted, skipped in routes:
-            context = build_context(n, self.calendar, now)
+            context = build_context(n, self.calendar, now, session)
             agency_id = template_agency_id(n)
             for name, channel, address in wanted:
                 if (address, channel.medium) in blocked:
@@ -402,7 +391,7 @@ class Dispatcher:
             return self._plan(session, ids, now)
 
     def _route(
-        self, n: Notification, recipient: Recipient
+        self, n: PlainNotification, recipient: Recipient
     ) -> tuple[list[tuple[str, Channel, str]], list[str]]:
         """The audience's channels that can reach this recipient, in order, and why the others cannot."""
         wanted: list[tuple[str, Channel, str]] = []

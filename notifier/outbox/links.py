@@ -13,14 +13,15 @@ from notifier.rules.kinds import Audience
 from notifier.rules.payloads import FeedbackPayload, parse_payload
 from notifier.store.contacts import opted_out_addresses
 from notifier.store.engine import among, is_postgres
-from notifier.store.models import ChatLink, Notification
+from notifier.store.models import ChatLink
+from notifier.store.planning import NotificationLike
 from notifier.store.zalo import followers_by_phone
 
 TELEGRAM = "telegram"  # the opt-out medium of the Telegram channel, and of /huy
 ZALO_OA = "zalo_oa"  # the platform of Zalo OA conversation keys ("zalo_oa:<user id>")
 
 
-def payload_chat_id(n: Notification) -> str | None:
+def payload_chat_id(n: NotificationLike) -> str | None:
     """A notification about one conversation (a feedback answer) names its chat in the payload."""
     try:
         payload = parse_payload(n.kind, n.payload)
@@ -30,7 +31,7 @@ def payload_chat_id(n: Notification) -> str | None:
 
 
 def telegram_chat_ids(
-    session: Session, notifications: Sequence[Notification], zalo_linked: dict[int, str] | None = None
+    session: Session, notifications: Sequence[NotificationLike], zalo_linked: dict[int, str] | None = None
 ) -> dict[int, str]:
     """notification id -> chat id for citizen notifications whose dossier a chat is linked to.
 
@@ -42,7 +43,7 @@ def telegram_chat_ids(
     for another linked chat (if none is left the dispatcher sees the opt-out and skips Telegram).
     """
     found: dict[int, str] = {}
-    wanted: list[Notification] = []
+    wanted: list[NotificationLike] = []
     for n in notifications:
         if n.audience != Audience.CITIZEN:
             continue
@@ -89,7 +90,7 @@ def telegram_chat_ids(
 
 
 def zalo_user_ids(
-    session: Session, notifications: Sequence[Notification], linked: dict[int, str] | None = None
+    session: Session, notifications: Sequence[NotificationLike], linked: dict[int, str] | None = None
 ) -> dict[int, str]:
     """notification id -> the Zalo user to write to: the conversation an answer belongs to (feedback sent
     from Zalo), else the follower who shared the dossier's phone with the OA and still follows it.

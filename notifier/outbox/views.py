@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from notifier.rules.dossier_view import DossierRecord, DossierView, view_dossier
 from notifier.rules.payloads import AgencyFacts, StepPayload
 from notifier.rules.workdays import WorkCalendar
-from notifier.store.models import Agency, Dossier, DossierStep, Officer
+from notifier.store.models import DossierStep, Officer
+from notifier.store.planning import AgencyLike, DossierLike
 
 
-def dossier_record(d: Dossier) -> DossierRecord:
+def dossier_record(d: DossierLike) -> DossierRecord:
     """The row's own values (reads `d.procedure`)."""
     return DossierRecord(
         code=d.code,
@@ -38,13 +39,13 @@ def dossier_record(d: Dossier) -> DossierRecord:
     )
 
 
-def dossier_view(d: Dossier, calendar: WorkCalendar, now: datetime) -> DossierView:
+def dossier_view(d: DossierLike, calendar: WorkCalendar, now: datetime) -> DossierView:
     """What is shown about the stored dossier `d` at `now` (see rules.dossier_view)."""
     return view_dossier(dossier_record(d), calendar, now)
 
 
 def dossier_ns(
-    d: Dossier,
+    d: DossierLike,
     calendar: WorkCalendar,
     now: datetime,
     ref_at: datetime | None = None,
@@ -85,12 +86,12 @@ def dossier_ns(
     )
 
 
-def agency_facts(a: Agency) -> AgencyFacts:
+def agency_facts(a: AgencyLike) -> AgencyFacts:
     """The agency as payloads carry it; `desk_name` and the header facts may be None (templates fall back)."""
     return AgencyFacts.model_validate(a, from_attributes=True)
 
 
-def agency_ns(a: Agency) -> SimpleNamespace:
+def agency_ns(a: AgencyLike) -> SimpleNamespace:
     """The agency as templates see it."""
     return SimpleNamespace(**agency_facts(a).model_dump())
 
