@@ -292,6 +292,13 @@ def test_english_view_is_kept_in_a_cookie(svc: Service) -> None:
     en = c.get("/tra-cuu/ho-so?lang=en")
     assert 'lang="en"' in en.text and "Application" in en.text and "Progress" in en.text
     assert "Tiếng Việt" in en.text and "200,000 VND" in en.text
+    # The status reads as the notifications and the chatbot word it in English (the `messages` catalog).
+    from notifier.rules.statuses import status_name
+    from notifier.store.models import Dossier
+
+    with svc.factory() as session:
+        status = session.scalars(select(Dossier.status).where(Dossier.code == CODE)).one()
+    assert status_name(status, "en") in en.text and status_name(status, "en") != status_name(status)
     again = c.get("/tra-cuu/ho-so")
     assert 'lang="en"' in again.text
     assert 'lang="vi"' in c.get("/tra-cuu?lang=vi").text

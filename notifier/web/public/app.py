@@ -33,6 +33,7 @@ from notifier.rules import i18n
 from notifier.rules.privacy import RequestKind
 from notifier.rules.public_page import Line, Step, form_token, form_token_ok, read_pass, sign_pass
 from notifier.rules.rendering import format_datetime, format_money
+from notifier.rules.statuses import status_name
 from notifier.workflows import feedback as fb
 from notifier.workflows.apology import PdfUnavailable
 from notifier.workflows.errors import DomainError
@@ -55,19 +56,6 @@ def _(message: str) -> str:
     return message
 
 
-# The portal's status names, as the page words them (the msgids are rules.statuses' own names).
-STATUS_LABELS: dict[int, str] = {
-    1: _("Mới đăng ký"),
-    2: _("Được tiếp nhận"),
-    3: _("Không được tiếp nhận"),
-    4: _("Đang xử lý"),
-    5: _("Yêu cầu bổ sung giấy tờ"),
-    6: _("Yêu cầu thực hiện nghĩa vụ tài chính"),
-    7: _("Công dân yêu cầu rút hồ sơ"),
-    8: _("Dừng xử lý"),
-    9: _("Đã xử lý xong"),
-    10: _("Đã trả kết quả"),
-}
 STEP_LABELS: dict[Step, str] = {
     Step.RECEIVED: _("Tiếp nhận hồ sơ"),
     Step.SUPPLEMENT: _("Yêu cầu bổ sung giấy tờ"),
@@ -329,7 +317,7 @@ def _lines(lang: str, lines: list[Line]) -> list[dict[str, Any]]:
     for line in lines:
         detail = line.detail
         if line.step is Step.ENDED and detail is not None and detail.isdigit():
-            detail = t(lang, STATUS_LABELS.get(int(detail), ""))
+            detail = status_name(int(detail), lang)
         elif line.step is Step.APOLOGY and detail is not None:
             detail = t(lang, "hẹn trả mới") + " " + detail[8:10] + "/" + detail[5:7] + "/" + detail[:4]
         out.append(
@@ -402,7 +390,7 @@ async def dossier(request: Request) -> Response:
         request,
         "dossier.html",
         v=v,
-        status=t(lang, STATUS_LABELS.get(v.status, v.status_name)),
+        status=status_name(v.status, lang),
         lines=_lines(lang, d.timeline),
         slips=d.slips,
         agency=d.agency,
