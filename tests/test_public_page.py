@@ -347,14 +347,14 @@ def test_follow_on_zalo_gives_a_one_time_code(svc: Service, db_url: str, tmp_pat
     settings = make_settings(
         db_url,
         tmp_path,
-        public={"link_key_file": str(tmp_path / "link.key"), "zalo_url": "https://zalo.me/4321000000000000"},
+        public={"link_key_file": str(tmp_path / "link.key"), "zalo_url": "http://127.0.0.1:9/zalo-oa-4321"},
     )
     with_oa = Service.build(settings, svc.clock)
     try:
         z = opened(with_oa)
         token = token_of(z, "/tra-cuu/ho-so")
         page = z.post("/tra-cuu/ho-so/zalo", data={"csrf_token": token})
-        assert page.status_code == 200 and 'href="https://zalo.me/4321000000000000"' in page.text
+        assert page.status_code == 200 and 'href="http://127.0.0.1:9/zalo-oa-4321"' in page.text
         match = re.search(r"<strong>LK ([A-Z2-9]{8})</strong>", page.text)
         assert match is not None
         from notifier.store.models import DossierLinkCode
