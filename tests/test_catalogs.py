@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from notifier.cli import catalogs
@@ -27,8 +29,9 @@ def test_an_unknown_domain_is_refused_by_name() -> None:
         i18n.translations("vi", "sms")
 
 
-def test_a_missing_entry_is_reported(tmp_path, monkeypatch) -> None:
-    # A marked string with no catalog entry: the check names it for both languages.
+@pytest.fixture
+def probe_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project of one source file marking one string for the `web` domain, with no catalog yet."""
     source = tmp_path / "notifier" / "probe.py"
     source.parent.mkdir(parents=True)
     source.write_text('t(lang, "Tra cứu hồ sơ")\n', encoding="utf-8")
@@ -38,23 +41,19 @@ def test_a_missing_entry_is_reported(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(catalogs, "ROOT", tmp_path)
     monkeypatch.setattr(catalogs, "LOCALES_DIR", locales)
     monkeypatch.setattr(i18n, "LOCALES_DIR", locales)
+    return tmp_path
+
+
+def test_a_missing_entry_is_reported(probe_tree: Path) -> None:
+    # A marked string with no catalog entry: the check names it for both languages.
     assert catalogs.problems("web") == [
         "web/vi: no catalog for 1 strings",
         "web/en: no catalog for 1 strings",
     ]
 
 
-def test_a_new_string_waits_untranslated_in_english(tmp_path, monkeypatch) -> None:
+def test_a_new_string_waits_untranslated_in_english(probe_tree: Path) -> None:
     # The update fills Vietnamese with the msgid; English must stay empty (and be reported) until translated.
-    source = tmp_path / "notifier" / "probe.py"
-    source.parent.mkdir(parents=True)
-    source.write_text('t(lang, "Tra cứu hồ sơ")\n', encoding="utf-8")
-    locales = tmp_path / "notifier" / "locales"
-    locales.mkdir()
-    (locales / "web.cfg").write_text("[python: notifier/**.py]\n", encoding="utf-8")
-    monkeypatch.setattr(catalogs, "ROOT", tmp_path)
-    monkeypatch.setattr(catalogs, "LOCALES_DIR", locales)
-    monkeypatch.setattr(i18n, "LOCALES_DIR", locales)
     catalogs.update("web")
     vi, en = catalogs.load("vi", "web"), catalogs.load("en", "web")
     assert vi is not None and en is not None
