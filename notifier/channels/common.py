@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from typing import Annotated, Generic, Literal, Protocol, TypeVar
 
 from pydantic import AfterValidator, Field, field_validator
@@ -61,13 +62,8 @@ class ProviderSettings(ChannelSettings):
 
     def rate_limits(self) -> Limits:
         """What a channel declaring `HasRateLimits` hands the dispatcher's rate limiter."""
-        return Limits(
-            rate_per_second=self.rate_per_second,
-            burst=self.burst,
-            per_recipient_per_second=self.per_recipient_per_second,
-            per_recipient_burst=self.per_recipient_burst,
-            max_wait_seconds=self.max_wait_seconds,
-        )
+        # The settings carry Limits' own field names, so each is copied by name.
+        return Limits(**{f.name: getattr(self, f.name) for f in fields(Limits)})
 
 
 class SmsSettings(ProviderSettings):
