@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
-from typing import Annotated, Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar, get_args
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -118,6 +118,16 @@ class ProviderChannel(BaseChannel, Generic[S]):
     """A channel that talks to a provider: its settings typed as `self.s`, rate limits from its table,
     and the clients it holds open closed with it."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The settings class is named once, as the type argument (`ProviderChannel[EmailSettings]`): it is
+        # the `settings_model` the registry validates the channel's table with.
+        if "settings_model" not in cls.__dict__:
+            for base in getattr(cls, "__orig_bases__", ()):
+                model = next(iter(get_args(base)), None)
+                if isinstance(model, type) and issubclass(model, ChannelSettings):
+                    cls.settings_model = model
+
     def __init__(self, settings: S, clock: Clock, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)
         self.s: S = settings
@@ -142,6 +152,9 @@ SS = TypeVar("SS", bound=SmsSettings)
 class SmsChannel(ProviderChannel[SS]):
     """An SMS provider: mobile numbers only (a landline falls through to the next channel), and the
     per-kind segment budget from its table."""
+
+    medium: ClassVar[str] = "sms"
+    default_channel_type: ClassVar[str] = "sms"
 
     def address_for(self, recipient: Recipient) -> str | None:
         return mobile_of(recipient)

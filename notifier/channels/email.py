@@ -15,7 +15,6 @@ import aiosmtplib
 from pydantic import Field, field_validator
 
 from notifier.channels.base import (
-    ChannelSettings,
     Message,
     PermanentError,
     Recipient,
@@ -47,7 +46,6 @@ class EmailSettings(ProviderSettings):
 class EmailChannel(ProviderChannel[EmailSettings]):
     name: ClassVar[str] = "email"
     medium: ClassVar[str] = "email"
-    settings_model: ClassVar[type[ChannelSettings]] = EmailSettings
     default_channel_type: ClassVar[str] = "email"
 
     def __init__(self, settings: EmailSettings, clock: Any, instance_name: str | None = None) -> None:

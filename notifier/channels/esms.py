@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 from pydantic import Field
 
 from notifier.channels.base import (
-    ChannelSettings,
     Message,
     PermanentError,
     TransientError,
@@ -73,9 +72,6 @@ class EsmsSettings(SmsSettings):
 
 class EsmsSms(SmsChannel[EsmsSettings]):
     name: ClassVar[str] = "sms_esms"
-    medium: ClassVar[str] = "sms"
-    settings_model: ClassVar[type[ChannelSettings]] = EsmsSettings
-    default_channel_type: ClassVar[str] = "sms"
 
     def __init__(self, settings: EsmsSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)

@@ -33,7 +33,6 @@ from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import Field, ValidationInfo, field_validator
 
 from notifier.channels.base import (
-    ChannelSettings,
     Message,
     PermanentError,
     Recipient,
@@ -73,7 +72,6 @@ class TelegramSettings(ProviderSettings):
 class TelegramChannel(ProviderChannel[TelegramSettings]):
     name: ClassVar[str] = "telegram"
     medium: ClassVar[str] = "telegram"
-    settings_model: ClassVar[type[ChannelSettings]] = TelegramSettings
     default_channel_type: ClassVar[str] = "chat"
 
     def __init__(self, settings: TelegramSettings, clock: Any, instance_name: str | None = None) -> None:

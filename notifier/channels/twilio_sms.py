@@ -21,7 +21,6 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from notifier.channels.base import (
-    ChannelSettings,
     Message,
     PermanentError,
     TransientError,
@@ -65,9 +64,6 @@ class TwilioSettings(SmsSettings):
 
 class TwilioSms(SmsChannel[TwilioSettings]):
     name: ClassVar[str] = "sms_twilio"
-    medium: ClassVar[str] = "sms"
-    settings_model: ClassVar[type[ChannelSettings]] = TwilioSettings
-    default_channel_type: ClassVar[str] = "sms"
 
     def __init__(self, settings: TwilioSettings, clock: Any, instance_name: str | None = None) -> None:
         super().__init__(settings, clock, instance_name)

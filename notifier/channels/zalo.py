@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.addresses import mobile_of
 from notifier.channels.base import (
-    ChannelSettings,
     Message,
     PermanentError,
     Recipient,
@@ -106,7 +105,6 @@ def truncate(value: str, limit: int) -> str:
 class ZaloZns(ProviderChannel[ZaloSettings]):
     name: ClassVar[str] = "zalo_zns"
     medium: ClassVar[str] = "zalo"
-    settings_model: ClassVar[type[ChannelSettings]] = ZaloSettings
     default_channel_type: ClassVar[str] = "chat"  # the text kept on the row for people to read
 
     def __init__(self, settings: ZaloSettings, clock: Any, instance_name: str | None = None) -> None:

@@ -31,7 +31,6 @@ from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.channels.base import (
-    ChannelSettings,
     Message,
     PermanentError,
     Recipient,
@@ -89,7 +88,6 @@ def _when(event: dict[str, Any]) -> datetime | None:
 class ZaloOa(ProviderChannel[ZaloOaSettings]):
     name: ClassVar[str] = "zalo_oa"
     medium: ClassVar[str] = "zalo_oa"  # unfollowing the OA is the opt-out; ZNS by phone is "zalo"
-    settings_model: ClassVar[type[ChannelSettings]] = ZaloOaSettings
     default_channel_type: ClassVar[str] = "chat"
 
     def __init__(self, settings: ZaloOaSettings, clock: Clock, instance_name: str | None = None) -> None:
