@@ -9,6 +9,7 @@ still holds.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 
 from pydantic import Field
@@ -53,30 +54,24 @@ class ZaloAppSettings(ProviderSettings):
         )
 
 
+# Compared by identity and shown without its fields (the app secret is one of them).
+@dataclass(kw_only=True, eq=False, repr=False)
 class ZaloOAuth:
-    def __init__(
-        self,
-        *,
-        key: str,
-        app_id: str,
-        app_secret: str,
-        oauth_url: str,
-        seed: Tokens,
-        clock: Clock,
-        http: HttpClient,
-        refresh_margin_seconds: int,
-    ) -> None:
-        self.key = key  # the provider_tokens row
-        self.app_id = app_id
-        self.app_secret = app_secret
-        self.oauth_url = oauth_url
-        self.seed = seed
-        self.clock = clock
-        self.http = http
+    key: str  # the provider_tokens row
+    app_id: str
+    app_secret: str
+    oauth_url: str
+    seed: Tokens
+    clock: Clock
+    http: HttpClient
+    refresh_margin_seconds: InitVar[int]
+    margin: timedelta = field(init=False)
+    store: TokenStore = field(init=False, default_factory=MemoryTokenStore)
+    _tokens: Tokens | None = field(init=False, default=None)
+    _lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+
+    def __post_init__(self, refresh_margin_seconds: int) -> None:
         self.margin = timedelta(seconds=refresh_margin_seconds)
-        self.store: TokenStore = MemoryTokenStore()
-        self._tokens: Tokens | None = None
-        self._lock = asyncio.Lock()
 
     def bind_storage(self, factory: sessionmaker[Session]) -> None:
         if not isinstance(self.store, DbTokenStore):
