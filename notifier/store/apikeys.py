@@ -33,7 +33,7 @@ def issue_key(
 ) -> tuple[str, ApiKey]:
     """A new key and its row; with a callback URL the row also gets a signing secret (the receiver needs
     it, so it is readable, unlike the key)."""
-    if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
+    if key_named(session, name) is not None:
         raise ValueError(f"apikey: name '{name}': already exists")
     prefix = secrets.token_hex(4)
     # A test key says so in its text, so a key pasted into the wrong system is recognised at a glance.
