@@ -79,32 +79,36 @@ OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print", "privacy")
 # brandname gateways refuse it.
 SMS_MAX_UNITS = 201
 
-_DOSSIER_ATTRS = frozenset(
+# What a dossier may lack (no appointment, fee or note yet, no apology): the sample "optional fields empty"
+# leaves them None, so a template that cannot do without one fails validation.
+_OPTIONAL_DOSSIER_ATTRS = frozenset(
     {
-        "code",
-        "procedure_code",
-        "procedure_name",
-        "applicant_name",
-        "applicant_kind",
-        "phone_masked",
-        "email",
-        "status",
-        "status_name",
         "received_at",
         "due_at",
         "returned_at",
         "fee_amount",
-        "fee_paid",
         "payment_link",
         "supplement_note",
         "delay_reason",
         "original_due_at",
         "new_due_at",
         "apology_number",
-        # Mẫu 04 extensions so far: the rules allow one, so 2 or more is shown as not compliant.
-        "extensions",
     }
 )
+_DOSSIER_ATTRS = _OPTIONAL_DOSSIER_ATTRS | {
+    "code",
+    "procedure_code",
+    "procedure_name",
+    "applicant_name",
+    "applicant_kind",
+    "phone_masked",
+    "email",
+    "status",
+    "status_name",
+    "fee_paid",
+    # Mẫu 04 extensions so far: the rules allow one, so 2 or more is shown as not compliant.
+    "extensions",
+}
 
 # Attributes a template may read from each context object. "items" describes the entries of the list.
 SCHEMA: dict[str, frozenset[str]] = {
@@ -733,18 +737,6 @@ def _at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=VN_TZ)
 
 
-_OPTIONAL_DOSSIER_FIELDS = (
-    "received_at",
-    "due_at",
-    "returned_at",
-    "fee_amount",
-    "payment_link",
-    "supplement_note",
-    "delay_reason",
-    "original_due_at",
-    "new_due_at",
-    "apology_number",
-)
 _AGENCY_CODE = "000.00.30.H26"
 _BUSINESS_NAME = "Công ty TNHH Thương mại và Dịch vụ Cảng Xanh"
 
@@ -878,7 +870,7 @@ def sample_context(
         assigned_officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng", title="Chuyên viên")
 
     if minimal:
-        dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_FIELDS))
+        dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_ATTRS))
         dossier["fee_paid"] = False
         days_left = days_overdue = None
         items = []
