@@ -13,12 +13,14 @@ from notifier.outbox.digests import digest_items
 from notifier.outbox.views import agency_ns, dossier_ns, step_ns
 from notifier.rules.kinds import Audience, Kind, kind_info
 from notifier.rules.payloads import (
+    Addressee,
     DigestPayload,
     FeedbackPayload,
     Payload,
     SpendPayload,
     StepPayload,
     TestPayload,
+    TestTarget,
     TestText,
     parse_payload,
     test_target,
@@ -138,6 +140,17 @@ def _read_at_render(
     return {}
 
 
+# The addresses an officer, an admin warned of spend (Addressee) and a test's sender (TestTarget) all carry.
+_ADDRESSES = ("phone", "email", "telegram_chat_id")
+
+
+def _reached(
+    label: str, name: str, who: OfficerLike | Addressee | TestTarget, zalo_user_id: str | None = None
+) -> Recipient:
+    addresses = {a: getattr(who, a) for a in _ADDRESSES}
+    return Recipient(label=label, name=name, zalo_user_id=zalo_user_id, **addresses)
+
+
 def recipient_for(
     n: NotificationLike, telegram_chat_id: str | None = None, zalo_user_id: str | None = None
 ) -> Recipient:
@@ -145,23 +158,10 @@ def recipient_for(
     found for the whole batch."""
     test = test_target(n.kind, n.payload)
     if test is not None:
-        return Recipient(
-            label=f"test:{test.by}",
-            name=test.by,
-            phone=test.phone,
-            email=test.email,
-            telegram_chat_id=test.telegram_chat_id,
-        )
+        return _reached(f"test:{test.by}", test.by, test)
     if Audience(n.audience).is_staff and n.officer is not None:
         o = n.officer
-        return Recipient(
-            label=o.code,
-            name=o.name,
-            phone=o.phone,
-            email=o.email,
-            telegram_chat_id=o.telegram_chat_id,
-            zalo_user_id=o.zalo_user_id,
-        )
+        return _reached(o.code, o.name, o, zalo_user_id=o.zalo_user_id)
     if n.kind == Kind.SPEND_WARNING and n.officer is None:
         # A spend warning to an admin: the address was copied from the account when it was queued.
         try:
@@ -170,13 +170,7 @@ def recipient_for(
             payload = None
         to = payload.to if isinstance(payload, SpendPayload) else None
         if to is not None:
-            return Recipient(
-                label=f"admin:{to.name}",
-                name=to.name,
-                phone=to.phone,
-                email=to.email,
-                telegram_chat_id=to.telegram_chat_id,
-            )
+            return _reached(f"admin:{to.name}", to.name, to)
     d = n.dossier
     if d is None:
         return Recipient(

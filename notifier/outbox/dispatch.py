@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, insert, select, update
 from sqlalchemy import func as sa_func
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -603,19 +603,18 @@ class Dispatcher:
             return outcome
         return outcome
 
+    def _ours(self, rows: ColumnElement[bool]) -> Update:
+        """An UPDATE of those `rows` this worker still holds: sending, under its claim."""
+        return update(Notification).where(
+            rows, Notification.status == S.SENDING, Notification.claimed_by == self.worker_id
+        )
+
     def _hand_off(self, notification_id: int, channel_name: str) -> bool:
         """Record that this row is about to go to a provider that cannot tell a repeat; False if not ours."""
         now = self.clock.now()
         with self.factory() as session, session.begin():
-            result = session.execute(
-                update(Notification)
-                .where(
-                    Notification.id == notification_id,
-                    Notification.status == S.SENDING,
-                    Notification.claimed_by == self.worker_id,
-                )
-                .values(handed_off_at=now, handed_to=channel_name)
-            )
+            mine = self._ours(Notification.id == notification_id)
+            result = session.execute(mine.values(handed_off_at=now, handed_to=channel_name))
             return affected(result) == 1
 
     def _retry(
@@ -646,12 +645,7 @@ class Dispatcher:
         # after our lease ran out belongs to another worker now, and the status guard leaves it alone.
         ours = set(
             session.scalars(
-                update(Notification)
-                .where(
-                    among(Notification.id, ids, self._postgres),
-                    Notification.status == S.SENDING,
-                    Notification.claimed_by == self.worker_id,
-                )
+                self._ours(among(Notification.id, ids, self._postgres))
                 .values(updated_at=now)
                 .returning(Notification.id)
                 .execution_options(synchronize_session=False)
@@ -796,12 +790,7 @@ class Dispatcher:
     def _release(self, ids: list[int], now: datetime) -> None:
         with self.factory() as session, session.begin():
             session.execute(
-                update(Notification)
-                .where(
-                    among(Notification.id, ids, self._postgres),
-                    Notification.status == S.SENDING,
-                    Notification.claimed_by == self.worker_id,
-                )
+                self._ours(among(Notification.id, ids, self._postgres))
                 .values(status=S.QUEUED, claimed_by=None, lease_until=None, updated_at=now)
                 .execution_options(synchronize_session=False)
             )

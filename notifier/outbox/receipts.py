@@ -73,19 +73,16 @@ def _apply(session: Session, rc: ChannelReceipt, row: Notification, now: datetim
     return outcome
 
 
+# What a receipt says that is stored as it says it (its opt-out is recorded apart; its raw form is not kept).
+_STORED = ("provider_id", "notification_id", "status", "error", "cost_vnd")
+
+
 def record_receipt(session: Session, channel: str, medium: str, receipt: Receipt, now: datetime) -> str:
     """Store one receipt and apply it if its row can take it: moved, stale, other_channel or pending."""
     if receipt.opt_out_address:
         record_opt_out(session, receipt.opt_out_address, medium, now, reason=receipt.error, source=channel)
-    rc = ChannelReceipt(
-        channel=channel,
-        provider_id=receipt.provider_id,
-        notification_id=receipt.notification_id,
-        status=receipt.status,
-        error=receipt.error,
-        cost_vnd=receipt.cost_vnd,
-        received_at=now,
-    )
+    said = {name: getattr(receipt, name) for name in _STORED}
+    rc = ChannelReceipt(channel=channel, received_at=now, **said)
     if rc.notification_id is not None and session.get(Notification, rc.notification_id) is None:
         rc.notification_id = None  # an id we never issued: keep the receipt, without a dangling key
     session.add(rc)

@@ -3,6 +3,7 @@ namespaces templates read (see rules.rendering.SCHEMA)."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -10,38 +11,32 @@ from sqlalchemy.orm import Session
 
 from notifier.rules.dossier_view import DossierRecord, DossierView, view_dossier
 from notifier.rules.payloads import AgencyFacts, StepPayload
+from notifier.rules.rendering import SCHEMA
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import DossierStep, Officer
 from notifier.store.planning import AgencyLike, DossierLike
 
+# Filled from the dossier's procedure, not from the dossier's own columns.
+_FROM_PROCEDURE = ("procedure_code", "procedure_name")
+
 
 def dossier_record(d: DossierLike) -> DossierRecord:
     """The row's own values (reads `d.procedure`)."""
-    return DossierRecord(
-        code=d.code,
-        procedure_code=d.procedure.code,
-        procedure_name=d.procedure.name,
-        applicant_name=d.applicant_name,
-        applicant_kind=d.applicant_kind,
-        phone=d.phone,
-        email=d.email,
-        status=d.status,
-        received_at=d.received_at,
-        due_at=d.due_at,
-        returned_at=d.returned_at,
-        fee_amount=d.fee_amount,
-        fee_paid=d.fee_paid,
-        payment_link=d.payment_link,
-        supplement_note=d.supplement_note,
-        delay_reason=d.delay_reason,
-        apology_old_due_at=d.apology_old_due_at,
-        apology_new_due_at=d.apology_new_due_at,
-    )
+    own = {f.name: getattr(d, f.name) for f in fields(DossierRecord) if f.name not in _FROM_PROCEDURE}
+    return DossierRecord(**own, procedure_code=d.procedure.code, procedure_name=d.procedure.name)
 
 
 def dossier_view(d: DossierLike, calendar: WorkCalendar, now: datetime) -> DossierView:
     """What is shown about the stored dossier `d` at `now` (see rules.dossier_view)."""
     return view_dossier(dossier_record(d), calendar, now)
+
+
+# A template's dossier: its names in rules.rendering.SCHEMA with the working-day counts (what a digest's items
+# carry). All but these are the view's own values, unchanged.
+_SET_FOR_TEMPLATES = frozenset(
+    {"phone_masked", "email", "original_due_at", "new_due_at", "apology_number", "extensions"}
+)
+_AS_VIEWED = sorted(SCHEMA["items"] - _SET_FOR_TEMPLATES)
 
 
 def dossier_ns(
@@ -60,29 +55,13 @@ def dossier_ns(
         # The apology is about the appointment that was missed; the new one only if it was set for that miss.
         original_due, new_due = ref_at, v.new_due_for(ref_at)
     return SimpleNamespace(
-        code=v.code,
-        procedure_code=v.procedure_code,
-        procedure_name=v.procedure_name,
-        applicant_name=v.applicant_name,
-        applicant_kind=v.applicant_kind,
+        **{name: getattr(v, name) for name in _AS_VIEWED},
         phone_masked=v.phone_masked if contact else None,
         email=v.email if contact else None,
-        status=v.status,
-        status_name=v.status_name,
-        received_at=v.received_at,
-        due_at=v.due_at,
-        returned_at=v.returned_at,
-        fee_amount=v.fee_amount,
-        fee_paid=v.fee_paid,
-        payment_link=v.payment_link,
-        supplement_note=v.supplement_note,
-        delay_reason=v.delay_reason,
         original_due_at=original_due,
         new_due_at=new_due,
         apology_number=None,
         extensions=d.apology_extensions or 0,
-        working_days_left=v.working_days_left,
-        working_days_overdue=v.working_days_overdue,
     )
 
 

@@ -136,6 +136,12 @@ class CitizenView:
     new_due_at: datetime | None
 
 
+# What a citizen is shown as the view has it; describe() decides the rest.
+_AS_VIEWED = (
+    "code", "procedure_name", "phone_masked", "status", "status_name", "received_at", "due_at", "returned_at"
+)
+
+
 def describe(
     view: DossierView, apology_sent_at: datetime | None, new_appointment_sent_at: datetime | None
 ) -> CitizenView:
@@ -144,14 +150,7 @@ def describe(
     pending = view.payment_pending
     apology_at = apology_sent_at or new_appointment_sent_at
     return CitizenView(
-        code=view.code,
-        procedure_name=view.procedure_name,
-        phone_masked=view.phone_masked,
-        status=view.status,
-        status_name=view.status_name,
-        received_at=view.received_at,
-        due_at=view.due_at,
-        returned_at=view.returned_at,
+        **{name: getattr(view, name) for name in _AS_VIEWED},
         # The deadline runs only while the agency holds the dossier; in 5 and 6 it waits for the citizen.
         working_days_left=view.days_left,
         working_days_overdue=view.days_overdue,

@@ -35,7 +35,7 @@ from notifier.rules.sandbox import (
     active_deadline,
     bounded,
 )
-from notifier.rules.smstext import sms_info
+from notifier.rules.smstext import SmsInfo, sms_info
 from notifier.rules.statuses import Status, status_name
 
 __all__ = [
@@ -79,32 +79,36 @@ OWN_LOADER_DIRS: tuple[str, ...] = ("bot", "print", "privacy")
 # brandname gateways refuse it.
 SMS_MAX_UNITS = 201
 
-_DOSSIER_ATTRS = frozenset(
+# What a dossier may lack (no appointment, fee or note yet, no apology): the sample "optional fields empty"
+# leaves them None, so a template that cannot do without one fails validation.
+_OPTIONAL_DOSSIER_ATTRS = frozenset(
     {
-        "code",
-        "procedure_code",
-        "procedure_name",
-        "applicant_name",
-        "applicant_kind",
-        "phone_masked",
-        "email",
-        "status",
-        "status_name",
         "received_at",
         "due_at",
         "returned_at",
         "fee_amount",
-        "fee_paid",
         "payment_link",
         "supplement_note",
         "delay_reason",
         "original_due_at",
         "new_due_at",
         "apology_number",
-        # Mẫu 04 extensions so far: the rules allow one, so 2 or more is shown as not compliant.
-        "extensions",
     }
 )
+_DOSSIER_ATTRS = _OPTIONAL_DOSSIER_ATTRS | {
+    "code",
+    "procedure_code",
+    "procedure_name",
+    "applicant_name",
+    "applicant_kind",
+    "phone_masked",
+    "email",
+    "status",
+    "status_name",
+    "fee_paid",
+    # Mẫu 04 extensions so far: the rules allow one, so 2 or more is shown as not compliant.
+    "extensions",
+}
 
 # Attributes a template may read from each context object. "items" describes the entries of the list.
 SCHEMA: dict[str, frozenset[str]] = {
@@ -650,9 +654,8 @@ def validate(
     seen: set[tuple[int | None, str]] = set()
     with bounded(limits):  # one deadline for every sample, or a hostile template costs it N times
         for label, each, context in trial_contexts(_VALIDATION_NOW, kind):
-            trial = _trial(source, context, field, limits, label, channel_type)
-            if trial is None and channel_type == "sms" and kind is not None:
-                trial = _over_budget(source, context, field, limits, label, each)
+            budget_kind = each if kind is not None else None  # every kind's samples: no one budget
+            trial = _trial(source, context, field, limits, label, channel_type, budget_kind)
             if trial is None:
                 continue
             message = trial.message.split(" (sample: ")[0]
@@ -677,36 +680,31 @@ def _trial(
     limits: RenderLimits | None,
     label: str,
     channel_type: str | None,
+    budget_kind: str | None,
 ) -> TemplateError | None:
-    """What one trial render finds wrong, labelled with its sample; None when it is fine."""
+    """What one trial render finds wrong, labelled with its sample; None when it is fine. An SMS is also
+    held to `budget_kind`'s budget, on what the dispatcher sends by default (no payment link)."""
     try:
         text = render(source, context, field=field, limits=limits)
-    except TemplateError as exc:
-        cls = TemplateTimeout if isinstance(exc, TemplateTimeout) else TemplateError
-        return cls(f"{exc.message} (sample: {label})", field=field, line=exc.line)
-    if channel_type == "sms" and utf16_len(text) > SMS_MAX_UNITS:
-        return TemplateError(
-            f"SMS is {utf16_len(text)} UTF-16 units, more than {SMS_MAX_UNITS} (3 UCS-2 parts) "
-            f"(sample: {label})",
-            field=field,
-        )
-    return None
-
-
-def _over_budget(
-    source: str,
-    context: dict[str, Any],
-    field: str,
-    limits: RenderLimits | None,
-    label: str,
-    kind: str,
-) -> TemplateError | None:
-    """The kind's SMS budget, on what the dispatcher sends by default (no payment link)."""
-    try:
+        if channel_type != "sms":
+            return None
+        if utf16_len(text) > SMS_MAX_UNITS:
+            return TemplateError(
+                f"SMS is {utf16_len(text)} UTF-16 units, more than {SMS_MAX_UNITS} (3 UCS-2 parts) "
+                f"(sample: {label})",
+                field=field,
+            )
+        if budget_kind is None:
+            return None
         info = sms_info(render(source, for_sms(context), field=field, limits=limits))
     except TemplateError as exc:
         cls = TemplateTimeout if isinstance(exc, TemplateTimeout) else TemplateError
         return cls(f"{exc.message} (sample: {label})", field=field, line=exc.line)
+    return _over_budget(info, budget_kind, field, label)
+
+
+def _over_budget(info: SmsInfo, kind: str, field: str, label: str) -> TemplateError | None:
+    """`info` (an SMS's size) against the kind's budget of parts."""
     budget = kind_info(kind).sms_segments
     if info.segments <= budget:
         return None
@@ -739,18 +737,6 @@ def _at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=VN_TZ)
 
 
-_OPTIONAL_DOSSIER_FIELDS = (
-    "received_at",
-    "due_at",
-    "returned_at",
-    "fee_amount",
-    "payment_link",
-    "supplement_note",
-    "delay_reason",
-    "original_due_at",
-    "new_due_at",
-    "apology_number",
-)
 _AGENCY_CODE = "000.00.30.H26"
 _BUSINESS_NAME = "Công ty TNHH Thương mại và Dịch vụ Cảng Xanh"
 
@@ -884,7 +870,7 @@ def sample_context(
         assigned_officer = SimpleNamespace(code="CB-0421", name="Vũ Đức Thắng", title="Chuyên viên")
 
     if minimal:
-        dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_FIELDS))
+        dossier.update(dict.fromkeys(_OPTIONAL_DOSSIER_ATTRS))
         dossier["fee_paid"] = False
         days_left = days_overdue = None
         items = []
