@@ -124,14 +124,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _feedback_facts(fb: Feedback) -> FeedbackFacts:
-    return FeedbackFacts(
-        id=fb.id,
-        text=fb.text,
-        created_at=fb.created_at,
-        deadline_at=fb.deadline_at,
-        answer=fb.answer,
-        answered_at=fb.answered_at,
-    )
+    # The facts are the row's columns of the same names.
+    return FeedbackFacts.model_validate(fb, from_attributes=True)
 
 
 def _agency_facts(agency: Agency | None, fallback_name: str) -> AgencyFacts:

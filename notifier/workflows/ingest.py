@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import (
     ValidationError,
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 500
 BATCH_TRIES = 6
 _RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+Coded = TypeVar("Coded", Agency, Procedure, Officer)  # the rows an import names by their code
 
 
 def parse_items(
@@ -100,25 +102,28 @@ class _Lookups:
         # found, not yet used: `agency` and `procedure` still name a new one or rename an old one
         agencies = {i.agency_code for i in items} - self.agencies.keys()
         if agencies:
-            found_agencies = self.session.scalars(select(Agency).where(Agency.code.in_(agencies)))
-            self.found_agencies = dict.fromkeys(agencies) | {a.code: a for a in found_agencies}
+            self.found_agencies = self._by_code(Agency, agencies)
         procedures = {i.MaTTHC for i in items} - self.procedures.keys()
         if procedures:
-            found_procedures = self.session.scalars(select(Procedure).where(Procedure.code.in_(procedures)))
-            self.found_procedures = dict.fromkeys(procedures) | {p.code: p for p in found_procedures}
+            self.found_procedures = self._by_code(Procedure, procedures)
         officers = {i.MaCanBo for i in items if i.MaCanBo} - self.officers.keys()
         if officers:
-            found = {
-                o.code: o for o in self.session.scalars(select(Officer).where(Officer.code.in_(officers)))
-            }
-            self.officers.update({code: found.get(code) for code in officers})
+            self.officers.update(self._by_code(Officer, officers))
+
+    def _by_code(self, model: type[Coded], codes: set[str]) -> dict[str, Coded | None]:
+        """Each code's row, None where there is none, in one SELECT."""
+        found = self.session.scalars(select(model).where(model.code.in_(codes)))
+        return dict.fromkeys(codes) | {row.code: row for row in found}
+
+    def _found(self, model: type[Coded], prefetched: dict[str, Coded | None], code: str) -> Coded | None:
+        """The row of that code: the batch's prefetch if it looked for the code, else its own SELECT."""
+        if code in prefetched:
+            return prefetched[code]
+        return self.session.scalar(select(model).where(model.code == code))
 
     def agency(self, code: str, name: str | None) -> Agency:
         if code not in self.agencies:
-            if code in self.found_agencies:
-                found = self.found_agencies[code]
-            else:
-                found = self.session.scalar(select(Agency).where(Agency.code == code))
+            found = self._found(Agency, self.found_agencies, code)
             if found is None:
                 found = Agency(code=code, name=name or code)
                 self.session.add(found)
@@ -130,10 +135,7 @@ class _Lookups:
 
     def procedure(self, code: str, name: str) -> Procedure:
         if code not in self.procedures:
-            if code in self.found_procedures:
-                found = self.found_procedures[code]
-            else:
-                found = self.session.scalar(select(Procedure).where(Procedure.code == code))
+            found = self._found(Procedure, self.found_procedures, code)
             if found is None:
                 found = Procedure(code=code, name=name)
                 self.session.add(found)

@@ -196,6 +196,12 @@ class Conversation:
         text = self.text(name, sender.platform, language, **context)
         return Outcome((Reply(text, buttons=buttons, menu=menu, language=language),))
 
+    def welcome(self, sender: Sender) -> Outcome:
+        """The greeting of a new follower (Zalo's follow event) and of /start alike."""
+        return self.say(
+            sender, "welcome", menu=True, first_name=sender.first_name, province=self.settings.province.name
+        )
+
     async def language(self, sender: Sender, state: ChatState | None = None) -> str:
         """The chat's language: its stored choice, else the platform's hint, else Vietnamese. A state that
         keeps the choice (KnowsLanguage) answers without a query of its own."""
@@ -262,13 +268,7 @@ class Conversation:
             return await self.link_phone(event)
         if isinstance(event, Follow):
             await state.set(None)
-            return self.say(
-                sender,
-                "welcome",
-                menu=True,
-                first_name=event.sender.first_name,
-                province=self.settings.province.name,
-            )
+            return self.welcome(sender)
         if isinstance(event, Unfollow):
             await state.set(None)
             await self.db(
@@ -313,13 +313,7 @@ class Conversation:
             return await extra(event, state)
         if name == "start":
             await state.set(None)
-            return self.say(
-                sender,
-                "welcome",
-                menu=True,
-                first_name=sender.first_name,
-                province=self.settings.province.name,
-            )
+            return self.welcome(sender)
         if name in ("help", "trogiup"):
             await state.set(None)
             return self.say(sender, "help", menu=True)
