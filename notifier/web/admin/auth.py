@@ -131,6 +131,11 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
+def form_values(form: FormData, *names: str) -> dict[str, str]:
+    """The form's fields `names`, each with its white space stripped ("" for a field not sent)."""
+    return {name: str(form.get(name, "")).strip() for name in names}
+
+
 async def checked_json(request: Request) -> Any:
     """A fetch() call's JSON body, after checking the X-CSRF-Token header."""
     _check(request, request.headers.get(CSRF_HEADER))
