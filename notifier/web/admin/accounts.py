@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from notifier.store import audit
 from notifier.store.models import Agency, User
-from notifier.web.admin.auth import AdminViewer, AnyViewer, NotFound, checked_form, service_of
+from notifier.web.admin.auth import AdminViewer, AnyViewer, NotFound, checked_form, form_values, service_of
 from notifier.web.admin.web import flash, page
 from notifier.workflows.accounts import (
     NewUser,
@@ -66,10 +66,7 @@ def users_page(request: Request, viewer: AdminViewer) -> Response:
 async def users_create(request: Request, viewer: AdminViewer) -> Response:
     form = await checked_form(request)
     service = service_of(request)
-    values = {
-        k: str(form.get(k, "")).strip()
-        for k in ("username", "role", "agency", "phone", "telegram_chat_id", "email")
-    }
+    values = form_values(form, "username", "role", "agency", "phone", "telegram_chat_id", "email")
     password = str(form.get("password", ""))
 
     def run() -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from notifier.web.admin.auth import AdminViewer, checked_form, service_of
+from notifier.web.admin.auth import AdminViewer, checked_form, form_values, service_of
 from notifier.web.admin.web import flash, page
 from notifier.workflows.apikeys import ApiKeys
 from notifier.workflows.errors import DomainError, NotFound
@@ -30,7 +30,7 @@ def apikeys_page(request: Request, viewer: AdminViewer) -> Response:
 @router.post("/apikeys")
 async def apikeys_create(request: Request, viewer: AdminViewer) -> Response:
     form = await checked_form(request)
-    values = {k: str(form.get(k, "")).strip() for k in ("name", "callback_url")}
+    values = form_values(form, "name", "callback_url")
     test = str(form.get("test", "")) == "1"
     keys = ApiKeys(service_of(request))
     try:

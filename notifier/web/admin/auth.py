@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -84,17 +84,13 @@ def _load_viewer(service: Service, sid: str) -> Viewer | None:
         if user is None:
             return None
         agency = session.get(Agency, user.agency_id) if user.agency_id is not None else None
-    return Viewer(
-        id=user.id,
-        username=user.username,
-        role=user.role,
-        agency_id=user.agency_id,
-        agency_code=agency.code if agency else None,
-        agency_name=agency.name if agency else None,
-        phone=user.phone,
-        telegram_chat_id=user.telegram_chat_id,
-        email=user.email,
-    )
+    values: dict[str, Any] = {
+        "agency_code": agency.code if agency else None,
+        "agency_name": agency.name if agency else None,
+    }
+    # Every other field is the user's own, under the same name.
+    values.update((f.name, getattr(user, f.name)) for f in fields(Viewer) if f.name not in values)
+    return Viewer(**values)
 
 
 def current_viewer(request: Request) -> Viewer:
@@ -133,6 +129,11 @@ async def checked_form(request: Request) -> FormData:
     form = await request.form()
     _check(request, form.get(CSRF_FIELD))
     return form
+
+
+def form_values(form: FormData, *names: str) -> dict[str, str]:
+    """The form's fields `names`, each with its white space stripped ("" for a field not sent)."""
+    return {name: str(form.get(name, "")).strip() for name in names}
 
 
 async def checked_json(request: Request) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from notifier.outbox.inbound import normalised
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
@@ -23,7 +24,7 @@ from notifier.rules.outbox_status import NotificationStatus
 from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer
 from notifier.web.admin import labels
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, service_of
-from notifier.web.admin.web import flash, mask_address, page, phone_or_none
+from notifier.web.admin.web import flash, mask_address, page
 from notifier.workflows.deliveries import RETRYABLE, retry_notification
 from notifier.workflows.errors import NotFound as NoSuchRow
 from notifier.workflows.errors import WrongState
@@ -70,7 +71,7 @@ class LogFilter:
             status=str(params.get("status", "")).strip(),
         )
         if f.phone:
-            f.phone_e164 = phone_or_none(f.phone)
+            f.phone_e164 = normalised(f.phone)
             if f.phone_e164 is None:
                 f.errors.append(f"Số điện thoại '{f.phone}' không hợp lệ.")
         for name, label in (("date_from", "Từ ngày"), ("date_to", "Đến ngày")):

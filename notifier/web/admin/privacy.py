@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from notifier.web.admin.auth import AdminViewer, checked_form, service_of
+from notifier.web.admin.auth import AdminViewer, checked_form, form_values, service_of
 from notifier.web.admin.web import flash, page
 from notifier.workflows.errors import DomainError
 from notifier.workflows.privacy import PrivacyWorkflow, requests
@@ -66,7 +66,7 @@ def privacy_page(request: Request, viewer: AdminViewer, status: str = "open") ->
 @router.post("/privacy")
 async def privacy_request(request: Request, viewer: AdminViewer) -> Response:
     form = await checked_form(request)
-    values = {k: str(form.get(k, "")).strip() for k in ("kind", "phone", "dossier", "detail")}
+    values = form_values(form, "kind", "phone", "dossier", "detail")
     workflow = PrivacyWorkflow.of(service_of(request))
     try:
         made = await run_in_threadpool(

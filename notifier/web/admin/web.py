@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
+from notifier.rules.phones import mask_phone
 from notifier.rules.rendering import format_date, format_datetime, format_money
 from notifier.web.admin import labels
 
@@ -46,13 +46,6 @@ def mask_address(value: str | None) -> str:
     if len(value) > 8:  # a file path or anything else: the start only
         return value[:6] + "…"
     return value
-
-
-def phone_or_none(raw: str) -> str | None:
-    try:
-        return normalize_phone(raw)
-    except InvalidPhone:
-        return None
 
 
 def _dt(value: Any) -> str:

@@ -16,8 +16,9 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ LANG_COOKIE = "tc_lang"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 8 * 1024
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
 
 
 def _(message: str) -> str:
@@ -301,17 +303,6 @@ def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def _dossier_form(request: Request) -> tuple[FormData, str] | Response:
-    """A form posted from the dossier's page, and the dossier its pass names; else the page that says why."""
-    form = await _form(request)
-    if form is None:
-        return _expired(request)
-    code = _code_of(request)
-    if code is None:
-        return _no_pass(request)
-    return form, code
-
-
 def _lines(lang: str, lines: list[Line]) -> list[dict[str, Any]]:
     out = []
     for line in lines:
@@ -327,6 +318,37 @@ def _lines(lang: str, lines: list[Line]) -> list[dict[str, Any]]:
 
 
 router = APIRouter()
+
+
+DossierHandler = Callable[[Request, FormData, str], Awaitable[Response]]
+
+
+def _dossier_post(path: str) -> Callable[[DossierHandler], DossierHandler]:
+    """Routes a form posted from the dossier's page to the handler, with the form and the dossier its pass
+    names; a form whose token is wrong, or a browser without a pass, gets the page that says why."""
+
+    def register(handler: DossierHandler) -> DossierHandler:
+        @router.post(PREFIX + path, name=handler.__name__)
+        async def posted(request: Request) -> Response:
+            form = await _form(request)
+            if form is None:
+                return _expired(request)
+            code = _code_of(request)
+            if code is None:
+                return _no_pass(request)
+            return await handler(request, form, code)
+
+        return handler
+
+    return register
+
+
+def _choice(form: FormData, name: str, choices: type[E]) -> E | None:
+    """The form's field `name` as one of `choices`; None for anything else (a form the page did not make)."""
+    try:
+        return choices(_field(form, name))
+    except ValueError:
+        return None
 
 
 @router.get(PREFIX)
@@ -439,15 +461,10 @@ async def apology_pdf(request: Request) -> Response:
     )
 
 
-@router.post(PREFIX + "/ho-so/thong-bao")
-async def notices(request: Request) -> Response:
-    posted = await _dossier_form(request)
-    if isinstance(posted, Response):
-        return posted
-    form, code = posted
-    try:
-        medium = Medium(_field(form, "kenh"))
-    except ValueError:
+@_dossier_post("/ho-so/thong-bao")
+async def notices(request: Request, form: FormData, code: str) -> Response:
+    medium = _choice(form, "kenh", Medium)
+    if medium is None:
         return _expired(request)
     wanted = _field(form, "lam") != "tat"
     if wanted and _field(form, "dong_y") != "1":
@@ -462,12 +479,8 @@ async def notices(request: Request) -> Response:
     return message(request, _("Đã ngừng"), _("Bạn sẽ không nhận thông báo qua kênh này nữa."), back=True)
 
 
-@router.post(PREFIX + "/ho-so/phan-anh")
-async def feedback(request: Request) -> Response:
-    posted = await _dossier_form(request)
-    if isinstance(posted, Response):
-        return posted
-    form, code = posted
+@_dossier_post("/ho-so/phan-anh")
+async def feedback(request: Request, form: FormData, code: str) -> Response:
     if _field(form, "dong_y") != "1":
         return _not_agreed(request)
     client = _client(request)
@@ -487,15 +500,10 @@ async def feedback(request: Request) -> Response:
     )
 
 
-@router.post(PREFIX + "/ho-so/du-lieu")
-async def privacy(request: Request) -> Response:
-    posted = await _dossier_form(request)
-    if isinstance(posted, Response):
-        return posted
-    form, code = posted
-    try:
-        kind = RequestKind(_field(form, "loai"))
-    except ValueError:
+@_dossier_post("/ho-so/du-lieu")
+async def privacy(request: Request, form: FormData, code: str) -> Response:
+    kind = _choice(form, "loai", RequestKind)
+    if kind is None:
         return _expired(request)
     if _field(form, "dong_y") != "1":
         return _not_agreed(request)
@@ -513,14 +521,10 @@ async def privacy(request: Request) -> Response:
     )
 
 
-@router.post(PREFIX + "/ho-so/zalo")
-async def zalo(request: Request) -> Response:
-    form = await _form(request)
-    if form is None:
-        return _expired(request)
-    code = _code_of(request)
+@_dossier_post("/ho-so/zalo")
+async def zalo(request: Request, form: FormData, code: str) -> Response:
     service = _service(request)
-    if code is None or not service.settings.public.zalo_url:
+    if not service.settings.public.zalo_url:
         return _no_pass(request)
     client = _client(request)
     try:
