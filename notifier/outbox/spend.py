@@ -36,6 +36,7 @@ from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.payloads import Addressee, SpendPayload
 from notifier.rules.rendering import format_money
 from notifier.rules.spend import OnCap, SpendLevel, SpendState, Standing, month_bounds, month_key, month_label
+from notifier.store.limits import SPEND_LOCK_SPACE, take_turns
 from notifier.store.models import (
     Agency,
     Dossier,
@@ -173,9 +174,10 @@ class SpendGate:
         # since a budget was set), not at every batch.
         found = session.execute(select(SpendMonth.agency_id, SpendMonth.channel).where(*key))
         existing = {(agency_id, channel) for agency_id, channel in found}
-        for agency_id, channel in pairs:
-            if (agency_id, channel) not in existing:
-                self._create(session, agency_id, channel, month, start, end, now)
+        missing = [pair for pair in pairs if pair not in existing]
+        _take_turns(session, missing, month)
+        for agency_id, channel in missing:
+            self._create(session, agency_id, channel, month, start, end, now)
         rows = session.scalars(
             select(SpendMonth)
             .where(*key)
@@ -312,9 +314,11 @@ class SpendGate:
         for agency_id, channel, cost in sent:
             totals[(agency_id, channel)] = totals.get((agency_id, channel), 0) + cost
         month = month_key(now)
-        for (agency_id, channel), amount in sorted(totals.items()):
-            if amount:
-                _add_spent(session, agency_id, channel, month, amount, now)
+        costs = sorted((pair, amount) for pair, amount in totals.items() if amount)
+        # Every lock before the first update: the check step takes these locks before its row locks too.
+        _take_turns(session, [pair for pair, _ in costs], month)
+        for (agency_id, channel), amount in costs:
+            _add_spent(session, agency_id, channel, month, amount, now)
 
 
 def actual_cost(session: Session, row: Notification, delta: int, now: datetime) -> None:
@@ -325,7 +329,17 @@ def actual_cost(session: Session, row: Notification, delta: int, now: datetime) 
     agency_id = row.dossier.agency_id if row.dossier else (row.officer.agency_id if row.officer else None)
     if agency_id is None:
         return
-    _add_spent(session, agency_id, row.channel, month_key(row.sent_at), delta, now)
+    month = month_key(row.sent_at)
+    _take_turns(session, [(agency_id, row.channel)], month)
+    _add_spent(session, agency_id, row.channel, month, delta, now)
+
+
+def _take_turns(session: Session, pairs: Sequence[tuple[int, str]], month: str) -> None:
+    """Making a month's row (it starts from the SUM of what was already sent) and adding a recorded cost to
+    it (an UPDATE of the row if it exists) take turns per agency, channel and month. Under PostgreSQL's READ
+    COMMITTED they could otherwise cross: a batch recorded while the row is being made finds no row to add
+    to, and commits after the row's SUM was read, so its cost would count nowhere."""
+    take_turns(session, SPEND_LOCK_SPACE, [f"{agency_id}:{channel}:{month}" for agency_id, channel in pairs])
 
 
 def _add_spent(

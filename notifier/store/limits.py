@@ -249,6 +249,10 @@ LOGIN_LOCK_SPACE = 0x6C6F67  # "log"
 # Look-ups of the public page take turns per client and per dossier code (notifier.workflows.chat).
 LOOKUP_LOCK_SPACE = 0x6C6B70  # "lkp"
 
+# Making an agency's month row of spend and adding a recorded cost to it take turns per agency, channel and
+# month (notifier.outbox.spend).
+SPEND_LOCK_SPACE = 0x73706E  # "spn"
+
 
 def take_turns(session: Session, space: int, names: Sequence[str]) -> None:
     """On PostgreSQL, wait for the transaction-long locks on `names` (in one order, so two transactions
