@@ -8,6 +8,7 @@ naming where the value came from (the file, the environment variable, or the cal
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -491,15 +492,20 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise ConfigError([f"{resolved}: not valid TOML: {exc}"]) from None
     origin = _Origin(resolved, file_data, overrides)
     problems = unknown_environment(os.environ)
-    # A throwaway subclass carries the file path into settings_customise_sources without global state.
-    cls = type("FileSettings", (Settings,), {"toml_path": resolved})
     try:
-        settings: Settings = cls(**overrides)
+        settings: Settings = _file_settings(resolved)(**overrides)
     except ValidationError as exc:
         problems += [origin.describe(error) for error in exc.errors()]
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+@functools.lru_cache(maxsize=32)
+def _file_settings(path: Path | None) -> type[Settings]:
+    """A subclass of Settings that carries the file's path into settings_customise_sources without global
+    state. Made once per path: building a pydantic model class costs more than reading the settings."""
+    return type("FileSettings", (Settings,), {"toml_path": path})
 
 
 def unknown_environment(environ: Mapping[str, str]) -> list[str]:
