@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from notifier.workflows.errors import InvalidInput, NotFound, WrongState
 from notifier.workflows.reports import ReportWorkflow
 from notifier.workflows.service import Service
 from tests.browser.kit import PASSWORD, client_for, csrf_of
+from tests.cli_process import run_notifier
 from tests.conftest import migrated_service
 from tests.factories import dossier
 
@@ -34,11 +33,7 @@ def _auth(key: str) -> dict[str, str]:
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_notifier(cwd, *args)
 
 
 def test_cli_creates_lists_and_revokes_keys(service: Service, tmp_path: Path, db_url: str) -> None:

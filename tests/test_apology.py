@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import os
 import re
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from notifier.workflows.apology import PdfUnavailable, find_font, has_vietnamese
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
+from tests.cli_process import run_notifier
 from tests.conftest import chat_service
 from tests.factories import dossier, officers, ts
 
@@ -261,9 +260,7 @@ def test_a_new_date_from_the_portal_gets_its_slip_from_the_scan(svc: Service, cl
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_notifier(cwd, *args)
 
 
 def test_cli_sets_and_prints_the_slip_as_html_and_pdf(db_url: str, tmp_path: Path, clock: FixedClock) -> None:

@@ -1,29 +1,20 @@
-"""The command line, run as a user runs it: a subprocess with a config file in a fresh directory."""
+"""The command line, run as a user runs it: a process of its own (tests.cli_process) with a config file in a
+fresh directory."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_process import run_notifier
 from tests.factories import dossier, officers
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "jobs", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_notifier(cwd, *args)
 
 
 def _config(tmp_path: Path, db_url: str) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from notifier.config import ConfigError, Settings, load_settings
 from notifier.workflows.service import Service
+from tests.cli_process import run_notifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "config.toml"
@@ -176,11 +177,7 @@ def test_the_shipped_config_starts_a_service(tmp_path: Path, monkeypatch: pytest
 
 
 def _notifier(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("NOTIFIER_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_notifier(cwd, *args)
 
 
 def test_commands_print_every_config_problem_and_exit_2(tmp_path: Path) -> None:

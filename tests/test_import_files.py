@@ -15,6 +15,7 @@ from notifier.store.models import Dossier
 from notifier.workflows.import_files import items
 from notifier.workflows.ingest import ImportWorkflow
 from notifier.workflows.service import Service
+from tests.cli_process import run_notifier
 from tests.factories import dossier
 
 FIELDS = ["MaHoSo", "MaTTHC", "TenTTHC", "ChuHoSo", "SoDienThoai", "NgayHenTra", "TrangThaiHoSo", "MaDonVi"]
@@ -91,22 +92,10 @@ def test_rows_are_numbered_across_batches(service: Service) -> None:
 
 
 def test_the_cli_refuses_an_empty_file_with_a_message(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     (tmp_path / "config.toml").write_text(
         f'[database]\nurl = "sqlite:///{tmp_path}/n.db"\n', encoding="utf-8"
     )
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")} | {"COLUMNS": "200"}
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs", "import", "empty.csv"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_notifier(tmp_path, "import", "empty.csv")
     assert done.returncode == 2
     assert "empty.csv" in done.stderr and "no items" in done.stderr

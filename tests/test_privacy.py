@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from notifier.workflows.errors import InvalidInput, NotFound, WrongState
 from notifier.workflows.ingest import upsert
 from notifier.workflows.privacy import PrivacyWorkflow
 from notifier.workflows.service import Service
+from tests.cli_process import run_notifier
 from tests.factories import dossier
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, D1, D2, D3, OTHER, Harness, queue_notice
@@ -267,16 +267,8 @@ def test_cli_request_list_done_and_processing_record(tmp_path: Path, db_url: str
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "jobs", *args, "--now", "2026-12-04T09:00"]
-            if args[-1] != "report"
-            else [sys.executable, "-m", "jobs", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        now = ("--now", "2026-12-04T09:00") if args[-1] != "report" else ()
+        return run_notifier(tmp_path, *args, *now, env=env)
 
     made = cli("privacy", "request", "access", "--by", "CB01", "--phone", "0912345678")
     assert made.returncode == 0, made.stderr

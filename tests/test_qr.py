@@ -8,10 +8,8 @@ link at level Q, which also proves the link inside (a different link or level gi
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -31,6 +29,7 @@ from notifier.workflows.ingest import upsert
 from notifier.workflows.public_links import public_url
 from notifier.workflows.qr_slips import QrFormat, QrWorkflow
 from notifier.workflows.service import Service
+from tests.cli_process import notifier_env, run_notifier
 from tests.conftest import migrated_service
 from tests.factories import AGENCY, dossier, ts
 
@@ -248,10 +247,7 @@ def test_api_gives_the_code_the_slip_and_the_days_slips(qsvc: Service) -> None:
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    env["COLUMNS"] = "200"
-    env["NOTIFIER_PUBLIC_LINK_SECRET"] = SECRET
-    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_notifier(cwd, *args, env=notifier_env(NOTIFIER_PUBLIC_LINK_SECRET=SECRET))
 
 
 def test_cli_prints_the_code_the_slip_and_the_days_slips(db_url: str, tmp_path: Path, clock: FixedClock) -> None:

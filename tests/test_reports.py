@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
@@ -30,6 +29,7 @@ from notifier.workflows.officer_actions import mark_resolved, set_new_date
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import upsert_progress
+from tests.cli_process import run_notifier
 from tests.factories import AGENCY, AGENCY_NAME, dossier, officers, ts
 
 SXD, SXD_NAME = "000.00.31.H26", "Sở Xây dựng thành phố Hải Phòng"
@@ -359,8 +359,7 @@ def test_report_command(service: Service, clock: FixedClock, tmp_path: Path, db_
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return run_notifier(tmp_path, *args, env=env)
 
     now = ("--now", "2026-11-05T10:00")
     out = cli("report", "monthly", "--month", "2026-10", "--format", "csv", "--headers", "keys", *now)

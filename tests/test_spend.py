@@ -10,8 +10,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +38,7 @@ from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.reports import ReportWorkflow
 from notifier.workflows.service import Service
 from tests.browser.kit import client_for, login
+from tests.cli_process import run_notifier
 from tests.conftest import make_settings
 from tests.factories import AGENCY, dossier, officers, ts
 from tests.fakes.helpers import build
@@ -400,14 +399,7 @@ async def test_dashboard_report_and_metrics_show_the_months_spend(
     # The same report from the command line (a process of its own, on the same database).
     (tmp_path / "config.toml").write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs", "report", "monthly", "--month", "2026-12", "--format", "json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_notifier(tmp_path, "report", "monthly", "--month", "2026-12", "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["agencies"][0]["cost_vnd"] == 4 * PRICE
 

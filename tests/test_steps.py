@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import late_steps, upsert_progress
+from tests.cli_process import run_notifier
 from tests.factories import dossier, officers, ts
 
 NNMT = "000.00.40.H26"
@@ -150,9 +149,7 @@ def test_bad_progress_items_are_reported_per_field(svc: Service) -> None:
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "jobs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_notifier(cwd, *args)
 
 
 def test_progress_files_go_through_the_same_import_command(svc: Service, tmp_path: Path, db_url: str) -> None:
