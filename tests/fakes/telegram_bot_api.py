@@ -217,12 +217,12 @@ class FakeBotAPI:
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         return [p for p in self.calls_to("sendMessage") if chat_id is None or int(p["chat_id"]) == chat_id]
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
         assert self._changed is not None
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
 
-    async def wait_sent(self, chat_id: int, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_sent(self, chat_id: int, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
         """The chat's sendMessage calls once there are at least `count` of them."""
         try:
             await self.wait_for(lambda: len(self.sent(chat_id)) >= count, timeout)
@@ -232,7 +232,7 @@ class FakeBotAPI:
             ) from None
         return self.sent(chat_id)
 
-    async def answer_to(self, update: Any, chat_id: int, timeout: float = 10.0) -> dict[str, Any]:
+    async def answer_to(self, update: Any, chat_id: int, timeout: float = 30.0) -> dict[str, Any]:
         """Push an update (a callable returning it, called after counting) and wait for the chat's next reply."""
         before = len(self.sent(chat_id))
         update()
