@@ -515,6 +515,7 @@ def test_a_batch_recorded_while_the_months_row_is_made_counts(
                         " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
                     )
                 )
+                probe.rollback()  # pg_stat_activity is read once per transaction: a new one each look
                 if waiting or done.wait(0.05):
                     break
         assert not done.is_set(), "the batch was recorded while the month's row was being made"
