@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy import select, update
 
 from notifier.rules.clock import VN_TZ, FixedClock
@@ -79,10 +81,11 @@ def test_clock_going_back_forces_a_full_scan(service: Service, clock: FixedClock
     assert service.scan().full
 
 
-def test_incremental_and_full_scans_queue_the_same_set(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+def test_incremental_and_full_scans_queue_the_same_set(
+    db_url: str, tmp_path: Path, clock: FixedClock, request: pytest.FixtureRequest
+) -> None:
     """Over a week of hourly scans, incremental scanning misses nothing a full scan would queue."""
     from notifier.workflows.officer_import import upsert_officers
-    from tests.conftest import PG_ADMIN, _pg_database
     from tests.factories import officers
 
     def run(url: str, full_every: int) -> Counter[str]:
@@ -108,17 +111,16 @@ def test_incremental_and_full_scans_queue_the_same_set(db_url: str, tmp_path: Pa
         svc.engine.dispose()
         return kinds
 
+    full = run(db_url, 1)
+    # The second week starts from the same just-migrated database as the first (conftest's copies).
     if db_url.startswith("postgresql"):
-        second = _pg_database(PG_ADMIN)
-        other_url = next(second)
+        request.getfixturevalue("pg_pristine").restore()
+        other_url = db_url
     else:
-        other_url = f"sqlite:///{tmp_path / 'incremental.db'}"
-    try:
-        full = run(db_url, 1)
-        incremental = run(other_url, 1000)
-    finally:
-        if db_url.startswith("postgresql"):
-            second.close()
+        other = tmp_path / "incremental.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), other)
+        other_url = f"sqlite:///{other}"
+    incremental = run(other_url, 1000)
     assert incremental == full
     assert full["overdue_notice"] >= 10 and full["apology_due"] >= 5 and full["due_soon"] >= 5 and full["payment_reminder"] >= 5
 
