@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.rules.dossier_view import DossierView
-from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.rules.phones import phone_or_none
 from notifier.rules.rendering import format_date
 from notifier.rules.smstext import khong_dau
 from notifier.store.models import InboundMessage
@@ -82,14 +82,6 @@ def reply_status(v: DossierView) -> str:
     return text
 
 
-def normalised(sender: str) -> str | None:
-    """The sender's number in E.164, or None when it is not a phone number (a short code, a name)."""
-    try:
-        return normalize_phone(sender)
-    except InvalidPhone:
-        return None
-
-
 def seen(session: Session, channel: str, provider_id: str | None) -> Handled | None:
     """The answer already given to this provider message id (providers re-send), or None."""
     if not provider_id:
@@ -127,7 +119,7 @@ def handle(
     row = InboundMessage(
         channel=channel,
         provider_id=provider_id,
-        sender=(normalised(sender) or sender)[:32],
+        sender=(phone_or_none(sender) or sender)[:32],
         body=text,
         command=command.action,
         reply=unicodedata.normalize("NFC", reply),

@@ -89,6 +89,15 @@ def normalize_phone(raw: str, region: str = "VN") -> str:
     return _normalized(raw, region)
 
 
+def phone_or_none(raw: str) -> str | None:
+    """`raw` in E.164, or None when it is not a phone number (a short code, a name, a typo): for a sender or
+    a search box, where anything else is simply not a phone."""
+    try:
+        return normalize_phone(raw)
+    except InvalidPhone:
+        return None
+
+
 @lru_cache(maxsize=_CACHED)
 def _normalized(raw: str, region: str) -> str:
     digits = _clean(raw)

@@ -37,7 +37,7 @@ from notifier.channels.webhook import Receipt
 from notifier.channels.zalo_oa import ZaloOa
 from notifier.outbox.receipts import record_receipt
 from notifier.rules.chat_keys import conversation_key
-from notifier.rules.phones import InvalidPhone, normalize_phone
+from notifier.rules.phones import phone_or_none
 from notifier.store import chat_states
 from notifier.store.audit import record as audit
 from notifier.store.bot_texts import BotTexts
@@ -515,9 +515,8 @@ class ZaloOaInbox:
 
     def _phone(self, user_id: str, raw: str) -> None:
         """The phone a follower shared (with Zalo's consent screen): routing finds them by it."""
-        try:
-            phone = normalize_phone(raw)
-        except InvalidPhone:
+        phone = phone_or_none(raw)
+        if phone is None:
             return  # the core answers contact_invalid
         now = self.service.clock.now()
         with self.service.factory() as session, session.begin():

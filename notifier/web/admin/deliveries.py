@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from notifier.outbox.inbound import normalised
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
 from notifier.rules.outbox_status import NotificationStatus
+from notifier.rules.phones import phone_or_none
 from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer
 from notifier.web.admin import labels
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, service_of
@@ -71,7 +71,7 @@ class LogFilter:
             status=str(params.get("status", "")).strip(),
         )
         if f.phone:
-            f.phone_e164 = normalised(f.phone)
+            f.phone_e164 = phone_or_none(f.phone)
             if f.phone_e164 is None:
                 f.errors.append(f"Số điện thoại '{f.phone}' không hợp lệ.")
         for name, label in (("date_from", "Từ ngày"), ("date_to", "Đến ngày")):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from notifier.outbox.inbound import normalised
+from notifier.rules.phones import phone_or_none
 from notifier.store import audit
 from notifier.store.contacts import record_opt_in, record_opt_out
 from notifier.store.models import Contact
@@ -42,7 +42,7 @@ def normalize_address(medium: str, raw: str) -> str:
     if not value:
         raise ContactError("Địa chỉ: bắt buộc.")
     if medium in PHONE_MEDIA:
-        phone = normalised(value)
+        phone = phone_or_none(value)
         if phone is None:
             raise ContactError(f"Số điện thoại '{value}' không hợp lệ.")
         return phone
@@ -91,7 +91,7 @@ def apply_change(session: Session, viewer: Viewer, change: Change, now: datetime
 def _list(session: Session, q: str, medium: str, state: str, page_no: int) -> tuple[list[Contact], int]:
     stmt = select(Contact)
     if q:
-        phone = normalised(q)
+        phone = phone_or_none(q)
         if phone is not None:
             stmt = stmt.where(Contact.address == phone)
         else:

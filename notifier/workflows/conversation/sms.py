@@ -21,11 +21,11 @@ from notifier.outbox.inbound import (
     REPLY_LOOKUP_USAGE,
     REPLY_OPT_IN,
     REPLY_OPT_OUT,
-    normalised,
     parse,
     reply_not_found,
 )
 from notifier.rules.lookup import CitizenView, Query
+from notifier.rules.phones import phone_or_none
 from notifier.rules.rendering import format_date
 from notifier.workflows.conversation.api import (
     ChatState,
@@ -57,7 +57,7 @@ def status_text(v: CitizenView) -> str:
 
 def sender_of(number: str) -> Sender:
     """An SMS's sender: the carrier vouches for the number, so the dossiers of that number are its own."""
-    phone = normalised(number)
+    phone = phone_or_none(number)
     return Sender(Platform.SMS, chat_id=phone or number, phone=phone)
 
 
