@@ -1,7 +1,7 @@
 """The `notifier` command in a process of its own, as an operator runs it, without a new interpreter each time.
 
 A fresh `python -m jobs` spends over a second importing its libraries before it does anything, and the
-command-line tests run it about two hundred times. Here the test process forks instead. The child:
+command-line tests run it many times. Here the test process forks instead. The child:
 - forgets every module of `notifier` and `jobs`, so they are imported afresh and read the child's
   environment and working directory as a new process's would;
 - puts fds 0, 1 and 2 on /dev/null and two pipes, with new `sys.stdin`, `sys.stdout` and `sys.stderr`;
