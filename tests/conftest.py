@@ -232,3 +232,14 @@ def svc(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Service]:
     s = chat_service(db_url, tmp_path, clock)
     yield s
     s.engine.dispose()
+
+
+@pytest.fixture
+def province(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Any]:
+    """The demo province on a migrated database, its citizens texted through a scripted gateway
+    (tests.browser.kit.ready_province), for the admin page's tests."""
+    from tests.browser.kit import ready_province  # kit imports this module: not at the top
+
+    p = ready_province(db_url, tmp_path, clock)
+    yield p
+    p.service.engine.dispose()

@@ -19,17 +19,10 @@ from typer.testing import CliRunner
 from jobs.cli import app as cli
 from notifier.rules.clock import FixedClock
 from notifier.store.models import AuditEntry, User
-from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
+from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login
 from tests.test_admin_language import leaks, visible
 
 NEW = "mot-mat-khau-moi-2027"
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
 
 
 def _user(province: Province, name: str) -> User:

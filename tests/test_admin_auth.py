@@ -23,15 +23,8 @@ from notifier.web.admin.app import ROUTERS
 from notifier.web.api import create_app
 from notifier.workflows.accounts import set_password
 from notifier.workflows.service import Service
-from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login, ready_province
+from tests.browser.kit import PASSWORD, Province, client_for, csrf_of, login
 from tests.conftest import T0, make_settings
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
 
 
 def test_passwords_are_stored_as_argon2_hashes(province: Province) -> None:

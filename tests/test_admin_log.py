@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,15 +12,7 @@ from sqlalchemy import select
 from notifier.rules.kinds import REGISTRY
 from notifier.store.contacts import opted_out_addresses
 from notifier.store.models import AuditEntry, Contact, DeliveryAttempt, Dossier, Notification
-from tests.browser.kit import REFUSED, SKH, STP, Province, client_for, csrf_of, ready_province
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
-
+from tests.browser.kit import REFUSED, SKH, STP, Province, client_for, csrf_of
 
 KIND_LABELS = {str(k): i.label for k, i in REGISTRY.items()}
 

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from notifier.rules.clock import FixedClock
 from notifier.store.models import AdminSession, User
 from notifier.workflows.accounts import set_password
-from tests.browser.kit import Province, client_for, csrf_of, ready_province
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock: FixedClock) -> Province:  # type: ignore[misc]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
+from tests.browser.kit import Province, client_for, csrf_of
 
 
 def _cookie_payload(value: str) -> dict[str, object]:

@@ -6,20 +6,12 @@ import html
 import json
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from notifier.store.models import Agency, AuditEntry, Dossier, Notification, Template
 from notifier.store.templates import TemplateCache
 from tests.browser.kit import STP, Province, client_for, csrf_of, ready_province
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
 
 
 def _token(client: TestClient) -> str:

@@ -7,7 +7,6 @@ import html
 import re
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,17 +18,10 @@ from notifier.store.models import Notification, Template
 from notifier.web.admin.auth import Viewer
 from notifier.web.admin.dashboard import figures
 from notifier.workflows.costs import cost_summary
-from tests.browser.kit import STP, Province, client_for, csrf_of, ready_province
+from tests.browser.kit import STP, Province, client_for, csrf_of
 from tests.conftest import migrated_service
 
 URL = "/admin/templates/sms/received"
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock) -> Province:  # type: ignore[no-untyped-def]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
 
 
 def _post(client: TestClient, action: str, body: str, **extra: str):  # type: ignore[no-untyped-def]

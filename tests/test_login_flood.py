@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,7 +19,7 @@ from notifier.store.models import AuditEntry
 from notifier.web.admin.auth import Locked, LoginThrottle
 from notifier.web.api import create_app
 from notifier.workflows.service import Service
-from tests.browser.kit import Province, login, ready_province
+from tests.browser.kit import Province, login
 
 WINDOW = timedelta(minutes=15)
 RULES = LoginRules(
@@ -29,13 +28,6 @@ RULES = LoginRules(
     name=FailureLimit(8, WINDOW),
     overall=FailureLimit(12, timedelta(minutes=5)),
 )
-
-
-@pytest.fixture
-def province(db_url: str, tmp_path: Path, clock: FixedClock) -> Province:  # type: ignore[misc]
-    p = ready_province(db_url, tmp_path, clock)
-    yield p
-    p.service.engine.dispose()
 
 
 def _fail(failures: LoginFailures, name: str, address: str, now: object, times: int) -> list[int | None]:
