@@ -4,7 +4,6 @@ officer, each carried out on the real database; consent records; the processing 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import unicodedata
 from datetime import datetime
@@ -264,11 +263,10 @@ def test_cli_request_list_done_and_processing_record(tmp_path: Path, db_url: str
         'url = "sqlite:///var/notifier.db"', f'url = "{db_url}"'
     )
     (tmp_path / "config.toml").write_text(text, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         now = ("--now", "2026-12-04T09:00") if args[-1] != "report" else ()
-        return run_notifier(tmp_path, *args, *now, env=env)
+        return run_notifier(tmp_path, *args, *now)
 
     made = cli("privacy", "request", "access", "--by", "CB01", "--phone", "0912345678")
     assert made.returncode == 0, made.stderr

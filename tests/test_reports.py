@@ -6,7 +6,6 @@ import csv
 import html
 import io
 import json
-import os
 import subprocess
 from collections.abc import Callable
 from datetime import datetime, time
@@ -356,10 +355,9 @@ def test_reports_over_the_api(service: Service, clock: FixedClock) -> None:
 def test_report_command(service: Service, clock: FixedClock, tmp_path: Path, db_url: str) -> None:
     build_october(service, clock)
     (tmp_path / "config.toml").write_text(f'[database]\nurl = "{db_url}"\n', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_notifier(tmp_path, *args, env=env)
+        return run_notifier(tmp_path, *args)
 
     now = ("--now", "2026-11-05T10:00")
     out = cli("report", "monthly", "--month", "2026-10", "--format", "csv", "--headers", "keys", *now)
