@@ -158,17 +158,23 @@ def pg_pristine(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of this test's own on each backend: migrated and seeded, or empty when marked so."""
     empty = request.node.get_closest_marker("empty_database") is not None
-    if request.param == "sqlite":
-        path = tmp_path / "notifier.db"
-        if not empty:
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-    elif empty:
-        yield from _pg_database(request.getfixturevalue("pg_admin_url"))
+    if not empty:
+        yield migrated_database(request, request.param, tmp_path / "notifier.db")
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'notifier.db'}"
     else:
-        pristine: PristinePg = request.getfixturevalue("pg_pristine")
-        pristine.restore()
-        yield pristine.url
+        yield from _pg_database(request.getfixturevalue("pg_admin_url"))
+
+
+def migrated_database(request: pytest.FixtureRequest, backend: str, sqlite_path: Path) -> str:
+    """A database at its just-migrated and seeded content: on SQLite a copy of the session's file at
+    `sqlite_path`, on PostgreSQL the run's database put back (what it held before is gone)."""
+    if backend == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), sqlite_path)
+        return f"sqlite:///{sqlite_path}"
+    pristine: PristinePg = request.getfixturevalue("pg_pristine")
+    pristine.restore()
+    return pristine.url
 
 
 @pytest.fixture(scope="session", autouse=True)

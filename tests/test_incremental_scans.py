@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.store.models import Dossier, Notification
 from notifier.workflows.ingest import upsert
 from notifier.workflows.service import Service
-from tests.conftest import migrated_service
+from tests.conftest import migrated_database, migrated_service
 from tests.factories import dossier, ts
 
 
@@ -112,15 +111,9 @@ def test_incremental_and_full_scans_queue_the_same_set(
         return kinds
 
     full = run(db_url, 1)
-    # The second week starts from the same just-migrated database as the first (conftest's copies).
-    if db_url.startswith("postgresql"):
-        request.getfixturevalue("pg_pristine").restore()
-        other_url = db_url
-    else:
-        other = tmp_path / "incremental.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), other)
-        other_url = f"sqlite:///{other}"
-    incremental = run(other_url, 1000)
+    # The second week starts from the same just-migrated database as the first.
+    backend = "postgresql" if db_url.startswith("postgresql") else "sqlite"
+    incremental = run(migrated_database(request, backend, tmp_path / "incremental.db"), 1000)
     assert incremental == full
     assert full["overdue_notice"] >= 10 and full["apology_due"] >= 5 and full["due_soon"] >= 5 and full["payment_reminder"] >= 5
 
