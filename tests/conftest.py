@@ -19,13 +19,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy import MetaData
 
 from notifier.config import load_settings
 from notifier.rules.clock import VN_TZ, FixedClock
-from notifier.store.engine import make_engine
 from notifier.workflows.service import Service
+from tests.pg_content import PristinePg
 
 PG_ADMIN = os.environ.get("NOTIFIER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -79,62 +77,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # the last connection closed checkpointed the WAL: the one file holds the whole database
     assert not path.with_name(path.name + "-wal").exists()
     return path
-
-
-class PristinePg:
-    """One PostgreSQL database for the run, put back to its just-migrated content before each test: every
-    table emptied, the rows migrating and seeding made copied back, every sequence where it was. A few
-    round trips on one connection, where a new database per test cost a CREATE and a DROP DATABASE (which
-    forces a checkpoint of the whole server)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        engine = make_engine(url)
-        try:
-            meta = MetaData()
-            meta.reflect(engine)
-            tables = [t.name for t in meta.sorted_tables]  # parents before children
-        finally:
-            engine.dispose()
-        self._conn = psycopg.connect(url, autocommit=True)
-        self._rows: dict[str, bytes] = {}  # COPY text of each table that migrating and seeding filled
-        reset = [
-            # like DROP DATABASE ... WITH (FORCE): whatever a test left connected (a pool, a process that
-            # outlived it, an open transaction) goes; a lock nobody releases fails the test, not the run
-            sql.SQL(
-                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND backend_type = 'client backend'"  # not an autovacuum worker
-            ),
-            sql.SQL("SET lock_timeout = '30s'"),
-        ]
-        reset += [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in reversed(tables)]
-        with self._conn.cursor() as cur:
-            for table in tables:
-                with cur.copy(sql.SQL("COPY {} TO STDOUT").format(sql.Identifier(table))) as copy:
-                    data = b"".join(bytes(chunk) for chunk in copy)
-                if data:
-                    self._rows[table] = data
-            query = "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
-            for [name] in cur.execute(query).fetchall():
-                value, called = cur.execute(
-                    sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(name))
-                ).fetchone()  # type: ignore[misc]
-                quoted = sql.Identifier(name).as_string(cur)
-                setval = sql.SQL("SELECT setval({}, {}, {})")
-                reset.append(setval.format(*map(sql.Literal, (quoted, value, called))))
-        # one simple query, so one round trip, for all of it
-        self._reset = sql.SQL("; ").join(reset).as_string(self._conn)
-
-    def restore(self) -> None:
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(self._reset)
-            for table, data in self._rows.items():
-                with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as copy:
-                    copy.write(data)
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import MetaData, func, inspect, select
 
+from notifier.rules.clock import FixedClock
 from notifier.rules.rendering import load_template_files
 from notifier.store.bot_texts import load_text_files
 from notifier.store.engine import at_head, make_engine
 from notifier.store.models import ApiKey, Template
 from notifier.workflows.service import Service
-from tests.conftest import T0, PristinePg, make_settings
+from tests.browser import kit
+from tests.conftest import T0, make_settings
+from tests.pg_content import PristinePg
 
 
 def test_a_test_starts_on_a_migrated_and_seeded_database_of_its_own(db_url: str, tmp_path: Path) -> None:
@@ -65,3 +68,50 @@ def test_restoring_forgets_rows_resets_ids_and_ends_stray_connections(pg_pristin
             assert conn.scalar(select(ApiKey.id)) == first_id  # ids start where a fresh database starts
     finally:
         engine.dispose()
+
+
+def _everything(url: str, folder: Path) -> tuple[dict[str, list[tuple[object, ...]]], dict[str, bytes]]:
+    """Every row of every table, in primary-key order, and every file beside the database but its own."""
+    engine = make_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine)
+        with engine.connect() as conn:
+            rows = {
+                t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+                for t in meta.sorted_tables
+            }
+    finally:
+        engine.dispose()
+    files = {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+    return rows, {name: data for name, data in files.items() if not name.startswith("notifier.db")}
+
+
+def test_a_copied_province_is_the_populated_one(
+    db_url: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin tests' province is populated once per test process and copied after: the copy must hold
+    what populating leaves, row for row, file for file and message for message, and be a copy (the next
+    test's changes are its own)."""
+    monkeypatch.setattr(kit, "_populated", {})  # this test populates, whatever ran before it
+    first = tmp_path / "first"
+    first.mkdir()
+    url = db_url.replace(str(tmp_path), str(first)) if db_url.startswith("sqlite") else db_url
+    if url != db_url:
+        (tmp_path / "notifier.db").rename(first / "notifier.db")
+    populated = kit.ready_province(url, first, clock)
+    populated.service.engine.dispose()
+    made = _everything(url, first), list(populated.sms.received)
+    assert made[0][0]["notifications"] and made[1] and "outbox.jsonl" in made[0][1]
+
+    with populated.service.factory() as session, session.begin():  # what a test might do to its copy
+        session.execute(Template.__table__.delete())
+    second = tmp_path / "second"
+    second.mkdir()
+    url2 = url.replace(str(first), str(second))
+    copied = kit.ready_province(url2, second, clock)
+    try:
+        assert (_everything(url2, second), list(copied.sms.received)) == made
+        assert copied.sms.received is not populated.sms.received
+    finally:
+        copied.service.engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -18,7 +17,7 @@ import uvicorn
 
 from notifier.rules.clock import FixedClock
 from notifier.web.api import create_app
-from tests.browser.kit import Province, build_service, populate
+from tests.browser.kit import Province, ready_province
 from tests.conftest import T0
 
 CHROMIUM = os.environ.get("NOTIFIER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -69,8 +68,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
     """One live server per test module, on its own SQLite database, with the demo province loaded."""
     tmp = tmp_path_factory.mktemp("live")
     shutil.copyfile(sqlite_template, tmp / "notifier.db")  # migrated once per session
-    province = build_service(f"sqlite:///{tmp / 'notifier.db'}", tmp, FixedClock(T0))
-    asyncio.run(populate(province))
+    province = ready_province(f"sqlite:///{tmp / 'notifier.db'}", tmp, FixedClock(T0))
     try:
         with _serve(province) as base:
             yield Live(province, base + "/admin")

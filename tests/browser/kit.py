@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from notifier.channels.base import Message, PermanentError
 from notifier.store.models import Notification
@@ -18,6 +20,7 @@ from notifier.workflows.accounts import NewUser, create_user
 from notifier.workflows.demo import seed
 from notifier.workflows.service import Service
 from tests.conftest import make_settings
+from tests.pg_content import PgContent, put_back
 from tests.plugins import ScriptedSms
 
 PASSWORD = "mat-khau-rat-dai-2026"
@@ -56,11 +59,65 @@ def build_service(db_url: str, tmp_path: Path, clock: Any, **overrides: Any) -> 
     return Province(service, sms)
 
 
+@dataclass(frozen=True)
+class Populated:
+    """What `populate` left, kept to be put back for the next test that asks for the same province: the
+    database, the scripted gateway's memory and the files it wrote beside the database (the officers' file)."""
+
+    database: PgContent | bytes  # PostgreSQL's content, or the SQLite file's bytes
+    received: tuple[Message, ...]
+    files: dict[str, bytes]
+
+
+# Per test process: (database URL, or "sqlite" for any test's own file; the clock's time; the overrides).
+_populated: dict[tuple[str, str, str], Populated] = {}
+
+
 def ready_province(db_url: str, tmp_path: Path, clock: Any, **overrides: Any) -> Province:
-    """build_service + populate, for synchronous tests and fixtures."""
+    """build_service + populate, for synchronous tests and fixtures, on a database just migrated.
+
+    Populating (demo data, a scan, a dispatch) costs half a second or more, and dozens of tests ask for the
+    same province, so the first one populates and the others get a copy of what that left: the same rows,
+    ids and sequences, the same gateway memory, the same files."""
+    url = make_url(db_url)
+    sqlite = url.get_backend_name() == "sqlite"
+    key = ("sqlite" if sqlite else db_url, clock.now().isoformat(), repr(sorted(overrides.items())))
+    done = _populated.get(key)
+    if done is None:
+        before = _files(tmp_path)
+        province = build_service(db_url, tmp_path, clock, **overrides)
+        asyncio.run(populate(province))
+        province.service.engine.dispose()  # SQLite: every write in the file; the pool reconnects when used
+        if sqlite:
+            with closing(sqlite3.connect(str(url.database))) as conn:
+                database: PgContent | bytes = conn.serialize()
+        else:
+            database = PgContent(db_url)
+        files = {name: data for name, data in _files(tmp_path).items() if before.get(name) != data}
+        _populated[key] = Populated(database, tuple(province.sms.received), files)
+        return province
+    if isinstance(done.database, bytes):
+        path = Path(str(url.database))
+        for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        path.write_bytes(done.database)
+    else:
+        put_back(db_url, done.database)
+    for name, data in done.files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
     province = build_service(db_url, tmp_path, clock, **overrides)
-    asyncio.run(populate(province))
+    province.sms.received.extend(done.received)
     return province
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The files below `folder` by relative name, but the SQLite database's own."""
+    return {
+        str(f.relative_to(folder)): f.read_bytes()
+        for f in folder.rglob("*")
+        if f.is_file() and not f.name.startswith("notifier.db")
+    }
 
 
 async def populate(province: Province) -> None:

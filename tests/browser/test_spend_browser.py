@@ -22,7 +22,10 @@ def test_the_dashboard_shows_this_months_spend_against_the_budget(
 ) -> None:
     service, sms = live.province.service, live.province.sms
     # From now on the scripted gateway costs 800 đồng a part and Sở Tư pháp has 10.000 đồng a month on it
-    # (this module's own live server: nothing else sees the change).
+    # (this module's own live server: nothing else sees the change). The scripted gateway is put into the
+    # registry, not configured, so a budget on it is set on the running service, after the dispatcher's
+    # start-up check (which refuses budgets on unconfigured channels) has passed.
+    assert service.dispatcher is not None
     sms.settings.price_vnd = 800
     service.settings.spend.agencies[STP] = {"scripted_sms": 10_000}
     items = [
