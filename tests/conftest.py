@@ -55,6 +55,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "empty_database: db_url names a database without any schema")
 
 
+# Files holding a test that runs ten seconds or more (real processes killed and restarted, servers, a
+# fuzzer, a browser). They run first, so that the test processes share them out at the start, rather than
+# one process running the last of them alone while the others have finished (`scripts/test --durations=0`
+# shows the long ones). Only the order changes: every test still runs, on its own database.
+LONG_FIRST = frozenset(
+    {
+        "test_fault_injection.py",
+        "test_sqlite_contention.py",
+        "test_incremental_scans.py",
+        "test_preview_health.py",
+        "test_api_fuzz.py",
+        "test_bot_runner.py",
+        "test_crash.py",
+        "test_plugin_out_of_tree.py",
+        "test_admin_browser.py",
+        "test_admin_accounts_browser.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: the rest keep their order
+
+
 # Tuesday 01/12/2026, 09:00 Vietnam time: a working day, in working hours, outside quiet hours.
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=VN_TZ)
 
