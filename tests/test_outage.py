@@ -177,12 +177,17 @@ def test_a_worker_started_while_the_database_is_down_waits_and_then_sends(
     worker = spawn_worker(config, log)
     try:
         try:
-            time.sleep(5)  # several dispatch and reclaim ticks, each refused
+            # started (its first run refused), then several dispatch ticks (0.2 s) and the next reclaim tick
+            # (2 s), each refused: what a fixed 5 s from the spawn gave, less the start-up it waited out
+            assert wait_until(lambda: "database unavailable" in log.read_text(), timeout=60), log.read_text()
+            time.sleep(2.5)
             assert worker.poll() is None, log.read_text()
             assert gateway_stats(port)["accepted"] == 0
         finally:
             _connections(pg_admin_url, name, allow=True)
         assert wait_until(lambda: counts(url).get("sent", 0) == 50, timeout=60), log.read_text()
+        # The run that sent the last rows says so when it ends, which may be just after they are recorded.
+        assert wait_until(lambda: "database available again" in log.read_text(), timeout=60), log.read_text()
         assert worker.poll() is None
     finally:
         stop(worker)
