@@ -6,6 +6,7 @@ This is the console script (`notifier = "jobs.cli:app"`) and `python -m jobs`.""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
 from typing import Annotated
@@ -17,6 +18,7 @@ from notifier.bot.config import BotConfigError
 from notifier.cli.common import NowOpt, fail, open_service, out
 from notifier.cli.main import app
 from notifier.outbox.dispatch import RoutingError
+from notifier.store.engine import dispose_all
 from notifier.workflows.service import Service
 
 __all__ = ["app"]
@@ -116,6 +118,17 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+
+
+@atexit.register
+def leave_without_collecting() -> None:
+    """At exit: close the database connections, then spare the interpreter its last garbage collection, which
+    walked and freed the whole heap (the libraries, settings, compiled templates; aiogram's models when the
+    bot ran) only for the process to end: 0.8 s of every command's exit on this 2-core machine, 2 s with the
+    bot. Nothing needs it: the connections are closed here, logging flushes in its own exit hook, standard
+    output is flushed by the interpreter, and the files we write are closed as they are written."""
+    dispose_all()
+    gc.freeze()
 
 
 def _in_config(service: Service, exc: Exception) -> str:
