@@ -29,8 +29,8 @@ MIN_PASSWORD = 10
 # Argon2id with the library's defaults (RFC 9106 "second recommended" profile).
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong name costs as long as a wrong password. Made by
-# the first log-in attempt, whoever it names, not at import: each hash costs about half a second of CPU,
-# which every process importing this module (`notifier run` at start-up) paid before anyone logged in.
+# the first log-in attempt, whoever it names, not at import: a hash costs 0.2-0.8 s of CPU on this 2-core
+# machine, which every process importing this module (`notifier run` at start-up) paid before any log-in.
 _dummy: tuple[PasswordHasher, str] | None = None
 
 
