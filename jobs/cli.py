@@ -6,18 +6,22 @@ This is the console script (`notifier = "jobs.cli:app"`) and `python -m jobs`.""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobs.scheduler import build_scheduler
 from notifier.bot.config import BotConfigError
 from notifier.cli.common import NowOpt, fail, open_service, out
 from notifier.cli.main import app
-from notifier.outbox.dispatch import RoutingError
-from notifier.workflows.service import Service
+
+# The scheduler, the dispatcher and the web app are imported by the commands that run them: with them
+# came nearly every module of notifier, which `notifier --help` and the other commands did not need.
+if TYPE_CHECKING:
+    from notifier.workflows.service import Service
 
 __all__ = ["app"]
 
@@ -25,6 +29,8 @@ __all__ = ["app"]
 @app.command()
 def scheduler(now: NowOpt = None) -> None:
     """Scans only (and the retention purge), on the configured intervals; run one or several."""
+    from jobs.scheduler import build_scheduler
+
     service = open_service(now)
 
     async def go() -> None:
@@ -49,6 +55,9 @@ def worker(now: NowOpt = None) -> None:
 @app.command()
 def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] = False) -> None:
     """Send what is due. --once sends everything due now and exits; otherwise keeps going."""
+    from jobs.scheduler import build_scheduler
+    from notifier.outbox.dispatch import RoutingError
+
     service = open_service(now)
     settle_heap()
 
@@ -85,6 +94,7 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
 def run(now: NowOpt = None, host: str | None = None, port: int | None = None) -> None:
     """Web API, scheduler and dispatcher in one process; Ctrl-C stops cleanly."""
     from jobs.processes import serve  # the web app and the bot load only for the commands that run them
+    from notifier.outbox.dispatch import RoutingError
 
     service = open_service(now)
     try:
@@ -116,6 +126,19 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+
+
+@atexit.register
+def leave_without_collecting() -> None:
+    """At exit: close the database connections, then spare the interpreter its last garbage collection, which
+    walked and freed the whole heap (the libraries, settings, compiled templates; aiogram's models when the
+    bot ran) only for the process to end: 0.8 s of every command's exit on this 2-core machine, 2 s with the
+    bot. Nothing needs it: the connections are closed here, logging flushes in its own exit hook, standard
+    output is flushed by the interpreter, and the files we write are closed as they are written."""
+    engine = sys.modules.get("notifier.store.engine")  # not imported: no engine, and nothing to close
+    if engine is not None:
+        engine.dispose_all()
+    gc.freeze()
 
 
 def _in_config(service: Service, exc: Exception) -> str:

@@ -104,9 +104,10 @@ def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None
 
 async def run_bot(service: Service, host: str, port: int) -> None:
     """`notifier bot`: the bot alone; in webhook mode with the web app serving only what it needs."""
-    await tasks.outage_of(service).wait_for(service.migrate)
+    # The settings first: a bot that cannot run says so at once, before it waits for or migrates the database.
     if connection(service.settings) is None:
         raise BotConfigError("channels.telegram.token: value None: set it (or token_env) to run the bot")
+    await tasks.outage_of(service).wait_for(service.migrate)
     from notifier.bot.runner import running  # aiogram is loaded only when the bot runs
 
     if webhook_path(service.settings) is None:

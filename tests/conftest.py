@@ -38,11 +38,12 @@ def pg_admin_url() -> str:
     return PG_ADMIN
 
 
-def _pg_database(admin_url: str, prefix: str = "notifier_test_") -> Iterator[str]:
-    """A fresh empty database, dropped afterwards, so runs never see each other's data."""
+def _pg_database(admin_url: str, prefix: str = "notifier_test_", template: str | None = None) -> Iterator[str]:
+    """A fresh database, empty or a copy of `template`, dropped afterwards, so runs never see each other's
+    data."""
     name = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     base = admin_url.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
@@ -104,13 +105,33 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_pristine(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PristinePg]:
-    """One PostgreSQL database per test run (a unique name: several runs share the server), migrated and
-    seeded once, dropped at the end."""
-    databases = _pg_database(pg_admin_url, prefix="notifier_run_")
+def pg_template(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The name of a database migrated and seeded once per run that nothing stays connected to, so that
+    CREATE DATABASE ... TEMPLATE can copy it: `pg_pristine`'s database and each `pg_own_database` start as
+    such a copy (about 0.25 s here, where migrating a new database took 1.2 s, 2.8 s on a loaded machine)."""
+    databases = _pg_database(pg_admin_url, prefix="notifier_tpl_")
     url = next(databases)
     try:
         _migrate_and_seed(url, tmp_path_factory.mktemp("pg-template"))
+        yield url.rsplit("/", 1)[1]
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def pg_own_database(pg_admin_url: str, pg_template: str) -> Iterator[str]:
+    """A migrated and seeded PostgreSQL database of this test's own, dropped afterwards: for the tests that
+    take it down or kill processes using it, which must not do that to `pg_pristine`'s."""
+    yield from _pg_database(pg_admin_url, template=pg_template)
+
+
+@pytest.fixture(scope="session")
+def pg_pristine(pg_admin_url: str, pg_template: str) -> Iterator[PristinePg]:
+    """One PostgreSQL database per test run (a unique name: several runs share the server), migrated and
+    seeded once (a copy of `pg_template`), dropped at the end."""
+    databases = _pg_database(pg_admin_url, prefix="notifier_run_", template=pg_template)
+    url = next(databases)
+    try:
         pristine = PristinePg(url)
         try:
             yield pristine

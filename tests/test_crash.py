@@ -19,20 +19,15 @@ from benchmarks.harness import (
     wait_until,
     write_config,
 )
-from notifier.rules.clock import FixedClock
-from notifier.workflows.service import Service
-from tests.conftest import T0, _pg_database, make_settings
 
 N = int(os.environ.get("NOTIFIER_CRASH_N", "3000"))
 
 
-def test_kill_9_mid_dispatch_loses_nothing_and_sends_nothing_twice(pg_admin_url: str, tmp_path: Path) -> None:
-    databases = _pg_database(pg_admin_url)
-    url = next(databases)
+def test_kill_9_mid_dispatch_loses_nothing_and_sends_nothing_twice(pg_own_database: str, tmp_path: Path) -> None:
+    url = pg_own_database
     gateway, port = start_gateway(delay_ms=2)
     workers = []
     try:
-        Service.build(make_settings(url, tmp_path), FixedClock(T0)).migrate()
         seed_notifications(url, N)
         # a short lease so the killed worker's rows come back within the test
         config = write_config(tmp_path / "config.toml", url, port, batch=100, concurrency=20, lease_seconds=4)
@@ -49,7 +44,6 @@ def test_kill_9_mid_dispatch_loses_nothing_and_sends_nothing_twice(pg_admin_url:
         for w in workers:
             stop(w, hard=True)
         stop(gateway, hard=True)
-        databases.close()
     assert final == {"sent": N}  # none lost, none stuck, none failed
     assert stats["accepted"] == N and stats["distinct"] == N
     assert stats["delivered_twice"] == 0

@@ -14,7 +14,7 @@ from jobs import tasks
 from notifier.rules.clock import FixedClock
 from notifier.web.api import create_app
 from notifier.workflows.service import Service
-from tests.conftest import T0, _pg_database, make_settings
+from tests.conftest import T0, make_settings
 from tests.factories import dossier
 
 DEAD = "postgresql://postgres@127.0.0.1:1/notifier"  # nothing listens on port 1
@@ -39,16 +39,12 @@ def test_the_api_answers_503_with_a_clear_body_while_the_database_is_down(tmp_pa
 
 
 @pytest.fixture
-def own_pg(pg_admin_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    databases = _pg_database(pg_admin_url)
-    url = next(databases)
-    service = Service.build(make_settings(url, tmp_path), FixedClock(T0))
-    service.migrate()
+def own_pg(pg_own_database: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    service = Service.build(make_settings(pg_own_database, tmp_path), FixedClock(T0))
     try:
-        yield service, url.rsplit("/", 1)[1]
+        yield service, pg_own_database.rsplit("/", 1)[1]
     finally:
         service.engine.dispose()
-        databases.close()
 
 
 def _connections(admin: str, database: str, allow: bool) -> None:
@@ -177,12 +173,17 @@ def test_a_worker_started_while_the_database_is_down_waits_and_then_sends(
     worker = spawn_worker(config, log)
     try:
         try:
-            time.sleep(5)  # several dispatch and reclaim ticks, each refused
+            # started (its first run refused), then several dispatch ticks (0.2 s) and the next reclaim tick
+            # (2 s), each refused: what a fixed 5 s from the spawn gave, less the start-up it waited out
+            assert wait_until(lambda: "database unavailable" in log.read_text(), timeout=60), log.read_text()
+            time.sleep(2.5)
             assert worker.poll() is None, log.read_text()
             assert gateway_stats(port)["accepted"] == 0
         finally:
             _connections(pg_admin_url, name, allow=True)
         assert wait_until(lambda: counts(url).get("sent", 0) == 50, timeout=60), log.read_text()
+        # The run that sent the last rows says so when it ends, which may be just after they are recorded.
+        assert wait_until(lambda: "database available again" in log.read_text(), timeout=60), log.read_text()
         assert worker.poll() is None
     finally:
         stop(worker)

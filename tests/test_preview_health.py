@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -20,6 +21,10 @@ import time
 from pathlib import Path
 
 import httpx
+
+from notifier.workflows.accounts import NewUser, create_user
+from notifier.workflows.service import Service
+from tests.conftest import make_settings
 
 PASSWORD = "mat-khau-rat-dai-2026"
 HOSTILE = {
@@ -37,18 +42,7 @@ def _free_port() -> int:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
-    env["ADMIN_PW_FOR_TEST"] = PASSWORD
-    return env
-
-
-async def _jobs(tmp_path: Path, *args: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "jobs", *args, cwd=tmp_path, env=_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
+    return {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
 
 
 async def _login(client: httpx.AsyncClient) -> str:
@@ -63,15 +57,20 @@ async def _login(client: httpx.AsyncClient) -> str:
     return token[1]
 
 
-async def test_healthz_answers_while_hostile_previews_run(tmp_path: Path) -> None:
+async def test_healthz_answers_while_hostile_previews_run(tmp_path: Path, sqlite_template: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'n.db'}"
     (tmp_path / "config.toml").write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "n.db"}"\n[channels.file]\npath = "out/outbox.jsonl"\n',
-        encoding="utf-8",
+        f'[database]\nurl = "{url}"\n[channels.file]\npath = "out/outbox.jsonl"\n', encoding="utf-8"
     )
-    await _jobs(tmp_path, "db", "upgrade")
-    await _jobs(
-        tmp_path, "user", "create", "quantri", "--role", "admin", "--password-env", "ADMIN_PW_FOR_TEST"
-    )
+    # The database and the account made here, not by `notifier db upgrade` and `notifier user create`
+    # processes (their own tests run those): only `notifier run` needs to be a process of its own.
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")
+    service = Service.build(make_settings(url, tmp_path))
+    try:
+        with service.factory() as session, session.begin():
+            create_user(session, NewUser("quantri", "admin"), PASSWORD, service.clock.now())
+    finally:
+        service.engine.dispose()
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "jobs", "run", "--port", str(port), cwd=tmp_path, env=_env(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,7 +12,9 @@ from rich.markup import escape
 
 from notifier.config import load_settings
 from notifier.rules.clock import parse_now
-from notifier.workflows.service import Service
+
+if TYPE_CHECKING:
+    from notifier.workflows.service import Service
 
 # soft_wrap: a rejected row stays on one line, so it can be grepped and read on a narrow terminal
 out = Console(soft_wrap=True)
@@ -42,6 +44,10 @@ def open_service(now: str | None = None) -> Service:
         # escape: messages name settings as "[dispatch] max_attempts", which rich would take for markup
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
+    # Imported here, not above: the service loads nearly every module of notifier (a second or more with
+    # its libraries), which `notifier --help` and a command refusing its arguments do not need.
+    from notifier.workflows.service import Service
+
     return Service.build(settings, clock)
 
 

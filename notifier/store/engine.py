@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+# Every engine of this process still in use, for `dispose_all`; weak, so an engine nobody holds still goes.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -23,11 +28,21 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
-        return engine
-    if parsed.drivername == "postgresql":
-        # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
-        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    else:
+        if parsed.drivername == "postgresql":
+            # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
+            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    _engines.add(engine)
+    return engine
+
+
+def dispose_all() -> None:
+    """Close the pooled connections of every engine still in use: what a process leaving without its final
+    garbage collection (jobs.cli) must do itself. SQLite checkpoints its WAL into the database file when
+    the last connection closes; PostgreSQL sees a goodbye, not a dropped socket."""
+    for engine in list(_engines):
+        engine.dispose()
 
 
 # How long a writer waits for another (another thread, `notifier run`, a CLI import) before giving up.
