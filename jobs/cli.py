@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from jobs.scheduler import build_scheduler
 from notifier.bot.config import BotConfigError
 from notifier.cli.common import NowOpt, fail, open_service, out
 from notifier.cli.main import app
@@ -25,6 +24,8 @@ __all__ = ["app"]
 @app.command()
 def scheduler(now: NowOpt = None) -> None:
     """Scans only (and the retention purge), on the configured intervals; run one or several."""
+    from jobs.scheduler import build_scheduler  # see dispatch
+
     service = open_service(now)
 
     async def go() -> None:
@@ -62,6 +63,10 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                     f"failed {stats.failed}, unreachable {stats.unreachable}, deferred {stats.deferred}"
                 )
             else:
+                # Imported here: the scheduler's tasks bring in the chatbot's conversations, Zalo OA and
+                # APScheduler, about a quarter of the start-up of every other command (`-X importtime`).
+                from jobs.scheduler import build_scheduler
+
                 # the first drain and reclaim run at once in the scheduler: an outage fails a run, not
                 # the worker, and a killed worker's rows are reclaimed from the start
                 sched = build_scheduler(service, scans=False)
