@@ -4,6 +4,7 @@ fresh directory."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,9 +69,9 @@ def test_bad_now_and_missing_file_are_named(tmp_path: Path) -> None:
     assert conf.returncode == 2 and "config: file 'other.toml' does not exist" in conf.stderr
 
 
-def test_apikey_create_prints_once(tmp_path: Path) -> None:
+def test_apikey_create_prints_once(tmp_path: Path, sqlite_template: Path) -> None:
     _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
-    _cli(tmp_path, "db", "upgrade")
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")  # what `db upgrade` leaves, tested above
     first = _cli(tmp_path, "apikey", "create", "portal")
     assert first.returncode == 0 and first.stdout.strip().startswith("nk_")
     dup = _cli(tmp_path, "apikey", "create", "portal")
