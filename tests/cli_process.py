@@ -14,8 +14,8 @@ would.
 
 This equals a new interpreter only while what importing `PRELOAD` read is the same for the command:
 - environment variables: the zygote records each one read meanwhile, by anything (pydantic reads its
-  plugin switch at each model class), and a command whose environment differs in one of them runs in a
-  new interpreter instead;
+  plugin switch at each model class), and a command whose environment differs in one of them, or in one
+  the interpreter reads as it starts (PYTHONPATH, PYTHON*, the locale), runs in a new interpreter instead;
 - working directory and terminal: the zygote's are not the command's, so code of ours must read neither
   at import (tests/test_cli.py checks it; the rich consoles of notifier.cli.common are set up on first use).
 The zygote itself is a new interpreter started with the tests' `notifier_env()` in "/", so pytest's
@@ -117,7 +117,9 @@ class _Zygote:
         environment, which must agree with `env` on each variable read meanwhile."""
         if "*" in self.read:
             return dict(env) == self.env
-        return all(env.get(k) == self.env.get(k) for k in self.read)
+        # and on those the interpreter reads as it starts, before any Python code (PYTHONPATH, locale)
+        started = {k for k in (*env, *self.env) if k.startswith("PYTHON")} | {"LC_ALL", "LC_CTYPE", "LANG"}
+        return all(env.get(k) == self.env.get(k) for k in (*self.read, *started))
 
     def stop(self) -> None:
         """Close the socket (the zygote exits on end of file) and wait for it; kill it if it does not go."""
