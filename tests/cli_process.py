@@ -278,6 +278,7 @@ def _child(request: dict[str, object], fds: list[int]) -> None:  # pragma: no co
 
 
 if __name__ == "__main__":  # pragma: no cover - the zygote: `python tests/cli_process.py FD`
+    sys.path[0] = os.getcwd()  # not the tests' folder: what `python -m jobs` started in "/" would have
     read = preload()
     sock = socket.socket(fileno=int(sys.argv[1]))
     sock.send(json.dumps({"read": read}).encode())
