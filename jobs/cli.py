@@ -55,7 +55,6 @@ def worker(now: NowOpt = None) -> None:
 @app.command()
 def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] = False) -> None:
     """Send what is due. --once sends everything due now and exits; otherwise keeps going."""
-    from jobs.scheduler import build_scheduler
     from notifier.outbox.dispatch import RoutingError
 
     service = open_service(now)
@@ -71,6 +70,10 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                     f"failed {stats.failed}, unreachable {stats.unreachable}, deferred {stats.deferred}"
                 )
             else:
+                # Imported here: the scheduler's tasks bring in the chatbot's conversations, Zalo OA and
+                # APScheduler, which `dispatch --once` does not use.
+                from jobs.scheduler import build_scheduler
+
                 # the first drain and reclaim run at once in the scheduler: an outage fails a run, not
                 # the worker, and a killed worker's rows are reclaimed from the start
                 sched = build_scheduler(service, scans=False)

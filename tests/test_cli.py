@@ -4,12 +4,14 @@ fresh directory."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_process import run_notifier
+from tests.cli_process import notifier_env, run_notifier
 from tests.factories import dossier, officers
 
 
@@ -67,9 +69,9 @@ def test_bad_now_and_missing_file_are_named(tmp_path: Path) -> None:
     assert conf.returncode == 2 and "config: file 'other.toml' does not exist" in conf.stderr
 
 
-def test_apikey_create_prints_once(tmp_path: Path) -> None:
+def test_apikey_create_prints_once(tmp_path: Path, sqlite_template: Path) -> None:
     _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
-    _cli(tmp_path, "db", "upgrade")
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")  # what `db upgrade` leaves, tested above
     first = _cli(tmp_path, "apikey", "create", "portal")
     assert first.returncode == 0 and first.stdout.strip().startswith("nk_")
     dup = _cli(tmp_path, "apikey", "create", "portal")
@@ -119,3 +121,124 @@ def test_demo_then_messages_in_the_file(tmp_path: Path) -> None:
     assert not any(x["recipient"].startswith("+84225") or x["recipient"].startswith("+84220") for x in lines)
     assert unreachable > 0
     assert "Công an TP HP: Hồ sơ" in texts and "UBND P. Lê Chân: Hồ sơ" in texts  # SMS short names
+
+
+# Run in a new interpreter: records what `tests.cli_process.preload()` reads of the process's environment,
+# working directory and terminal through code of ours. A read by a library our module-level code calls
+# counts; a library's reads at its own import do not (the old fork-from-pytest design imported libraries
+# ahead too; the zygote guards their environment reads per command like any other, see cli_process).
+_IMPORT_READS = r"""
+import json, os, sys
+
+reads = []
+
+
+def ours(frame):
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return None  # a library's own import, not a call from our code
+        name = frame.f_globals.get("__name__", "")
+        if name.split(".")[0] in ("notifier", "jobs"):
+            return name
+        frame = frame.f_back
+    return None
+
+
+def record(what):
+    module = ours(sys._getframe(2))
+    if module:
+        reads.append(f"{module}: {what}")
+
+
+class Environ(type(os.environ)):
+    def __getitem__(self, key):
+        record(f"environment {key}")
+        return super().__getitem__(key)
+
+    def __iter__(self):
+        record("environment (all of it)")
+        return super().__iter__()
+
+
+os.environ.__class__ = Environ
+for name in ("getcwd", "getcwdb", "stat", "lstat", "listdir", "scandir"):
+    def wrapped(*args, _real=getattr(os, name), _name=name, **kwargs):
+        path = args[0] if args else kwargs.get("path", ".")
+        if _name.startswith("getcwd") or not os.path.isabs(os.fsdecode(path) if not isinstance(path, int) else "/"):
+            record(f"working directory ({_name} {path!r})" if not _name.startswith("getcwd") else "working directory")
+        return _real(*args, **kwargs)
+    setattr(os, name, wrapped)
+
+
+def audit(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes)) and not os.path.isabs(os.fsdecode(args[0])):
+        record(f"working directory (open {args[0]!r})")
+
+
+sys.addaudithook(audit)
+
+
+class Terminal:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def isatty(self):
+        record("terminal")
+        return self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+sys.stdin, sys.stdout, sys.stderr = Terminal(sys.stdin), Terminal(sys.stdout), Terminal(sys.stderr)
+"""
+
+
+def test_importing_the_command_reads_no_environment_working_directory_or_terminal(tmp_path: Path) -> None:
+    """What tests.cli_process's zygote rests on: a command forked after `preload()` behaves as a new
+    interpreter only if nothing imported there read what the command's own process differs in."""
+    probe = """
+def probe():
+    os.environ.get("NOTIFIER_PROBE"); os.getcwd(); os.path.exists("config.toml"); sys.stdout.isatty()
+    try:
+        open("config.toml")
+    except OSError:
+        pass
+
+
+exec(probe.__code__, {"__name__": "notifier.probe", "os": os, "sys": sys})  # a module of ours, as seen
+"""
+    script = f"""{_IMPORT_READS}
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import cli_process
+guarded = cli_process.preload()
+assert "jobs.cli" in sys.modules, "preload fell back"
+preloaded, reads = reads, []
+{probe}
+json.dump({{"preload": preloaded, "guarded": guarded, "probe": reads}}, sys.__stdout__)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=notifier_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    # Environment variables may be read (pydantic's plugin switch at each model class): the zygote reports
+    # those preload() read and run_notifier spawns a command whose environment differs in one. The working
+    # directory and the terminal it cannot compare, so they must not be read.
+    environment = [read for read in found["preload"] if read.split(": ", 1)[1].startswith("environment ")]
+    assert [read for read in found["preload"] if read not in environment] == []
+    assert {read.split("environment ", 1)[1] for read in environment} <= set(found["guarded"])
+    assert "PYDANTIC_DISABLE_PLUGINS" in found["guarded"]
+    # the recorder sees each kind of read when a module of ours makes it
+    assert found["probe"] == [
+        "notifier.probe: environment NOTIFIER_PROBE",
+        "notifier.probe: working directory",
+        "notifier.probe: working directory (stat 'config.toml')",
+        "notifier.probe: terminal",
+        "notifier.probe: working directory (open 'config.toml')",
+    ]

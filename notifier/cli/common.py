@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,9 +17,30 @@ from notifier.rules.clock import parse_now
 if TYPE_CHECKING:
     from notifier.workflows.service import Service
 
+
+class _CommandConsole(Console):
+    """A rich console set up on first use, when the command runs, not when this module is imported: making
+    a console reads the environment (COLUMNS, NO_COLOR, TERM, ...) and asks whether the output is a
+    terminal, and the answers must be the running command's. The command-line tests import `notifier`
+    once and fork a process per command (tests/cli_process.py); tests/test_cli.py checks that importing
+    the command reads no environment, working directory or terminal."""
+
+    def __init__(self, **options: Any) -> None:  # Console.__init__ runs later, in __getattr__
+        self.__dict__["_deferred"] = options
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached for attributes Console.__init__ sets while it has not run yet, and for missing ones.
+        with _console_setup:
+            options = self.__dict__.pop("_deferred", None)
+            if options is not None:
+                super().__init__(**options)
+        return object.__getattribute__(self, name)
+
+
+_console_setup = threading.RLock()
 # soft_wrap: a rejected row stays on one line, so it can be grepped and read on a narrow terminal
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out: Console = _CommandConsole(soft_wrap=True)
+err: Console = _CommandConsole(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", help="config file (default: NOTIFIER_CONFIG, ./config.toml)")
