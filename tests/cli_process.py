@@ -2,8 +2,8 @@
 
 A fresh `python -m jobs` spends over a second importing `notifier` and its libraries before it does anything,
 and the command-line tests run it many times. Here each test process starts one new interpreter, the
-zygote (this file run as a script), which imports what `python -m jobs` imports before it looks at its
-arguments (`PRELOAD`) and then forks one child per command. The child:
+zygote (this file run as a script), which imports what `python -m jobs` imports for nearly every command
+(`PRELOAD`), and then forks one child per command. The child:
 - puts fds 0, 1 and 2 on /dev/null and the two pipes the test process sent, with new `sys.stdin`,
   `sys.stdout` and `sys.stderr`;
 - moves to the command's working directory, puts it first on `sys.path` as `python -m` does, and
@@ -42,9 +42,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-# What `python -m jobs` has imported when it starts on the command's arguments: jobs/__main__.py imports
-# jobs.cli, which imports every command's module (the heavy ones import lazily, in the command).
-PRELOAD = ("jobs.cli",)
+# What `python -m jobs` imports: jobs.cli (jobs/__main__.py) before it looks at the command's arguments, and
+# the service, which nearly every command imports as it begins (jobs.cli leaves it to the command, so that
+# `notifier --help` starts without it). Importing the service in the zygote instead of in each child is the
+# same while its import reads nothing the command differs in, which the same guard and test cover.
+PRELOAD = ("jobs.cli", "notifier.workflows.service")
 
 
 def notifier_env(**extra: str) -> dict[str, str]:

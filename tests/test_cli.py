@@ -212,7 +212,7 @@ exec(probe.__code__, {"__name__": "notifier.probe", "os": os, "sys": sys})  # a 
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 import cli_process
 guarded = cli_process.preload()
-assert "jobs.cli" in sys.modules, "preload fell back"
+assert all(name in sys.modules for name in cli_process.PRELOAD), "preload fell back"
 preloaded, reads = reads, []
 {probe}
 json.dump({{"preload": preloaded, "guarded": guarded, "probe": reads}}, sys.__stdout__)
