@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from notifier.channels.base import Message, TransientError
 from notifier.rules.clock import FixedClock
@@ -118,3 +121,60 @@ async def test_a_row_that_becomes_due_during_a_batch_goes_in_the_same_drain(
 
     assert stats.sent == 3
     assert sorted(m.notification_id for m in gateway.received) == ids
+
+
+class CutsTheDatabase(ScriptedSms):
+    """Once a message of each of the two batches is on the wire, takes the database away, so that both
+    batches fail as they record what they sent."""
+
+    def __init__(self, cut: Any) -> None:
+        super().__init__()
+        self.cut, self.on_the_wire, self.both = cut, 0, asyncio.Event()
+
+    async def send(self, message: Message) -> str:
+        self.on_the_wire += 1
+        if self.on_the_wire == 2:
+            self.cut()
+            self.both.set()
+        await asyncio.wait_for(self.both.wait(), 10)
+        return await super().send(message)
+
+
+async def test_both_batches_failing_in_one_outage_raise_once_and_leave_no_error_unread(
+    pg_own_database: str, pg_admin_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    # The scheduler logs a failed drain once ("database unavailable"); the other batch's error must not
+    # also reach asyncio's "Task exception was never retrieved", with a traceback, for every run of an outage.
+    svc = migrated_service(
+        pg_own_database, tmp_path, clock, routing={"citizen": ["scripted"], "officer": ["file"], "head": ["file"]},
+        dispatch={"batch_size": 1},
+    )
+    with svc.factory() as session, session.begin():
+        items = [dossier(f"{i:04d}", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0)) for i in range(2)]
+        assert not upsert(session, items, clock.now(), source="test").errors
+    svc.scan()
+    name = pg_own_database.rsplit("/", 1)[1]
+
+    def connections(allow: bool) -> None:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+            if not allow:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+    gateway = CutsTheDatabase(lambda: connections(False))
+    svc.channels.put("scripted", gateway)
+    svc.settings.channels["scripted"] = {}
+    unread: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unread.append(context["message"]))
+    try:
+        failed = False
+        try:
+            await svc.dispatcher.drain()
+        except DBAPIError:
+            failed = True  # (not pytest.raises: its record of the error would keep the batches' tasks alive)
+        assert failed and gateway.on_the_wire == 2
+        gc.collect()  # asyncio reports an error nobody read when its task is collected
+        assert unread == []
+    finally:
+        connections(True)
+        svc.engine.dispose()

@@ -821,6 +821,11 @@ class Dispatcher:
                 if not running:
                     return total
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                # Every finished batch's error is read here: both batches may meet one database outage, and
+                # an error nobody reads is logged again by asyncio, traceback and all, for every run.
+                errors = [error for task in done if (error := task.exception()) is not None]
+                if errors:
+                    raise errors[0]
                 for task in done:
                     stats = task.result()
                     total.add(stats)
@@ -833,3 +838,6 @@ class Dispatcher:
             # An error in one batch: let the other finish recording what it sent, then raise.
             if running:
                 await asyncio.wait(running)
+                for task in running:  # read, for the same reason: the error being raised says it already
+                    if not task.cancelled():
+                        task.exception()
