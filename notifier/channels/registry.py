@@ -51,7 +51,11 @@ def available() -> dict[str, Any]:
 def _import_path_state() -> tuple[object, ...]:
     """What decides which distributions are installed: the import path, each entry's modification time
     (installing or removing a distribution adds or removes a directory there) and the finders."""
-    state: list[object] = [os.getcwd(), *map(id, sys.meta_path)]  # "" on sys.path is the working directory
+    try:
+        cwd: str | None = os.getcwd()  # "" on sys.path is the working directory
+    except OSError:  # it was removed: importlib.metadata skips it too
+        cwd = None
+    state: list[object] = [cwd, *map(id, sys.meta_path)]
     for entry in sys.path:
         try:
             state.append((entry, os.stat(entry or ".").st_mtime_ns))
