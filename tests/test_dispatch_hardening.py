@@ -158,7 +158,10 @@ async def telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegra
 def _telegram_service(
     db_url: str, tmp_path: Path, clock: FixedClock, fake: FakeTelegram, **kw: Any
 ) -> Service:
-    table = {"token_env": "TEST_TG_TOKEN", "base_url": fake.url}
+    # The officer's alerts go to one chat: at Telegram's default of one message a second per chat, each
+    # one after the first waited a real second, which these tests of the hand-off do not need
+    # (test_channel_telegram checks the per-chat limit).
+    table = {"token_env": "TEST_TG_TOKEN", "base_url": fake.url, "per_recipient_per_second": 1000.0}
     svc = build_service(
         db_url, tmp_path, clock, {"telegram": table}, citizen=["file"], officer=["telegram"], **kw
     )

@@ -7,8 +7,11 @@ against the protocol first, so a plugin that does not fit is named with what it 
 
 from __future__ import annotations
 
+import functools
 import inspect
-from importlib.metadata import entry_points
+import os
+import sys
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -42,6 +45,30 @@ class NotAChannel(ChannelConfigError):
 
 
 def available() -> dict[str, Any]:
+    return dict(_entry_points(_import_path_state()))
+
+
+def _import_path_state() -> tuple[object, ...]:
+    """What decides which distributions are installed: the import path, each entry's modification time
+    (installing or removing a distribution adds or removes a directory there) and the finders."""
+    try:
+        cwd: str | None = os.getcwd()  # "" on sys.path is the working directory
+    except OSError:  # it was removed: importlib.metadata skips it too
+        cwd = None
+    state: list[object] = [cwd, *map(id, sys.meta_path)]
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, None))
+    return tuple(state)
+
+
+@functools.lru_cache(maxsize=4)
+def _entry_points(_state: tuple[object, ...]) -> dict[str, EntryPoint]:
+    # importlib.metadata reads every installed distribution's metadata on each call (milliseconds, and a
+    # channel is built per configured name per process, per test): read again only when the import path
+    # or one of its directories changed, which is when importlib.metadata itself lists them again.
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, Selectable, case, func, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, Select, Selectable, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,19 @@ def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
+_LANE_OF: dict[str, int] = {str(k): int(lane) for k, lane in LANES.items()}
+
+
+def _lane(kind: ColumnElement[Any]) -> ColumnElement[int]:
+    """The `priority` column for rows whose kind is the select's `kind` column: the lane itself when the
+    scan names one kind (a literal), else a CASE over every kind (the status scan's kind is a CASE)."""
+    if isinstance(kind, BindParameter) and isinstance(kind.value, str):
+        # The same value the CASE below gives, without its two parameters per kind, which SQLAlchemy
+        # builds and walks for a cache key on each of the dozen INSERT … SELECTs of every scan.
+        return literal(_LANE_OF.get(kind.value, int(Lane.ALERT)), Integer)
+    return case(_LANE_OF, value=kind, else_=int(Lane.ALERT))
+
+
 def enqueue_select(session: Session, stmt: Selectable, *, with_payload: bool = False) -> int:
     """Queue the rows `stmt` selects (columns in the order of COLUMNS or PAYLOAD_COLUMNS); returns how
     many were new."""
@@ -69,8 +83,7 @@ def enqueue_select(session: Session, stmt: Selectable, *, with_payload: bool = F
     # The lane follows from the kind the select names, as one more column of the same select (a subquery
     # would lose the types its NULLs get from the insert's columns on PostgreSQL).
     kind = list(stmt.selected_columns)[columns.index("kind")]  # by place: columns need no labels
-    lanes = case({str(k): int(lane) for k, lane in LANES.items()}, value=kind, else_=int(Lane.ALERT))
-    ins = _insert(session).from_select([*columns, "priority"], stmt.add_columns(lanes))
+    ins = _insert(session).from_select([*columns, "priority"], stmt.add_columns(_lane(kind)))
     ins = ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
     if has_callbacks(session):  # the new rows' ids are needed for their "queued" events
         ids = list(session.scalars(ins.returning(table.c.id)))
@@ -108,4 +121,3 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
         return None
     queue_changes(session, [int(new_id)])
     return int(new_id)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +15,21 @@ from notifier.outbox.callbacks import CallbackSender
 from notifier.outbox.dispatch import Dispatcher, check_routing
 from notifier.outbox.scans import ScanResult, ScanRun, scan_all
 from notifier.rules.clock import Clock, SystemClock
-from notifier.rules.rendering import load_template_files
+from notifier.rules.rendering import TemplateFile, load_template_files
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.bot_texts import load_text_files
 from notifier.store.engine import make_engine, session_factory, upgrade
 from notifier.store.templates import seed_defaults
 from notifier.workflows.apology import issue_missing_slips
+
+
+@functools.cache
+def _shipped_templates() -> tuple[TemplateFile, ...]:
+    """The notification templates and the chatbot's replies (channel type "bot") the package ships.
+
+    They are files of the installed package, which do not change while a process runs: read and checked
+    once, not on every `migrate()` (a service start, and every test's database)."""
+    return (*load_template_files(), *load_text_files())
 
 
 def portal_slips(run: ScanRun) -> dict[str, int]:
@@ -57,9 +67,7 @@ class Service:
         """Bring the schema up to date and load shipped templates the database lacks."""
         upgrade(self.engine)
         with self.factory() as session, session.begin():
-            # the notification templates and the chatbot's replies (channel type "bot")
-            shipped = [*load_template_files(), *load_text_files()]
-            return seed_defaults(session, self.clock.now(), shipped)
+            return seed_defaults(session, self.clock.now(), _shipped_templates())
 
     def scan(self) -> ScanResult:
         """Every scan once, in one transaction; also issues the apology documents for new dates that came

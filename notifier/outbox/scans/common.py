@@ -68,11 +68,25 @@ def ts_key(session: Session, column: SQLColumnExpression[Any]) -> ColumnElement[
 
 
 def dedupe_key(*parts: SQLColumnExpression[Any] | str) -> ColumnElement[str]:
-    expr: ColumnElement[str] = literal("", String)
+    """The parts joined by ":", in SQL. Text between two SQL parts is one parameter ("kind:", ":e:"), not
+    a parameter per part and per colon: every scan builds a dozen of these, and SQLAlchemy's cost is per
+    element."""
+    pieces: list[ColumnElement[str]] = []
+    text = ""
     for i, part in enumerate(parts):
-        # str(): a Kind is written as its plain value, so keys stay what they always were.
-        piece = literal(str(part), String) if isinstance(part, str) else cast(part, String)
-        expr = expr + (literal(":", String) if i else literal("", String)) + piece
+        text += ":" if i else ""
+        if isinstance(part, str):
+            text += str(part)  # str(): a Kind is written as its plain value, so keys stay what they were
+            continue
+        if text:
+            pieces.append(literal(text, String))
+            text = ""
+        pieces.append(cast(part, String))
+    if text or not pieces:
+        pieces.append(literal(text, String))
+    expr = pieces[0]
+    for piece in pieces[1:]:
+        expr = expr + piece
     return expr
 
 
