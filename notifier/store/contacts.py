@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.store.engine import among, is_postgres
@@ -16,10 +17,19 @@ from notifier.store.models import ConsentRecord, Contact
 
 
 def _get(session: Session, address: str, medium: str, now: datetime) -> Contact:
-    contact = session.scalar(select(Contact).where(Contact.address == address, Contact.medium == medium))
+    """The row of this address and medium, made when missing by an INSERT that yields to one another
+    transaction is making at the same moment: two batches in flight can each record an opt-out of one
+    blocked chat, and a second plain INSERT would break the unique key and fail its whole batch."""
+    found = select(Contact).where(Contact.address == address, Contact.medium == medium)
+    contact = session.scalar(found)
     if contact is None:
-        contact = Contact(address=address, medium=medium, updated_at=now)
-        session.add(contact)
+        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        session.execute(
+            insert(Contact)
+            .values(address=address, medium=medium, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["address", "medium"])
+        )
+        contact = session.scalars(found).one()  # ours, or the other's once it committed
     return contact
 
 
