@@ -6,11 +6,12 @@ Its own module, not conftest: pytest imports conftest as `conftest`, and the tes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData, text
 
 from notifier.store.engine import make_engine
 
@@ -97,3 +98,21 @@ def put_back(url: str, content: PgContent) -> None:
         return
     with psycopg.connect(url, autocommit=True) as conn:
         content.put_back(conn)
+
+
+def waits_for_a_lock(engine: Engine, over: Callable[[float], bool], wait_event: str | None = None) -> bool:
+    """Whether another connection to the engine's PostgreSQL database is seen waiting for a lock (of kind
+    `wait_event`, when named), looking every 50 ms for up to 10 s; False as soon as `over(0.05)` says
+    whatever might have waited has finished."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    if wait_event is not None:
+        query += " AND wait_event = :event"
+    with engine.connect() as probe:
+        for _ in range(200):
+            waiting = probe.scalar(text(query), {"event": wait_event})
+            probe.rollback()  # pg_stat_activity is read once per transaction: a new one each look
+            if waiting:
+                return True
+            if over(0.05):
+                return False
+    return False

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from notifier.rules.clock import FixedClock
 from notifier.store.contacts import record_opt_out
 from notifier.store.models import Contact
 from tests.conftest import migrated_service
+from tests.pg_content import waits_for_a_lock
 
 CHAT = "987654321"
 
@@ -37,18 +38,7 @@ def test_two_transactions_recording_one_new_opt_out_make_one_row(
             other = threading.Thread(target=second)
             other.start()
             if db_url.startswith("postgresql"):  # SQLite: the second waits for the write lock to begin at all
-                with svc.engine.connect() as probe:
-                    for _ in range(200):
-                        waiting = probe.scalar(
-                            text(
-                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                                " AND wait_event_type = 'Lock'"
-                            )
-                        )
-                        probe.rollback()  # pg_stat_activity is read once per transaction: a new one each look
-                        if waiting:
-                            break
-                        other.join(0.05)
+                waiting = waits_for_a_lock(svc.engine, lambda wait: other.join(wait) or not other.is_alive())
                 assert waiting, "the second transaction never waited for the first's row"
         other.join(timeout=30)
         assert not other.is_alive() and errors == []

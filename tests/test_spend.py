@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from notifier.channels.webhook import Receipt
 from notifier.config import ConfigError, SpendSettings
@@ -41,6 +41,7 @@ from tests.cli_process import run_notifier
 from tests.conftest import make_settings
 from tests.factories import AGENCY, dossier, officers, ts
 from tests.fakes.helpers import build
+from tests.pg_content import waits_for_a_lock
 
 PRICE = 1000
 
@@ -505,17 +506,7 @@ def test_a_batch_recorded_while_the_months_row_is_made_counts(
         recorder = threading.Thread(target=record_a_batch)
         recorder.start()
         # Until the row is committed the recorder must wait its turn; without the turn it finishes now.
-        with svc.engine.connect() as probe:
-            for _ in range(200):
-                waiting = probe.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
-                    )
-                )
-                probe.rollback()  # pg_stat_activity is read once per transaction: a new one each look
-                if waiting or done.wait(0.05):
-                    break
+        waits_for_a_lock(svc.engine, done.wait, "advisory")
         assert not done.is_set(), "the batch was recorded while the month's row was being made"
     recorder.join(timeout=30)
     assert done.is_set()
