@@ -271,6 +271,9 @@ def _child(request: dict[str, object], fds: list[int]) -> None:  # pragma: no co
         code = 1
     finally:
         try:
+            # What an interpreter runs as it exits, which os._exit skips: jobs.cli closes the database
+            # connections there (SQLite checkpoints its WAL into the file), logging flushes its handlers.
+            atexit._run_exitfuncs()
             for handler in logging.root.handlers:
                 handler.flush()
             sys.stdout.flush()

@@ -29,6 +29,8 @@ def _config(tmp_path: Path, db_url: str) -> None:
 def test_import_scan_dispatch_status(tmp_path: Path, db_url: str) -> None:
     _config(tmp_path, db_url)
     assert _cli(tmp_path, "db", "upgrade").returncode == 0
+    # the command closed its connections as it left, so SQLite's write-ahead log is in the file
+    assert not (tmp_path / "notifier.db-wal").exists()
     (tmp_path / "officers.json").write_text(json.dumps(officers()), encoding="utf-8")
     assert _cli(tmp_path, "import-officers", "officers.json").returncode == 0
     items = [
