@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, Select, Selectable, case, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.outbox.callbacks import has_callbacks, queue_changes
 from notifier.rules.kinds import LANES, Kind, Lane, audience_of, lane_of
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.payloads import Payload
+from notifier.store.engine import insert_into, is_postgres
 from notifier.store.models import Notification, table_of
 
 # The columns an INSERT … SELECT fills, in this order.
@@ -54,12 +54,6 @@ class NewNotification:
     is_test: bool = False  # an admin's test send: left out of exports, reports and dashboards
 
 
-def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
-    table = table_of(Notification)
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-
-
 _LANE_OF: dict[str, int] = {str(k): int(lane) for k, lane in LANES.items()}
 
 
@@ -83,13 +77,13 @@ def enqueue_select(session: Session, stmt: Selectable, *, with_payload: bool = F
     # The lane follows from the kind the select names, as one more column of the same select (a subquery
     # would lose the types its NULLs get from the insert's columns on PostgreSQL).
     kind = list(stmt.selected_columns)[columns.index("kind")]  # by place: columns need no labels
-    ins = _insert(session).from_select([*columns, "priority"], stmt.add_columns(_lane(kind)))
+    ins = insert_into(session, table).from_select([*columns, "priority"], stmt.add_columns(_lane(kind)))
     ins = ins.on_conflict_do_nothing(index_elements=["dedupe_key"])
     if has_callbacks(session):  # the new rows' ids are needed for their "queued" events
         ids = list(session.scalars(ins.returning(table.c.id)))
         queue_changes(session, ids)
         return len(ids)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # psycopg reports no rowcount for INSERT … SELECT; count in the database rather than ship every id
         counted = ins.returning(table.c.id).cte("inserted")
         return session.scalar(select(func.count()).select_from(counted)) or 0
@@ -115,7 +109,7 @@ def enqueue(session: Session, row: NewNotification, now: datetime) -> int | None
         "updated_at": now,
     }
     table = table_of(Notification)
-    ins = _insert(session).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    ins = insert_into(session, table).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     new_id = session.scalar(ins.returning(table.c.id))
     if new_id is None:
         return None

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, delete, func, literal, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.config import SpendSettings
@@ -36,6 +35,7 @@ from notifier.rules.outbox_status import NotificationStatus as S
 from notifier.rules.payloads import Addressee, SpendPayload
 from notifier.rules.rendering import format_money
 from notifier.rules.spend import OnCap, SpendLevel, SpendState, Standing, month_bounds, month_key, month_label
+from notifier.store.engine import insert_into
 from notifier.store.limits import SPEND_LOCK_SPACE, take_turns
 from notifier.store.models import (
     Agency,
@@ -221,8 +221,7 @@ class SpendGate:
             literal(agency_id), literal(channel), literal(month), spent.scalar_subquery(), literal(now)
         )
         table = table_of(SpendMonth)
-        dialect = session.get_bind().dialect.name
-        ins = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).from_select(
+        ins = insert_into(session, table).from_select(
             ["agency_id", "channel", "month", "spent_vnd", "updated_at"], values
         )
         session.execute(ins.on_conflict_do_nothing(index_elements=["agency_id", "channel", "month"]))

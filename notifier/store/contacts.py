@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from notifier.store.engine import among, is_postgres
+from notifier.store.engine import among, insert_into, is_postgres
 from notifier.store.models import ConsentRecord, Contact
 
 
@@ -23,9 +22,8 @@ def _get(session: Session, address: str, medium: str, now: datetime) -> Contact:
     found = select(Contact).where(Contact.address == address, Contact.medium == medium)
     contact = session.scalar(found)
     if contact is None:
-        insert = postgresql.insert if is_postgres(session) else sqlite.insert
         session.execute(
-            insert(Contact)
+            insert_into(session, Contact)
             .values(address=address, medium=medium, updated_at=now)
             .on_conflict_do_nothing(index_elements=["address", "medium"])
         )

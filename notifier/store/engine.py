@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Engine, any_, bindparam, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -119,6 +120,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def is_postgres(engine_or_session: Engine | Session) -> bool:
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+def insert_into(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `table` in the session's dialect: the one with ON CONFLICT, which PostgreSQL and
+    SQLite spell alike (DO NOTHING, DO UPDATE)."""
+    return postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
 
 
 def among(column: Any, values: Iterable[Any], postgres: bool) -> ColumnElement[bool]:

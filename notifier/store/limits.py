@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, delete, false, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.rules.ratelimit import (
@@ -33,7 +32,7 @@ from notifier.rules.ratelimit import (
     Monotonic,
     RateLimited,
 )
-from notifier.store.engine import is_postgres
+from notifier.store.engine import insert_into, is_postgres
 from notifier.store.models import LoginFailure, RateBucket, table_of
 
 # The key of a channel-wide bucket in `rate_buckets.recipient`; a real address is never empty.
@@ -131,7 +130,7 @@ def _bucket_key(recipient: str) -> str:
 def _locked_buckets(session: Session, channel_name: str, keys: list[str]) -> dict[str, BucketState]:
     """Lock (creating where missing) and read the buckets `keys` of one channel, in key order."""
     table = table_of(RateBucket)
-    upsert = postgresql.insert(table) if is_postgres(session) else sqlite.insert(table)
+    upsert = insert_into(session, table)
     # A new row is a bucket last touched at second 0: the refill makes it full whatever its burst is.
     upsert = upsert.values(
         [{"channel": channel_name, "recipient": k, "tokens": 0.0, "at": 0.0, "idle_at": 0.0} for k in keys]

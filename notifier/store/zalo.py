@@ -10,11 +10,9 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from notifier.store.engine import among, is_postgres
+from notifier.store.engine import among, insert_into, is_postgres
 from notifier.store.models import DossierLinkCode, Officer, OfficerLinkCode, ZaloFollower, ZaloInboxEvent
 
 Code = TypeVar("Code", OfficerLinkCode, DossierLinkCode)
@@ -50,9 +48,8 @@ def store_events(session: Session, channel: str, events: Sequence[InboxRow], now
         }
         for e in events
     ]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(ZaloInboxEvent).values(rows).on_conflict_do_nothing(index_elements=["channel", "event_id"])
+    stmt = insert_into(session, ZaloInboxEvent).values(rows)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "event_id"])
     return set(session.scalars(stmt.returning(ZaloInboxEvent.event_id)))
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifier.rules.clock import VN_TZ
@@ -30,6 +29,7 @@ from notifier.rules.documents import date_words, issuer_header, signer_lines
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
+from notifier.store.engine import insert_into
 from notifier.store.models import Agency, ApologyCounter, ApologySlip, Dossier, Officer, Procedure, table_of
 from notifier.workflows.errors import InvalidInput, WrongState
 
@@ -99,10 +99,8 @@ def clean_reason(value: Any, field: str = "reason") -> str:
 def next_seq(session: Session, agency_id: int, year: int) -> int:
     """The next number in the agency's yearly series; one atomic upsert, so two officers never share one."""
     table = table_of(ApologyCounter)
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     stmt = (
-        ins.values(agency_id=agency_id, year=year, last=1)
+        insert_into(session, table).values(agency_id=agency_id, year=year, last=1)
         .on_conflict_do_update(index_elements=["agency_id", "year"], set_={"last": table.c.last + 1})
         .returning(table.c.last)
     )
