@@ -83,8 +83,7 @@ def _everything(url: str, folder: Path) -> tuple[dict[str, list[tuple[object, ..
             }
     finally:
         engine.dispose()
-    files = {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
-    return rows, {name: data for name, data in files.items() if not name.startswith("notifier.db")}
+    return rows, kit.files_beside_the_database(folder)
 
 
 def test_a_copied_province_is_the_populated_one(

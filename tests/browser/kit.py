@@ -84,7 +84,7 @@ def ready_province(db_url: str, tmp_path: Path, clock: Any, **overrides: Any) ->
     key = ("sqlite" if sqlite else db_url, clock.now().isoformat(), repr(sorted(overrides.items())))
     done = _populated.get(key)
     if done is None:
-        before = _files(tmp_path)
+        before = files_beside_the_database(tmp_path)
         province = build_service(db_url, tmp_path, clock, **overrides)
         asyncio.run(populate(province))
         province.service.engine.dispose()  # SQLite: every write in the file; the pool reconnects when used
@@ -93,7 +93,8 @@ def ready_province(db_url: str, tmp_path: Path, clock: Any, **overrides: Any) ->
                 database: PgContent | bytes = conn.serialize()
         else:
             database = PgContent(db_url)
-        files = {name: data for name, data in _files(tmp_path).items() if before.get(name) != data}
+        after = files_beside_the_database(tmp_path)
+        files = {name: data for name, data in after.items() if before.get(name) != data}
         _populated[key] = Populated(database, tuple(province.sms.received), files)
         return province
     if isinstance(done.database, bytes):
@@ -111,7 +112,7 @@ def ready_province(db_url: str, tmp_path: Path, clock: Any, **overrides: Any) ->
     return province
 
 
-def _files(folder: Path) -> dict[str, bytes]:
+def files_beside_the_database(folder: Path) -> dict[str, bytes]:
     """The files below `folder` by relative name, but the SQLite database's own."""
     return {
         str(f.relative_to(folder)): f.read_bytes()
