@@ -62,7 +62,7 @@ def outbox_writes(module: str, source: str) -> list[str]:
             called = _name(node.func)
             if called in model and (module, function) not in ALLOWED_CONSTRUCTIONS:
                 found.append(f"{module}:{node.lineno} builds a Notification in {function}()")
-            if called == "insert":
+            if called in ("insert", "insert_into"):  # insert_into: notifier.store.engine's, per dialect
                 target = node.func.value if isinstance(node.func, ast.Attribute) else None
                 args = [*node.args, *(k.value for k in node.keywords)]
                 if any(_mentions(a, tables) for a in args) or (
@@ -109,6 +109,7 @@ def test_the_reader_sees_the_inserts_of_enqueue_itself() -> None:
         "from notifier.store import models\ndef f(s):\n    s.add_all([models.Notification()])",
         "def f(s):\n    s.execute(insert(Notification).values(kind='x'))",
         "def f(s):\n    s.execute(postgresql.insert(Notification.__table__).values(kind='x'))",
+        "def f(s):\n    s.execute(insert_into(s, table_of(Notification)).values(kind='x'))",
         "def f(s):\n    table = Notification.__table__\n    s.execute(table.insert().values(kind='x'))",
         "def f(s):\n    s.execute(text('INSERT INTO notifications (kind) VALUES (1)'))",
         "from notifier.store.models import Notification as N\ndef f(s):\n    s.add(N(kind='x'))",
