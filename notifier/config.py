@@ -106,6 +106,9 @@ class DispatchSettings(Section):
     backoff_base_seconds: float = Field(60, ge=0)
     backoff_max_seconds: float = Field(3600, ge=0)
     lease_seconds: int = Field(300, ge=1)
+    # On SIGTERM or Ctrl-C: how long the messages on the wire may take to be answered and recorded before
+    # the process ends anyway (their rows then wait for their lease). Under docker stop's 10 s.
+    stop_grace_seconds: float = Field(8, ge=0, le=600)
     # A row reclaimed after it was handed to a provider that cannot tell a repeat (Telegram, Zalo): "check"
     # leaves it `unknown` for an operator, "resend" queues it again (the citizen may get it twice).
     unconfirmed_resend: ResendPolicy = ResendPolicy.CHECK

@@ -198,6 +198,9 @@ class Dispatcher:
         self.spend = SpendGate(settings.spend)
         bind = factory.kw.get("bind")
         self._postgres = bind is not None and is_postgres(bind)
+        # Set by stop(): the process is shutting down (see stop). The batches drain has in flight, for it.
+        self._stopping = False
+        self._batches: set[asyncio.Task[DispatchStats]] = set()
 
     # -- claiming ---------------------------------------------------------------------------------------
     def claim(self, now: datetime, limit: int) -> list[int]:
@@ -741,6 +744,8 @@ class Dispatcher:
 
     async def run_once(self, limit: int | None = None) -> DispatchStats:
         stats = DispatchStats()
+        if self._stopping:
+            return stats
         now = self.clock.now()
         # Off the event loop too: a claim waits on the database, and the other batch's sends (see drain)
         # would stall behind it. A worker killed meanwhile leaves its claim to the lease, like any other.
@@ -773,6 +778,12 @@ class Dispatcher:
 
         async def lane() -> None:
             for i in turns:
+                if self._stopping:
+                    # The process is stopping: a message not begun goes back to the queue, no attempt
+                    # counted, for the next worker at once (not after its lease), rather than being sent
+                    # after the service manager has run out of patience and killed us mid-send.
+                    outcomes[i] = Outcome("deferred", not_before=now)
+                    continue
                 outcomes[i] = await self._deliver(plans[i], now)
 
         await asyncio.gather(*(lane() for _ in range(min(self.settings.dispatch.concurrency, len(plans)))))
@@ -795,6 +806,28 @@ class Dispatcher:
                 .execution_options(synchronize_session=False)
             )
 
+    async def stop(self, grace_seconds: float) -> int:
+        """Stop sending, for a process that is shutting down (SIGTERM from systemd or `docker stop`, Ctrl-C).
+
+        No batch is claimed after this, and no message of a batch in flight is begun: those go back to the
+        queue. The messages already on the wire are answered and recorded, waited for up to `grace_seconds`,
+        so that none is left leased (delayed by the lease, or sent twice by a provider that took it but whose
+        answer was never recorded). Returns how many batches were still sending after the grace; their rows
+        wait for their lease. The dispatcher sends nothing more after this.
+        """
+        self._stopping = True
+        pending = {batch for batch in self._batches if not batch.done()}
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=grace_seconds)
+        if still:
+            log.warning(
+                "%d batch(es) still sending after %g s of stopping: their rows wait for their lease",
+                len(still),
+                grace_seconds,
+            )
+        return len(still)
+
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
         """Send everything due now; stops when a batch comes back empty with no other batch in flight.
 
@@ -813,10 +846,13 @@ class Dispatcher:
         in_flight = 2 if self._postgres else 1
         try:
             while True:
-                while not exhausted and not waiting and len(running) < in_flight and (
+                while not self._stopping and not exhausted and not waiting and len(running) < in_flight and (
                     max_batches is None or started < max_batches
                 ):
-                    running.add(asyncio.create_task(self.run_once()))
+                    batch = asyncio.create_task(self.run_once())
+                    running.add(batch)
+                    self._batches.add(batch)
+                    batch.add_done_callback(self._batches.discard)
                     started += 1
                 if not running:
                     return total
