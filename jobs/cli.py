@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import gc
+import signal
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,8 +43,7 @@ def scheduler(now: NowOpt = None) -> None:
             sched.shutdown(wait=False)
             await service.aclose()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(go())
+    run_until_stopped(go)
 
 
 @app.command()
@@ -60,11 +60,20 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
     service = open_service(now)
     settle_heap()
 
+    grace = service.settings.dispatch.stop_grace_seconds
+
     async def go() -> None:
         try:
             if once:
                 service.dispatcher.reclaim_expired()
-                stats = await service.dispatcher.drain()
+                # Shielded: a stop signal ends the drain through Dispatcher.stop (what is on the wire is
+                # recorded, the rest goes back to the queue), and its figures are still printed.
+                draining = asyncio.ensure_future(service.dispatcher.drain())
+                try:
+                    stats = await asyncio.shield(draining)
+                except asyncio.CancelledError:
+                    await service.dispatcher.stop(grace)
+                    stats = await draining
                 out.print(
                     f"claimed {stats.claimed}, sent {stats.sent}, retry {stats.retried}, "
                     f"failed {stats.failed}, unreachable {stats.unreachable}, deferred {stats.deferred}"
@@ -81,16 +90,17 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                 try:
                     await asyncio.Event().wait()
                 finally:
+                    # Before the scheduler goes (its shutdown cancels the running drain) and the channels
+                    # close: the sends on the wire are answered and recorded first.
+                    await service.dispatcher.stop(grace)
                     sched.shutdown(wait=False)
         finally:
             await service.aclose()
 
     try:
-        asyncio.run(go())
+        run_until_stopped(go)
     except RoutingError as exc:
         raise fail(_in_config(service, exc), 2) from exc
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -101,8 +111,10 @@ def run(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
 
     service = open_service(now)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(service, host or service.settings.api.host, port or service.settings.api.port))
+        # uvicorn takes SIGTERM and SIGINT while it serves (its shutdown stops the dispatcher, see serve) and
+        # raises them again once it is done: here they end the process quietly.
+        api = service.settings.api
+        run_until_stopped(lambda: serve(service, host or api.host, port or api.port))
     except (BotConfigError, RoutingError) as exc:
         raise fail(_in_config(service, exc), 2) from exc
 
@@ -114,11 +126,60 @@ def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
 
     service = open_service(now)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            api = service.settings.api
-            asyncio.run(run_bot(service, host or api.host, port or api.port))
+        api = service.settings.api
+        run_until_stopped(lambda: run_bot(service, host or api.host, port or api.port))
     except BotConfigError as exc:
         raise fail(_in_config(service, exc), 2) from exc
+
+
+def run_until_stopped(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """`asyncio.run(main())` for a long-running command, which SIGTERM stops as Ctrl-C does.
+
+    systemd, `docker stop` and Kubernetes stop a service with SIGTERM, whose default ends the process at
+    once: sends on the wire never recorded, rows left leased. Here the first SIGTERM or SIGINT cancels
+    `main`, whose `finally` blocks wind down (Dispatcher.stop and the channels closed), and the command
+    exits 0. A second Ctrl-C interrupts that wind-down. A SIGINT that was ignored when the process started
+    (`nohup`, a shell's background job) stays ignored, as for any Unix program.
+    """
+
+    stopping: list[int] = []
+
+    async def guarded() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(signum: int) -> None:
+            if stopping:
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt  # out of the event loop: the operator insists
+                return
+            stopping.append(signum)
+            task.cancel()
+
+        wanted = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            wanted.append(signal.SIGINT)
+        for signum in wanted:
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            await main()
+        except asyncio.CancelledError:
+            if not stopping:
+                raise
+            task.uncancel()
+        finally:
+            for signum in wanted:
+                loop.remove_signal_handler(signum)
+
+    try:
+        asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        # The signal came as `main` returned: its cancel landed on a task with nothing left to wind down.
+    except KeyboardInterrupt:
+        pass
 
 
 def settle_heap() -> None:

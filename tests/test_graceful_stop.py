@@ -1,0 +1,154 @@
+"""Stopping is not dying: a stop (SIGTERM, Ctrl-C) lets the sends on the wire finish and be recorded.
+
+A worker killed mid-send is covered by the lease (tests/test_crash.py). A worker that is *asked* to stop
+should leave nothing for the lease: no row still `sending`, nothing a provider took without our record of
+it, and the messages it had not begun back in the queue for the next worker at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from benchmarks.harness import (
+    counts,
+    gateway_stats,
+    seed_notifications,
+    spawn_worker,
+    start_gateway,
+    stop,
+    wait_until,
+    write_config,
+)
+from notifier.channels.base import Message
+from notifier.rules.clock import FixedClock
+from notifier.store.models import DeliveryAttempt, Notification
+from notifier.workflows.ingest import upsert
+from notifier.workflows.service import Service
+from tests.conftest import migrated_service
+from tests.factories import dossier, ts
+from tests.plugins import ScriptedSms
+
+
+class HoldsTheFirst(ScriptedSms):
+    """Holds the first message on the wire until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_the_wire = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.calls = 0
+
+    async def send(self, message: Message) -> str:
+        self.calls += 1
+        if self.calls == 1:
+            self.on_the_wire.set()
+            await self.answer.wait()
+        return await super().send(message)
+
+
+def _five_received(db_url: str, tmp_path: Path, clock: FixedClock) -> tuple[Service, HoldsTheFirst]:
+    svc = migrated_service(
+        db_url, tmp_path, clock, routing={"citizen": ["scripted"], "officer": ["file"], "head": ["file"]},
+        dispatch={"batch_size": 5, "concurrency": 1},
+    )
+    with svc.factory() as session, session.begin():
+        items = [dossier(f"{i:04d}", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0)) for i in range(5)]
+        assert not upsert(session, items, clock.now(), source="test").errors
+    svc.scan()
+    gateway = HoldsTheFirst()
+    svc.channels.put("scripted", gateway)
+    svc.settings.channels["scripted"] = {}
+    return svc, gateway
+
+
+def _rows(svc: Service) -> list[tuple[str, int, str | None, object]]:
+    with svc.factory() as session:
+        found = session.scalars(select(Notification).where(Notification.audience == "citizen").order_by(Notification.id))
+        return [(n.status, n.attempts, n.claimed_by, n.lease_until) for n in found]
+
+
+async def test_a_stop_records_the_send_on_the_wire_and_gives_back_the_rest(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc, gateway = _five_received(db_url, tmp_path, clock)
+    try:
+        draining = asyncio.create_task(svc.dispatcher.drain())
+        await asyncio.wait_for(gateway.on_the_wire.wait(), 30)
+        stopping = asyncio.create_task(svc.dispatcher.stop(30))
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # it waits for the answer on the wire
+        gateway.answer.set()
+        still_sending = await asyncio.wait_for(stopping, 30)
+        stats = await asyncio.wait_for(draining, 30)
+        assert still_sending == 0
+        assert (stats.claimed, stats.sent, stats.deferred) == (5, 1, 4)
+        assert len(gateway.received) == 1 and gateway.calls == 1  # the other four were never begun
+        rows = _rows(svc)
+        # The one the gateway took is recorded sent; the four not begun are queued again, with no attempt
+        # counted and no lease left on them: the next worker takes them at once.
+        assert sorted(r[0] for r in rows) == ["queued"] * 4 + ["sent"]
+        assert [r[1:] for r in rows if r[0] == "queued"] == [(0, None, None)] * 4
+        with svc.factory() as session:
+            assert len(session.scalars(select(DeliveryAttempt)).all()) == 1
+        # A stopped dispatcher claims nothing more.
+        assert (await svc.dispatcher.drain()).claimed == 0
+    finally:
+        gateway.answer.set()
+        await svc.aclose()
+
+
+async def test_a_send_that_outlasts_the_grace_is_left_to_its_lease(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    svc, gateway = _five_received(db_url, tmp_path, clock)
+    try:
+        draining = asyncio.create_task(svc.dispatcher.drain())
+        await asyncio.wait_for(gateway.on_the_wire.wait(), 30)
+        assert await svc.dispatcher.stop(0.2) == 1  # the process may end now; the row keeps its lease
+        assert sorted(r[0] for r in _rows(svc)) == ["sending"] * 5
+        gateway.answer.set()  # (only so that the batch ends before the test does)
+        stats = await asyncio.wait_for(draining, 30)
+        assert (stats.sent, stats.deferred) == (1, 4)
+    finally:
+        gateway.answer.set()
+        await svc.aclose()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_sigterm_to_a_worker_leaves_no_row_leased_and_nothing_sent_twice(pg_own_database: str, tmp_path: Path) -> None:
+    # A real `notifier worker` against the fake eSMS gateway, each message answered after 1.5 s; SIGTERM while
+    # messages are on the wire, as systemd or docker stop send it.
+    url = pg_own_database
+    n = 60
+    gateway, port = start_gateway(delay_ms=1500)
+    worker = None
+    try:
+        seed_notifications(url, n)
+        config = write_config(tmp_path / "config.toml", url, port, batch=20, concurrency=5, lease_seconds=300)
+        log = tmp_path / "worker.log"
+        worker = spawn_worker(config, log)
+        assert wait_until(lambda: counts(url).get("sent", 0) >= 5, timeout=120), log.read_text()[-2000:]
+        assert counts(url).get("sending", 0) > 0, "nothing was on the wire when the worker was stopped"
+        stop(worker)  # SIGTERM; SIGKILL after 15 s
+        assert worker.returncode == 0, log.read_text()[-2000:]
+        after_stop = counts(url)
+        stats = gateway_stats(port)
+        # Nothing left leased: each message the gateway took is recorded sent, the rest is queued again.
+        assert "sending" not in after_stop, after_stop
+        assert stats["requests"] == stats["accepted"]  # no request was cut off mid-way
+        assert after_stop.get("sent", 0) == stats["accepted"] and after_stop.get("queued", 0) == n - stats["accepted"]
+        # The next worker sends the rest at once (no lease to wait for), and nothing twice.
+        worker = spawn_worker(config, tmp_path / "worker2.log")
+        assert wait_until(lambda: counts(url).get("sent", 0) == n, timeout=120), counts(url)
+        final = gateway_stats(port)
+    finally:
+        if worker is not None:
+            stop(worker, hard=True)
+        stop(gateway, hard=True)
+    assert final["accepted"] == n and final["distinct"] == n
+    assert final["repeated_request_ids"] == 0 and final["delivered_twice"] == 0
