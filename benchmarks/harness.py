@@ -147,11 +147,11 @@ def seed_notifications(db_url: str, n: int, *, queue: bool = True) -> None:
             FROM dossiers""")
 
 
-def spawn_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def spawn_worker(config: Path, log: Path, command: tuple[str, ...] = ("worker",)) -> subprocess.Popen[bytes]:
     env = {**os.environ, **SECRETS, "NOTIFIER_CONFIG": str(config)}
     env = {k: v for k, v in env.items() if not (k.startswith("NOTIFIER_") and k != "NOTIFIER_CONFIG")}
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "jobs", "worker"], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "jobs", *command], cwd=ROOT, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 

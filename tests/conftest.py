@@ -69,6 +69,7 @@ LONG_FIRST = frozenset(
         "test_api_fuzz.py",
         "test_bot_runner.py",
         "test_crash.py",
+        "test_graceful_stop.py",
         "test_plugin_out_of_tree.py",
         "test_admin_browser.py",
         "test_admin_accounts_browser.py",
