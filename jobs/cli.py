@@ -67,7 +67,8 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
             if once:
                 service.dispatcher.reclaim_expired()
                 # Shielded: a stop signal ends the drain through Dispatcher.stop (what is on the wire is
-                # recorded, the rest goes back to the queue), and its figures are still printed.
+                # recorded, the rest goes back to the queue, a batch past the grace is cancelled), and its
+                # figures are still printed.
                 draining = asyncio.ensure_future(service.dispatcher.drain())
                 try:
                     stats = await asyncio.shield(draining)

@@ -812,8 +812,10 @@ class Dispatcher:
         No batch is claimed after this, and no message of a batch in flight is begun: those go back to the
         queue. The messages already on the wire are answered and recorded, waited for up to `grace_seconds`,
         so that none is left leased (delayed by the lease, or sent twice by a provider that took it but whose
-        answer was never recorded). Returns how many batches were still sending after the grace; their rows
-        wait for their lease. The dispatcher sends nothing more after this.
+        answer was never recorded). A batch still sending after the grace is cancelled, which ends it as a
+        crash would: its rows keep their lease (and a Telegram or Zalo row its hand-off marker), rather than
+        being recorded as failed by sends cut off when the channels close. Returns how many batches that was.
+        The dispatcher sends nothing more after this.
         """
         self._stopping = True
         pending = {batch for batch in self._batches if not batch.done()}
@@ -826,6 +828,9 @@ class Dispatcher:
                 len(still),
                 grace_seconds,
             )
+            for batch in still:
+                batch.cancel()
+            await asyncio.wait(still)
         return len(still)
 
     async def drain(self, max_batches: int | None = None) -> DispatchStats:
@@ -859,10 +864,12 @@ class Dispatcher:
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 # Every finished batch's error is read here: both batches may meet one database outage, and
                 # an error nobody reads is logged again by asyncio, traceback and all, for every run.
-                errors = [error for task in done if (error := task.exception()) is not None]
+                # A batch cancelled by stop() ended as a crash would: nothing of it to add.
+                finished = [task for task in done if not task.cancelled()]
+                errors = [error for task in finished if (error := task.exception()) is not None]
                 if errors:
                     raise errors[0]
-                for task in done:
+                for task in finished:
                     stats = task.result()
                     total.add(stats)
                     if stats.claimed == 0:
