@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import gc
 import signal
 import sys
@@ -111,11 +112,15 @@ def run(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
     from notifier.outbox.dispatch import RoutingError
 
     service = open_service(now)
+    # uvicorn takes SIGTERM and SIGINT while it serves: its shutdown runs the app's lifespan, which stops the
+    # dispatcher (see serve), and then it raises the signal again to end the process the default way. For
+    # SIGTERM that is death by the signal, after the clean stop: here it ends the process as Ctrl-C does.
+    # (Not run_until_stopped: the event loop's handlers would see the signal too, and cancel the lifespan.)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        # uvicorn takes SIGTERM and SIGINT while it serves (its shutdown stops the dispatcher, see serve) and
-        # raises them again once it is done: here they end the process quietly.
         api = service.settings.api
-        run_until_stopped(lambda: serve(service, host or api.host, port or api.port))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(service, host or api.host, port or api.port))
     except (BotConfigError, RoutingError) as exc:
         raise fail(_in_config(service, exc), 2) from exc
 
@@ -131,6 +136,10 @@ def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
         run_until_stopped(lambda: run_bot(service, host or api.host, port or api.port))
     except BotConfigError as exc:
         raise fail(_in_config(service, exc), 2) from exc
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_until_stopped(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
