@@ -41,7 +41,7 @@ def scheduler(now: NowOpt = None) -> None:
             sched.start()
             await asyncio.Event().wait()
         finally:
-            sched.shutdown(wait=False)
+            await sched.stop(service.settings.dispatch.stop_grace_seconds)  # a scan in progress finishes
             await service.aclose()
 
     run_until_stopped(go)
@@ -92,10 +92,8 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                 try:
                     await asyncio.Event().wait()
                 finally:
-                    # Before the scheduler goes (its shutdown cancels the running drain) and the channels
-                    # close: the sends on the wire are answered and recorded first.
-                    await service.dispatcher.stop(grace)
-                    sched.shutdown(wait=False)
+                    # Before the channels close: the sends on the wire are answered and recorded first.
+                    await sched.stop(grace, service.dispatcher)
         finally:
             await service.aclose()
 

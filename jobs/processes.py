@@ -64,11 +64,9 @@ async def serve(service: Service, host: str, port: int) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure is raised by serve()
                 await starting
             await bot.aclose()
-            # Before the scheduler goes (its shutdown cancels the running drain) and the channels close:
-            # the sends on the wire are answered and recorded, the rest goes back to the queue.
-            await service.dispatcher.stop(service.settings.dispatch.stop_grace_seconds)
-            if scheduler.running:
-                scheduler.shutdown(wait=True)
+            # Before the channels close: the runs in progress finish, the sends on the wire are answered and
+            # recorded, the rest goes back to the queue.
+            await scheduler.stop(service.settings.dispatch.stop_grace_seconds, service.dispatcher)
             await service.aclose()
 
     app = build_app(service, lifespan=lifespan)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import tasks
+from notifier.outbox.dispatch import Dispatcher
 from notifier.rules.clock import VN_TZ
 from notifier.workflows.service import Service
 from notifier.workflows.zalo_oa import ZaloOaInbox, zalo_oa_channels
@@ -26,8 +29,54 @@ class _SkipOverlapNotice(logging.Filter):
 logging.getLogger("apscheduler.scheduler").addFilter(_SkipOverlapNotice())
 
 
-def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = True) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone=VN_TZ)
+class _StoppedRunNotice(logging.Filter):
+    """A run cut off by a stop (past its grace, see Scheduler.stop) is what the stop asked for: one warning
+    line, not an error with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args = "%s: cut off by the stop", (record.getMessage().split(" raised ")[0],)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+# On the executor's own logger: a filter on a parent logger does not see its children's records.
+logging.getLogger("apscheduler.executors.default").addFilter(_StoppedRunNotice())
+
+
+class Scheduler(AsyncIOScheduler):
+    """The AsyncIOScheduler, with a stop that lets the job runs in progress finish.
+
+    APScheduler's own shutdown cancels a coroutine job that is running, and logs the cancellation as that
+    job's error, traceback and all: at every stop that met a scan, a drain or a callback run in progress.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._in_progress = 0  # runs submitted and not yet ended (the listener runs on the event loop)
+        self.add_listener(self._count, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def _count(self, event: JobEvent) -> None:
+        self._in_progress += 1 if event.code == EVENT_JOB_SUBMITTED else -1
+
+    async def stop(self, grace_seconds: float, dispatcher: Dispatcher | None = None) -> None:
+        """Stop for a process that is shutting down: no new run; `dispatcher` stopped (see Dispatcher.stop);
+        the runs in progress waited for, all within `grace_seconds`; what still runs after it is cancelled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        if self.running:
+            self.pause()
+        if dispatcher is not None:
+            await dispatcher.stop(grace_seconds)
+        while self._in_progress > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.running:
+            self.shutdown(wait=False)
+
+
+def build_scheduler(service: Service, *, scans: bool = True, dispatch: bool = True) -> Scheduler:
+    scheduler = Scheduler(timezone=VN_TZ)
     # One instance of each at a time, and a missed run is merged, not replayed in a burst.
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
     # The first run at start, not one interval later, and by the scheduler (not awaited before it starts):

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from benchmarks.harness import (
-    counts,
-    gateway_stats,
-    seed_notifications,
-    spawn_worker,
-    start_gateway,
-    stop,
-    wait_until,
-    write_config,
-)
+from benchmarks import harness
 from notifier.channels.base import Message
+from notifier.outbox.dispatch import DispatchStats
 from notifier.rules.clock import FixedClock
 from notifier.store.models import DeliveryAttempt, Notification
 from notifier.workflows.ingest import upsert
@@ -72,13 +66,25 @@ def _rows(svc: Service) -> list[tuple[str, int, str | None, object]]:
         return [(n.status, n.attempts, n.claimed_by, n.lease_until) for n in found]
 
 
-async def test_a_stop_records_the_send_on_the_wire_and_gives_back_the_rest(
+@asynccontextmanager
+async def _first_on_the_wire(
     db_url: str, tmp_path: Path, clock: FixedClock
-) -> None:
+) -> AsyncIterator[tuple[Service, HoldsTheFirst, asyncio.Task[DispatchStats]]]:
+    """A drain whose batch of five has its first message held on the wire."""
     svc, gateway = _five_received(db_url, tmp_path, clock)
     try:
         draining = asyncio.create_task(svc.dispatcher.drain())
         await asyncio.wait_for(gateway.on_the_wire.wait(), 30)
+        yield svc, gateway, draining
+    finally:
+        gateway.answer.set()
+        await svc.aclose()
+
+
+async def test_a_stop_records_the_send_on_the_wire_and_gives_back_the_rest(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    async with _first_on_the_wire(db_url, tmp_path, clock) as (svc, gateway, draining):
         stopping = asyncio.create_task(svc.dispatcher.stop(30))
         await asyncio.sleep(0.05)
         assert not stopping.done()  # it waits for the answer on the wire
@@ -97,18 +103,12 @@ async def test_a_stop_records_the_send_on_the_wire_and_gives_back_the_rest(
             assert len(session.scalars(select(DeliveryAttempt)).all()) == 1
         # A stopped dispatcher claims nothing more.
         assert (await svc.dispatcher.drain()).claimed == 0
-    finally:
-        gateway.answer.set()
-        await svc.aclose()
 
 
 async def test_a_send_that_outlasts_the_grace_is_left_to_its_lease(
     db_url: str, tmp_path: Path, clock: FixedClock
 ) -> None:
-    svc, gateway = _five_received(db_url, tmp_path, clock)
-    try:
-        draining = asyncio.create_task(svc.dispatcher.drain())
-        await asyncio.wait_for(gateway.on_the_wire.wait(), 30)
+    async with _first_on_the_wire(db_url, tmp_path, clock) as (svc, gateway, draining):
         # The batch is cancelled, as a crash would end it: nothing recorded, the rows keep their lease (a
         # send cut off as the channels close must not be recorded as failed: it may have arrived).
         assert await svc.dispatcher.stop(0.2) == 1
@@ -118,9 +118,6 @@ async def test_a_send_that_outlasts_the_grace_is_left_to_its_lease(
         assert [r[0] for r in rows] == ["sending"] * 5 and all(r[3] is not None for r in rows)
         with svc.factory() as session:
             assert session.scalars(select(DeliveryAttempt)).all() == []
-    finally:
-        gateway.answer.set()
-        await svc.aclose()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")
@@ -132,25 +129,25 @@ def test_sigterm_leaves_no_row_leased_and_nothing_sent_twice(
     # after 0.6 s; SIGTERM while messages are on the wire, as systemd or docker stop send it.
     url = pg_own_database
     n = 120  # two batches of 20 in flight at once on PostgreSQL, three pairs: one is on the wire until the end
-    gateway, port = start_gateway(delay_ms=600)
+    gateway, port = harness.start_gateway(delay_ms=600)
     worker = None
     try:
-        seed_notifications(url, n)
-        config = write_config(tmp_path / "config.toml", url, port, batch=20, concurrency=10, lease_seconds=300)
+        harness.seed_notifications(url, n)
+        config = harness.write_config(tmp_path / "config.toml", url, port, batch=20, concurrency=10, lease_seconds=300)
         log = tmp_path / "worker.log"
-        worker = spawn_worker(config, log, command)
+        worker = harness.spawn_worker(config, log, command)
 
         def sent_and_on_the_wire() -> bool:
-            now = counts(url)
+            now = harness.counts(url)
             return now.get("sent", 0) > 0 and now.get("sending", 0) > 0
 
-        assert wait_until(sent_and_on_the_wire, timeout=120), log.read_text()[-2000:]
-        stop(worker)  # SIGTERM; SIGKILL after 15 s
+        assert harness.wait_until(sent_and_on_the_wire, timeout=120), log.read_text()[-2000:]
+        harness.stop(worker)  # SIGTERM; SIGKILL after 15 s
         assert worker.returncode == 0, log.read_text()[-2000:]
-        after_stop = counts(url)
+        after_stop = harness.counts(url)
         if command[0] == "dispatch":  # its figures are printed all the same
             assert f"sent {after_stop.get('sent', 0)}," in log.read_text(), log.read_text()[-2000:]
-        stats = gateway_stats(port)
+        stats = harness.gateway_stats(port)
         # Nothing left leased: each message the gateway took is recorded sent, the rest is queued again.
         assert "sending" not in after_stop, after_stop
         assert stats["requests"] == stats["accepted"]  # no request was cut off mid-way
@@ -158,12 +155,12 @@ def test_sigterm_leaves_no_row_leased_and_nothing_sent_twice(
         assert after_stop.get("queued", 0) > 0  # (else the stop came too late to show anything)
         if command[0] == "worker":
             # The next worker sends the rest at once (no lease to wait for), and nothing twice.
-            worker = spawn_worker(config, tmp_path / "worker2.log")
-            assert wait_until(lambda: counts(url).get("sent", 0) == n, timeout=120), counts(url)
-            final = gateway_stats(port)
+            worker = harness.spawn_worker(config, tmp_path / "worker2.log")
+            assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == n, timeout=120), harness.counts(url)
+            final = harness.gateway_stats(port)
             assert final["accepted"] == n and final["distinct"] == n
             assert final["repeated_request_ids"] == 0 and final["delivered_twice"] == 0
     finally:
         if worker is not None:
-            stop(worker, hard=True)
-        stop(gateway, hard=True)
+            harness.stop(worker, hard=True)
+        harness.stop(gateway, hard=True)

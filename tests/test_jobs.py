@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from jobs import tasks
 from jobs.cli import app
-from jobs.scheduler import build_scheduler
+from jobs.scheduler import Scheduler, build_scheduler
 from notifier.outbox.retention import PURGED
 from notifier.rules.clock import FixedClock
 from notifier.store.models import Notification
@@ -180,3 +180,57 @@ async def test_scan_dispatch_and_reclaim_run_at_start_not_an_interval_later(
     finally:
         scheduler.shutdown(wait=False)
         svc.engine.dispose()
+
+
+# -- stopping -----------------------------------------------------------------------------------------------
+
+
+def _a_held_run() -> tuple[Scheduler, asyncio.Event, asyncio.Event, list[str]]:
+    """A scheduler with one job, due at once, that holds until `answer` is set."""
+    from datetime import datetime
+
+    from notifier.rules.clock import VN_TZ
+
+    scheduler = Scheduler(timezone=VN_TZ)
+    started, answer, ended = asyncio.Event(), asyncio.Event(), []
+
+    async def held() -> None:
+        started.set()
+        try:
+            await answer.wait()
+            ended.append("finished")
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    scheduler.add_job(held, "interval", hours=1, next_run_time=datetime.now(VN_TZ), id="held")
+    return scheduler, started, answer, ended
+
+
+async def test_a_stop_lets_a_run_in_progress_finish_instead_of_cancelling_it(caplog: pytest.LogCaptureFixture) -> None:
+    # APScheduler's shutdown cancels it and logs that as the job's error, with a traceback, at every stop.
+    scheduler, started, answer, ended = _a_held_run()
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(scheduler.stop(30))
+    await asyncio.sleep(0.2)
+    assert not stopping.done()  # waiting for the run
+    answer.set()
+    await asyncio.wait_for(stopping, 10)
+    assert ended == ["finished"] and not scheduler.running
+    assert "raised an exception" not in caplog.text
+
+
+async def test_a_run_past_the_stops_grace_is_cancelled_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    scheduler, started, _, ended = _a_held_run()
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.wait_for(scheduler.stop(0.2), 10)
+    for _ in range(100):  # the cancellation reaches the run, and APScheduler logs its end
+        if "cut off" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    assert ended == ["cancelled"] and not scheduler.running
+    [record] = [r for r in caplog.records if r.name.startswith("apscheduler.executors")]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage().startswith('Job "_a_held_run.<locals>.held') and record.getMessage().endswith(": cut off by the stop")
