@@ -8,7 +8,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -54,11 +60,18 @@ class Scheduler(AsyncIOScheduler):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._in_progress = 0  # runs submitted and not yet ended (the listener runs on the event loop)
-        self.add_listener(self._count, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        # Runs submitted and not yet ended (the listener runs on the event loop). A submission ends in one
+        # event per run time, executed, error or missed: one, as every job here coalesces its run times.
+        self._in_progress = 0
+        ends = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+        self.add_listener(self._count, EVENT_JOB_SUBMITTED | ends)
+
+    @property
+    def runs_in_progress(self) -> int:
+        return self._in_progress
 
     def _count(self, event: JobEvent) -> None:
-        self._in_progress += 1 if event.code == EVENT_JOB_SUBMITTED else -1
+        self._in_progress = max(0, self._in_progress + (1 if event.code == EVENT_JOB_SUBMITTED else -1))
 
     async def stop(self, grace_seconds: float, dispatcher: Dispatcher | None = None) -> None:
         """Stop for a process that is shutting down: no new run; `dispatcher` stopped (see Dispatcher.stop);
@@ -69,7 +82,7 @@ class Scheduler(AsyncIOScheduler):
             self.pause()
         if dispatcher is not None:
             await dispatcher.stop(grace_seconds)
-        while self._in_progress > 0 and loop.time() < deadline:
+        while self.runs_in_progress > 0 and loop.time() < deadline:
             await asyncio.sleep(0.05)
         if self.running:
             self.shutdown(wait=False)

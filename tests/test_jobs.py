@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -203,7 +204,7 @@ def _a_held_run() -> tuple[Scheduler, asyncio.Event, asyncio.Event, list[str]]:
             ended.append("cancelled")
             raise
 
-    scheduler.add_job(held, "interval", hours=1, next_run_time=datetime.now(VN_TZ), id="held")
+    scheduler.add_job(held, "interval", hours=1, next_run_time=datetime.now(VN_TZ), id="held", coalesce=True)
     return scheduler, started, answer, ended
 
 
@@ -234,3 +235,27 @@ async def test_a_run_past_the_stops_grace_is_cancelled_with_a_warning(caplog: py
     [record] = [r for r in caplog.records if r.name.startswith("apscheduler.executors")]
     assert record.levelname == "WARNING" and record.exc_info is None
     assert record.getMessage().startswith('Job "_a_held_run.<locals>.held') and record.getMessage().endswith(": cut off by the stop")
+
+
+async def test_runs_in_progress_counts_a_missed_run_as_ended() -> None:
+    # A run submitted too late ends in "missed", not "executed": a stop must not wait for it.
+    from datetime import datetime
+
+    from notifier.rules.clock import VN_TZ
+
+    scheduler = Scheduler(timezone=VN_TZ)
+    ran: list[bool] = []
+
+    async def late() -> None:
+        ran.append(True)
+
+    missed = datetime.now(VN_TZ) - timedelta(minutes=5)
+    scheduler.add_job(late, "interval", hours=1, next_run_time=missed, misfire_grace_time=1, coalesce=True)
+    seen = asyncio.Event()
+    scheduler.add_listener(lambda _event: seen.set(), EVENT_JOB_MISSED)
+    scheduler.start()
+    try:
+        await asyncio.wait_for(seen.wait(), 10)
+        assert ran == [] and scheduler.runs_in_progress == 0
+    finally:
+        scheduler.shutdown(wait=False)
