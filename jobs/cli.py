@@ -59,8 +59,11 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
     from notifier.outbox.dispatch import RoutingError
 
     service = open_service(now)
+    try:
+        service.dispatcher  # noqa: B018 - routing and channel tables checked before anything starts
+    except RoutingError as exc:
+        raise fail(_in_config(service, exc), 2) from exc
     settle_heap()
-
     grace = service.settings.dispatch.stop_grace_seconds
 
     async def go() -> None:
@@ -97,10 +100,7 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
         finally:
             await service.aclose()
 
-    try:
-        run_until_stopped(go)
-    except RoutingError as exc:
-        raise fail(_in_config(service, exc), 2) from exc
+    run_until_stopped(go)
 
 
 @app.command()
