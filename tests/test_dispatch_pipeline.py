@@ -15,25 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from notifier.channels.base import Message, TransientError
 from notifier.rules.clock import FixedClock
 from notifier.store.models import DeliveryAttempt, Notification
-from notifier.workflows.ingest import upsert
-from notifier.workflows.service import Service
-from tests.conftest import migrated_service
-from tests.factories import dossier, ts
+from tests.fakes.helpers import scripted_with_received
 from tests.plugins import ScriptedSms
-
-
-def _scripted_with_received(db_url: str, tmp_path: Path, clock: FixedClock, batch_size: int, dossiers: int) -> Service:
-    """Citizens texted through the "scripted" gateway, batches of `batch_size`, and a received notice queued
-    for each of `dossiers` new dossiers."""
-    svc = migrated_service(
-        db_url, tmp_path, clock, routing={"citizen": ["scripted"], "officer": ["file"], "head": ["file"]},
-        dispatch={"batch_size": batch_size},
-    )
-    with svc.factory() as session, session.begin():
-        items = [dossier(f"{i:04d}", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0)) for i in range(dossiers)]
-        assert not upsert(session, items, clock.now(), source="test").errors
-    svc.scan()
-    return svc
 
 
 class Rendezvous(ScriptedSms):
@@ -62,7 +45,7 @@ class Rendezvous(ScriptedSms):
 async def test_the_next_batch_is_sent_while_the_first_is_still_sending(
     db_url: str, tmp_path: Path, clock: FixedClock
 ) -> None:
-    svc = _scripted_with_received(db_url, tmp_path, clock, batch_size=2, dossiers=6)
+    svc = scripted_with_received(db_url, tmp_path, clock, dossiers=6, batch_size=2)
     with svc.factory() as session:
         ids = sorted(session.scalars(select(Notification.id)))
     postgres = db_url.startswith("postgresql")
@@ -108,7 +91,7 @@ async def test_a_row_that_becomes_due_during_a_batch_goes_in_the_same_drain(
 ) -> None:
     # With two batches in flight the second claim finds nothing (the first holds it all); the drain must
     # look again once the first is done instead of leaving the new row to the next poll.
-    svc = _scripted_with_received(db_url, tmp_path, clock, batch_size=10, dossiers=3)
+    svc = scripted_with_received(db_url, tmp_path, clock, dossiers=3, batch_size=10)
     with svc.factory() as session, session.begin():
         ids = sorted(session.scalars(select(Notification.id)))
         session.execute(
@@ -146,7 +129,7 @@ async def test_both_batches_failing_in_one_outage_raise_once_and_leave_no_error_
 ) -> None:
     # The scheduler logs a failed drain once ("database unavailable"); the other batch's error must not
     # also reach asyncio's "Task exception was never retrieved", with a traceback, for every run of an outage.
-    svc = _scripted_with_received(pg_own_database, tmp_path, clock, batch_size=1, dossiers=2)
+    svc = scripted_with_received(pg_own_database, tmp_path, clock, dossiers=2, batch_size=1)
     name = pg_own_database.rsplit("/", 1)[1]
 
     def connections(allow: bool) -> None:

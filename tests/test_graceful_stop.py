@@ -21,10 +21,8 @@ from notifier.channels.base import Message
 from notifier.outbox.dispatch import DispatchStats
 from notifier.rules.clock import FixedClock
 from notifier.store.models import DeliveryAttempt, Notification
-from notifier.workflows.ingest import upsert
 from notifier.workflows.service import Service
-from tests.conftest import migrated_service
-from tests.factories import dossier, ts
+from tests.fakes.helpers import scripted_with_received
 from tests.plugins import ScriptedSms
 
 
@@ -46,14 +44,7 @@ class HoldsTheFirst(ScriptedSms):
 
 
 def _five_received(db_url: str, tmp_path: Path, clock: FixedClock) -> tuple[Service, HoldsTheFirst]:
-    svc = migrated_service(
-        db_url, tmp_path, clock, routing={"citizen": ["scripted"], "officer": ["file"], "head": ["file"]},
-        dispatch={"batch_size": 5, "concurrency": 1},
-    )
-    with svc.factory() as session, session.begin():
-        items = [dossier(f"{i:04d}", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0)) for i in range(5)]
-        assert not upsert(session, items, clock.now(), source="test").errors
-    svc.scan()
+    svc = scripted_with_received(db_url, tmp_path, clock, dossiers=5, batch_size=5, concurrency=1)
     gateway = HoldsTheFirst()
     svc.channels.put("scripted", gateway)
     svc.settings.channels["scripted"] = {}

@@ -11,7 +11,7 @@ from notifier.rules.clock import FixedClock
 from notifier.store.models import Contact, DeliveryAttempt, Notification
 from notifier.workflows.ingest import upsert
 from notifier.workflows.service import Service
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_service
 from tests.factories import dossier, ts
 
 
@@ -39,6 +39,22 @@ def received_dossier(service: Service, code: str = "000.00.30.H26-261120-0001", 
         report = upsert(session, [item], service.clock.now(), source="test")
     assert not report.errors, report.errors
     service.scan()
+
+
+def scripted_with_received(
+    db_url: str, tmp_path: Path, clock: FixedClock, dossiers: int, **dispatch: Any
+) -> Service:
+    """Citizens texted through the "scripted" gateway (tests.plugins; the test puts its own in), these
+    `[dispatch]` settings, and a received notice queued for each of `dossiers` new dossiers."""
+    svc = migrated_service(
+        db_url, tmp_path, clock, routing={"citizen": ["scripted"], "officer": ["file"], "head": ["file"]},
+        dispatch=dispatch,
+    )
+    with svc.factory() as session, session.begin():
+        items = [dossier(f"{i:04d}", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0)) for i in range(dossiers)]
+        assert not upsert(session, items, clock.now(), source="test").errors
+    svc.scan()
+    return svc
 
 
 def notes(service: Service) -> list[Notification]:
