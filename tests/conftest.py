@@ -9,6 +9,7 @@ cheap. A test marked `empty_database` gets a database with no schema at all, as 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from fastapi.dependencies import models as fastapi_models
 
 from notifier.config import load_settings
 from notifier.rules.clock import VN_TZ, FixedClock
@@ -44,6 +46,11 @@ def _pg_database(admin_url: str, prefix: str = "notifier_test_", template: str |
     name = f"{prefix}{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        # A commit returns before its WAL reaches the disk. What other connections see, and when, is
+        # unchanged; only a crash of the PostgreSQL server itself could lose the last commits, and no test
+        # crashes it (the outage tests stop our processes or refuse connections). The database's own
+        # setting, so every connection to it has it: the test's, the service's, a subprocess's.
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     base = admin_url.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
@@ -79,6 +86,37 @@ LONG_FIRST = frozenset(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: the rest keep their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Take what the test process has imported by now out of the garbage collector's full collections.
+
+    Every test module is imported at this point, and with them notifier and its libraries: over a million
+    objects that live as long as the process. CPython's full collection walks every one of them each time
+    it runs, many times a run (`gc.callbacks` counted about 100 s of the three processes' time in it).
+    Frozen, they are left alone; what the tests make afterwards is collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
+# FastAPI remembers, per endpoint function, whether it is a coroutine or a generator, in caches of 4,096
+# functions each. An app's endpoints are closures over its Service, so those caches kept the last forty or
+# so tests' apps alive, each with its engine and its cache of compiled statements, and every full
+# collection walked them. Forgetting after each test only makes FastAPI work the answer out again. (One
+# app per process in production: nothing there to forget.) Looked up by name: a FastAPI without them
+# leaves nothing to do.
+_FASTAPI_CALL_CACHES = [
+    cache
+    for name in ("_is_gen_callable_cached", "_is_async_gen_callable_cached", "_is_coroutine_callable_cached")
+    if callable(cache := getattr(getattr(fastapi_models, name, None), "cache_clear", None))
+]
+
+
+@pytest.fixture(autouse=True)
+def forget_finished_apps() -> Iterator[None]:
+    yield
+    for cache_clear in _FASTAPI_CALL_CACHES:
+        cache_clear()
 
 
 # Tuesday 01/12/2026, 09:00 Vietnam time: a working day, in working hours, outside quiet hours.
