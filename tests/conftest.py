@@ -229,6 +229,10 @@ def make_settings(db_url: str, tmp_path: Path, **overrides: Any):  # type: ignor
         "database": {"url": db_url},
         "channels": {"file": {"path": str(tmp_path / "outbox.jsonl")}, "console": {}},
         "dispatch": {"backoff_base_seconds": 60, "max_attempts": 3},
+        # A render stopped by its time limit is tried again later, so a drain in a test would leave it
+        # unsent; the tests fix the clock, and a pause of a loaded test process (a full garbage collection
+        # took 1.3-1.5 s) must not count against a template. The limit's own tests set theirs.
+        "rendering": {"timeout_seconds": 10},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
