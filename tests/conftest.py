@@ -91,17 +91,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Take what the test process has imported by now out of the garbage collector's full collections.
 
-    Every test module is imported at this point, and with them notifier and its libraries: over a million
-    objects that live as long as the process. CPython's full collection walks every one of them each time
-    it runs, many times a run (`gc.callbacks` counted about 100 s of the three processes' time in it).
-    Frozen, they are left alone; what the tests make afterwards is collected as before."""
+    Every test module is imported at this point, and with them notifier and its libraries: about half a
+    million objects that live as long as the process, which CPython's full collection walked each time it
+    ran, dozens of times a run. Frozen, they are left alone; what the tests make afterwards is collected as
+    before. (With the FastAPI caches below, full collections had cost the three test processes 103 s of one
+    run, in pauses averaging 0.9-1.5 s a process; see `gc.callbacks`.)"""
     gc.collect()
     gc.freeze()
 
 
 # FastAPI remembers, per endpoint function, whether it is a coroutine or a generator, in caches of 4,096
-# functions each. An app's endpoints are closures over its Service, so those caches kept the last forty or
-# so tests' apps alive, each with its engine and its cache of compiled statements, and every full
+# functions each. An app's endpoints are closures over its Service, so those caches kept the last 30 to 40
+# tests' apps alive (counted), each with its engine and its cache of compiled statements, and every full
 # collection walked them. Forgetting after each test only makes FastAPI work the answer out again. (One
 # app per process in production: nothing there to forget.) Looked up by name: a FastAPI without them
 # leaves nothing to do.
@@ -230,8 +231,8 @@ def make_settings(db_url: str, tmp_path: Path, **overrides: Any):  # type: ignor
         "channels": {"file": {"path": str(tmp_path / "outbox.jsonl")}, "console": {}},
         "dispatch": {"backoff_base_seconds": 60, "max_attempts": 3},
         # A render stopped by its time limit is tried again later, so a drain in a test would leave it
-        # unsent; the tests fix the clock, and a pause of a loaded test process (a full garbage collection
-        # took 1.3-1.5 s) must not count against a template. The limit's own tests set theirs.
+        # unsent; the tests fix the clock, and a pause of a loaded test process (full garbage collections
+        # averaged up to 1.5 s) must not count against a template. The limit's own tests set theirs.
         "rendering": {"timeout_seconds": 10},
     }
     for key, value in overrides.items():
