@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from jobs import tasks
 from jobs.cli import app
 from jobs.scheduler import Scheduler, build_scheduler
 from notifier.outbox.retention import PURGED
-from notifier.rules.clock import FixedClock
+from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.store.models import Notification
 from notifier.workflows.ingest import upsert
 from notifier.workflows.service import Service
@@ -166,10 +166,6 @@ async def test_scan_dispatch_and_reclaim_run_at_start_not_an_interval_later(
 ) -> None:
     # A worker's first drain used to be awaited before the scheduler started: an outage then killed the
     # worker, and the reclaim of a dead worker's rows waited for that drain. Now each runs at start.
-    from datetime import datetime
-
-    from notifier.rules.clock import VN_TZ
-
     svc = migrated_service(db_url, tmp_path, clock, scan={"interval_seconds": 600})
     scheduler = build_scheduler(svc)
     scheduler.start(paused=True)
@@ -188,10 +184,6 @@ async def test_scan_dispatch_and_reclaim_run_at_start_not_an_interval_later(
 
 def _a_held_run() -> tuple[Scheduler, asyncio.Event, asyncio.Event, list[str]]:
     """A scheduler with one job, due at once, that holds until `answer` is set."""
-    from datetime import datetime
-
-    from notifier.rules.clock import VN_TZ
-
     scheduler = Scheduler(timezone=VN_TZ)
     started, answer, ended = asyncio.Event(), asyncio.Event(), []
 
@@ -239,10 +231,6 @@ async def test_a_run_past_the_stops_grace_is_cancelled_with_a_warning(caplog: py
 
 async def test_runs_in_progress_counts_a_missed_run_as_ended() -> None:
     # A run submitted too late ends in "missed", not "executed": a stop must not wait for it.
-    from datetime import datetime
-
-    from notifier.rules.clock import VN_TZ
-
     scheduler = Scheduler(timezone=VN_TZ)
     ran: list[bool] = []
 
