@@ -141,7 +141,7 @@ def create_app(
         app.include_router(public_router, include_in_schema=False)
 
     if service.settings.admin.enabled:
-        from notifier.web.admin import mount_admin  # the admin web page at /admin
+        from notifier.web.admin.app import mount_admin  # the admin web page at /admin
 
         mount_admin(app, service)
 

@@ -26,7 +26,7 @@ from notifier.web.admin.preview import Preview, Problem, build_preview, check
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# Ample for a render under the sandbox's limits (the preloaded interpreter takes ~300 MB of address space).
+# Ample for a render under the sandbox's limits (a child starts at about 31 MB of address space).
 MEMORY_BYTES = 2 * 1024**3
 
 _lock = threading.Lock()
@@ -46,7 +46,9 @@ def _forkserver() -> ForkServerContext:
     with _lock:
         if _context is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["notifier.web.admin.preview"])
+            # This module, with the renderer it imports, and nothing of the web page: each child forks
+            # from a small interpreter (`notifier.web.admin` imports nothing on its own for this).
+            ctx.set_forkserver_preload([__name__])
             _context = ctx
         return _context
 
