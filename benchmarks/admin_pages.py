@@ -1,4 +1,5 @@
-"""Admin page timings: login (Argon2id), live preview round trip, log search, dashboard, CSV export.
+"""Admin page timings: login (Argon2id), live preview round trip and its child processes, log search,
+dashboard, CSV export.
 
     .venv/bin/python -m benchmarks.admin_pages [--notifications 20000]
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,12 +37,44 @@ def _timed(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
+# The preview's child processes as under `notifier run`: the main module is the `notifier` console script,
+# which imports jobs.cli, and which every child of the forkserver runs again (notifier.web.admin.isolated).
+PREVIEW_CHILDREN = """\
+import sys
+from jobs.cli import app  # what the console script imports
+
+if __name__ == "__main__":
+    import time
+    from pathlib import Path
+    from notifier.web.admin.isolated import run_isolated
+
+    status = Path("/proc/self/status")
+    start = time.perf_counter()
+    run_isolated(status.read_text, timeout=60)
+    first = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    for _ in range(20):
+        text = run_isolated(status.read_text, timeout=60)
+    each = (time.perf_counter() - start) / 20 * 1000
+    size = dict(line.split(":", 1) for line in text.splitlines() if line.startswith(("VmSize", "VmRSS")))
+    print(f"preview child (console script): first {first:.0f} ms from a cold forkserver, then {each:.1f} ms a"
+          f" child; a child's address space {size['VmSize'].strip()}, resident {size['VmRSS'].strip()}")
+"""
+
+
+def preview_children(tmp: Path) -> None:
+    script = tmp / "notifier_script.py"
+    script.write_text(PREVIEW_CHILDREN)
+    subprocess.run([sys.executable, str(script)], check=True, timeout=300)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--notifications", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
+    preview_children(tmp)
     province = build_service(f"sqlite:///{tmp / 'bench.db'}", tmp, FixedClock(T0))
     asyncio.run(populate(province))
     service = province.service

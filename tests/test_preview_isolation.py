@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,31 @@ def test_the_children_start_from_the_renderer_alone() -> None:
     assert "notifier.web.admin.preview" in found
     assert not [m for m in found if m.split(".")[0] in ("fastapi", "starlette", "sqlalchemy", "httpx")]
     assert not [m for m in found if m.startswith(("notifier.web.admin.app", "notifier.store", "notifier.outbox"))]
+
+
+# A module that writes down each process that imports it.
+COUNTED = """\
+import os
+
+with open("imports.log", "a") as log:
+    log.write(f"{os.getpid()}\\n")
+"""
+
+SCRIPT = """\
+import counted  # like the console script's `from jobs.cli import app`
+from notifier.web.admin.isolated import run_isolated
+
+if __name__ == "__main__":
+    for _ in range(3):
+        assert run_isolated(divmod, 7, 2, timeout=30) == (3, 1)
+"""
+
+
+def test_a_script_s_imports_are_made_once_in_the_forkserver_not_in_each_child(tmp_path: Path) -> None:
+    """Every child runs the main script again (multiprocessing's way); its imports are found loaded there
+    when the forkserver made them first (`preloaded`), as for the `notifier` console script."""
+    (tmp_path / "counted.py").write_text(COUNTED)
+    (tmp_path / "script.py").write_text(SCRIPT)
+    subprocess.run([sys.executable, "script.py"], cwd=tmp_path, check=True, timeout=120)
+    pids = (tmp_path / "imports.log").read_text().split()
+    assert len(pids) == 2, pids  # the script's process and the forkserver, none of the three children
