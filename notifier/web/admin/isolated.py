@@ -50,8 +50,8 @@ def preloaded() -> list[str]:
     module imports.
 
     Each child runs the main module again (as `__mp_main__`: that is how multiprocessing rebuilds it; its
-    own "__main__" preload never takes, because the forkserver looks for a `main_path` key that
-    `spawn.get_preparation_data` names `init_main_from_path`, Python 3.11-3.13). For the `notifier` console
+    own "__main__" preload never takes: the forkserver looks for a `main_path` key that
+    `spawn.get_preparation_data` names `init_main_from_path`, CPython gh-98552). For the `notifier` console
     script that meant importing the whole command line in every child, 0.16 s a preview. The forkserver now
     makes the imports each child would make anyway, once, and running the script again finds them loaded.
     """
