@@ -147,11 +147,13 @@ def seed_notifications(db_url: str, n: int, *, queue: bool = True) -> None:
             FROM dossiers""")
 
 
-def spawn_worker(config: Path, log: Path, command: tuple[str, ...] = ("worker",)) -> subprocess.Popen[bytes]:
+def spawn_worker(config: Path, log: Path, command: tuple[str, ...] = ("worker",),
+                 wrapper: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """`python -m jobs COMMAND` in a session of its own; `wrapper` goes before it (e.g. `("nohup",)`)."""
     env = {**os.environ, **SECRETS, "NOTIFIER_CONFIG": str(config)}
     env = {k: v for k, v in env.items() if not (k.startswith("NOTIFIER_") and k != "NOTIFIER_CONFIG")}
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "jobs", *command], cwd=ROOT, env=env,
+        return subprocess.Popen([*wrapper, sys.executable, "-m", "jobs", *command], cwd=ROOT, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 

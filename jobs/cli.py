@@ -141,13 +141,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run_until_stopped(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """`asyncio.run(main())` for a long-running command, which SIGTERM stops as Ctrl-C does.
+    """`asyncio.run(main())` for a long-running command, which SIGTERM and SIGHUP stop as Ctrl-C does.
 
     systemd, `docker stop` and Kubernetes stop a service with SIGTERM, whose default ends the process at
-    once: sends on the wire never recorded, rows left leased. Here the first SIGTERM or SIGINT cancels
-    `main`, whose `finally` blocks wind down (Dispatcher.stop and the channels closed), and the command
-    exits 0. A second Ctrl-C interrupts that wind-down. A SIGINT that was ignored when the process started
-    (`nohup`, a shell's background job) stays ignored, as for any Unix program.
+    once: sends on the wire never recorded, rows left leased. So does SIGHUP's, which a command started from
+    a terminal gets when the terminal goes (an operator's SSH session dropped). Here the first SIGTERM,
+    SIGHUP or SIGINT cancels `main`, whose `finally` blocks wind down (Dispatcher.stop and the channels
+    closed), and the command exits 0. A second Ctrl-C interrupts that wind-down. A SIGINT or SIGHUP that was
+    ignored when the process started (a shell's background job, `nohup`) stays ignored, as for any Unix
+    program.
     """
 
     stopping: list[int] = []
@@ -166,8 +168,7 @@ def run_until_stopped(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
             task.cancel()
 
         wanted = [signal.SIGTERM]
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            wanted.append(signal.SIGINT)
+        wanted += [s for s in (signal.SIGINT, signal.SIGHUP) if signal.getsignal(s) is not signal.SIG_IGN]
         for signum in wanted:
             loop.add_signal_handler(signum, on_signal, signum)
         try:

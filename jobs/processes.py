@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -71,10 +73,31 @@ async def serve(service: Service, host: str, port: int) -> None:
 
     app = build_app(service, lifespan=lifespan)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    await server.serve()
+    with _hangup_stops(server):
+        await server.serve()
     await asyncio.sleep(0)
     if failed:
         raise failed[0]
+
+
+@contextlib.contextmanager
+def _hangup_stops(server: uvicorn.Server) -> Iterator[None]:
+    """SIGHUP (the terminal the command was started from went: an SSH session dropped) shuts the server
+    down as SIGTERM does; uvicorn takes only SIGINT and SIGTERM, and SIGHUP's default ends the process at
+    once. A SIGHUP ignored when the process started (`nohup`) stays ignored. Signals are the main thread's."""
+    ignored = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    if ignored or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def shut_down(signum: int, frame: object) -> None:
+        server.should_exit = True  # the lifespan's shutdown stops the dispatcher, then serve() returns
+
+    previous = signal.signal(signal.SIGHUP, shut_down)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _first_round_summary(service: Service) -> Callable[[JobExecutionEvent], None]:

@@ -1,4 +1,4 @@
-"""Stopping is not dying: a stop (SIGTERM, Ctrl-C) lets the sends on the wire finish and be recorded.
+"""Stopping is not dying: a stop (SIGTERM, SIGHUP, Ctrl-C) lets the sends on the wire finish and be recorded.
 
 A worker killed mid-send is covered by the lease (tests/test_crash.py). A worker that is *asked* to stop
 should leave nothing for the lease: no row still `sending`, nothing a provider took without our record of
@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
+import socket
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -154,4 +160,71 @@ def test_sigterm_leaves_no_row_leased_and_nothing_sent_twice(
     finally:
         if worker is not None:
             harness.stop(worker, hard=True)
+        harness.stop(gateway, hard=True)
+
+
+def _hang_up(proc: subprocess.Popen[bytes]) -> None:
+    """SIGHUP to the process's own session, as when the terminal it was started from goes."""
+    assert os.getpgid(proc.pid) == proc.pid
+    os.killpg(proc.pid, signal.SIGHUP)
+
+
+@pytest.mark.skipif(os.name != "posix" or shutil.which("nohup") is None, reason="signals, nohup")
+def test_a_hangup_stops_it_as_sigterm_does_unless_started_under_nohup(pg_own_database: str, tmp_path: Path) -> None:
+    # SIGHUP's default ends the process at once, like SIGTERM's: an operator's SSH session dropping took the
+    # worker down mid-send. Now it winds down and exits 0; under nohup a hangup is ignored, as nohup means.
+    url = pg_own_database
+    gateway, port = harness.start_gateway()
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        harness.seed_notifications(url, 2)
+        held = "UPDATE notifications SET not_before = now() + %s WHERE id = (SELECT max(id) FROM notifications)"
+        with psycopg.connect(url, autocommit=True) as conn:  # the second waits for the second worker
+            conn.execute(held, (timedelta(days=1),))
+        config = harness.write_config(tmp_path / "config.toml", url, port)
+        log = tmp_path / "worker.log"
+        workers.append(harness.spawn_worker(config, log))
+        # Sending, so its signal handlers are in place.
+        assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == 1, timeout=60), log.read_text()
+        _hang_up(workers[0])
+        assert workers[0].wait(timeout=30) == 0, log.read_text()[-2000:]
+
+        nohup_log = tmp_path / "nohup.log"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(held, (timedelta(days=-1),))
+        workers.append(harness.spawn_worker(config, nohup_log, wrapper=("nohup",)))
+        assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == 2, timeout=60), nohup_log.read_text()
+        _hang_up(workers[1])
+        with pytest.raises(subprocess.TimeoutExpired):  # still running
+            workers[1].wait(timeout=1)
+        harness.stop(workers[1])  # SIGTERM
+        assert workers[1].returncode == 0, nohup_log.read_text()[-2000:]
+    finally:
+        for worker in workers:
+            harness.stop(worker, hard=True)
+        harness.stop(gateway, hard=True)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_a_hangup_stops_notifier_run_cleanly(pg_own_database: str, tmp_path: Path) -> None:
+    # `notifier run` is served by uvicorn, which takes SIGINT and SIGTERM but not SIGHUP.
+    url = pg_own_database
+    gateway, port = harness.start_gateway()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        api_port = probe.getsockname()[1]
+    run = None
+    try:
+        harness.seed_notifications(url, 1)
+        config = harness.write_config(tmp_path / "config.toml", url, port)
+        log = tmp_path / "run.log"
+        run = harness.spawn_worker(config, log, ("run", "--port", str(api_port)))
+        # Sent: the web app's lifespan has started the dispatcher, inside the server's signal handling.
+        assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == 1, timeout=60), log.read_text()
+        _hang_up(run)
+        assert run.wait(timeout=30) == 0, log.read_text()[-2000:]
+        assert "Traceback" not in log.read_text()
+    finally:
+        if run is not None:
+            harness.stop(run, hard=True)
         harness.stop(gateway, hard=True)
