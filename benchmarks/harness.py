@@ -171,15 +171,20 @@ def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:  # type: i
     return predicate()
 
 
-def stop(proc: subprocess.Popen, hard: bool = False) -> None:  # type: ignore[type-arg]
+def signal_session(proc: subprocess.Popen, signum: int) -> None:  # type: ignore[type-arg]
     """Signal the process's own session (every process here is started in one), never ours."""
+    assert os.getpgid(proc.pid) == proc.pid, "only processes started with start_new_session"
+    os.killpg(proc.pid, signum)
+
+
+def stop(proc: subprocess.Popen, hard: bool = False) -> None:  # type: ignore[type-arg]
+    """SIGTERM (SIGKILL when `hard`, or after 15 s) to the process's session, and wait for it."""
     if proc.poll() is None:
-        assert os.getpgid(proc.pid) == proc.pid, "only processes started with start_new_session"
-        os.killpg(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
+        signal_session(proc, signal.SIGKILL if hard else signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            signal_session(proc, signal.SIGKILL)
             proc.wait()
 
 

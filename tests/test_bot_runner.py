@@ -7,7 +7,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from notifier.workflows.service import Service
 from tests.conftest import make_settings
 from tests.fakes import bot_harness
 from tests.fakes.bot_harness import CHAT, D1, Harness, seed
+from tests.fakes.helpers import free_port
 from tests.fakes.telegram_bot_api import TOKEN, FakeBotAPI
 
 HOOK = "https://notifier.test/tg/hook"
@@ -122,12 +122,6 @@ def test_configuration_errors_name_the_setting(
 # -- as a user runs it --------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _config(tmp_path: Path, base_url: str) -> None:
     (tmp_path / "config.toml").write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "n.db"}"\n'
@@ -175,7 +169,7 @@ async def test_the_process_answers_through_long_polling(
     async with FakeBotAPI() as fake:
         _config(tmp_path, fake.base_url)
         if command[0] == "run":
-            command = ["run", "--port", str(_free_port())]
+            command = ["run", "--port", str(free_port())]
         proc = await _process(tmp_path, *command)
         try:
             # Start-up (imports, migration) can take long on a loaded machine: the chat speaks once the

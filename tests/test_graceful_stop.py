@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +27,7 @@ from notifier.outbox.dispatch import DispatchStats
 from notifier.rules.clock import FixedClock
 from notifier.store.models import DeliveryAttempt, Notification
 from notifier.workflows.service import Service
-from tests.fakes.helpers import scripted_with_received
+from tests.fakes.helpers import free_port, scripted_with_received
 from tests.plugins import ScriptedSms
 
 
@@ -163,12 +162,6 @@ def test_sigterm_leaves_no_row_leased_and_nothing_sent_twice(
         harness.stop(gateway, hard=True)
 
 
-def _hang_up(proc: subprocess.Popen[bytes]) -> None:
-    """SIGHUP to the process's own session, as when the terminal it was started from goes."""
-    assert os.getpgid(proc.pid) == proc.pid
-    os.killpg(proc.pid, signal.SIGHUP)
-
-
 @pytest.mark.skipif(os.name != "posix" or shutil.which("nohup") is None, reason="signals, nohup")
 def test_a_hangup_stops_it_as_sigterm_does_unless_started_under_nohup(pg_own_database: str, tmp_path: Path) -> None:
     # SIGHUP's default ends the process at once, like SIGTERM's: an operator's SSH session dropping took the
@@ -186,7 +179,7 @@ def test_a_hangup_stops_it_as_sigterm_does_unless_started_under_nohup(pg_own_dat
         workers.append(harness.spawn_worker(config, log))
         # Sending, so its signal handlers are in place.
         assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == 1, timeout=60), log.read_text()
-        _hang_up(workers[0])
+        harness.signal_session(workers[0], signal.SIGHUP)  # as when its terminal goes
         assert workers[0].wait(timeout=30) == 0, log.read_text()[-2000:]
 
         nohup_log = tmp_path / "nohup.log"
@@ -194,7 +187,7 @@ def test_a_hangup_stops_it_as_sigterm_does_unless_started_under_nohup(pg_own_dat
             conn.execute(held, (timedelta(days=-1),))
         workers.append(harness.spawn_worker(config, nohup_log, wrapper=("nohup",)))
         assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == 2, timeout=60), nohup_log.read_text()
-        _hang_up(workers[1])
+        harness.signal_session(workers[1], signal.SIGHUP)
         with pytest.raises(subprocess.TimeoutExpired):  # still running
             workers[1].wait(timeout=1)
         harness.stop(workers[1])  # SIGTERM
@@ -210,9 +203,7 @@ def test_a_hangup_stops_notifier_run_cleanly(pg_own_database: str, tmp_path: Pat
     # `notifier run` is served by uvicorn, which takes SIGINT and SIGTERM but not SIGHUP.
     url = pg_own_database
     gateway, port = harness.start_gateway()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        api_port = probe.getsockname()[1]
+    api_port = free_port()
     run = None
     try:
         harness.seed_notifications(url, 1)
@@ -221,7 +212,7 @@ def test_a_hangup_stops_notifier_run_cleanly(pg_own_database: str, tmp_path: Pat
         run = harness.spawn_worker(config, log, ("run", "--port", str(api_port)))
         # Sent: the web app's lifespan has started the dispatcher, inside the server's signal handling.
         assert harness.wait_until(lambda: harness.counts(url).get("sent", 0) == 1, timeout=60), log.read_text()
-        _hang_up(run)
+        harness.signal_session(run, signal.SIGHUP)
         assert run.wait(timeout=30) == 0, log.read_text()[-2000:]
         assert "Traceback" not in log.read_text()
     finally:

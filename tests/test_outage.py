@@ -16,6 +16,7 @@ from notifier.web.api import create_app
 from notifier.workflows.service import Service
 from tests.conftest import T0, make_settings
 from tests.factories import dossier
+from tests.fakes.helpers import free_port
 
 DEAD = "postgresql://postgres@127.0.0.1:1/notifier"  # nothing listens on port 1
 
@@ -93,7 +94,6 @@ def test_notifier_run_serves_http_while_the_database_is_down_and_starts_when_it_
     own_pg: tuple[Service, str], pg_admin_url: str, tmp_path: Path
 ) -> None:
     import os
-    import socket
     import subprocess
     import sys
     import time
@@ -104,9 +104,7 @@ def test_notifier_run_serves_http_while_the_database_is_down_and_starts_when_it_
 
     _service, name = own_pg
     url = pg_admin_url.rsplit("/", 1)[0] + "/" + name
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     (tmp_path / "config.toml").write_text(
         f'[database]\nurl = "{url}"\n[channels.file]\npath = "out.jsonl"\n', encoding="utf-8"
     )

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import httpx
 from notifier.workflows.accounts import NewUser, create_user
 from notifier.workflows.service import Service
 from tests.conftest import make_settings
+from tests.fakes.helpers import free_port
 
 PASSWORD = "mat-khau-rat-dai-2026"
 HOSTILE = {
@@ -33,12 +33,6 @@ HOSTILE = {
     # No single big operation: only time. The sandbox stops it at [rendering] timeout_seconds.
     "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}": "giây",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -71,7 +65,7 @@ async def test_healthz_answers_while_hostile_previews_run(tmp_path: Path, sqlite
             create_user(session, NewUser("quantri", "admin"), PASSWORD, service.clock.now())
     finally:
         service.engine.dispose()
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "jobs", "run", "--port", str(port), cwd=tmp_path, env=_env(),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

@@ -26,6 +26,7 @@ from notifier.workflows.public_page import Medium, PublicPage
 from notifier.workflows.service import Service
 from tests.conftest import T0, make_settings
 from tests.factories import dossier, officers, ts
+from tests.fakes.helpers import free_port
 
 CODE = "000.00.30.H26-261120-0001"  # phone 0912345678
 OTHER = "000.00.30.H26-261120-0002"  # phone 0987654321
@@ -380,7 +381,6 @@ uvicorn.run(create_app(Service.build(load_settings(sys.argv[1]))), host="127.0.0
 def test_throttle_holds_across_two_uvicorn_processes(svc: Service, db_url: str, tmp_path: Path) -> None:
     """Two real server processes on one database: failures through one slow the client down on both."""
     import os
-    import socket
     import subprocess
     import sys
     import time
@@ -393,11 +393,7 @@ def test_throttle_holds_across_two_uvicorn_processes(svc: Service, db_url: str, 
         f'[public]\nlink_key_file = "{tmp_path / "link.key"}"\n[bot]\nfailed_lookup_limit = {LIMIT}\n',
         encoding="utf-8",
     )
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
+    ports = [free_port() for _ in range(2)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
     procs = [
         subprocess.Popen([sys.executable, "-c", SERVE, str(config), str(p)], env=env, start_new_session=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,10 @@ def opted_out(service: Service, address: str, medium: str) -> bool:
     with service.factory() as session:
         contact = session.scalar(select(Contact).where(Contact.address == address, Contact.medium == medium))
         return contact is not None and contact.opted_out_at is not None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts in another process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
