@@ -345,6 +345,12 @@ def test_signature_lines_for_heads_deputies_and_communes() -> None:
         ("Phường Lê Chân", "ỦY BAN NHÂN DÂN", "PHƯỜNG LÊ CHÂN"),
         ("Sở Tư pháp", "UBND THÀNH PHỐ HẢI PHÒNG", "SỞ TƯ PHÁP"),
         ("Sở Tư pháp", None, "SỞ TƯ PHÁP"),
+        # The demo's and the README's agencies carry the city in their name: the parent's line names it.
+        ("Sở Tư pháp thành phố Hải Phòng", "UBND THÀNH PHỐ HẢI PHÒNG", "SỞ TƯ PHÁP"),
+        ("Sở Nông nghiệp và Môi trường thành phố Hải Phòng", "UBND THÀNH PHỐ HẢI PHÒNG", "SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG"),
+        ("Sở Xây dựng thành phố Hải Phòng", "Ủy ban nhân dân thành phố Hải Phòng", "SỞ XÂY DỰNG"),
+        ("Công an thành phố Hải Phòng", "BỘ CÔNG AN", "CÔNG AN THÀNH PHỐ HẢI PHÒNG"),
+        ("Thành phố Hải Phòng", "UBND THÀNH PHỐ HẢI PHÒNG", "THÀNH PHỐ HẢI PHÒNG"),
     ],
 )
 def test_a_commune_committee_is_not_named_twice_in_the_header(name: str, parent: str | None, header: str) -> None:

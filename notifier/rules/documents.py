@@ -41,11 +41,16 @@ def issuer_header(name: str, parent: str | None) -> str:
     """The issuing body's own line, in capitals, under its parent's line (Decree 30/2020: the two lines
     together name the body). A commune's committee is often stored as "UBND phường Lê Chân" or "Ủy ban
     nhân dân phường Lê Chân"; under the line "ỦY BAN NHÂN DÂN" its own line is "PHƯỜNG LÊ CHÂN", never the
-    committee's name a second time."""
+    committee's name a second time. Nor is the place the parent's line names: a department stored as
+    "Sở Tư pháp thành phố Hải Phòng" is "SỞ TƯ PHÁP" under "UBND THÀNH PHỐ HẢI PHÒNG"."""
     header = " ".join(name.split()).upper()
     if parent:
         above = " ".join(parent.split()).upper()
         for prefix in (above + " ", "UBND " if above == "ỦY BAN NHÂN DÂN" else None):
             if prefix and header.startswith(prefix) and len(header) > len(prefix):
                 return header[len(prefix) :]
+        for committee in ("UBND ", "ỦY BAN NHÂN DÂN "):
+            place = above[len(committee) :] if above.startswith(committee) else ""
+            if place and header.endswith(" " + place) and len(header) > len(place) + 1:
+                return header[: -len(place) - 1]
     return header
