@@ -162,6 +162,15 @@ def test_staff_messages_use_dong_chi_and_not_citizen_forms(kind: str) -> None:
         assert "Ông/Bà" not in text and "Quý tổ chức" not in text
 
 
+def test_feedback_alert_does_not_name_a_platform_the_citizen_may_not_have_used() -> None:
+    # Feedback comes from the Zalo OA, the Telegram bot or the public page (web:...); the officer's alert
+    # said "qua Telegram" for all of them, and that the answer would go back "qua Telegram".
+    ctx = sample_context(NOW, "feedback_received")
+    for channel, text in _all("feedback_received", ctx).items():
+        assert "Telegram" not in text, channel
+        assert ctx["feedback"].text.strip() in text or channel == "sms"
+
+
 def test_received_gives_code_procedure_and_appointment_date() -> None:
     ctx = sample_context(NOW, "received")
     due = format_date(ctx["dossier"].due_at)
