@@ -205,6 +205,15 @@ def test_apology_names_agency_dossier_old_and_new_dates_and_reason() -> None:
     assert email.index(old) < email.index(new)
 
 
+def test_apology_email_does_not_date_the_document_by_the_day_it_is_sent() -> None:
+    # "Ngày lập" (the day the document was made) printed the day the e-mail was rendered: a Mẫu 04 issued on
+    # 10/12 and sent after a quiet night or a retry said "Ngày lập: 11/12", against the printed document's date.
+    ctx = sample_context(NOW, "overdue_apology")
+    _, email = _render("overdue_apology", "email", ctx)
+    assert "Ngày lập" not in email
+    assert f"Ngày gửi thư: {format_date(NOW)}" in email
+
+
 def test_apology_without_new_date_promises_to_notify_it() -> None:
     ctx = sample_context(NOW, "overdue_apology")
     new = format_date(ctx["dossier"].new_due_at)
