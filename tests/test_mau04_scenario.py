@@ -204,6 +204,9 @@ def test_the_mau_04_scenario_in_the_merged_hai_phong(svc: Service, clock: FixedC
     if find_font(None).name.startswith("LiberationSerif"):
         assert "LiberationSerif" in fonts
     pdf_text = _pdf_text(pdf)
+    # "Nơi nhận" is set flush left: justified, its wrapped lines were spread ("-  Trung  tâm  Phục  vụ ...").
+    layout = PdfReader(io.BytesIO(pdf)).pages[0].extract_text(extraction_mode="layout")
+    assert "- Trung tâm Phục vụ hành chính công" in layout, layout
     for text in (_html_text(page), pdf_text):
         for expected in (
             "UBND THÀNH PHỐ HẢI PHÒNG SỞ TƯ PHÁP",

@@ -567,7 +567,7 @@ def render_slip_pdf(slip: ApologySlip, province: str, font: str | None = None) -
         pdf.cell(left, 5.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for text in s.get("recipients", []):
         pdf.set_font("Body", "", 11)
-        pdf.multi_cell(left, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(left, 5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(top)
     for text in s.get("signer", []):
         line("right", text, "B", BODY_PT)
