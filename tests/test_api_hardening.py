@@ -147,6 +147,56 @@ def test_reports_for_extreme_dates_are_refused(
     assert month.status_code == 422, month.text
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/apology", {"new_due": "15/12/2026", "reason": "Chờ ý kiến\x00"}, "reason"),
+        ("/apology", {"new_due": "15/12/2026", "reason": "Chờ ý kiến", "officer": "CB\x00"}, "officer"),
+        ("/apology", {"NgayHenTraMoi": "15/12/2026", "LyDoTreHan": "Chờ\x00"}, "LyDoTreHan"),
+        ("/resolve", {"note": "Đã ký\x00"}, "note"),
+        ("/resolve", {"MaCanBo": "CB\x00"}, "MaCanBo"),
+    ],
+)
+def test_a_nul_in_an_officers_action_is_refused_naming_its_field(
+    api: tuple[TestClient, dict[str, str]], path: str, body: dict[str, str], field: str
+) -> None:
+    # PostgreSQL refuses NUL in text: each was a 500 there.
+    _post(api, dossier("HS-1"))
+    client, headers = api
+    resp = client.post(f"/api/v1/dossiers/HS-1{path}", json=body, headers=headers)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["field"] == field
+
+
+@pytest.mark.parametrize("field", ["MaCanBo", "HoTen", "MaDonVi", "ChucDanh"])
+def test_a_nul_in_an_officer_row_is_refused_naming_its_field(
+    api: tuple[TestClient, dict[str, str]], field: str
+) -> None:
+    client, headers = api
+    row = {"MaCanBo": "CB9", "HoTen": "Trần Thị Bình", "MaDonVi": "000.00.30.H26", field: "x\x00y"}
+    resp = client.post("/api/v1/officers", json={"data": [row]}, headers=headers)
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("agency", "day", "field"),
+    [
+        ("000.00.30.H26", "31/12/9999", "date"),
+        ("000.00.30.H26", "0001-01-01", "date"),
+        ("H26%00", "01/12/2026", "MaDonVi"),
+    ],
+)
+def test_day_slips_for_extreme_dates_or_a_nul_agency_are_refused(
+    api: tuple[TestClient, dict[str, str]], agency: str, day: str, field: str
+) -> None:
+    # 31/12/9999 overflowed the day's end in Vietnam time (a 500 on both databases), a NUL on PostgreSQL.
+    client, headers = api
+    resp = client.get(f"/api/v1/agencies/{agency}/qr-slips", params={"date": day}, headers=headers)
+    assert resp.status_code in (404, 422), resp.text
+    assert resp.json()["detail"][0]["field"] == field
+
+
 def test_the_bearer_scheme_is_read_in_any_case(
     service: Service, api: tuple[TestClient, dict[str, str]]
 ) -> None:

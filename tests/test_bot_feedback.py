@@ -280,6 +280,15 @@ def test_the_answer_endpoint_names_the_bad_field(service: Service) -> None:
         "value": 7,
         "reason": "expected an officer code or name",
     }
+    # A NUL (PostgreSQL refuses it in text) is refused naming its field, before any row is looked at.
+    nul = client.post("/api/v1/feedback/1/answer", json={"answer": "Đã\x00 xử lý"}, headers=auth)
+    assert nul.status_code == 422 and nul.json()["detail"][0]["field"] == "answer"
+    nul_by = client.post(
+        "/api/v1/feedback/1/answer", json={"answer": ANSWER, "answered_by": "CB\x00"}, headers=auth
+    )
+    assert nul_by.status_code == 422 and nul_by.json()["detail"][0]["field"] == "answered_by"
+    nul_agency = client.get("/api/v1/feedback", params={"agency": "H26\x00"}, headers=auth)
+    assert nul_agency.status_code == 422 and nul_agency.json()["detail"][0]["field"] == "agency"
     long = client.post("/api/v1/feedback/1/answer", json={"answer": "x" * 3001}, headers=auth)
     assert long.status_code == 422 and "at most 3000 characters" in long.json()["detail"][0]["reason"]
     assert client.get("/api/v1/feedback?status=maybe", headers=auth).json()["detail"][0]["field"] == "status"

@@ -275,6 +275,23 @@ def test_feedback_and_privacy_request_go_through_their_workflows(svc: Service) -
         ]
 
 
+def test_a_nul_in_feedback_or_a_privacy_detail_is_refused_not_a_server_error(svc: Service) -> None:
+    # PostgreSQL refuses NUL in text: both forms were a 500 there.
+    c = opened(svc)
+    token = token_of(c, "/tra-cuu/ho-so")
+    text = "Hồ sơ của tôi\x00 đã quá hạn mà chưa có ai liên hệ."
+    sent = c.post("/tra-cuu/ho-so/phan-anh", data={"csrf_token": token, "noi_dung": text, "dong_y": "1"})
+    assert sent.status_code == 422 and "Chưa gửi được" in sent.text
+    asked = c.post(
+        "/tra-cuu/ho-so/du-lieu",
+        data={"csrf_token": token, "loai": "correct", "dong_y": "1", "chi_tiet": "Sửa tên\x00 giúp tôi"},
+    )
+    assert asked.status_code == 422 and "Chưa gửi được" in asked.text
+    with svc.factory() as session:
+        assert session.scalars(select(Feedback)).all() == []
+        assert session.scalars(select(PrivacyRequest)).all() == []
+
+
 def test_apology_letter_downloads_as_pdf(svc: Service) -> None:
     c = opened(svc)
     assert "van-ban-xin-loi.pdf" not in c.get("/tra-cuu/ho-so").text

@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from notifier.rules.portal import PortalDossier
+from notifier.rules.portal import PortalDossier, storable_text
 from notifier.workflows.officer_import import OfficerRow
 from notifier.workflows.steps import ProgressItem
 
@@ -86,6 +86,9 @@ class OfficerNamed(BaseModel):
     officer: OfficerCode = Field(None, description="the acting officer's code (MaCanBo)")
     MaCanBo: OfficerCode = Field(None, description="the portal's name for `officer`")
 
+    # Every text field of the officers' actions (here and in the subclasses): a NUL was a 500 on PostgreSQL.
+    _storable = field_validator("*", mode="before")(storable_text)
+
     @property
     def officer_code(self) -> str | None:
         return self.officer or self.MaCanBo
@@ -129,6 +132,8 @@ class AnswerBody(BaseModel):
 
     answer: str = Field(description="the answer, at most 3000 characters")
     answered_by: str | None = Field(None, max_length=100, description="the answering officer's code or name")
+
+    _storable = field_validator("*", mode="before")(storable_text)  # a NUL was a 500 on PostgreSQL
 
     @field_validator("answered_by", mode="before")
     @classmethod

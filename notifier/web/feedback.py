@@ -38,6 +38,8 @@ def feedback_router() -> APIRouter:
         """Feedback by status (open, answered), oldest deadline first; `agency` is a MaDonVi."""
         if status not in ("open", "answered"):
             raise HTTPException(422, detail=_detail("status", status, "expected 'open' or 'answered'"))
+        if agency is not None and "\x00" in agency:  # a NUL was a 500 on PostgreSQL
+            raise HTTPException(422, detail=_detail("agency", agency, "contains a NUL character"))
         service: Service = request.app.state.service
         with service.factory() as session:
             query = (

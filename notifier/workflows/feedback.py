@@ -17,6 +17,7 @@ from notifier.outbox.views import agency_facts
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import Kind
 from notifier.rules.payloads import AgencyFacts, FeedbackFacts, FeedbackPayload
+from notifier.rules.portal import storable_text
 from notifier.rules.workdays import WorkCalendar
 from notifier.store import audit
 from notifier.store.models import Agency, Dossier, Feedback, Notification, Officer, affected
@@ -86,6 +87,10 @@ class AlreadyAnswered(RuntimeError):
 def clean_text(value: object, field: str, max_length: int, min_length: int = 1) -> str:
     if not isinstance(value, str):
         raise FeedbackError(field, value, "expected text")
+    try:
+        storable_text(value)  # a NUL was a 500 on PostgreSQL
+    except ValueError as exc:
+        raise FeedbackError(field, value, str(exc)) from exc
     text = unicodedata.normalize("NFC", value).strip()
     if len(text) < min_length:
         raise FeedbackError(field, value, f"at least {min_length} characters, got {len(text)}")

@@ -16,6 +16,7 @@ from notifier.rules.portal import (
     Phone,
     RowError,
     none_if_blank,
+    storable_text,
     validation_errors,
 )
 from notifier.store.models import Agency, Officer
@@ -44,7 +45,7 @@ class OfficerRow(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _blank(cls, value: Any) -> Any:
-        value = none_if_blank(value)
+        value = none_if_blank(storable_text(value))  # a NUL was a 500 on PostgreSQL
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("LaLanhDao", mode="before")

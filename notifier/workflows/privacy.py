@@ -33,7 +33,7 @@ from notifier.outbox.links import TELEGRAM
 from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import FINAL_STATUSES, NotificationStatus
 from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
-from notifier.rules.portal import email_value
+from notifier.rules.portal import email_value, storable_text
 from notifier.rules.privacy import (
     CORRECTABLE,
     ERASED_NAME,
@@ -169,6 +169,10 @@ def submit(
     text = unicodedata.normalize("NFC", detail).strip() if detail and detail.strip() else None
     if text is not None and len(text) > MAX_DETAIL:
         raise InvalidInput("detail", text[:40] + "…", f"at most {MAX_DETAIL} characters, got {len(text)}")
+    try:
+        storable_text(text)  # a NUL was a 500 on PostgreSQL
+    except ValueError as exc:
+        raise InvalidInput("detail", text, str(exc)) from exc
     req = PrivacyRequest(
         kind=str(kind_),
         channel=str(channel_),

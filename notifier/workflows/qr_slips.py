@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from notifier.rules.clock import VN_TZ
+from notifier.rules.portal import MAX_YEAR, MIN_YEAR
 from notifier.rules.rendering import format_date
 from notifier.store.models import Agency, Dossier
 from notifier.workflows.apology import PdfUnavailable, find_font, font_variant, print_sections
@@ -97,10 +98,16 @@ def parse_day(value: str | date) -> date:
     text = value.strip()
     try:
         if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
-            return date(int(m[3]), int(m[2]), int(m[1]))
-        return date.fromisoformat(text)
+            day = date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            day = date.fromisoformat(text)
     except ValueError:
         pass
+    else:
+        # 31/12/9999 or 01/01/0001 overflowed the day's bounds in Vietnam time: a 500, not a refusal.
+        if MIN_YEAR <= day.year <= MAX_YEAR:
+            return day
+        raise InvalidInput("date", value, f"year must be {MIN_YEAR}-{MAX_YEAR}", refusal="date_invalid")
     raise InvalidInput(
         "date", value, "not a date; write it dd/MM/yyyy, e.g. 07/12/2026", refusal="date_invalid"
     )
@@ -289,6 +296,8 @@ class QrWorkflow:
         """The slips of every dossier `agency_code` received on `day` (Vietnam time), in the order received,
         four to an A4 sheet. NotFound for an unknown agency, or a day without receipts."""
         when = parse_day(day)
+        if "\x00" in agency_code:  # a NUL was a 500 on PostgreSQL
+            raise NotFound("MaDonVi", agency_code, "no such agency", refusal="agency_unknown")
         start = datetime.combine(when, time(0), tzinfo=VN_TZ)
         with self.service.factory() as session:
             agency = session.scalar(select(Agency).where(Agency.code == agency_code.strip()))
