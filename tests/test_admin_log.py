@@ -334,3 +334,25 @@ def test_the_retry_workflow_refuses_every_status_but_the_retryable_and_other_age
             select(AuditEntry.actor).where(AuditEntry.action == "notification.retry").order_by(AuditEntry.id)
         ).all()
     assert actors == ["quantri"] * len(RETRYABLE) + ["stp"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"code": "0011\x00"},
+        {"kind": "received\x00"},
+        {"status": "\x00"},
+        {"date_to": "31/12/9999"},
+        {"date_from": "01/01/0001"},
+        {"page": str(10**20)},
+    ],
+)
+def test_odd_filters_are_explained_not_a_server_error(province: Province, params: dict[str, str]) -> None:
+    # A NUL was a 500 on PostgreSQL, the day after 31/12/9999 and an offset past the integers on both.
+    client = client_for(province.service, "quantri")
+    page = client.get("/admin/log", params=params)
+    assert page.status_code == 200, page.text[:300]
+    if "page" not in params:
+        assert 'class="flash flash-error"' in page.text
+        csv_export = client.get("/admin/log.csv", params=params)
+        assert csv_export.status_code == 422, csv_export.text[:300]

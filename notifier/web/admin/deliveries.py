@@ -21,6 +21,7 @@ from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.phones import phone_or_none
+from notifier.rules.portal import MAX_YEAR, MIN_YEAR
 from notifier.store.models import AuditEntry, DeliveryAttempt, Dossier, Notification, Officer
 from notifier.web.admin import labels
 from notifier.web.admin.auth import AnyViewer, NotFound, Viewer, checked_form, service_of
@@ -32,6 +33,7 @@ from notifier.workflows.errors import WrongState
 router = APIRouter()
 
 PAGE_SIZE = 50
+MAX_PAGE = 1_000_000
 STATUSES: tuple[NotificationStatus, ...] = tuple(NotificationStatus)
 
 _NotifOfficer = aliased(Officer)
@@ -70,6 +72,11 @@ class LogFilter:
             channel=str(params.get("channel", "")).strip(),
             status=str(params.get("status", "")).strip(),
         )
+        texts = (("code", "Mã hồ sơ"), ("kind", "Loại"), ("channel", "Kênh"), ("status", "Trạng thái"))
+        for name, label in texts:
+            if "\x00" in getattr(f, name):  # a NUL was a 500 on PostgreSQL
+                f.errors.append(f"{label}: giá trị có ký tự không hợp lệ.")
+                setattr(f, name, getattr(f, name).replace("\x00", ""))
         if f.phone:
             f.phone_e164 = phone_or_none(f.phone)
             if f.phone_e164 is None:
@@ -78,11 +85,17 @@ class LogFilter:
             raw = str(params.get(name, "")).strip()
             if raw:
                 try:
-                    setattr(f, name, parse_day(raw))
+                    day = parse_day(raw)
                 except ValueError:
                     f.errors.append(f"{label}: giá trị '{raw}' không phải ngày dd/mm/yyyy.")
+                    continue
+                if not MIN_YEAR <= day.year <= MAX_YEAR:  # 31/12/9999 overflowed the day after: a 500
+                    f.errors.append(f"{label}: giá trị '{raw}': năm phải từ {MIN_YEAR} đến {MAX_YEAR}.")
+                    continue
+                setattr(f, name, day)
         try:
-            f.page = max(1, int(str(params.get("page", "1")) or 1))
+            # An offset past the database's integers was a 500; no log has a million pages.
+            f.page = min(MAX_PAGE, max(1, int(str(params.get("page", "1")) or 1)))
         except ValueError:
             f.page = 1
         return f
