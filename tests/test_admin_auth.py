@@ -261,3 +261,76 @@ def test_an_unexpected_error_is_answered_with_the_admin_error_page(tmp_path: Pat
     resp = client.post("/admin/login", data={"csrf_token": token, "username": "quantri", "password": PASSWORD})
     assert resp.status_code == 500 and resp.headers["content-type"].startswith("text/html")
     assert "Hệ thống gặp lỗi khi xử lý yêu cầu." in resp.text and "Internal Server Error" not in resp.text
+
+
+def test_a_nul_in_the_login_form_is_refused_naming_the_field(province: Province) -> None:
+    # Anyone could make the login form a 500 on PostgreSQL (the failure row could not be stored).
+    client = TestClient(create_app(province.service))
+    for username, password, field in (
+        ("quan\x00tri", "mật khẩu sai", "username"),
+        ("quantri", "x\x00y", "password"),
+    ):
+        resp = login(client, username, password)
+        assert resp.status_code == 422, resp.text[:300]
+        assert f"Ô “{field}”" in resp.text
+    assert login(client, "quantri").status_code == 303  # nothing was counted against the name
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        (
+            "post",
+            "/admin/users",
+            {"username": "nv1", "role": "agency", "agency": "H26\x00", "password": "a" * 12},
+        ),
+        ("post", "/admin/apikeys", {"name": "k2", "callback_url": "https://x.vn/\x00"}),
+        (
+            "post",
+            "/admin/contacts",
+            {"address": "0912345678", "medium": "sms", "action": "opt_out", "reason": "\x00"},
+        ),
+        ("post", "/admin/privacy", {"kind": "access", "dossier": "HS\x00"}),
+        ("post", "/admin/public-links/revoke", {"dossier": "HS\x00"}),
+        ("post", "/admin/templates/sms/received/save", {"body": "Xin chào\x00", "base_version": "0"}),
+        ("post", "/admin/apikeys/k%00/revoke", {}),
+        ("get", "/admin/contacts?q=%00", None),
+        ("get", "/admin/templates/sms/received/history?agency=%00", None),
+        (
+            "json",
+            "/admin/templates/sms/received/preview",
+            {"body": "Xin chào", "source": "dossier", "dossier": "\x00"},
+        ),
+    ],
+)
+def test_a_nul_anywhere_in_an_admin_request_is_refused_not_a_server_error(
+    province: Province, method: str, path: str, data: dict[str, str] | None
+) -> None:
+    # PostgreSQL can neither store nor compare a NUL: each of these was a 500 there.
+    client = client_for(province.service, "quantri")
+    token = csrf_of(client.get("/admin/users").text)
+    if method == "get":
+        resp = client.get(path)
+    elif method == "json":
+        resp = client.post(path, json=data, headers={"X-CSRF-Token": token})
+    else:
+        resp = client.post(path, data={**(data or {}), "csrf_token": token}, follow_redirects=False)
+    assert resp.status_code == 422, resp.text[:300]
+    assert "ký tự không đọc được" in resp.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", f"/admin/log/{10**20}"),
+        ("post", f"/admin/log/{10**20}/retry"),
+        ("post", f"/admin/users/{10**20}/active"),
+    ],
+)
+def test_a_row_id_past_the_databases_integers_is_not_found(
+    province: Province, method: str, path: str
+) -> None:
+    client = client_for(province.service, "quantri")
+    token = csrf_of(client.get("/admin/users").text)
+    resp = client.request(method.upper(), path, data={"csrf_token": token} if method == "post" else None)
+    assert resp.status_code == 404, resp.text[:300]

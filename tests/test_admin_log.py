@@ -341,7 +341,6 @@ def test_the_retry_workflow_refuses_every_status_but_the_retryable_and_other_age
     [
         {"code": "0011\x00"},
         {"kind": "received\x00"},
-        {"status": "\x00"},
         {"date_to": "31/12/9999"},
         {"date_from": "01/01/0001"},
         {"page": str(10**20)},
@@ -351,6 +350,10 @@ def test_odd_filters_are_explained_not_a_server_error(province: Province, params
     # A NUL was a 500 on PostgreSQL, the day after 31/12/9999 and an offset past the integers on both.
     client = client_for(province.service, "quantri")
     page = client.get("/admin/log", params=params)
+    if any("\x00" in v for v in params.values()):
+        assert page.status_code == 422 and "ký tự không đọc được" in page.text, page.text[:300]
+        assert client.get("/admin/log.csv", params=params).status_code == 422
+        return
     assert page.status_code == 200, page.text[:300]
     if "page" not in params:
         assert 'class="flash flash-error"' in page.text

@@ -13,7 +13,15 @@ from starlette.responses import RedirectResponse, Response
 
 from notifier.store import audit
 from notifier.store.models import Agency, User
-from notifier.web.admin.auth import AdminViewer, AnyViewer, NotFound, checked_form, form_values, service_of
+from notifier.web.admin.auth import (
+    AdminViewer,
+    AnyViewer,
+    NotFound,
+    RowId,
+    checked_form,
+    form_values,
+    service_of,
+)
 from notifier.web.admin.web import flash, page
 from notifier.workflows.accounts import (
     NewUser,
@@ -117,7 +125,7 @@ async def zalo_link_code(request: Request, viewer: AdminViewer) -> Response:
 
 
 @router.post("/users/{user_id}/active")
-async def users_active(request: Request, viewer: AdminViewer, user_id: int) -> Response:
+async def users_active(request: Request, viewer: AdminViewer, user_id: RowId) -> Response:
     form = await checked_form(request)
     service = service_of(request)
     active = str(form.get("active", "")) == "1"
@@ -160,7 +168,7 @@ def _username_of(request: Request, user_id: int) -> str:
 
 
 @router.post("/users/{user_id}/password")
-async def users_reset_password(request: Request, viewer: AdminViewer, user_id: int) -> Response:
+async def users_reset_password(request: Request, viewer: AdminViewer, user_id: RowId) -> Response:
     """Another account's new password, given by an admin; with the box ticked, its TOTP goes off too (the
     way back for someone who lost the phone)."""
     form = await checked_form(request)
@@ -184,7 +192,7 @@ async def users_reset_password(request: Request, viewer: AdminViewer, user_id: i
 
 
 @router.post("/users/{user_id}/second-factor-off")
-async def users_second_factor_off(request: Request, viewer: AdminViewer, user_id: int) -> Response:
+async def users_second_factor_off(request: Request, viewer: AdminViewer, user_id: RowId) -> Response:
     await checked_form(request)
     try:
         name = await run_in_threadpool(second_factor_off, service_of(request), user_id, viewer.username)

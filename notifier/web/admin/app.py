@@ -8,7 +8,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -16,7 +16,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from notifier.web.admin import accounts, apikeys, dashboard, deliveries, editor, optouts, privacy
-from notifier.web.admin.auth import CsrfFailed, Forbidden, LoginRequired, LoginThrottle, NotFound
+from notifier.web.admin.auth import (
+    CsrfFailed,
+    Forbidden,
+    LoginRequired,
+    LoginThrottle,
+    NotFound,
+    UnreadableInput,
+    readable_input,
+)
 from notifier.web.admin.auth import router as auth_router
 from notifier.web.admin.isolated import warm_up
 from notifier.web.admin.web import STATIC_DIR, page
@@ -111,7 +119,7 @@ def cookie_secure(service: Service) -> bool:
 
 
 def create_admin_app(service: Service) -> FastAPI:
-    admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    admin = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(readable_input)])
     admin.state.service = service
     admin.state.login_throttle = LoginThrottle(service)
     warm_up()  # the editor's previews run in child processes of a forkserver: start it now
@@ -158,6 +166,15 @@ def create_admin_app(service: Service) -> FastAPI:
     @admin.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
         return error_page(request, 404, "Không tìm thấy", f"Không tìm thấy {exc.what}.")
+
+    @admin.exception_handler(UnreadableInput)
+    async def _unreadable(request: Request, exc: UnreadableInput) -> Response:
+        return error_page(
+            request,
+            422,
+            "Dữ liệu không hợp lệ",
+            f"Ô “{exc.field}” có ký tự không đọc được (NUL). Vui lòng nhập lại rồi gửi.",
+        )
 
     @admin.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

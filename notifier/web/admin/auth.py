@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import ColumnElement, SQLColumnExpression, false, true
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -37,6 +37,24 @@ class Forbidden(Exception):
 
 class CsrfFailed(Exception):
     pass
+
+
+class UnreadableInput(Exception):
+    """A NUL character in a form field, the query or the path: PostgreSQL can neither store nor compare it
+    (a 500 there, on the login form too); answered 422 naming the field."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def readable_input(request: Request) -> None:
+    """A dependency of every admin route: no NUL in the path or the query."""
+    if "\x00" in request.url.path:
+        raise UnreadableInput("địa chỉ trang")
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise UnreadableInput(name.replace("\x00", ""))
 
 
 class NotFound(Exception):
@@ -111,6 +129,9 @@ def admin_viewer(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
     return viewer
 
 
+# A row's id in a path: past a BIGINT it was a 500 (the database's integers overflowed), now a 404 page.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 AnyViewer = Annotated[Viewer, Depends(current_viewer)]
 AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
 
@@ -128,6 +149,9 @@ async def checked_form(request: Request) -> FormData:
     """The posted form, after checking its CSRF token against the session's."""
     form = await request.form()
     _check(request, form.get(CSRF_FIELD))
+    for name, value in form.multi_items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise UnreadableInput(name.replace("\x00", ""))
     return form
 
 
@@ -139,7 +163,12 @@ def form_values(form: FormData, *names: str) -> dict[str, str]:
 async def checked_json(request: Request) -> Any:
     """A fetch() call's JSON body, after checking the X-CSRF-Token header."""
     _check(request, request.headers.get(CSRF_HEADER))
-    return await request.json()
+    body = await request.json()
+    if isinstance(body, dict):
+        for name, value in body.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise UnreadableInput(name)
+    return body
 
 
 # ----------------------------------------------------------------------------------------------- login

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from notifier.web.admin.auth import AdminViewer, checked_form, form_values, service_of
+from notifier.web.admin.auth import AdminViewer, RowId, checked_form, form_values, service_of
 from notifier.web.admin.web import flash, page
 from notifier.workflows.errors import DomainError
 from notifier.workflows.privacy import PrivacyWorkflow, requests
@@ -86,7 +86,7 @@ async def privacy_request(request: Request, viewer: AdminViewer) -> Response:
 
 
 @router.post("/privacy/{request_id}")
-async def privacy_done(request: Request, request_id: int, viewer: AdminViewer) -> Response:
+async def privacy_done(request: Request, request_id: RowId, viewer: AdminViewer) -> Response:
     """Carry out (`action=done`, corrections as `set` lines FIELD=VALUE) or refuse (`action=refuse`)."""
     form = await checked_form(request)
     action = str(form.get("action", ""))
