@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from notifier.bot.config import BotConfigError
-from notifier.cli.common import NowOpt, fail, open_service, out
+from notifier.cli.common import NowOpt, check_database, fail, open_service, out
 from notifier.cli.main import app
 
 # The scheduler, the dispatcher and the web app are imported by the commands that run them: with them
@@ -33,7 +33,7 @@ def scheduler(now: NowOpt = None) -> None:
     """Scans only (and the retention purge), on the configured intervals; run one or several."""
     from jobs.scheduler import build_scheduler
 
-    service = open_service(now)
+    service = open_service(now, database="later")  # waits for the database (an outage, or before it migrates)
 
     async def go() -> None:
         sched = build_scheduler(service, dispatch=False)  # the first scan runs at once, retried if it fails
@@ -58,11 +58,13 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
     """Send what is due. --once sends everything due now and exits; otherwise keeps going."""
     from notifier.outbox.dispatch import RoutingError
 
-    service = open_service(now)
+    service = open_service(now, database="later")
     try:
         service.dispatcher  # noqa: B018 - routing and channel tables checked before anything starts
     except RoutingError as exc:
         raise fail(_in_config(service, exc), 2) from exc
+    if once:  # a one-off ends at once on a database it cannot use; the worker waits for it
+        check_database(service)
     settle_heap()
     grace = service.settings.dispatch.stop_grace_seconds
 
@@ -109,7 +111,7 @@ def run(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
     from jobs.processes import serve  # the web app and the bot load only for the commands that run them
     from notifier.outbox.dispatch import RoutingError
 
-    service = open_service(now)
+    service = open_service(now, database="later")  # waits for the database and migrates it (serve)
     # uvicorn takes SIGTERM and SIGINT while it serves: its shutdown runs the app's lifespan, which stops the
     # dispatcher (see serve), and then it raises the signal again to end the process the default way. For
     # SIGTERM that is death by the signal, after the clean stop: here it ends the process as Ctrl-C does.
@@ -128,7 +130,7 @@ def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
     """The citizen chatbot alone: long polling, or the webhook route when [bot] webhook_url is set."""
     from jobs.processes import run_bot
 
-    service = open_service(now)
+    service = open_service(now, database="later")  # waits for the database and migrates it (run_bot)
     try:
         api = service.settings.api
         run_until_stopped(lambda: run_bot(service, host or api.host, port or api.port))

@@ -244,3 +244,54 @@ json.dump({{"preload": preloaded, "guarded": guarded, "probe": reads}}, sys.__st
         "notifier.probe: terminal",
         "notifier.probe: working directory (open 'config.toml')",
     ]
+
+
+def test_a_database_without_the_schema_is_named_not_a_traceback(tmp_path: Path) -> None:
+    # Every command but `db upgrade` and `demo` used to end in SQLAlchemy's "no such table" traceback with
+    # its SQL statement (sixty lines for `report monthly`) when the operator had not run `db upgrade` yet.
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    _config(tmp_path, url)
+    for command in (["status", "X"], ["user", "list"], ["report", "monthly", "--month", "2026-10"],
+                    ["dispatch", "--once"]):
+        done = _cli(tmp_path, *command)
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr == f"error: database {url}: no schema yet: run `notifier db upgrade` first\n", command
+
+    from notifier.store.engine import make_engine, upgrade
+
+    engine = make_engine(url)
+    upgrade(engine, "0029")  # a schema of an older version of notifier
+    engine.dispose()
+    behind = _cli(tmp_path, "apikey", "list")
+    assert behind.returncode == 2
+    assert behind.stderr.startswith(f"error: database {url}: schema at revision 0029, this version needs ")
+    assert behind.stderr.endswith(": run `notifier db upgrade` first\n")
+    assert _cli(tmp_path, "db", "upgrade").returncode == 0
+    assert _cli(tmp_path, "apikey", "list").returncode == 0
+
+
+def test_a_database_that_does_not_answer_is_one_line_without_its_password(tmp_path: Path) -> None:
+    # Nothing listens on port 1: a stopped server, a wrong port. It was the driver's traceback.
+    _config(tmp_path, "postgresql://notifier:s3cret@127.0.0.1:1/notifier")
+    for command in (["db", "upgrade"], ["demo"], ["status", "X"], ["dispatch", "--once"]):
+        done = _cli(tmp_path, *command)
+        assert done.returncode == 1, (command, done.stderr)
+        assert done.stderr.startswith(
+            "error: database postgresql://notifier:***@127.0.0.1:1/notifier: unavailable (OperationalError: "
+        ), (command, done.stderr)
+        assert "Connection refused" in done.stderr and len(done.stderr.splitlines()) == 1
+        assert "s3cret" not in done.stderr
+
+
+def test_now_out_of_the_calendar_and_an_unwritable_out_are_named(tmp_path: Path, sqlite_template: Path) -> None:
+    _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")
+    # A year-1 clock overflowed converting to UTC: "OverflowError: date value out of range" and a traceback.
+    for now in ("0001-01-01T00:00", "9999-12-31T23:59"):
+        scan = _cli(tmp_path, "scan", "--now", now)
+        assert scan.returncode == 2 and scan.stderr == f"error: --now: value '{now}': year must be 1900-2200\n"
+    # --out into a folder that does not exist was a FileNotFoundError traceback.
+    out = tmp_path / "missing" / "r.csv"
+    report = _cli(tmp_path, "report", "monthly", "--month", "2026-10", "--format", "csv", "--out", str(out))
+    assert report.returncode == 2
+    assert report.stderr == f"error: file '{out}': cannot write it: No such file or directory\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -48,6 +48,10 @@ ConfigOpt = Annotated[
 NowOpt = Annotated[str | None, typer.Option("--now", help="pretend it is this time, e.g. 2027-02-03T09:00")]
 
 
+# What a command needs of the database before it starts (open_service).
+Database = Literal["migrated", "reachable", "later"]
+
+
 class Options:
     """The options given before the command (`notifier --config FILE …`)."""
 
@@ -57,8 +61,13 @@ class Options:
 options = Options()
 
 
-def open_service(now: str | None = None) -> Service:
-    """The service for this command: settings from --config, the clock from --now."""
+def open_service(now: str | None = None, *, database: Database = "migrated") -> Service:
+    """The service for this command: settings from --config, the clock from --now.
+
+    `database`: "migrated" (most commands) ends the command with a one-line error when the database does
+    not answer (exit 1) or its schema is not this version's (exit 2: run `notifier db upgrade`), instead of
+    the driver's traceback at the first statement; "reachable" (the commands that migrate) only the former;
+    "later" checks nothing: the long-running commands wait for the database (notifier.store.outage)."""
     try:
         settings = load_settings(options.config)
         clock = parse_now(now)
@@ -70,7 +79,36 @@ def open_service(now: str | None = None) -> Service:
     # its libraries), which `notifier --help` and a command refusing its arguments do not need.
     from notifier.workflows.service import Service
 
-    return Service.build(settings, clock)
+    service = Service.build(settings, clock)
+    if database != "later":
+        check_database(service, schema=database == "migrated")
+    return service
+
+
+def check_database(service: Service, schema: bool = True) -> None:
+    """End the command with a one-line error when the database does not answer (exit 1), or when `schema`
+    and its schema is not at this version's newest migration (exit 2)."""
+    from sqlalchemy.engine import make_url
+
+    from notifier.store.engine import schema_revisions
+    from notifier.store.outage import is_outage, reason
+
+    shown = make_url(service.settings.database.url).render_as_string(hide_password=True)
+    try:
+        current, heads = schema_revisions(service.engine)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        raise fail(f"database {shown}: unavailable ({reason(exc)})") from exc
+    if not schema or current == heads:
+        return
+    if not current:
+        raise fail(f"database {shown}: no schema yet: run `notifier db upgrade` first", 2)
+    raise fail(
+        f"database {shown}: schema at revision {', '.join(sorted(current))}, this version needs "
+        f"{', '.join(sorted(heads))}: run `notifier db upgrade` first",
+        2,
+    )
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -85,5 +123,8 @@ def write_out(content: bytes, out_file: Path | None, what: str) -> None:
     if out_file is None:
         sys.stdout.write(content.decode("utf-8"))
         return
-    out_file.write_bytes(content)
+    try:
+        out_file.write_bytes(content)
+    except OSError as exc:  # a missing folder, no permission, a directory, a full disk
+        raise fail(f"file '{out_file}': cannot write it: {exc.strerror or exc}", 2) from exc
     out.print(f"{what} written to {out_file}", highlight=False)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from notifier.cli.common import ConfigOpt, NowOpt, err, fail, open_service, options, out
+from notifier.cli.common import ConfigOpt, NowOpt, check_database, err, fail, open_service, options, out
 from notifier.cli.officers import apology_app, officer_app, report_app
 from notifier.cli.privacy import privacy_app
 from notifier.cli.public import public_app
@@ -54,7 +54,7 @@ def main(config: ConfigOpt = None, verbose: Annotated[bool, typer.Option("-v", "
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema and load the shipped templates."""
-    service = open_service()
+    service = open_service(database="reachable")
     added = service.migrate()
     out.print(f"schema up to date; {added} templates loaded")
 
@@ -82,11 +82,12 @@ def import_dossiers(
     from notifier.workflows.import_files import items as file_items
     from notifier.workflows.ingest import ImportWorkflow
 
-    service = open_service(now)
+    service = open_service(now, database="later")
     try:
         items = file_items(file)  # checked now (encoding, empty); CSV rows are then read as they are stored
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
+    check_database(service)  # after the file: what is wrong with the command line is told first
     done = ImportWorkflow(service).portal_items(items, f"import:{file.name}", progress=progress)
     _print_report(done.report, "progress items" if done.progress else "dossiers")
     if done.report.errors:
@@ -98,11 +99,12 @@ def import_officers(file: Path) -> None:
     """Import agencies and officers (MaCanBo, HoTen, MaDonVi, TenDonVi, SoDienThoai, Email, ...)."""
     from notifier.workflows.ingest import ImportWorkflow, read_file
 
-    service = open_service()
+    service = open_service(database="later")
     try:
         items = read_file(file)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
+    check_database(service)
     report = ImportWorkflow(service).officers(items)
     _print_report(report, "officers")
     if report.errors:
@@ -340,7 +342,7 @@ def demo(now: NowOpt = None) -> None:
     """Seed realistic Hai Phong agencies, officers and dossiers in every state."""
     from notifier.workflows.demo import seed
 
-    service = open_service(now)
+    service = open_service(now, database="reachable")
     service.migrate()
     with service.factory() as session, session.begin():
         counts = seed(session, service.clock.now(), service.calendar)

@@ -48,6 +48,11 @@ def parse_now(value: str | None) -> Clock:
     if not value:
         return SystemClock()
     try:
-        return FixedClock(datetime.fromisoformat(value))
+        at = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"--now: value '{value}': expected ISO date-time like 2027-02-03T09:00") from exc
+    if not 1900 <= at.year <= 2200:
+        # As for the portal's dates (notifier.rules.portal): year 1 or 9999 is a typo, and at the calendar's
+        # edge converting the zone or adding a working day overflows.
+        raise ValueError(f"--now: value '{value}': year must be 1900-2200")
+    return FixedClock(at)

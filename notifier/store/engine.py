@@ -99,12 +99,19 @@ def _script_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config(None)).get_heads())
 
 
-def at_head(engine: Engine) -> bool:
-    """Whether the database's schema is at the newest migration."""
+def schema_revisions(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
+    """(the migrations the database's schema is at, none before `db upgrade`; the newest ones this code has).
+    Raises what the driver raises when the database does not answer."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads()) == _script_heads()
+        return frozenset(MigrationContext.configure(conn).get_current_heads()), _script_heads()
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's schema is at the newest migration."""
+    current, heads = schema_revisions(engine)
+    return current == heads
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
