@@ -53,6 +53,33 @@ class DatabaseSettings(Section):
     url: str = "sqlite:///var/notifier.db"
     echo: bool = False
 
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """A URL the engine can open (notifier.store.engine.make_url), refused here naming the setting rather
+        than as a traceback at the first command: SQLite or PostgreSQL, through a driver that is installed."""
+        from sqlalchemy.engine import make_url
+
+        expected = "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+        try:
+            url = make_url(value)
+        except Exception:
+            shown = re.sub(r":[^:/@]*@", ":***@", value)
+            raise ValueError(f"url: value {shown!r}: not a database URL ({expected})") from None
+        shown = url.render_as_string(hide_password=True)
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"url: value {shown!r}: database '{backend}' is not supported ({expected})")
+        driver = url.get_driver_name()
+        try:
+            dialect = url.get_dialect()
+            dialect.import_dbapi()
+        except Exception as exc:
+            raise ValueError(f"url: value {shown!r}: driver '{driver}': {exc}") from None
+        if dialect.is_async:
+            raise ValueError(f"url: value {shown!r}: driver '{driver}' is asynchronous ({expected})")
+        return value
+
 
 class ProvinceSettings(Section):
     name: str = "Hải Phòng"
@@ -490,7 +517,19 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     file_data: dict[str, Any] = {}
     if resolved is not None:
         try:
-            file_data = tomllib.loads(resolved.read_text(encoding="utf-8"))
+            raw = resolved.read_bytes()
+        except OSError as exc:  # no permission, a directory
+            raise ConfigError([f"{resolved}: cannot read it: {exc.strerror or exc}"]) from None
+        if raw.startswith(b"\xef\xbb\xbf"):
+            # TOML has no byte-order mark, and the file is read again (as TOML) for the settings.
+            raise ConfigError([f"{resolved}: starts with a byte-order mark: save it as UTF-8 without BOM"])
+        try:
+            file_data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ConfigError(
+                [f"{resolved}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}, line {line}): save it as UTF-8"]
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{resolved}: not valid TOML: {exc}"]) from None
     origin = _Origin(resolved, file_data, overrides)

@@ -215,3 +215,29 @@ def test_plain_pytest_finds_the_tests_package() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_ops.py::test_retention_erases_text_and_address_but_keeps_counts" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("garbage", "value 'garbage': not a database URL"),
+        ("postgres://u:pw@h/db", "value 'postgres://u:***@h/db': database 'postgres' is not supported"),
+        ("mysql://u@h/db", "value 'mysql://u@h/db': database 'mysql' is not supported"),
+        ("postgresql+nodriver://h/db", "value 'postgresql+nodriver://h/db': driver 'nodriver': "),
+        ("postgresql+psycopg_async://h/db", "driver 'psycopg_async' is asynchronous"),
+    ],
+)
+def test_a_database_url_the_engine_cannot_open_is_named(tmp_path: Path, url: str, problem: str) -> None:
+    # It was a traceback from SQLAlchemy at the first command (ArgumentError, NoSuchModuleError, ...).
+    path = _write(tmp_path, f'[database]\nurl = "{url}"\n')
+    (found,) = _problems(path)
+    assert found.startswith(f"{path}: [database] url: ") and problem in found, found
+
+
+def test_a_config_file_not_in_utf8_or_with_a_bom_is_named(tmp_path: Path) -> None:
+    # Both were a bare "'utf-8' codec can't decode ..." or "Invalid statement (at line 1, column 1)".
+    path = tmp_path / "config.toml"
+    path.write_bytes('[province]\nname = "Lê Chân"\n'.encode("cp1258"))  # a Windows Vietnamese editor
+    assert _problems(path) == [f"{path}: not valid UTF-8 (byte 0xea, line 2): save it as UTF-8"]
+    path.write_bytes('[retention]\ndays = 5\n'.encode("utf-8-sig"))
+    assert _problems(path) == [f"{path}: starts with a byte-order mark: save it as UTF-8 without BOM"]
