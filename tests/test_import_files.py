@@ -99,3 +99,13 @@ def test_the_cli_refuses_an_empty_file_with_a_message(tmp_path: Path) -> None:
     done = run_notifier(tmp_path, "import", "empty.csv")
     assert done.returncode == 2
     assert "empty.csv" in done.stderr and "no items" in done.stderr
+
+
+def test_a_number_too_long_to_read_names_the_file(tmp_path: Path) -> None:
+    # Python's limit on integer digits raised a ValueError of its own, printed without the file's name and
+    # with advice for programmers ("use sys.set_int_max_str_digits()").
+    path = tmp_path / "d.json"
+    path.write_text('[{"MaHoSo": "X-1", "TrangThaiHoSo": 1' + "0" * 5000 + "}]", encoding="utf-8")
+    with pytest.raises(ValueError) as caught:
+        items(path)
+    assert str(caught.value) == f"file '{path}': not valid JSON: a number of more than 4300 digits"

@@ -82,6 +82,8 @@ def _json_items(path: Path, encoding: str) -> list[Any]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"file '{path}': not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits (CVE-2020-10735)
+        raise ValueError(f"file '{path}': not valid JSON: a number of more than 4300 digits") from exc
     if isinstance(doc, dict):
         doc = doc.get("data")
     if not isinstance(doc, list):
