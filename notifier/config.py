@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator
 from pydantic_settings import (
@@ -29,6 +29,9 @@ from notifier.rules.outbox_status import ResendPolicy
 from notifier.rules.sandbox import RenderLimits
 from notifier.rules.slip_numbers import check_number_format
 from notifier.rules.spend import OnCap
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_CONFIG = Path("config.toml")
 ENV_PREFIX = "NOTIFIER_"
@@ -49,6 +52,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def engine_url(url: str) -> URL:
+    """`[database] url` as the engine opens it. The bare `postgresql://` scheme means psycopg 3, the driver
+    notifier ships: SQLAlchemy 2.0 would take it for psycopg2 (2.1 for psycopg), which is not installed."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+
+
 class DatabaseSettings(Section):
     url: str = "sqlite:///var/notifier.db"
     echo: bool = False
@@ -56,13 +68,11 @@ class DatabaseSettings(Section):
     @field_validator("url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        """A URL the engine can open (notifier.store.engine.make_url), refused here naming the setting rather
-        than as a traceback at the first command: SQLite or PostgreSQL, through a driver that is installed."""
-        from sqlalchemy.engine import make_url
-
+        """A URL the engine can open (`engine_url`), refused here naming the setting rather than as a
+        traceback at the first command: SQLite or PostgreSQL, through a driver that is installed."""
         expected = "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
         try:
-            url = make_url(value)
+            url = engine_url(value)
         except Exception:
             shown = re.sub(r":[^:/@]*@", ":***@", value)
             raise ValueError(f"url: value {shown!r}: not a database URL ({expected})") from None

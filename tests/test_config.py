@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from notifier.config import ConfigError, Settings, load_settings
+from notifier.config import ConfigError, Settings, engine_url, load_settings
 from notifier.workflows.service import Service
 from tests.cli_process import run_notifier
 
@@ -241,3 +241,13 @@ def test_a_config_file_not_in_utf8_or_with_a_bom_is_named(tmp_path: Path) -> Non
     assert _problems(path) == [f"{path}: not valid UTF-8 (byte 0xea, line 2): save it as UTF-8"]
     path.write_bytes('[retention]\ndays = 5\n'.encode("utf-8-sig"))
     assert _problems(path) == [f"{path}: starts with a byte-order mark: save it as UTF-8 without BOM"]
+
+
+def test_the_bare_postgresql_scheme_is_psycopg_3_whatever_sqlalchemy_s_default() -> None:
+    # SQLAlchemy 2.0 reads `postgresql://` as psycopg2 (not installed), 2.1 as psycopg: the settings' check
+    # and the engine both read it through engine_url, so the README's URL opens with either.
+    assert engine_url("postgresql://notifier@127.0.0.1:5432/notifier").drivername == "postgresql+psycopg"
+    assert engine_url("postgresql+psycopg://u@h/d").drivername == "postgresql+psycopg"
+    assert engine_url("sqlite:///var/notifier.db").drivername == "sqlite"
+    settings = load_settings(None, database={"url": "postgresql://notifier:pw@127.0.0.1:5432/notifier"})
+    assert settings.database.url == "postgresql://notifier:pw@127.0.0.1:5432/notifier"

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Engine, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from notifier.config import engine_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,7 +23,7 @@ _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
-    parsed = make_url(url)
+    parsed = engine_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -30,10 +31,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     else:
-        if parsed.drivername == "postgresql":
-            # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
-            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     _engines.add(engine)
     return engine
 
