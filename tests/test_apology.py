@@ -18,12 +18,19 @@ from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.store.apikeys import create_key
 from notifier.store.models import ApologySlip, AuditEntry, Dossier, Notification
 from notifier.web.api import create_app
-from notifier.workflows.apology import PdfUnavailable, find_font, has_vietnamese, render_slip_pdf
+from notifier.workflows.apology import (
+    PdfUnavailable,
+    find_font,
+    has_vietnamese,
+    render_slip_html,
+    render_slip_pdf,
+    slip_context,
+)
 from notifier.workflows.ingest import upsert
 from notifier.workflows.officer_import import upsert_officers
 from notifier.workflows.service import Service
 from tests.cli_process import run_notifier
-from tests.conftest import chat_service
+from tests.conftest import chat_service, migrated_service
 from tests.factories import dossier, officers, ts
 
 OTHER = "000.00.31.H26"
@@ -110,12 +117,40 @@ def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apolo
     # say why if it does again.)
     assert [x["kind"] for x in sent] == ["overdue_apology"], _rows(svc)
     text = sent[0]["text"]
-    assert "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết số: 01/VBXL" in text
+    assert "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết số: 01/VBXL ngày 01/12/2026\n" in text
     assert "Ngày hẹn trả kết quả trước đây: 30/11/2026" in text
     assert f"Lý do: {REASON}." in text
     assert "Ngày hẹn trả kết quả mới: 10/12/2026" in text
     svc.scan()
     assert _kind(svc, "new_appointment") == []
+
+
+def test_the_apology_e_mail_held_overnight_is_dated_as_the_printed_document(db_url: str, tmp_path: Path, clock: FixedClock) -> None:
+    # Mẫu 04 issued at 21:30 on 02/12 (quiet hours: the e-mail waits until 07:00 on 03/12). The e-mail gave the
+    # document's number but no date of its own, only "Ngày gửi thư: 03/12/2026"; the printed document says
+    # "ngày 02 tháng 12 năm 2026". The e-mail must give the document's date, the printed one.
+    channels = {"file": {"path": str(tmp_path / "outbox.jsonl"), "template": "email"}, "console": {}}
+    svc = migrated_service(db_url, tmp_path, clock, channels=channels)
+    try:
+        clock.set(datetime(2026, 12, 2, 21, 30, tzinfo=VN_TZ))
+        _seed(svc, dossier("A", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 3, 17, 0)))
+        client, auth = _client(svc)
+        resp = client.post("/api/v1/dossiers/A/apology", json={"new_due": "10/12/2026", "reason": REASON}, headers=auth)
+        assert resp.status_code == 200, resp.text
+        svc.scan()
+        assert [x for x in _outbox(svc, tmp_path) if x["kind"] == "overdue_apology"] == []  # quiet hours
+        clock.set(datetime(2026, 12, 3, 7, 30, tzinfo=VN_TZ))
+        svc.scan()
+        [sent] = [x for x in _outbox(svc, tmp_path) if x["kind"] == "overdue_apology"]
+        [slip] = _slips(svc)
+        printed = html.unescape(render_slip_html(slip, "Hải Phòng"))
+    finally:
+        svc.engine.dispose()
+    assert "Hải Phòng, ngày 02 tháng 12 năm 2026" in printed and "Số: 01/VBXL" in printed
+    assert slip_context(slip, "Hải Phòng")["issued"] == "02/12/2026"
+    lines = sent["text"].splitlines()
+    assert lines[lines.index("Số: 01/VBXL") + 1] == "Ngày lập: 02/12/2026"
+    assert "Ngày gửi thư: 03/12/2026" in lines
 
 
 def test_a_missed_date_gets_the_honest_notice_and_a_late_mau_04_its_own_message(svc: Service, clock: FixedClock, tmp_path: Path) -> None:

@@ -181,7 +181,7 @@ def test_the_mau_04_scenario_in_the_merged_hai_phong(svc: Service, clock: FixedC
     letter = sent[("overdue_apology", "STP-A")]
     assert letter == (
         "Sở Tư pháp trân trọng xin lỗi Quý tổ chức vì hồ sơ dưới đây không thể được trả kết quả đúng hẹn.\n"
-        "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết số: 01/VBXL\n"
+        "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết số: 01/VBXL ngày 01/12/2026\n"
         "Mã hồ sơ: STP-A\n"
         "Thủ tục: Đăng ký hoạt động của công ty luật\n"
         "Ngày hẹn trả kết quả trước đây: 02/12/2026\n"

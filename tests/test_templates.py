@@ -205,13 +205,20 @@ def test_apology_names_agency_dossier_old_and_new_dates_and_reason() -> None:
     assert email.index(old) < email.index(new)
 
 
-def test_apology_email_does_not_date_the_document_by_the_day_it_is_sent() -> None:
-    # "Ngày lập" (the day the document was made) printed the day the e-mail was rendered: a Mẫu 04 issued on
-    # 10/12 and sent after a quiet night or a retry said "Ngày lập: 11/12", against the printed document's date.
+def test_apology_email_dates_the_document_by_its_issue_not_by_the_day_it_is_sent() -> None:
+    # "Ngày lập" (the day the document was made) once printed the day the e-mail was rendered: a Mẫu 04 issued
+    # on 10/12 and sent after a quiet night or a retry said "Ngày lập: 11/12", against the printed document's
+    # date. It is the slip's own date, in Vietnam time: 17:30 UTC on 01/02 is 00:30 on 02/02 in Hanoi.
     ctx = sample_context(NOW, "overdue_apology")
+    ctx["dossier"].apology_issued_at = datetime(2027, 2, 1, 17, 30, tzinfo=UTC)
     _, email = _render("overdue_apology", "email", ctx)
-    assert "Ngày lập" not in email
+    assert f"Số: {ctx['dossier'].apology_number}\nNgày lập: 02/02/2027\n" in email
     assert f"Ngày gửi thư: {format_date(NOW)}" in email
+    _, chat = _render("overdue_apology", "chat", ctx)
+    assert f"số: {ctx['dossier'].apology_number} ngày 02/02/2027\n" in chat
+    ctx["dossier"].apology_number = ctx["dossier"].apology_issued_at = None  # no slip: neither line
+    _, email = _render("overdue_apology", "email", ctx)
+    assert "Số:" not in email and "Ngày lập" not in email
 
 
 def test_apology_without_new_date_promises_to_notify_it() -> None:

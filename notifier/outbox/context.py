@@ -30,7 +30,7 @@ from notifier.rules.spend import OnCap, SpendLevel, month_label
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Notification
 from notifier.store.planning import NotificationLike, OfficerLike
-from notifier.store.queries import slip_number
+from notifier.store.queries import slip_number_and_date
 
 
 def template_agency_id(n: NotificationLike) -> int | None:
@@ -125,7 +125,7 @@ def _read_at_render(
     calendar: WorkCalendar,
     now: datetime,
 ) -> dict[str, Any]:
-    """Digest items, the overdue step, the apology slip number: read when the message is rendered."""
+    """Digest items, the overdue step, the apology slip's number and date: read at render time."""
     if session is None:
         return {}
     info = kind_info(n.kind)
@@ -136,7 +136,9 @@ def _read_at_render(
         step = payload if isinstance(payload, StepPayload) else None
         return {"step": step_ns(session, step, calendar, now)}
     if info.about_missed_appointment and dossier is not None and n.dossier_id:
-        dossier.apology_number = slip_number(session, n.dossier_id, n.ref_at)
+        slip = slip_number_and_date(session, n.dossier_id, n.ref_at)
+        if slip is not None:
+            dossier.apology_number, dossier.apology_issued_at = slip
     return {}
 
 

@@ -34,7 +34,15 @@ def dossier_view(d: DossierLike, calendar: WorkCalendar, now: datetime) -> Dossi
 # A template's dossier: its names in rules.rendering.SCHEMA with the working-day counts (what a digest's items
 # carry). All but these are the view's own values, unchanged.
 _SET_FOR_TEMPLATES = frozenset(
-    {"phone_masked", "email", "original_due_at", "new_due_at", "apology_number", "extensions"}
+    {
+        "phone_masked",
+        "email",
+        "original_due_at",
+        "new_due_at",
+        "apology_number",
+        "apology_issued_at",
+        "extensions",
+    }
 )
 _AS_VIEWED = sorted(SCHEMA["items"] - _SET_FOR_TEMPLATES)
 
@@ -48,7 +56,8 @@ def dossier_ns(
     contact: bool = True,
 ) -> SimpleNamespace:
     """The dossier as templates see it, under the names of rules.rendering.SCHEMA; `contact=False` leaves
-    out the applicant's phone and e-mail. `apology_number` is filled in when the message is rendered."""
+    out the applicant's phone and e-mail. `apology_number` and `apology_issued_at` are filled in when the
+    message is rendered."""
     v = dossier_view(d, calendar, now)
     original_due, new_due = v.due_at, None
     if kind in ("overdue_apology", "overdue_notice", "new_appointment") and ref_at is not None:
@@ -61,6 +70,7 @@ def dossier_ns(
         original_due_at=original_due,
         new_due_at=new_due,
         apology_number=None,
+        apology_issued_at=None,
         extensions=d.apology_extensions or 0,
     )
 

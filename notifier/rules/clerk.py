@@ -173,6 +173,12 @@ _LATE: tuple[Field, ...] = (
     ),
     _f("ngay_hen_moi", "Ngày hẹn trả mới (dd/MM/yyyy)", _of("dossier", "new_due_at"), "date"),
     _f("so_van_ban_xin_loi", "Số văn bản xin lỗi (Mẫu 04)", _of("dossier", "apology_number")),
+    _f(
+        "ngay_van_ban_xin_loi",
+        "Ngày lập văn bản xin lỗi (dd/MM/yyyy), như trên văn bản in",
+        _of("dossier", "apology_issued_at"),
+        "date",
+    ),
 )
 
 _SUPPLEMENT: tuple[Field, ...] = (

@@ -93,6 +93,7 @@ _OPTIONAL_DOSSIER_ATTRS = frozenset(
         "original_due_at",
         "new_due_at",
         "apology_number",
+        "apology_issued_at",
     }
 )
 _DOSSIER_ATTRS = _OPTIONAL_DOSSIER_ATTRS | {
@@ -765,6 +766,7 @@ def _sample_dossier(
         else:
             due_day = _working_day(today, 3 if days_left is None else days_left)
     overdue = info.overdue
+    apology = overdue and kind != Kind.OVERDUE_NOTICE
     new_due = _at(_working_day(today, 5), 16, 30)
     code = f"{_AGENCY_CODE}-{received_at.astimezone(VN_TZ):%y%m%d}-{seq:04d}"
     return {
@@ -791,8 +793,10 @@ def _sample_dossier(
         "delay_reason": "cần lấy ý kiến của cơ quan quản lý quy hoạch",
         "original_due_at": _at(due_day, 16, 30) if overdue else None,
         "new_due_at": new_due if overdue else None,
-        "apology_number": "15/VBXL" if overdue and kind != Kind.OVERDUE_NOTICE else None,
-        "extensions": 1 if overdue and kind != Kind.OVERDUE_NOTICE else 0,
+        "apology_number": "15/VBXL" if apology else None,
+        # Mẫu 04 is made before the appointment it apologises for, so on an earlier day than the message.
+        "apology_issued_at": _at(_working_day(due_day, -1), 15, 0) if apology else None,
+        "extensions": 1 if apology else 0,
     }
 
 
