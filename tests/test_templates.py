@@ -314,8 +314,12 @@ def test_validate_refuses_an_sms_over_its_kind_budget() -> None:
 def test_new_appointment_gives_the_new_date() -> None:
     ctx = sample_context(NOW, "new_appointment")
     new = format_date(ctx["dossier"].new_due_at)
-    for channel, text in _all("new_appointment", ctx).items():
+    texts = _all("new_appointment", ctx)
+    for channel, text in texts.items():
         assert new in text, channel
+    # The e-mail cites the Mẫu 04 it follows as official letters do: by number and date.
+    issued = format_date(ctx["dossier"].apology_issued_at)
+    assert f"số {ctx['dossier'].apology_number} ngày {issued} đã gửi" in texts["email"]
 
 
 @pytest.mark.parametrize("kind", ["payment_requested", "payment_reminder"])
