@@ -167,7 +167,7 @@ def test_the_shipped_config_starts_a_service(tmp_path: Path, monkeypatch: pytest
     try:
         assert service.settings.source == str(SHIPPED)
         assert service.dispatcher is not None
-        assert service.migrate() > 0
+        assert service.migrate().added > 0
         assert (tmp_path / "var" / "notifier.db").is_file()
     finally:
         service.engine.dispose()

@@ -12,11 +12,68 @@ from notifier.rules.clock import FixedClock
 from notifier.rules.rendering import load_template_files
 from notifier.store.bot_texts import load_text_files
 from notifier.store.engine import at_head, make_engine
-from notifier.store.models import ApiKey, Template
+from notifier.store.models import Agency, ApiKey, Template
+from notifier.store.templates import NewVersion, Seeded, store_version
 from notifier.workflows.service import Service
 from tests.browser import kit
 from tests.conftest import T0, make_settings
 from tests.pg_content import PristinePg
+
+
+def test_a_shipped_text_corrected_in_a_release_reaches_the_copies_nobody_edited(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A database seeded by an earlier release holds the shipped texts as they were then (author
+    `system`). `db upgrade` on the new release brings those copies to the new text as a new version; a
+    family someone saved, and an agency's own version, keep what they have."""
+    svc = Service.build(make_settings(db_url, tmp_path), FixedClock(T0))
+    files = {(f.kind, f.channel_type): f for f in load_template_files()}
+    stale, edited = ("escalation", "sms"), ("due_soon", "sms")
+    try:
+        with svc.factory() as session, session.begin():
+            # As the earlier release stored them: the escalation SMS with last year's wording...
+            old = session.scalars(
+                select(Template).where(
+                    Template.kind == stale[0], Template.channel_type == stale[1], Template.agency_id.is_(None)
+                )
+            ).one()
+            old.body = "((co_quan_ngan)): Hồ sơ ((ma_ho_so)) quá hạn. Đề nghị đồng chí chỉ đạo xử lý."
+            # ...and a clerk's own wording of due_soon for the province, and an agency's of the escalation.
+            store_version(
+                session, NewVersion(*edited, None, None, "{{ dossier.code }} sắp đến hạn"), "an", T0
+            )
+            agency = session.scalars(select(Agency)).first() or Agency(code="STP", name="Sở Tư pháp")
+            session.add(agency)
+            session.flush()
+            store_version(
+                session, NewVersion(*stale, agency.id, None, "{{ dossier.code }} quá hạn"), "binh", T0
+            )
+
+        assert svc.migrate() == Seeded(added=0, updated=1)
+
+        with svc.factory() as session:
+
+            def versions(
+                kind: str, channel_type: str, agency_id: int | None = None
+            ) -> list[tuple[int, str, str]]:
+                rows = session.scalars(
+                    select(Template)
+                    .where(Template.kind == kind, Template.channel_type == channel_type)
+                    .where(
+                        Template.agency_id.is_(None) if agency_id is None else Template.agency_id == agency_id
+                    )
+                    .order_by(Template.version)
+                )
+                return [(t.version, t.author, t.body) for t in rows]
+
+            province = versions(*stale)
+            assert [(v, a) for v, a, _ in province] == [(1, "system"), (2, "system")]
+            assert province[-1][2] == files[stale].body
+            assert [(v, a) for v, a, _ in versions(*edited)] == [(1, "system"), (2, "an")]
+            assert versions(*stale, agency.id) == [(1, "binh", "{{ dossier.code }} quá hạn")]
+        assert svc.migrate() == Seeded(0, 0)  # the new text is stored once
+    finally:
+        svc.engine.dispose()
 
 
 def test_a_test_starts_on_a_migrated_and_seeded_database_of_its_own(db_url: str, tmp_path: Path) -> None:
@@ -28,7 +85,7 @@ def test_a_test_starts_on_a_migrated_and_seeded_database_of_its_own(db_url: str,
             assert session.scalar(select(func.count()).select_from(Template)) == shipped
             assert session.scalar(select(func.min(Template.created_at))) == T0
             assert session.scalar(select(func.count()).select_from(ApiKey)) == 0
-        assert svc.migrate() == 0  # nothing left to add
+        assert svc.migrate() == Seeded(0, 0)  # nothing left to add or bring up to date
     finally:
         svc.engine.dispose()
 

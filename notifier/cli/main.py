@@ -55,8 +55,9 @@ def main(config: ConfigOpt = None, verbose: Annotated[bool, typer.Option("-v", "
 def db_upgrade() -> None:
     """Create or migrate the schema and load the shipped templates."""
     service = open_service(database="reachable")
-    added = service.migrate()
-    out.print(f"schema up to date; {added} templates loaded")
+    seeded = service.migrate()
+    updated = f", {seeded.updated} unedited ones brought to this release's text" if seeded.updated else ""
+    out.print(f"schema up to date; {seeded.added} templates loaded{updated}")
 
 
 def _print_report(report, what: str) -> None:  # type: ignore[no-untyped-def]

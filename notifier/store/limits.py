@@ -253,6 +253,11 @@ LOOKUP_LOCK_SPACE = 0x6C6B70  # "lkp"
 SPEND_LOCK_SPACE = 0x73706E  # "spn"
 
 
+# Storing the shipped templates' copies takes turns (notifier.store.templates.seed_defaults): two processes
+# starting at once on one release must not both store the same new version.
+SEED_LOCK_SPACE = 0x736564  # "sed"
+
+
 def take_turns(session: Session, space: int, names: Sequence[str]) -> None:
     """On PostgreSQL, wait for the transaction-long locks on `names` (in one order, so two transactions
     cannot deadlock): transactions that name one of them run one after the other. SQLite serialises

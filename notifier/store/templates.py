@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from notifier.rules.rendering import Syntax, TemplateError, TemplateFile, load_template_files, validate
+from notifier.store.limits import SEED_LOCK_SPACE, take_turns
 from notifier.store.models import Template
 
 
@@ -26,33 +27,56 @@ class TemplateSource:
     syntax: str = Syntax.JINJA
 
 
-def seed_defaults(session: Session, now: datetime, files: Iterable[TemplateFile]) -> int:
-    """Store each shipped template `files` names whose (kind, channel type) the database does not have yet."""
-    have = set(
-        session.execute(
-            select(Template.kind, Template.channel_type).where(Template.agency_id.is_(None))
-        ).all()
-    )
-    added = 0
+# The author of the versions copied from the shipped files: not a person's edit.
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    added: int  # families the database lacked
+    updated: int  # copies of a shipped file brought to the file's newer text
+
+
+def seed_defaults(session: Session, now: datetime, files: Iterable[TemplateFile]) -> Seeded:
+    """Store each shipped template `files` names whose (kind, channel type) the database does not have yet.
+
+    Where the province's newest version of a family is still the copy of a shipped file (author `system`:
+    nobody has saved over it) and the file's text has changed since, the file's text is stored as a new
+    version: a corrected shipped text reaches a database seeded before it, as the bot texts do
+    (notifier.store.bot_texts). A person's save, and every agency's own version, wins and is left alone."""
+    take_turns(session, SEED_LOCK_SPACE, ["templates"])
+    newest: dict[tuple[str, str], Template] = {}
+    for row in session.scalars(
+        select(Template).where(Template.agency_id.is_(None)).order_by(Template.version)
+    ):
+        newest[(row.kind, row.channel_type)] = row
+    added = updated = 0
     for tf in files:
-        if (tf.kind, tf.channel_type) in have:
+        stored = newest.get((tf.kind, tf.channel_type))
+        if stored is not None and (
+            stored.author != SYSTEM
+            or (stored.subject, stored.body, stored.syntax) == (tf.subject, tf.body, tf.syntax)
+        ):
             continue
         session.add(
             Template(
                 kind=tf.kind,
                 channel_type=tf.channel_type,
                 agency_id=None,
-                version=1,
+                version=1 if stored is None else stored.version + 1,
                 subject=tf.subject,
                 body=tf.body,
                 syntax=str(tf.syntax),
-                author="system",
+                author=SYSTEM,
                 created_at=now,
             )
         )
-        added += 1
+        if stored is None:
+            added += 1
+        else:
+            updated += 1
     session.flush()
-    return added
+    return Seeded(added, updated)
 
 
 @dataclass(frozen=True)

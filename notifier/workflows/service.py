@@ -19,7 +19,7 @@ from notifier.rules.rendering import TemplateFile, load_template_files
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.bot_texts import load_text_files
 from notifier.store.engine import make_engine, session_factory, upgrade
-from notifier.store.templates import seed_defaults
+from notifier.store.templates import Seeded, seed_defaults
 from notifier.workflows.apology import issue_missing_slips
 
 
@@ -63,8 +63,9 @@ class Service:
             settings, clock, engine, session_factory(engine), calendar, Channels(settings.channels, clock)
         )
 
-    def migrate(self) -> int:
-        """Bring the schema up to date and load shipped templates the database lacks."""
+    def migrate(self) -> Seeded:
+        """Bring the schema up to date; load the shipped templates the database lacks, and bring the copies
+        nobody has edited to this release's text (notifier.store.templates.seed_defaults)."""
         upgrade(self.engine)
         with self.factory() as session, session.begin():
             return seed_defaults(session, self.clock.now(), _shipped_templates())
