@@ -32,12 +32,11 @@ from notifier.rules.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from notifier.rules.lookup import CitizenView
 from notifier.rules.rendering import TEMPLATES_DIR, TemplateError, TemplateFile, render
 from notifier.store.models import Template
-from notifier.store.templates import NewVersion, store_version
+from notifier.store.templates import SYSTEM, NewVersion, store_version
 
 log = logging.getLogger(__name__)
 
 CHANNEL_TYPE = "bot"
-SEEDED_BY = "system"  # the author of the versions seeded from the files (notifier.store.templates)
 TEXTS_DIR = TEMPLATES_DIR / CHANNEL_TYPE
 PLATFORMS = ("Telegram", "Zalo", "SMS")  # as notifier.workflows.conversation names them
 _SAMPLE_NOW = datetime(2027, 2, 3, 9, 0, tzinfo=VN_TZ)
@@ -270,7 +269,7 @@ class BotTexts:
                 .where(Template.channel_type == CHANNEL_TYPE, Template.agency_id.is_(None))
             ).all()
         with self._lock:
-            self._stored = {kind: body for kind, body, author in rows if author != SEEDED_BY}
+            self._stored = {kind: body for kind, body, author in rows if author != SYSTEM}
             self._loaded_at = _time.monotonic()
 
     def stale(self) -> bool:
