@@ -447,6 +447,39 @@ def test_digests_with_no_items_say_so(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", DIGESTS)
+@pytest.mark.parametrize(
+    ("overdue", "sms", "chat", "email"),
+    [
+        # Only overdue dossiers: the digests said "có 0 hồ sơ sắp đến hạn và 1 hồ sơ quá hạn".
+        (True, "có 1 hồ sơ quá hạn, trong đó", "có 1 hồ sơ quá hạn:", "có 1 hồ sơ đã quá hạn:"),
+        # Only dossiers still in time: "... và 0 hồ sơ quá hạn".
+        (False, "có 2 hồ sơ sắp đến hạn.", "có 2 hồ sơ sắp đến hạn:", "có 2 hồ sơ sắp đến hạn:"),
+    ],
+)
+def test_digest_counts_say_only_the_non_zero_parts(
+    kind: str, overdue: bool, sms: str, chat: str, email: str
+) -> None:
+    counts = {"sms": sms, "chat": chat, "email": email}
+    ctx = sample_context(NOW, kind)
+    ctx["items"] = [it for it in ctx["items"] if bool(it.working_days_overdue) == overdue]
+    for channel, text in _all(kind, ctx).items():
+        assert not re.search(r"\b0 hồ sơ", text), (channel, text)
+        if channel == "chat" and kind == "officer_digest":
+            assert f"có {len(ctx['items'])} hồ sơ sắp đến hạn hoặc đã quá hạn:" in text  # one count for both
+        else:
+            assert counts[channel] in text, (channel, text)
+        # Nothing overdue: no call to deal with "the overdue dossiers" first.
+        assert overdue or "xử lý các hồ sơ quá hạn" not in text, (channel, text)
+
+
+@pytest.mark.parametrize("kind", DIGESTS)
+def test_digest_sms_gives_the_wrongly_extended_as_part_of_the_count(kind: str) -> None:
+    _, sms = _render(kind, "sms", sample_context(NOW, kind))
+    # Not a third list after "và" ("2 … và 1 hồ sơ quá hạn, 1 hồ sơ gia hạn …"): the dossier is one of them.
+    assert "có 2 hồ sơ sắp đến hạn và 1 hồ sơ quá hạn, trong đó 1 hồ sơ gia hạn quá một lần" in sms
+
+
+@pytest.mark.parametrize("kind", DIGESTS)
 def test_chat_digest_is_capped_for_long_lists(kind: str) -> None:
     ctx = sample_context(NOW, kind)
     template = vars(ctx["items"][0])
