@@ -361,6 +361,44 @@ def test_supplement_sms_shortens_a_long_note() -> None:
     assert sms.endswith("…")
 
 
+# Free text an officer typed, with or without its own closing punctuation: the SMS ends the sentence once.
+FREE_TEXT_ENDINGS = [
+    ("Bản sao Căn cước công dân", "Bản sao Căn cước công dân."),
+    ("Bản sao Căn cước công dân.", "Bản sao Căn cước công dân."),
+    ("Bản sao Căn cước công dân; ", "Bản sao Căn cước công dân."),
+    ("Có bản gốc để đối chiếu không?", "Có bản gốc để đối chiếu không?"),
+]
+
+
+@pytest.mark.parametrize(("note", "ending"), FREE_TEXT_ENDINGS)
+def test_supplement_sms_ends_the_note_with_one_full_stop(note: str, ending: str) -> None:
+    # The note was put in as typed: "… cần bổ sung: Bản sao Căn cước công dân" had no full stop.
+    ctx = sample_context(NOW, "supplement_requested")
+    ctx["dossier"].supplement_note = note
+    _, sms = _render("supplement_requested", "sms", ctx)
+    assert sms.endswith(f"cần bổ sung: {ending}"), sms
+
+
+@pytest.mark.parametrize(("answer", "ending"), FREE_TEXT_ENDINGS)
+def test_feedback_answer_sms_ends_the_answer_with_one_full_stop(answer: str, ending: str) -> None:
+    ctx = sample_context(NOW, "feedback_answer")
+    ctx["feedback"].answer = answer
+    _, sms = _render("feedback_answer", "sms", ctx)
+    assert sms.endswith(f": {ending}"), sms
+
+
+@pytest.mark.parametrize("kind", ["supplement_requested", "feedback_answer", "overdue_apology"])
+def test_sms_with_free_text_cut_to_fit_ends_once(kind: str) -> None:
+    ctx = sample_context(NOW, kind)
+    long = "; ".join(["Bản sao có chứng thực giấy tờ về quyền sử dụng đất"] * 6) + "."
+    ctx["dossier"].supplement_note = ctx["dossier"].delay_reason = long
+    if ctx["feedback"] is not None:
+        ctx["feedback"].answer = long
+    _, sms = _render(kind, "sms", ctx)
+    assert sms.endswith(("…", ".")) and not sms.endswith(("….", "..")), sms
+    assert ".." not in sms and ".)." not in sms, sms
+
+
 def test_returned_gives_the_return_date_and_asks_for_rating() -> None:
     ctx = sample_context(NOW, "returned")
     returned = format_date(ctx["dossier"].returned_at)
