@@ -147,6 +147,16 @@ def test_citizen_email_greets_with_the_right_form_of_address(kind: str) -> None:
     assert re.search(rf"Trân trọng,\n{re.escape(ctx['agency'].name)}\n", body)
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_email_leaves_a_blank_line_after_the_salutation(kind: str, variant: str) -> None:
+    # Staff e-mails did; citizen e-mails ran "Kính gửi Ông/Bà …," straight into the first sentence.
+    _, body = _render(kind, "email", sample_context(NOW, kind, **VARIANTS[variant]))
+    salutation, blank, first = body.split("\n")[:3]
+    assert salutation.startswith("Kính gửi") and salutation.endswith(",")
+    assert blank == "" and first.strip(), body[:300]
+
+
 @pytest.mark.parametrize("kind", CITIZEN_KINDS)
 def test_business_applicants_are_never_addressed_as_ong_ba(kind: str) -> None:
     for channel, text in _all(kind, sample_context(NOW, kind, applicant_kind="business")).items():
