@@ -74,7 +74,8 @@ def _seed(service: Service) -> dict[str, int]:
     staff.append({"MaCanBo": "XD01", "HoTen": "Lê Văn Hải", "MaDonVi": OTHER, "TenDonVi": "Sở Xây dựng", "TelegramChatId": "555009"})
     items = [
         dossier("A", MaCanBo="CB01", NgayHenTra=ts(2026, 11, 30, 17, 0)),  # overdue since yesterday
-        dossier("B", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 2, 17, 0)),  # due soon
+        dossier("B", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 2, 17, 0)),  # due tomorrow: time for Mẫu 04
+        dossier("C", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 3, 17, 0)),  # due soon
         dossier("P", MaCanBo="CB01", TrangThaiHoSo=5, NgayHenTra=ts(2026, 11, 30, 17, 0)),
     ]
     with service.factory() as session, session.begin():

@@ -246,6 +246,41 @@ def test_due_soon_counts_working_days_over_tet(service: Service, clock) -> None:
     assert list(codes) == ["TET-IN"]
 
 
+def test_apology_due_supersedes_due_soon_for_a_dossier_already_in_its_window(service: Service, clock) -> None:
+    _officers(service)
+    # Thursday 03/12/2026 09:00: FRI has one working day left, inside both windows ([reminders] 2 and
+    # [apology] 1 working days); MON has two. The officer got due_soon and apology_due for FRI at once.
+    clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=VN_TZ))
+    _import(
+        service,
+        [
+            dossier("FRI", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 4, 17, 0)),
+            dossier("MON", MaCanBo="CB01", NgayHenTra=ts(2026, 12, 7, 17, 0)),
+        ],
+    )
+
+    def alerts() -> list[tuple[str, str, str]]:
+        with service.factory() as session:
+            rows = session.execute(
+                select(Notification.kind, Dossier.code, Officer.code)
+                .join(Dossier, Notification.dossier_id == Dossier.id)
+                .join(Officer, Notification.officer_id == Officer.id)
+                .where(Notification.kind.in_(["due_soon", "apology_due"]))
+            ).all()
+        return sorted((kind, code, officer) for kind, code, officer in rows)
+
+    service.scan()
+    assert alerts() == [("apology_due", "FRI", "CB01"), ("due_soon", "MON", "CB01")]
+    # Friday: MON enters the apology window, a day after its due_soon; a rescan adds nothing for FRI.
+    clock.set(datetime(2026, 12, 4, 9, 0, tzinfo=VN_TZ))
+    service.scan()
+    assert alerts() == [
+        ("apology_due", "FRI", "CB01"),
+        ("apology_due", "MON", "CB01"),
+        ("due_soon", "MON", "CB01"),
+    ]
+
+
 def test_officer_alert_recipients_and_escalation_threshold(service: Service, clock) -> None:
     _officers(service)
     _import(

@@ -69,23 +69,27 @@ def scan_officer_alerts(
     open_ = open_for_deadline()
     last = window.last
 
+    def at(t: datetime, days: int) -> datetime:
+        """Dossiers due before this moment have at most `days` working days left at `t`."""
+        return day_start(calendar.due_soon_cutoff(t.date(), days) + timedelta(days=1))
+
     def within(days: int) -> ColumnElement[bool]:
         """Open, not yet due, and due within `days` working days: newly so since the last scan."""
-
-        def at(t: datetime) -> datetime:
-            return day_start(calendar.due_soon_cutoff(t.date(), days) + timedelta(days=1))
-
         return and_(
             open_,
             Dossier.due_at >= when(now),
-            window.crossed(Dossier.due_at, at(now), at(last) if last else None),
+            window.crossed(Dossier.due_at, at(now, days), at(last, days) if last else None),
         )
 
     def esc_at(t: datetime) -> datetime:
         return day_start(calendar.overdue_cutoff(t.date(), escalation_days) + timedelta(days=1))
 
     conditions = {
-        Kind.DUE_SOON: within(due_soon_days),
+        # A dossier already inside the apology window gets `apology_due` alone: it gives the code and the
+        # appointment as `due_soon` does, and what to do (Mẫu 04 before the deadline). Both at once reached
+        # the same officer about the same appointment (a dossier that arrives, or is first scanned, with a
+        # working day left; every dossier when the two thresholds are equal).
+        Kind.DUE_SOON: and_(within(due_soon_days), Dossier.due_at >= when(at(now, apology_days))),
         # Time to issue Mẫu 04 if the appointment cannot be kept (Decree 118/2025: before the deadline).
         Kind.APOLOGY_DUE: within(apology_days),
         Kind.OVERDUE_ALERT: and_(open_, window.crossed(Dossier.due_at, now, last)),
