@@ -38,6 +38,7 @@ def scheduler(now: NowOpt = None) -> None:
     async def go() -> None:
         sched = build_scheduler(service, dispatch=False)  # the first scan runs at once, retried if it fails
         try:
+            await _schema_ready(service)
             sched.start()
             await asyncio.Event().wait()
         finally:
@@ -93,6 +94,7 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                 # the first drain and reclaim run at once in the scheduler: an outage fails a run, not
                 # the worker, and a killed worker's rows are reclaimed from the start
                 sched = build_scheduler(service, scans=False)
+                await _schema_ready(service)
                 sched.start()
                 try:
                     await asyncio.Event().wait()
@@ -136,6 +138,15 @@ def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
         run_until_stopped(lambda: run_bot(service, host or api.host, port or api.port))
     except BotConfigError as exc:
         raise fail(_in_config(service, exc), 2) from exc
+
+
+async def _schema_ready(service: Service) -> None:
+    """Wait until the database answers with this version's schema: another process (`notifier run`, `db
+    upgrade`) may be migrating it. `run` and `bot` migrate it themselves instead."""
+    from jobs.tasks import outage_of
+    from notifier.store.outage import check_schema
+
+    await outage_of(service).wait_for(lambda: check_schema(service.engine))
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -188,3 +188,38 @@ def test_a_worker_started_while_the_database_is_down_waits_and_then_sends(
         stop(gateway, hard=True)
     text = log.read_text()
     assert text.count("database unavailable") == 1 and text.count("database available again") == 1, text
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler"])
+def test_a_long_running_command_on_a_database_without_its_schema_says_so_and_waits_for_it(
+    command: str, tmp_path: Path
+) -> None:
+    """The database answers, it is just not migrated: not "database unavailable (no such table: ...)" (and
+    on PostgreSQL not a traceback at every tick), but what to do, while waiting for whoever migrates it."""
+    import sqlite3
+
+    from benchmarks.harness import spawn_worker, stop, wait_until
+    from tests.cli_process import run_notifier
+
+    database = tmp_path / "notifier.db"
+    sqlite3.connect(database).close()  # it exists, it is empty
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{database}"\n[channels.file]\npath = "{tmp_path / "out.jsonl"}"\n',
+        encoding="utf-8",
+    )
+    log = tmp_path / f"{command}.log"
+    proc = spawn_worker(config, log, command=(command,))
+    try:
+        assert wait_until(lambda: "no schema yet" in log.read_text(), timeout=60), log.read_text()
+        assert proc.poll() is None, log.read_text()
+        upgraded = run_notifier(tmp_path, "--config", str(config), "db", "upgrade")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert wait_until(lambda: "schema up to date after" in log.read_text(), timeout=60), log.read_text()
+        assert proc.poll() is None, log.read_text()
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert "run `notifier db upgrade`" in text, text
+    assert "unavailable" not in text and "no such table" not in text and "Traceback" not in text, text
+    assert proc.returncode == 0, text
