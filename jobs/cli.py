@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import contextlib
 import gc
+import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from notifier.bot.config import BotConfigError
-from notifier.cli.common import NowOpt, check_database, fail, open_service, out
+from notifier.cli.common import NowOpt, check_database, fail, open_service, out, shown_database
 from notifier.cli.main import app
 
 # The scheduler, the dispatcher and the web app are imported by the commands that run them: with them
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from notifier.workflows.service import Service
 
 __all__ = ["app"]
+
+log = logging.getLogger("notifier")
 
 
 @app.command()
@@ -38,6 +41,7 @@ def scheduler(now: NowOpt = None) -> None:
     async def go() -> None:
         sched = build_scheduler(service, dispatch=False)  # the first scan runs at once, retried if it fails
         try:
+            log.warning("notifier scheduler started on database %s", shown_database(service))
             await _schema_ready(service)
             sched.start()
             await asyncio.Event().wait()
@@ -51,12 +55,16 @@ def scheduler(now: NowOpt = None) -> None:
 @app.command()
 def worker(now: NowOpt = None) -> None:
     """Dispatcher only: claims and sends due notifications; run as many as the database allows."""
-    dispatch(now=now, once=False)
+    _dispatch(now, once=False, command="worker")
 
 
 @app.command()
 def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] = False) -> None:
     """Send what is due. --once sends everything due now and exits; otherwise keeps going."""
+    _dispatch(now, once, command="dispatch")
+
+
+def _dispatch(now: str | None, once: bool, command: str) -> None:
     from notifier.outbox.dispatch import RoutingError
 
     service = open_service(now, database="later")
@@ -94,6 +102,12 @@ def dispatch(now: NowOpt = None, once: Annotated[bool, typer.Option("--once")] =
                 # the first drain and reclaim run at once in the scheduler: an outage fails a run, not
                 # the worker, and a killed worker's rows are reclaimed from the start
                 sched = build_scheduler(service, scans=False)
+                log.warning(
+                    "notifier %s started on database %s; routing %s",
+                    command,
+                    shown_database(service),
+                    _routing(service),
+                )
                 await _schema_ready(service)
                 sched.start()
                 try:
@@ -138,6 +152,15 @@ def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
         run_until_stopped(lambda: run_bot(service, host or api.host, port or api.port))
     except BotConfigError as exc:
         raise fail(_in_config(service, exc), 2) from exc
+
+
+def _routing(service: Service) -> str:
+    """The routes for the start-up line: "citizen: esms, zalo; officer: email; head: email; 2 rules"."""
+    routing = service.settings.routing
+    parts = [f"{a}: {', '.join(routing.for_audience(a)) or 'none'}" for a in ("citizen", "officer", "head")]
+    if routing.rules:
+        parts.append(f"{len(routing.rules)} rule{'s' if len(routing.rules) > 1 else ''}")
+    return "; ".join(parts)
 
 
 async def _schema_ready(service: Service) -> None:

@@ -88,12 +88,10 @@ def open_service(now: str | None = None, *, database: Database = "migrated") -> 
 def check_database(service: Service, schema: bool = True) -> None:
     """End the command with a one-line error when the database does not answer (exit 1), or when `schema`
     and its schema is not at this version's newest migration (exit 2)."""
-    from sqlalchemy.engine import make_url
-
     from notifier.store.engine import schema_revisions
     from notifier.store.outage import is_outage, reason
 
-    shown = make_url(service.settings.database.url).render_as_string(hide_password=True)
+    shown = shown_database(service)
     try:
         current, heads = schema_revisions(service.engine)
     except Exception as exc:
@@ -109,6 +107,13 @@ def check_database(service: Service, schema: bool = True) -> None:
         f"{', '.join(sorted(heads))}: run `notifier db upgrade` first",
         2,
     )
+
+
+def shown_database(service: Service) -> str:
+    """The database's URL as an operator may see it in a terminal or a log: without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(service.settings.database.url).render_as_string(hide_password=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
