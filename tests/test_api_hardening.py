@@ -235,3 +235,15 @@ def test_safe_cell_leaves_numbers_and_plain_text() -> None:
     assert [safe_cell(v) for v in (-5, 3.5, None, "Sở Tư pháp", "-1", "@SUM(A1)", "+84912")] == [
         -5, 3.5, None, "Sở Tư pháp", "'-1", "'@SUM(A1)", "'+84912",
     ]  # fmt: skip
+
+
+def test_a_rejected_long_value_is_echoed_shortened_with_its_length(
+    service: Service, api: tuple[TestClient, dict[str, str]]
+) -> None:
+    # As the command line shows it: the 422 answer echoed a 100,000-character name whole.
+    resp = _post(api, dossier("HS-1", ChuHoSo="Nguyễn" + "x" * 99_994), dossier("HS-2", ChuHoSo="B" * 256))
+    assert resp.status_code == 422, resp.text
+    assert [e["value"] for e in resp.json()["errors"]] == [
+        f"Nguyễn{'x' * 74}… (100000 characters)",
+        f"{'B' * 80}… (256 characters)",
+    ]

@@ -109,3 +109,20 @@ def test_a_number_too_long_to_read_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as caught:
         items(path)
     assert str(caught.value) == f"file '{path}': not valid JSON: a number of more than 4300 digits"
+
+
+def test_a_rejected_value_is_shown_shortened_with_its_length(tmp_path: Path, sqlite_template: Path) -> None:
+    # A 100,000-character ChuHoSo was printed whole: the terminal filled with it, the reason lost at its end.
+    import shutil
+
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/n.db"\n', encoding="utf-8"
+    )
+    (tmp_path / "d.csv").write_text(_csv([dossier("L-1", ChuHoSo="Nguyễn" + "x" * 99_994)]), encoding="utf-8")
+    done = run_notifier(tmp_path, "import", "d.csv")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"rejected: row 1 (MaHoSo L-1): field ChuHoSo: value 'Nguyễn{'x' * 74}…' (100000 characters): "
+        "String should have at most 255 characters\n"
+    )

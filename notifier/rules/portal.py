@@ -275,19 +275,41 @@ class RowError:
     key: str = "MaHoSo"
 
     def __str__(self) -> str:
-        return (
-            f"row {self.row} ({self.key} {self.code or '?'}): field {self.field}: value '{self.value}': "
-            f"{self.reason}"
-        )
+        code = shortened(self.code) or "?"
+        value = quoted(self.value)
+        return f"row {self.row} ({self.key} {code}): field {self.field}: value {value}: {self.reason}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "row": self.row,
-            self.key: self.code,
+            self.key: jsonable(shortened(self.code)),
             "field": self.field,
-            "value": jsonable(self.value),
+            "value": jsonable(shortened(self.value)),
             "reason": self.reason,
         }
+
+
+# A rejected value longer than this is shown cut, with its length: a 100,000-character name filled the
+# terminal (and the API's answer) with itself.
+SHOWN_CHARS = 80
+
+
+def shortened(value: Any) -> Any:
+    """`value` as the API's report shows it: as it is, or its first SHOWN_CHARS characters and its length."""
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= SHOWN_CHARS:
+        return value
+    return f"{text[:SHOWN_CHARS]}… ({len(text)} characters)"
+
+
+def quoted(value: Any) -> str:
+    """`value` as a row error's text shows it: 'V', or 'its first SHOWN_CHARS characters…' (N characters)."""
+    text = str(value)
+    if len(text) <= SHOWN_CHARS:
+        return f"'{text}'"
+    return f"'{text[:SHOWN_CHARS]}…' ({len(text)} characters)"
 
 
 @dataclass
