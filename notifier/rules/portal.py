@@ -8,6 +8,7 @@ Row errors name the row, the record's key, the field, the value and the reason; 
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from collections.abc import Mapping
@@ -42,17 +43,35 @@ def parse_portal_date(value: Any) -> datetime | None:
     text = str(value).strip()
     if not re.fullmatch(r"\d{14}", text):
         raise ValueError("expected yyyyMMddHHmmss, e.g. 20261120083000")
-    try:
-        parsed = datetime.strptime(text, PORTAL_DATE).replace(tzinfo=VN_TZ)
-    except ValueError as exc:
-        raise ValueError(f"not a real date-time ({exc})") from exc
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+    problem = _impossible_part(text)
+    if problem is not None:
+        raise ValueError(f"not a real date-time: {problem}")
+    year = int(text[:4])
+    if not MIN_YEAR <= year <= MAX_YEAR:
         # Year 1 or 9999 is no dossier's, and at the calendar's edge converting the zone overflows.
-        raise ValueError(f"year {parsed.year} is outside {MIN_YEAR}-{MAX_YEAR}")
-    return parsed
+        raise ValueError(f"year {year} is outside {MIN_YEAR}-{MAX_YEAR}")
+    return datetime.strptime(text, PORTAL_DATE).replace(tzinfo=VN_TZ)
 
 
 MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def _impossible_part(text: str) -> str | None:
+    """Which part of 14 digits yyyyMMddHHmmss no calendar or clock has ("month 13"), or None. (strptime's
+    own error named none: "unconverted data remains: 00" for month 13.)"""
+    year, month, day, hour, minute, second = (int(text[a:b]) for a, b in _PARTS)
+    if not 1 <= month <= 12:
+        return f"month {month}"
+    days = (31, 28 + calendar.isleap(year), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+    if not 1 <= day <= days:
+        return f"day {day} of {month:02d}/{year} (it has {days} days)"
+    for name, number, limit in (("hour", hour, 24), ("minute", minute, 60), ("second", second, 60)):
+        if number >= limit:
+            return f"{name} {number}"
+    return None
+
+
+_PARTS = ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))
 
 # The portal's dossier code (e.g. 000.00.30.H26-261120-0001): letters, digits and . - _ /, starting with a
 # letter or digit. Nothing else gets in: no spaces, NUL, line breaks, bidi or zero-width marks, emoji, no
