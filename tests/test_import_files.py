@@ -126,3 +126,17 @@ def test_a_rejected_value_is_shown_shortened_with_its_length(tmp_path: Path, sql
         f"rejected: row 1 (MaHoSo L-1): field ChuHoSo: value 'Nguyễn{'x' * 74}…' (100000 characters): "
         "String should have at most 255 characters\n"
     )
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])
+def test_a_nul_byte_in_a_utf8_file_is_named_as_such(tmp_path: Path, encoding: str) -> None:
+    # One NUL byte made the file "UTF-16 without a mark", refused as "not valid UTF-16-BE".
+    path = tmp_path / "hoso.csv"
+    path.write_text(
+        _csv([dossier("N-1"), dossier("N-2", ChuHoSo="Trần\x00Bình"), dossier("N-3")]), encoding=encoding
+    )
+    with pytest.raises(ValueError) as caught:
+        items(path)
+    message = str(caught.value)
+    assert message.startswith(f"file '{path}': contains a NUL byte (at offset "), message
+    assert "line 3)" in message and "UTF-16" not in message

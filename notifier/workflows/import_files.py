@@ -25,9 +25,11 @@ def encoding_of(path: Path) -> str:
     with path.open("rb") as f:
         head = f.read(_CHUNK)
         encoding = next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
-        if encoding is None and b"\x00" in head[:4096]:
-            # UTF-16 without a mark: ASCII characters have their zero byte after (LE) or before (BE) them
-            sample = head[:4096]
+        sample = head[:4096]
+        zeros = max(sample[1::2].count(0), sample[0::2].count(0))
+        if encoding is None and zeros * 4 >= len(sample) // 2 > 0:
+            # UTF-16 without a mark: ASCII characters have their zero byte after (LE) or before (BE) them,
+            # and an export's rows are mostly ASCII (codes, dates, numbers). A stray NUL is no UTF-16.
             encoding = "utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be"
         encoding = encoding or "utf-8"
         decoder = codecs.getincrementaldecoder(encoding)()
@@ -35,8 +37,16 @@ def encoding_of(path: Path) -> str:
         chunk = head
         while True:
             final = len(chunk) < _CHUNK
+            nul = chunk.find(b"\x00") if encoding.startswith("utf-8") else -1
             try:
-                decoder.decode(chunk, final=final)
+                decoder.decode(chunk[:nul] if nul >= 0 else chunk, final=final and nul < 0)
+                if nul >= 0:
+                    at_line = line + chunk[:nul].count(b"\n")
+                    raise ValueError(
+                        f"file '{path}': contains a NUL byte (at offset {offset + nul}, line {at_line}), "
+                        "which no text export has: the file is damaged or not a CSV or JSON export; "
+                        "export it again"
+                    )
             except UnicodeDecodeError as exc:
                 at = offset + max(exc.start, 0)
                 line += chunk[: max(exc.start, 0)].count(b"\n")
