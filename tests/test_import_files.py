@@ -140,3 +140,60 @@ def test_a_nul_byte_in_a_utf8_file_is_named_as_such(tmp_path: Path, encoding: st
     message = str(caught.value)
     assert message.startswith(f"file '{path}': contains a NUL byte (at offset "), message
     assert "line 3)" in message and "UTF-16" not in message
+
+
+def test_csv_columns_in_another_letter_case_are_read_as_the_portals(tmp_path: Path, service: Service) -> None:
+    # An Excel export with "MAHOSO", "mattHC", " ChuHoSo ": every row was rejected, five lines each.
+    from notifier.workflows.ingest import portal_file
+
+    text = _csv([dossier("C-1"), dossier("C-2")])
+    header, rest = text.split("\n", 1)
+    renamed = {
+        "MaHoSo": "MAHOSO",
+        "MaTTHC": "mattHC",
+        "ChuHoSo": " ChuHoSo ",
+        "TrangThaiHoSo": "trangthaihoso",
+    }
+    path = tmp_path / "hoso.csv"
+    path.write_text(",".join(renamed.get(h, h) for h in header.split(",")) + "\n" + rest, encoding="utf-8")
+    done = ImportWorkflow(service).portal_items(portal_file(path), "test")
+    assert (done.report.created, done.report.errors) == (2, [])
+    with service.factory() as session:
+        assert session.scalar(select(Dossier.applicant_name).where(Dossier.code == "C-1")) == "Nguyễn Văn An"
+
+
+def test_a_csv_header_without_the_needed_columns_is_one_error(tmp_path: Path, sqlite_template: Path) -> None:
+    import shutil
+
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/n.db"\n', encoding="utf-8"
+    )
+    text = _csv([dossier(f"H-{i}") for i in range(20)])
+    header, rest = text.split("\n", 1)
+    renamed = {"MaHoSo": "Mã hồ sơ", "TenTTHC": "Tên thủ tục"}
+    (tmp_path / "d.csv").write_text(
+        ",".join(renamed.get(h, h) for h in header.split(",")) + "\n" + rest, encoding="utf-8"
+    )
+    done = run_notifier(tmp_path, "import", "d.csv")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "error: file 'd.csv': header (line 1): missing column MaHoSo, TenTTHC; not known: Mã hồ sơ, Tên thủ tục "
+        "(columns are named as the import format's fields, e.g. MaHoSo, in any letter case)\n"
+    )
+
+
+def test_officer_csv_columns_are_read_in_any_letter_case(tmp_path: Path) -> None:
+    from notifier.workflows.ingest import officers_file
+
+    path = tmp_path / "canbo.csv"
+    path.write_text(
+        "MACANBO,hoten,MaDonVi,email\nCB01,Trần Thị Bình,000.00.30.H26,b@x.vn\n", encoding="utf-8"
+    )
+    assert officers_file(path) == [
+        {"MaCanBo": "CB01", "HoTen": "Trần Thị Bình", "MaDonVi": "000.00.30.H26", "Email": "b@x.vn"}
+    ]
+    path.write_text("Ma can bo,HoTen,MaDonVi\nCB01,Trần Thị Bình,000.00.30.H26\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"header \(line 1\): missing column MaCanBo; not known: Ma can bo"):
+        officers_file(path)

@@ -80,12 +80,12 @@ def import_dossiers(
     ] = False,
 ) -> None:
     """Import dossiers from JSON ({"data": [...]} or a list) or CSV with the portal's column names."""
-    from notifier.workflows.import_files import items as file_items
-    from notifier.workflows.ingest import ImportWorkflow
+    from notifier.workflows.ingest import ImportWorkflow, portal_file
 
     service = open_service(now, database="later")
     try:
-        items = file_items(file)  # checked now (encoding, empty); CSV rows are then read as they are stored
+        # checked now (encoding, empty, a CSV header); CSV rows are then read as they are stored
+        items = portal_file(file, progress)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
     check_database(service)  # after the file: what is wrong with the command line is told first
@@ -98,11 +98,11 @@ def import_dossiers(
 @app.command("import-officers")
 def import_officers(file: Path) -> None:
     """Import agencies and officers (MaCanBo, HoTen, MaDonVi, TenDonVi, SoDienThoai, Email, ...)."""
-    from notifier.workflows.ingest import ImportWorkflow, read_file
+    from notifier.workflows.ingest import ImportWorkflow, officers_file
 
     service = open_service(database="later")
     try:
-        items = read_file(file)
+        items = officers_file(file)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
     check_database(service)

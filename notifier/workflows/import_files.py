@@ -12,7 +12,7 @@ import codecs
 import csv
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,16 @@ def encoding_of(path: Path) -> str:
             chunk = f.read(_CHUNK)
 
 
-def items(path: Path) -> Iterator[dict[str, Any]]:
-    """The file's items, read lazily for CSV; ValueError now (not mid-import) for a bad or empty file."""
+# A CSV header's column names as the import reads them, or ValueError saying what is wrong with them.
+Header = Callable[[list[str]], list[str]]
+
+
+def items(path: Path, header: Header | None = None) -> Iterator[dict[str, Any]]:
+    """The file's items, read lazily for CSV; ValueError now (not mid-import) for a bad or empty file, or a
+    CSV header `header` refuses."""
     encoding = encoding_of(path)
     if path.suffix.lower() == ".csv":
-        rows: Iterator[dict[str, Any]] = _csv_rows(path, encoding)
+        rows: Iterator[dict[str, Any]] = _csv_rows(path, encoding, header)
     else:
         rows = iter(_json_items(path, encoding))
     first = list(itertools.islice(rows, 1))
@@ -77,10 +82,40 @@ def items(path: Path) -> Iterator[dict[str, Any]]:
     return itertools.chain(first, rows)
 
 
-def _csv_rows(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
+def _csv_rows(path: Path, encoding: str, header: Header | None) -> Iterator[dict[str, Any]]:
     with path.open(encoding=encoding, newline="") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        if header is not None and reader.fieldnames is not None:
+            try:
+                reader.fieldnames = header(list(reader.fieldnames))
+            except ValueError as exc:
+                raise ValueError(f"file '{path}': header (line 1): {exc}") from exc
+        for row in reader:
             yield dict(row)
+
+
+def columns(names: list[str], known: Iterable[str], required: Iterable[str]) -> list[str]:
+    """A CSV header's `names` with each known column in its own spelling (the letter case an Excel export
+    may have changed, spaces around it), or ValueError naming the `required` columns it lacks. A name
+    that matches two columns, or a column already present as spelled, is left as it is."""
+    by_lower: dict[str, list[str]] = {}
+    for name in known:
+        by_lower.setdefault(name.lower(), []).append(name)
+    given = set(names)
+    read = []
+    for name in names:
+        match = by_lower.get(name.strip().lower(), [])
+        read.append(match[0] if len(match) == 1 and match[0] not in given else name)
+    missing = [name for name in required if name not in read]
+    if missing:
+        known_set = set(known)
+        unknown = [name for name in read if name not in known_set]
+        also = f"; not known: {', '.join(unknown)}" if unknown else ""
+        raise ValueError(
+            f"missing column {', '.join(missing)}{also} (columns are named as the import format's fields, "
+            f"e.g. {missing[0]}, in any letter case)"
+        )
+    return read
 
 
 def _json_items(path: Path, encoding: str) -> list[Any]:

@@ -8,13 +8,14 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import (
+    BaseModel,
     ValidationError,
 )
 from sqlalchemy import String, insert, select, update
@@ -29,10 +30,11 @@ from notifier.rules.portal import (
 )
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.models import Agency, ApiKey, Dossier, DossierEvent, Officer, Procedure
+from notifier.workflows.import_files import columns
 from notifier.workflows.import_files import items as file_items
-from notifier.workflows.officer_import import upsert_officers
+from notifier.workflows.officer_import import OfficerRow, upsert_officers
 from notifier.workflows.service import Service
-from notifier.workflows.steps import is_progress_file, upsert_progress
+from notifier.workflows.steps import ProgressItem, is_progress_file, is_progress_item, upsert_progress
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,32 @@ def parse_items(
 def read_file(path: Path) -> list[dict[str, Any]]:
     """The whole file's items in a list (small files: officers); imports stream with `import_files.items`."""
     return list(file_items(path))
+
+
+def officers_file(path: Path) -> list[dict[str, Any]]:
+    """An officers file's items (a small file, read whole); ValueError for a bad file or a CSV header
+    without the columns an officer needs."""
+    fields = list(OfficerRow.model_fields)
+    return list(file_items(path, lambda names: columns(names, fields, _required(OfficerRow))))
+
+
+def portal_file(path: Path, progress: bool = False) -> Iterator[dict[str, Any]]:
+    """The dossiers or progress items of a file (as `progress` says, or as its columns look), read as they
+    are stored; ValueError now for a bad file or a CSV header without the columns the items need."""
+    known = list(PortalDossier.model_fields) + [
+        f for f in ProgressItem.model_fields if f not in PortalDossier.model_fields
+    ]
+
+    def header(names: list[str]) -> list[str]:
+        read = columns(names, known, [])
+        model = ProgressItem if progress or is_progress_item(dict.fromkeys(read)) else PortalDossier
+        return columns(read, known, _required(model))
+
+    return file_items(path, header)
+
+
+def _required(model: type[BaseModel]) -> list[str]:
+    return [name for name, info in model.model_fields.items() if info.is_required()]
 
 
 def fit_source(source: str) -> str:
