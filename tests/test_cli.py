@@ -71,6 +71,17 @@ def test_bad_now_and_missing_file_are_named(tmp_path: Path) -> None:
     assert conf.returncode == 2 and "config: file 'other.toml' does not exist" in conf.stderr
 
 
+def test_an_empty_now_is_refused_not_read_as_the_clock(tmp_path: Path, sqlite_template: Path) -> None:
+    # `--now "$AT"` with AT unset scanned (or sent) at the wall clock's time, saying nothing.
+    _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
+    shutil.copyfile(sqlite_template, tmp_path / "n.db")
+    for value in ("", " "):
+        done = _cli(tmp_path, "scan", "--now", value)
+        assert done.returncode == 2, done.stdout
+        assert done.stdout == ""
+        assert f"--now: value '{value}': empty; give a date-time like 2027-02-03T09:00" in done.stderr
+
+
 def test_apikey_create_prints_once(tmp_path: Path, sqlite_template: Path) -> None:
     _config(tmp_path, f"sqlite:///{tmp_path / 'n.db'}")
     shutil.copyfile(sqlite_template, tmp_path / "n.db")  # what `db upgrade` leaves, tested above

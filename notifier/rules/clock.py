@@ -44,9 +44,15 @@ def ensure_aware(at: datetime) -> datetime:
 
 
 def parse_now(value: str | None) -> Clock:
-    """`--now 2027-02-03T09:00` gives a fixed clock; no value gives the system clock."""
-    if not value:
+    """`--now 2027-02-03T09:00` gives a fixed clock; no --now gives the system clock. An empty --now (a
+    script's unset variable: `--now "$AT"`) is an error, not the system clock."""
+    if value is None:
         return SystemClock()
+    if not value.strip():
+        raise ValueError(
+            f"--now: value '{value}': empty; give a date-time like 2027-02-03T09:00, or leave --now out "
+            "to use the clock"
+        )
     try:
         at = datetime.fromisoformat(value)
     except ValueError as exc:
