@@ -143,7 +143,7 @@ def run(now: NowOpt = None, host: str | None = None, port: int | None = None) ->
 
 @app.command()
 def bot(now: NowOpt = None, host: str | None = None, port: int | None = None) -> None:
-    """The citizen chatbot alone: long polling, or the webhook route when [bot] webhook_url is set."""
+    """The citizen chatbot alone: long polling, or the webhook route when \\[bot] webhook_url is set."""
     from jobs.processes import run_bot
 
     service = open_service(now, database="later")  # waits for the database and migrates it (run_bot)

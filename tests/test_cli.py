@@ -306,3 +306,24 @@ def test_now_out_of_the_calendar_and_an_unwritable_out_are_named(tmp_path: Path,
     report = _cli(tmp_path, "report", "monthly", "--month", "2026-10", "--format", "csv", "--out", str(out))
     assert report.returncode == 2
     assert report.stderr == f"error: file '{out}': cannot write it: No such file or directory\n"
+
+
+def test_help_texts_keep_their_bracketed_setting_names(tmp_path: Path) -> None:
+    # rich reads "[bot]" as markup: `notifier --help` said "the webhook route when  webhook_url is set".
+    import typer.main
+    from rich.markup import render
+
+    from jobs.cli import app
+
+    def walk(command, path):  # type: ignore[no-untyped-def]
+        yield path, command
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    lost = []
+    for path, command in walk(typer.main.get_command(app), "notifier"):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        lost += [(path, t) for t in texts if render(t).plain != t.replace("\\[", "[")]
+    assert lost == []
+    shown = _cli(tmp_path, "--help").stdout
+    assert "the webhook route when [bot] webhook_url is set" in shown

@@ -116,7 +116,7 @@ def import_officers(file: Path) -> None:
 def apikey_create(
     name: str,
     test: Annotated[
-        bool, typer.Option("--test", help="a test key: its messages go only to [api] test_channel")
+        bool, typer.Option("--test", help="a test key: its messages go only to \\[api] test_channel")
     ] = False,
     callback_url: Annotated[
         str | None, typer.Option("--callback-url", help="POST each status change of its messages here")
