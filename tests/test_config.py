@@ -251,3 +251,30 @@ def test_the_bare_postgresql_scheme_is_psycopg_3_whatever_sqlalchemy_s_default()
     assert engine_url("sqlite:///var/notifier.db").drivername == "sqlite"
     settings = load_settings(None, database={"url": "postgresql://notifier:pw@127.0.0.1:5432/notifier"})
     assert settings.database.url == "postgresql://notifier:pw@127.0.0.1:5432/notifier"
+
+
+def test_a_channel_setting_error_has_no_pydantic_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "[channels.mail] field password_env: value 'NOPE': Value error, environment variable ..." and, for a check
+    # of the whole table, "field : value {...}: Value error, set token_env (or token)".
+    from notifier.channels.registry import ChannelConfigError, build
+    from notifier.rules.clock import FixedClock
+    from tests.conftest import T0
+
+    monkeypatch.delenv("NOPE", raising=False)
+    table = {"plugin": "email", "host": "127.0.0.1", "from_address": "a@b.vn", "password_env": "NOPE"}
+    with pytest.raises(ChannelConfigError) as caught:
+        build("mail", table, FixedClock(T0))
+    assert str(caught.value) == (
+        "[channels.mail] field password_env: value 'NOPE': environment variable 'NOPE' is not set"
+    )
+    (tmp_path / "c.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/n.db"\n[channels.mail]\nplugin = "email"\n'
+        'host = "127.0.0.1"\nfrom_address = "not an address"\n[routing]\ncitizen = ["mail"]\n',
+        encoding="utf-8",
+    )
+    done = run_notifier(tmp_path, "--config", "c.toml", "dispatch", "--once")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: c.toml: routing.citizen: value 'mail': [channels.mail] field from_address: value 'not an address': "
+        "not an e-mail address\n"
+    )

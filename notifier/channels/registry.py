@@ -103,16 +103,22 @@ def build(name: str, table: dict[str, Any], clock: Clock) -> Channel:
     try:
         settings = cls.settings_model.model_validate(table)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"field {'.'.join(str(p) for p in err['loc'])}: value {err.get('input')!r}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ChannelConfigError(f"[channels.{name}] {problems}") from exc
     channel = cls(settings, clock, instance_name=name)
     if not isinstance(channel, Channel):  # e.g. a constructor that never set channel_type
         target = f"{cls.__module__}:{cls.__qualname__}"
         raise NotAChannel(plugin, target, "what its constructor built does not satisfy the Channel protocol")
     return channel
+
+
+def _problem(err: Any) -> str:
+    """One of a channel table's errors: its field, the value and the reason (without pydantic's "Value
+    error, " before our validators' own words); a check of the whole table, its reason alone."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return message
+    return f"field {'.'.join(str(p) for p in err['loc'])}: value {err.get('input')!r}: {message}"
 
 
 class Channels:
