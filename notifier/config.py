@@ -505,17 +505,19 @@ class Settings(BaseSettings):
 def config_path(explicit: str | Path | None = None) -> Path | None:
     """--config wins, then NOTIFIER_CONFIG, then ./config.toml if present; otherwise built-in defaults."""
     if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise FileNotFoundError(f"config: file '{path}' does not exist")
-        return path
+        return _config_file(Path(explicit), "config")
     env = os.environ.get("NOTIFIER_CONFIG")
     if env:
-        path = Path(env)
-        if not path.is_file():
-            raise FileNotFoundError(f"NOTIFIER_CONFIG: file '{path}' does not exist")
-        return path
+        return _config_file(Path(env), "NOTIFIER_CONFIG")
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _config_file(path: Path, given_as: str) -> Path:
+    if path.is_dir():
+        raise FileNotFoundError(f"{given_as}: '{path}' is a directory, not a config file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{given_as}: file '{path}' does not exist")
+    return path
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -278,3 +278,14 @@ def test_a_channel_setting_error_has_no_pydantic_prefix(tmp_path: Path, monkeypa
         "error: c.toml: routing.citizen: value 'mail': [channels.mail] field from_address: value 'not an address': "
         "not an e-mail address\n"
     )
+
+
+def test_a_config_that_is_a_directory_is_named_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--config /tmp` said "config: file '/tmp' does not exist".
+    (tmp_path / "conf").mkdir()
+    done = run_notifier(tmp_path, "--config", "conf", "scan")
+    assert done.returncode == 2
+    assert done.stderr == "error: config: 'conf' is a directory, not a config file\n"
+    monkeypatch.setenv("NOTIFIER_CONFIG", str(tmp_path / "conf"))
+    with pytest.raises(FileNotFoundError, match=f"^NOTIFIER_CONFIG: '{tmp_path / 'conf'}' is a directory"):
+        load_settings()
