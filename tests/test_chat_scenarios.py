@@ -71,6 +71,23 @@ async def test_wrong_digits_get_the_same_neutral_answer_and_slow_the_chat_down(c
     assert _count(chat, LookupFailure) == 3
 
 
+async def test_lookup_as_people_type_it(chat: ChatDriver) -> None:
+    """The whole phone number with spaces, the keyword of the SMS service before the code, a code in
+    quotes ending a sentence: each is the look-up the citizen meant, and none is counted as a miss."""
+    for typed in (
+        f"{D1} 0912 345 678",
+        f"TRACUU {D1} +84 912 345 678",
+        f"Tra cứu hồ sơ {D1}. 5678",
+        f'"{D1}" - 5678',
+    ):
+        [found] = await chat.send_text(OTHER, typed)
+        assert found.text.startswith(f"Hồ sơ {D1}\n"), (typed, found.text)
+    assert _count(chat, LookupFailure) == 0
+    # A code ending a sentence asks for the digits of that code, not of "code.".
+    [ask] = await chat.send_text(OTHER, f"{D2}.")
+    assert f"ví dụ: {D2} 5678" in ask.text
+
+
 async def test_sharing_ones_own_phone_links_every_dossier_of_it(chat: ChatDriver) -> None:
     [refused] = await chat.share_contact(CHAT, "0912345678", own=False)
     assert "chỉ liên kết được số điện thoại của chính tài khoản" in refused.text

@@ -12,15 +12,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from notifier.rules.dossier_view import DossierView
-from notifier.rules.phones import InvalidPhone, last_digits
+from notifier.rules.phones import InvalidPhone, last_digits, phone_or_none
 from notifier.rules.statuses import Status
 
 DIGITS = 4
 
 # A dossier code is letters, digits and . - _ / (e.g. 000.00.30.H26-261120-0001); the digits follow it.
-_CODE = r"[0-9A-Za-z][0-9A-Za-z.\-_/]{2,63}"
-_QUERY = re.compile(rf"^(?P<code>{_CODE})(?:[\s,;:]+(?P<digits>\d{{{DIGITS}}}))?$")
-_SPACES = re.compile(r"\s+")
+_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-_/]{2,63}")
+_DIGITS_ONLY = re.compile(rf"\d{{{DIGITS}}}")
+# Between the words of a query: spaces, and the , ; : people put after the code. Quotes and brackets
+# around a copied code are dropped.
+_WORD_BREAKS = re.compile(r"[\s,;:]+")
+_QUOTES = re.compile(r"[\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb()\[\]<>]")
+# A code typed with spaces around its dots and dashes ("000.00.30.H26 - 261120 - 0001").
+_SPACED_JOINS = re.compile(r"\s*([.\-_/])\s*")
+# Words people put before the code ("tra cứu", "TRACUU", "mã hồ sơ"), without diacritics, lower case.
+_LEAD_WORDS = frozenset({"tra", "cuu", "tracuu", "ma", "ho", "so", "hoso", "mahoso", "hs", "mahs", "mhs"})
+_FOLD = str.maketrans("áàảãạăắằẳẵặâấầẩẫậđéèẻẽẹêếềểễệíìỉĩịóòỏõọôốồổỗộơớờởỡợúùủũụưứừửữựýỳỷỹỵ",
+                      "aaaaaaaaaaaaaaaaadeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyy")  # fmt: skip
+_PHONE_MIN_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -32,17 +42,43 @@ class Query:
 def parse_query(text: str) -> Query | None:
     """`MAHOSO 1234` (or `MAHOSO`) from what a citizen typed; None when it does not look like one.
 
-    NFKC first: phone keyboards and copy-paste bring full-width digits and odd spaces.
+    As people type it: NFKC first (phone keyboards and copy-paste bring full-width digits and odd
+    spaces); "tra cứu" / "TRACUU" / "mã hồ sơ" before the code; the code in quotes, with a full stop
+    after it or spaces around its dashes; the whole phone number (0912 345 678, +84 912…) instead of
+    its last four digits, of which only those four are kept.
     """
-    cleaned = _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip()
-    match = _QUERY.match(cleaned)
-    if match is None:
+    cleaned = _QUOTES.sub(" ", unicodedata.normalize("NFKC", text))
+    words = [w for w in _WORD_BREAKS.split(cleaned) if w]
+    while words and words[0].lower().translate(_FOLD) in _LEAD_WORDS:
+        words = words[1:]
+    for split in range(1, len(words)):
+        code = _code(words[:split])
+        digits = _digits(words[split:]) if code is not None else None
+        if code is not None and digits is not None:
+            return Query(code, digits)
+    code = _code(words)
+    return Query(code, None) if code is not None else None
+
+
+def _code(words: list[str]) -> str | None:
+    code = _SPACED_JOINS.sub(r"\1", " ".join(words)).strip(".-_/")
+    if not _CODE.fullmatch(code):
         return None
-    code = match["code"]
     # A bare number is a phone number, and a word without digits ("hello") is chatter: codes have both.
     if code.isdigit() or not any(ch.isdigit() for ch in code):
         return None
-    return Query(code, match["digits"])
+    return code
+
+
+def _digits(words: list[str]) -> str | None:
+    """The last four digits of the applicant's phone: typed alone, or the whole number."""
+    tail = " ".join(words).strip(" -.")
+    if _DIGITS_ONLY.fullmatch(tail):
+        return tail
+    if sum(ch.isdigit() for ch in tail) < _PHONE_MIN_DIGITS:
+        return None
+    phone = phone_or_none(tail)
+    return last_digits(phone, DIGITS) if phone is not None else None
 
 
 def digits_match(phone: str | None, digits: str) -> bool:
