@@ -147,6 +147,21 @@ async def test_feedback_can_be_cancelled(chat: ChatDriver) -> None:
     assert _count(chat, Feedback) == 0
 
 
+async def test_feedback_is_left_by_typing_huy_or_thoat(chat: ChatDriver) -> None:
+    """People type "hủy" or "thoát" mid-form rather than find the button (a Zalo button cannot be typed):
+    before, the form asked again, or called "hủy" a too-short feedback and asked to press "Hủy"."""
+    await chat.send_text(OTHER, "Gửi phản ánh, kiến nghị")
+    [left] = await chat.send_text(OTHER, "thoát")
+    assert left.text.startswith("Đã hủy, phản ánh chưa được gửi.") and left.menu
+    await chat.send_text(OTHER, "/phananh")
+    await chat.press(OTHER, "Không gắn với hồ sơ")
+    [left] = await chat.send_text(OTHER, "Huỷ")
+    assert left.text.startswith("Đã hủy, phản ánh chưa được gửi.") and left.menu
+    # The form is over: a feedback text now is not taken as one.
+    await chat.send_text(OTHER, TEXT)
+    assert _count(chat, Feedback) == 0
+
+
 async def test_officer_sets_a_new_date_from_the_alert_button(chat: ChatDriver) -> None:
     chat.link_officer(OFFICER, "CB02")
     with chat.service.factory() as session:

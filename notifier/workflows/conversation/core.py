@@ -20,6 +20,7 @@ from notifier.rules.i18n import DEFAULT_LANGUAGE, normalise_language
 from notifier.rules.lookup import CitizenView, Query, parse_query
 from notifier.rules.phones import InvalidPhone, normalize_phone
 from notifier.rules.privacy import RequestKind
+from notifier.rules.smstext import khong_dau
 from notifier.store.bot_texts import BotTexts
 from notifier.workflows import feedback as fb
 from notifier.workflows.chat import (
@@ -90,6 +91,15 @@ def _(message: str) -> str:
 NO_DOSSIER = _("Không gắn với hồ sơ")
 AGREE = _("Đồng ý")
 CANCEL = _("Hủy")
+# Typed in the middle of a form, these leave it (folded: no diacritics, lower case): a Zalo query button
+# cannot be typed, and people type "hủy" or "thoát" rather than look for the button.
+CANCEL_WORDS = frozenset(
+    {"huy", "huy bo", "thoat", "thoi", "dung", "quay lai", "menu", "cancel", "exit", "quit", "stop"}
+)
+
+
+def _cancels(text: str) -> bool:
+    return " ".join(khong_dau(text).lower().strip(" .!/").split()) in CANCEL_WORDS
 
 
 # The national portal's status names (notifier.rules.statuses.STATUS_NAMES), as msgids: a chat reading
@@ -349,6 +359,9 @@ class Conversation:
             if query is None:
                 return self.say(sender, "lookup_prompt")
             return (await self.lookup(sender, query))[0]
+        if command is None and step in (STEP_FEEDBACK_DOSSIER, STEP_FEEDBACK_TEXT) and _cancels(text):
+            await state.set(None)
+            return self.say(sender, "feedback_cancelled", menu=True)
         if command is None and step == STEP_FEEDBACK_DOSSIER:
             return await self.feedback_typed_dossier(sender, text, state)
         if command is None and step == STEP_FEEDBACK_TEXT:
