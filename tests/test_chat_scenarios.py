@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from notifier.rules.clock import VN_TZ, FixedClock
 from notifier.store.models import ChatLink, ChatPreference, Contact, Dossier, Feedback, LookupFailure
+from notifier.workflows.ingest import upsert
 from tests.chat_drivers import DRIVERS, ChatDriver
+from tests.factories import dossier
 from tests.fakes.bot_harness import CHAT, D1, D2, D3, OTHER
 
 NEUTRAL = "Không tìm thấy hồ sơ khớp với mã hồ sơ và 4 số cuối điện thoại đã gửi."
@@ -86,6 +88,25 @@ async def test_lookup_as_people_type_it(chat: ChatDriver) -> None:
     # A code ending a sentence asks for the digits of that code, not of "code.".
     [ask] = await chat.send_text(OTHER, f"{D2}.")
     assert f"ví dụ: {D2} 5678" in ask.text
+
+
+@pytest.mark.parametrize(
+    ("status", "next_step"),
+    [
+        (5, "Ông/Bà vui lòng bổ sung hồ sơ trên Cổng Dịch vụ công quốc gia (dichvucong.gov.vn) hoặc tại"),
+        (9, "Mời Ông/Bà nhận kết quả tại"),
+        (3, "Lý do và hướng dẫn được nêu trong Phiếu từ chối tiếp nhận giải quyết hồ sơ"),
+        (8, "Lý do được nêu trong Thông báo dừng giải quyết hồ sơ"),
+    ],
+)
+async def test_lookup_says_what_to_do_next(chat: ChatDriver, status: int, next_step: str) -> None:
+    """A dossier waiting for documents, ready to collect, refused or stopped: the look-up says what the
+    citizen does next, as the notice of that status does (before, only the status name)."""
+    code = "000.00.30.H26-261120-0050"
+    with chat.service.factory() as session, session.begin():
+        upsert(session, [dossier(code, TrangThaiHoSo=status)], chat.service.clock.now(), source="test")
+    [found] = await chat.send_text(OTHER, f"{code} 5678")
+    assert found.text.startswith(f"Hồ sơ {code}\n") and next_step in found.text, found.text
 
 
 async def test_sharing_ones_own_phone_links_every_dossier_of_it(chat: ChatDriver) -> None:
