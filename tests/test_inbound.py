@@ -22,7 +22,8 @@ CODE = "000.00.30.H26-261120-0001"
 
 @pytest.mark.parametrize(
     "text",
-    ["HUY", "huy", "Hủy", "HỦY", "huỷ", "  Huy.  ", "STOP", "stop", "Huy dich vu", unicodedata.normalize("NFD", "Hủy")],
+    ["HUY", "huy", "Hủy", "HỦY", "huỷ", "  Huy.  ", "STOP", "stop", "Huy dich vu", unicodedata.normalize("NFD", "Hủy"),
+     "TUCHOI", "Từ chối", "tu choi nhan tin"],
 )
 def test_opt_out_keywords(text: str) -> None:
     assert parse(text) == Command("opt_out")
@@ -117,7 +118,15 @@ async def test_a_redelivered_message_is_answered_once(service: Service) -> None:
 
 @pytest.mark.parametrize(
     ("text", "digits"),
-    [(f"TRACUU {CODE} 5678", "5678"), (f"tra cứu {CODE.lower()}  5678.", "5678"), (f"TRACUU {CODE} 567", None)],
+    [
+        (f"TRACUU {CODE} 5678", "5678"),
+        (f"tra cứu {CODE.lower()}  5678.", "5678"),
+        (f"TRACUU {CODE} 567", None),
+        # The whole phone number instead of its last four digits: only those four are kept.
+        (f"TRACUU {CODE} 0912345678", "5678"),
+        (f"TRACUU {CODE} 0912 345 678", "5678"),
+        (f"TRACUU {CODE} +84 912.345.678", "5678"),
+    ],
 )
 def test_lookup_keyword_takes_the_last_four_digits(text: str, digits: str | None) -> None:
     assert parse(text) == Command("lookup", CODE, digits)

@@ -18,16 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.rules.dossier_view import DossierView
-from notifier.rules.phones import phone_or_none
+from notifier.rules.phones import last_digits, phone_or_none
 from notifier.rules.rendering import format_date
 from notifier.rules.smstext import khong_dau
 from notifier.store.models import InboundMessage
 
 Action = Literal["opt_out", "opt_in", "lookup", "unknown"]
 
-_OPT_OUT = {"HUY", "STOP", "STOPALL", "UNSUBSCRIBE"}
+_OPT_OUT = {"HUY", "TUCHOI", "STOP", "STOPALL", "UNSUBSCRIBE"}
 _OPT_IN = {"DK", "DANGKY", "START"}
 _LOOKUP = {"TRACUU", "TC"}
+_DIGITS = 4  # TRACUU <mã> <4 số cuối>
 _CODE_MAX = 64  # MaHoSo column width; longer input is not a code and is not echoed back whole
 _WORDS = re.compile(r"[^\w.\-]+")
 
@@ -50,14 +51,24 @@ def parse(text: str) -> Command:
         head, rest = "TRACUU", rest[1:]
     elif head == "DANG" and rest[:1] == ["KY"]:
         head, rest = "DANGKY", rest[1:]
+    elif head == "TU" and rest[:1] == ["CHOI"]:
+        head, rest = "TUCHOI", rest[1:]
     if head in _OPT_OUT:
         return Command("opt_out")
     if head in _OPT_IN:
         return Command("opt_in")
     if head in _LOOKUP:
-        digits = rest[1] if len(rest) > 1 and rest[1].isdigit() and len(rest[1]) == 4 else None
-        return Command("lookup", rest[0][:_CODE_MAX] if rest else None, digits)
+        return Command("lookup", rest[0][:_CODE_MAX] if rest else None, _digits(rest[1:]))
     return Command("unknown")
+
+
+def _digits(words: list[str]) -> str | None:
+    """The last 4 digits of the applicant's phone after the code: typed alone, or the whole number
+    ("0912 345 678", "+84 912…"), of which only the last 4 are kept."""
+    phone = phone_or_none(" ".join(words)) if words else None
+    if phone is not None:
+        return last_digits(phone, _DIGITS)
+    return words[0] if words[:1] and words[0].isdigit() and len(words[0]) == _DIGITS else None
 
 
 # -- replies (NFC Vietnamese, short: each is billed as an SMS) -----------------------------------------------
