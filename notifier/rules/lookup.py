@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from notifier.rules.dossier_view import DossierView
 from notifier.rules.phones import InvalidPhone, last_digits, phone_or_none
+from notifier.rules.smstext import khong_dau
 from notifier.rules.statuses import Status
 
 DIGITS = 4
@@ -28,8 +29,6 @@ _QUOTES = re.compile(r"[\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb()\[\]<>]")
 _SPACED_JOINS = re.compile(r"\s*([.\-_/])\s*")
 # Words people put before the code ("tra cứu", "TRACUU", "mã hồ sơ"), without diacritics, lower case.
 _LEAD_WORDS = frozenset({"tra", "cuu", "tracuu", "ma", "ho", "so", "hoso", "mahoso", "hs", "mahs", "mhs"})
-_FOLD = str.maketrans("áàảãạăắằẳẵặâấầẩẫậđéèẻẽẹêếềểễệíìỉĩịóòỏõọôốồổỗộơớờởỡợúùủũụưứừửữựýỳỷỹỵ",
-                      "aaaaaaaaaaaaaaaaadeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyy")  # fmt: skip
 _PHONE_MIN_DIGITS = 8
 
 
@@ -49,7 +48,7 @@ def parse_query(text: str) -> Query | None:
     """
     cleaned = _QUOTES.sub(" ", unicodedata.normalize("NFKC", text))
     words = [w for w in _WORD_BREAKS.split(cleaned) if w]
-    while words and words[0].lower().translate(_FOLD) in _LEAD_WORDS:
+    while words and khong_dau(words[0]).lower() in _LEAD_WORDS:
         words = words[1:]
     for split in range(1, len(words)):
         code = _code(words[:split])
