@@ -101,6 +101,8 @@ def test_open_token_refuses_forged_closed_and_revoked(db_url: str, tmp_path: Pat
         assert open_token(svc, token) == CODE
         assert open_token(svc, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
         assert open_token(svc, public_token.sign(b"x" * 32, CODE, T0.date())) is None
+        # A link mangled to a non-ASCII letter (a URL's %C2%80) is refused like any forgery, not a TypeError.
+        assert open_token(svc, token[:-1] + "\x80") is None
         # Revoked today: today's link and older ones stop; one printed tomorrow works.
         revoke(svc, CODE, "cli")
         assert open_token(svc, token) is None

@@ -62,7 +62,8 @@ def verify(key: bytes, token: str) -> PublicToken | None:
         return None
     body, sep, tag = token.rpartition(SEPARATOR)
     code, sep2, days = body.rpartition(SEPARATOR)
-    if not sep or not sep2 or not code or not days or len(days) > 6:
+    # compare_digest takes ASCII strings only: a tag with another letter (a URL's %C2%80) raised TypeError.
+    if not sep or not sep2 or not code or not days or len(days) > 6 or not tag.isascii():
         return None
     if not hmac.compare_digest(_tag(key, body), tag):
         return None
