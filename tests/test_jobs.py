@@ -247,39 +247,3 @@ async def test_runs_in_progress_counts_a_missed_run_as_ended() -> None:
         assert ran == [] and scheduler.runs_in_progress == 0
     finally:
         scheduler.shutdown(wait=False)
-
-
-@pytest.mark.parametrize(
-    ("command", "routing"),
-    [
-        (("worker",), "; routing citizen: file, email; officer: file; head: file; 1 rule"),
-        (("dispatch",), "; routing citizen: file, email; officer: file; head: file; 1 rule"),
-        (("scheduler",), ""),
-    ],
-)
-def test_a_long_running_command_says_at_start_what_runs_on_which_database(
-    command: tuple[str, ...], routing: str, pg_own_database: str, tmp_path: Path
-) -> None:
-    """As `run` says where it serves: an operator can tell it started, and on which database, without the
-    password in the terminal or the journal."""
-    from benchmarks.harness import spawn_worker, stop, wait_until
-
-    url = pg_own_database.replace("postgresql://postgres@", "postgresql://postgres:s3cr3t-pw@")
-    assert "s3cr3t-pw" in url  # the server trusts the test user: the password is there only to be hidden
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "{url}"\n[channels.file]\npath = "{tmp_path / "out.jsonl"}"\n'
-        '[channels.email]\nplugin = "email"\nhost = "127.0.0.1"\nport = 1\nfrom_address = "a@b.vn"\n'
-        '[routing]\ncitizen = ["file", "email"]\n'
-        '[[routing.rules]]\nkind = "received"\nchannels = ["file"]\n',
-        encoding="utf-8",
-    )
-    log = tmp_path / "process.log"
-    proc = spawn_worker(config, log, command=command)
-    shown = url.replace("s3cr3t-pw", "***")
-    line = f"notifier {command[0]} started on database {shown}{routing}\n"
-    try:
-        assert wait_until(lambda: line in log.read_text(), timeout=60), log.read_text()
-    finally:
-        stop(proc)
-    assert "s3cr3t-pw" not in log.read_text()

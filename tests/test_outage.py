@@ -190,22 +190,40 @@ def test_a_worker_started_while_the_database_is_down_waits_and_then_sends(
     assert text.count("database unavailable") == 1 and text.count("database available again") == 1, text
 
 
-@pytest.mark.parametrize("command", ["worker", "scheduler"])
+@pytest.mark.empty_database
+@pytest.mark.parametrize(
+    ("command", "db_url", "routing"),
+    [
+        ("worker", "postgresql", "; routing citizen: file, email; officer: file; head: file; 1 rule"),
+        ("scheduler", "sqlite", ""),
+    ],
+    indirect=["db_url"],
+)
 def test_a_long_running_command_on_a_database_without_its_schema_says_so_and_waits_for_it(
-    command: str, tmp_path: Path
+    command: str, db_url: str, routing: str, tmp_path: Path
 ) -> None:
     """The database answers, it is just not migrated: not "database unavailable (no such table: ...)" (and
-    on PostgreSQL not a traceback at every tick), but what to do, while waiting for whoever migrates it."""
+    on PostgreSQL not a traceback at every tick), but what to do, while waiting for whoever migrates it.
+    Before that, as `run` says where it serves, the command says what runs on which database (without the
+    password: the terminal and the journal keep it) and, for a dispatcher, by which routes."""
     import sqlite3
 
     from benchmarks.harness import spawn_worker, stop, wait_until
     from tests.cli_process import run_notifier
 
-    database = tmp_path / "notifier.db"
-    sqlite3.connect(database).close()  # it exists, it is empty
+    if db_url.startswith("sqlite:///"):
+        sqlite3.connect(db_url.removeprefix("sqlite:///")).close()  # it exists, it is empty
+        url = shown = db_url
+    else:
+        url = db_url.replace("postgresql://postgres@", "postgresql://postgres:s3cr3t-pw@")
+        assert "s3cr3t-pw" in url  # the server trusts the test user: the password is there only to be hidden
+        shown = url.replace("s3cr3t-pw", "***")
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{database}"\n[channels.file]\npath = "{tmp_path / "out.jsonl"}"\n',
+        f'[database]\nurl = "{url}"\n[channels.file]\npath = "{tmp_path / "out.jsonl"}"\n'
+        '[channels.email]\nplugin = "email"\nhost = "127.0.0.1"\nport = 1\nfrom_address = "a@b.vn"\n'
+        '[routing]\ncitizen = ["file", "email"]\n'
+        '[[routing.rules]]\nkind = "received"\nchannels = ["file"]\n',
         encoding="utf-8",
     )
     log = tmp_path / f"{command}.log"
@@ -220,6 +238,8 @@ def test_a_long_running_command_on_a_database_without_its_schema_says_so_and_wai
     finally:
         stop(proc)
     text = log.read_text()
+    assert f"notifier {command} started on database {shown}{routing}\n" in text, text
+    assert "s3cr3t-pw" not in text
     assert "run `notifier db upgrade`" in text, text
     assert "unavailable" not in text and "no such table" not in text and "Traceback" not in text, text
     assert proc.returncode == 0, text
