@@ -23,7 +23,7 @@ CODE = "000.00.30.H26-261120-0001"
 @pytest.mark.parametrize(
     "text",
     ["HUY", "huy", "Hủy", "HỦY", "huỷ", "  Huy.  ", "STOP", "stop", "Huy dich vu", unicodedata.normalize("NFD", "Hủy"),
-     "TUCHOI", "Từ chối", "tu choi nhan tin"],
+     "TUCHOI", "Từ chối", "tu choi nhan tin", "TC", "tc", "TC."],
 )
 def test_opt_out_keywords(text: str) -> None:
     assert parse(text) == Command("opt_out")
@@ -41,6 +41,7 @@ def test_opt_in_keywords(text: str) -> None:
         (f"tracuu   {CODE.lower()}", CODE),
         (f"Tra cứu {CODE}", CODE),
         (f"TRA CUU: {CODE}", CODE),
+        (f"TC {CODE}", CODE),
         ("TRACUU", None),
     ],
 )

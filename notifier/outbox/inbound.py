@@ -28,6 +28,10 @@ Action = Literal["opt_out", "opt_in", "lookup", "unknown"]
 _OPT_OUT = {"HUY", "TUCHOI", "STOP", "STOPALL", "UNSUBSCRIBE"}
 _OPT_IN = {"DK", "DANGKY", "START"}
 _LOOKUP = {"TRACUU", "TC"}
+# "TC" alone is "từ chối" to a Vietnamese phone user (the usual way to refuse a sender's SMS); followed by a
+# code it is short for TRACUU. Stopping a look-up by mistake is undone with DK; sending on to someone who
+# asked to stop is not undone.
+_REFUSE_ALONE = {"TC"}
 _DIGITS = 4  # TRACUU <mã> <4 số cuối>
 _CODE_MAX = 64  # MaHoSo column width; longer input is not a code and is not echoed back whole
 _WORDS = re.compile(r"[^\w.\-]+")
@@ -53,7 +57,7 @@ def parse(text: str) -> Command:
         head, rest = "DANGKY", rest[1:]
     elif head == "TU" and rest[:1] == ["CHOI"]:
         head, rest = "TUCHOI", rest[1:]
-    if head in _OPT_OUT:
+    if head in _OPT_OUT or (head in _REFUSE_ALONE and not rest):
         return Command("opt_out")
     if head in _OPT_IN:
         return Command("opt_in")
