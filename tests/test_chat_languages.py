@@ -208,3 +208,30 @@ def test_every_english_string_of_the_catalog_is_english() -> None:
         for phrase in kept:
             english = english.replace(phrase, "")
         assert vietnamese_letters(english) == [], f"{message.id!r} -> {message.string!r}"
+
+
+async def test_zalo_link_codes_answer_in_the_chats_language(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    from notifier.workflows.public_page import PublicPage
+    from notifier.workflows.zalo_oa import new_link_code
+    from tests.fakes.bot_harness import D1
+
+    zalo = await ZaloDriver.start(db_url, tmp_path, clock)
+    try:
+        await zalo.send_text(OTHER, "English")
+        [refused] = await zalo.send_text(OTHER, "LK WRONG123")
+        assert (
+            refused.text
+            == "The link code is wrong or has expired. Please ask the administrator for a new one."
+        )
+        link = new_link_code(zalo.service, "CB01")
+        [linked] = await zalo.send_text(OTHER, f"LK {link.code}")
+        assert linked.text.startswith("This Zalo account is now linked to officer ")
+        code = PublicPage(zalo.service).zalo_code(D1, "203.0.113.7")
+        [subscribed] = await zalo.send_text(OTHER, f"LK {code.code}")
+        assert subscribed.text.startswith(f"You will receive updates on application {D1} on Zalo.")
+        [vi] = await zalo.send_text(CHAT, "LK WRONG123")  # a Vietnamese chat stays Vietnamese
+        assert vi.text.startswith("Mã liên kết không đúng hoặc đã hết hạn.")
+    finally:
+        await zalo.stop()

@@ -423,7 +423,8 @@ class ZaloOaInbox:
             if label == "phone_requested":
                 out = [self._phone_request(await core.language(sender, state))]
             if (m := LINK.match(str((event.get("message") or {}).get("text") or ""))) and label == "link":
-                label, text = await asyncio.to_thread(self._link, user_id, m.group(1))
+                language = await core.language(sender, state)
+                label, text = await asyncio.to_thread(self._link, user_id, m.group(1), language)
                 out = [Say(text)]
         elif incoming is not None:
             if isinstance(incoming, ContactIn):
@@ -523,7 +524,8 @@ class ZaloOaInbox:
             f = follower(session, self.name, user_id, now)
             f.phone, f.phone_consent_at, f.updated_at = phone, now, now
 
-    def _link(self, user_id: str, code: str) -> tuple[str, str]:
+    def _link(self, user_id: str, code: str, language: str) -> tuple[str, str]:
+        """Apply an "LK <code>": an officer's or a dossier's code; the answer in the chat's language."""
         with self.service.factory() as session, session.begin():
             now = self.service.clock.now()
             officer = use_link_code(session, code, user_id, now)
@@ -531,9 +533,9 @@ class ZaloOaInbox:
                 dossier_code = self._link_dossier(session, code, user_id, now)
                 if dossier_code is not None:
                     return "dossier_linked", self.texts.render(
-                        "subscribed", code=dossier_code, platform="Zalo"
+                        "subscribed", language=language, code=dossier_code, platform="Zalo"
                     )
-                return "link_refused", self.texts.render("officer_link_refused")
+                return "link_refused", self.texts.render("officer_link_refused", language=language)
             return "officer_linked", self.texts.render(
-                "officer_linked", officer_name=officer.name, code=officer.code
+                "officer_linked", language=language, officer_name=officer.name, code=officer.code
             )
