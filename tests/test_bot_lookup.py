@@ -83,6 +83,15 @@ async def test_overdue_dossier_shows_days_late_and_the_apology_once_sent(tg: Har
     assert "Ngày hẹn trả kết quả: 10/12/2026" in text
 
 
+async def test_a_refused_or_new_dossier_shows_no_appointment(tg: Harness) -> None:
+    for status in (3, 1):
+        with tg.service.factory() as session, session.begin():
+            report = upsert(session, [dossier(D1, TrangThaiHoSo=status)], tg.clock.now(), source="test")
+            assert not report.errors
+        text = (await tg.say(OTHER, f"{D1} 5678"))["text"]
+        assert "hẹn trả" not in text, text
+
+
 async def test_wrong_digits_get_the_same_reply_as_an_unknown_code(tg: Harness) -> None:
     wrong = await tg.say(OTHER, f"{D1} 1234")
     unknown = await tg.say(OTHER, "000.00.30.H26-999999-9999 5678")

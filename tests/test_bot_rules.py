@@ -122,6 +122,18 @@ def test_describe_counts_working_days_only_while_the_agency_holds_the_dossier() 
     assert waiting.supplement_note == "Giấy chứng nhận sức khỏe"
 
 
+@pytest.mark.parametrize("status", [1, 3, 7, 8])
+def test_describe_gives_no_appointment_for_a_dossier_not_received_or_ended_without_a_result(status: int) -> None:
+    # 1: not received yet (the appointment is given on receipt, whatever date the portal sends before);
+    # 3 refused, 7 withdrawn, 8 stopped: no result will be returned.
+    assert _describe(status=status).due_at is None
+
+
+@pytest.mark.parametrize("status", [2, 4, 5, 6, 9, 10])
+def test_describe_keeps_the_appointment_of_a_received_dossier(status: int) -> None:
+    assert _describe(status=status).due_at == at(2026, 12, 4, 17, 0)
+
+
 def test_describe_shows_the_fee_only_when_payment_is_pending() -> None:
     pending = _describe(status=6)
     assert pending.payment_pending and pending.fee_amount == 200_000 and pending.payment_link

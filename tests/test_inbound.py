@@ -80,6 +80,15 @@ async def test_lookup_answers_only_the_dossiers_own_phone(service: Service) -> N
     assert missing.reply == other.reply.replace(CODE, "000.00.30.H26-999999-9999")
 
 
+async def test_lookup_of_a_refused_or_new_dossier_gives_no_appointment(service: Service) -> None:
+    for status, name in ((3, "Không được tiếp nhận"), (1, "Mới đăng ký")):
+        with service.factory() as session, session.begin():
+            report = upsert(session, [dossier(CODE, TrangThaiHoSo=status)], service.clock.now(), source="test")
+            assert not report.errors
+        got = await _sms(service, "sms", "+84912345678", f"TRACUU {CODE}")
+        assert got.reply == f"Hồ sơ {CODE}: {name}."
+
+
 async def test_national_form_of_the_sender_is_accepted(service: Service) -> None:
     _seed(service)
     got = await _sms(service, "sms", "0912 345 678", f"TRACUU {CODE}")

@@ -112,6 +112,14 @@ def test_right_digits_open_the_dossier_with_masked_data(svc: Service) -> None:
     assert len(page.content) < 30_000
 
 
+def test_a_refused_dossiers_page_shows_no_appointment(svc: Service) -> None:
+    c = opened(svc)
+    assert "Hẹn trả kết quả" in c.get("/tra-cuu/ho-so").text
+    ImportWorkflow(svc).dossiers([dossier(CODE, TrangThaiHoSo=3)], "test")
+    page = c.get("/tra-cuu/ho-so")
+    assert "Không được tiếp nhận" in page.text and "Hẹn trả kết quả" not in page.text
+
+
 def test_page_is_strict_and_scriptless(svc: Service) -> None:
     c = client(svc)
     page = c.get("/tra-cuu")

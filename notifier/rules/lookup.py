@@ -172,9 +172,11 @@ class CitizenView:
 
 
 # What a citizen is shown as the view has it; describe() decides the rest.
-_AS_VIEWED = (
-    "code", "procedure_name", "phone_masked", "status", "status_name", "received_at", "due_at", "returned_at"
-)
+_AS_VIEWED = ("code", "procedure_name", "phone_masked", "status", "status_name", "received_at", "returned_at")
+# The appointment is given when the dossier is received (Mẫu 01) and means something until it ends: a dossier
+# not received yet has none (whatever date the portal sends ahead), one refused, withdrawn or stopped will
+# have no result to return.
+NO_APPOINTMENT: tuple[int, ...] = (Status.NEW, Status.NOT_ACCEPTED, Status.WITHDRAWN, Status.STOPPED)
 
 
 def describe(
@@ -186,6 +188,7 @@ def describe(
     apology_at = apology_sent_at or new_appointment_sent_at
     return CitizenView(
         **{name: getattr(view, name) for name in _AS_VIEWED},
+        due_at=None if view.status in NO_APPOINTMENT else view.due_at,
         # The deadline runs only while the agency holds the dossier; in 5 and 6 it waits for the citizen.
         working_days_left=view.days_left,
         working_days_overdue=view.days_overdue,
