@@ -241,6 +241,28 @@ def test_apology_without_new_date_promises_to_notify_it() -> None:
         assert format_date(ctx["dossier"].original_due_at) in text
 
 
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Chờ ý kiến của Sở Xây dựng",
+        "Chờ ý kiến của Sở Xây dựng.",
+        "Chờ ý kiến của Sở Xây dựng...",
+        "Chờ ý kiến của Sở Xây dựng…",
+        "Chờ ý kiến của Sở Xây dựng!",
+        "Chờ ý kiến của Sở Xây dựng?",
+        "Chờ ý kiến của Sở Xây dựng; ",
+        "Chờ ý kiến của Sở Xây dựng :",
+    ],
+)
+@pytest.mark.parametrize("channel", ["chat", "email"])
+def test_apology_reason_line_ends_with_one_full_stop(channel: str, reason: str) -> None:
+    # The officer's reason as typed: "Lý do: ….?." or "Lý do: …;." read as typos in a letter of apology.
+    ctx = sample_context(NOW, "overdue_apology")
+    ctx["dossier"].delay_reason = reason
+    _, body = _render("overdue_apology", channel, ctx)
+    assert "Lý do: Chờ ý kiến của Sở Xây dựng.\n" in body, body
+
+
 def test_apology_without_reason_has_no_reason_line() -> None:
     ctx = sample_context(NOW, "overdue_apology")
     ctx["dossier"].delay_reason = None

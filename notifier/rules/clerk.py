@@ -162,8 +162,9 @@ _MONEY: tuple[Field, ...] = (
 _LATE: tuple[Field, ...] = (
     _f(
         "ly_do_tre",
-        "Lý do trễ hẹn (không có dấu chấm cuối)",
-        '((dossier.delay_reason|trim|trim(".")) if dossier and dossier.delay_reason else none)',
+        "Lý do trễ hẹn (không có dấu câu cuối)",
+        # The text writes the full stop ("Lý do: ((ly_do_tre)).") so the officer's own closing mark goes.
+        '((dossier.delay_reason|trim|trim(" ,;:.!?…")) if dossier and dossier.delay_reason else none)',
     ),
     _f(
         "ngay_hen_cu",
