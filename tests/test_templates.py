@@ -419,6 +419,34 @@ def test_feedback_answer_sms_ends_the_answer_with_one_full_stop(answer: str, end
     assert sms.endswith(f": {ending}"), sms
 
 
+# Free text typed on several lines: an SMS carries it on one line, chat and e-mail keep the lines.
+MULTI_LINE = [
+    ("Bản sao CCCD\nGiấy khai sinh", "Bản sao CCCD; Giấy khai sinh."),
+    ("1. Bản sao CCCD;\r\n\r\n2. Giấy khai sinh.", "1. Bản sao CCCD; 2. Giấy khai sinh."),
+    ("  Bản sao CCCD,\n  bản chính để đối chiếu \n", "Bản sao CCCD, bản chính để đối chiếu."),
+]
+
+
+@pytest.mark.parametrize(("note", "one_line"), MULTI_LINE)
+def test_supplement_sms_puts_a_note_of_several_lines_on_one(note: str, one_line: str) -> None:
+    ctx = sample_context(NOW, "supplement_requested")
+    ctx["dossier"].supplement_note = note
+    _, sms = _render("supplement_requested", "sms", ctx)
+    assert sms.endswith(f"cần bổ sung: {one_line}") and "\n" not in sms and "\r" not in sms, sms
+    for channel in ("chat", "email"):
+        assert note.strip() in _render("supplement_requested", channel, ctx)[1], channel
+
+
+@pytest.mark.parametrize(("answer", "one_line"), MULTI_LINE)
+def test_feedback_answer_sms_puts_an_answer_of_several_lines_on_one(answer: str, one_line: str) -> None:
+    ctx = sample_context(NOW, "feedback_answer")
+    ctx["feedback"].answer = answer
+    _, sms = _render("feedback_answer", "sms", ctx)
+    assert sms.endswith(f": {one_line}") and "\n" not in sms and "\r" not in sms, sms
+    for channel in ("chat", "email"):
+        assert answer.strip() in _render("feedback_answer", channel, ctx)[1], channel
+
+
 @pytest.mark.parametrize("kind", ["supplement_requested", "feedback_answer", "overdue_apology"])
 def test_sms_with_free_text_cut_to_fit_ends_once(kind: str) -> None:
     ctx = sample_context(NOW, kind)

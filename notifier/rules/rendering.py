@@ -58,6 +58,7 @@ __all__ = [
     "jinja_source",
     "load_template_files",
     "mask_phone",
+    "one_line",
     "render",
     "sample_context",
     "trial_contexts",
@@ -294,6 +295,22 @@ def whole_phrases(value: str | None, limit: int) -> str:
     return cut.rstrip(" ,;:.!?-–")
 
 
+def one_line(value: str | None) -> str:
+    """Free text typed on several lines, on one (an SMS has no room for line breaks): each line trimmed,
+    empty ones dropped, and a line without its own closing punctuation followed by "; "."""
+    _refuse_undefined(value)
+    if value is None:
+        raise _none_error("one_line")
+    if not isinstance(value, str):
+        raise TemplateError(f"filter 'one_line' expects text, got {type(value).__name__}")
+    text = ""
+    for line in value.splitlines():
+        line = " ".join(line.split())
+        if line:
+            text += ("" if not text else " " if text[-1] in ",;:.!?…" else "; ") + line
+    return text
+
+
 _PHONE_PUNCTUATION = re.compile(r"[\s.\-()]")
 
 
@@ -375,6 +392,7 @@ def _make_environment(language: str | None = None) -> BoundedEnvironment:
             "money": format_money_en if language == "en" else format_money,
             "mask_phone": mask_phone,
             "whole_phrases": whole_phrases,
+            "one_line": one_line,
             REQUIRED_FILTER: clerk_required,
         }
     )
