@@ -105,6 +105,11 @@ def test_api_apology_moves_the_date_issues_a_slip_and_the_citizen_gets_one_apolo
     assert slip.procedure_name == "Cấp Thẻ công chứng viên"
     assert slip.received_at == datetime(2026, 11, 20, 8, 30, tzinfo=VN_TZ)
     assert slip.reason == REASON and slip.signer_name == "Phạm Quốc Hùng" and slip.source == "api"
+    # The printed document closes "Lý do: …." itself: the officer's own closing mark goes, whichever it is
+    # (it printed "…?." and "…;.").
+    for typed in (f"{REASON}.", f"{REASON}?", f"{REASON} ;", f"{REASON}…", f"{REASON}!"):
+        slip.reason = typed
+        assert slip_context(slip, "Hải Phòng")["reason"] == REASON
     assert [(a.action, a.actor) for a in audit] == [("apology.issued", "api:portal:CB01")]
     assert json.loads(audit[0].detail or "{}")["number"] == "01/VBXL"
 

@@ -159,12 +159,17 @@ _MONEY: tuple[Field, ...] = (
     ),
 )
 
+# What ends an officer's free text before the sentence a template or a document closes with its own full stop
+# ("Lý do: ….": no "?." or ";.").
+CLOSING_MARKS = " ,;:.!?…"
+
 _LATE: tuple[Field, ...] = (
     _f(
         "ly_do_tre",
         "Lý do trễ hẹn (không có dấu câu cuối)",
         # The text writes the full stop ("Lý do: ((ly_do_tre)).") so the officer's own closing mark goes.
-        '((dossier.delay_reason|trim|trim(" ,;:.!?…")) if dossier and dossier.delay_reason else none)',
+        f'((dossier.delay_reason|trim|trim("{CLOSING_MARKS}")) if dossier and dossier.delay_reason'
+        " else none)",
     ),
     _f(
         "ngay_hen_cu",

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from notifier.rules.clerk import CLOSING_MARKS
 from notifier.rules.clock import VN_TZ
 from notifier.rules.documents import date_words, issuer_header, signer_lines
 from notifier.rules.statuses import OPEN_FOR_DEADLINE, status_name
@@ -354,7 +355,7 @@ def slip_context(slip: ApologySlip, province: str) -> dict[str, Any]:
         "old_due": format_date(slip.old_due_at),
         "new_due": format_date(slip.new_due_at),
         "new_due_words": date_words(slip.new_due_at),
-        "reason": slip.reason.rstrip(". "),
+        "reason": slip.reason.rstrip(CLOSING_MARKS),  # the document writes "Lý do: ….", one full stop
         "issued": format_date(slip.issued_at),
         "desk_name": slip.desk_name,
         "signer_lines": signer_lines(slip.issuer_level, slip.issuer_parent_name, slip.signer_title),
