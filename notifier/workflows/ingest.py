@@ -32,6 +32,7 @@ from notifier.rules.statuses import OPEN_FOR_DEADLINE, Status
 from notifier.store.models import Agency, ApiKey, Dossier, DossierEvent, Officer, Procedure
 from notifier.workflows.import_files import columns
 from notifier.workflows.import_files import items as file_items
+from notifier.workflows.officer_actions import DEADLINE_ALERTS, MOVED_ALERTS, cancel_queued
 from notifier.workflows.officer_import import OfficerRow, upsert_officers
 from notifier.workflows.service import Service
 from notifier.workflows.steps import ProgressItem, is_progress_file, is_progress_item, upsert_progress
@@ -391,7 +392,33 @@ def _upsert_one(batch: _Batch, item: PortalDossier, report: ImportReport) -> str
     else:
         batch.session.add(dossier)
     batch.session.flush()
+    if not created:
+        _cancel_moot_alerts(batch, [(dossier.id, old_status, old_due, item)])
     return "created" if created else "updated"
+
+
+def _cancel_moot_alerts(
+    batch: _Batch, changes: list[tuple[int, int | None, datetime | None, PortalDossier]]
+) -> None:
+    """Officer alerts still queued (held for working hours) that the portal's new state made untrue, as an
+    officer's own action cancels them (officer_actions): all deadline alerts of a dossier that left 2/4, the
+    alerts about an appointment the portal moved. (dossier id, old status, old due, item) per change."""
+    left = [
+        i
+        for i, status, _, item in changes
+        if status in OPEN_FOR_DEADLINE and item.TrangThaiHoSo not in OPEN_FOR_DEADLINE
+    ]
+    cancel_queued(batch.session, left, DEADLINE_ALERTS, batch.now, "the portal ended the deadline")
+    for dossier_id, _, old_due, item in changes:
+        if dossier_id not in left and old_due is not None and item.NgayHenTra != old_due:
+            cancel_queued(
+                batch.session,
+                dossier_id,
+                MOVED_ALERTS,
+                batch.now,
+                "the portal moved the appointment",
+                ref_at=old_due,
+            )
 
 
 class RowRefused(ValueError):
@@ -451,6 +478,7 @@ def _store_batch(batch: _Batch, items: list[PortalDossier]) -> tuple[dict[str, i
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     new_items: dict[str, PortalDossier] = {}
+    changes: list[tuple[int, int | None, datetime | None, PortalDossier]] = []
     for item in items:
         digest = _hash(item)
         old = existing.get(item.MaHoSo)
@@ -465,6 +493,7 @@ def _store_batch(batch: _Batch, items: list[PortalDossier]) -> tuple[dict[str, i
             counts["created"] += 1
             continue
         fields.update(_apology(item, old.status, old.due_at, batch.now), id=old.id)
+        changes.append((old.id, old.status, old.due_at, item))
         if old.status != item.TrangThaiHoSo:
             fields.update(status=item.TrangThaiHoSo, status_changed_at=_status_time(item, batch.now))
             events.append(
@@ -489,6 +518,7 @@ def _store_batch(batch: _Batch, items: list[PortalDossier]) -> tuple[dict[str, i
         # rows with the same columns go in one executemany (a reason or an apology adds columns)
         updates.sort(key=lambda f: (sorted(f), f["id"]))
         batch.session.execute(update(Dossier), updates)
+        _cancel_moot_alerts(batch, changes)
     if events:
         batch.session.execute(insert(DossierEvent), events)
     return counts, warnings

@@ -10,6 +10,7 @@ the dossier's `updated_at`, so the incremental scans notice it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Literal, Protocol
@@ -38,6 +39,8 @@ from notifier.workflows.apology import (
 from notifier.workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 
 __all__ = [
+    "DEADLINE_ALERTS",
+    "MOVED_ALERTS",
     "Actor",
     "ApologyWorkflow",
     "Appointment",
@@ -54,6 +57,12 @@ __all__ = [
     "officer_by_chat",
     "set_new_date",
 ]
+
+
+# Officer alerts about a dossier's appointment: pointless once the dossier has left 2/4 (resolved, stopped,
+# waiting for the citizen…); and those about one appointment, once it has been moved.
+DEADLINE_ALERTS = ("due_soon", "apology_due", "overdue_alert", "escalation", "step_overdue")
+MOVED_ALERTS = ("apology_due", "overdue_alert", "escalation")
 
 
 def _dossier(session: Session, code: str) -> Dossier:
@@ -129,28 +138,25 @@ def set_new_date(
     )
     # Alerts still waiting about the appointment just moved would tell officers it is overdue "hẹn trả
     # <new date>": they are no longer true.
-    cancel_queued(
-        session,
-        d.id,
-        ("apology_due", "overdue_alert", "escalation"),
-        now,
-        "new appointment set",
-        ref_at=missed,
-    )
+    cancel_queued(session, d.id, MOVED_ALERTS, now, "new appointment set", ref_at=missed)
     return done
 
 
 def cancel_queued(
     session: Session,
-    dossier_id: int,
+    dossier_id: int | Collection[int],
     kinds: tuple[str, ...],
     now: datetime,
     why: str,
     ref_at: datetime | None = None,
 ) -> int:
-    """Cancel officer alerts not yet sent that an action made pointless; rows being sent are left alone."""
+    """Cancel officer alerts not yet sent that an action made pointless; rows being sent are left alone.
+    `dossier_id` may be several ids (an import's batch)."""
+    ids = [dossier_id] if isinstance(dossier_id, int) else list(dossier_id)
+    if not ids:
+        return 0
     stmt = update(Notification).where(
-        Notification.dossier_id == dossier_id,
+        Notification.dossier_id.in_(ids),
         Notification.kind.in_(kinds),
         Notification.status == NotificationStatus.QUEUED,
     )
@@ -216,13 +222,7 @@ def mark_resolved(
     audit.record(
         session, now, actor, "dossier.resolved", d.code, from_status=previous, note=note, source=source
     )
-    cancel_queued(
-        session,
-        d.id,
-        ("due_soon", "apology_due", "overdue_alert", "escalation", "step_overdue"),
-        now,
-        "resolved",
-    )
+    cancel_queued(session, d.id, DEADLINE_ALERTS, now, "resolved")
     session.flush()
     return Resolved(d, event)
 
