@@ -216,6 +216,43 @@ def test_every_figure_of_a_known_month(october: reports.Report) -> None:
     assert [(e.unit, e.officer, e.source, e.late_resolved, e.still_overdue, " ".join(e.dossiers)) for e in report.late] == LATE
 
 
+def test_messages_of_no_agency_have_a_row_so_the_total_is_the_sum_of_the_rows(
+    service: Service, clock: FixedClock
+) -> None:
+    # A spend warning to an admin account concerns no dossier and no officer: it was counted in the total
+    # (sent, segments, cost) and in no row, so the rows an official adds up fell short of "Tổng cộng".
+    build_october(service, clock)
+    with service.factory() as session, session.begin():
+        session.add(
+            Notification(
+                dedupe_key="test:admin", kind="spend_warning", audience="head", status="sent",
+                channel="sms_viettel", segments=1, cost_vnd=700, sent_at=at(10, 20, 9), not_before=at(10, 20),
+                attempts=1, created_at=at(10, 20), updated_at=at(10, 20),
+            )
+        )
+    with service.factory() as session:
+        report = reports.build_report(session, reports.month_period("2026-10"), clock.now())
+    assert [b.code for b in report.agencies] == [AGENCY, SXD, ""]
+    unowned = report.agencies[-1]
+    assert unowned.name == reports.NO_AGENCY and unowned.procedures == []
+    assert (unowned.figures.sent, unowned.figures.sms_segments, unowned.figures.cost_vnd) == (
+        {"sms_viettel": 1}, 1, 700
+    )
+    rows = [r for r in reports.flat_rows(report) if r["level"] == "agency"]
+    [total] = [r for r in reports.flat_rows(report) if r["level"] == "total"]
+    for key in ("sent_total", "sms_segments", "cost_vnd", "received", "resolved"):
+        assert total[key] == sum(r[key] for r in rows), key
+    for fmt in ("csv", "xlsx", "html", "json"):  # every form carries the row
+        body = reports.ReportWorkflow(service).monthly("2026-10", fmt).body
+        assert body and (fmt == "xlsx" or reports.NO_AGENCY in body.decode("utf-8")), fmt
+    # Without such messages there is no such row (the known month above).
+    build = reports.build_report
+    with service.factory() as session, session.begin():
+        session.execute(Notification.__table__.delete().where(Notification.dedupe_key == "test:admin"))
+    with service.factory() as session:
+        assert [b.code for b in build(session, reports.month_period("2026-10"), clock.now()).agencies] == [AGENCY, SXD]
+
+
 def _csv_sections(text: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     assert text.startswith("\ufeff")
     # subprocess output in text mode has its \r\n already turned into \n

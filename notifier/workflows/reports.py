@@ -213,6 +213,10 @@ class ProcedureRow:
     figures: Figures
 
 
+# The row of the messages that belong to no agency (notifications to the province's admins).
+NO_AGENCY = "Không thuộc cơ quan nào (tin gửi quản trị viên)"
+
+
 @dataclass
 class AgencyBlock:
     code: str
@@ -443,9 +447,13 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
 
     blocks: dict[int, AgencyBlock] = {}
     total = Figures()
+    # Messages of no agency (spend warnings to the province's admins): a row of their own, last, so that the
+    # total is the sum of the rows an official adds up.
+    unowned = AgencyBlock("", NO_AGENCY, Figures(), [])
     for (agency_id, procedure_id), f in by_key.items():
         total.add(f)
         if agency_id is None:
+            unowned.figures.add(f)
             continue
         block = blocks.get(agency_id)
         if block is None:
@@ -458,6 +466,8 @@ def build_report(session: Session, period: Period, now: datetime) -> Report:
     for block in blocks.values():
         block.procedures.sort(key=lambda r: r.code)
     ordered = sorted(blocks.values(), key=lambda b: (b.name, b.code))
+    if unowned.figures != Figures():
+        ordered.append(unowned)
     return Report(period, now, ordered, total, sorted(channels), _late_list(session, facts, as_of, agencies))
 
 
