@@ -549,3 +549,27 @@ async def test_the_window_follows_the_latest_message_when_retries_come_out_of_or
     with svc.factory() as session:
         f = session.scalar(select(ZaloFollower).where(ZaloFollower.user_id == CITIZEN))
         assert f is not None and not f.following
+
+
+async def test_a_zalo_followers_withdrawal_stops_the_oas_pushes_and_closes_its_consent(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    """/rutdongy sent on Zalo, carried out by the admin: the OA writes to that follower no more (it did,
+    the conversation was opted out of "telegram"), and the follower's Zalo consent is closed."""
+    from notifier.store.models import ConsentRecord
+    from notifier.workflows.privacy import PrivacyWorkflow
+
+    await deliver(svc, event(clock, "follow", CITIZEN))
+    await deliver(svc, event(clock, "user_submit_info", CITIZEN, info={"phone": "84912345678"}))
+    await deliver(svc, text(clock, CITIZEN, "/rutdongy", "m-1"))
+    assert oa.texts_to(CITIZEN)[-1].startswith("Đã ghi nhận yêu cầu rút lại sự đồng ý số 1.")
+    PrivacyWorkflow.of(svc).done(1, "admin")
+    with svc.factory() as session:
+        consents = session.scalars(select(ConsentRecord).where(ConsentRecord.address == f"zalo_oa:{CITIZEN}"))
+        assert [(c.medium, c.withdrawn_at) for c in consents] == [("zalo_oa", clock.now())]
+    cs_before = len(oa.cs)
+    received_dossier(svc)
+    await svc.dispatcher.drain()
+    [n] = notes(svc)
+    assert n.channel != "zalo_oa" and len(oa.cs) == cs_before
+    assert any(a.channel == "zalo_oa" and "opted out of zalo_oa" in (a.error or "") for a in attempts(svc))

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.config import Settings
 from notifier.outbox.callbacks import queue_changes
-from notifier.outbox.links import TELEGRAM
+from notifier.outbox.links import ZALO_OA
+from notifier.rules.chat_keys import conversation_key, platform_of
 from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import FINAL_STATUSES, NotificationStatus
 from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
@@ -58,6 +59,7 @@ from notifier.store.models import (
     LookupFailure,
     Notification,
     PrivacyRequest,
+    ZaloFollower,
     affected,
 )
 from notifier.workflows.errors import InvalidInput, NotFound, WrongState
@@ -125,6 +127,12 @@ def subject_of(session: Session, req: PrivacyRequest) -> Subject:
     if dossier_ids:
         chat_ids |= {
             c for c in session.scalars(select(ChatLink.chat_id).where(ChatLink.dossier_id.in_(dossier_ids)))
+        }
+    if phones:
+        # A Zalo follower who shared one of the phones is routed by it (outbox.links.zalo_user_ids).
+        chat_ids |= {
+            conversation_key(ZALO_OA, u)
+            for u in session.scalars(select(ZaloFollower.user_id).where(ZaloFollower.phone.in_(phones)))
         }
     emails = (
         {e for e in session.scalars(select(Dossier.email).where(Dossier.id.in_(dossier_ids))) if e}
@@ -435,7 +443,8 @@ def _withdraw(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
         [(p, "sms") for p in s.phones]
         + [(p, "zalo") for p in s.phones]
         + [(e, "email") for e in s.emails]
-        + [(c, TELEGRAM) for c in s.chat_ids]
+        # A conversation's opt-out medium is its platform's ("zalo_oa:…" -> zalo_oa), as /huy records it.
+        + [(c, platform_of(c)) for c in s.chat_ids]
     )
     for address, medium in sorted(pairs):
         record_opt_out(session, address, medium, now, reason="privacy: consent withdrawn", source="privacy")
