@@ -573,3 +573,30 @@ async def test_a_zalo_followers_withdrawal_stops_the_oas_pushes_and_closes_its_c
     [n] = notes(svc)
     assert n.channel != "zalo_oa" and len(oa.cs) == cs_before
     assert any(a.channel == "zalo_oa" and "opted out of zalo_oa" in (a.error or "") for a in attempts(svc))
+
+
+async def test_erasure_forgets_the_zalo_follower_its_phone_and_its_messages(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    """An erasure asked by phone: the follower who shared that phone, and the webhook events holding the
+    name, phone and words they sent, go (they stayed: a new dossier with the number still went to them)."""
+    from notifier.workflows.privacy import PrivacyWorkflow
+
+    info = {"name": "Nguyễn Văn An", "phone": "84912345678"}
+    await deliver(svc, event(clock, "follow", CITIZEN), event(clock, "user_submit_info", CITIZEN, info=info))
+    await deliver(svc, text(clock, CITIZEN, "nhà tôi ở số 5 Lê Lợi", "m-1"))
+    await deliver(svc, text(clock, INTRUDER, "xin chào", "m-2"))  # someone else's: kept
+    workflow = PrivacyWorkflow.of(svc)
+    req = workflow.request(kind="erase", channel="officer", requested_by="CB01", phone="0912345678")
+    _, counts = workflow.done(req["id"], "CB01")
+    assert follower(svc, CITIZEN) is None and follower(svc, INTRUDER) is not None
+    stored = " ".join(e.body for e in inbox(svc))
+    assert "0912345678" not in stored and "84912345678" not in stored
+    assert "Lê Lợi" not in stored and "Nguyễn Văn An" not in stored and "xin chào" in stored
+    assert len(inbox(svc)) == 4  # rows stay (a retry of the same event is still recognised)
+    assert (counts["zalo_followers"], counts["zalo_events"]) == (1, 3)
+    # The number, filed again on a new dossier, is not pushed to the forgotten follower.
+    cs_before = len(oa.cs)
+    received_dossier(svc, SoDienThoai="0912345678")
+    await svc.dispatcher.drain()
+    assert notes(svc)[-1].channel != "zalo_oa" and len(oa.cs) == cs_before

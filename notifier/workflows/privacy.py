@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from notifier.config import Settings
 from notifier.outbox.callbacks import queue_changes
 from notifier.outbox.links import ZALO_OA
-from notifier.rules.chat_keys import conversation_key, platform_of
+from notifier.rules.chat_keys import chat_id_of, conversation_key, platform_of
 from notifier.rules.clock import Clock
 from notifier.rules.outbox_status import FINAL_STATUSES, NotificationStatus
 from notifier.rules.phones import InvalidPhone, mask_phone, normalize_phone
@@ -60,6 +60,7 @@ from notifier.store.models import (
     Notification,
     PrivacyRequest,
     ZaloFollower,
+    ZaloInboxEvent,
     affected,
 )
 from notifier.workflows.errors import InvalidInput, NotFound, WrongState
@@ -423,6 +424,19 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
             .where(_in(ChatFormState.chat_id, s.chat_ids))
             .execution_options(synchronize_session=False)
         )
+    )
+    # Zalo: the follower (with the phone they shared, by which routing finds them) and the webhook events
+    # as Zalo sent them (their messages, the name and phone of a shared-info form). One not applied yet stays.
+    zalo_users = frozenset(chat_id_of(c) for c in s.chat_ids if platform_of(c) == ZALO_OA)
+    counts["zalo_followers"] = _bulk(
+        session,
+        delete(ZaloFollower).where(_in(ZaloFollower.phone, s.phones) | _in(ZaloFollower.user_id, zalo_users)),
+    )
+    counts["zalo_events"] = _bulk(
+        session,
+        update(ZaloInboxEvent)
+        .where(_in(ZaloInboxEvent.user_id, zalo_users), ZaloInboxEvent.processed_at.is_not(None))
+        .values(body="{}", user_id=None),
     )
     addresses = s.phones | s.chat_ids | s.emails
     counts["contacts"] = _bulk(session, delete(Contact).where(_in(Contact.address, addresses)))
