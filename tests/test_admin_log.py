@@ -359,3 +359,39 @@ def test_odd_filters_are_explained_not_a_server_error(province: Province, params
         assert 'class="flash flash-error"' in page.text
         csv_export = client.get("/admin/log.csv", params=params)
         assert csv_export.status_code == 422, csv_export.text[:300]
+
+
+def test_an_opted_out_address_named_in_an_error_is_masked_on_the_page_and_in_exports(province: Province) -> None:
+    """The dispatcher's reason names the address that opted out: the log, the row's page and both CSV
+    variants showed the whole phone number (and e-mail) there, while the address column was masked."""
+    import asyncio
+
+    from notifier.store.contacts import record_opt_out
+    from notifier.workflows.ingest import upsert
+    from tests.factories import dossier, ts
+
+    svc = province.service
+    now = svc.clock.now()
+    with svc.factory() as session, session.begin():
+        record_opt_out(session, "+84912777888", "sms", now, reason="gọi tổng đài", source="admin")
+        item = dossier("OPT-1", SoDienThoai="0912777888", TrangThaiHoSo=2, NgayTiepNhan=ts(2026, 12, 1, 8, 0))
+        assert not upsert(session, [item], now, source="test").errors
+    svc.scan()
+    asyncio.run(svc.dispatcher.drain())
+    with svc.factory() as session:
+        n = session.scalars(select(Notification).join(Dossier).where(Dossier.code == "OPT-1")).one()
+    assert n.status == "failed" and "+84912777888 opted out of sms" in (n.error or "")
+    client = client_for(svc, "quantri")
+    detail = client.get(f"/admin/log/{n.id}").text
+    assert "091****888 đã từ chối nhận tin qua sms" in detail
+    listing = client.get("/admin/log", params={"code": "OPT-1"}).text
+    exported = client.get("/admin/log.csv", params={"code": "OPT-1"}).text
+    keys = client.get("/admin/log.csv", params={"code": "OPT-1", "headers": "keys"}).text
+    for text in (detail, listing, exported, keys):
+        assert "912777888" not in text
+    assert "091****888 opted out of sms" in keys
+    from notifier.web.admin.labels import error_text
+
+    assert error_text("email: an.nguyen@example.vn opted out of email") == (
+        "email: a***@example.vn đã từ chối nhận tin qua email"
+    )

@@ -249,7 +249,7 @@ def csv_row(n: Notification, keys: bool = False) -> list[str]:
         str(n.attempts),
         "" if n.segments is None else str(n.segments),
         dt(n.sent_at),
-        (n.error or "") if keys else labels.error_text(n.error),
+        labels.masked(n.error or "") if keys else labels.error_text(n.error),
     ]
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from notifier.rules.kinds import REGISTRY, Audience
+from notifier.rules.logmask import mask_text
 from notifier.rules.outbox_status import AttemptOutcome, NotificationStatus
 
 # The label lives in the kind registry, beside the kind's audience and flags.
@@ -133,6 +134,15 @@ _ERROR_TEXTS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
 )
 
 
+_EMAIL_IN_TEXT = re.compile(r"([^\s@:;,()<>\"']+)@([\w-]+(?:\.[\w-]+)+)")
+
+
+def masked(raw: str) -> str:
+    """Phone numbers and e-mail addresses inside a stored text (a delivery error names the address that
+    opted out; a provider's answer may quote the number), partly hidden as on the rest of the page."""
+    return _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", mask_text(raw))
+
+
 def error_text(raw: str | None) -> str:
     """A delivery error as the admin page shows it (see _ERROR_TEXTS); empty for none."""
     if not raw:
@@ -140,4 +150,4 @@ def error_text(raw: str | None) -> str:
     text = raw
     for pattern, replacement in _ERROR_TEXTS:
         text = pattern.sub(replacement, text)
-    return text
+    return masked(text)
