@@ -123,3 +123,23 @@ def test_bodies_are_read_without_a_content_type_and_refused_naming_the_field(ser
     # A path parameter out of range keeps FastAPI's own answer.
     huge = client.post(f"/api/v1/feedback/{2**70}/answer", json={"answer": "Đã xử lý"}, headers=auth)
     assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["path", "feedback_id"]
+
+
+def test_status_lookup_masks_the_address_a_delivery_error_names(service: Service) -> None:
+    """A notice refused because its number opted out carries "<address> opted out of …": the API answer
+    (and `notifier status`) gave the whole number there, beside the masked "phone"."""
+    import asyncio
+
+    from notifier.store.contacts import record_opt_out
+
+    client, key = _client(service)
+    auth = {"Authorization": f"Bearer {key}"}
+    with service.factory() as session, session.begin():
+        record_opt_out(session, "+84912345678", "file", service.clock.now(), reason="test", source="admin")
+    client.post("/api/v1/dossiers", json=[dossier(TrangThaiHoSo=2, NgayTiepNhan="20261201080000")], headers=auth)
+    service.scan()
+    asyncio.run(service.dispatcher.drain())
+    found = client.get("/api/v1/dossiers/000.00.30.H26-261120-0001", headers=auth).json()
+    [note] = found["notifications"]
+    assert note["status"] == "failed" and note["error"] == "no usable channel: file: 091****678 opted out of file"
+    assert "912345678" not in json.dumps(found)

@@ -11,8 +11,18 @@ from notifier.rules.phones import mask_phone
 PHONE_RE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[ .-]?\d){8,10}(?!\d)")
 
 
+# An e-mail address inside a text (a delivery error naming the address that opted out).
+EMAIL_RE = re.compile(r"([^\s@:;,()<>\"']+)@([\w-]+(?:\.[\w-]+)+)")
+
+
 def mask_text(text: str) -> str:
     return PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def mask_contacts(text: str) -> str:
+    """Phone numbers and e-mail addresses inside a stored text (a delivery error, a provider's answer),
+    partly hidden for whoever reads it: an admin page, an export, an API answer."""
+    return EMAIL_RE.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", mask_text(text))
 
 
 class MaskingFilter(logging.Filter):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from notifier.outbox.views import dossier_view
+from notifier.rules.logmask import mask_contacts
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.models import Dossier, Notification
 from notifier.workflows.errors import NotFound
@@ -50,7 +51,7 @@ def dossier_status(session: Session, code: str, calendar: WorkCalendar, now: Any
                 "status": n.status,
                 "channel": n.channel,
                 "attempts": n.attempts,
-                "error": n.error,
+                "error": mask_contacts(n.error) if n.error else None,  # may name the address
                 "created_at": n.created_at.isoformat(),
                 "sent_at": n.sent_at.isoformat() if n.sent_at else None,
             }

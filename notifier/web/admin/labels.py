@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from notifier.rules.kinds import REGISTRY, Audience
-from notifier.rules.logmask import mask_text
+from notifier.rules.logmask import mask_contacts
 from notifier.rules.outbox_status import AttemptOutcome, NotificationStatus
 
 # The label lives in the kind registry, beside the kind's audience and flags.
@@ -134,13 +134,10 @@ _ERROR_TEXTS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
 )
 
 
-_EMAIL_IN_TEXT = re.compile(r"([^\s@:;,()<>\"']+)@([\w-]+(?:\.[\w-]+)+)")
-
-
 def masked(raw: str) -> str:
     """Phone numbers and e-mail addresses inside a stored text (a delivery error names the address that
     opted out; a provider's answer may quote the number), partly hidden as on the rest of the page."""
-    return _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", mask_text(raw))
+    return mask_contacts(raw)
 
 
 def error_text(raw: str | None) -> str:
