@@ -67,3 +67,24 @@ def test_phone_numbers_are_masked_in_log_lines(caplog) -> None:  # type: ignore[
     finally:
         log.removeHandler(handler)
     assert records == ["sms to 091****678 failed"]
+
+
+async def test_retention_erases_an_error_naming_the_address(service: Service) -> None:
+    """A notice refused because its number opted out: its attempt's reason names the number, and stayed
+    in delivery_attempts after the purge erased the rest."""
+    from notifier.store.contacts import record_opt_out
+
+    with service.factory() as session, session.begin():
+        record_opt_out(session, "+84912345678", "file", service.clock.now(), reason="test", source="admin")
+    _sent_one(service)
+    await service.dispatcher.drain()
+    with service.factory() as session:
+        [attempt] = session.scalars(select(DeliveryAttempt)).all()
+    assert attempt.error == "+84912345678 opted out of file"
+    with service.factory() as session, session.begin():
+        assert purge(session, service.clock.now() + timedelta(days=91), 90) == 1
+    with service.factory() as session:
+        n = session.scalars(select(Notification)).one()
+        attempt = session.scalars(select(DeliveryAttempt)).one()
+    assert n.status == "failed" and "912345678" not in (n.error or "") and "912345678" not in (attempt.error or "")
+    assert attempt.outcome == "skipped"

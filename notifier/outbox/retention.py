@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from notifier.rules.outbox_status import FINAL_STATUSES
@@ -20,18 +20,27 @@ PURGED = "[đã xoá theo thời hạn lưu trữ]"
 
 def purge(session: Session, now: datetime, days: int) -> int:
     cutoff = now - timedelta(days=days)
-    old = (
-        Notification.status.in_(FINAL_STATUSES),
-        Notification.updated_at < cutoff,
-        Notification.body.is_not(None) | Notification.recipient.is_not(None),
-    )
-    ids = select(Notification.id).where(*old).scalar_subquery()
+    finished = (Notification.status.in_(FINAL_STATUSES), Notification.updated_at < cutoff)
+    # A failed row never had a text or an address of its own, but its attempts hold the address tried,
+    # and an error may name it ("+84… opted out of sms", a provider quoting the number).
+    ids = select(Notification.id).where(*finished).scalar_subquery()
     session.execute(
-        update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(ids)).values(recipient=None)
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.notification_id.in_(ids),
+            DeliveryAttempt.recipient.is_not(None)
+            | (DeliveryAttempt.error.is_not(None) & (DeliveryAttempt.error != PURGED)),
+        )
+        .values(recipient=None, error=case((DeliveryAttempt.error.is_(None), None), else_=PURGED))
     )
     result = session.execute(
         update(Notification)
-        .where(*old)
+        .where(
+            *finished,
+            Notification.body.is_not(None)
+            | Notification.recipient.is_not(None)
+            | (Notification.error.is_not(None) & (Notification.error != PURGED)),
+        )
         .values(body=None, subject=None, recipient=None, payload=None, error=PURGED)
     )
     return affected(result)
