@@ -317,3 +317,26 @@ def test_admin_page_lists_records_and_carries_out_requests(db_url: str, tmp_path
         assert {"privacy.request", "privacy.access"} <= set(actions)
     finally:
         province.service.engine.dispose()
+
+
+async def test_erasure_erases_errors_naming_the_subjects_address(service: Service) -> None:
+    """A notice refused because the subject's number opted out names the number in its error and its
+    attempt's: an erasure left both."""
+    from notifier.store.contacts import record_opt_out
+    from notifier.store.models import DeliveryAttempt
+
+    with service.factory() as session, session.begin():
+        record_opt_out(session, "+84912345678", "file", service.clock.now(), reason="test", source="admin")
+        item = dossier("PD-1", TrangThaiHoSo=2, NgayTiepNhan="20261201080000")
+        assert not upsert(session, [item], service.clock.now(), source="test").errors
+    service.scan()
+    await service.dispatcher.drain()
+    with service.factory() as session:
+        errors = [e for e in session.scalars(select(Notification.error)) if e and "+84912345678" in e]
+    assert errors  # the dispatcher's reason names the number
+    workflow = PrivacyWorkflow.of(service)
+    req = workflow.request(kind="erase", channel="officer", requested_by="CB01", phone="0912345678")
+    workflow.done(req["id"], "CB01")
+    with service.factory() as session:
+        stored = [*session.scalars(select(Notification.error)), *session.scalars(select(DeliveryAttempt.error))]
+    assert not [e for e in stored if e and "912345678" in e]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, Update, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Delete, Update, case, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifier.config import Settings
@@ -374,12 +374,25 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
     ).all()
     counts["cancelled"] = len(cancelled)
     queue_changes(session, cancelled)  # the one-stop system hears "cancelled" (outbox.callbacks)
+    # An error may name the address ("+84… opted out of sms", a provider quoting the number).
+    erased_error = case((DeliveryAttempt.error.is_(None), None), else_=ERASED)
     _bulk(
         session,
-        update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(ids)).values(recipient=None),
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.notification_id.in_(ids))
+        .values(recipient=None, error=erased_error),
     )
     counts["messages"] = _bulk(
-        session, update(Notification).where(own).values(body=None, subject=None, recipient=None, payload=None)
+        session,
+        update(Notification)
+        .where(own)
+        .values(
+            body=None,
+            subject=None,
+            recipient=None,
+            payload=None,
+            error=case((Notification.error.is_(None), None), else_=ERASED),
+        ),
     )
     counts["dossiers"] = _bulk(
         session,
