@@ -148,10 +148,19 @@ def test_purge_command_uses_the_retention_setting(
         assert result.exit_code == 0, result.output
         return result.output.strip()
 
+    # A chat form left half-way (it may hold what the citizen was writing): the by-hand purge drops it
+    # too once expired, as the scheduled one does (it stayed).
+    from notifier.store import chat_states
+    from notifier.store.models import ChatFormState
+
+    with svc.factory() as session, session.begin():
+        chat_states.save(session, "zalo_oa", "zalo_oa:1", "feedback", {"text": "nhà tôi"}, T0, timedelta(days=1))
+
     assert purge_at(29) == "purged 0 notifications"
     assert purge_at(31) == "purged 1 notifications"
     with svc.factory() as session:
         row = session.scalars(select(Notification)).one()
+        assert session.scalars(select(ChatFormState)).all() == []
     assert (row.status, row.body, row.recipient, row.error) == ("sent", None, None, PURGED)
 
 

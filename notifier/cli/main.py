@@ -292,9 +292,12 @@ def purge(now: NowOpt = None) -> None:
     # "\\[" keeps rich (typer's help renderer) from reading "[retention]" as a markup tag and dropping it.
     """Erase text and recipient of finished notifications older than \\[retention] days (default 90)."""
     from notifier.outbox.retention import purge as purge_rows
+    from notifier.store.chat_states import purge_expired
 
     service = open_service(now)
     with service.factory() as session, session.begin():
+        # As the scheduled purge (jobs.tasks): chat forms nobody finished go too, with what they held.
+        purge_expired(session, service.clock.now())
         count = purge_rows(session, service.clock.now(), service.settings.retention.days)
     out.print(f"purged {count} notifications")
 
