@@ -88,3 +88,31 @@ async def test_retention_erases_an_error_naming_the_address(service: Service) ->
         attempt = session.scalars(select(DeliveryAttempt)).one()
     assert n.status == "failed" and "912345678" not in (n.error or "") and "912345678" not in (attempt.error or "")
     assert attempt.outcome == "skipped"
+
+
+def test_phone_numbers_are_masked_in_a_logged_traceback() -> None:
+    """A job's error logged with its traceback (APScheduler's "Job raised an exception", log.exception):
+    the exception's words, a provider quoting the number or SQLAlchemy its parameters, are part of the
+    line the operator reads and must be masked like the message."""
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskingFilter())
+    log = logging.getLogger("notifier.test.traceback")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise ValueError("provider refused +84912345678 (0912 345 678)")
+        except ValueError:
+            log.exception("zalo inbox event %s", 7)
+        log.error("stack of %s", "0987654321", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    text = stream.getvalue()
+    assert "zalo inbox event 7" in text and "ValueError: provider refused 091****678 (091****678)" in text
+    assert "stack of 098****321" in text and "Stack (most recent call last)" in text
+    assert "912345678" not in text and "912 345 678" not in text and "987654321" not in text

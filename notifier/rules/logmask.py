@@ -25,12 +25,24 @@ def mask_contacts(text: str) -> str:
     return EMAIL_RE.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", mask_text(text))
 
 
+# Formats a record's traceback as the handlers' formatters do (they use `exc_text` when it is set).
+_TRACEBACKS = logging.Formatter()
+
+
 class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # The traceback is part of the line too: an exception quoting the number (a provider's answer,
+        # SQLAlchemy's parameters) would otherwise print it whole under a masked message.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 
