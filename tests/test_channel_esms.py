@@ -146,3 +146,41 @@ async def test_dispatch_retries_a_gateway_outage_with_its_retry_after(
     assert esms.received[-1]["IsUnicode"] == "0" and "da duoc tiep nhan" in esms.received[-1]["Content"]
     assert (n.status, n.segments, n.provider_id) == ("sent", 1, "esms-0001")
     assert [b["RequestId"] for b in esms.received] == [f"notifier-{n.id}"] * 2
+
+
+async def test_metrics_show_a_failing_gateway_while_its_messages_wait_for_their_retry(
+    db_url: str, tmp_path: Path, clock: FixedClock, esms: FakeEsms
+) -> None:
+    """The gateway answers 500: the row stays `queued` (channel not yet known, waiting for its retry, so
+    not due either), and /metrics must still tell the operator which channel fails and how often."""
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from notifier.web.api import create_app
+
+    svc = build_service(db_url, tmp_path, clock, {"sms_esms": table(esms)}, citizen=["sms_esms"])
+    svc.settings.dispatch.backoff_base_seconds = 10
+    esms.script = [500, 500]
+    received_dossier(svc)
+    client = TestClient(create_app(svc))
+
+    def attempts() -> dict[tuple[str, str], float]:
+        families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+        return {
+            (s.labels["channel"], s.labels["outcome"]): s.value
+            for s in families["notifier_delivery_attempts"].samples
+            if s.name == "notifier_delivery_attempts_total"
+        }
+
+    assert attempts() == {}
+    assert (await svc.dispatcher.drain()).retried == 1
+    assert attempts() == {("sms_esms", "transient"): 1.0}
+    clock.advance(timedelta(seconds=30))
+    assert (await svc.dispatcher.drain()).retried == 1
+    assert attempts() == {("sms_esms", "transient"): 2.0}
+    clock.advance(timedelta(seconds=30))
+    assert (await svc.dispatcher.drain()).sent == 1
+    await svc.channels.aclose()
+    assert attempts() == {("sms_esms", "transient"): 2.0, ("sms_esms", "sent"): 1.0}
+    [n] = notes(svc)
+    assert (n.status, n.attempts) == ("sent", 3) and len(esms.accepted) == 1

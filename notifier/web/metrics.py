@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from notifier.rules.outbox_status import NotificationStatus
-from notifier.store.models import CallbackEvent, Notification
+from notifier.store.models import CallbackEvent, DeliveryAttempt, Notification
 from notifier.workflows.service import Service
 from notifier.workflows.spend import counters
 
@@ -26,7 +26,7 @@ class OutboxCollector(Collector):
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         by_status = GaugeMetricFamily(
             "notifier_notifications",
             "Notifications by status, kind and channel",
@@ -49,6 +49,13 @@ class OutboxCollector(Collector):
             "The agency's monthly budget on that channel (đồng; [spend])",
             labels=["agency", "channel"],
         )
+        # Every attempt on every channel, by how it ended: a row waiting for its retry is still `queued`
+        # above, with no channel yet, so a failing provider shows here (rows are never deleted: a counter).
+        tried = CounterMetricFamily(
+            "notifier_delivery_attempts",
+            "Delivery attempts by channel and outcome (sent, transient, permanent, skipped)",
+            labels=["channel", "outcome"],
+        )
         now = self.service.clock.now()
         with self.service.factory() as session:
             spend_lines = counters(session, self.service.settings.spend, now)
@@ -62,6 +69,11 @@ class OutboxCollector(Collector):
                     Notification.status == NotificationStatus.QUEUED, Notification.not_before <= now
                 )
             )
+            attempt_rows = session.execute(
+                select(DeliveryAttempt.channel, DeliveryAttempt.outcome, func.count()).group_by(
+                    DeliveryAttempt.channel, DeliveryAttempt.outcome
+                )
+            ).all()
             pending, first = session.execute(
                 select(func.count(), func.min(CallbackEvent.occurred_at)).where(
                     CallbackEvent.delivered.is_(False)
@@ -72,8 +84,11 @@ class OutboxCollector(Collector):
         for status, kind, channel, count in rows:
             by_status.add_metric([status, kind, channel or ""], count)
         age.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        for channel, outcome, count in attempt_rows:
+            tried.add_metric([channel, outcome], count)
         yield by_status
         yield age
+        yield tried
         yield callbacks
         yield callback_age
         for line in spend_lines:
