@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -184,3 +185,26 @@ async def test_metrics_show_a_failing_gateway_while_its_messages_wait_for_their_
     assert attempts() == {("sms_esms", "transient"): 2.0, ("sms_esms", "sent"): 1.0}
     [n] = notes(svc)
     assert (n.status, n.attempts) == ("sent", 3) and len(esms.accepted) == 1
+
+
+async def test_a_failing_gateway_is_logged_as_a_warning(
+    db_url: str, tmp_path: Path, clock: FixedClock, esms: FakeEsms, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`notifier run` logs at WARNING by default: a gateway answering 500 must show there (as callbacks
+    not taken do), once per batch, with the provider's reason and without the citizen's number."""
+    svc = build_service(db_url, tmp_path, clock, {"sms_esms": table(esms)}, citizen=["sms_esms"],
+                        dispatch={"backoff_base_seconds": 10, "max_attempts": 2})  # fmt: skip
+    esms.script = [500, 500]
+    received_dossier(svc)
+    caplog.set_level(logging.WARNING, logger="notifier")
+    assert (await svc.dispatcher.drain()).retried == 1
+    clock.advance(timedelta(seconds=30))
+    assert (await svc.dispatcher.drain()).failed == 1
+    await svc.channels.aclose()
+    [n] = notes(svc)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("notifier.outbox")]
+    assert lines == [
+        f"dispatch: 1 of 1 to be retried, 0 failed; first: notification {n.id}: sms_esms: eSMS HTTP 500",
+        f"dispatch: 0 of 1 to be retried, 1 failed; first: notification {n.id}: "
+        "gave up after 2 attempts: sms_esms: eSMS HTTP 500",
+    ]

@@ -44,6 +44,7 @@ from notifier.outbox.spend import Ask, SpendGate
 from notifier.rules.clock import Clock
 from notifier.rules.hours import backoff, citizen_next_allowed, officer_next_allowed
 from notifier.rules.kinds import Audience, Lane
+from notifier.rules.logmask import mask_contacts
 from notifier.rules.officer_buttons import alert_buttons
 from notifier.rules.outbox_status import AttemptOutcome, ResendPolicy
 from notifier.rules.outbox_status import NotificationStatus as S
@@ -790,6 +791,21 @@ class Dispatcher:
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(plans)  # every lane ran to its end (an error would have raised above)
         await asyncio.to_thread(self._record_batch, plans, done, now, stats)
+        if stats.retried or stats.failed:
+            # A provider in trouble must show in the log at its default level (WARNING), once per batch.
+            nid, error = next(
+                (p.notification_id, o.error)
+                for p, o in zip(plans, done, strict=True)
+                if o.status in ("retry", "failed")
+            )
+            log.warning(
+                "dispatch: %d of %d to be retried, %d failed; first: notification %s: %s",
+                stats.retried,
+                stats.claimed,
+                stats.failed,
+                nid,
+                mask_contacts(error or "no reason given"),
+            )
         return stats
 
     def _record_batch(
