@@ -22,6 +22,7 @@ from notifier.bot.config import BotConfigError, connection, webhook_path
 from notifier.bot.config import check as check_bot_config
 from notifier.bot.lifespan import bot_lifespan
 from notifier.bot.webhook import telegram_webhook_router
+from notifier.rules import logmask
 from notifier.web.api import create_app
 from notifier.workflows.service import Service
 
@@ -72,7 +73,7 @@ async def serve(service: Service, host: str, port: int) -> None:
             await service.aclose()
 
     app = build_app(service, lifespan=lifespan)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = web_server(app, host, port)
     with _hangup_stops(server):
         await server.serve()
     await asyncio.sleep(0)
@@ -117,6 +118,15 @@ def _first_round_summary(service: Service) -> Callable[[JobExecutionEvent], None
     return listener
 
 
+def web_server(app: Any, host: str, port: int) -> uvicorn.Server:
+    """uvicorn serving `app`. Its Config sets up logging handlers of its own (the `uvicorn` loggers do not
+    reach the root's): they get the masking filter too, or an unhandled error's traceback would print
+    the phone numbers it quotes."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    logmask.install()
+    return server
+
+
 def build_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
     """The web app with the Telegram webhook route when the bot runs in webhook mode."""
     routers = []
@@ -143,9 +153,7 @@ async def run_bot(service: Service, host: str, port: int) -> None:
         async with running(service, app):
             yield
 
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(service, lifespan=lifespan), host=host, port=port, log_level="warning")
-    )
+    server = web_server(build_app(service, lifespan=lifespan), host, port)
     await server.serve()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -116,3 +117,21 @@ def test_phone_numbers_are_masked_in_a_logged_traceback() -> None:
     assert "zalo inbox event 7" in text and "ValueError: provider refused 091****678 (091****678)" in text
     assert "stack of 098****321" in text and "Stack (most recent call last)" in text
     assert "912345678" not in text and "912 345 678" not in text and "987654321" not in text
+
+
+def test_the_web_servers_own_log_lines_are_masked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """uvicorn logs an unhandled error of a request ("Exception in ASGI application", with its traceback)
+    through handlers of its own, not the root's that carry the masking filter."""
+    from jobs.processes import web_server
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        pass
+
+    web_server(app, "127.0.0.1", 8080)
+    try:
+        raise RuntimeError("provider refused +84912345678")
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    err = capsys.readouterr().err
+    assert "Exception in ASGI application" in err and "RuntimeError: provider refused 091****678" in err
+    assert "912345678" not in err
