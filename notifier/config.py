@@ -326,7 +326,8 @@ class RetentionSettings(Section):
     """Personal data kept in finished notifications (notifier.outbox.retention; see [privacy] for the law)."""
 
     # Text and address of sent, delivered, undelivered and failed notifications are erased this many days
-    # after their last change; kind, channel, status, segments and times stay for the reports.
+    # after their last change; kind, channel, status, segments and times stay for the reports. SMS received
+    # and applied Zalo OA webhook events lose sender, text and body as long after they came or were applied.
     days: int = Field(default=90, ge=1)
 
 

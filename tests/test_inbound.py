@@ -6,7 +6,7 @@ import unicodedata
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from notifier.outbox.inbound import REPLY_OPT_IN, REPLY_OPT_OUT, Command, Handled, handle, parse
 from notifier.rules.clock import FixedClock
@@ -140,3 +140,36 @@ async def test_a_redelivered_message_is_answered_once(service: Service) -> None:
 )
 def test_lookup_keyword_takes_the_last_four_digits(text: str, digits: str | None) -> None:
     assert parse(text) == Command("lookup", CODE, digits)
+
+
+async def test_retention_empties_old_sms_and_a_late_redelivery_is_still_a_repeat(
+    service: Service, clock: FixedClock
+) -> None:
+    """An SMS a citizen sent (their number, their words, our answer naming their dossier) went with no
+    purge: after [retention] days the row keeps only channel, provider id, command and time."""
+    from notifier.outbox.retention import PURGED, purge
+
+    _seed(service)
+    await _sms(service, "sms", "+84912345678", f"TRACUU {CODE}", provider_id="SM1")
+    await _sms(service, "sms", "+84912345678", "HUY", provider_id="SM2")
+    clock.advance(timedelta(days=60))
+    await _sms(service, "sms", "+84987654321", "DK", provider_id="SM3")  # younger: kept
+    with service.factory() as session, session.begin():
+        purge(session, clock.now() + timedelta(days=29), 90)
+    with service.factory() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        kept = [(m.provider_id, m.sender, m.body, m.reply, m.command) for m in rows]
+    assert [k[1] for k in kept] == ["+84912345678"] * 2 + ["+84987654321"]
+    with service.factory() as session, session.begin():
+        purge(session, clock.now() + timedelta(days=31), 90)
+    with service.factory() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        kept = [(m.provider_id, m.sender, m.body, m.reply, m.command) for m in rows]
+    assert kept[:2] == [("SM1", "", PURGED, None, "lookup"), ("SM2", "", PURGED, None, "opt_out")]
+    assert kept[2] == ("SM3", "+84987654321", "DK", REPLY_OPT_IN, "opt_in")
+    # The provider re-sends SM2 late: recognised, not logged again.
+    with service.factory() as session, session.begin():
+        again = handle(session, "sms", "+84912345678", "HUY", clock.now(), reply="-", provider_id="SM2")
+    assert again.duplicate and again.inbound_id == rows[1].id
+    with service.factory() as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessage)) == 3

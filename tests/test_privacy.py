@@ -340,3 +340,17 @@ async def test_erasure_erases_errors_naming_the_subjects_address(service: Servic
     with service.factory() as session:
         stored = [*session.scalars(select(Notification.error)), *session.scalars(select(DeliveryAttempt.error))]
     assert not [e for e in stored if e and "912345678" in e]
+
+
+def test_processing_record_lists_what_citizens_send_with_its_retention(service: Service) -> None:
+    """SMS received and the Zalo OA's webhook events hold what citizens wrote (and a name and phone): the
+    record did not list them, nor the Zalo follower with the phone it shared."""
+    record = PrivacyWorkflow.of(service).report()
+    days = service.settings.retention.days
+    by_data = {line.data: line.retention for line in record.lines}
+    sms = [r for d, r in by_data.items() if d.startswith("Tin nhắn SMS công dân gửi đến")]
+    zalo = [r for d, r in by_data.items() if d.startswith("Sự kiện Zalo OA gửi đến")]
+    follower = [r for d, r in by_data.items() if d.startswith("Người quan tâm Zalo OA")]
+    assert sms == [f"{days} ngày kể từ khi nhận; sau đó chỉ giữ kênh, mã tin, loại yêu cầu, thời gian"]
+    assert zalo and zalo[0].startswith(f"{days} ngày sau khi xử lý")
+    assert follower == ["Đến khi công dân yêu cầu xoá"]

@@ -600,3 +600,38 @@ async def test_erasure_forgets_the_zalo_follower_its_phone_and_its_messages(
     received_dossier(svc, SoDienThoai="0912345678")
     await svc.dispatcher.drain()
     assert notes(svc)[-1].channel != "zalo_oa" and len(oa.cs) == cs_before
+
+
+async def test_retention_empties_applied_webhook_events_and_leaves_waiting_ones(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    """The events as Zalo sent them (the follower's words, the name and phone of the shared-info form)
+    were kept for ever: the retention purge never reached zalo_inbox. After [retention] days an applied
+    event keeps its ids, name, times and outcome; one not applied yet is not touched."""
+    from notifier.outbox.retention import purge
+
+    info = {"name": "Nguyễn Văn An", "phone": "84912345678"}
+    await deliver(svc, event(clock, "follow", CITIZEN), event(clock, "user_submit_info", CITIZEN, info=info))
+    said = text(clock, CITIZEN, "nhà tôi ở số 5 Lê Lợi", "m-1")
+    await deliver(svc, said)
+    async with client(svc) as c:  # stored by the webhook, not applied yet
+        body, headers = signed(text(clock, CITIZEN, "cho tôi hỏi hồ sơ", "m-2"))
+        await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)
+    before = [(e.event_id, e.outcome, e.body) for e in inbox(svc)]
+    with svc.factory() as session, session.begin():
+        purge(session, clock.now() + timedelta(days=89), 90)
+    assert [(e.event_id, e.outcome, e.body) for e in inbox(svc)] == before
+    with svc.factory() as session, session.begin():
+        purge(session, clock.now() + timedelta(days=91), 90)
+    *applied, waiting = inbox(svc)
+    assert [(e.body, e.user_id) for e in applied] == [("{}", None)] * 3
+    assert [e.outcome for e in applied] == [b[1] for b in before[:3]] == ["follow", "user_submit_info", "user_send_text"]
+    assert [e.event_id for e in applied] == [b[0] for b in before[:3]]
+    assert (waiting.processed_at, waiting.user_id, waiting.body) == (None, CITIZEN, before[3][2])
+    assert "hỏi hồ sơ" in waiting.body
+    # Zalo retries an emptied event late: still recognised as stored, not applied again.
+    async with client(svc) as c:
+        body, headers = signed(said)
+        again = await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)
+    assert again.json() == {"received": 1, "new": 0}
+    assert (await ZaloOaInbox(svc).process()).processed == 1  # only the waiting one

@@ -290,7 +290,8 @@ def scan(now: NowOpt = None) -> None:
 @app.command()
 def purge(now: NowOpt = None) -> None:
     # "\\[" keeps rich (typer's help renderer) from reading "[retention]" as a markup tag and dropping it.
-    """Erase text and recipient of finished notifications older than \\[retention] days (default 90)."""
+    """Erase text and recipient of finished notifications older than \\[retention] days (default 90), and what
+    citizens sent (SMS received, applied Zalo OA events) as old."""
     from notifier.outbox.retention import purge as purge_rows
     from notifier.store.chat_states import purge_expired
 

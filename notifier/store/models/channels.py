@@ -54,7 +54,11 @@ class InboundMessage(Base):
     """An SMS a citizen sent us (HUY, DK, TRACUU ...) and what we answered."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("channel", "provider_id", name="uq_inbound_channel_provider_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbound_channel_provider_id"),
+        # The retention purge (outbox.retention) reads the rows it has not emptied yet by date (0033).
+        Index("ix_inbound_messages_unpurged", "received_at", postgresql_where=text("sender <> ''")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(64))

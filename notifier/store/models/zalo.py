@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from notifier.store.models.base import Base, BigId, OneTimeCode
@@ -22,6 +22,8 @@ class ZaloInboxEvent(Base):
     __table_args__ = (
         UniqueConstraint("channel", "event_id", name="uq_zalo_inbox_channel_event"),
         Index("ix_zalo_inbox_pending", "processed_at", "id"),
+        # The retention purge (outbox.retention) reads the applied events it has not emptied yet (0033).
+        Index("ix_zalo_inbox_unpurged", "processed_at", postgresql_where=text("body <> '{}'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
