@@ -635,3 +635,39 @@ async def test_retention_empties_applied_webhook_events_and_leaves_waiting_ones(
         again = await c.post("/webhooks/zalo_oa/inbound", content=body, headers=headers)
     assert again.json() == {"received": 1, "new": 0}
     assert (await ZaloOaInbox(svc).process()).processed == 1  # only the waiting one
+
+
+async def test_access_gives_the_zalo_follower_and_what_the_subject_sent(
+    svc: Service, clock: FixedClock, oa: FakeZaloOa
+) -> None:
+    """An access request by phone left out the Zalo follower who shared that phone (and when) and what
+    they wrote to the OA, though an erasure of the same subject removes them; the SMS they sent are given
+    too. The subject sees their own data: the phone as they shared it, like their dossiers' phone."""
+    from notifier.outbox.inbound import handle
+    from notifier.workflows.privacy import PrivacyWorkflow
+
+    info = {"name": "Nguyễn Văn An", "phone": "84912345678"}
+    await deliver(svc, event(clock, "follow", CITIZEN), event(clock, "user_submit_info", CITIZEN, info=info))
+    shared_at = clock.now()
+    clock.advance(timedelta(minutes=5))
+    await deliver(svc, text(clock, CITIZEN, "nhà tôi ở số 5 Lê Lợi", "m-1"))
+    await deliver(svc, text(clock, INTRUDER, "xin chào", "m-2"))  # someone else's
+    with svc.factory() as session, session.begin():
+        handle(session, "sms", "0912345678", "HUY", clock.now(), reply="Đã ngừng", provider_id="SM1")
+    workflow = PrivacyWorkflow.of(svc)
+    req = workflow.request(kind="access", channel="officer", requested_by="CB01", phone="0912345678")
+    _, data = workflow.done(req["id"], "CB01")
+    assert data["zalo_followers"] == [
+        {
+            "user_id": CITIZEN,
+            "following": True,
+            "phone": "+84912345678",
+            "phone_shared_at": shared_at.isoformat(),
+            "last_message_at": clock.now().isoformat(),
+        }
+    ]
+    got = data["zalo_received"]
+    assert [e["event"] for e in got] == ["user_submit_info", "user_send_text"]
+    assert got[0]["info"] == info and got[1]["message"]["text"] == "nhà tôi ở số 5 Lê Lợi"
+    assert "xin chào" not in json.dumps(data, ensure_ascii=False)
+    assert [(m["sender"], m["body"]) for m in data["sms_received"]] == [("+84912345678", "HUY")]

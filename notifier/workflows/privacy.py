@@ -256,6 +256,24 @@ def _access(session: Session, s: Subject) -> dict[str, Any]:
     inbound = session.scalars(
         select(InboundMessage).where(_in(InboundMessage.sender, s.phones)).order_by(InboundMessage.id)
     )
+    zalo_users = _zalo_users(s)
+    followers = session.scalars(
+        select(ZaloFollower)
+        .where(_in(ZaloFollower.phone, s.phones) | _in(ZaloFollower.user_id, zalo_users))
+        .order_by(ZaloFollower.id)
+    ).all()
+    # What the subject sent the OA, as Zalo delivered it: their messages and the shared-info forms (name,
+    # phone); not the receipts of what the OA sent. The user ids an erasure takes (subject_of: the chats,
+    # and the followers who shared one of the phones).
+    sent = session.scalars(
+        select(ZaloInboxEvent)
+        .where(
+            _in(ZaloInboxEvent.user_id, zalo_users),
+            ZaloInboxEvent.event_name.startswith("user_send_", autoescape=True)
+            | (ZaloInboxEvent.event_name == "user_submit_info"),
+        )
+        .order_by(ZaloInboxEvent.id)
+    )
     return {
         "dossiers": [
             {
@@ -309,6 +327,17 @@ def _access(session: Session, s: Subject) -> dict[str, Any]:
         "sms_received": [
             {"sender": m.sender, "body": m.body, "received_at": _iso(m.received_at)} for m in inbound
         ],
+        "zalo_followers": [
+            {
+                "user_id": f.user_id,
+                "following": f.following,
+                "phone": f.phone,
+                "phone_shared_at": _iso(f.phone_consent_at),
+                "last_message_at": _iso(f.last_interaction_at),
+            }
+            for f in followers
+        ],
+        "zalo_received": [item for item in map(_zalo_sent, sent) if item is not None],
         # The language each of the subject's chats chose for the chatbot (/english, /tiengviet).
         "chat_languages": [
             {"chat_id": p.chat_id, "language": p.language, "chosen_at": _iso(p.updated_at)}
@@ -319,6 +348,25 @@ def _access(session: Session, s: Subject) -> dict[str, Any]:
             )
         ],
     }
+
+
+def _zalo_users(s: Subject) -> frozenset[str]:
+    return frozenset(chat_id_of(c) for c in s.chat_ids if platform_of(c) == ZALO_OA)
+
+
+def _zalo_sent(e: ZaloInboxEvent) -> dict[str, Any] | None:
+    """One event the subject sent the OA: its message (text, attachments) or the info form; None when
+    nothing of it is left (emptied by retention or an erasure)."""
+    try:
+        body = json.loads(e.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    held = {k: body[k] for k in ("message", "info") if body.get(k)}
+    if not held:
+        return None
+    return {"event": e.event_name, "received_at": _iso(e.occurred_at or e.received_at), **held}
 
 
 def _correct(session: Session, s: Subject, changes: Mapping[str, str]) -> dict[str, Any]:
@@ -440,7 +488,7 @@ def _erase(session: Session, s: Subject, now: datetime) -> dict[str, Any]:
     )
     # Zalo: the follower (with the phone they shared, by which routing finds them) and the webhook events
     # as Zalo sent them (their messages, the name and phone of a shared-info form). One not applied yet stays.
-    zalo_users = frozenset(chat_id_of(c) for c in s.chat_ids if platform_of(c) == ZALO_OA)
+    zalo_users = _zalo_users(s)
     counts["zalo_followers"] = _bulk(
         session,
         delete(ZaloFollower).where(_in(ZaloFollower.phone, s.phones) | _in(ZaloFollower.user_id, zalo_users)),
