@@ -80,7 +80,12 @@ def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Playwright's `expect` waits 5 s by default, apart from the pages' 10 s: under the whole suite's load
+    # the editor's first preview (the forkserver's first child) was seen to take longer, and failed a test
+    # that passes alone. The same 10 s for both.
+    expect.set_options(timeout=10_000)
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
