@@ -89,24 +89,20 @@ def check_database(service: Service, schema: bool = True) -> None:
     """End the command with a one-line error when the database does not answer (exit 1), or when `schema`
     and its schema is not at this version's newest migration (exit 2)."""
     from notifier.store.engine import schema_revisions
-    from notifier.store.outage import is_outage, reason
+    from notifier.store.outage import SchemaNotReady, check_schema, is_outage, reason
 
     shown = shown_database(service)
     try:
-        current, heads = schema_revisions(service.engine)
+        if schema:
+            check_schema(service.engine)  # the long-running commands wait on the same check
+        else:
+            schema_revisions(service.engine)
+    except SchemaNotReady as exc:
+        raise fail(f"database {shown}: {exc}: run `notifier db upgrade` first", 2) from exc
     except Exception as exc:
         if not is_outage(exc):
             raise
         raise fail(f"database {shown}: unavailable ({reason(exc)})") from exc
-    if not schema or current == heads:
-        return
-    if not current:
-        raise fail(f"database {shown}: no schema yet: run `notifier db upgrade` first", 2)
-    raise fail(
-        f"database {shown}: schema at revision {', '.join(sorted(current))}, this version needs "
-        f"{', '.join(sorted(heads))}: run `notifier db upgrade` first",
-        2,
-    )
 
 
 def shown_database(service: Service) -> str:
