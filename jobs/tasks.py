@@ -84,16 +84,7 @@ async def purge(service: Service) -> int | None:
 
 
 async def _purge(service: Service) -> int:
-    from notifier.outbox.retention import purge as purge_rows
-    from notifier.store.chat_states import purge_expired
-
-    def run() -> int:
-        with service.factory() as session, session.begin():
-            # Chat forms nobody finished read as none already; their rows (and what they held) go too.
-            purge_expired(session, service.clock.now())
-            return purge_rows(session, service.clock.now(), service.settings.retention.days)
-
-    count = await asyncio.to_thread(run)
+    count = await asyncio.to_thread(service.purge)
     if count:
         log.info("retention purged the text and address of %d notifications", count)
     return count

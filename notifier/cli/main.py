@@ -292,14 +292,7 @@ def purge(now: NowOpt = None) -> None:
     # "\\[" keeps rich (typer's help renderer) from reading "[retention]" as a markup tag and dropping it.
     """Erase text and recipient of finished notifications older than \\[retention] days (default 90), and what
     citizens sent (SMS received, applied Zalo OA events) as old."""
-    from notifier.outbox.retention import purge as purge_rows
-    from notifier.store.chat_states import purge_expired
-
-    service = open_service(now)
-    with service.factory() as session, session.begin():
-        # As the scheduled purge (jobs.tasks): chat forms nobody finished go too, with what they held.
-        purge_expired(session, service.clock.now())
-        count = purge_rows(session, service.clock.now(), service.settings.retention.days)
+    count = open_service(now).purge()  # as the scheduled purge (jobs.tasks) does
     out.print(f"purged {count} notifications")
 
 

@@ -13,11 +13,13 @@ from notifier.channels.registry import Channels
 from notifier.config import Settings
 from notifier.outbox.callbacks import CallbackSender
 from notifier.outbox.dispatch import Dispatcher, check_routing
+from notifier.outbox.retention import purge as purge_rows
 from notifier.outbox.scans import ScanResult, ScanRun, scan_all
 from notifier.rules.clock import Clock, SystemClock
 from notifier.rules.rendering import TemplateFile, load_template_files
 from notifier.rules.workdays import WorkCalendar
 from notifier.store.bot_texts import load_text_files
+from notifier.store.chat_states import purge_expired
 from notifier.store.engine import make_engine, session_factory, upgrade
 from notifier.store.templates import Seeded, seed_defaults
 from notifier.workflows.apology import issue_missing_slips
@@ -75,6 +77,15 @@ class Service:
         from the portal (ingest records the facts, the document is the apology workflow's)."""
         with self.factory() as session, session.begin():
             return scan_all(session, self.clock.now(), self.settings, self.calendar, extra=[portal_slips])
+
+    def purge(self) -> int:
+        """The retention purge ([retention] days, notifier.outbox.retention), with the chat forms nobody
+        finished (they read as none already; their rows go with what they held); how many notifications
+        were emptied. `notifier purge` and the scheduled job both run this."""
+        with self.factory() as session, session.begin():
+            now = self.clock.now()
+            purge_expired(session, now)
+            return purge_rows(session, now, self.settings.retention.days)
 
     @property
     def dispatcher(self) -> Dispatcher:
