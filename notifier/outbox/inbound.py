@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifier.rules.dossier_view import DossierView
-from notifier.rules.phones import last_digits, phone_or_none
+from notifier.rules.lookup import phone_digits
+from notifier.rules.phones import phone_or_none
 from notifier.rules.rendering import format_date
 from notifier.rules.smstext import khong_dau
 from notifier.store.models import InboundMessage
@@ -32,7 +33,6 @@ _LOOKUP = {"TRACUU", "TC"}
 # code it is short for TRACUU. Stopping a look-up by mistake is undone with DK; sending on to someone who
 # asked to stop is not undone.
 _REFUSE_ALONE = {"TC"}
-_DIGITS = 4  # TRACUU <mã> <4 số cuối>
 _CODE_MAX = 64  # MaHoSo column width; longer input is not a code and is not echoed back whole
 _WORDS = re.compile(r"[^\w.\-]+")
 
@@ -67,12 +67,9 @@ def parse(text: str) -> Command:
 
 
 def _digits(words: list[str]) -> str | None:
-    """The last 4 digits of the applicant's phone after the code: typed alone, or the whole number
-    ("0912 345 678", "+84 912…"), of which only the last 4 are kept."""
-    phone = phone_or_none(" ".join(words)) if words else None
-    if phone is not None:
-        return last_digits(phone, _DIGITS)
-    return words[0] if words[:1] and words[0].isdigit() and len(words[0]) == _DIGITS else None
+    """The last 4 digits of the applicant's phone after the code (rules.lookup.phone_digits), or the first
+    word when it is those 4 digits and something follows ("TRACUU <mã> 1234 cam on")."""
+    return phone_digits(words) or phone_digits(words[:1])
 
 
 # -- replies (NFC Vietnamese, short: each is billed as an SMS) -----------------------------------------------

@@ -52,7 +52,7 @@ def parse_query(text: str) -> Query | None:
         words = words[1:]
     for split in range(1, len(words)):
         code = _code(words[:split])
-        digits = _digits(words[split:]) if code is not None else None
+        digits = phone_digits(words[split:]) if code is not None else None
         if code is not None and digits is not None:
             return Query(code, digits)
     code = _code(words)
@@ -69,8 +69,10 @@ def _code(words: list[str]) -> str | None:
     return code
 
 
-def _digits(words: list[str]) -> str | None:
-    """The last four digits of the applicant's phone: typed alone, or the whole number."""
+def phone_digits(words: list[str]) -> str | None:
+    """The last four digits of the applicant's phone, from the words after a code: typed alone, or the whole
+    number (0912 345 678, +84 912…), of which only the last four are kept. The SMS keywords read them here
+    too (notifier.outbox.inbound)."""
     tail = " ".join(words).strip(" -.")
     if _DIGITS_ONLY.fullmatch(tail):
         return tail
