@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.base import ExecutableOption
 
 from notifier.outbox.views import agency_ns, dossier_view
+from notifier.rules.logmask import mask_email
 from notifier.rules.lookup import CitizenView, Query, describe, parse_query
 from notifier.rules.phones import mask_phone
 from notifier.rules.privacy import RequestKind
@@ -54,11 +55,6 @@ class Medium(StrEnum):
 def client_key(address: str | None) -> str:
     """The conversation key of a browser: its client address (the throttle's "chat")."""
     return (CLIENT_PREFIX + (address or "unknown"))[:CLIENT_LENGTH]
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
 
 
 @dataclass(frozen=True)

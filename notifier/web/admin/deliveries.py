@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from notifier.rules.cells import safe_cell
 from notifier.rules.clock import VN_TZ
 from notifier.rules.kinds import REGISTRY
+from notifier.rules.logmask import mask_contacts
 from notifier.rules.outbox_status import NotificationStatus
 from notifier.rules.phones import phone_or_none
 from notifier.rules.portal import MAX_YEAR, MIN_YEAR
@@ -249,7 +250,7 @@ def csv_row(n: Notification, keys: bool = False) -> list[str]:
         str(n.attempts),
         "" if n.segments is None else str(n.segments),
         dt(n.sent_at),
-        labels.masked(n.error or "") if keys else labels.error_text(n.error),
+        mask_contacts(n.error or "") if keys else labels.error_text(n.error),
     ]
 
 

@@ -134,12 +134,6 @@ _ERROR_TEXTS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
 )
 
 
-def masked(raw: str) -> str:
-    """Phone numbers and e-mail addresses inside a stored text (a delivery error names the address that
-    opted out; a provider's answer may quote the number), partly hidden as on the rest of the page."""
-    return mask_contacts(raw)
-
-
 def error_text(raw: str | None) -> str:
     """A delivery error as the admin page shows it (see _ERROR_TEXTS); empty for none."""
     if not raw:
@@ -147,4 +141,5 @@ def error_text(raw: str | None) -> str:
     text = raw
     for pattern, replacement in _ERROR_TEXTS:
         text = pattern.sub(replacement, text)
-    return masked(text)
+    # A delivery error names the address that opted out; a provider's answer may quote the number.
+    return mask_contacts(text)

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from notifier.rules.logmask import mask_email
 from notifier.rules.phones import mask_phone
 from notifier.rules.rendering import format_date, format_datetime, format_money
 from notifier.web.admin import labels
@@ -33,10 +34,8 @@ def mask_address(value: str | None) -> str:
     """
     if not value:
         return "—"
-    m = _EMAIL_RE.match(value)
-    if m:
-        local, domain = m.groups()
-        return f"{local[0]}***@{domain}"
+    if _EMAIL_RE.match(value):
+        return mask_email(value)
     digits = value.lstrip("+-")
     if digits.isascii() and digits.isdigit():
         if value.startswith("+84") or value.startswith("0"):
