@@ -62,7 +62,7 @@ def _impossible_part(text: str) -> str | None:
     year, month, day, hour, minute, second = (int(text[a:b]) for a, b in _PARTS)
     if not 1 <= month <= 12:
         return f"month {month}"
-    days = (31, 28 + calendar.isleap(year), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+    days = calendar.monthrange(year, month)[1]
     if not 1 <= day <= days:
         return f"day {day} of {month:02d}/{year} (it has {days} days)"
     for name, number, limit in (("hour", hour, 24), ("minute", minute, 60), ("second", second, 60)):
