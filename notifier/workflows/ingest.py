@@ -403,11 +403,11 @@ def _cancel_moot_alerts(
     """Officer alerts still queued (held for working hours) that the portal's new state made untrue, as an
     officer's own action cancels them (officer_actions): all deadline alerts of a dossier that left 2/4, the
     alerts about an appointment the portal moved. (dossier id, old status, old due, item) per change."""
-    left = [
+    left = {  # a set: every other change of a batch is looked up in it below
         i
         for i, status, _, item in changes
         if status in OPEN_FOR_DEADLINE and item.TrangThaiHoSo not in OPEN_FOR_DEADLINE
-    ]
+    }
     cancel_queued(batch.session, left, DEADLINE_ALERTS, batch.now, "the portal ended the deadline")
     for dossier_id, _, old_due, item in changes:
         if dossier_id not in left and old_due is not None and item.NgayHenTra != old_due:
