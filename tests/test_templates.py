@@ -402,21 +402,27 @@ FREE_TEXT_ENDINGS = [
 ]
 
 
-@pytest.mark.parametrize(("note", "ending"), FREE_TEXT_ENDINGS)
-def test_supplement_sms_ends_the_note_with_one_full_stop(note: str, ending: str) -> None:
-    # The note was put in as typed: "… cần bổ sung: Bản sao Căn cước công dân" had no full stop.
-    ctx = sample_context(NOW, "supplement_requested")
-    ctx["dossier"].supplement_note = note
-    _, sms = _render("supplement_requested", "sms", ctx)
-    assert sms.endswith(f"cần bổ sung: {ending}"), sms
+# Where each kind's SMS puts the officer's free text, and what comes just before it.
+FREE_TEXT_KINDS = [("supplement_requested", "cần bổ sung: "), ("feedback_answer", ": ")]
 
 
-@pytest.mark.parametrize(("answer", "ending"), FREE_TEXT_ENDINGS)
-def test_feedback_answer_sms_ends_the_answer_with_one_full_stop(answer: str, ending: str) -> None:
-    ctx = sample_context(NOW, "feedback_answer")
-    ctx["feedback"].answer = answer
-    _, sms = _render("feedback_answer", "sms", ctx)
-    assert sms.endswith(f": {ending}"), sms
+def _with_free_text(kind: str, text: str) -> dict[str, Any]:
+    """The kind's sample with `text` as its free text: the supplement note, or the officer's answer."""
+    ctx = sample_context(NOW, kind)
+    if kind == "supplement_requested":
+        ctx["dossier"].supplement_note = text
+    else:
+        ctx["feedback"].answer = text
+    return ctx
+
+
+@pytest.mark.parametrize(("kind", "lead"), FREE_TEXT_KINDS)
+@pytest.mark.parametrize(("text", "ending"), FREE_TEXT_ENDINGS)
+def test_free_text_sms_ends_the_text_with_one_full_stop(kind: str, lead: str, text: str, ending: str) -> None:
+    # The note and the answer were put in as typed: "… cần bổ sung: Bản sao Căn cước công dân" had no
+    # full stop.
+    _, sms = _render(kind, "sms", _with_free_text(kind, text))
+    assert sms.endswith(f"{lead}{ending}"), sms
 
 
 # Free text typed on several lines: an SMS carries it on one line, chat and e-mail keep the lines.
@@ -427,24 +433,14 @@ MULTI_LINE = [
 ]
 
 
-@pytest.mark.parametrize(("note", "one_line"), MULTI_LINE)
-def test_supplement_sms_puts_a_note_of_several_lines_on_one(note: str, one_line: str) -> None:
-    ctx = sample_context(NOW, "supplement_requested")
-    ctx["dossier"].supplement_note = note
-    _, sms = _render("supplement_requested", "sms", ctx)
-    assert sms.endswith(f"cần bổ sung: {one_line}") and "\n" not in sms and "\r" not in sms, sms
+@pytest.mark.parametrize(("kind", "lead"), FREE_TEXT_KINDS)
+@pytest.mark.parametrize(("text", "one_line"), MULTI_LINE)
+def test_free_text_sms_puts_a_text_of_several_lines_on_one(kind: str, lead: str, text: str, one_line: str) -> None:
+    ctx = _with_free_text(kind, text)
+    _, sms = _render(kind, "sms", ctx)
+    assert sms.endswith(f"{lead}{one_line}") and "\n" not in sms and "\r" not in sms, sms
     for channel in ("chat", "email"):
-        assert note.strip() in _render("supplement_requested", channel, ctx)[1], channel
-
-
-@pytest.mark.parametrize(("answer", "one_line"), MULTI_LINE)
-def test_feedback_answer_sms_puts_an_answer_of_several_lines_on_one(answer: str, one_line: str) -> None:
-    ctx = sample_context(NOW, "feedback_answer")
-    ctx["feedback"].answer = answer
-    _, sms = _render("feedback_answer", "sms", ctx)
-    assert sms.endswith(f": {one_line}") and "\n" not in sms and "\r" not in sms, sms
-    for channel in ("chat", "email"):
-        assert answer.strip() in _render("feedback_answer", channel, ctx)[1], channel
+        assert text.strip() in _render(kind, channel, ctx)[1], channel
 
 
 @pytest.mark.parametrize("kind", ["supplement_requested", "feedback_answer", "overdue_apology"])
